@@ -1,0 +1,3 @@
+//! Optimizers.
+pub mod state;
+pub use state::OptimizerState;

@@ -1,0 +1,294 @@
+//! Element-wise ops: unary math, binary ops with NumPy broadcasting, comparisons.
+//!
+//! Binary ops broadcast both operands to a common shape as stride-0 views, then run one
+//! kernel over equal shapes. The kernel has a contiguous fast path (a plain slice loop)
+//! and a strided path that walks rows of the last dimension, so the common "matrix +
+//! bias row" case touches each element once with no index arithmetic inside the row.
+
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+use rayon::prelude::*;
+
+use crate::layout::{broadcast_shape, Layout};
+use crate::parallel::{self, worth_parallel, MIN_CHUNK};
+use crate::tensor::Tensor;
+
+impl Tensor {
+    /// Apply `f` to every element, producing a contiguous tensor.
+    pub fn map(&self, f: impl Fn(f32) -> f32 + Sync) -> Tensor {
+        let source = self.contiguous();
+        let data = parallel::map_slice(source.as_slice().expect("contiguous"), f);
+        Tensor::from_contiguous(data, self.shape())
+    }
+
+    /// Combine two tensors element by element after broadcasting them.
+    ///
+    /// # Panics
+    /// When the shapes do not broadcast; the message names `op` and both shapes.
+    pub fn zip_map(&self, other: &Tensor, op: &str, f: impl Fn(f32, f32) -> f32 + Sync) -> Tensor {
+        let shape = broadcast_shape(self.shape(), other.shape()).unwrap_or_else(|| {
+            panic!("{op}: shapes {:?} and {:?} do not broadcast", self.shape(), other.shape())
+        });
+        let (a, b) = (self.broadcast_to(&shape), other.broadcast_to(&shape));
+        if let (Some(x), Some(y)) = (a.as_slice(), b.as_slice()) {
+            return Tensor::from_contiguous(parallel::zip_slices(x, y, f), &shape);
+        }
+        let mut out = vec![0.0; a.numel()];
+        zip_strided_rows(&a, &b, &mut out, &f);
+        Tensor::from_contiguous(out, &shape)
+    }
+
+    /// `self[i] = f(self[i], other[i])` in place, broadcasting `other` to `self`'s shape.
+    /// Copy-on-write: other tensors sharing the storage are not affected.
+    ///
+    /// # Panics
+    /// When `other` does not broadcast to `self`'s shape.
+    pub fn zip_assign(&mut self, other: &Tensor, op: &str, f: impl Fn(f32, f32) -> f32 + Sync) {
+        let shape = self.shape().to_vec();
+        let compatible = broadcast_shape(&shape, other.shape()).as_deref() == Some(&shape[..]);
+        assert!(compatible, "{op}: cannot broadcast {:?} into {shape:?}", other.shape());
+        let other = other.broadcast_to(&shape);
+        let dst = self.data_mut();
+        match other.as_slice() {
+            Some(src) => parallel::zip_assign(dst, src, f),
+            None => {
+                let src = other.contiguous();
+                parallel::zip_assign(dst, src.as_slice().expect("contiguous"), f)
+            }
+        }
+    }
+
+    /// In-place `self += other` (with broadcasting of `other`).
+    pub fn add_assign(&mut self, other: &Tensor) {
+        self.zip_assign(other, "add_assign", |a, b| a + b);
+    }
+
+    // --- binary arithmetic -------------------------------------------------------
+
+    /// PyTorch equivalent: `a + b`.
+    pub fn add(&self, other: &Tensor) -> Tensor {
+        self.zip_map(other, "add", |a, b| a + b)
+    }
+    /// PyTorch equivalent: `a - b`.
+    pub fn sub(&self, other: &Tensor) -> Tensor {
+        self.zip_map(other, "sub", |a, b| a - b)
+    }
+    /// PyTorch equivalent: `a * b`.
+    pub fn mul(&self, other: &Tensor) -> Tensor {
+        self.zip_map(other, "mul", |a, b| a * b)
+    }
+    /// PyTorch equivalent: `a / b`.
+    pub fn div(&self, other: &Tensor) -> Tensor {
+        self.zip_map(other, "div", |a, b| a / b)
+    }
+    /// PyTorch equivalent: `torch.maximum(a, b)`.
+    pub fn maximum(&self, other: &Tensor) -> Tensor {
+        self.zip_map(other, "maximum", f32::max)
+    }
+    /// PyTorch equivalent: `torch.minimum(a, b)`.
+    pub fn minimum(&self, other: &Tensor) -> Tensor {
+        self.zip_map(other, "minimum", f32::min)
+    }
+
+    // --- comparisons: masks of 0.0 / 1.0 ----------------------------------------
+
+    /// `1.0` where `a > b`, else `0.0`.
+    pub fn gt(&self, other: &Tensor) -> Tensor {
+        self.zip_map(other, "gt", |a, b| (a > b) as u8 as f32)
+    }
+    /// `1.0` where `a >= b`, else `0.0`.
+    pub fn ge(&self, other: &Tensor) -> Tensor {
+        self.zip_map(other, "ge", |a, b| (a >= b) as u8 as f32)
+    }
+    /// `1.0` where `a < b`, else `0.0`.
+    pub fn lt(&self, other: &Tensor) -> Tensor {
+        self.zip_map(other, "lt", |a, b| (a < b) as u8 as f32)
+    }
+    /// `1.0` where `a == b`, else `0.0`.
+    pub fn eq_mask(&self, other: &Tensor) -> Tensor {
+        self.zip_map(other, "eq", |a, b| (a == b) as u8 as f32)
+    }
+
+    /// Pick from `on_true` where `self != 0`, else from `on_false`; all three broadcast.
+    /// PyTorch equivalent: `torch.where(mask, a, b)`.
+    pub fn where_cond(&self, on_true: &Tensor, on_false: &Tensor) -> Tensor {
+        let shape = broadcast_shape(self.shape(), on_true.shape())
+            .and_then(|s| broadcast_shape(&s, on_false.shape()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "where_cond: shapes {:?}, {:?} and {:?} do not broadcast",
+                    self.shape(),
+                    on_true.shape(),
+                    on_false.shape()
+                )
+            });
+        let mask = self.broadcast_to(&shape).contiguous();
+        let t = on_true.broadcast_to(&shape).contiguous();
+        let f = on_false.broadcast_to(&shape).contiguous();
+        let (m, t, f) = (mask.as_slice().unwrap(), t.as_slice().unwrap(), f.as_slice().unwrap());
+        let data = m.iter().zip(t).zip(f).map(|((&m, &t), &f)| if m != 0.0 { t } else { f }).collect();
+        Tensor::from_contiguous(data, &shape)
+    }
+
+    /// Replace elements where `mask != 0` by `value`. PyTorch: `t.masked_fill(mask, v)`.
+    pub fn masked_fill(&self, mask: &Tensor, value: f32) -> Tensor {
+        self.zip_map(mask, "masked_fill", |x, m| if m != 0.0 { value } else { x })
+    }
+
+    // --- scalar arithmetic -------------------------------------------------------
+
+    pub fn add_scalar(&self, s: f32) -> Tensor {
+        self.map(|x| x + s)
+    }
+    pub fn mul_scalar(&self, s: f32) -> Tensor {
+        self.map(|x| x * s)
+    }
+
+    // --- unary math --------------------------------------------------------------
+
+    pub fn neg(&self) -> Tensor {
+        self.map(|x| -x)
+    }
+    pub fn exp(&self) -> Tensor {
+        self.map(f32::exp)
+    }
+    pub fn log(&self) -> Tensor {
+        self.map(f32::ln)
+    }
+    pub fn sqrt(&self) -> Tensor {
+        self.map(f32::sqrt)
+    }
+    pub fn sqr(&self) -> Tensor {
+        self.map(|x| x * x)
+    }
+    pub fn recip(&self) -> Tensor {
+        self.map(|x| 1.0 / x)
+    }
+    pub fn tanh(&self) -> Tensor {
+        self.map(f32::tanh)
+    }
+    /// `1 / (1 + e^-x)`, evaluated without overflow for large `|x|`.
+    pub fn sigmoid(&self) -> Tensor {
+        self.map(sigmoid)
+    }
+    pub fn relu(&self) -> Tensor {
+        self.map(|x| x.max(0.0))
+    }
+    pub fn abs(&self) -> Tensor {
+        self.map(f32::abs)
+    }
+    /// `-1`, `0` or `1` by sign (0 at 0, as `torch.sign`).
+    pub fn sign(&self) -> Tensor {
+        self.map(|x| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 })
+    }
+    /// `x^p` for a constant exponent. PyTorch equivalent: `t.pow(p)`.
+    pub fn powf(&self, p: f32) -> Tensor {
+        self.map(|x| x.powf(p))
+    }
+    /// Gauss error function (max error about 1e-7).
+    pub fn erf(&self) -> Tensor {
+        self.map(erf)
+    }
+    /// Clamp into `[min, max]`. PyTorch equivalent: `t.clamp(min, max)`.
+    pub fn clamp(&self, min: f32, max: f32) -> Tensor {
+        assert!(min <= max, "clamp: min {min} above max {max}");
+        self.map(|x| x.clamp(min, max))
+    }
+}
+
+/// Numerically stable logistic function.
+#[inline]
+pub fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Gauss error function, Abramowitz & Stegun 7.1.26 refined in f64 (|error| < 1.2e-7).
+pub fn erf(x: f32) -> f32 {
+    // W. J. Cody's rational approximation would be tighter; this series is plenty for f32.
+    let x = x as f64;
+    let t = 1.0 / (1.0 + 0.5 * x.abs());
+    let y = 1.0
+        - t * (-x * x - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
+    (if x >= 0.0 { y } else { -y }) as f32
+}
+
+/// The equal-shape strided kernel: walk rows of the last dimension of both operands.
+fn zip_strided_rows(a: &Tensor, b: &Tensor, out: &mut [f32], f: &(impl Fn(f32, f32) -> f32 + Sync)) {
+    let rank = a.rank();
+    let inner = if rank == 0 { 1 } else { a.shape()[rank - 1] };
+    if inner == 0 || out.is_empty() {
+        return;
+    }
+    let (sa, sb) = if rank == 0 { (0, 0) } else { (a.strides()[rank - 1], b.strides()[rank - 1]) };
+    let outer_a = drop_last(a.layout());
+    let outer_b = drop_last(b.layout());
+    let (da, db) = (a.storage(), b.storage());
+    let row = |dst: &mut [f32], oa: usize, ob: usize| {
+        for (j, d) in dst.iter_mut().enumerate() {
+            *d = f(da[oa + j * sa], db[ob + j * sb]);
+        }
+    };
+    if worth_parallel(out.len()) {
+        let rows_per_task = (MIN_CHUNK / inner).max(1);
+        out.par_chunks_mut(inner * rows_per_task).enumerate().for_each(|(task, chunk)| {
+            let first = task * rows_per_task;
+            let offsets = outer_a.offsets().skip(first).zip(outer_b.offsets().skip(first));
+            for (dst, (oa, ob)) in chunk.chunks_mut(inner).zip(offsets) {
+                row(dst, oa, ob);
+            }
+        });
+    } else {
+        for (dst, (oa, ob)) in out.chunks_mut(inner).zip(outer_a.offsets().zip(outer_b.offsets())) {
+            row(dst, oa, ob);
+        }
+    }
+}
+
+/// The layout of the row starts: all dimensions but the last.
+fn drop_last(layout: &Layout) -> Layout {
+    if layout.rank() == 0 {
+        return layout.clone();
+    }
+    layout.squeeze(layout.rank() - 1)
+}
+
+macro_rules! binary_operator {
+    ($trait:ident, $method:ident) => {
+        impl $trait<&Tensor> for &Tensor {
+            type Output = Tensor;
+            fn $method(self, rhs: &Tensor) -> Tensor {
+                Tensor::$method(self, rhs)
+            }
+        }
+        impl $trait<Tensor> for Tensor {
+            type Output = Tensor;
+            fn $method(self, rhs: Tensor) -> Tensor {
+                Tensor::$method(&self, &rhs)
+            }
+        }
+    };
+}
+binary_operator!(Add, add);
+binary_operator!(Sub, sub);
+binary_operator!(Mul, mul);
+binary_operator!(Div, div);
+
+impl Neg for &Tensor {
+    type Output = Tensor;
+    fn neg(self) -> Tensor {
+        Tensor::neg(self)
+    }
+}
