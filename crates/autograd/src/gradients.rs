@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use agdlab_tensor::Tensor;
 
 use crate::param::{Param, ParamId};
+use crate::var::Var;
 
 /// Gradients keyed by [`ParamId`] (and, for leaves made with `Tape::leaf`, by node).
 ///
@@ -24,6 +25,11 @@ impl Gradients {
     /// The gradient of `param`, or `None` if the loss did not depend on it.
     pub fn get(&self, param: &Param) -> Option<&Tensor> {
         self.by_param.get(&param.id())
+    }
+
+    /// The gradient of a leaf made with [`Tape::leaf`](crate::Tape::leaf).
+    pub fn wrt(&self, leaf: &Var) -> Option<&Tensor> {
+        leaf.node().and_then(|node| self.by_leaf.get(&node))
     }
 
     /// Mutable access, for in-place transforms such as gradient clipping.
@@ -75,9 +81,5 @@ impl Gradients {
 
     pub(crate) fn insert_leaf(&mut self, node: usize, grad: Tensor) {
         self.by_leaf.insert(node, grad.contiguous());
-    }
-
-    pub(crate) fn leaf(&self, node: usize) -> Option<&Tensor> {
-        self.by_leaf.get(&node)
     }
 }

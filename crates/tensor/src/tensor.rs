@@ -193,6 +193,19 @@ impl Tensor {
         Arc::make_mut(&mut self.storage).as_mut_slice()
     }
 
+    /// A tensor with this view's layout over a private copy of the storage in which
+    /// the element at `index` is `value`. Used by finite-difference gradient checks to
+    /// perturb one element of a strided view while keeping its strides.
+    ///
+    /// # Panics
+    /// When the index is out of bounds.
+    pub fn with_element(&self, index: &[usize], value: f32) -> Tensor {
+        let _ = self.get(index);
+        let mut storage = self.storage.as_ref().clone();
+        storage[self.layout.offset_of(index)] = value;
+        Tensor { storage: Arc::new(storage), layout: self.layout.clone() }
+    }
+
     pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
         Tensor { storage: Arc::clone(&self.storage), layout }
     }

@@ -1,0 +1,61 @@
+//! The affine map of a `Linear` layer, fused for speed: `y = x·Wᵀ + b`.
+//!
+//! Composed from primitives this would be a matmul against a transposed view, a
+//! broadcast and an add, and its weight gradient would come out transposed (needing a
+//! copy). Fused, the forward is one `sgemm` accumulating onto the bias rows, and each
+//! gradient is one `sgemm` producing its natural layout.
+
+use agdlab_tensor::matmul::matmul_into;
+use agdlab_tensor::Tensor;
+
+use crate::var::Var;
+
+impl Var {
+    /// `y = x·Wᵀ + b` for `x: [.., in]`, `W: [out, in]`, `b: [out]`.
+    ///   dx = dy·W,   dW = dyᵀ·x,   db = Σ_rows dy.
+    /// PyTorch equivalent: `torch.nn.functional.linear(x, W, b)`.
+    ///
+    /// # Panics
+    /// When `x`'s last dim differs from `W`'s second, or `b` is not `[out]`.
+    pub fn linear(&self, weight: &Var, bias: Option<&Var>) -> Var {
+        let (x, w) = (self.value().clone(), weight.value().clone());
+        assert!(
+            w.rank() == 2 && x.rank() >= 1 && x.shape()[x.rank() - 1] == w.shape()[1],
+            "linear: input {:?} does not fit weight {:?} (expected [.., {}])",
+            x.shape(),
+            w.shape(),
+            w.shape().get(1).copied().unwrap_or(0)
+        );
+        let (fan_in, fan_out) = (w.shape()[1], w.shape()[0]);
+        let mut out_shape = x.shape().to_vec();
+        *out_shape.last_mut().expect("rank >= 1") = fan_out;
+        let x2 = x.reshape_to(&[x.numel() / fan_in, fan_in]).expect("same element count");
+
+        let mut out = match bias {
+            Some(b) => {
+                assert_eq!(b.shape(), &[fan_out], "linear: bias {:?} does not fit weight {:?}", b.shape(), w.shape());
+                b.value().broadcast_to(&[x2.shape()[0], fan_out]).contiguous()
+            }
+            None => Tensor::zeros(&[x2.shape()[0], fan_out]),
+        };
+        matmul_into(&x2, &w.t(), &mut out, 1.0, 1.0);
+        let out = out.reshape_to(&out_shape).expect("same element count");
+
+        let inputs: Vec<&Var> = match bias {
+            Some(b) => vec![self, weight, b],
+            None => vec![self, weight],
+        };
+        let x_shape = x.shape().to_vec();
+        Var::record("linear", out, &inputs, move |g, needs| {
+            let g2 = g.reshape_to(&[x2.shape()[0], fan_out]).expect("same element count");
+            let mut grads = vec![
+                needs[0].then(|| g2.matmul(&w).reshape_to(&x_shape).expect("same element count")),
+                needs[1].then(|| g2.t().matmul(&x2)),
+            ];
+            if needs.len() == 3 {
+                grads.push(needs[2].then(|| g2.sum_dims(&[0], false)));
+            }
+            grads
+        })
+    }
+}

@@ -1,0 +1,108 @@
+//! Element-wise unary math. Each backward multiplies the output gradient by f'(x).
+
+use agdlab_tensor::Tensor;
+
+use crate::var::Var;
+
+impl Var {
+    /// Record an element-wise op whose derivative is the tensor `derivative`.
+    fn unary(&self, name: &'static str, out: Tensor, derivative: impl FnOnce() -> Tensor + 'static) -> Var {
+        Var::record(name, out, &[self], move |g, _| vec![Some(g.mul(&derivative()))])
+    }
+
+    /// `-x`.  d/dx = -1.
+    pub fn neg(&self) -> Var {
+        Var::record("neg", self.value().neg(), &[self], |g, _| vec![Some(g.neg())])
+    }
+
+    /// `x + s`.  d/dx = 1.
+    pub fn add_scalar(&self, s: f32) -> Var {
+        Var::record("add_scalar", self.value().add_scalar(s), &[self], |g, _| vec![Some(g.clone())])
+    }
+
+    /// `x * s`.  d/dx = s.
+    pub fn mul_scalar(&self, s: f32) -> Var {
+        Var::record("mul_scalar", self.value().mul_scalar(s), &[self], move |g, _| vec![Some(g.mul_scalar(s))])
+    }
+
+    /// `e^x`.  d/dx = e^x (the output, saved).
+    pub fn exp(&self) -> Var {
+        let out = self.value().exp();
+        let saved = out.clone();
+        self.unary("exp", out, move || saved)
+    }
+
+    /// `ln x`.  d/dx = 1/x.
+    pub fn log(&self) -> Var {
+        let x = self.value().clone();
+        self.unary("log", x.log(), move || x.recip())
+    }
+
+    /// `√x`.  d/dx = 1/(2√x).
+    pub fn sqrt(&self) -> Var {
+        let out = self.value().sqrt();
+        let saved = out.clone();
+        self.unary("sqrt", out, move || saved.map(|s| 0.5 / s))
+    }
+
+    /// `x²`.  d/dx = 2x.
+    pub fn sqr(&self) -> Var {
+        let x = self.value().clone();
+        self.unary("sqr", x.sqr(), move || x.mul_scalar(2.0))
+    }
+
+    /// `x^p`.  d/dx = p·x^(p-1).
+    pub fn powf(&self, p: f32) -> Var {
+        let x = self.value().clone();
+        self.unary("powf", x.powf(p), move || x.map(|v| p * v.powf(p - 1.0)))
+    }
+
+    /// `tanh x`.  d/dx = 1 - tanh²x.
+    pub fn tanh(&self) -> Var {
+        let out = self.value().tanh();
+        let saved = out.clone();
+        self.unary("tanh", out, move || saved.map(|t| 1.0 - t * t))
+    }
+
+    /// `σ(x) = 1/(1+e^-x)`.  d/dx = σ(1-σ).
+    pub fn sigmoid(&self) -> Var {
+        let out = self.value().sigmoid();
+        let saved = out.clone();
+        self.unary("sigmoid", out, move || saved.map(|s| s * (1.0 - s)))
+    }
+
+    /// `max(x, 0)`.  d/dx = 1 where x > 0, else 0 (PyTorch's choice at 0).
+    pub fn relu(&self) -> Var {
+        let x = self.value().clone();
+        self.unary("relu", x.relu(), move || x.map(|v| (v > 0.0) as u8 as f32))
+    }
+
+    /// `|x|`.  d/dx = sign(x) (0 at 0, as PyTorch).
+    pub fn abs(&self) -> Var {
+        let x = self.value().clone();
+        self.unary("abs", x.abs(), move || x.sign())
+    }
+
+    /// Clamp into `[min, max]`.  d/dx = 1 inside the closed interval, else 0.
+    pub fn clamp(&self, min: f32, max: f32) -> Var {
+        let x = self.value().clone();
+        self.unary("clamp", x.clamp(min, max), move || {
+            x.map(|v| (v >= min && v <= max) as u8 as f32)
+        })
+    }
+
+    /// Gauss error function.  d/dx = 2/√π · e^(-x²).
+    pub fn erf(&self) -> Var {
+        let x = self.value().clone();
+        self.unary("erf", x.erf(), move || {
+            x.map(|v| std::f32::consts::FRAC_2_SQRT_PI * (-v * v).exp())
+        })
+    }
+}
+
+impl std::ops::Neg for &Var {
+    type Output = Var;
+    fn neg(self) -> Var {
+        Var::neg(self)
+    }
+}

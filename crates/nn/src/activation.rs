@@ -1,0 +1,47 @@
+//! Parameter-free layers: activations and `Flatten`.
+
+use agdlab_autograd::{Param, Var};
+
+use crate::module::Module;
+
+macro_rules! activation {
+    ($(#[$doc:meta])* $name:ident, |$x:ident| $body:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $name;
+
+        impl Module for $name {
+            fn forward(&self, $x: &Var) -> Var {
+                $body
+            }
+            fn visit_params(&self, _prefix: &str, _visit: &mut dyn FnMut(String, &Param)) {}
+        }
+    };
+}
+
+activation!(
+    /// `max(x, 0)`. PyTorch equivalent: `torch.nn.ReLU`.
+    ReLU, |x| x.relu()
+);
+activation!(
+    /// `tanh x`. PyTorch equivalent: `torch.nn.Tanh`.
+    Tanh, |x| x.tanh()
+);
+activation!(
+    /// `1/(1+e^-x)`. PyTorch equivalent: `torch.nn.Sigmoid`.
+    Sigmoid, |x| x.sigmoid()
+);
+activation!(
+    /// Exact GELU, `x·Φ(x) = ½x(1 + erf(x/√2))`. PyTorch equivalent: `torch.nn.GELU()`.
+    GELU, |x| gelu(x)
+);
+activation!(
+    /// `[n, d1, d2, ..] -> [n, d1·d2·..]`. PyTorch equivalent: `torch.nn.Flatten()`.
+    Flatten, |x| x.flatten_from(1)
+);
+
+/// `½x(1 + erf(x/√2))`, composed from primitives.
+pub fn gelu(x: &Var) -> Var {
+    let cdf = x.mul_scalar(std::f32::consts::FRAC_1_SQRT_2).erf().add_scalar(1.0).mul_scalar(0.5);
+    x.mul(&cdf)
+}

@@ -1,0 +1,92 @@
+//! Loss functions, all with mean reduction (PyTorch's default).
+//!
+//! Cross-entropy and BCE-with-logits are fused ops: computing them from `exp` and `log`
+//! separately overflows for large logits, while the fused forms stay finite and their
+//! gradients are simply "probabilities minus targets".
+
+use agdlab_autograd::Var;
+use agdlab_tensor::elementwise::sigmoid;
+use agdlab_tensor::Tensor;
+
+/// Mean cross-entropy of `logits: [N, C]` against integer classes, with optional label
+/// smoothing ε (the target puts 1-ε on the class and ε/C on every class):
+///
+///   loss = -(1/N) Σ_i [ (1-ε)·log p_i[y_i] + (ε/C)·Σ_c log p_i[c] ],  p_i = softmax(x_i)
+///   ∂loss/∂x_i = (p_i - q_i)/N,  q_i[c] = (1-ε)·[c = y_i] + ε/C
+///
+/// PyTorch equivalent: `F.cross_entropy(logits, targets, label_smoothing=ε)`.
+///
+/// # Panics
+/// When `logits` is not `[N, C]`, `targets.len() != N`, a target is `>= C`, or ε is
+/// outside `[0, 1]`.
+pub fn cross_entropy(logits: &Var, targets: &[usize], label_smoothing: f32) -> Var {
+    assert!(logits.rank() == 2, "cross_entropy: logits must be [N, C], got {:?}", logits.shape());
+    let (n, classes) = (logits.shape()[0], logits.shape()[1]);
+    assert_eq!(targets.len(), n, "cross_entropy: {} targets for logits {:?}", targets.len(), logits.shape());
+    if let Some(bad) = targets.iter().find(|&&t| t >= classes) {
+        panic!("cross_entropy: target class {bad} out of range for {classes} classes");
+    }
+    assert!((0.0..=1.0).contains(&label_smoothing), "cross_entropy: label_smoothing {label_smoothing} not in [0, 1]");
+    let eps = label_smoothing;
+    let on_class = 1.0 - eps;
+    let off_class = eps / classes as f32;
+
+    let log_probs = logits.value().log_softmax(1);
+    let lp = log_probs.as_slice().expect("log_softmax returns contiguous");
+    let mut total = 0.0f64;
+    for (row, &target) in lp.chunks(classes).zip(targets) {
+        let smooth: f32 = if eps > 0.0 { row.iter().sum() } else { 0.0 };
+        total -= (on_class * row[target] + off_class * smooth) as f64;
+    }
+    let loss = Tensor::scalar((total / n as f64) as f32);
+
+    let targets = targets.to_vec();
+    Var::record("cross_entropy", loss, &[logits], move |g, _| {
+        let scale = g.item() / n as f32;
+        let mut grad = log_probs.exp();
+        for (row, &target) in grad.data_mut().chunks_mut(classes).zip(&targets) {
+            for p in row.iter_mut() {
+                *p = (*p - off_class) * scale;
+            }
+            row[target] -= on_class * scale;
+        }
+        vec![Some(grad)]
+    })
+}
+
+/// Mean squared error, `mean((pred - target)²)`. PyTorch: `F.mse_loss(pred, target)`.
+///
+/// # Panics
+/// When the shapes differ.
+pub fn mse_loss(pred: &Var, target: &Tensor) -> Var {
+    assert_eq!(pred.shape(), target.shape(), "mse_loss: prediction {:?} vs target {:?}", pred.shape(), target.shape());
+    pred.sub(&Var::constant(target.clone())).sqr().mean_all()
+}
+
+/// Mean binary cross-entropy on logits, in the overflow-free form
+///
+///   ℓ(x, y) = max(x, 0) - x·y + ln(1 + e^(-|x|)),   ∂ℓ/∂x = σ(x) - y.
+///
+/// PyTorch equivalent: `F.binary_cross_entropy_with_logits(logits, targets)`.
+///
+/// # Panics
+/// When the shapes differ.
+pub fn bce_with_logits(logits: &Var, targets: &Tensor) -> Var {
+    assert_eq!(
+        logits.shape(),
+        targets.shape(),
+        "bce_with_logits: logits {:?} vs targets {:?}",
+        logits.shape(),
+        targets.shape()
+    );
+    let n = targets.numel();
+    let per_element = logits
+        .value()
+        .zip_map(targets, "bce_with_logits", |x, y| x.max(0.0) - x * y + (-x.abs()).exp().ln_1p());
+    let loss = Tensor::scalar((per_element.to_vec().iter().map(|&v| v as f64).sum::<f64>() / n as f64) as f32);
+    let (x, y) = (logits.value().clone(), targets.clone());
+    Var::record("bce_with_logits", loss, &[logits], move |g, _| {
+        let scale = g.item() / n as f32;
+        vec![Some(x.zip_map(&y, "bce_with_logits", |x, y| (sigmoid(x) - y) * scale))]
+    })
+}
