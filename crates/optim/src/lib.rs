@@ -4,12 +4,25 @@
 //! An optimizer is built from `(name, Param)` pairs and a config struct whose `Default`
 //! matches the reference implementation's defaults:
 //!
-//! ```ignore
-//! let mut opt = Agd::new(model.named_params(), AgdConfig { lr: 1e-4, ..Default::default() });
-//! let grads = loss.backward();
-//! clip_grad_norm(&mut grads, opt.params(), 1.0);
-//! opt.step(&grads)?;
-//! println!("{:.1}% coordinates in SGD mode", 100.0 * opt.sgd_mode_report().overall);
+//! ```
+//! use agdlab_autograd::{Gradients, Param};
+//! use agdlab_optim::{clip_grad_norm, Agd, AgdConfig, Optimizer};
+//! use agdlab_tensor::Tensor;
+//!
+//! let w = Param::new(Tensor::from_vec(vec![1.0, -2.0, 0.5], &[3]).unwrap());
+//! let mut opt = Agd::new(vec![("w".to_string(), w.clone())], AgdConfig { lr: 1e-2, ..Default::default() });
+//!
+//! // Normally `grads` comes from a backward pass.
+//! let mut grads = Gradients::new();
+//! grads.insert(&w, Tensor::from_vec(vec![0.3, -4.0, 1.0], &[3]).unwrap());
+//! let norm = clip_grad_norm(&mut grads, opt.params(), 1.0);
+//! opt.step(&grads).unwrap();
+//!
+//! // The first AGD step moves every coordinate by lr·sign(g).
+//! assert!((w.value().to_vec()[1] - (-2.0 + 1e-2)).abs() < 1e-6);
+//! println!("norm {norm}, {:.0}% of coordinates in SGD mode", 100.0 * opt.sgd_mode_report().overall);
+//! let checkpoint = opt.state(); // save by parameter name; `load_state` restores it
+//! assert_eq!(checkpoint.scalar("w.step"), Some(1.0));
 //! ```
 //!
 //! Every optimizer updates each parameter with one fused in-place loop over slices
