@@ -17,3 +17,15 @@ pub struct OptimizerState {
     /// (`"lr"`). f64 holds step counts exactly.
     pub scalars: Vec<(String, f64)>,
 }
+
+impl OptimizerState {
+    /// The scalar stored under `key` (for example `"fc1.weight.step"` or `"lr"`).
+    pub fn scalar(&self, key: &str) -> Option<f64> {
+        self.scalars.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+
+    /// The buffer stored under `key` (for example `"fc1.weight.exp_avg"`).
+    pub fn tensor(&self, key: &str) -> Option<&Tensor> {
+        self.tensors.iter().find(|(k, _)| k == key).map(|(_, t)| t)
+    }
+}

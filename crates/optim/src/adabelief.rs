@@ -1,0 +1,175 @@
+//! AdaBelief: Adam whose second moment tracks the "belief" (g_t - m_t)².
+
+use agdlab_autograd::{Gradients, Param};
+
+use crate::agd::WeightDecayMode;
+use crate::kernel::{self, Chunk, ParamState};
+use crate::optimizer::{OptimError, Optimizer};
+use crate::state::OptimizerState;
+
+/// Hyper-parameters of [`AdaBelief`]; `Default` matches `adabelief-pytorch` 0.2
+/// (`eps=1e-16`, `weight_decouple=True`, `fixed_decay=False`, `amsgrad=False`), except
+/// that rectification is not implemented (as with `rectify=False`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdaBeliefConfig {
+    pub lr: f32,
+    pub betas: (f32, f32),
+    pub eps: f32,
+    pub weight_decay: f32,
+    /// Decoupled (`weight_decouple=True`, default), fixed (`fixed_decay=True`) or L2.
+    pub weight_decay_mode: WeightDecayMode,
+    pub amsgrad: bool,
+}
+
+impl Default for AdaBeliefConfig {
+    fn default() -> Self {
+        AdaBeliefConfig {
+            lr: 1e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-16,
+            weight_decay: 0.0,
+            weight_decay_mode: WeightDecayMode::Decoupled,
+            amsgrad: false,
+        }
+    }
+}
+
+/// AdaBelief (Zhuang, Tang, Ding, Tatikonda, Dvornek, Papademetris & Duncan, "AdaBelief
+/// Optimizer: Adapting Stepsizes by the Belief in Observed Gradients", NeurIPS 2020).
+///
+/// Variant implemented: the official `adabelief-pytorch` package, version 0.2.x, with
+/// `rectify=False` (the package's default is `rectify=True`; the rectified RAdam-style
+/// branch and `degenerated_to_sgd` are not implemented). Weight decay is applied before
+/// the moment update, as in 0.2. Per parameter θ with gradient g_t, lr γ, betas (β1, β2),
+/// ε, weight decay λ:
+///
+/// ```text
+/// θ ← θ·(1 - γλ)  (decoupled)  |  θ ← θ·(1 - λ)  (fixed)  |  g_t ← g_t + λθ  (L2)
+/// m_t = β1·m_{t-1} + (1-β1)·g_t
+/// s_t = β2·s_{t-1} + (1-β2)·(g_t - m_t)² + ε        (ε is stored into s_t)
+/// ŝ_t = max(ŝ_{t-1}, s_t)   (AMSGrad; else ŝ_t = s_t)
+/// θ  ← θ - γ/(1-β1^t) · m_t / (sqrt(ŝ_t)/sqrt(1-β2^t) + ε)
+/// ```
+///
+/// State: `exp_avg`, `exp_avg_var`, `max_exp_avg_var` (AMSGrad), step count.
+pub struct AdaBelief {
+    params: Vec<(String, Param)>,
+    config: AdaBeliefConfig,
+    states: Vec<Option<ParamState>>,
+}
+
+impl AdaBelief {
+    pub fn new(params: Vec<(String, Param)>, config: AdaBeliefConfig) -> AdaBelief {
+        let states = vec![None; params.len()];
+        AdaBelief {
+            params,
+            config,
+            states,
+        }
+    }
+
+    pub fn config(&self) -> &AdaBeliefConfig {
+        &self.config
+    }
+
+    fn buf_names(&self) -> &'static [&'static str] {
+        if self.config.amsgrad {
+            &["exp_avg", "exp_avg_var", "max_exp_avg_var"]
+        } else {
+            &["exp_avg", "exp_avg_var"]
+        }
+    }
+}
+
+impl Optimizer for AdaBelief {
+    fn step(&mut self, grads: &Gradients) -> Result<(), OptimError> {
+        kernel::check_finite(&self.params, grads)?;
+        let c = self.config;
+        let n_bufs = self.buf_names().len();
+        let (b1, b2) = c.betas;
+        let (eps, amsgrad, wd) = (c.eps, c.amsgrad, c.weight_decay);
+        let (keep, l2) = match c.weight_decay_mode {
+            WeightDecayMode::Decoupled => (1.0 - c.lr * wd, 0.0),
+            WeightDecayMode::Fixed => (1.0 - wd, 0.0),
+            WeightDecayMode::L2 => (1.0, wd),
+        };
+        for ((_, p), slot) in self.params.iter().zip(self.states.iter_mut()) {
+            let Some(g) = kernel::grad_slice(grads, p) else {
+                continue;
+            };
+            let st = slot.get_or_insert_with(|| ParamState::zeros(n_bufs, g.len()));
+            st.step += 1;
+            let t = st.step as f64;
+            let bc1 = 1.0 - (b1 as f64).powf(t);
+            let bc2 = 1.0 - (b2 as f64).powf(t);
+            let step_size = (c.lr as f64 / bc1) as f32;
+            let bc2_sqrt = bc2.sqrt() as f32;
+            let belief_kernel = |ch: Chunk<'_>| -> usize {
+                let Chunk {
+                    theta,
+                    grad,
+                    bufs: [m, s, smax, _],
+                } = ch;
+                let n = theta.len();
+                let (grad, m, s) = (&grad[..n], &mut m[..n], &mut s[..n]);
+                for i in 0..n {
+                    let gi = if l2 != 0.0 {
+                        grad[i] + l2 * theta[i]
+                    } else {
+                        grad[i]
+                    };
+                    let th = theta[i] * keep;
+                    m[i] = b1 * m[i] + (1.0 - b1) * gi;
+                    let r = gi - m[i];
+                    s[i] = b2 * s[i] + (1.0 - b2) * r * r + eps;
+                    let sh = if amsgrad {
+                        smax[i] = smax[i].max(s[i]);
+                        smax[i]
+                    } else {
+                        s[i]
+                    };
+                    let denom = sh.sqrt() / bc2_sqrt + eps;
+                    theta[i] = th - step_size * (m[i] / denom);
+                }
+                0
+            };
+            p.update(|theta| kernel::run_fused(Chunk::new(theta, g, &mut st.bufs), &belief_kernel));
+        }
+        Ok(())
+    }
+
+    fn lr(&self) -> f32 {
+        self.config.lr
+    }
+
+    fn set_lr(&mut self, lr: f32) {
+        self.config.lr = lr;
+    }
+
+    fn state(&self) -> OptimizerState {
+        kernel::save_state(
+            self.name(),
+            self.config.lr,
+            &self.params,
+            &self.states,
+            self.buf_names(),
+        )
+    }
+
+    fn load_state(&mut self, s: &OptimizerState) -> Result<(), OptimError> {
+        let (states, lr) = kernel::load_state(self.name(), &self.params, self.buf_names(), s)?;
+        self.states = states;
+        if let Some(lr) = lr {
+            self.config.lr = lr;
+        }
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "AdaBelief"
+    }
+
+    fn params(&self) -> &[(String, Param)] {
+        &self.params
+    }
+}

@@ -1,0 +1,190 @@
+//! Adam and AdamW (one kernel; AdamW is Adam with decoupled weight decay).
+
+use agdlab_autograd::{Gradients, Param};
+
+use crate::kernel::{self, Chunk, ParamState};
+use crate::optimizer::{OptimError, Optimizer};
+use crate::state::OptimizerState;
+
+/// Hyper-parameters of [`Adam`]. `Default` is `torch.optim.Adam`'s defaults;
+/// [`AdamConfig::adamw`] is `torch.optim.AdamW`'s (weight decay 1e-2, decoupled).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamConfig {
+    pub lr: f32,
+    pub betas: (f32, f32),
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub amsgrad: bool,
+    /// `false`: L2 penalty added to the gradient (Adam); `true`: θ ← θ·(1-γλ) (AdamW).
+    pub decoupled_weight_decay: bool,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            amsgrad: false,
+            decoupled_weight_decay: false,
+        }
+    }
+}
+
+impl AdamConfig {
+    /// `torch.optim.AdamW` defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay
+    /// 1e-2 (decoupled), no AMSGrad.
+    pub fn adamw() -> AdamConfig {
+        AdamConfig {
+            weight_decay: 1e-2,
+            decoupled_weight_decay: true,
+            ..Default::default()
+        }
+    }
+}
+
+/// Adam (Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015) and, with
+/// `decoupled_weight_decay`, AdamW (Loshchilov & Hutter, "Decoupled Weight Decay
+/// Regularization", ICLR 2019), exactly as `torch.optim.Adam` / `torch.optim.AdamW`,
+/// including AMSGrad (Reddi, Kale & Kumar, ICLR 2018).
+///
+/// Per parameter θ with gradient g_t, lr γ, betas (β1, β2), ε, weight decay λ:
+///
+/// ```text
+/// g_t ← g_t + λ·θ                 (Adam, λ ≠ 0)       θ ← θ·(1 - γλ)   (AdamW)
+/// m_t = β1·m_{t-1} + (1-β1)·g_t
+/// v_t = β2·v_{t-1} + (1-β2)·g_t²
+/// v̂_t = max(v̂_{t-1}, v_t)   (AMSGrad; else v̂_t = v_t)
+/// θ  ← θ - γ/(1-β1^t) · m_t / (sqrt(v̂_t)/sqrt(1-β2^t) + ε)
+/// ```
+///
+/// State: `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq` (AMSGrad only), step count.
+/// [`Optimizer::name`] (and the state's kind) is `"Adam"` or `"AdamW"`.
+pub struct Adam {
+    params: Vec<(String, Param)>,
+    config: AdamConfig,
+    states: Vec<Option<ParamState>>,
+}
+
+impl Adam {
+    pub fn new(params: Vec<(String, Param)>, config: AdamConfig) -> Adam {
+        let states = vec![None; params.len()];
+        Adam {
+            params,
+            config,
+            states,
+        }
+    }
+
+    pub fn config(&self) -> &AdamConfig {
+        &self.config
+    }
+
+    fn buf_names(&self) -> &'static [&'static str] {
+        if self.config.amsgrad {
+            &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+        } else {
+            &["exp_avg", "exp_avg_sq"]
+        }
+    }
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self, grads: &Gradients) -> Result<(), OptimError> {
+        kernel::check_finite(&self.params, grads)?;
+        let c = self.config;
+        let n_bufs = self.buf_names().len();
+        let (b1, b2) = c.betas;
+        for ((_, p), slot) in self.params.iter().zip(self.states.iter_mut()) {
+            let Some(g) = kernel::grad_slice(grads, p) else {
+                continue;
+            };
+            let st = slot.get_or_insert_with(|| ParamState::zeros(n_bufs, g.len()));
+            st.step += 1;
+            let t = st.step as f64;
+            let bc1 = 1.0 - (b1 as f64).powf(t);
+            let bc2 = 1.0 - (b2 as f64).powf(t);
+            let step_size = (c.lr as f64 / bc1) as f32;
+            let bc2_sqrt = bc2.sqrt() as f32;
+            let decay = if c.decoupled_weight_decay {
+                1.0 - c.lr * c.weight_decay
+            } else {
+                1.0
+            };
+            let l2 = if c.decoupled_weight_decay {
+                0.0
+            } else {
+                c.weight_decay
+            };
+            let (eps, amsgrad) = (c.eps, c.amsgrad);
+            let adam_kernel = |ch: Chunk<'_>| -> usize {
+                let Chunk {
+                    theta,
+                    grad,
+                    bufs: [m, v, vmax, _],
+                } = ch;
+                let n = theta.len();
+                let (grad, m, v) = (&grad[..n], &mut m[..n], &mut v[..n]);
+                for i in 0..n {
+                    let mut g = grad[i];
+                    if l2 != 0.0 {
+                        g += l2 * theta[i];
+                    }
+                    m[i] = b1 * m[i] + (1.0 - b1) * g;
+                    v[i] = b2 * v[i] + (1.0 - b2) * g * g;
+                    let vh = if amsgrad {
+                        vmax[i] = vmax[i].max(v[i]);
+                        vmax[i]
+                    } else {
+                        v[i]
+                    };
+                    let denom = vh.sqrt() / bc2_sqrt + eps;
+                    theta[i] = theta[i] * decay - step_size * (m[i] / denom);
+                }
+                0
+            };
+            p.update(|theta| kernel::run_fused(Chunk::new(theta, g, &mut st.bufs), &adam_kernel));
+        }
+        Ok(())
+    }
+
+    fn lr(&self) -> f32 {
+        self.config.lr
+    }
+
+    fn set_lr(&mut self, lr: f32) {
+        self.config.lr = lr;
+    }
+
+    fn state(&self) -> OptimizerState {
+        kernel::save_state(
+            self.name(),
+            self.config.lr,
+            &self.params,
+            &self.states,
+            self.buf_names(),
+        )
+    }
+
+    fn load_state(&mut self, s: &OptimizerState) -> Result<(), OptimError> {
+        let (states, lr) = kernel::load_state(self.name(), &self.params, self.buf_names(), s)?;
+        self.states = states;
+        if let Some(lr) = lr {
+            self.config.lr = lr;
+        }
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        if self.config.decoupled_weight_decay {
+            "AdamW"
+        } else {
+            "Adam"
+        }
+    }
+
+    fn params(&self) -> &[(String, Param)] {
+        &self.params
+    }
+}

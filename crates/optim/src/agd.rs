@@ -1,0 +1,330 @@
+//! AGD: an auto-switchable optimizer using the stepwise gradient difference as its
+//! preconditioner.
+
+use agdlab_autograd::{Gradients, Param};
+
+use crate::kernel::{self, Chunk, ParamState};
+use crate::optimizer::{OptimError, Optimizer};
+use crate::state::OptimizerState;
+
+/// How [`Agd`] applies weight decay λ (ignored when `win` is on: Win has its own decay).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum WeightDecayMode {
+    /// θ ← θ·(1 - γλ) before the update (atorch `weight_decouple=True`, the default).
+    #[default]
+    Decoupled,
+    /// θ ← θ·(1 - λ), independent of the learning rate (atorch `fixed_decay=True`).
+    Fixed,
+    /// g ← g + λ·θ, a classic L2 penalty (atorch `weight_decouple=False`).
+    L2,
+}
+
+/// Hyper-parameters of [`Agd`]; `Default` matches atorch's `AGD` defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AgdConfig {
+    /// γ, default 1e-3. The authors advise about 1/10 of the learning rate AdamW would use.
+    pub lr: f32,
+    /// (β1, β2), default (0.9, 0.999).
+    pub betas: (f32, f32),
+    /// δ, the switching threshold, default 1e-5 (1e-14 for Transformers, 1e-8 in the
+    /// authors' CIFAR demo).
+    pub delta: f32,
+    /// λ, default 0.
+    pub weight_decay: f32,
+    pub weight_decay_mode: WeightDecayMode,
+    /// Use the running maximum of b_t in the denominator (default off).
+    pub amsgrad: bool,
+    /// Win acceleration (Zhou et al., "Win: Weight-Decay-Integrated Nesterov Acceleration
+    /// for Adaptive Gradient Algorithms", ICLR 2023), default off.
+    pub win: bool,
+    /// Clamp the ratio m_t / max(sqrt(b_t), δ·sqrt(1-β2^t)) to [-clip, clip] (default
+    /// `None`; the authors suggest trying 5 if training is unstable).
+    pub clip: Option<f32>,
+}
+
+impl Default for AgdConfig {
+    fn default() -> Self {
+        AgdConfig {
+            lr: 1e-3,
+            betas: (0.9, 0.999),
+            delta: 1e-5,
+            weight_decay: 0.0,
+            weight_decay_mode: WeightDecayMode::Decoupled,
+            amsgrad: false,
+            win: false,
+            clip: None,
+        }
+    }
+}
+
+/// Fraction of coordinates that took the SGD branch (sqrt(b_t) ≤ δ·sqrt(1-β2^t)) in the
+/// most recent [`Optimizer::step`], per parameter updated in that step and overall
+/// (weighted by element count; 0 before any step).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SgdModeReport {
+    pub per_param: Vec<(String, f64)>,
+    pub overall: f64,
+}
+
+/// AGD (Yue, Ye, Zhang, Zhou, Chen, Zhu, Lin, Wu, Zhu & Zhou, "AGD: an Auto-switchable
+/// Optimizer using Stepwise Gradient Difference for Preconditioning Matrix", NeurIPS 2023,
+/// arXiv:2312.01658), with the options of the reference implementation, atorch
+/// `atorch/optimizers/agd.py`.
+///
+/// # Update
+/// Per parameter θ with gradient g_t, lr γ, betas (β1, β2), threshold δ:
+///
+/// ```text
+/// m_t = β1·m_{t-1} + (1-β1)·g_t
+/// s_1 = m_1/(1-β1)                                   (= g_1)
+/// s_t = m_t/(1-β1^t) - m_{t-1}/(1-β1^(t-1))          (t > 1, stepwise gradient difference)
+/// b_t = β2·b_{t-1} + (1-β2)·s_t²
+/// θ  ← θ - γ·(sqrt(1-β2^t)/(1-β1^t)) · m_t / max(sqrt(b_t), δ·sqrt(1-β2^t))
+/// ```
+///
+/// s_t is formed inside the same element loop from the old and new m (no copy of m).
+///
+/// # Switching rule
+/// A coordinate is in **SGD mode** when sqrt(b_t) ≤ δ·sqrt(1-β2^t): the step is then
+/// θ ← θ - (γ/δ)·m_t/(1-β1^t), bias-corrected momentum SGD with learning rate γ/δ.
+/// Otherwise it is in **adaptive mode**, an Adam-like step preconditioned by the EMA of
+/// squared stepwise differences. [`Agd::sgd_mode_report`] gives the SGD-mode fraction of
+/// the last step, counted inside the fused loop (on the AMSGrad maximum when it is on).
+///
+/// # Options (as in atorch)
+/// - weight decay λ (default 0), applied before the moment update, by
+///   [`WeightDecayMode`]: decoupled θ ← θ(1-γλ) (default), fixed θ ← θ(1-λ), or L2
+///   g ← g + λθ. Not applied this way when `win` is on.
+/// - `amsgrad`: b̂_t = max(b̂_{t-1}, b_t) replaces b_t in the denominator and the switch.
+/// - `clip`: u_t = clamp(m_t / max(sqrt(b̂_t), δ·sqrt(1-β2^t)), -clip, clip), before the
+///   learning rate and the bias correction; the step is θ ← θ - γ_t·u_t with
+///   γ_t = γ·sqrt(1-β2^t)/(1-β1^t).
+/// - `win`: an extra buffer z and the Win extrapolation, with λ entering only here:
+///   ```text
+///   z_t = (z_{t-1} - γ_t·u_t) / (1 + λ·γ_t)
+///   τ   = 1 / (3 + 2γ_t·λ)
+///   θ  ← τ·θ - τ·2γ_t·u_t + 2τ·z_t
+///   ```
+///   **Choice:** z starts at the parameter's value at its first step (z_0 = θ_0). atorch
+///   starts z at zero, which pulls the first Win step towards the origin (with λ = 0,
+///   θ_1 = θ_0/3 - (4/3)·γ_1·u_1); with z_0 = θ_0 it is θ_1 = θ_0 - (4/3)·γ_1·u_1, and a
+///   point with u = 0, λ = 0 stays put, as the Win recursion intends (θ and z start
+///   together).
+///
+/// # Defaults and advice
+/// lr 1e-3, betas (0.9, 0.999), δ 1e-5, λ 0, decoupled decay, no AMSGrad/Win/clip. The
+/// authors' README: use a learning rate about 1/10 of AdamW's; δ = 1e-14 is usually fine
+/// for Transformer-like models; their CIFAR demo uses δ = 1e-8; try clip = 5 if training
+/// is unstable.
+///
+/// State: `exp_avg` (m), `exp_avg_sq` (b), `max_exp_avg_sq` (AMSGrad), `z` (Win), step.
+pub struct Agd {
+    params: Vec<(String, Param)>,
+    config: AgdConfig,
+    states: Vec<Option<ParamState>>,
+    /// (SGD-mode count, numel) of each parameter updated in the last step.
+    last_sgd: Vec<Option<(usize, usize)>>,
+}
+
+impl Agd {
+    /// # Panics
+    /// On a non-positive learning rate, negative δ or λ, betas outside [0, 1), or a
+    /// non-positive clip (the reference raises `ValueError` likewise).
+    pub fn new(params: Vec<(String, Param)>, config: AgdConfig) -> Agd {
+        let (b1, b2) = config.betas;
+        assert!(config.lr > 0.0, "Agd: invalid learning rate {}", config.lr);
+        assert!(config.delta >= 0.0, "Agd: invalid delta {}", config.delta);
+        assert!((0.0..1.0).contains(&b1), "Agd: invalid beta1 {b1}");
+        assert!((0.0..1.0).contains(&b2), "Agd: invalid beta2 {b2}");
+        assert!(
+            config.weight_decay >= 0.0,
+            "Agd: invalid weight decay {}",
+            config.weight_decay
+        );
+        if let Some(c) = config.clip {
+            assert!(c > 0.0, "Agd: invalid clip {c}");
+        }
+        let n = params.len();
+        Agd {
+            params,
+            config,
+            states: vec![None; n],
+            last_sgd: vec![None; n],
+        }
+    }
+
+    pub fn config(&self) -> &AgdConfig {
+        &self.config
+    }
+
+    /// The fraction of coordinates in SGD mode in the last step (see [`SgdModeReport`]).
+    pub fn sgd_mode_report(&self) -> SgdModeReport {
+        let mut per_param = Vec::new();
+        let (mut count, mut total) = (0usize, 0usize);
+        for ((name, _), last) in self.params.iter().zip(&self.last_sgd) {
+            if let Some((c, n)) = *last {
+                per_param.push((name.clone(), if n == 0 { 0.0 } else { c as f64 / n as f64 }));
+                count += c;
+                total += n;
+            }
+        }
+        let overall = if total == 0 {
+            0.0
+        } else {
+            count as f64 / total as f64
+        };
+        SgdModeReport { per_param, overall }
+    }
+
+    fn buf_names(&self) -> &'static [&'static str] {
+        match (self.config.amsgrad, self.config.win) {
+            (false, false) => &["exp_avg", "exp_avg_sq"],
+            (true, false) => &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
+            (false, true) => &["exp_avg", "exp_avg_sq", "z"],
+            (true, true) => &["exp_avg", "exp_avg_sq", "max_exp_avg_sq", "z"],
+        }
+    }
+}
+
+impl Optimizer for Agd {
+    fn step(&mut self, grads: &Gradients) -> Result<(), OptimError> {
+        kernel::check_finite(&self.params, grads)?;
+        let c = self.config;
+        let n_bufs = self.buf_names().len();
+        let (b1, b2) = c.betas;
+        let (amsgrad, win, wd) = (c.amsgrad, c.win, c.weight_decay);
+        let clip = c.clip.unwrap_or(f32::INFINITY);
+        // Pre-update weight decay (not with Win): θ·keep, then g + l2·θ.
+        let (keep, l2) = match (win, c.weight_decay_mode) {
+            (true, _) => (1.0, 0.0),
+            (false, WeightDecayMode::Decoupled) => (1.0 - c.lr * wd, 0.0),
+            (false, WeightDecayMode::Fixed) => (1.0 - wd, 0.0),
+            (false, WeightDecayMode::L2) => (1.0, wd),
+        };
+        for (((_, p), slot), last) in self
+            .params
+            .iter()
+            .zip(self.states.iter_mut())
+            .zip(self.last_sgd.iter_mut())
+        {
+            *last = None;
+            let Some(g) = kernel::grad_slice(grads, p) else {
+                continue;
+            };
+            let st = slot.get_or_insert_with(|| ParamState::zeros(n_bufs, g.len()));
+            st.step += 1;
+            let first = st.step == 1;
+            let t = st.step as f64;
+            let bc1 = 1.0 - (b1 as f64).powf(t);
+            let bc1_old = 1.0 - (b1 as f64).powf(t - 1.0);
+            let bc2 = 1.0 - (b2 as f64).powf(t);
+            let inv_bc1 = (1.0 / bc1) as f32;
+            let inv_bc1_old = if first { 0.0 } else { (1.0 / bc1_old) as f32 };
+            let delta_adj = (c.delta as f64 * bc2.sqrt()) as f32;
+            let lr_adj64 = c.lr as f64 * bc2.sqrt() / bc1;
+            let lr_adj = lr_adj64 as f32;
+            // Win coefficients.
+            let z_scale = (1.0 / (1.0 + wd as f64 * lr_adj64)) as f32;
+            let tao64 = 1.0 / (3.0 + 2.0 * lr_adj64 * wd as f64);
+            let (tao, tao_lr2, tao2) = (
+                tao64 as f32,
+                (tao64 * 2.0 * lr_adj64) as f32,
+                (2.0 * tao64) as f32,
+            );
+
+            let agd_kernel = |ch: Chunk<'_>| -> usize {
+                let Chunk {
+                    theta,
+                    grad,
+                    bufs: [m, b, x, y],
+                } = ch;
+                let (bmax, z) = if amsgrad { (x, y) } else { (y, x) };
+                let n = theta.len();
+                let (grad, m, b) = (&grad[..n], &mut m[..n], &mut b[..n]);
+                let mut sgd_count = 0usize;
+                for i in 0..n {
+                    let mut th = theta[i] * keep;
+                    let gi = if l2 != 0.0 {
+                        grad[i] + l2 * theta[i]
+                    } else {
+                        grad[i]
+                    };
+                    let m_old = m[i];
+                    let m_new = b1 * m_old + (1.0 - b1) * gi;
+                    m[i] = m_new;
+                    let s = if first {
+                        m_new * inv_bc1
+                    } else {
+                        m_new * inv_bc1 - m_old * inv_bc1_old
+                    };
+                    b[i] = b2 * b[i] + (1.0 - b2) * s * s;
+                    let bh = if amsgrad {
+                        bmax[i] = bmax[i].max(b[i]);
+                        bmax[i]
+                    } else {
+                        b[i]
+                    };
+                    let root = bh.sqrt();
+                    let sgd_mode = root <= delta_adj;
+                    sgd_count += sgd_mode as usize;
+                    let denom = if sgd_mode { delta_adj } else { root };
+                    let u = (m_new / denom).clamp(-clip, clip);
+                    if win {
+                        let zi = (z[i] - lr_adj * u) * z_scale;
+                        z[i] = zi;
+                        th = tao * th - tao_lr2 * u + tao2 * zi;
+                    } else {
+                        th -= lr_adj * u;
+                    }
+                    theta[i] = th;
+                }
+                sgd_count
+            };
+            let count = p.update(|theta| {
+                if first && win {
+                    // z_0 = θ_0 (see the type's documentation for this choice).
+                    st.bufs[n_bufs - 1].copy_from_slice(theta);
+                }
+                kernel::run_fused(Chunk::new(theta, g, &mut st.bufs), &agd_kernel)
+            });
+            *last = Some((count, g.len()));
+        }
+        Ok(())
+    }
+
+    fn lr(&self) -> f32 {
+        self.config.lr
+    }
+
+    fn set_lr(&mut self, lr: f32) {
+        self.config.lr = lr;
+    }
+
+    fn state(&self) -> OptimizerState {
+        kernel::save_state(
+            self.name(),
+            self.config.lr,
+            &self.params,
+            &self.states,
+            self.buf_names(),
+        )
+    }
+
+    fn load_state(&mut self, s: &OptimizerState) -> Result<(), OptimError> {
+        let (states, lr) = kernel::load_state(self.name(), &self.params, self.buf_names(), s)?;
+        self.states = states;
+        if let Some(lr) = lr {
+            self.config.lr = lr;
+        }
+        self.last_sgd.iter_mut().for_each(|l| *l = None);
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "AGD"
+    }
+
+    fn params(&self) -> &[(String, Param)] {
+        &self.params
+    }
+}

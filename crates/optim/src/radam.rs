@@ -1,0 +1,170 @@
+//! RAdam: Adam with a rectified adaptive learning rate.
+
+use agdlab_autograd::{Gradients, Param};
+
+use crate::kernel::{self, Chunk, ParamState};
+use crate::optimizer::{OptimError, Optimizer};
+use crate::state::OptimizerState;
+
+/// Hyper-parameters of [`RAdam`]; `Default` matches `torch.optim.RAdam`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RAdamConfig {
+    pub lr: f32,
+    pub betas: (f32, f32),
+    pub eps: f32,
+    pub weight_decay: f32,
+    /// `false`: L2 (g ← g + λθ, default); `true`: θ ← θ·(1 - γλ).
+    pub decoupled_weight_decay: bool,
+}
+
+impl Default for RAdamConfig {
+    fn default() -> Self {
+        RAdamConfig {
+            lr: 1e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled_weight_decay: false,
+        }
+    }
+}
+
+/// RAdam (Liu, Jiang, He, Chen, Liu, Gao & Han, "On the Variance of the Adaptive Learning
+/// Rate and Beyond", ICLR 2020), exactly as `torch.optim.RAdam`.
+///
+/// Per parameter θ with gradient g_t, lr γ, betas (β1, β2), ε, weight decay λ:
+///
+/// ```text
+/// g_t ← g_t + λθ  (L2)    or    θ ← θ·(1 - γλ)  (decoupled)
+/// m_t = β1·m_{t-1} + (1-β1)·g_t
+/// v_t = β2·v_{t-1} + (1-β2)·g_t²
+/// ρ_∞ = 2/(1-β2) - 1,   ρ_t = ρ_∞ - 2t·β2^t/(1-β2^t)
+/// if ρ_t > 5:  r_t = sqrt((ρ_t-4)(ρ_t-2)ρ_∞ / ((ρ_∞-4)(ρ_∞-2)ρ_t))
+///              θ ← θ - γ · m_t/(1-β1^t) · r_t · sqrt(1-β2^t)/(sqrt(v_t) + ε)
+/// else:        θ ← θ - γ · m_t/(1-β1^t)                  (un-adapted momentum step)
+/// ```
+///
+/// State: `exp_avg`, `exp_avg_sq`, step count.
+pub struct RAdam {
+    params: Vec<(String, Param)>,
+    config: RAdamConfig,
+    states: Vec<Option<ParamState>>,
+}
+
+const BUFS: &[&str] = &["exp_avg", "exp_avg_sq"];
+
+impl RAdam {
+    pub fn new(params: Vec<(String, Param)>, config: RAdamConfig) -> RAdam {
+        let states = vec![None; params.len()];
+        RAdam {
+            params,
+            config,
+            states,
+        }
+    }
+
+    pub fn config(&self) -> &RAdamConfig {
+        &self.config
+    }
+}
+
+impl Optimizer for RAdam {
+    fn step(&mut self, grads: &Gradients) -> Result<(), OptimError> {
+        kernel::check_finite(&self.params, grads)?;
+        let c = self.config;
+        let (b1, b2) = c.betas;
+        let eps = c.eps;
+        let (keep, l2) = if c.decoupled_weight_decay {
+            (1.0 - c.lr * c.weight_decay, 0.0)
+        } else {
+            (1.0, c.weight_decay)
+        };
+        let rho_inf = 2.0 / (1.0 - b2 as f64) - 1.0;
+        for ((_, p), slot) in self.params.iter().zip(self.states.iter_mut()) {
+            let Some(g) = kernel::grad_slice(grads, p) else {
+                continue;
+            };
+            let st = slot.get_or_insert_with(|| ParamState::zeros(BUFS.len(), g.len()));
+            st.step += 1;
+            let t = st.step as f64;
+            let bc1 = 1.0 - (b1 as f64).powf(t);
+            let bc2 = 1.0 - (b2 as f64).powf(t);
+            let rho_t = rho_inf - 2.0 * t * (b2 as f64).powf(t) / bc2;
+            let rectified = rho_t > 5.0;
+            let inv_bc1 = (1.0 / bc1) as f32;
+            let lr = c.lr;
+            // Scale of the adaptive step: γ·r_t·sqrt(1-β2^t).
+            let adaptive = if rectified {
+                let rect = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
+                    / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+                    .sqrt();
+                (c.lr as f64 * rect * bc2.sqrt()) as f32
+            } else {
+                0.0
+            };
+            let radam_kernel = |ch: Chunk<'_>| -> usize {
+                let Chunk {
+                    theta,
+                    grad,
+                    bufs: [m, v, ..],
+                } = ch;
+                let n = theta.len();
+                let (grad, m, v) = (&grad[..n], &mut m[..n], &mut v[..n]);
+                for i in 0..n {
+                    let gi = if l2 != 0.0 {
+                        grad[i] + l2 * theta[i]
+                    } else {
+                        grad[i]
+                    };
+                    let th = theta[i] * keep;
+                    m[i] = b1 * m[i] + (1.0 - b1) * gi;
+                    v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
+                    let mh = m[i] * inv_bc1;
+                    theta[i] = if rectified {
+                        th - mh * (adaptive / (v[i].sqrt() + eps))
+                    } else {
+                        th - mh * lr
+                    };
+                }
+                0
+            };
+            p.update(|theta| kernel::run_fused(Chunk::new(theta, g, &mut st.bufs), &radam_kernel));
+        }
+        Ok(())
+    }
+
+    fn lr(&self) -> f32 {
+        self.config.lr
+    }
+
+    fn set_lr(&mut self, lr: f32) {
+        self.config.lr = lr;
+    }
+
+    fn state(&self) -> OptimizerState {
+        kernel::save_state(
+            self.name(),
+            self.config.lr,
+            &self.params,
+            &self.states,
+            BUFS,
+        )
+    }
+
+    fn load_state(&mut self, s: &OptimizerState) -> Result<(), OptimError> {
+        let (states, lr) = kernel::load_state(self.name(), &self.params, BUFS, s)?;
+        self.states = states;
+        if let Some(lr) = lr {
+            self.config.lr = lr;
+        }
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "RAdam"
+    }
+
+    fn params(&self) -> &[(String, Param)] {
+        &self.params
+    }
+}
