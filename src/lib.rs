@@ -15,6 +15,7 @@
 //! | [`nn`] | modules that own parameters (Linear, Conv2d, Embedding, LSTM, ...) |
 //! | [`optim`] | one `Optimizer` trait: SGD, Adam/AdamW, AGD, ...; saveable state |
 //! | [`data`] | the MNIST IDX loader and the data-set locator used by every example |
+//! | [`checkpoint`] | safetensors checkpoints of models and optimizer state |
 //!
 //! Data flows one way: loader -> batch tensors -> module forward on a tape -> loss ->
 //! backward -> gradients -> optimizer step -> parameters, and at chosen steps
@@ -30,4 +31,5 @@ pub use agdlab_nn as nn;
 pub use agdlab_optim as optim;
 pub use agdlab_tensor as tensor;
 
+pub mod checkpoint;
 pub mod data;
