@@ -1,0 +1,618 @@
+//! Checkpoints in the safetensors format.
+//!
+//! A checkpoint is a set of named `f32` tensors plus string metadata, written as a
+//! [safetensors](https://huggingface.co/docs/safetensors) file: an 8-byte little-endian
+//! header length, a JSON header (names, dtypes, shapes, byte offsets and a
+//! `__metadata__` string map), then the raw little-endian data. PyTorch users open it
+//! with `safetensors.torch.load_file(path)`, and `safe_open(path, "pt").metadata()`
+//! gives the metadata.
+//!
+//! Two layers:
+//!
+//! - [`Checkpoint`]: tensors + metadata, [`Checkpoint::save`] / [`Checkpoint::load`].
+//!   Only dtype `F32` is written or accepted. The format keeps tensors sorted by name
+//!   (the safetensors writer orders them so), so `load` returns them in name order.
+//! - [`save_training`] / [`load_training`]: a model's parameters and an optimizer's
+//!   [`OptimizerState`] in one file, laid out as
+//!
+//!   | what | where |
+//!   |---|---|
+//!   | parameter `fc1.weight` | tensor `model.fc1.weight` |
+//!   | optimizer buffer `fc1.weight.exp_avg` | tensor `optim.fc1.weight.exp_avg` |
+//!   | optimizer kind (`"AGD"`) | metadata `optim.kind` |
+//!   | optimizer scalar `fc1.weight.step` | metadata `optim.scalar.fc1.weight.step` |
+//!   | format version | metadata `agdlab.format` = `"1"` |
+//!   | caller's extra entries (epoch, seed, ...) | metadata, under their own keys |
+//!
+//! Scalars are written with Rust's shortest round-trip decimal form (`{:?}`), which
+//! parses back to the identical `f64` (step counts up to 2^53 stay exact integers) and
+//! stays readable in Python.
+//!
+//! Writes are atomic: the file is written to `<path>.tmp-<pid>-<n>` in the same
+//! directory, flushed and `fsync`ed, then renamed over `path`. A crash mid-save leaves
+//! the previous checkpoint intact.
+//!
+//! Reading never panics on a bad file: a [`CheckpointError`] names the file and the
+//! problem (truncated, not safetensors, wrong dtype, missing tensor, shape mismatch).
+//! [`load_training`] checks every parameter before it changes any, so a failed load
+//! leaves the model as it was.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, View};
+
+use crate::autograd::Param;
+use crate::optim::OptimizerState;
+use crate::tensor::Tensor;
+
+/// Metadata key holding the training-checkpoint format version.
+pub const FORMAT_KEY: &str = "agdlab.format";
+/// The training-checkpoint format version written and accepted.
+pub const FORMAT_VERSION: &str = "1";
+/// Tensor-name prefix of model parameters.
+pub const MODEL_PREFIX: &str = "model.";
+/// Tensor-name prefix of optimizer buffers.
+pub const OPTIM_PREFIX: &str = "optim.";
+/// Metadata key holding the optimizer kind.
+pub const OPTIM_KIND_KEY: &str = "optim.kind";
+/// Metadata-key prefix of optimizer scalars.
+pub const OPTIM_SCALAR_PREFIX: &str = "optim.scalar.";
+
+/// The safetensors reader refuses JSON headers above this size (100 MB).
+const MAX_HEADER_LEN: u64 = 100_000_000;
+
+// ------------------------------------------------------------------------------------
+// Errors
+// ------------------------------------------------------------------------------------
+
+/// An error saving or loading a checkpoint: the file concerned and what went wrong.
+#[derive(Debug)]
+pub struct CheckpointError {
+    path: PathBuf,
+    kind: CheckpointErrorKind,
+}
+
+/// What went wrong; see [`CheckpointError`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CheckpointErrorKind {
+    /// Reading, writing or renaming failed.
+    Io(io::Error),
+    /// Not a safetensors file, or its header is corrupt.
+    NotSafetensors(String),
+    /// The file ends before the data its header describes.
+    Truncated(String),
+    /// The file has bytes beyond the data its header describes.
+    TrailingBytes(String),
+    /// A tensor of a dtype other than `F32`.
+    WrongDtype {
+        /// The tensor's name in the file.
+        tensor: String,
+        /// Its dtype, as safetensors names it (`"F16"`, `"I64"`, ...).
+        dtype: String,
+    },
+    /// A tensor the model needs is not in the file.
+    MissingTensor(String),
+    /// A tensor whose shape differs from the model parameter's.
+    ShapeMismatch {
+        /// The tensor's name in the file.
+        tensor: String,
+        /// The parameter's shape.
+        expected: Vec<usize>,
+        /// The shape in the file.
+        found: Vec<usize>,
+    },
+    /// A tensor in the file that the model does not have (a checkpoint of another
+    /// model), or with neither the `model.` nor the `optim.` prefix.
+    UnexpectedTensor(String),
+    /// The training-format version is missing or not one this code reads.
+    UnsupportedFormat(Option<String>),
+    /// A metadata entry is missing or unreadable.
+    BadMetadata {
+        /// The key.
+        key: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// What was asked to be saved cannot be: duplicate or reserved names.
+    InvalidInput(String),
+}
+
+impl CheckpointError {
+    fn new(path: &Path, kind: CheckpointErrorKind) -> CheckpointError {
+        CheckpointError {
+            path: path.to_path_buf(),
+            kind,
+        }
+    }
+
+    /// The checkpoint file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &CheckpointErrorKind {
+        &self.kind
+    }
+}
+
+impl fmt::Display for CheckpointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.path.display();
+        match &self.kind {
+            CheckpointErrorKind::Io(e) => write!(f, "{path}: {e}"),
+            CheckpointErrorKind::NotSafetensors(why) => {
+                write!(f, "{path}: not a safetensors file or corrupt header: {why}")
+            }
+            CheckpointErrorKind::Truncated(why) => write!(f, "{path}: truncated: {why}"),
+            CheckpointErrorKind::TrailingBytes(why) => write!(f, "{path}: trailing bytes: {why}"),
+            CheckpointErrorKind::WrongDtype { tensor, dtype } => {
+                write!(
+                    f,
+                    "{path}: tensor {tensor:?} has dtype {dtype}; only F32 is supported"
+                )
+            }
+            CheckpointErrorKind::MissingTensor(t) => write!(f, "{path}: missing tensor {t:?}"),
+            CheckpointErrorKind::ShapeMismatch {
+                tensor,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{path}: shape mismatch for tensor {tensor:?}: the model has {expected:?}, \
+                 the file has {found:?}"
+            ),
+            CheckpointErrorKind::UnexpectedTensor(t) => write!(
+                f,
+                "{path}: unexpected tensor {t:?}: the model has no such parameter \
+                 (a checkpoint of a different model?)"
+            ),
+            CheckpointErrorKind::UnsupportedFormat(None) => write!(
+                f,
+                "{path}: no {FORMAT_KEY:?} metadata: not an agdlab training checkpoint"
+            ),
+            CheckpointErrorKind::UnsupportedFormat(Some(v)) => write!(
+                f,
+                "{path}: training-checkpoint format {v:?} is not supported (this build reads \
+                 {FORMAT_VERSION:?})"
+            ),
+            CheckpointErrorKind::BadMetadata { key, problem } => {
+                write!(f, "{path}: metadata {key:?}: {problem}")
+            }
+            CheckpointErrorKind::InvalidInput(why) => write!(f, "{path}: cannot save: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for CheckpointError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            CheckpointErrorKind::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------
+// Checkpoint: named f32 tensors + metadata
+// ------------------------------------------------------------------------------------
+
+/// Named `f32` tensors and string metadata, saved as one safetensors file.
+#[derive(Clone, Debug, Default)]
+pub struct Checkpoint {
+    /// The tensors, by name. Names must be unique and not `__metadata__`.
+    pub tensors: Vec<(String, Tensor)>,
+    /// Free-form string metadata (the safetensors `__metadata__` map).
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A tensor's bytes ready for the safetensors writer.
+struct F32Bytes {
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl View for &F32Bytes {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+impl Checkpoint {
+    /// An empty checkpoint.
+    pub fn new() -> Checkpoint {
+        Checkpoint::default()
+    }
+
+    /// The tensor named `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+
+    /// Write to `path` atomically (temporary file in the same directory, `fsync`,
+    /// rename). Any layout is accepted; tensors are written row-major.
+    ///
+    /// # Errors
+    /// Duplicate tensor names, the reserved name `__metadata__`, or an I/O failure
+    /// (the temporary file is then removed and any existing `path` is untouched).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
+        let path = path.as_ref();
+        let bytes = self.to_bytes().map_err(|k| CheckpointError::new(path, k))?;
+        write_atomic(path, &bytes)
+            .map_err(|e| CheckpointError::new(path, CheckpointErrorKind::Io(e)))
+    }
+
+    /// Read a checkpoint written by [`Checkpoint::save`] or any safetensors writer,
+    /// as long as every tensor is `F32`. Tensors come back in file order (by name for
+    /// files written by the safetensors libraries).
+    ///
+    /// # Errors
+    /// I/O failure, a file that is not safetensors or is truncated or has trailing
+    /// bytes, or a tensor of another dtype.
+    pub fn load(path: impl AsRef<Path>) -> Result<Checkpoint, CheckpointError> {
+        let path = path.as_ref();
+        let bytes =
+            fs::read(path).map_err(|e| CheckpointError::new(path, CheckpointErrorKind::Io(e)))?;
+        Checkpoint::from_bytes(&bytes).map_err(|k| CheckpointError::new(path, k))
+    }
+
+    fn to_bytes(&self) -> Result<Vec<u8>, CheckpointErrorKind> {
+        let mut seen = HashSet::new();
+        for (name, _) in &self.tensors {
+            if name == "__metadata__" {
+                return Err(CheckpointErrorKind::InvalidInput(
+                    "the tensor name \"__metadata__\" is reserved by safetensors".into(),
+                ));
+            }
+            if !seen.insert(name.as_str()) {
+                return Err(CheckpointErrorKind::InvalidInput(format!(
+                    "duplicate tensor name {name:?}"
+                )));
+            }
+        }
+        let views: Vec<(String, F32Bytes)> = self
+            .tensors
+            .iter()
+            .map(|(name, t)| {
+                let bytes = t.to_vec().iter().flat_map(|x| x.to_le_bytes()).collect();
+                (
+                    name.clone(),
+                    F32Bytes {
+                        shape: t.shape().to_vec(),
+                        bytes,
+                    },
+                )
+            })
+            .collect();
+        let metadata: HashMap<String, String> = self
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let metadata = if metadata.is_empty() {
+            None
+        } else {
+            Some(metadata)
+        };
+        safetensors::serialize(views.iter().map(|(n, v)| (n.as_str(), v)), &metadata).map_err(|e| {
+            CheckpointErrorKind::InvalidInput(format!("safetensors serialisation failed: {e}"))
+        })
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, CheckpointErrorKind> {
+        use CheckpointErrorKind::{NotSafetensors, Truncated};
+        // Check the frame ourselves first, to say "truncated" rather than "corrupt".
+        let len = bytes.len() as u64;
+        if len < 8 {
+            return Err(Truncated(format!(
+                "the file is {len} bytes, shorter than the 8-byte header length"
+            )));
+        }
+        let mut n8 = [0u8; 8];
+        n8.copy_from_slice(&bytes[..8]);
+        let n = u64::from_le_bytes(n8);
+        if n > MAX_HEADER_LEN {
+            return Err(NotSafetensors(format!(
+                "header length {n} is implausible (over 100 MB)"
+            )));
+        }
+        if len > 8 && bytes[8] != b'{' {
+            return Err(NotSafetensors(format!(
+                "the JSON header must start with '{{', found byte 0x{:02x}",
+                bytes[8]
+            )));
+        }
+        if 8 + n > len {
+            return Err(Truncated(format!(
+                "the header length says {n} bytes of JSON header, but only {} bytes follow",
+                len - 8
+            )));
+        }
+
+        let st = SafeTensors::deserialize(bytes).map_err(|e| match e {
+            SafeTensorError::MetadataIncompleteBuffer => data_length_error(bytes, n),
+            SafeTensorError::InvalidHeader => NotSafetensors("the header is not UTF-8".into()),
+            SafeTensorError::InvalidHeaderDeserialization => {
+                NotSafetensors("the header is not valid safetensors JSON".into())
+            }
+            SafeTensorError::InvalidOffset(t) => {
+                NotSafetensors(format!("tensor {t:?} has invalid data offsets"))
+            }
+            SafeTensorError::TensorInvalidInfo => {
+                NotSafetensors("a tensor's byte length does not match its shape and dtype".into())
+            }
+            other => NotSafetensors(other.to_string()),
+        })?;
+
+        // Tensors in file (offset) order; the reader's own map is unordered.
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| NotSafetensors(format!("header re-read failed: {e}")))?;
+        let mut infos: Vec<(String, (usize, usize))> = header
+            .tensors()
+            .into_iter()
+            .map(|(name, info)| (name, info.data_offsets))
+            .collect();
+        infos.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+
+        let mut tensors = Vec::with_capacity(infos.len());
+        for (name, _) in infos {
+            let view = st
+                .tensor(&name)
+                .map_err(|e| NotSafetensors(format!("tensor {name:?} unreadable: {e}")))?;
+            if view.dtype() != Dtype::F32 {
+                return Err(CheckpointErrorKind::WrongDtype {
+                    tensor: name,
+                    dtype: format!("{:?}", view.dtype()),
+                });
+            }
+            let data: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let tensor = Tensor::from_vec(data, view.shape())
+                .map_err(|e| NotSafetensors(format!("tensor {name:?}: {e}")))?;
+            tensors.push((name, tensor));
+        }
+        let metadata = header
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        Ok(Checkpoint { tensors, metadata })
+    }
+}
+
+/// The header is intact but the data section's length disagrees with its offsets.
+/// Find the length the header describes (the largest end offset) to say which way.
+fn data_length_error(bytes: &[u8], n: u64) -> CheckpointErrorKind {
+    let found = bytes.len() as u64 - 8 - n;
+    let header = std::str::from_utf8(&bytes[8..8 + n as usize]).unwrap_or("");
+    let key = "\"data_offsets\":[";
+    let expected = header
+        .match_indices(key)
+        .filter_map(|(i, _)| {
+            let rest = &header[i + key.len()..];
+            let end = rest.find(']')?;
+            rest[..end].split(',').nth(1)?.trim().parse::<u64>().ok()
+        })
+        .max();
+    match expected {
+        Some(e) if e > found => CheckpointErrorKind::Truncated(format!(
+            "the header describes {e} bytes of tensor data, the file holds {found}"
+        )),
+        Some(e) => CheckpointErrorKind::TrailingBytes(format!(
+            "the header describes {e} bytes of tensor data, the file holds {found}"
+        )),
+        None => CheckpointErrorKind::Truncated(format!(
+            "the tensor data section ({found} bytes) does not match the header's offsets"
+        )),
+    }
+}
+
+/// Write `bytes` to `path` through a temporary file in the same directory.
+fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let file_name = path.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file")
+    })?;
+    let mut tmp_name = file_name.to_os_string();
+    tmp_name.push(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let tmp = path.with_file_name(tmp_name);
+
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.flush()?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+        return result;
+    }
+    // Make the rename itself durable where directories can be synced (best effort).
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------
+// Training checkpoints: model parameters + optimizer state
+// ------------------------------------------------------------------------------------
+
+/// Save a model's parameters, an optimizer's state and extra metadata to `path`
+/// (atomically), in the layout described in the [module documentation](self).
+///
+/// `model` is the module's `(dotted_name, param)` list. `extra` holds the caller's own
+/// entries (epoch, seed, data order, ...); its keys must not start with `agdlab.` or
+/// `optim.`.
+///
+/// # Errors
+/// Duplicate parameter or buffer names, reserved keys in `extra`, or I/O failure.
+pub fn save_training(
+    path: impl AsRef<Path>,
+    model: &[(String, Param)],
+    optim: &OptimizerState,
+    extra: &BTreeMap<String, String>,
+) -> Result<(), CheckpointError> {
+    let path = path.as_ref();
+    let invalid = |why: String| CheckpointError::new(path, CheckpointErrorKind::InvalidInput(why));
+
+    let mut metadata = BTreeMap::new();
+    for (k, v) in extra {
+        if k.starts_with("agdlab.") || k.starts_with(OPTIM_PREFIX) {
+            return Err(invalid(format!(
+                "extra metadata key {k:?} uses a reserved prefix (\"agdlab.\" or \"optim.\")"
+            )));
+        }
+        metadata.insert(k.clone(), v.clone());
+    }
+    metadata.insert(FORMAT_KEY.to_string(), FORMAT_VERSION.to_string());
+    metadata.insert(OPTIM_KIND_KEY.to_string(), optim.kind.clone());
+    for (name, value) in &optim.scalars {
+        let key = format!("{OPTIM_SCALAR_PREFIX}{name}");
+        if metadata.insert(key, format!("{value:?}")).is_some() {
+            return Err(invalid(format!("duplicate optimizer scalar {name:?}")));
+        }
+    }
+
+    let mut tensors = Vec::with_capacity(model.len() + optim.tensors.len());
+    for (name, p) in model {
+        tensors.push((format!("{MODEL_PREFIX}{name}"), p.value()));
+    }
+    for (name, t) in &optim.tensors {
+        tensors.push((format!("{OPTIM_PREFIX}{name}"), t.clone()));
+    }
+    Checkpoint { tensors, metadata }.save(path)
+}
+
+/// Load a checkpoint written by [`save_training`] into `model` and return the
+/// optimizer state and the extra metadata.
+///
+/// Every parameter of `model` must be in the file (as `model.<name>`) with its shape,
+/// and the file must hold no `model.` tensor the model lacks. All of this is checked
+/// before any parameter is set, so on error the model is untouched. The optimizer kind
+/// is returned, not checked: the optimizer refuses state of another kind when it loads
+/// it. Optimizer buffers come back in name order, scalars in name order.
+///
+/// # Errors
+/// Any [`Checkpoint::load`] error; a missing or unsupported `agdlab.format`; a missing
+/// `optim.kind`; an unparseable scalar; a missing, extra or wrongly shaped parameter.
+pub fn load_training(
+    path: impl AsRef<Path>,
+    model: &[(String, Param)],
+) -> Result<(OptimizerState, BTreeMap<String, String>), CheckpointError> {
+    let path = path.as_ref();
+    let err = |kind| CheckpointError::new(path, kind);
+    let ckpt = Checkpoint::load(path)?;
+    let mut metadata = ckpt.metadata;
+
+    match metadata.remove(FORMAT_KEY) {
+        Some(v) if v == FORMAT_VERSION => {}
+        other => return Err(err(CheckpointErrorKind::UnsupportedFormat(other))),
+    }
+    let kind = metadata.remove(OPTIM_KIND_KEY).ok_or_else(|| {
+        err(CheckpointErrorKind::BadMetadata {
+            key: OPTIM_KIND_KEY.into(),
+            problem: "missing".into(),
+        })
+    })?;
+
+    let mut scalars = Vec::new();
+    let mut extra = BTreeMap::new();
+    for (key, value) in metadata {
+        if let Some(name) = key.strip_prefix(OPTIM_SCALAR_PREFIX) {
+            let x: f64 = value.trim().parse().map_err(|_| {
+                err(CheckpointErrorKind::BadMetadata {
+                    problem: format!("{value:?} is not a number"),
+                    key: key.clone(),
+                })
+            })?;
+            scalars.push((name.to_string(), x));
+        } else if key.starts_with("agdlab.") || key.starts_with(OPTIM_PREFIX) {
+            // Reserved keys this version does not know: ignore rather than pass them
+            // off as the caller's extra entries.
+        } else {
+            extra.insert(key, value);
+        }
+    }
+
+    // Sort the file's tensors into model and optimizer parts.
+    let mut model_tensors: HashMap<String, Tensor> = HashMap::new();
+    let mut optim_tensors = Vec::new();
+    for (name, t) in ckpt.tensors {
+        if let Some(p) = name.strip_prefix(MODEL_PREFIX) {
+            model_tensors.insert(p.to_string(), t);
+        } else if let Some(o) = name.strip_prefix(OPTIM_PREFIX) {
+            optim_tensors.push((o.to_string(), t));
+        } else {
+            return Err(err(CheckpointErrorKind::UnexpectedTensor(name)));
+        }
+    }
+
+    // Check everything before touching any parameter.
+    let mut updates = Vec::with_capacity(model.len());
+    for (name, param) in model {
+        let tensor_name = format!("{MODEL_PREFIX}{name}");
+        let t = model_tensors
+            .remove(name)
+            .ok_or_else(|| err(CheckpointErrorKind::MissingTensor(tensor_name.clone())))?;
+        let expected = param.shape();
+        if t.shape() != expected.as_slice() {
+            return Err(err(CheckpointErrorKind::ShapeMismatch {
+                tensor: tensor_name,
+                expected,
+                found: t.shape().to_vec(),
+            }));
+        }
+        updates.push((param, t));
+    }
+    if let Some(name) = model_tensors.keys().min() {
+        return Err(err(CheckpointErrorKind::UnexpectedTensor(format!(
+            "{MODEL_PREFIX}{name}"
+        ))));
+    }
+    for (param, t) in updates {
+        param.set(t);
+    }
+    Ok((
+        OptimizerState {
+            kind,
+            tensors: optim_tensors,
+            scalars,
+        },
+        extra,
+    ))
+}

@@ -1,0 +1,462 @@
+//! MNIST from its original IDX files.
+//!
+//! # The IDX format
+//!
+//! An IDX file is a big-endian header followed by the raw array, row-major:
+//!
+//! ```text
+//! magic: 00 00 <type> <ndim>    type 0x08 = unsigned byte; images 0x00000803, labels 0x00000801
+//! ndim x u32 dims               images: n, 28, 28; labels: n
+//! payload                       exactly product(dims) bytes
+//! ```
+//!
+//! The four files (`train-images-idx3-ubyte.gz`, `train-labels-idx1-ubyte.gz`,
+//! `t10k-images-idx3-ubyte.gz`, `t10k-labels-idx1-ubyte.gz`) may be gzip'd (detected by
+//! the gzip magic `1f 8b`, not by the name) or raw, and may use the
+//! `train-images.idx3-ubyte` naming. Fashion-MNIST ships in the same format and under
+//! the same names, so [`Mnist::load`] reads it too.
+//!
+//! Every header field and the payload length are checked: a truncated file, trailing
+//! bytes, a wrong magic number or a label outside 0..10 is a [`DataError`] naming the
+//! file. Buffers are sized by what the file actually holds, never by what its header
+//! claims, so a corrupt count cannot make the loader allocate gigabytes.
+//!
+//! Y. LeCun, C. Cortes, C. J. C. Burges, *The MNIST database of handwritten digits*;
+//! LeCun et al. 1998, "Gradient-based learning applied to document recognition",
+//! Proc. IEEE 86(11). See `data/README.md`.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use byteorder::{BigEndian, ByteOrder};
+use flate2::read::MultiGzDecoder;
+
+use super::{locate, DataError, DataErrorKind};
+use crate::tensor::Tensor;
+
+/// Side of an MNIST image in pixels.
+pub const IMAGE_SIDE: usize = 28;
+/// Pixels per MNIST image (28 x 28).
+pub const IMAGE_SIZE: usize = IMAGE_SIDE * IMAGE_SIDE;
+/// Number of classes (the digits 0 to 9).
+pub const NUM_CLASSES: usize = 10;
+/// Mean pixel value of the MNIST training images after scaling to [0, 1]
+/// (torchvision's `Normalize((0.1307,), (0.3081,))` convention).
+pub const MNIST_MEAN: f32 = 0.1307;
+/// Standard deviation of the MNIST training pixels after scaling to [0, 1].
+pub const MNIST_STD: f32 = 0.3081;
+
+/// IDX magic for 3-dimensional unsigned-byte data (images).
+pub const IDX3_UBYTE_MAGIC: u32 = 0x0000_0803;
+/// IDX magic for 1-dimensional unsigned-byte data (labels).
+pub const IDX1_UBYTE_MAGIC: u32 = 0x0000_0801;
+
+/// Largest expansion ratio of a deflate stream (about 1032:1); caps the first
+/// allocation for a gzip'd file by the compressed size.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// The file names accepted for one MNIST file, in the order they are tried.
+///
+/// `file_candidates("train-images", 3)` gives `train-images-idx3-ubyte.gz`,
+/// `train-images-idx3-ubyte`, `train-images.idx3-ubyte`, `train-images.idx3-ubyte.gz`.
+pub fn file_candidates(stem: &str, ndim: usize) -> [String; 4] {
+    [
+        format!("{stem}-idx{ndim}-ubyte.gz"),
+        format!("{stem}-idx{ndim}-ubyte"),
+        format!("{stem}.idx{ndim}-ubyte"),
+        format!("{stem}.idx{ndim}-ubyte.gz"),
+    ]
+}
+
+/// The four MNIST files as [`find_dataset`](super::find_dataset) wants them: each
+/// entry lists the accepted names joined by `|`.
+pub fn required_files() -> Vec<String> {
+    [
+        ("train-images", 3),
+        ("train-labels", 1),
+        ("t10k-images", 3),
+        ("t10k-labels", 1),
+    ]
+    .iter()
+    .map(|&(stem, nd)| file_candidates(stem, nd).join("|"))
+    .collect()
+}
+
+/// The contents of an unsigned-byte IDX file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdxArray {
+    /// The dimensions from the header, outermost (the item count) first.
+    pub dims: Vec<usize>,
+    /// The payload, row-major; exactly `dims.iter().product()` bytes.
+    pub data: Vec<u8>,
+}
+
+/// Read an unsigned-byte IDX file whose dimensions are `[n, inner_dims...]`.
+///
+/// `what` names one item in messages ("images of 28x28", "labels").
+///
+/// # Errors
+/// A [`DataError`] naming `path` when the file cannot be read, is named `.gz` but is
+/// not gzip, has a corrupt gzip stream, a short header, a magic number other than
+/// `0x0800 | (1 + inner_dims.len())`, inner dimensions other than `inner_dims`, fewer
+/// payload bytes than the header promises or bytes after them.
+pub fn read_idx_u8(
+    path: &Path,
+    inner_dims: &[u32],
+    what: &'static str,
+) -> Result<IdxArray, DataError> {
+    let err = |kind| DataError::new(path, kind);
+    let io_err = |e| err(DataErrorKind::Io(e));
+
+    let mut file = File::open(path).map_err(io_err)?;
+    let file_len = file.metadata().map_err(io_err)?.len();
+
+    // Gzip is recognised by content; a `.gz` name on something else is an error.
+    let mut start = [0u8; 2];
+    let got = read_full(&mut file, &mut start).map_err(io_err)?;
+    let is_gzip = got == 2 && start == [0x1f, 0x8b];
+    let named_gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    if named_gz && !is_gzip {
+        return Err(err(DataErrorKind::NotGzip {
+            found: start[..got].to_vec(),
+        }));
+    }
+    file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+
+    let mut reader: Box<dyn Read> = if is_gzip {
+        Box::new(MultiGzDecoder::new(BufReader::new(file)))
+    } else {
+        Box::new(BufReader::new(file))
+    };
+    let stream_err = |e: io::Error| {
+        if is_gzip {
+            err(DataErrorKind::Gzip(e))
+        } else {
+            err(DataErrorKind::Io(e))
+        }
+    };
+
+    // Header: magic, then one big-endian u32 per dimension.
+    let ndim = 1 + inner_dims.len();
+    let header_len = 4 + 4 * ndim;
+    let mut header = vec![0u8; header_len];
+    let got = read_full(&mut reader, &mut header[..4]).map_err(stream_err)?;
+    if got < 4 {
+        return Err(err(DataErrorKind::TruncatedHeader {
+            needed: header_len,
+            found: got,
+        }));
+    }
+    let magic = BigEndian::read_u32(&header[..4]);
+    let expected_magic = 0x0800 | ndim as u32;
+    if magic != expected_magic {
+        return Err(err(DataErrorKind::BadMagic {
+            expected: expected_magic,
+            found: magic,
+        }));
+    }
+    let got = read_full(&mut reader, &mut header[4..]).map_err(stream_err)?;
+    if got < 4 * ndim {
+        return Err(err(DataErrorKind::TruncatedHeader {
+            needed: header_len,
+            found: 4 + got,
+        }));
+    }
+    let dims: Vec<u32> = header[4..]
+        .chunks_exact(4)
+        .map(BigEndian::read_u32)
+        .collect();
+    if dims[1..] != *inner_dims {
+        let expected = if inner_dims.is_empty() {
+            "[n]".to_string()
+        } else {
+            format!(
+                "[n, {}]",
+                inner_dims
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        return Err(err(DataErrorKind::BadDims {
+            expected,
+            found: dims,
+        }));
+    }
+
+    // Payload: exactly n * prod(inner) bytes. u32 * (u32 product) can overflow u64 only
+    // for absurd inner dims; those were rejected above, so checked_mul is belt and braces.
+    let n = dims[0] as u64;
+    let item_bytes = inner_dims
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+    let expected_bytes = item_bytes
+        .and_then(|b| b.checked_mul(n))
+        .unwrap_or(u64::MAX);
+    let cap_by_file = if is_gzip {
+        file_len.saturating_mul(MAX_DEFLATE_RATIO)
+    } else {
+        file_len
+    };
+    let first_alloc = usize::try_from(expected_bytes.min(cap_by_file)).unwrap_or(0);
+    let mut data = Vec::with_capacity(first_alloc);
+    (&mut reader)
+        .take(expected_bytes)
+        .read_to_end(&mut data)
+        .map_err(stream_err)?;
+    if (data.len() as u64) < expected_bytes {
+        return Err(err(DataErrorKind::Truncated {
+            items: dims[0] as usize,
+            what,
+            expected_bytes,
+            found_bytes: data.len() as u64,
+        }));
+    }
+    let extra = io::copy(&mut reader, &mut io::sink()).map_err(stream_err)?;
+    if extra > 0 {
+        return Err(err(DataErrorKind::TrailingBytes {
+            expected_bytes,
+            extra,
+        }));
+    }
+    Ok(IdxArray {
+        dims: dims.iter().map(|&d| d as usize).collect(),
+        data,
+    })
+}
+
+/// Read into `buf` until it is full or the stream ends; returns the bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(k) => filled += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// One split (train or test) of MNIST in memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MnistSplit {
+    /// `n * 784` pixels, image after image, row-major; in [0, 1] as loaded, or
+    /// standardised after [`MnistSplit::normalize`].
+    pub images: Vec<f32>,
+    /// `n` labels in `0..10`.
+    pub labels: Vec<u8>,
+    /// Number of examples.
+    pub n: usize,
+}
+
+impl MnistSplit {
+    /// Load one split from an image file and a label file.
+    ///
+    /// # Errors
+    /// Any [`read_idx_u8`] error, a count mismatch between the two files, or a label
+    /// of 10 or more.
+    pub fn from_files(images_path: &Path, labels_path: &Path) -> Result<MnistSplit, DataError> {
+        let side = IMAGE_SIDE as u32;
+        let images = read_idx_u8(images_path, &[side, side], "images of 28x28")?;
+        let labels = read_idx_u8(labels_path, &[], "labels")?;
+        let n = images.dims[0];
+        if labels.dims[0] != n {
+            return Err(DataError::new(
+                labels_path,
+                DataErrorKind::CountMismatch {
+                    images_file: images_path.to_path_buf(),
+                    images: n,
+                    labels: labels.dims[0],
+                },
+            ));
+        }
+        if let Some(index) = labels.data.iter().position(|&l| l as usize >= NUM_CLASSES) {
+            return Err(DataError::new(
+                labels_path,
+                DataErrorKind::BadLabel {
+                    index,
+                    label: labels.data[index],
+                    classes: NUM_CLASSES,
+                },
+            ));
+        }
+        let images = images.data.iter().map(|&p| f32::from(p) / 255.0).collect();
+        Ok(MnistSplit {
+            images,
+            labels: labels.data,
+            n,
+        })
+    }
+
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// True when the split holds no examples.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The 784 pixels of example `i`.
+    ///
+    /// # Panics
+    /// When `i >= self.len()`.
+    pub fn image(&self, i: usize) -> &[f32] {
+        assert!(
+            i < self.n,
+            "MnistSplit::image: index {i} out of range for {} examples",
+            self.n
+        );
+        &self.images[i * IMAGE_SIZE..(i + 1) * IMAGE_SIZE]
+    }
+
+    /// How many examples of each class.
+    pub fn label_counts(&self) -> [usize; NUM_CLASSES] {
+        let mut counts = [0; NUM_CLASSES];
+        for &l in &self.labels {
+            counts[l as usize] += 1;
+        }
+        counts
+    }
+
+    /// Standardise every pixel in place: `x <- (x - mean) / std`. Call it once, on
+    /// pixels in [0, 1]; use [`MNIST_MEAN`] and [`MNIST_STD`] for both splits (the
+    /// statistics of the training set). PyTorch equivalent:
+    /// `transforms.Normalize((0.1307,), (0.3081,))`.
+    ///
+    /// # Panics
+    /// When `std` is not a positive finite number.
+    pub fn normalize(&mut self, mean: f32, std: f32) {
+        assert!(
+            std > 0.0 && std.is_finite(),
+            "MnistSplit::normalize: std must be positive, got {std}"
+        );
+        let inv = 1.0 / std;
+        for p in &mut self.images {
+            *p = (*p - mean) * inv;
+        }
+    }
+
+    /// The examples at `indices` (typically a slice of a shuffled permutation) as an
+    /// image tensor and their labels.
+    ///
+    /// # Shapes
+    /// Returns `[indices.len(), 784]` and `indices.len()` labels.
+    ///
+    /// # Panics
+    /// When an index is `>= self.len()` (a programming error: indices come from
+    /// `0..len`).
+    pub fn batch(&self, indices: &[usize]) -> (Tensor, Vec<usize>) {
+        let (pixels, labels) = self.gather(indices);
+        let t = Tensor::from_vec(pixels, &[indices.len(), IMAGE_SIZE])
+            .expect("batch: buffer is indices.len() * 784 by construction");
+        (t, labels)
+    }
+
+    /// Like [`MnistSplit::batch`] but shaped for a convolutional network.
+    ///
+    /// # Shapes
+    /// Returns `[indices.len(), 1, 28, 28]` (NCHW) and `indices.len()` labels.
+    ///
+    /// # Panics
+    /// When an index is `>= self.len()`.
+    pub fn batch_nchw(&self, indices: &[usize]) -> (Tensor, Vec<usize>) {
+        let (pixels, labels) = self.gather(indices);
+        let t = Tensor::from_vec(pixels, &[indices.len(), 1, IMAGE_SIDE, IMAGE_SIDE])
+            .expect("batch_nchw: buffer is indices.len() * 784 by construction");
+        (t, labels)
+    }
+
+    fn gather(&self, indices: &[usize]) -> (Vec<f32>, Vec<usize>) {
+        let mut pixels = Vec::with_capacity(indices.len() * IMAGE_SIZE);
+        let mut labels = Vec::with_capacity(indices.len());
+        for &i in indices {
+            assert!(
+                i < self.n,
+                "MnistSplit::batch: index {i} out of range for {} examples",
+                self.n
+            );
+            pixels.extend_from_slice(&self.images[i * IMAGE_SIZE..(i + 1) * IMAGE_SIZE]);
+            labels.push(self.labels[i] as usize);
+        }
+        (pixels, labels)
+    }
+}
+
+/// MNIST: 60,000 training and 10,000 test images of handwritten digits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mnist {
+    /// The 60,000 training examples.
+    pub train: MnistSplit,
+    /// The 10,000 test examples.
+    pub test: MnistSplit,
+}
+
+impl Mnist {
+    /// Load the four IDX files from `dir`, pixels scaled to [0, 1].
+    ///
+    /// Each file is looked up under the names of [`file_candidates`], `.gz` first.
+    ///
+    /// # Errors
+    /// A [`DataError`] when a file is missing (listing the names tried) or invalid.
+    pub fn load(dir: &Path) -> Result<Mnist, DataError> {
+        let train = MnistSplit::from_files(
+            &find_file(dir, "train-images", 3)?,
+            &find_file(dir, "train-labels", 1)?,
+        )?;
+        let test = MnistSplit::from_files(
+            &find_file(dir, "t10k-images", 3)?,
+            &find_file(dir, "t10k-labels", 1)?,
+        )?;
+        Ok(Mnist { train, test })
+    }
+
+    /// Find MNIST with [`find_dataset`](super::find_dataset) (the `flag` given on
+    /// the command line, then `$AGDLAB_MNIST`, `$AGDLAB_DATA/mnist`, `data/mnist`,
+    /// `../shared/data/mnist`) and load it.
+    ///
+    /// # Errors
+    /// When it is found nowhere (the error lists every place looked) or is invalid.
+    pub fn locate_and_load(flag: Option<&Path>) -> Result<Mnist, DataError> {
+        let required = required_files();
+        let required: Vec<&str> = required.iter().map(String::as_str).collect();
+        let dir = locate::find_dataset("mnist", flag, "AGDLAB_MNIST", &required)?;
+        Mnist::load(&dir)
+    }
+
+    /// Standardise both splits with the training statistics [`MNIST_MEAN`] and
+    /// [`MNIST_STD`] (torchvision's convention).
+    pub fn normalized(mut self) -> Mnist {
+        self.train.normalize(MNIST_MEAN, MNIST_STD);
+        self.test.normalize(MNIST_MEAN, MNIST_STD);
+        self
+    }
+}
+
+fn find_file(dir: &Path, stem: &str, ndim: usize) -> Result<PathBuf, DataError> {
+    let names = file_candidates(stem, ndim);
+    names
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            DataError::new(
+                dir.join(&names[0]),
+                DataErrorKind::Io(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!(
+                        "not found (also tried {} in {})",
+                        names[1..].join(", "),
+                        dir.display()
+                    ),
+                )),
+            )
+        })
+}

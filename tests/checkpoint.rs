@@ -1,0 +1,476 @@
+//! safetensors checkpoints: bit-exact round trips, atomic writes, and errors (not
+//! panics) on truncated, garbage or mismatched files.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use agdlab::autograd::Param;
+use agdlab::checkpoint::{load_training, save_training, Checkpoint, CheckpointErrorKind};
+use agdlab::optim::OptimizerState;
+use agdlab::tensor::Tensor;
+use rand::{Rng, SeedableRng};
+
+fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "agdlab-ckpt-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn bits(t: &Tensor) -> Vec<u32> {
+    t.to_vec().iter().map(|x| x.to_bits()).collect()
+}
+
+fn t(data: Vec<f32>, shape: &[usize]) -> Tensor {
+    Tensor::from_vec(data, shape).unwrap()
+}
+
+/// Values that catch any lossy conversion: signed zero, subnormals, extremes, NaN.
+fn tricky() -> Vec<f32> {
+    vec![
+        0.0,
+        -0.0,
+        1.0,
+        -1.5,
+        f32::MIN_POSITIVE,
+        f32::from_bits(1),
+        f32::MAX,
+        f32::MIN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        0.1,
+    ]
+}
+
+fn model() -> Vec<(String, Param)> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut p = |shape: &[usize]| {
+        let n: usize = shape.iter().product();
+        Param::new(t(
+            (0..n).map(|_| rng.random_range(-1.0..1.0)).collect(),
+            shape,
+        ))
+    };
+    vec![
+        ("fc1.weight".to_string(), p(&[4, 3])),
+        ("fc1.bias".to_string(), p(&[4])),
+        ("fc2.weight".to_string(), p(&[2, 4])),
+    ]
+}
+
+fn optim_state() -> OptimizerState {
+    OptimizerState {
+        kind: "AGD".into(),
+        tensors: vec![
+            ("fc1.weight.exp_avg".into(), t(vec![0.25; 12], &[4, 3])),
+            (
+                "fc1.bias.exp_avg_sq".into(),
+                t(tricky()[..4].to_vec(), &[4]),
+            ),
+        ],
+        scalars: vec![
+            ("lr".into(), 1e-3),
+            ("fc1.weight.step".into(), 123_456_789_012_345.0),
+            ("big".into(), 2f64.powi(53) + 2.0), // beyond 2^53 only even integers exist
+            ("tiny".into(), 5e-324),
+            ("third".into(), 1.0 / 3.0),
+            ("neg_zero".into(), -0.0),
+            ("inf".into(), f64::INFINITY),
+        ],
+    }
+}
+
+#[test]
+fn round_trip_is_bit_exact() {
+    let dir = temp_dir("rt");
+    let path = dir.join("a.safetensors");
+    let mut c = Checkpoint::new();
+    c.tensors.push(("w".into(), t(tricky(), &[3, 4])));
+    c.tensors.push(("b".into(), t(vec![1.0, 2.0], &[2])));
+    c.tensors.push(("scalar".into(), t(vec![42.0], &[])));
+    c.tensors.push(("empty".into(), t(vec![], &[0, 5])));
+    // A non-contiguous (transposed) view is written row-major.
+    let base = t((0..6).map(|x| x as f32).collect(), &[2, 3]);
+    c.tensors.push(("wt".into(), base.transpose(0, 1)));
+    c.metadata.insert("epoch".into(), "3".into());
+    c.metadata.insert("note".into(), "héllo \"quoted\"".into());
+    c.save(&path).unwrap();
+
+    let back = Checkpoint::load(&path).unwrap();
+    assert_eq!(back.metadata, c.metadata);
+    assert_eq!(back.tensors.len(), c.tensors.len());
+    // The format keeps tensors in name order.
+    let names: Vec<&str> = back.tensors.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["b", "empty", "scalar", "w", "wt"]);
+    for (name, orig) in &c.tensors {
+        let got = back.get(name).unwrap();
+        assert_eq!(got.shape(), orig.shape(), "{name}");
+        assert_eq!(bits(got), bits(orig), "{name}");
+    }
+    assert_eq!(
+        back.get("wt").unwrap().to_vec(),
+        vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+    );
+}
+
+#[test]
+fn file_layout_is_plain_safetensors() {
+    // What Python's safetensors reads: u64 LE header length, JSON, little-endian data.
+    let dir = temp_dir("layout");
+    let path = dir.join("a.safetensors");
+    let mut c = Checkpoint::new();
+    c.tensors.push(("x".into(), t(vec![1.0, -2.0], &[2])));
+    c.metadata.insert("k".into(), "v".into());
+    c.save(&path).unwrap();
+    let bytes = fs::read(&path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap();
+    assert!(
+        header.contains("\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}"),
+        "{header}"
+    );
+    assert!(
+        header.contains("\"__metadata__\":{\"k\":\"v\"}"),
+        "{header}"
+    );
+    assert_eq!(
+        &bytes[8 + n..],
+        [1.0f32.to_le_bytes(), (-2.0f32).to_le_bytes()].concat()
+    );
+}
+
+#[test]
+fn training_round_trip_is_bit_exact() {
+    let dir = temp_dir("train");
+    let path = dir.join("ckpt.safetensors");
+    let src = model();
+    let state = optim_state();
+    let mut extra = BTreeMap::new();
+    extra.insert("epoch".to_string(), "17".to_string());
+    extra.insert("seed".to_string(), "42".to_string());
+    save_training(&path, &src, &state, &extra).unwrap();
+
+    // Load into a fresh model of the same architecture.
+    let dst: Vec<(String, Param)> = src
+        .iter()
+        .map(|(n, p)| (n.clone(), Param::new(Tensor::zeros(&p.shape()))))
+        .collect();
+    let (got, got_extra) = load_training(&path, &dst).unwrap();
+    for ((_, a), (_, b)) in src.iter().zip(&dst) {
+        assert_eq!(bits(&a.value()), bits(&b.value()));
+    }
+    assert_eq!(got_extra, extra);
+    assert_eq!(got.kind, "AGD");
+
+    let mut want_t: Vec<_> = state
+        .tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), bits(t)))
+        .collect();
+    want_t.sort();
+    let got_t: Vec<_> = got
+        .tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), bits(t)))
+        .collect();
+    assert_eq!(got_t, want_t);
+
+    let mut want_s: Vec<_> = state
+        .scalars
+        .iter()
+        .map(|(n, x)| (n.clone(), x.to_bits()))
+        .collect();
+    want_s.sort();
+    let got_s: Vec<_> = got
+        .scalars
+        .iter()
+        .map(|(n, x)| (n.clone(), x.to_bits()))
+        .collect();
+    assert_eq!(got_s, want_s);
+
+    // The raw layer sees the documented layout.
+    let raw = Checkpoint::load(&path).unwrap();
+    assert_eq!(raw.metadata["agdlab.format"], "1");
+    assert_eq!(raw.metadata["optim.kind"], "AGD");
+    assert_eq!(
+        raw.metadata["optim.scalar.fc1.weight.step"],
+        "123456789012345.0"
+    );
+    assert!(raw.get("model.fc1.weight").is_some());
+    assert!(raw.get("optim.fc1.weight.exp_avg").is_some());
+}
+
+#[test]
+fn save_is_atomic_and_replaces_existing_file() {
+    let dir = temp_dir("atomic");
+    let path = dir.join("ckpt.safetensors");
+    fs::write(&path, b"old contents that are not a checkpoint").unwrap();
+    let mut c = Checkpoint::new();
+    c.tensors.push(("x".into(), t(vec![1.0, 2.0, 3.0], &[3])));
+    c.save(&path).unwrap();
+    c.tensors[0].1 = t(vec![4.0, 5.0, 6.0], &[3]);
+    c.save(&path).unwrap();
+    assert_eq!(
+        Checkpoint::load(&path).unwrap().get("x").unwrap().to_vec(),
+        vec![4.0, 5.0, 6.0]
+    );
+    let entries: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries, ["ckpt.safetensors"], "temporary file left behind");
+
+    // A failed save (directory missing) leaves nothing behind and reports the path.
+    let missing = dir.join("no-such-dir").join("c.safetensors");
+    let e = c.save(&missing).unwrap_err();
+    assert!(matches!(e.kind(), CheckpointErrorKind::Io(_)), "{e}");
+    assert!(e.to_string().contains("no-such-dir"), "{e}");
+
+    // Invalid input is refused before anything is written; the old file survives.
+    let mut dup = Checkpoint::new();
+    dup.tensors.push(("x".into(), t(vec![0.0], &[1])));
+    dup.tensors.push(("x".into(), t(vec![0.0], &[1])));
+    let e = dup.save(&path).unwrap_err();
+    assert!(e.to_string().contains("duplicate tensor name \"x\""), "{e}");
+    assert_eq!(
+        Checkpoint::load(&path).unwrap().get("x").unwrap().to_vec(),
+        vec![4.0, 5.0, 6.0]
+    );
+    let entries = fs::read_dir(&dir).unwrap().count();
+    assert_eq!(entries, 1);
+}
+
+#[test]
+fn truncated_files_are_errors_not_panics() {
+    let dir = temp_dir("trunc");
+    let path = dir.join("full.safetensors");
+    save_training(&path, &model(), &optim_state(), &BTreeMap::new()).unwrap();
+    let bytes = fs::read(&path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let cut_path = dir.join("cut.safetensors");
+    let mut cuts: Vec<usize> = vec![
+        0,
+        1,
+        7,
+        8,
+        9,
+        8 + n / 2,
+        8 + n - 1,
+        8 + n,
+        8 + n + 1,
+        bytes.len() - 4,
+        bytes.len() - 1,
+    ];
+    cuts.extend((0..bytes.len()).step_by(13));
+    for cut in cuts {
+        fs::write(&cut_path, &bytes[..cut]).unwrap();
+        let e = Checkpoint::load(&cut_path).expect_err("truncated file must not load");
+        assert!(
+            matches!(e.kind(), CheckpointErrorKind::Truncated(_)),
+            "cut at {cut} of {}: expected Truncated, got {e}",
+            bytes.len()
+        );
+        assert!(e.to_string().contains("cut.safetensors"), "{e}");
+        let model = model();
+        assert!(load_training(&cut_path, &model).is_err());
+    }
+    // One example message.
+    fs::write(&cut_path, &bytes[..bytes.len() - 4]).unwrap();
+    let e = Checkpoint::load(&cut_path).unwrap_err();
+    assert!(
+        e.to_string().contains("truncated: the header describes"),
+        "{e}"
+    );
+
+    // Trailing bytes are refused too.
+    let mut longer = bytes.clone();
+    longer.extend_from_slice(&[0; 3]);
+    fs::write(&cut_path, &longer).unwrap();
+    let e = Checkpoint::load(&cut_path).unwrap_err();
+    assert!(
+        matches!(e.kind(), CheckpointErrorKind::TrailingBytes(_)),
+        "{e}"
+    );
+}
+
+#[test]
+fn garbage_is_an_error_not_a_panic() {
+    let dir = temp_dir("garbage");
+    let path = dir.join("g.safetensors");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    for len in [0usize, 3, 8, 9, 16, 100, 1000, 65536] {
+        for _ in 0..20 {
+            let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+            fs::write(&path, &bytes).unwrap();
+            assert!(
+                Checkpoint::load(&path).is_err(),
+                "random {len} bytes loaded"
+            );
+        }
+    }
+    // A plausible length prefix followed by non-JSON, and JSON that is not safetensors.
+    for header in [
+        &b"{not json at all}"[..],
+        b"{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}",
+        b"[1,2,3]  ",
+    ] {
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header);
+        bytes.extend_from_slice(&[0; 4]);
+        fs::write(&path, &bytes).unwrap();
+        let e = Checkpoint::load(&path).unwrap_err();
+        assert!(
+            matches!(e.kind(), CheckpointErrorKind::NotSafetensors(_)),
+            "{e}"
+        );
+    }
+    // Another file format altogether.
+    fs::write(&path, b"PK\x03\x04 this is a zip, i.e. a torch.save file").unwrap();
+    let e = Checkpoint::load(&path).unwrap_err();
+    assert!(e.to_string().contains("not a safetensors file"), "{e}");
+    // A missing file.
+    let e = Checkpoint::load(dir.join("absent.safetensors")).unwrap_err();
+    assert!(
+        matches!(e.kind(), CheckpointErrorKind::Io(_))
+            && e.to_string().contains("absent.safetensors"),
+        "{e}"
+    );
+}
+
+#[test]
+fn wrong_dtype_is_refused() {
+    let dir = temp_dir("dtype");
+    let path = dir.join("f64.safetensors");
+    let header = b"{\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}";
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    bytes.extend_from_slice(&1.0f64.to_le_bytes());
+    fs::write(&path, &bytes).unwrap();
+    let e = Checkpoint::load(&path).unwrap_err();
+    assert!(
+        matches!(e.kind(), CheckpointErrorKind::WrongDtype { .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("tensor \"x\" has dtype F64"), "{e}");
+}
+
+/// Save `model()` under `path`, then load it into a model that differs as `edit` says;
+/// return the error and check the target model was not touched.
+fn mismatch_error(edit: impl FnOnce(&mut Vec<(String, Param)>)) -> String {
+    let dir = temp_dir("mismatch");
+    let path = dir.join("ckpt.safetensors");
+    save_training(&path, &model(), &optim_state(), &BTreeMap::new()).unwrap();
+    let mut target: Vec<(String, Param)> = model()
+        .iter()
+        .map(|(n, p)| (n.clone(), Param::new(Tensor::full(&p.shape(), 9.0))))
+        .collect();
+    edit(&mut target);
+    let before: Vec<Vec<u32>> = target.iter().map(|(_, p)| bits(&p.value())).collect();
+    let e = load_training(&path, &target).unwrap_err();
+    let after: Vec<Vec<u32>> = target.iter().map(|(_, p)| bits(&p.value())).collect();
+    assert_eq!(before, after, "a failed load changed the model");
+    e.to_string()
+}
+
+#[test]
+fn shape_mismatch_names_tensor_and_both_shapes() {
+    let msg = mismatch_error(|m| m[2].1 = Param::new(Tensor::zeros(&[3, 4])));
+    assert!(
+        msg.contains("shape mismatch for tensor \"model.fc2.weight\""),
+        "{msg}"
+    );
+    assert!(msg.contains("[3, 4]") && msg.contains("[2, 4]"), "{msg}");
+}
+
+#[test]
+fn missing_tensor_is_named() {
+    let msg = mismatch_error(|m| m.push(("fc3.weight".into(), Param::new(Tensor::zeros(&[1])))));
+    assert!(msg.contains("missing tensor \"model.fc3.weight\""), "{msg}");
+}
+
+#[test]
+fn extra_model_tensor_is_refused() {
+    let msg = mismatch_error(|m| {
+        m.remove(1);
+    });
+    assert!(
+        msg.contains("unexpected tensor \"model.fc1.bias\""),
+        "{msg}"
+    );
+}
+
+#[test]
+fn format_version_is_checked() {
+    let dir = temp_dir("version");
+    let path = dir.join("c.safetensors");
+    let model = model();
+    // A plain checkpoint with no format key.
+    let mut c = Checkpoint::new();
+    c.tensors
+        .push(("model.fc1.weight".into(), Tensor::zeros(&[4, 3])));
+    c.save(&path).unwrap();
+    let e = load_training(&path, &model).unwrap_err();
+    assert!(
+        matches!(e.kind(), CheckpointErrorKind::UnsupportedFormat(None)),
+        "{e}"
+    );
+    // A future version.
+    c.metadata.insert("agdlab.format".into(), "2".into());
+    c.metadata.insert("optim.kind".into(), "AGD".into());
+    c.save(&path).unwrap();
+    let e = load_training(&path, &model).unwrap_err();
+    assert!(
+        e.to_string().contains("format \"2\" is not supported"),
+        "{e}"
+    );
+    // A corrupt scalar.
+    save_training(&path, &model, &optim_state(), &BTreeMap::new()).unwrap();
+    let mut c = Checkpoint::load(&path).unwrap();
+    c.metadata.insert("optim.scalar.lr".into(), "fast".into());
+    c.save(&path).unwrap();
+    let e = load_training(&path, &model).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("\"optim.scalar.lr\": \"fast\" is not a number"),
+        "{e}"
+    );
+}
+
+#[test]
+fn optimizer_kind_is_returned_not_checked() {
+    let dir = temp_dir("kind");
+    let path = dir.join("c.safetensors");
+    let model = model();
+    let state = OptimizerState {
+        kind: "SGD".into(),
+        tensors: vec![],
+        scalars: vec![("lr".into(), 0.1)],
+    };
+    save_training(&path, &model, &state, &BTreeMap::new()).unwrap();
+    let (got, extra) = load_training(&path, &model).unwrap();
+    assert_eq!(got.kind, "SGD");
+    assert!(got.tensors.is_empty());
+    assert_eq!(got.scalars, vec![("lr".to_string(), 0.1)]);
+    assert!(extra.is_empty());
+}
+
+#[test]
+fn reserved_extra_keys_are_refused() {
+    let dir = temp_dir("reserved");
+    let mut extra = BTreeMap::new();
+    extra.insert("optim.kind".to_string(), "Adam".to_string());
+    let e = save_training(dir.join("c.safetensors"), &model(), &optim_state(), &extra).unwrap_err();
+    assert!(
+        matches!(e.kind(), CheckpointErrorKind::InvalidInput(_)),
+        "{e}"
+    );
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+}

@@ -1,0 +1,535 @@
+//! The MNIST IDX loader and the data-set locator, on small files crafted here, plus
+//! the real `data/mnist` when it is present.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use agdlab::data::mnist::{self, MnistSplit, IMAGE_SIZE};
+use agdlab::data::{find_dataset, DataError, DataErrorKind, Mnist};
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+/// A fresh, empty directory under the system temp dir.
+fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "agdlab-mnist-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An IDX file: big-endian magic, dims, then the payload.
+fn idx(magic: u32, dims: &[u32], payload: &[u8]) -> Vec<u8> {
+    let mut v = magic.to_be_bytes().to_vec();
+    for d in dims {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v.extend_from_slice(payload);
+    v
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// `n` images whose pixel j of image i is `(7 * i + j) % 256`.
+fn image_payload(n: usize) -> Vec<u8> {
+    (0..n * IMAGE_SIZE)
+        .map(|k| ((7 * (k / IMAGE_SIZE) + k % IMAGE_SIZE) % 256) as u8)
+        .collect()
+}
+
+fn images_file(n: usize) -> Vec<u8> {
+    idx(0x803, &[n as u32, 28, 28], &image_payload(n))
+}
+
+fn labels_file(labels: &[u8]) -> Vec<u8> {
+    idx(0x801, &[labels.len() as u32], labels)
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// Write a full (tiny) MNIST directory: 3 train and 2 test examples.
+fn write_set(dir: &Path, gz: bool) {
+    let enc = |b: Vec<u8>| if gz { gzip(&b) } else { b };
+    let ext = if gz { ".gz" } else { "" };
+    write(
+        dir,
+        &format!("train-images-idx3-ubyte{ext}"),
+        &enc(images_file(3)),
+    );
+    write(
+        dir,
+        &format!("train-labels-idx1-ubyte{ext}"),
+        &enc(labels_file(&[5, 0, 9])),
+    );
+    write(
+        dir,
+        &format!("t10k-images-idx3-ubyte{ext}"),
+        &enc(images_file(2)),
+    );
+    write(
+        dir,
+        &format!("t10k-labels-idx1-ubyte{ext}"),
+        &enc(labels_file(&[7, 2])),
+    );
+}
+
+/// Load one split from crafted bytes; the error when it fails.
+fn load_pair(
+    images: &[u8],
+    labels: &[u8],
+    images_name: &str,
+    labels_name: &str,
+) -> Result<MnistSplit, DataError> {
+    let dir = temp_dir("pair");
+    let ip = write(&dir, images_name, images);
+    let lp = write(&dir, labels_name, labels);
+    MnistSplit::from_files(&ip, &lp)
+}
+
+fn load_err(images: &[u8], labels: &[u8]) -> DataError {
+    load_pair(
+        images,
+        labels,
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+    )
+    .expect_err("loading should fail")
+}
+
+#[test]
+fn raw_and_gzip_round_trip() {
+    let raw = temp_dir("raw");
+    let gz = temp_dir("gz");
+    write_set(&raw, false);
+    write_set(&gz, true);
+    let a = Mnist::load(&raw).unwrap();
+    let b = Mnist::load(&gz).unwrap();
+    assert_eq!(a, b);
+
+    assert_eq!((a.train.n, a.test.n), (3, 2));
+    assert_eq!(a.train.labels, vec![5, 0, 9]);
+    assert_eq!(a.test.labels, vec![7, 2]);
+    assert_eq!(a.train.images.len(), 3 * IMAGE_SIZE);
+    let payload = image_payload(3);
+    for (x, &p) in a.train.images.iter().zip(&payload) {
+        assert_eq!(*x, p as f32 / 255.0);
+    }
+    assert!(a.train.images.iter().all(|&x| (0.0..=1.0).contains(&x)));
+    assert_eq!(a.train.label_counts(), [1, 0, 0, 0, 0, 1, 0, 0, 0, 1]);
+}
+
+#[test]
+fn accepts_dotted_naming_and_raw_content_detection() {
+    let dir = temp_dir("dotted");
+    write(&dir, "train-images.idx3-ubyte", &images_file(3));
+    write(&dir, "train-labels.idx1-ubyte", &labels_file(&[1, 2, 3]));
+    // gzip content under a name without .gz: detected by magic, not by name.
+    write(&dir, "t10k-images-idx3-ubyte", &gzip(&images_file(2)));
+    write(&dir, "t10k-labels-idx1-ubyte", &labels_file(&[4, 5]));
+    let m = Mnist::load(&dir).unwrap();
+    assert_eq!(m.train.labels, vec![1, 2, 3]);
+    assert_eq!(m.test.n, 2);
+}
+
+#[test]
+fn missing_file_is_an_error_naming_it() {
+    let dir = temp_dir("missing");
+    write_set(&dir, true);
+    fs::remove_file(dir.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    let e = Mnist::load(&dir).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("t10k-labels-idx1-ubyte.gz"), "{msg}");
+    assert!(msg.contains("t10k-labels.idx1-ubyte"), "{msg}");
+}
+
+#[test]
+fn wrong_magic() {
+    // A label file where the images should be.
+    let e = load_err(&labels_file(&[1, 2, 3]), &labels_file(&[1, 2, 3]));
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::BadMagic {
+                expected: 0x803,
+                found: 0x801
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("train-images-idx3-ubyte"), "{e}");
+    assert!(e.to_string().contains("0x00000801"), "{e}");
+
+    // Garbage magic.
+    let mut bad = images_file(3);
+    bad[0] = 0x12;
+    let e = load_err(&bad, &labels_file(&[1, 2, 3]));
+    assert!(matches!(e.kind(), DataErrorKind::BadMagic { .. }), "{e}");
+    assert!(e.to_string().contains("not an IDX file"), "{e}");
+
+    // Right type, wrong element type (0x0d = float).
+    let e = load_err(
+        &idx(0xd03, &[3, 28, 28], &image_payload(3)),
+        &labels_file(&[1, 2, 3]),
+    );
+    assert!(e.to_string().contains("element type 0x0d"), "{e}");
+}
+
+#[test]
+fn wrong_image_dims() {
+    let e = load_err(&idx(0x803, &[1, 32, 32], &[0; 1024]), &labels_file(&[1]));
+    assert!(matches!(e.kind(), DataErrorKind::BadDims { .. }), "{e}");
+    assert!(e.to_string().contains("[1, 32, 32]"), "{e}");
+}
+
+#[test]
+fn truncated_header() {
+    let full = images_file(3);
+    for cut in [0, 1, 3, 4, 9, 15] {
+        let e = load_err(&full[..cut], &labels_file(&[1, 2, 3]));
+        match e.kind() {
+            DataErrorKind::TruncatedHeader { needed: 16, found } => assert_eq!(*found, cut, "{e}"),
+            _ => panic!("cut at {cut}: expected TruncatedHeader, got {e}"),
+        }
+        assert!(e.to_string().contains("truncated header"), "{e}");
+    }
+    // Label file cut in its header.
+    let e = load_err(&images_file(3), &labels_file(&[1, 2, 3])[..6]);
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::TruncatedHeader {
+                needed: 8,
+                found: 6
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn truncated_payload_raw_and_gzip() {
+    let full = images_file(3);
+    let cut = &full[..full.len() - 400];
+    let e = load_err(cut, &labels_file(&[1, 2, 3]));
+    match e.kind() {
+        DataErrorKind::Truncated {
+            items: 3,
+            expected_bytes: 2352,
+            found_bytes: 1952,
+            ..
+        } => {}
+        _ => panic!("expected Truncated, got {e}"),
+    }
+    assert!(
+        e.to_string()
+            .contains("truncated: header says 3 images of 28x28 (2352 bytes), found 1952 bytes"),
+        "{e}"
+    );
+
+    // The same inside a valid gzip stream.
+    let e = load_pair(&gzip(cut), &gzip(&labels_file(&[1, 2, 3])), "i.gz", "l.gz").unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::Truncated {
+                found_bytes: 1952,
+                ..
+            }
+        ),
+        "{e}"
+    );
+
+    // Labels: header says 10000, 9000 present (the message from the brief).
+    let dir = temp_dir("labels");
+    let lp = write(
+        &dir,
+        "t10k-labels-idx1-ubyte.gz",
+        &gzip(&idx(0x801, &[10000], &[1; 9000])),
+    );
+    let ip = write(&dir, "t10k-images-idx3-ubyte", &images_file(1));
+    let e = MnistSplit::from_files(&ip, &lp).unwrap_err();
+    assert!(
+        e.to_string().ends_with("t10k-labels-idx1-ubyte.gz: truncated: header says 10000 labels (10000 bytes), found 9000 bytes"),
+        "{e}"
+    );
+}
+
+#[test]
+fn corrupt_gzip_stream_is_an_error() {
+    let gz = gzip(&images_file(3));
+    for cut in [3, 10, gz.len() / 2, gz.len() - 4] {
+        let e = load_pair(&gz[..cut], &labels_file(&[1, 2, 3]), "i.gz", "l").unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                DataErrorKind::Gzip(_)
+                    | DataErrorKind::Truncated { .. }
+                    | DataErrorKind::TruncatedHeader { .. }
+            ),
+            "cut {cut}: {e}"
+        );
+    }
+    let mut flipped = gz.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0xff;
+    assert!(load_pair(&flipped, &labels_file(&[1, 2, 3]), "i.gz", "l").is_err());
+}
+
+#[test]
+fn huge_count_claim_does_not_allocate_it() {
+    // Header claims ~4 billion images (3 TB); the file holds one. Must fail fast.
+    let e = load_err(
+        &idx(0x803, &[u32::MAX, 28, 28], &image_payload(1)),
+        &labels_file(&[1]),
+    );
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::Truncated {
+                found_bytes: 784,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = load_pair(
+        &gzip(&idx(0x803, &[u32::MAX, 28, 28], &[0; 784])),
+        &labels_file(&[1]),
+        "i.gz",
+        "l",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::Truncated {
+                found_bytes: 784,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn count_mismatch_between_images_and_labels() {
+    let e = load_err(&images_file(3), &labels_file(&[1, 2]));
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::CountMismatch {
+                images: 3,
+                labels: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("train-labels-idx1-ubyte") && msg.contains("train-images-idx3-ubyte"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn trailing_bytes() {
+    let mut f = images_file(3);
+    f.extend_from_slice(&[0; 5]);
+    let e = load_err(&f, &labels_file(&[1, 2, 3]));
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::TrailingBytes {
+                expected_bytes: 2352,
+                extra: 5
+            }
+        ),
+        "{e}"
+    );
+
+    let mut l = labels_file(&[1, 2, 3]);
+    l.push(4);
+    let e = load_pair(&gzip(&images_file(3)), &gzip(&l), "i.gz", "l.gz").unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::TrailingBytes {
+                expected_bytes: 3,
+                extra: 1
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn named_gz_but_not_gzip() {
+    let e = load_pair(
+        &images_file(3),
+        &labels_file(&[1, 2, 3]),
+        "train-images-idx3-ubyte.gz",
+        "l",
+    )
+    .unwrap_err();
+    assert!(matches!(e.kind(), DataErrorKind::NotGzip { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("train-images-idx3-ubyte.gz: named .gz but not gzip"),
+        "{e}"
+    );
+    // Empty file named .gz.
+    let e = load_pair(&[], &labels_file(&[1]), "x.gz", "l").unwrap_err();
+    assert!(matches!(e.kind(), DataErrorKind::NotGzip { .. }), "{e}");
+}
+
+#[test]
+fn label_out_of_range() {
+    let e = load_err(&images_file(3), &labels_file(&[1, 10, 3]));
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::BadLabel {
+                index: 1,
+                label: 10,
+                classes: 10
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("label 10 at position 1"), "{e}");
+}
+
+#[test]
+fn batch_copies_rows_in_index_order() {
+    let split = load_pair(&images_file(3), &labels_file(&[5, 0, 9]), "i", "l").unwrap();
+    let (x, y) = split.batch(&[2, 0, 2]);
+    assert_eq!(x.shape(), &[3, IMAGE_SIZE]);
+    assert_eq!(y, vec![9, 5, 9]);
+    let v = x.to_vec();
+    assert_eq!(&v[..IMAGE_SIZE], split.image(2));
+    assert_eq!(&v[IMAGE_SIZE..2 * IMAGE_SIZE], split.image(0));
+    assert_eq!(&v[2 * IMAGE_SIZE..], split.image(2));
+
+    let (x4, y4) = split.batch_nchw(&[1]);
+    assert_eq!(x4.shape(), &[1, 1, 28, 28]);
+    assert_eq!(x4.to_vec(), split.image(1));
+    assert_eq!(y4, vec![0]);
+
+    let (empty, none) = split.batch(&[]);
+    assert_eq!(empty.shape(), &[0, IMAGE_SIZE]);
+    assert!(none.is_empty());
+}
+
+#[test]
+#[should_panic(expected = "index 3 out of range")]
+fn batch_index_out_of_range_panics() {
+    let split = load_pair(&images_file(3), &labels_file(&[5, 0, 9]), "i", "l").unwrap();
+    split.batch(&[0, 3]);
+}
+
+#[test]
+fn normalisation() {
+    let mut split = load_pair(&images_file(2), &labels_file(&[5, 0]), "i", "l").unwrap();
+    let before = split.images.clone();
+    split.normalize(mnist::MNIST_MEAN, mnist::MNIST_STD);
+    for (a, b) in before.iter().zip(&split.images) {
+        assert!((b - (a - 0.1307) / 0.3081).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn find_dataset_search_order_and_errors() {
+    let req = ["a.txt|a.txt.gz", "b.txt"];
+    let good = temp_dir("loc-good");
+    write(&good, "a.txt.gz", b"x");
+    write(&good, "b.txt", b"x");
+    let bad = temp_dir("loc-bad");
+    write(&bad, "b.txt", b"x");
+
+    // The flag wins, and a bad flag is an error (no silent fall-back).
+    assert_eq!(
+        find_dataset("agdlab-test-set", Some(&good), "", &req).unwrap(),
+        good
+    );
+    let e = find_dataset("agdlab-test-set", Some(&bad), "", &req).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("missing a.txt") && msg.contains(&bad.display().to_string()),
+        "{msg}"
+    );
+
+    // The data set's own variable.
+    std::env::set_var("AGDLAB_TEST_LOCATE_VAR", &good);
+    assert_eq!(
+        find_dataset("agdlab-test-set", None, "AGDLAB_TEST_LOCATE_VAR", &req).unwrap(),
+        good
+    );
+    std::env::set_var("AGDLAB_TEST_LOCATE_VAR", &bad);
+    assert!(find_dataset("agdlab-test-set", None, "AGDLAB_TEST_LOCATE_VAR", &req).is_err());
+    std::env::remove_var("AGDLAB_TEST_LOCATE_VAR");
+
+    // Nowhere: the error lists every place looked and where to put the files.
+    let e = find_dataset("agdlab-no-such-set", None, "AGDLAB_TEST_UNSET_VAR", &req).unwrap_err();
+    let msg = e.to_string();
+    println!("{msg}");
+    assert!(matches!(e.kind(), DataErrorKind::NotFound { .. }));
+    let crate_data = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data")
+        .join("agdlab-no-such-set");
+    assert!(msg.contains(&crate_data.display().to_string()), "{msg}");
+    assert!(msg.contains("shared/data/agdlab-no-such-set"), "{msg}");
+    assert!(msg.contains("a.txt or a.txt.gz"), "{msg}");
+    assert!(msg.contains("AGDLAB_TEST_UNSET_VAR"), "{msg}");
+    assert!(msg.contains("does not exist"), "{msg}");
+}
+
+#[test]
+fn real_mnist_if_present() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    if !dir.join("train-images-idx3-ubyte.gz").is_file()
+        && !dir.join("train-images-idx3-ubyte").is_file()
+    {
+        println!("skipping: no MNIST in {}", dir.display());
+        return;
+    }
+    let m = Mnist::load(&dir).unwrap();
+    assert_eq!((m.train.n, m.test.n), (60000, 10000));
+    assert_eq!(m.train.images.len(), 60000 * IMAGE_SIZE);
+    assert_eq!(m.test.labels.len(), 10000);
+    assert_eq!(&m.train.labels[..10], &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
+    assert_eq!(
+        m.train.label_counts(),
+        [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    );
+    assert_eq!(m.test.label_counts().iter().sum::<usize>(), 10000);
+    // The training mean and std are the torchvision constants.
+    let n = m.train.images.len() as f64;
+    let mean = m.train.images.iter().map(|&x| x as f64).sum::<f64>() / n;
+    let var = m
+        .train
+        .images
+        .iter()
+        .map(|&x| (x as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    assert!((mean - 0.1307).abs() < 1e-4, "mean {mean}");
+    assert!((var.sqrt() - 0.3081).abs() < 1e-4, "std {}", var.sqrt());
+    // locate_and_load finds the same data with no flag.
+    let found = Mnist::locate_and_load(None).unwrap();
+    assert_eq!(found.train.labels, m.train.labels);
+}
