@@ -33,3 +33,4 @@ pub use agdlab_tensor as tensor;
 
 pub mod checkpoint;
 pub mod data;
+pub mod train;

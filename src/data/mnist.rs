@@ -294,6 +294,14 @@ impl MnistSplit {
         })
     }
 
+    /// Keep only the first `n` examples (no-op when there are fewer).
+    pub fn truncate(&mut self, n: usize) {
+        let n = n.min(self.n);
+        self.images.truncate(n * IMAGE_SIZE);
+        self.labels.truncate(n);
+        self.n = n;
+    }
+
     /// Number of examples.
     pub fn len(&self) -> usize {
         self.n

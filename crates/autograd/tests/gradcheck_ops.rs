@@ -100,7 +100,7 @@ fn binary_arithmetic() {
     check_binary("add", identity, identity, |a, b| a.add(b));
     check_binary("sub", identity, identity, |a, b| a.sub(b));
     check_binary("mul", identity, identity, |a, b| a.mul(b));
-    check_binary("div", identity, away_from_zero, |a, b| a.div(b));
+    check_binary("div", away_from_zero, away_from_zero, |a, b| a.div(b));
 }
 
 #[test]

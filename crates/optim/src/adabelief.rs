@@ -104,34 +104,13 @@ impl Optimizer for AdaBelief {
             let bc2 = 1.0 - (b2 as f64).powf(t);
             let step_size = (c.lr as f64 / bc1) as f32;
             let bc2_sqrt = bc2.sqrt() as f32;
+            let k = AdaBeliefCoefficients { b1, b2, l2, keep, step_size, bc2_sqrt, eps };
             let belief_kernel = |ch: Chunk<'_>| -> usize {
-                let Chunk {
-                    theta,
-                    grad,
-                    bufs: [m, s, smax, _],
-                } = ch;
-                let n = theta.len();
-                let (grad, m, s) = (&grad[..n], &mut m[..n], &mut s[..n]);
-                for i in 0..n {
-                    let gi = if l2 != 0.0 {
-                        grad[i] + l2 * theta[i]
-                    } else {
-                        grad[i]
-                    };
-                    let th = theta[i] * keep;
-                    m[i] = b1 * m[i] + (1.0 - b1) * gi;
-                    let r = gi - m[i];
-                    s[i] = b2 * s[i] + (1.0 - b2) * r * r + eps;
-                    let sh = if amsgrad {
-                        smax[i] = smax[i].max(s[i]);
-                        smax[i]
-                    } else {
-                        s[i]
-                    };
-                    let denom = sh.sqrt() / bc2_sqrt + eps;
-                    theta[i] = th - step_size * (m[i] / denom);
+                if amsgrad {
+                    adabelief_chunk::<true>(ch, &k)
+                } else {
+                    adabelief_chunk::<false>(ch, &k)
                 }
-                0
             };
             p.update(|theta| kernel::run_fused(Chunk::new(theta, g, &mut st.bufs), &belief_kernel));
         }
@@ -172,4 +151,44 @@ impl Optimizer for AdaBelief {
     fn params(&self) -> &[(String, Param)] {
         &self.params
     }
+}
+
+/// The loop-invariant numbers of one AdaBelief step on one parameter.
+struct AdaBeliefCoefficients {
+    b1: f32,
+    b2: f32,
+    /// g ← g + l2·θ (L2 weight decay; 0 otherwise).
+    l2: f32,
+    /// θ ← keep·θ (decoupled or fixed weight decay; 1 otherwise).
+    keep: f32,
+    /// γ/(1-β1^t).
+    step_size: f32,
+    /// sqrt(1-β2^t).
+    bc2_sqrt: f32,
+    eps: f32,
+}
+
+/// The fused AdaBelief element loop over one chunk (`AMSGRAD` compile-time, so it
+/// vectorises).
+fn adabelief_chunk<const AMSGRAD: bool>(ch: Chunk<'_>, k: &AdaBeliefCoefficients) -> usize {
+    let Chunk { theta, grad, bufs: [m, s, smax, _] } = ch;
+    let n = theta.len();
+    let (grad, m, s) = (&grad[..n], &mut m[..n], &mut s[..n]);
+    let smax = if AMSGRAD { &mut smax[..n] } else { smax };
+    for i in 0..n {
+        let g = grad[i] + k.l2 * theta[i];
+        let th = theta[i] * k.keep;
+        m[i] = k.b1 * m[i] + (1.0 - k.b1) * g;
+        let r = g - m[i];
+        s[i] = k.b2 * s[i] + (1.0 - k.b2) * r * r + k.eps;
+        let s_hat = if AMSGRAD {
+            smax[i] = smax[i].max(s[i]);
+            smax[i]
+        } else {
+            s[i]
+        };
+        let denom = s_hat.sqrt() / k.bc2_sqrt + k.eps;
+        theta[i] = th - k.step_size * (m[i] / denom);
+    }
+    0
 }

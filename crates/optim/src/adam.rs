@@ -118,31 +118,13 @@ impl Optimizer for Adam {
                 c.weight_decay
             };
             let (eps, amsgrad) = (c.eps, c.amsgrad);
+            let k = AdamCoefficients { b1, b2, l2, decay, step_size, bc2_sqrt, eps };
             let adam_kernel = |ch: Chunk<'_>| -> usize {
-                let Chunk {
-                    theta,
-                    grad,
-                    bufs: [m, v, vmax, _],
-                } = ch;
-                let n = theta.len();
-                let (grad, m, v) = (&grad[..n], &mut m[..n], &mut v[..n]);
-                for i in 0..n {
-                    let mut g = grad[i];
-                    if l2 != 0.0 {
-                        g += l2 * theta[i];
-                    }
-                    m[i] = b1 * m[i] + (1.0 - b1) * g;
-                    v[i] = b2 * v[i] + (1.0 - b2) * g * g;
-                    let vh = if amsgrad {
-                        vmax[i] = vmax[i].max(v[i]);
-                        vmax[i]
-                    } else {
-                        v[i]
-                    };
-                    let denom = vh.sqrt() / bc2_sqrt + eps;
-                    theta[i] = theta[i] * decay - step_size * (m[i] / denom);
+                if amsgrad {
+                    adam_chunk::<true>(ch, &k)
+                } else {
+                    adam_chunk::<false>(ch, &k)
                 }
-                0
             };
             p.update(|theta| kernel::run_fused(Chunk::new(theta, g, &mut st.bufs), &adam_kernel));
         }
@@ -187,4 +169,42 @@ impl Optimizer for Adam {
     fn params(&self) -> &[(String, Param)] {
         &self.params
     }
+}
+
+/// The loop-invariant numbers of one Adam step on one parameter.
+struct AdamCoefficients {
+    b1: f32,
+    b2: f32,
+    /// g ← g + l2·θ (Adam's L2 weight decay; 0 for AdamW).
+    l2: f32,
+    /// θ ← decay·θ (AdamW's decoupled weight decay; 1 for Adam).
+    decay: f32,
+    /// γ/(1-β1^t).
+    step_size: f32,
+    /// sqrt(1-β2^t).
+    bc2_sqrt: f32,
+    eps: f32,
+}
+
+/// The fused Adam element loop over one chunk. `AMSGRAD` is compile-time so the loop is
+/// straight-line and vectorises.
+fn adam_chunk<const AMSGRAD: bool>(ch: Chunk<'_>, k: &AdamCoefficients) -> usize {
+    let Chunk { theta, grad, bufs: [m, v, vmax, _] } = ch;
+    let n = theta.len();
+    let (grad, m, v) = (&grad[..n], &mut m[..n], &mut v[..n]);
+    let vmax = if AMSGRAD { &mut vmax[..n] } else { vmax };
+    for i in 0..n {
+        let g = grad[i] + k.l2 * theta[i];
+        m[i] = k.b1 * m[i] + (1.0 - k.b1) * g;
+        v[i] = k.b2 * v[i] + (1.0 - k.b2) * g * g;
+        let v_hat = if AMSGRAD {
+            vmax[i] = vmax[i].max(v[i]);
+            vmax[i]
+        } else {
+            v[i]
+        };
+        let denom = v_hat.sqrt() / k.bc2_sqrt + k.eps;
+        theta[i] = theta[i] * k.decay - k.step_size * (m[i] / denom);
+    }
+    0
 }

@@ -215,6 +215,8 @@ impl Optimizer for Agd {
             st.step += 1;
             let first = st.step == 1;
             let t = st.step as f64;
+            // At t = 1, m_0 = 0, so s_1 = m_1/(1-β1) also comes out of the t > 1 formula
+            // with the old-momentum coefficient set to 0.
             let bc1 = 1.0 - (b1 as f64).powf(t);
             let bc1_old = 1.0 - (b1 as f64).powf(t - 1.0);
             let bc2 = 1.0 - (b2 as f64).powf(t);
@@ -232,53 +234,30 @@ impl Optimizer for Agd {
                 (2.0 * tao64) as f32,
             );
 
+            let k = AgdCoefficients {
+                b1,
+                b2,
+                keep,
+                l2,
+                inv_bc1,
+                inv_bc1_old,
+                delta_adj,
+                lr_adj,
+                clip,
+                z_scale,
+                tao,
+                tao_lr2,
+                tao2,
+            };
+            // One monomorphised loop per option set, so the element loop has no
+            // loop-invariant branches left and vectorises.
             let agd_kernel = |ch: Chunk<'_>| -> usize {
-                let Chunk {
-                    theta,
-                    grad,
-                    bufs: [m, b, x, y],
-                } = ch;
-                let (bmax, z) = if amsgrad { (x, y) } else { (y, x) };
-                let n = theta.len();
-                let (grad, m, b) = (&grad[..n], &mut m[..n], &mut b[..n]);
-                let mut sgd_count = 0usize;
-                for i in 0..n {
-                    let mut th = theta[i] * keep;
-                    let gi = if l2 != 0.0 {
-                        grad[i] + l2 * theta[i]
-                    } else {
-                        grad[i]
-                    };
-                    let m_old = m[i];
-                    let m_new = b1 * m_old + (1.0 - b1) * gi;
-                    m[i] = m_new;
-                    let s = if first {
-                        m_new * inv_bc1
-                    } else {
-                        m_new * inv_bc1 - m_old * inv_bc1_old
-                    };
-                    b[i] = b2 * b[i] + (1.0 - b2) * s * s;
-                    let bh = if amsgrad {
-                        bmax[i] = bmax[i].max(b[i]);
-                        bmax[i]
-                    } else {
-                        b[i]
-                    };
-                    let root = bh.sqrt();
-                    let sgd_mode = root <= delta_adj;
-                    sgd_count += sgd_mode as usize;
-                    let denom = if sgd_mode { delta_adj } else { root };
-                    let u = (m_new / denom).clamp(-clip, clip);
-                    if win {
-                        let zi = (z[i] - lr_adj * u) * z_scale;
-                        z[i] = zi;
-                        th = tao * th - tao_lr2 * u + tao2 * zi;
-                    } else {
-                        th -= lr_adj * u;
-                    }
-                    theta[i] = th;
+                match (amsgrad, win) {
+                    (false, false) => agd_chunk::<false, false>(ch, &k),
+                    (true, false) => agd_chunk::<true, false>(ch, &k),
+                    (false, true) => agd_chunk::<false, true>(ch, &k),
+                    (true, true) => agd_chunk::<true, true>(ch, &k),
                 }
-                sgd_count
             };
             let count = p.update(|theta| {
                 if first && win {
@@ -327,4 +306,80 @@ impl Optimizer for Agd {
     fn params(&self) -> &[(String, Param)] {
         &self.params
     }
+
+    fn sgd_mode(&self) -> Option<SgdModeReport> {
+        Some(self.sgd_mode_report())
+    }
+}
+
+/// The loop-invariant numbers of one AGD step on one parameter.
+struct AgdCoefficients {
+    b1: f32,
+    b2: f32,
+    /// θ ← keep·θ before the update (decoupled or fixed weight decay; 1 otherwise).
+    keep: f32,
+    /// g ← g + l2·θ (L2 weight decay; 0 otherwise).
+    l2: f32,
+    /// 1/(1-β1^t) and 1/(1-β1^(t-1)) (0 at t = 1).
+    inv_bc1: f32,
+    inv_bc1_old: f32,
+    /// δ·sqrt(1-β2^t), the switching threshold on sqrt(b_t).
+    delta_adj: f32,
+    /// γ·sqrt(1-β2^t)/(1-β1^t).
+    lr_adj: f32,
+    /// |u| bound (infinite when clipping is off).
+    clip: f32,
+    /// Win: 1/(1+λγ_t), τ, 2τγ_t and 2τ.
+    z_scale: f32,
+    tao: f32,
+    tao_lr2: f32,
+    tao2: f32,
+}
+
+/// The fused AGD element loop over one chunk; returns how many coordinates were in SGD
+/// mode. `AMSGRAD` and `WIN` are compile-time so each variant is a straight-line loop.
+fn agd_chunk<const AMSGRAD: bool, const WIN: bool>(ch: Chunk<'_>, k: &AgdCoefficients) -> usize {
+    let Chunk { theta, grad, bufs: [m, b, x, y] } = ch;
+    let (bmax, z) = if AMSGRAD { (x, y) } else { (y, x) };
+    let n = theta.len();
+    let (grad, m, b) = (&grad[..n], &mut m[..n], &mut b[..n]);
+    let bmax = if AMSGRAD { &mut bmax[..n] } else { bmax };
+    let z = if WIN { &mut z[..n] } else { z };
+    let mut sgd_count = 0usize;
+    for i in 0..n {
+        let g = grad[i] + k.l2 * theta[i];
+        let m_old = m[i];
+        let m_new = k.b1 * m_old + (1.0 - k.b1) * g;
+        m[i] = m_new;
+        // The stepwise difference of bias-corrected momenta.
+        let s = m_new * k.inv_bc1 - m_old * k.inv_bc1_old;
+        b[i] = k.b2 * b[i] + (1.0 - k.b2) * s * s;
+        let b_hat = if AMSGRAD {
+            bmax[i] = bmax[i].max(b[i]);
+            bmax[i]
+        } else {
+            b[i]
+        };
+        let root = b_hat.sqrt();
+        let sgd_mode = root <= k.delta_adj;
+        sgd_count += sgd_mode as usize;
+        let denom = if sgd_mode { k.delta_adj } else { root };
+        let ratio = m_new / denom;
+        // Written as selects (not f32::clamp) so the loop vectorises; a NaN stays NaN.
+        let u = if ratio > k.clip {
+            k.clip
+        } else if ratio < -k.clip {
+            -k.clip
+        } else {
+            ratio
+        };
+        let th = theta[i] * k.keep;
+        theta[i] = if WIN {
+            z[i] = (z[i] - k.lr_adj * u) * k.z_scale;
+            k.tao * th - k.tao_lr2 * u + k.tao2 * z[i]
+        } else {
+            th - k.lr_adj * u
+        };
+    }
+    sgd_count
 }

@@ -9,6 +9,7 @@ use std::fmt;
 
 use agdlab_autograd::{Gradients, Param};
 
+use crate::agd::SgdModeReport;
 use crate::state::OptimizerState;
 
 /// What can go wrong in [`Optimizer::step`] or [`Optimizer::load_state`].
@@ -102,4 +103,10 @@ pub trait Optimizer {
 
     /// The parameters, in construction order.
     fn params(&self) -> &[(String, Param)];
+
+    /// AGD's switching diagnostic for the last step: the fraction of coordinates in
+    /// SGD mode, per parameter and overall. `None` for optimizers without modes.
+    fn sgd_mode(&self) -> Option<SgdModeReport> {
+        None
+    }
 }

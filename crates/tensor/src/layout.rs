@@ -49,6 +49,12 @@ impl Layout {
         Layout { shape: shape.to_vec(), strides: contiguous_strides(shape), offset: 0 }
     }
 
+    /// A layout from raw parts. The caller guarantees every index stays in storage.
+    pub(crate) fn from_parts(shape: Vec<usize>, strides: Vec<usize>, offset: usize) -> Self {
+        debug_assert_eq!(shape.len(), strides.len());
+        Layout { shape, strides, offset }
+    }
+
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }

@@ -1,0 +1,187 @@
+//! Layers, losses and a tiny model that must learn.
+
+use agdlab_autograd::{check_gradients, GradCheck, Param, Tape, Var};
+use agdlab_nn::activation::gelu;
+use agdlab_nn::{bce_with_logits, cross_entropy, mse_loss, Dropout, Linear, Module, ReLU, Sequential, Tanh};
+use agdlab_optim::{Adam, AdamConfig, Optimizer};
+use agdlab_tensor::Tensor;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+fn randn(shape: &[usize], seed: u64) -> Tensor {
+    Tensor::normal(shape, 0.0, 1.0, &mut StdRng::seed_from_u64(seed))
+}
+
+#[test]
+fn linear_has_pytorch_layout_names_and_init_bounds() {
+    let mut rng = StdRng::seed_from_u64(0);
+    let layer = Linear::new(100, 30, true, &mut rng);
+    assert_eq!(layer.weight.shape(), vec![30, 100]);
+    let names: Vec<String> = layer.named_parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["weight", "bias"]);
+    // kaiming_uniform(a=√5) on fan_in 100 gives U(-0.1, 0.1); so does the bias.
+    for p in [&layer.weight, layer.bias.as_ref().unwrap()] {
+        let v = p.value().to_vec();
+        let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        assert!(max <= 0.1 && max > 0.09, "max |w| = {max}");
+        let mean = v.iter().sum::<f32>() / v.len() as f32;
+        assert!(mean.abs() < 0.02, "mean {mean}");
+    }
+    let x = randn(&[4, 100], 1);
+    let y = layer.forward(&Var::constant(x.clone()));
+    // Against the definition y = x·Wᵀ + b.
+    let expected = x.matmul(&layer.weight.value().t()).add(&layer.bias.as_ref().unwrap().value());
+    assert!(y.value().allclose(&expected, 1e-5, 1e-5));
+}
+
+#[test]
+fn sequential_names_by_position_in_declaration_order() {
+    let mut rng = StdRng::seed_from_u64(0);
+    let model = Sequential::new()
+        .add(Linear::new(3, 4, true, &mut rng))
+        .add(ReLU)
+        .add(Linear::new(4, 2, false, &mut rng))
+        .add(Tanh);
+    let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["0.weight", "0.bias", "2.weight"]);
+    assert_eq!(model.num_parameters(), 3 * 4 + 4 + 4 * 2);
+}
+
+/// log-softmax in f64, straight from the definition.
+fn log_softmax_f64(row: &[f32]) -> Vec<f64> {
+    let max = row.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x as f64));
+    let lse = max + row.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln();
+    row.iter().map(|&x| x as f64 - lse).collect()
+}
+
+#[test]
+fn cross_entropy_matches_the_definition_with_and_without_smoothing() {
+    let logits = randn(&[5, 7], 2).mul_scalar(3.0);
+    let targets = [0, 6, 3, 3, 1];
+    for eps in [0.0f32, 0.1, 0.3] {
+        let got = cross_entropy(&Var::constant(logits.clone()), &targets, eps).item() as f64;
+        let rows = logits.to_vec();
+        let mut expected = 0.0;
+        for (row, &t) in rows.chunks(7).zip(&targets) {
+            let lp = log_softmax_f64(row);
+            expected -= (1.0 - eps as f64) * lp[t] + eps as f64 / 7.0 * lp.iter().sum::<f64>();
+        }
+        expected /= 5.0;
+        assert!((got - expected).abs() < 1e-5, "eps {eps}: {got} vs {expected}");
+    }
+    // Huge logits stay finite.
+    let big = Tensor::from_vec(vec![1000.0, -1000.0, 0.0, 500.0, 500.0, -500.0], &[2, 3]).unwrap();
+    let loss = cross_entropy(&Var::constant(big), &[1, 2], 0.0).item();
+    assert!((loss - (2000.0 + (1000.0 + 2f32.ln())) / 2.0).abs() < 1e-2, "{loss}");
+}
+
+#[test]
+fn losses_and_gelu_pass_gradient_checks() {
+    let config = GradCheck::default();
+    let logits = randn(&[4, 5], 3);
+    for eps in [0.0, 0.2] {
+        check_gradients(|v| cross_entropy(&v[0], &[1, 0, 4, 4], eps), &[logits.clone()], &config).unwrap();
+        // On a transposed view too.
+        check_gradients(|v| cross_entropy(&v[0], &[2, 3, 0, 1, 1], eps), &[logits.t()], &config).unwrap();
+    }
+    let target = randn(&[4, 5], 4);
+    check_gradients(|v| mse_loss(&v[0], &target), &[logits.clone()], &config).unwrap();
+    let labels = randn(&[4, 5], 5).map(|x| (x > 0.0) as u8 as f32);
+    check_gradients(|v| bce_with_logits(&v[0], &labels), &[logits.mul_scalar(3.0)], &config).unwrap();
+    check_gradients(|v| gelu(&v[0]), &[logits.clone()], &config).unwrap();
+}
+
+#[test]
+fn bce_with_logits_matches_the_definition_and_is_stable() {
+    let x = Tensor::from_vec(vec![-3.0, 0.5, 2.0, 100.0, -100.0], &[5]).unwrap();
+    let y = Tensor::from_vec(vec![0.0, 1.0, 1.0, 0.0, 0.0], &[5]).unwrap();
+    let got = bce_with_logits(&Var::constant(x.clone()), &y).item() as f64;
+    let expected: f64 = x
+        .to_vec()
+        .iter()
+        .zip(y.to_vec())
+        .map(|(&x, y)| {
+            let x = x as f64;
+            // -[y·log σ(x) + (1-y)·log(1-σ(x))], with log σ(x) = -log(1+e^-x) written stably.
+            let log_sig = if x >= 0.0 { -(-x).exp().ln_1p() } else { x - x.exp().ln_1p() };
+            let log_one_minus = log_sig - x;
+            -(y as f64 * log_sig + (1.0 - y as f64) * log_one_minus)
+        })
+        .sum::<f64>()
+        / 5.0;
+    assert!((got - expected).abs() < 1e-4, "{got} vs {expected}");
+}
+
+#[test]
+fn gelu_matches_pytorch_values() {
+    // torch.nn.functional.gelu(torch.tensor([-2., -0.5, 0., 0.5, 2.])) (exact, erf form)
+    let expected = [-0.04550027, -0.15426877, 0.0, 0.34573123, 1.9544997];
+    let x = Tensor::from_vec(vec![-2.0, -0.5, 0.0, 0.5, 2.0], &[5]).unwrap();
+    let got = gelu(&Var::constant(x)).value().to_vec();
+    for (g, e) in got.iter().zip(expected) {
+        assert!((g - e).abs() < 1e-6, "{g} vs {e}");
+    }
+}
+
+#[test]
+fn dropout_scales_in_training_and_is_identity_in_eval() {
+    let mut dropout = Dropout::new(0.25, 7);
+    let x = Var::constant(Tensor::ones(&[100, 100]));
+    let y = dropout.forward(&x).value().to_vec();
+    let kept = y.iter().filter(|&&v| v != 0.0).count() as f64 / y.len() as f64;
+    assert!((kept - 0.75).abs() < 0.02, "kept {kept}");
+    assert!(y.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-6));
+    dropout.set_training(false);
+    assert_eq!(dropout.forward(&x).value().to_vec(), vec![1.0; 10_000]);
+}
+
+#[test]
+fn a_tiny_mlp_learns_two_spirals() {
+    // Two interleaved spirals: not linearly separable, so the hidden layers must work.
+    let n = 200;
+    let mut points = Vec::new();
+    let mut labels = Vec::new();
+    for i in 0..n {
+        let class = i % 2;
+        let r = (i / 2) as f32 / (n / 2) as f32 * 3.0 + 0.2;
+        let angle = r * 2.5 + class as f32 * std::f32::consts::PI;
+        points.extend([r * angle.cos(), r * angle.sin()]);
+        labels.push(class);
+    }
+    let x = Tensor::from_vec(points, &[n, 2]).unwrap();
+    let mut rng = StdRng::seed_from_u64(0);
+    let model = Sequential::new()
+        .add(Linear::new(2, 64, true, &mut rng))
+        .add(Tanh)
+        .add(Linear::new(64, 64, true, &mut rng))
+        .add(Tanh)
+        .add(Linear::new(64, 2, true, &mut rng));
+    let mut opt = Adam::new(model.named_parameters(), AdamConfig { lr: 1e-2, ..Default::default() });
+    let mut first_loss = None;
+    let mut last_loss = 0.0;
+    for _ in 0..400 {
+        let tape = Tape::new();
+        let loss = cross_entropy(&model.forward(&tape.input(x.clone())), &labels, 0.0);
+        last_loss = loss.item();
+        first_loss.get_or_insert(last_loss);
+        opt.step(&loss.backward()).unwrap();
+    }
+    let logits = model.forward(&Var::constant(x));
+    let correct = logits.value().argmax_dim(1).iter().zip(&labels).filter(|(p, y)| p == y).count();
+    assert!(last_loss < 0.2 * first_loss.unwrap(), "loss {first_loss:?} -> {last_loss}");
+    assert!(correct as f32 / n as f32 > 0.95, "accuracy {correct}/{n}");
+}
+
+#[test]
+fn every_parameter_of_a_model_gets_a_gradient() {
+    let mut rng = StdRng::seed_from_u64(0);
+    let model =
+        Sequential::new().add(Linear::new(3, 4, true, &mut rng)).add(ReLU).add(Linear::new(4, 2, true, &mut rng));
+    let tape = Tape::new();
+    let loss = cross_entropy(&model.forward(&tape.input(randn(&[5, 3], 9))), &[0, 1, 1, 0, 1], 0.0);
+    let grads = loss.backward();
+    let params = model.named_parameters();
+    assert!(grads.missing(params.iter().map(|(n, p)| (n.as_str(), p))).is_empty());
+    let unused = Param::new(Tensor::zeros(&[1]));
+    assert_eq!(grads.missing([("extra", &unused)]), vec!["extra".to_string()]);
+}
