@@ -3,9 +3,11 @@
 pub mod elementwise;
 pub mod error;
 pub mod layout;
+pub mod matmul;
 pub mod parallel;
 pub mod tensor;
 
 pub use error::{Result, TensorError};
 pub use layout::Layout;
+pub use matmul::matmul_into;
 pub use tensor::Tensor;
