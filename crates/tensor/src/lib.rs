@@ -5,6 +5,8 @@ pub mod error;
 pub mod layout;
 pub mod matmul;
 pub mod parallel;
+pub mod reduce;
+pub mod softmax;
 pub mod tensor;
 
 pub use error::{Result, TensorError};
