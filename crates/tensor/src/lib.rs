@@ -2,6 +2,7 @@
 
 pub mod elementwise;
 pub mod error;
+pub mod index;
 pub mod layout;
 pub mod matmul;
 pub mod parallel;
@@ -10,6 +11,7 @@ pub mod softmax;
 pub mod tensor;
 
 pub use error::{Result, TensorError};
+pub use index::Indices;
 pub use layout::Layout;
 pub use matmul::matmul_into;
 pub use tensor::Tensor;
