@@ -1,0 +1,131 @@
+//! Softmax, log-softmax and log-sum-exp along one dimension, numerically stable.
+//!
+//! Each row (the elements along `dim`) is shifted by its maximum before `exp`, so
+//! `exp` never overflows: `softmax(x) = exp(x - m) / Σ exp(x - m)` and
+//! `logsumexp(x) = m + ln Σ exp(x - m)` with `m = max(x)`. When `dim` is the last
+//! dimension of a contiguous tensor the rows are slices of the buffer and are used in
+//! place; otherwise `dim` is moved last (one copy), the rows are computed, and the
+//! result is copied back into the original dimension order. Results are contiguous.
+
+use rayon::prelude::*;
+
+use crate::parallel::{worth_parallel, MIN_CHUNK};
+use crate::reduce::{dim_last_order, sum_run};
+use crate::tensor::Tensor;
+
+impl Tensor {
+    /// `exp(x) / Σ exp(x)` along `dim`; every row sums to 1.
+    ///
+    /// PyTorch equivalent: `torch.softmax(t, dim)`.
+    ///
+    /// # Panics
+    /// When `dim` is out of range.
+    pub fn softmax(&self, dim: usize) -> Tensor {
+        self.map_rows("softmax", dim, |x, out| {
+            let shift = row_shift(x);
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = (v - shift).exp();
+            }
+            let scale = (1.0 / sum_run(out)) as f32;
+            out.iter_mut().for_each(|o| *o *= scale);
+        })
+    }
+
+    /// `x - logsumexp(x)` along `dim`, without forming `softmax` (stays finite where
+    /// `ln(softmax)` would underflow to `-inf`).
+    ///
+    /// PyTorch equivalent: `torch.log_softmax(t, dim)`.
+    ///
+    /// # Panics
+    /// When `dim` is out of range.
+    pub fn log_softmax(&self, dim: usize) -> Tensor {
+        self.map_rows("log_softmax", dim, |x, out| {
+            let lse = logsumexp_row(x);
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = v - lse;
+            }
+        })
+    }
+
+    /// `ln Σ exp(x)` along `dim`; with `keepdim` the dimension stays as size 1.
+    ///
+    /// PyTorch equivalent: `torch.logsumexp(t, dim, keepdim)`.
+    ///
+    /// # Panics
+    /// When `dim` is out of range.
+    pub fn logsumexp(&self, dim: usize, keepdim: bool) -> Tensor {
+        self.check_dim("logsumexp", dim);
+        let len = self.shape()[dim];
+        let rows = self.rows_last("logsumexp", dim);
+        let data = rows.as_slice().expect("contiguous");
+        let mut shape = self.shape().to_vec();
+        if keepdim {
+            shape[dim] = 1;
+        } else {
+            shape.remove(dim);
+        }
+        if len == 0 {
+            // The sum of no terms is 0, its log -inf (as in PyTorch).
+            return Tensor::full(&shape, f32::NEG_INFINITY);
+        }
+        let values: Vec<f32> = if worth_parallel(data.len()) {
+            data.par_chunks(len).with_min_len((MIN_CHUNK / len).max(1)).map(logsumexp_row).collect()
+        } else {
+            data.chunks(len).map(logsumexp_row).collect()
+        };
+        Tensor::from_contiguous(values, &shape)
+    }
+
+    /// This tensor with `dim` moved last (the others keep their order), contiguous:
+    /// a view when it already is.
+    fn rows_last(&self, op: &str, dim: usize) -> Tensor {
+        self.check_dim(op, dim);
+        self.permute(&dim_last_order(self.rank(), dim)).contiguous()
+    }
+
+    /// Apply `f(row, out_row)` to every row along `dim`; the result has `self`'s shape.
+    fn map_rows(&self, op: &str, dim: usize, f: impl Fn(&[f32], &mut [f32]) + Sync) -> Tensor {
+        let last = self.rank().saturating_sub(1);
+        let rows = self.rows_last(op, dim);
+        let len = self.shape()[dim];
+        let data = rows.as_slice().expect("contiguous");
+        let mut out = vec![0.0; data.len()];
+        if len > 0 {
+            if worth_parallel(data.len()) {
+                out.par_chunks_mut(len)
+                    .zip(data.par_chunks(len))
+                    .with_min_len((MIN_CHUNK / len).max(1))
+                    .for_each(|(o, x)| f(x, o));
+            } else {
+                out.chunks_mut(len).zip(data.chunks(len)).for_each(|(o, x)| f(x, o));
+            }
+        }
+        let result = Tensor::from_contiguous(out, rows.shape());
+        if dim == last {
+            result
+        } else {
+            // Undo `dim_last_order`: the last dimension goes back to `dim`.
+            let mut back: Vec<usize> = (0..last).collect();
+            back.insert(dim, last);
+            result.permute(&back).contiguous()
+        }
+    }
+}
+
+/// The row maximum to subtract before `exp`, or 0 when it is infinite (all `-inf`
+/// rows then give `exp = 0`, and `+inf` propagates as in PyTorch).
+fn row_shift(x: &[f32]) -> f32 {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max.is_finite() {
+        max
+    } else {
+        0.0
+    }
+}
+
+/// `ln Σ exp(x)` of one row (the sum accumulated in f64; `exp` dominates the cost).
+fn logsumexp_row(x: &[f32]) -> f32 {
+    let shift = row_shift(x);
+    let sum: f64 = x.iter().map(|&v| (v - shift).exp() as f64).sum();
+    shift + sum.ln() as f32
+}
