@@ -51,24 +51,39 @@ pub fn zip_assign(a: &mut [f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) 
     }
 }
 
-/// Copy a strided view into a row-major buffer (parallel over the first dimension
-/// when large).
+/// Copy a strided view into a row-major buffer, a row of the last dimension at a time
+/// (a `memcpy` when the row is contiguous, a fill when it is broadcast), in parallel
+/// over rows when large.
 pub fn gather_strided(storage: &[f32], layout: &Layout) -> Vec<f32> {
     if let Some(range) = layout.contiguous_range() {
         return storage[range].to_vec();
     }
     let n = layout.numel();
-    if !worth_parallel(n) || layout.rank() < 2 {
+    let rank = layout.rank();
+    if n == 0 || rank == 0 {
         return layout.offsets().map(|o| storage[o]).collect();
     }
-    let rows = layout.shape()[0];
-    let row_len = n / rows.max(1);
+    let inner = layout.shape()[rank - 1];
+    let stride = layout.strides()[rank - 1];
+    let row_starts = layout.squeeze(rank - 1);
+    let copy_row = |dst: &mut [f32], start: usize| match stride {
+        1 => dst.copy_from_slice(&storage[start..start + inner]),
+        0 => dst.fill(storage[start]),
+        _ => dst.iter_mut().enumerate().for_each(|(j, d)| *d = storage[start + j * stride]),
+    };
     let mut out = vec![0.0; n];
-    out.par_chunks_mut(row_len).enumerate().for_each(|(i, chunk)| {
-        let row = layout.narrow(0, i, 1);
-        for (dst, o) in chunk.iter_mut().zip(row.offsets()) {
-            *dst = storage[o];
+    if worth_parallel(n) && inner > 0 {
+        let rows_per_task = (MIN_CHUNK / inner).max(1);
+        out.par_chunks_mut(rows_per_task * inner).enumerate().for_each(|(task, chunk)| {
+            let starts = row_starts.offsets().skip(task * rows_per_task);
+            for (dst, start) in chunk.chunks_mut(inner).zip(starts) {
+                copy_row(dst, start);
+            }
+        });
+    } else if inner > 0 {
+        for (dst, start) in out.chunks_mut(inner).zip(row_starts.offsets()) {
+            copy_row(dst, start);
         }
-    });
+    }
     out
 }
