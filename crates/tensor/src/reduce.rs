@@ -8,7 +8,7 @@
 //! used as it lies; otherwise the kept dimensions are permuted to the front and the
 //! reduced ones to the back and the view is copied once.
 //!
-//! - `inner == 1`: each output is the sum of one contiguous run ([`sum_slice`]).
+//! - `inner == 1`: each output is the sum of one contiguous run (`sum_slice`).
 //! - `inner > 1`: each output row is the sum of `reduced` rows of `inner` elements,
 //!   accumulated element-wise, which vectorises along the row.
 //!
