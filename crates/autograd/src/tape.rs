@@ -9,7 +9,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use agdlab_tensor::Tensor;
 
@@ -45,20 +45,46 @@ struct TapeInner {
     consumed: bool,
 }
 
+thread_local! {
+    /// The tape most recently made on this thread, while it lives and has not run
+    /// backward: [`Var::param`] records parameters on it.
+    static CURRENT: RefCell<Weak<RefCell<TapeInner>>> = RefCell::new(Weak::new());
+}
+
 /// A recording of the ops of one forward pass. Cloning shares the same recording.
 ///
-/// Make one per training step: put the batch on it with [`Tape::input`], run the model
-/// (parameters join the tape the first time an op uses them), then call
-/// [`Var::backward`] on the loss. PyTorch equivalent: the autograd graph built while
-/// `requires_grad` tensors flow through ops.
-#[derive(Clone, Default)]
+/// Make one per training step: put the batch on it with [`Tape::input`], run the model,
+/// then call [`Var::backward`] on the loss. Making a tape also makes it the thread's
+/// *current* tape until it runs backward (or every handle to it is dropped): parameters
+/// read with [`Var::param`] meanwhile are recorded on it, so every op on a parameter is
+/// seen, including ones applied before it meets the data (`w.t()`, `w.sqr()`). With no
+/// current tape (evaluation), parameters are plain constants and nothing is recorded.
+/// PyTorch equivalent: the autograd graph built while `requires_grad` tensors flow
+/// through ops, outside `torch.no_grad()`.
+#[derive(Clone)]
 pub struct Tape {
     inner: Rc<RefCell<TapeInner>>,
 }
 
+impl Default for Tape {
+    fn default() -> Tape {
+        Tape::new()
+    }
+}
+
 impl Tape {
+    /// A new, empty tape, which becomes the thread's current tape.
     pub fn new() -> Tape {
-        Tape::default()
+        let inner = Rc::new(RefCell::new(TapeInner::default()));
+        CURRENT.with(|current| *current.borrow_mut() = Rc::downgrade(&inner));
+        Tape { inner }
+    }
+
+    /// The thread's current tape, if one is alive and has not yet run backward.
+    pub fn current() -> Option<Tape> {
+        let inner = CURRENT.with(|current| current.borrow().upgrade())?;
+        let usable = !inner.borrow().consumed;
+        usable.then_some(Tape { inner })
     }
 
     /// A value that rides on this tape but needs no gradient (a data batch).

@@ -1,10 +1,12 @@
 //! `Var`: a tensor together with where it came from, so ops can be recorded.
 //!
-//! A `Var` is one of
-//! - a constant (no tape): ops on constants record nothing, so evaluation is free;
-//! - a parameter not yet on any tape ([`Var::param`]): it joins the tape of the first
-//!   op that combines it with a traced value, as one leaf however often it is used;
-//! - traced on a [`Tape`], either needing a gradient (it has a node) or not (a batch).
+//! A `Var` is either
+//! - a constant (no tape): ops on constants record nothing, so evaluation is free; or
+//! - traced on a [`Tape`], either needing a gradient (it has a node: a parameter, a leaf
+//!   or an op result) or not (a data batch made with [`Tape::input`]).
+//!
+//! [`Var::param`] gives a parameter traced on the thread's current tape (one leaf
+//! however often it is used), or a constant when there is none.
 //!
 //! Ops build their result with [`Var::record`], giving the forward value and the
 //! backward closure side by side (see the `ops` modules).
@@ -18,7 +20,6 @@ use crate::tape::Tape;
 #[derive(Clone)]
 enum Origin {
     Constant,
-    Param(Param),
     Traced { tape: Tape, node: Option<usize> },
 }
 
@@ -35,10 +36,13 @@ impl Var {
         Var { value, origin: Origin::Constant }
     }
 
-    /// A parameter's current value, which joins the tape of the first traced op it
-    /// meets. With only constants around (evaluation), nothing is recorded.
+    /// A parameter's current value, recorded on the thread's current tape (see
+    /// [`Tape::current`]); a constant when there is none (evaluation).
     pub fn param(param: &Param) -> Var {
-        Var { value: param.value(), origin: Origin::Param(param.clone()) }
+        match Tape::current() {
+            Some(tape) => tape.param(param),
+            None => Var::constant(param.value()),
+        }
     }
 
     pub(crate) fn traced(value: Tensor, tape: Tape, node: Option<usize>) -> Var {
@@ -73,7 +77,7 @@ impl Var {
 
     /// True when a backward pass through this value would produce gradients.
     pub fn requires_grad(&self) -> bool {
-        matches!(self.origin, Origin::Traced { node: Some(_), .. } | Origin::Param(_))
+        matches!(self.origin, Origin::Traced { node: Some(_), .. })
     }
 
     pub(crate) fn node(&self) -> Option<usize> {
@@ -107,7 +111,6 @@ impl Var {
             .iter()
             .map(|input| match &input.origin {
                 Origin::Constant => None,
-                Origin::Param(p) => Some(tape.param_node(p.id())),
                 Origin::Traced { tape: other, node } => {
                     assert!(tape.same(other), "{name}: inputs come from two different tapes");
                     *node
@@ -139,11 +142,6 @@ impl Var {
         assert_eq!(seed.shape(), self.shape(), "backward_with: seed shape differs from value shape");
         match &self.origin {
             Origin::Traced { tape, node: Some(node) } => tape.backward(*node, seed),
-            Origin::Param(p) => {
-                let mut grads = Gradients::new();
-                grads.insert(p, seed);
-                grads
-            }
             _ => Gradients::new(),
         }
     }

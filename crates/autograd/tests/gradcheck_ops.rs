@@ -9,6 +9,7 @@ use agdlab_autograd::{check_gradients, GradCheck, Var};
 use agdlab_tensor::index::Indices;
 use agdlab_tensor::Tensor;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 /// Tensors of logical shape `shape` in several layouts, values from `transform`.
@@ -16,26 +17,35 @@ use rand::SeedableRng;
 /// The transform is applied to the underlying storage before the view is taken, so the
 /// layout under test is the one the op actually sees.
 fn layouts(shape: &[usize], seed: u64, transform: fn(f32) -> f32) -> Vec<(&'static str, Tensor)> {
+    layouts_from(shape, seed, |shape, rng| Tensor::normal(shape, 0.0, 1.0, rng).map(transform))
+}
+
+/// As [`layouts`], with the underlying storage drawn by `draw(storage_shape, rng)`.
+fn layouts_from(
+    shape: &[usize],
+    seed: u64,
+    draw: impl Fn(&[usize], &mut StdRng) -> Tensor,
+) -> Vec<(&'static str, Tensor)> {
     let mut rng = StdRng::seed_from_u64(seed);
     let rank = shape.len();
-    let mut out = vec![("contiguous", Tensor::normal(shape, 0.0, 1.0, &mut rng).map(transform))];
+    let mut out = vec![("contiguous", draw(shape, &mut rng))];
     if rank >= 2 {
         let mut swapped = shape.to_vec();
         swapped.swap(rank - 2, rank - 1);
-        let base = Tensor::normal(&swapped, 0.0, 1.0, &mut rng).map(transform);
+        let base = draw(&swapped, &mut rng);
         out.push(("transposed", base.transpose(rank - 2, rank - 1)));
     }
     if rank >= 1 {
         let mut wider = shape.to_vec();
         wider[0] += 2;
         wider[rank - 1] += 3;
-        let base = Tensor::normal(&wider, 0.0, 1.0, &mut rng).map(transform);
+        let base = draw(&wider, &mut rng);
         out.push(("narrowed", base.narrow(0, 1, shape[0]).narrow(rank - 1, 2, shape[rank - 1])));
     }
     if rank >= 3 {
         // Storage holds dims in rotated order; permuting brings back `shape`.
         let rotated: Vec<usize> = (0..rank).map(|i| shape[(i + 1) % rank]).collect();
-        let base = Tensor::normal(&rotated, 0.0, 1.0, &mut rng).map(transform);
+        let base = draw(&rotated, &mut rng);
         let order: Vec<usize> = (0..rank).map(|i| (i + rank - 1) % rank).collect();
         let permuted = base.permute(&order);
         assert_eq!(permuted.shape(), shape);
@@ -168,11 +178,14 @@ fn reductions() {
 
 #[test]
 fn max_along_a_dim() {
-    // Distinct, well-separated values so the arg-max is stable under the step.
-    fn spread(x: f32) -> f32 {
-        (x * 7.0).round() * 0.37 + x * 0.01
-    }
-    for (layout, x) in layouts(&[3, 5, 4], 9, spread) {
+    // Distinct values 0.1 apart (a shuffled ramp), so the arg-max is stable under the step.
+    let ramp = |shape: &[usize], rng: &mut StdRng| {
+        let n = shape.iter().product::<usize>();
+        let mut values: Vec<f32> = (0..n).map(|i| i as f32 * 0.1 - 1.0).collect();
+        values.shuffle(rng);
+        Tensor::from_vec(values, shape).unwrap()
+    };
+    for (layout, x) in layouts_from(&[3, 5, 4], 9, ramp) {
         for dim in 0..3 {
             for keepdim in [false, true] {
                 check(&format!("max_dim {dim} keepdim={keepdim} on {layout}"), |v| v[0].max_dim(dim, keepdim), &[x.clone()]);

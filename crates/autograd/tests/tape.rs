@@ -80,6 +80,23 @@ fn parameters_get_gradients_by_id_and_missing_ones_are_reported() {
 }
 
 #[test]
+fn ops_on_a_parameter_before_it_meets_the_data_are_recorded() {
+    let w = Param::new(Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]).unwrap());
+    let tape = Tape::new();
+    let x = tape.input(Tensor::ones(&[4, 3]));
+    // x·Wᵀ through a transposed view of the parameter, plus an L2 penalty on W alone.
+    let wt = Var::param(&w).t();
+    let penalty = Var::param(&w).sqr().sum_all().mul_scalar(0.5);
+    let loss = x.matmul(&wt).sum_all().add(&penalty);
+    let grads = loss.backward();
+    // d/dW [Σ x·Wᵀ] = 4 (four rows of ones) per entry; d/dW [½ΣW²] = W.
+    let expected: Vec<f32> = (1..=6).map(|v| 4.0 + v as f32).collect();
+    assert_eq!(grads.get(&w).unwrap().to_vec(), expected);
+    // After backward the tape is spent: parameters read now are constants again.
+    assert!(!Var::param(&w).requires_grad());
+}
+
+#[test]
 fn nothing_is_recorded_without_a_gradient_to_compute() {
     let p = Param::new(Tensor::ones(&[2, 2]));
     // Evaluation: constants and parameters only, no tape anywhere.
@@ -91,6 +108,7 @@ fn nothing_is_recorded_without_a_gradient_to_compute() {
 
     // A batch on a tape, but no parameter or leaf involved: still nothing recorded.
     let tape = Tape::new();
+    assert!(Tape::current().is_some());
     let z = tape.input(Tensor::ones(&[3, 2])).exp().sum_all();
     assert_eq!(tape.len(), 0);
     assert!(!z.requires_grad());

@@ -236,9 +236,29 @@ fn zip_strided_rows(a: &Tensor, b: &Tensor, out: &mut [f32], f: &(impl Fn(f32, f
     let outer_a = drop_last(a.layout());
     let outer_b = drop_last(b.layout());
     let (da, db) = (a.storage(), b.storage());
-    let row = |dst: &mut [f32], oa: usize, ob: usize| {
-        for (j, d) in dst.iter_mut().enumerate() {
-            *d = f(da[oa + j * sa], db[ob + j * sb]);
+    // Rows that are contiguous or broadcast (stride 0) get loops the compiler vectorises.
+    let row = |dst: &mut [f32], oa: usize, ob: usize| match (sa, sb) {
+        (1, 1) => {
+            for ((d, &x), &y) in dst.iter_mut().zip(&da[oa..oa + inner]).zip(&db[ob..ob + inner]) {
+                *d = f(x, y);
+            }
+        }
+        (1, 0) => {
+            let y = db[ob];
+            for (d, &x) in dst.iter_mut().zip(&da[oa..oa + inner]) {
+                *d = f(x, y);
+            }
+        }
+        (0, 1) => {
+            let x = da[oa];
+            for (d, &y) in dst.iter_mut().zip(&db[ob..ob + inner]) {
+                *d = f(x, y);
+            }
+        }
+        _ => {
+            for (j, d) in dst.iter_mut().enumerate() {
+                *d = f(da[oa + j * sa], db[ob + j * sb]);
+            }
         }
     };
     if worth_parallel(out.len()) {
