@@ -12,6 +12,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+/// Makes an optimizer over the given parameters.
+type BuildOptimizer = fn(Vec<(String, Param)>) -> Box<dyn Optimizer>;
+
 const SHAPES: [&[usize]; 6] = [&[512, 784], &[512], &[256, 512], &[256], &[10, 256], &[10]];
 
 fn mlp_params_and_grads() -> (Vec<(String, Param)>, Gradients) {
@@ -33,12 +36,16 @@ fn optimizer_step(c: &mut Criterion) {
     let numel: usize = SHAPES.iter().map(|s| s.iter().product::<usize>()).sum();
     let mut group = c.benchmark_group("optimizer_step_mlp");
     group.throughput(Throughput::Elements(numel as u64));
-    let builders: [(&str, fn(Vec<(String, Param)>) -> Box<dyn Optimizer>); 5] = [
+    let builders: [(&str, BuildOptimizer); 5] = [
         ("agd", |p| Box::new(Agd::new(p, AgdConfig::default()))),
-        ("agd_amsgrad_win", |p| Box::new(Agd::new(p, AgdConfig { amsgrad: true, win: true, ..Default::default() }))),
+        ("agd_amsgrad_win", |p| {
+            Box::new(Agd::new(p, AgdConfig { amsgrad: true, win: true, ..Default::default() }))
+        }),
         ("adam", |p| Box::new(Adam::new(p, AdamConfig::default()))),
         ("adamw", |p| Box::new(Adam::new(p, AdamConfig::adamw()))),
-        ("sgd_momentum", |p| Box::new(Sgd::new(p, SgdConfig { lr: 0.1, momentum: 0.9, ..Default::default() }))),
+        ("sgd_momentum", |p| {
+            Box::new(Sgd::new(p, SgdConfig { lr: 0.1, momentum: 0.9, ..Default::default() }))
+        }),
     ];
     for (name, build) in builders {
         let (params, grads) = mlp_params_and_grads();

@@ -48,8 +48,9 @@ struct Args {
     /// AGD's switching threshold δ.
     #[arg(long, default_value_t = 1e-5)]
     delta: f32,
-    #[arg(long, default_value_t = 0.0)]
-    weight_decay: f32,
+    /// Weight decay [default: the optimizer's own: 0, or 1e-2 for adamw].
+    #[arg(long)]
+    weight_decay: Option<f32>,
     /// SGD's momentum.
     #[arg(long, default_value_t = 0.9)]
     momentum: f32,
@@ -156,7 +157,9 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
     let mut optimizer = settings.build(params.clone());
     let steps_per_epoch = data.train.len().div_ceil(args.batch_size);
     let schedule: Box<dyn LrSchedule> = match args.schedule.as_str() {
-        "cosine" => Box::new(CosineAnnealing { base_lr: lr, t_max: args.epochs * steps_per_epoch, eta_min: 0.0 }),
+        "cosine" => {
+            Box::new(CosineAnnealing { base_lr: lr, t_max: args.epochs * steps_per_epoch, eta_min: 0.0 })
+        }
         "constant" => Box::new(Constant { lr }),
         other => return Err(format!("unknown schedule `{other}` (cosine or constant)").into()),
     };
@@ -178,8 +181,18 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         data.test.len(),
         args.batch_size,
     );
-    let metrics_path = args.metrics.clone().unwrap_or_else(|| format!("runs/mnist_{}.csv", args.optimizer).into());
-    let header = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "sgd_mode_fraction", "epoch_seconds"];
+    let metrics_path =
+        args.metrics.clone().unwrap_or_else(|| format!("runs/mnist_{}.csv", args.optimizer).into());
+    let header = [
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "test_loss",
+        "test_acc",
+        "lr",
+        "sgd_mode_fraction",
+        "epoch_seconds",
+    ];
     let mut metrics = MetricsLog::create(&metrics_path, &header)?;
 
     let mut best = (0.0f32, 0);
@@ -187,7 +200,9 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
     for epoch in start_epoch..args.epochs {
         // The data order depends only on (seed, epoch), so a resumed run sees the same batches.
         let mut order: Vec<usize> = (0..data.train.len()).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(args.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)));
+        order.shuffle(&mut StdRng::seed_from_u64(
+            args.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64),
+        ));
         let mut progress = Progress::new(format!("epoch {:>2}/{}", epoch + 1, args.epochs), steps_per_epoch);
         let (mut loss_sum, mut correct) = (0.0f64, 0);
         for (i, idx) in order.chunks(args.batch_size).enumerate() {
@@ -201,11 +216,14 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
             optimizer.step(&grads)?;
             loss_sum += loss_value as f64 * idx.len() as f64;
             correct += count_correct(logits.value(), &y);
-            progress.update(i + 1, || format!("loss {:.4}", loss_sum / ((i * args.batch_size + idx.len()) as f64)));
+            progress.update(i + 1, || {
+                format!("loss {:.4}", loss_sum / ((i * args.batch_size + idx.len()) as f64))
+            });
         }
         let epoch_seconds = progress.elapsed().as_secs_f64();
         train_seconds += epoch_seconds;
-        let (train_loss, train_acc) = ((loss_sum / data.train.len() as f64) as f32, correct as f32 / data.train.len() as f32);
+        let (train_loss, train_acc) =
+            ((loss_sum / data.train.len() as f64) as f32, correct as f32 / data.train.len() as f32);
         let (test_loss, test_acc) = evaluate(&model, &data.test);
         if test_acc > best.0 {
             best = (test_acc, epoch + 1);

@@ -126,10 +126,7 @@ pub enum CheckpointErrorKind {
 
 impl CheckpointError {
     fn new(path: &Path, kind: CheckpointErrorKind) -> CheckpointError {
-        CheckpointError {
-            path: path.to_path_buf(),
-            kind,
-        }
+        CheckpointError { path: path.to_path_buf(), kind }
     }
 
     /// The checkpoint file.
@@ -154,17 +151,10 @@ impl fmt::Display for CheckpointError {
             CheckpointErrorKind::Truncated(why) => write!(f, "{path}: truncated: {why}"),
             CheckpointErrorKind::TrailingBytes(why) => write!(f, "{path}: trailing bytes: {why}"),
             CheckpointErrorKind::WrongDtype { tensor, dtype } => {
-                write!(
-                    f,
-                    "{path}: tensor {tensor:?} has dtype {dtype}; only F32 is supported"
-                )
+                write!(f, "{path}: tensor {tensor:?} has dtype {dtype}; only F32 is supported")
             }
             CheckpointErrorKind::MissingTensor(t) => write!(f, "{path}: missing tensor {t:?}"),
-            CheckpointErrorKind::ShapeMismatch {
-                tensor,
-                expected,
-                found,
-            } => write!(
+            CheckpointErrorKind::ShapeMismatch { tensor, expected, found } => write!(
                 f,
                 "{path}: shape mismatch for tensor {tensor:?}: the model has {expected:?}, \
                  the file has {found:?}"
@@ -174,10 +164,9 @@ impl fmt::Display for CheckpointError {
                 "{path}: unexpected tensor {t:?}: the model has no such parameter \
                  (a checkpoint of a different model?)"
             ),
-            CheckpointErrorKind::UnsupportedFormat(None) => write!(
-                f,
-                "{path}: no {FORMAT_KEY:?} metadata: not an agdlab training checkpoint"
-            ),
+            CheckpointErrorKind::UnsupportedFormat(None) => {
+                write!(f, "{path}: no {FORMAT_KEY:?} metadata: not an agdlab training checkpoint")
+            }
             CheckpointErrorKind::UnsupportedFormat(Some(v)) => write!(
                 f,
                 "{path}: training-checkpoint format {v:?} is not supported (this build reads \
@@ -254,8 +243,7 @@ impl Checkpoint {
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
         let path = path.as_ref();
         let bytes = self.to_bytes().map_err(|k| CheckpointError::new(path, k))?;
-        write_atomic(path, &bytes)
-            .map_err(|e| CheckpointError::new(path, CheckpointErrorKind::Io(e)))
+        write_atomic(path, &bytes).map_err(|e| CheckpointError::new(path, CheckpointErrorKind::Io(e)))
     }
 
     /// Read a checkpoint written by [`Checkpoint::save`] or any safetensors writer,
@@ -267,8 +255,7 @@ impl Checkpoint {
     /// bytes, or a tensor of another dtype.
     pub fn load(path: impl AsRef<Path>) -> Result<Checkpoint, CheckpointError> {
         let path = path.as_ref();
-        let bytes =
-            fs::read(path).map_err(|e| CheckpointError::new(path, CheckpointErrorKind::Io(e)))?;
+        let bytes = fs::read(path).map_err(|e| CheckpointError::new(path, CheckpointErrorKind::Io(e)))?;
         Checkpoint::from_bytes(&bytes).map_err(|k| CheckpointError::new(path, k))
     }
 
@@ -281,9 +268,7 @@ impl Checkpoint {
                 ));
             }
             if !seen.insert(name.as_str()) {
-                return Err(CheckpointErrorKind::InvalidInput(format!(
-                    "duplicate tensor name {name:?}"
-                )));
+                return Err(CheckpointErrorKind::InvalidInput(format!("duplicate tensor name {name:?}")));
             }
         }
         let views: Vec<(String, F32Bytes)> = self
@@ -291,28 +276,14 @@ impl Checkpoint {
             .iter()
             .map(|(name, t)| {
                 let bytes = t.to_vec().iter().flat_map(|x| x.to_le_bytes()).collect();
-                (
-                    name.clone(),
-                    F32Bytes {
-                        shape: t.shape().to_vec(),
-                        bytes,
-                    },
-                )
+                (name.clone(), F32Bytes { shape: t.shape().to_vec(), bytes })
             })
             .collect();
-        let metadata: HashMap<String, String> = self
-            .metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let metadata = if metadata.is_empty() {
-            None
-        } else {
-            Some(metadata)
-        };
-        safetensors::serialize(views.iter().map(|(n, v)| (n.as_str(), v)), &metadata).map_err(|e| {
-            CheckpointErrorKind::InvalidInput(format!("safetensors serialisation failed: {e}"))
-        })
+        let metadata: HashMap<String, String> =
+            self.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let metadata = if metadata.is_empty() { None } else { Some(metadata) };
+        safetensors::serialize(views.iter().map(|(n, v)| (n.as_str(), v)), &metadata)
+            .map_err(|e| CheckpointErrorKind::InvalidInput(format!("safetensors serialisation failed: {e}")))
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, CheckpointErrorKind> {
@@ -320,17 +291,13 @@ impl Checkpoint {
         // Check the frame ourselves first, to say "truncated" rather than "corrupt".
         let len = bytes.len() as u64;
         if len < 8 {
-            return Err(Truncated(format!(
-                "the file is {len} bytes, shorter than the 8-byte header length"
-            )));
+            return Err(Truncated(format!("the file is {len} bytes, shorter than the 8-byte header length")));
         }
         let mut n8 = [0u8; 8];
         n8.copy_from_slice(&bytes[..8]);
         let n = u64::from_le_bytes(n8);
         if n > MAX_HEADER_LEN {
-            return Err(NotSafetensors(format!(
-                "header length {n} is implausible (over 100 MB)"
-            )));
+            return Err(NotSafetensors(format!("header length {n} is implausible (over 100 MB)")));
         }
         if len > 8 && bytes[8] != b'{' {
             return Err(NotSafetensors(format!(
@@ -363,39 +330,27 @@ impl Checkpoint {
         // Tensors in file (offset) order; the reader's own map is unordered.
         let (_, header) = SafeTensors::read_metadata(bytes)
             .map_err(|e| NotSafetensors(format!("header re-read failed: {e}")))?;
-        let mut infos: Vec<(String, (usize, usize))> = header
-            .tensors()
-            .into_iter()
-            .map(|(name, info)| (name, info.data_offsets))
-            .collect();
+        let mut infos: Vec<(String, (usize, usize))> =
+            header.tensors().into_iter().map(|(name, info)| (name, info.data_offsets)).collect();
         infos.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
 
         let mut tensors = Vec::with_capacity(infos.len());
         for (name, _) in infos {
-            let view = st
-                .tensor(&name)
-                .map_err(|e| NotSafetensors(format!("tensor {name:?} unreadable: {e}")))?;
+            let view =
+                st.tensor(&name).map_err(|e| NotSafetensors(format!("tensor {name:?} unreadable: {e}")))?;
             if view.dtype() != Dtype::F32 {
                 return Err(CheckpointErrorKind::WrongDtype {
                     tensor: name,
                     dtype: format!("{:?}", view.dtype()),
                 });
             }
-            let data: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
+            let data: Vec<f32> =
+                view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
             let tensor = Tensor::from_vec(data, view.shape())
                 .map_err(|e| NotSafetensors(format!("tensor {name:?}: {e}")))?;
             tensors.push((name, tensor));
         }
-        let metadata = header
-            .metadata()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
         Ok(Checkpoint { tensors, metadata })
     }
 }
@@ -430,15 +385,11 @@ fn data_length_error(bytes: &[u8], n: u64) -> CheckpointErrorKind {
 /// Write `bytes` to `path` through a temporary file in the same directory.
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let file_name = path.file_name().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file")
-    })?;
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file"))?;
     let mut tmp_name = file_name.to_os_string();
-    tmp_name.push(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
+    tmp_name.push(format!(".tmp-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
     let tmp = path.with_file_name(tmp_name);
 
     let result = (|| {
@@ -456,11 +407,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     // Make the rename itself durable where directories can be synced (best effort).
     #[cfg(unix)]
     if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
         if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }
@@ -544,10 +491,7 @@ pub fn load_training(
         other => return Err(err(CheckpointErrorKind::UnsupportedFormat(other))),
     }
     let kind = metadata.remove(OPTIM_KIND_KEY).ok_or_else(|| {
-        err(CheckpointErrorKind::BadMetadata {
-            key: OPTIM_KIND_KEY.into(),
-            problem: "missing".into(),
-        })
+        err(CheckpointErrorKind::BadMetadata { key: OPTIM_KIND_KEY.into(), problem: "missing".into() })
     })?;
 
     let mut scalars = Vec::new();
@@ -600,19 +544,10 @@ pub fn load_training(
         updates.push((param, t));
     }
     if let Some(name) = model_tensors.keys().min() {
-        return Err(err(CheckpointErrorKind::UnexpectedTensor(format!(
-            "{MODEL_PREFIX}{name}"
-        ))));
+        return Err(err(CheckpointErrorKind::UnexpectedTensor(format!("{MODEL_PREFIX}{name}"))));
     }
     for (param, t) in updates {
         param.set(t);
     }
-    Ok((
-        OptimizerState {
-            kind,
-            tensors: optim_tensors,
-            scalars,
-        },
-        extra,
-    ))
+    Ok((OptimizerState { kind, tensors: optim_tensors, scalars }, extra))
 }

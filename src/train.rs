@@ -73,7 +73,8 @@ pub struct OptimizerSettings {
     pub lr: f32,
     /// AGD's δ (ignored by the others).
     pub delta: f32,
-    pub weight_decay: f32,
+    /// `None` keeps each optimizer's default (0, or 1e-2 for AdamW as in PyTorch).
+    pub weight_decay: Option<f32>,
     /// SGD's momentum (ignored by the others).
     pub momentum: f32,
 }
@@ -81,21 +82,41 @@ pub struct OptimizerSettings {
 impl OptimizerSettings {
     /// Build the optimizer over `params`.
     pub fn build(&self, params: Vec<(String, Param)>) -> Box<dyn Optimizer> {
-        let (lr, weight_decay) = (self.lr, self.weight_decay);
+        let lr = self.lr;
+        let wd = |default: f32| self.weight_decay.unwrap_or(default);
         match self.kind {
             OptimizerKind::Sgd => {
-                Box::new(Sgd::new(params, SgdConfig { lr, weight_decay, momentum: self.momentum, ..Default::default() }))
+                let d = SgdConfig::default();
+                Box::new(Sgd::new(
+                    params,
+                    SgdConfig { lr, weight_decay: wd(d.weight_decay), momentum: self.momentum, ..d },
+                ))
             }
-            OptimizerKind::Adam => Box::new(Adam::new(params, AdamConfig { lr, weight_decay, ..Default::default() })),
+            OptimizerKind::Adam => {
+                let d = AdamConfig::default();
+                Box::new(Adam::new(params, AdamConfig { lr, weight_decay: wd(d.weight_decay), ..d }))
+            }
             OptimizerKind::AdamW => {
-                Box::new(Adam::new(params, AdamConfig { lr, weight_decay, ..AdamConfig::adamw() }))
+                let d = AdamConfig::adamw();
+                Box::new(Adam::new(params, AdamConfig { lr, weight_decay: wd(d.weight_decay), ..d }))
             }
             OptimizerKind::AdaBelief => {
-                Box::new(AdaBelief::new(params, AdaBeliefConfig { lr, weight_decay, ..Default::default() }))
+                let d = AdaBeliefConfig::default();
+                Box::new(AdaBelief::new(
+                    params,
+                    AdaBeliefConfig { lr, weight_decay: wd(d.weight_decay), ..d },
+                ))
             }
-            OptimizerKind::RAdam => Box::new(RAdam::new(params, RAdamConfig { lr, weight_decay, ..Default::default() })),
+            OptimizerKind::RAdam => {
+                let d = RAdamConfig::default();
+                Box::new(RAdam::new(params, RAdamConfig { lr, weight_decay: wd(d.weight_decay), ..d }))
+            }
             OptimizerKind::Agd => {
-                Box::new(Agd::new(params, AgdConfig { lr, weight_decay, delta: self.delta, ..Default::default() }))
+                let d = AgdConfig::default();
+                Box::new(Agd::new(
+                    params,
+                    AgdConfig { lr, weight_decay: wd(d.weight_decay), delta: self.delta, ..d },
+                ))
             }
         }
     }
@@ -231,7 +252,13 @@ impl MetricsLog {
     /// # Panics
     /// When the row has a different number of columns than the header.
     pub fn row(&mut self, values: &[String]) -> io::Result<()> {
-        assert_eq!(values.len(), self.columns, "MetricsLog::row: {} values for {} columns", values.len(), self.columns);
+        assert_eq!(
+            values.len(),
+            self.columns,
+            "MetricsLog::row: {} values for {} columns",
+            values.len(),
+            self.columns
+        );
         writeln!(self.out, "{}", values.join(","))?;
         self.out.flush()
     }

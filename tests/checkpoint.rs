@@ -54,10 +54,7 @@ fn model() -> Vec<(String, Param)> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut p = |shape: &[usize]| {
         let n: usize = shape.iter().product();
-        Param::new(t(
-            (0..n).map(|_| rng.random_range(-1.0..1.0)).collect(),
-            shape,
-        ))
+        Param::new(t((0..n).map(|_| rng.random_range(-1.0..1.0)).collect(), shape))
     };
     vec![
         ("fc1.weight".to_string(), p(&[4, 3])),
@@ -71,10 +68,7 @@ fn optim_state() -> OptimizerState {
         kind: "AGD".into(),
         tensors: vec![
             ("fc1.weight.exp_avg".into(), t(vec![0.25; 12], &[4, 3])),
-            (
-                "fc1.bias.exp_avg_sq".into(),
-                t(tricky()[..4].to_vec(), &[4]),
-            ),
+            ("fc1.bias.exp_avg_sq".into(), t(tricky()[..4].to_vec(), &[4])),
         ],
         scalars: vec![
             ("lr".into(), 1e-3),
@@ -115,10 +109,7 @@ fn round_trip_is_bit_exact() {
         assert_eq!(got.shape(), orig.shape(), "{name}");
         assert_eq!(bits(got), bits(orig), "{name}");
     }
-    assert_eq!(
-        back.get("wt").unwrap().to_vec(),
-        vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
-    );
+    assert_eq!(back.get("wt").unwrap().to_vec(), vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
 }
 
 #[test]
@@ -133,18 +124,9 @@ fn file_layout_is_plain_safetensors() {
     let bytes = fs::read(&path).unwrap();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap();
-    assert!(
-        header.contains("\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}"),
-        "{header}"
-    );
-    assert!(
-        header.contains("\"__metadata__\":{\"k\":\"v\"}"),
-        "{header}"
-    );
-    assert_eq!(
-        &bytes[8 + n..],
-        [1.0f32.to_le_bytes(), (-2.0f32).to_le_bytes()].concat()
-    );
+    assert!(header.contains("\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}"), "{header}");
+    assert!(header.contains("\"__metadata__\":{\"k\":\"v\"}"), "{header}");
+    assert_eq!(&bytes[8 + n..], [1.0f32.to_le_bytes(), (-2.0f32).to_le_bytes()].concat());
 }
 
 #[test]
@@ -159,10 +141,8 @@ fn training_round_trip_is_bit_exact() {
     save_training(&path, &src, &state, &extra).unwrap();
 
     // Load into a fresh model of the same architecture.
-    let dst: Vec<(String, Param)> = src
-        .iter()
-        .map(|(n, p)| (n.clone(), Param::new(Tensor::zeros(&p.shape()))))
-        .collect();
+    let dst: Vec<(String, Param)> =
+        src.iter().map(|(n, p)| (n.clone(), Param::new(Tensor::zeros(&p.shape())))).collect();
     let (got, got_extra) = load_training(&path, &dst).unwrap();
     for ((_, a), (_, b)) in src.iter().zip(&dst) {
         assert_eq!(bits(&a.value()), bits(&b.value()));
@@ -170,40 +150,21 @@ fn training_round_trip_is_bit_exact() {
     assert_eq!(got_extra, extra);
     assert_eq!(got.kind, "AGD");
 
-    let mut want_t: Vec<_> = state
-        .tensors
-        .iter()
-        .map(|(n, t)| (n.clone(), bits(t)))
-        .collect();
+    let mut want_t: Vec<_> = state.tensors.iter().map(|(n, t)| (n.clone(), bits(t))).collect();
     want_t.sort();
-    let got_t: Vec<_> = got
-        .tensors
-        .iter()
-        .map(|(n, t)| (n.clone(), bits(t)))
-        .collect();
+    let got_t: Vec<_> = got.tensors.iter().map(|(n, t)| (n.clone(), bits(t))).collect();
     assert_eq!(got_t, want_t);
 
-    let mut want_s: Vec<_> = state
-        .scalars
-        .iter()
-        .map(|(n, x)| (n.clone(), x.to_bits()))
-        .collect();
+    let mut want_s: Vec<_> = state.scalars.iter().map(|(n, x)| (n.clone(), x.to_bits())).collect();
     want_s.sort();
-    let got_s: Vec<_> = got
-        .scalars
-        .iter()
-        .map(|(n, x)| (n.clone(), x.to_bits()))
-        .collect();
+    let got_s: Vec<_> = got.scalars.iter().map(|(n, x)| (n.clone(), x.to_bits())).collect();
     assert_eq!(got_s, want_s);
 
     // The raw layer sees the documented layout.
     let raw = Checkpoint::load(&path).unwrap();
     assert_eq!(raw.metadata["agdlab.format"], "1");
     assert_eq!(raw.metadata["optim.kind"], "AGD");
-    assert_eq!(
-        raw.metadata["optim.scalar.fc1.weight.step"],
-        "123456789012345.0"
-    );
+    assert_eq!(raw.metadata["optim.scalar.fc1.weight.step"], "123456789012345.0");
     assert!(raw.get("model.fc1.weight").is_some());
     assert!(raw.get("optim.fc1.weight.exp_avg").is_some());
 }
@@ -218,14 +179,9 @@ fn save_is_atomic_and_replaces_existing_file() {
     c.save(&path).unwrap();
     c.tensors[0].1 = t(vec![4.0, 5.0, 6.0], &[3]);
     c.save(&path).unwrap();
-    assert_eq!(
-        Checkpoint::load(&path).unwrap().get("x").unwrap().to_vec(),
-        vec![4.0, 5.0, 6.0]
-    );
-    let entries: Vec<String> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    assert_eq!(Checkpoint::load(&path).unwrap().get("x").unwrap().to_vec(), vec![4.0, 5.0, 6.0]);
+    let entries: Vec<String> =
+        fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(entries, ["ckpt.safetensors"], "temporary file left behind");
 
     // A failed save (directory missing) leaves nothing behind and reports the path.
@@ -240,10 +196,7 @@ fn save_is_atomic_and_replaces_existing_file() {
     dup.tensors.push(("x".into(), t(vec![0.0], &[1])));
     let e = dup.save(&path).unwrap_err();
     assert!(e.to_string().contains("duplicate tensor name \"x\""), "{e}");
-    assert_eq!(
-        Checkpoint::load(&path).unwrap().get("x").unwrap().to_vec(),
-        vec![4.0, 5.0, 6.0]
-    );
+    assert_eq!(Checkpoint::load(&path).unwrap().get("x").unwrap().to_vec(), vec![4.0, 5.0, 6.0]);
     let entries = fs::read_dir(&dir).unwrap().count();
     assert_eq!(entries, 1);
 }
@@ -256,19 +209,8 @@ fn truncated_files_are_errors_not_panics() {
     let bytes = fs::read(&path).unwrap();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let cut_path = dir.join("cut.safetensors");
-    let mut cuts: Vec<usize> = vec![
-        0,
-        1,
-        7,
-        8,
-        9,
-        8 + n / 2,
-        8 + n - 1,
-        8 + n,
-        8 + n + 1,
-        bytes.len() - 4,
-        bytes.len() - 1,
-    ];
+    let mut cuts: Vec<usize> =
+        vec![0, 1, 7, 8, 9, 8 + n / 2, 8 + n - 1, 8 + n, 8 + n + 1, bytes.len() - 4, bytes.len() - 1];
     cuts.extend((0..bytes.len()).step_by(13));
     for cut in cuts {
         fs::write(&cut_path, &bytes[..cut]).unwrap();
@@ -285,20 +227,14 @@ fn truncated_files_are_errors_not_panics() {
     // One example message.
     fs::write(&cut_path, &bytes[..bytes.len() - 4]).unwrap();
     let e = Checkpoint::load(&cut_path).unwrap_err();
-    assert!(
-        e.to_string().contains("truncated: the header describes"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("truncated: the header describes"), "{e}");
 
     // Trailing bytes are refused too.
     let mut longer = bytes.clone();
     longer.extend_from_slice(&[0; 3]);
     fs::write(&cut_path, &longer).unwrap();
     let e = Checkpoint::load(&cut_path).unwrap_err();
-    assert!(
-        matches!(e.kind(), CheckpointErrorKind::TrailingBytes(_)),
-        "{e}"
-    );
+    assert!(matches!(e.kind(), CheckpointErrorKind::TrailingBytes(_)), "{e}");
 }
 
 #[test]
@@ -310,10 +246,7 @@ fn garbage_is_an_error_not_a_panic() {
         for _ in 0..20 {
             let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
             fs::write(&path, &bytes).unwrap();
-            assert!(
-                Checkpoint::load(&path).is_err(),
-                "random {len} bytes loaded"
-            );
+            assert!(Checkpoint::load(&path).is_err(), "random {len} bytes loaded");
         }
     }
     // A plausible length prefix followed by non-JSON, and JSON that is not safetensors.
@@ -327,10 +260,7 @@ fn garbage_is_an_error_not_a_panic() {
         bytes.extend_from_slice(&[0; 4]);
         fs::write(&path, &bytes).unwrap();
         let e = Checkpoint::load(&path).unwrap_err();
-        assert!(
-            matches!(e.kind(), CheckpointErrorKind::NotSafetensors(_)),
-            "{e}"
-        );
+        assert!(matches!(e.kind(), CheckpointErrorKind::NotSafetensors(_)), "{e}");
     }
     // Another file format altogether.
     fs::write(&path, b"PK\x03\x04 this is a zip, i.e. a torch.save file").unwrap();
@@ -339,8 +269,7 @@ fn garbage_is_an_error_not_a_panic() {
     // A missing file.
     let e = Checkpoint::load(dir.join("absent.safetensors")).unwrap_err();
     assert!(
-        matches!(e.kind(), CheckpointErrorKind::Io(_))
-            && e.to_string().contains("absent.safetensors"),
+        matches!(e.kind(), CheckpointErrorKind::Io(_)) && e.to_string().contains("absent.safetensors"),
         "{e}"
     );
 }
@@ -355,10 +284,7 @@ fn wrong_dtype_is_refused() {
     bytes.extend_from_slice(&1.0f64.to_le_bytes());
     fs::write(&path, &bytes).unwrap();
     let e = Checkpoint::load(&path).unwrap_err();
-    assert!(
-        matches!(e.kind(), CheckpointErrorKind::WrongDtype { .. }),
-        "{e}"
-    );
+    assert!(matches!(e.kind(), CheckpointErrorKind::WrongDtype { .. }), "{e}");
     assert!(e.to_string().contains("tensor \"x\" has dtype F64"), "{e}");
 }
 
@@ -368,10 +294,8 @@ fn mismatch_error(edit: impl FnOnce(&mut Vec<(String, Param)>)) -> String {
     let dir = temp_dir("mismatch");
     let path = dir.join("ckpt.safetensors");
     save_training(&path, &model(), &optim_state(), &BTreeMap::new()).unwrap();
-    let mut target: Vec<(String, Param)> = model()
-        .iter()
-        .map(|(n, p)| (n.clone(), Param::new(Tensor::full(&p.shape(), 9.0))))
-        .collect();
+    let mut target: Vec<(String, Param)> =
+        model().iter().map(|(n, p)| (n.clone(), Param::new(Tensor::full(&p.shape(), 9.0)))).collect();
     edit(&mut target);
     let before: Vec<Vec<u32>> = target.iter().map(|(_, p)| bits(&p.value())).collect();
     let e = load_training(&path, &target).unwrap_err();
@@ -383,10 +307,7 @@ fn mismatch_error(edit: impl FnOnce(&mut Vec<(String, Param)>)) -> String {
 #[test]
 fn shape_mismatch_names_tensor_and_both_shapes() {
     let msg = mismatch_error(|m| m[2].1 = Param::new(Tensor::zeros(&[3, 4])));
-    assert!(
-        msg.contains("shape mismatch for tensor \"model.fc2.weight\""),
-        "{msg}"
-    );
+    assert!(msg.contains("shape mismatch for tensor \"model.fc2.weight\""), "{msg}");
     assert!(msg.contains("[3, 4]") && msg.contains("[2, 4]"), "{msg}");
 }
 
@@ -401,10 +322,7 @@ fn extra_model_tensor_is_refused() {
     let msg = mismatch_error(|m| {
         m.remove(1);
     });
-    assert!(
-        msg.contains("unexpected tensor \"model.fc1.bias\""),
-        "{msg}"
-    );
+    assert!(msg.contains("unexpected tensor \"model.fc1.bias\""), "{msg}");
 }
 
 #[test]
@@ -414,34 +332,23 @@ fn format_version_is_checked() {
     let model = model();
     // A plain checkpoint with no format key.
     let mut c = Checkpoint::new();
-    c.tensors
-        .push(("model.fc1.weight".into(), Tensor::zeros(&[4, 3])));
+    c.tensors.push(("model.fc1.weight".into(), Tensor::zeros(&[4, 3])));
     c.save(&path).unwrap();
     let e = load_training(&path, &model).unwrap_err();
-    assert!(
-        matches!(e.kind(), CheckpointErrorKind::UnsupportedFormat(None)),
-        "{e}"
-    );
+    assert!(matches!(e.kind(), CheckpointErrorKind::UnsupportedFormat(None)), "{e}");
     // A future version.
     c.metadata.insert("agdlab.format".into(), "2".into());
     c.metadata.insert("optim.kind".into(), "AGD".into());
     c.save(&path).unwrap();
     let e = load_training(&path, &model).unwrap_err();
-    assert!(
-        e.to_string().contains("format \"2\" is not supported"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("format \"2\" is not supported"), "{e}");
     // A corrupt scalar.
     save_training(&path, &model, &optim_state(), &BTreeMap::new()).unwrap();
     let mut c = Checkpoint::load(&path).unwrap();
     c.metadata.insert("optim.scalar.lr".into(), "fast".into());
     c.save(&path).unwrap();
     let e = load_training(&path, &model).unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("\"optim.scalar.lr\": \"fast\" is not a number"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("\"optim.scalar.lr\": \"fast\" is not a number"), "{e}");
 }
 
 #[test]
@@ -449,11 +356,7 @@ fn optimizer_kind_is_returned_not_checked() {
     let dir = temp_dir("kind");
     let path = dir.join("c.safetensors");
     let model = model();
-    let state = OptimizerState {
-        kind: "SGD".into(),
-        tensors: vec![],
-        scalars: vec![("lr".into(), 0.1)],
-    };
+    let state = OptimizerState { kind: "SGD".into(), tensors: vec![], scalars: vec![("lr".into(), 0.1)] };
     save_training(&path, &model, &state, &BTreeMap::new()).unwrap();
     let (got, extra) = load_training(&path, &model).unwrap();
     assert_eq!(got.kind, "SGD");
@@ -468,9 +371,6 @@ fn reserved_extra_keys_are_refused() {
     let mut extra = BTreeMap::new();
     extra.insert("optim.kind".to_string(), "Adam".to_string());
     let e = save_training(dir.join("c.safetensors"), &model(), &optim_state(), &extra).unwrap_err();
-    assert!(
-        matches!(e.kind(), CheckpointErrorKind::InvalidInput(_)),
-        "{e}"
-    );
+    assert!(matches!(e.kind(), CheckpointErrorKind::InvalidInput(_)), "{e}");
     assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
 }

@@ -42,9 +42,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// `n` images whose pixel j of image i is `(7 * i + j) % 256`.
 fn image_payload(n: usize) -> Vec<u8> {
-    (0..n * IMAGE_SIZE)
-        .map(|k| ((7 * (k / IMAGE_SIZE) + k % IMAGE_SIZE) % 256) as u8)
-        .collect()
+    (0..n * IMAGE_SIZE).map(|k| ((7 * (k / IMAGE_SIZE) + k % IMAGE_SIZE) % 256) as u8).collect()
 }
 
 fn images_file(n: usize) -> Vec<u8> {
@@ -65,26 +63,10 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 fn write_set(dir: &Path, gz: bool) {
     let enc = |b: Vec<u8>| if gz { gzip(&b) } else { b };
     let ext = if gz { ".gz" } else { "" };
-    write(
-        dir,
-        &format!("train-images-idx3-ubyte{ext}"),
-        &enc(images_file(3)),
-    );
-    write(
-        dir,
-        &format!("train-labels-idx1-ubyte{ext}"),
-        &enc(labels_file(&[5, 0, 9])),
-    );
-    write(
-        dir,
-        &format!("t10k-images-idx3-ubyte{ext}"),
-        &enc(images_file(2)),
-    );
-    write(
-        dir,
-        &format!("t10k-labels-idx1-ubyte{ext}"),
-        &enc(labels_file(&[7, 2])),
-    );
+    write(dir, &format!("train-images-idx3-ubyte{ext}"), &enc(images_file(3)));
+    write(dir, &format!("train-labels-idx1-ubyte{ext}"), &enc(labels_file(&[5, 0, 9])));
+    write(dir, &format!("t10k-images-idx3-ubyte{ext}"), &enc(images_file(2)));
+    write(dir, &format!("t10k-labels-idx1-ubyte{ext}"), &enc(labels_file(&[7, 2])));
 }
 
 /// Load one split from crafted bytes; the error when it fails.
@@ -101,13 +83,8 @@ fn load_pair(
 }
 
 fn load_err(images: &[u8], labels: &[u8]) -> DataError {
-    load_pair(
-        images,
-        labels,
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-    )
-    .expect_err("loading should fail")
+    load_pair(images, labels, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+        .expect_err("loading should fail")
 }
 
 #[test]
@@ -160,16 +137,7 @@ fn missing_file_is_an_error_naming_it() {
 fn wrong_magic() {
     // A label file where the images should be.
     let e = load_err(&labels_file(&[1, 2, 3]), &labels_file(&[1, 2, 3]));
-    assert!(
-        matches!(
-            e.kind(),
-            DataErrorKind::BadMagic {
-                expected: 0x803,
-                found: 0x801
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e.kind(), DataErrorKind::BadMagic { expected: 0x803, found: 0x801 }), "{e}");
     assert!(e.to_string().contains("train-images-idx3-ubyte"), "{e}");
     assert!(e.to_string().contains("0x00000801"), "{e}");
 
@@ -181,10 +149,7 @@ fn wrong_magic() {
     assert!(e.to_string().contains("not an IDX file"), "{e}");
 
     // Right type, wrong element type (0x0d = float).
-    let e = load_err(
-        &idx(0xd03, &[3, 28, 28], &image_payload(3)),
-        &labels_file(&[1, 2, 3]),
-    );
+    let e = load_err(&idx(0xd03, &[3, 28, 28], &image_payload(3)), &labels_file(&[1, 2, 3]));
     assert!(e.to_string().contains("element type 0x0d"), "{e}");
 }
 
@@ -208,16 +173,7 @@ fn truncated_header() {
     }
     // Label file cut in its header.
     let e = load_err(&images_file(3), &labels_file(&[1, 2, 3])[..6]);
-    assert!(
-        matches!(
-            e.kind(),
-            DataErrorKind::TruncatedHeader {
-                needed: 8,
-                found: 6
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e.kind(), DataErrorKind::TruncatedHeader { needed: 8, found: 6 }), "{e}");
 }
 
 #[test]
@@ -226,44 +182,27 @@ fn truncated_payload_raw_and_gzip() {
     let cut = &full[..full.len() - 400];
     let e = load_err(cut, &labels_file(&[1, 2, 3]));
     match e.kind() {
-        DataErrorKind::Truncated {
-            items: 3,
-            expected_bytes: 2352,
-            found_bytes: 1952,
-            ..
-        } => {}
+        DataErrorKind::Truncated { items: 3, expected_bytes: 2352, found_bytes: 1952, .. } => {}
         _ => panic!("expected Truncated, got {e}"),
     }
     assert!(
-        e.to_string()
-            .contains("truncated: header says 3 images of 28x28 (2352 bytes), found 1952 bytes"),
+        e.to_string().contains("truncated: header says 3 images of 28x28 (2352 bytes), found 1952 bytes"),
         "{e}"
     );
 
     // The same inside a valid gzip stream.
     let e = load_pair(&gzip(cut), &gzip(&labels_file(&[1, 2, 3])), "i.gz", "l.gz").unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            DataErrorKind::Truncated {
-                found_bytes: 1952,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e.kind(), DataErrorKind::Truncated { found_bytes: 1952, .. }), "{e}");
 
     // Labels: header says 10000, 9000 present (the message from the brief).
     let dir = temp_dir("labels");
-    let lp = write(
-        &dir,
-        "t10k-labels-idx1-ubyte.gz",
-        &gzip(&idx(0x801, &[10000], &[1; 9000])),
-    );
+    let lp = write(&dir, "t10k-labels-idx1-ubyte.gz", &gzip(&idx(0x801, &[10000], &[1; 9000])));
     let ip = write(&dir, "t10k-images-idx3-ubyte", &images_file(1));
     let e = MnistSplit::from_files(&ip, &lp).unwrap_err();
     assert!(
-        e.to_string().ends_with("t10k-labels-idx1-ubyte.gz: truncated: header says 10000 labels (10000 bytes), found 9000 bytes"),
+        e.to_string().ends_with(
+            "t10k-labels-idx1-ubyte.gz: truncated: header says 10000 labels (10000 bytes), found 9000 bytes"
+        ),
         "{e}"
     );
 }
@@ -292,58 +231,19 @@ fn corrupt_gzip_stream_is_an_error() {
 #[test]
 fn huge_count_claim_does_not_allocate_it() {
     // Header claims ~4 billion images (3 TB); the file holds one. Must fail fast.
-    let e = load_err(
-        &idx(0x803, &[u32::MAX, 28, 28], &image_payload(1)),
-        &labels_file(&[1]),
-    );
-    assert!(
-        matches!(
-            e.kind(),
-            DataErrorKind::Truncated {
-                found_bytes: 784,
-                ..
-            }
-        ),
-        "{e}"
-    );
-    let e = load_pair(
-        &gzip(&idx(0x803, &[u32::MAX, 28, 28], &[0; 784])),
-        &labels_file(&[1]),
-        "i.gz",
-        "l",
-    )
-    .unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            DataErrorKind::Truncated {
-                found_bytes: 784,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    let e = load_err(&idx(0x803, &[u32::MAX, 28, 28], &image_payload(1)), &labels_file(&[1]));
+    assert!(matches!(e.kind(), DataErrorKind::Truncated { found_bytes: 784, .. }), "{e}");
+    let e = load_pair(&gzip(&idx(0x803, &[u32::MAX, 28, 28], &[0; 784])), &labels_file(&[1]), "i.gz", "l")
+        .unwrap_err();
+    assert!(matches!(e.kind(), DataErrorKind::Truncated { found_bytes: 784, .. }), "{e}");
 }
 
 #[test]
 fn count_mismatch_between_images_and_labels() {
     let e = load_err(&images_file(3), &labels_file(&[1, 2]));
-    assert!(
-        matches!(
-            e.kind(),
-            DataErrorKind::CountMismatch {
-                images: 3,
-                labels: 2,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e.kind(), DataErrorKind::CountMismatch { images: 3, labels: 2, .. }), "{e}");
     let msg = e.to_string();
-    assert!(
-        msg.contains("train-labels-idx1-ubyte") && msg.contains("train-images-idx3-ubyte"),
-        "{msg}"
-    );
+    assert!(msg.contains("train-labels-idx1-ubyte") && msg.contains("train-images-idx3-ubyte"), "{msg}");
 }
 
 #[test]
@@ -351,47 +251,20 @@ fn trailing_bytes() {
     let mut f = images_file(3);
     f.extend_from_slice(&[0; 5]);
     let e = load_err(&f, &labels_file(&[1, 2, 3]));
-    assert!(
-        matches!(
-            e.kind(),
-            DataErrorKind::TrailingBytes {
-                expected_bytes: 2352,
-                extra: 5
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e.kind(), DataErrorKind::TrailingBytes { expected_bytes: 2352, extra: 5 }), "{e}");
 
     let mut l = labels_file(&[1, 2, 3]);
     l.push(4);
     let e = load_pair(&gzip(&images_file(3)), &gzip(&l), "i.gz", "l.gz").unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            DataErrorKind::TrailingBytes {
-                expected_bytes: 3,
-                extra: 1
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e.kind(), DataErrorKind::TrailingBytes { expected_bytes: 3, extra: 1 }), "{e}");
 }
 
 #[test]
 fn named_gz_but_not_gzip() {
-    let e = load_pair(
-        &images_file(3),
-        &labels_file(&[1, 2, 3]),
-        "train-images-idx3-ubyte.gz",
-        "l",
-    )
-    .unwrap_err();
+    let e =
+        load_pair(&images_file(3), &labels_file(&[1, 2, 3]), "train-images-idx3-ubyte.gz", "l").unwrap_err();
     assert!(matches!(e.kind(), DataErrorKind::NotGzip { .. }), "{e}");
-    assert!(
-        e.to_string()
-            .contains("train-images-idx3-ubyte.gz: named .gz but not gzip"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("train-images-idx3-ubyte.gz: named .gz but not gzip"), "{e}");
     // Empty file named .gz.
     let e = load_pair(&[], &labels_file(&[1]), "x.gz", "l").unwrap_err();
     assert!(matches!(e.kind(), DataErrorKind::NotGzip { .. }), "{e}");
@@ -400,17 +273,7 @@ fn named_gz_but_not_gzip() {
 #[test]
 fn label_out_of_range() {
     let e = load_err(&images_file(3), &labels_file(&[1, 10, 3]));
-    assert!(
-        matches!(
-            e.kind(),
-            DataErrorKind::BadLabel {
-                index: 1,
-                label: 10,
-                classes: 10
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e.kind(), DataErrorKind::BadLabel { index: 1, label: 10, classes: 10 }), "{e}");
     assert!(e.to_string().contains("label 10 at position 1"), "{e}");
 }
 
@@ -462,23 +325,14 @@ fn find_dataset_search_order_and_errors() {
     write(&bad, "b.txt", b"x");
 
     // The flag wins, and a bad flag is an error (no silent fall-back).
-    assert_eq!(
-        find_dataset("agdlab-test-set", Some(&good), "", &req).unwrap(),
-        good
-    );
+    assert_eq!(find_dataset("agdlab-test-set", Some(&good), "", &req).unwrap(), good);
     let e = find_dataset("agdlab-test-set", Some(&bad), "", &req).unwrap_err();
     let msg = e.to_string();
-    assert!(
-        msg.contains("missing a.txt") && msg.contains(&bad.display().to_string()),
-        "{msg}"
-    );
+    assert!(msg.contains("missing a.txt") && msg.contains(&bad.display().to_string()), "{msg}");
 
     // The data set's own variable.
     std::env::set_var("AGDLAB_TEST_LOCATE_VAR", &good);
-    assert_eq!(
-        find_dataset("agdlab-test-set", None, "AGDLAB_TEST_LOCATE_VAR", &req).unwrap(),
-        good
-    );
+    assert_eq!(find_dataset("agdlab-test-set", None, "AGDLAB_TEST_LOCATE_VAR", &req).unwrap(), good);
     std::env::set_var("AGDLAB_TEST_LOCATE_VAR", &bad);
     assert!(find_dataset("agdlab-test-set", None, "AGDLAB_TEST_LOCATE_VAR", &req).is_err());
     std::env::remove_var("AGDLAB_TEST_LOCATE_VAR");
@@ -488,9 +342,7 @@ fn find_dataset_search_order_and_errors() {
     let msg = e.to_string();
     println!("{msg}");
     assert!(matches!(e.kind(), DataErrorKind::NotFound { .. }));
-    let crate_data = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data")
-        .join("agdlab-no-such-set");
+    let crate_data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join("agdlab-no-such-set");
     assert!(msg.contains(&crate_data.display().to_string()), "{msg}");
     assert!(msg.contains("shared/data/agdlab-no-such-set"), "{msg}");
     assert!(msg.contains("a.txt or a.txt.gz"), "{msg}");
@@ -501,9 +353,7 @@ fn find_dataset_search_order_and_errors() {
 #[test]
 fn real_mnist_if_present() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
-    if !dir.join("train-images-idx3-ubyte.gz").is_file()
-        && !dir.join("train-images-idx3-ubyte").is_file()
-    {
+    if !dir.join("train-images-idx3-ubyte.gz").is_file() && !dir.join("train-images-idx3-ubyte").is_file() {
         println!("skipping: no MNIST in {}", dir.display());
         return;
     }
@@ -512,21 +362,12 @@ fn real_mnist_if_present() {
     assert_eq!(m.train.images.len(), 60000 * IMAGE_SIZE);
     assert_eq!(m.test.labels.len(), 10000);
     assert_eq!(&m.train.labels[..10], &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
-    assert_eq!(
-        m.train.label_counts(),
-        [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
-    );
+    assert_eq!(m.train.label_counts(), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
     assert_eq!(m.test.label_counts().iter().sum::<usize>(), 10000);
     // The training mean and std are the torchvision constants.
     let n = m.train.images.len() as f64;
     let mean = m.train.images.iter().map(|&x| x as f64).sum::<f64>() / n;
-    let var = m
-        .train
-        .images
-        .iter()
-        .map(|&x| (x as f64 - mean).powi(2))
-        .sum::<f64>()
-        / n;
+    let var = m.train.images.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
     assert!((mean - 0.1307).abs() < 1e-4, "mean {mean}");
     assert!((var.sqrt() - 0.3081).abs() < 1e-4, "std {}", var.sqrt());
     // locate_and_load finds the same data with no flag.

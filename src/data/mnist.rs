@@ -72,15 +72,10 @@ pub fn file_candidates(stem: &str, ndim: usize) -> [String; 4] {
 /// The four MNIST files as [`find_dataset`](super::find_dataset) wants them: each
 /// entry lists the accepted names joined by `|`.
 pub fn required_files() -> Vec<String> {
-    [
-        ("train-images", 3),
-        ("train-labels", 1),
-        ("t10k-images", 3),
-        ("t10k-labels", 1),
-    ]
-    .iter()
-    .map(|&(stem, nd)| file_candidates(stem, nd).join("|"))
-    .collect()
+    [("train-images", 3), ("train-labels", 1), ("t10k-images", 3), ("t10k-labels", 1)]
+        .iter()
+        .map(|&(stem, nd)| file_candidates(stem, nd).join("|"))
+        .collect()
 }
 
 /// The contents of an unsigned-byte IDX file.
@@ -101,11 +96,7 @@ pub struct IdxArray {
 /// not gzip, has a corrupt gzip stream, a short header, a magic number other than
 /// `0x0800 | (1 + inner_dims.len())`, inner dimensions other than `inner_dims`, fewer
 /// payload bytes than the header promises or bytes after them.
-pub fn read_idx_u8(
-    path: &Path,
-    inner_dims: &[u32],
-    what: &'static str,
-) -> Result<IdxArray, DataError> {
+pub fn read_idx_u8(path: &Path, inner_dims: &[u32], what: &'static str) -> Result<IdxArray, DataError> {
     let err = |kind| DataError::new(path, kind);
     let io_err = |e| err(DataErrorKind::Io(e));
 
@@ -116,13 +107,9 @@ pub fn read_idx_u8(
     let mut start = [0u8; 2];
     let got = read_full(&mut file, &mut start).map_err(io_err)?;
     let is_gzip = got == 2 && start == [0x1f, 0x8b];
-    let named_gz = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let named_gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     if named_gz && !is_gzip {
-        return Err(err(DataErrorKind::NotGzip {
-            found: start[..got].to_vec(),
-        }));
+        return Err(err(DataErrorKind::NotGzip { found: start[..got].to_vec() }));
     }
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
 
@@ -145,69 +132,36 @@ pub fn read_idx_u8(
     let mut header = vec![0u8; header_len];
     let got = read_full(&mut reader, &mut header[..4]).map_err(stream_err)?;
     if got < 4 {
-        return Err(err(DataErrorKind::TruncatedHeader {
-            needed: header_len,
-            found: got,
-        }));
+        return Err(err(DataErrorKind::TruncatedHeader { needed: header_len, found: got }));
     }
     let magic = BigEndian::read_u32(&header[..4]);
     let expected_magic = 0x0800 | ndim as u32;
     if magic != expected_magic {
-        return Err(err(DataErrorKind::BadMagic {
-            expected: expected_magic,
-            found: magic,
-        }));
+        return Err(err(DataErrorKind::BadMagic { expected: expected_magic, found: magic }));
     }
     let got = read_full(&mut reader, &mut header[4..]).map_err(stream_err)?;
     if got < 4 * ndim {
-        return Err(err(DataErrorKind::TruncatedHeader {
-            needed: header_len,
-            found: 4 + got,
-        }));
+        return Err(err(DataErrorKind::TruncatedHeader { needed: header_len, found: 4 + got }));
     }
-    let dims: Vec<u32> = header[4..]
-        .chunks_exact(4)
-        .map(BigEndian::read_u32)
-        .collect();
+    let dims: Vec<u32> = header[4..].chunks_exact(4).map(BigEndian::read_u32).collect();
     if dims[1..] != *inner_dims {
         let expected = if inner_dims.is_empty() {
             "[n]".to_string()
         } else {
-            format!(
-                "[n, {}]",
-                inner_dims
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("[n, {}]", inner_dims.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))
         };
-        return Err(err(DataErrorKind::BadDims {
-            expected,
-            found: dims,
-        }));
+        return Err(err(DataErrorKind::BadDims { expected, found: dims }));
     }
 
     // Payload: exactly n * prod(inner) bytes. u32 * (u32 product) can overflow u64 only
     // for absurd inner dims; those were rejected above, so checked_mul is belt and braces.
     let n = dims[0] as u64;
-    let item_bytes = inner_dims
-        .iter()
-        .try_fold(1u64, |a, &d| a.checked_mul(d as u64));
-    let expected_bytes = item_bytes
-        .and_then(|b| b.checked_mul(n))
-        .unwrap_or(u64::MAX);
-    let cap_by_file = if is_gzip {
-        file_len.saturating_mul(MAX_DEFLATE_RATIO)
-    } else {
-        file_len
-    };
+    let item_bytes = inner_dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+    let expected_bytes = item_bytes.and_then(|b| b.checked_mul(n)).unwrap_or(u64::MAX);
+    let cap_by_file = if is_gzip { file_len.saturating_mul(MAX_DEFLATE_RATIO) } else { file_len };
     let first_alloc = usize::try_from(expected_bytes.min(cap_by_file)).unwrap_or(0);
     let mut data = Vec::with_capacity(first_alloc);
-    (&mut reader)
-        .take(expected_bytes)
-        .read_to_end(&mut data)
-        .map_err(stream_err)?;
+    (&mut reader).take(expected_bytes).read_to_end(&mut data).map_err(stream_err)?;
     if (data.len() as u64) < expected_bytes {
         return Err(err(DataErrorKind::Truncated {
             items: dims[0] as usize,
@@ -218,15 +172,9 @@ pub fn read_idx_u8(
     }
     let extra = io::copy(&mut reader, &mut io::sink()).map_err(stream_err)?;
     if extra > 0 {
-        return Err(err(DataErrorKind::TrailingBytes {
-            expected_bytes,
-            extra,
-        }));
+        return Err(err(DataErrorKind::TrailingBytes { expected_bytes, extra }));
     }
-    Ok(IdxArray {
-        dims: dims.iter().map(|&d| d as usize).collect(),
-        data,
-    })
+    Ok(IdxArray { dims: dims.iter().map(|&d| d as usize).collect(), data })
 }
 
 /// Read into `buf` until it is full or the stream ends; returns the bytes read.
@@ -279,19 +227,11 @@ impl MnistSplit {
         if let Some(index) = labels.data.iter().position(|&l| l as usize >= NUM_CLASSES) {
             return Err(DataError::new(
                 labels_path,
-                DataErrorKind::BadLabel {
-                    index,
-                    label: labels.data[index],
-                    classes: NUM_CLASSES,
-                },
+                DataErrorKind::BadLabel { index, label: labels.data[index], classes: NUM_CLASSES },
             ));
         }
         let images = images.data.iter().map(|&p| f32::from(p) / 255.0).collect();
-        Ok(MnistSplit {
-            images,
-            labels: labels.data,
-            n,
-        })
+        Ok(MnistSplit { images, labels: labels.data, n })
     }
 
     /// Keep only the first `n` examples (no-op when there are fewer).
@@ -317,11 +257,7 @@ impl MnistSplit {
     /// # Panics
     /// When `i >= self.len()`.
     pub fn image(&self, i: usize) -> &[f32] {
-        assert!(
-            i < self.n,
-            "MnistSplit::image: index {i} out of range for {} examples",
-            self.n
-        );
+        assert!(i < self.n, "MnistSplit::image: index {i} out of range for {} examples", self.n);
         &self.images[i * IMAGE_SIZE..(i + 1) * IMAGE_SIZE]
     }
 
@@ -342,10 +278,7 @@ impl MnistSplit {
     /// # Panics
     /// When `std` is not a positive finite number.
     pub fn normalize(&mut self, mean: f32, std: f32) {
-        assert!(
-            std > 0.0 && std.is_finite(),
-            "MnistSplit::normalize: std must be positive, got {std}"
-        );
+        assert!(std > 0.0 && std.is_finite(), "MnistSplit::normalize: std must be positive, got {std}");
         let inv = 1.0 / std;
         for p in &mut self.images {
             *p = (*p - mean) * inv;
@@ -386,11 +319,7 @@ impl MnistSplit {
         let mut pixels = Vec::with_capacity(indices.len() * IMAGE_SIZE);
         let mut labels = Vec::with_capacity(indices.len());
         for &i in indices {
-            assert!(
-                i < self.n,
-                "MnistSplit::batch: index {i} out of range for {} examples",
-                self.n
-            );
+            assert!(i < self.n, "MnistSplit::batch: index {i} out of range for {} examples", self.n);
             pixels.extend_from_slice(&self.images[i * IMAGE_SIZE..(i + 1) * IMAGE_SIZE]);
             labels.push(self.labels[i] as usize);
         }
@@ -415,14 +344,10 @@ impl Mnist {
     /// # Errors
     /// A [`DataError`] when a file is missing (listing the names tried) or invalid.
     pub fn load(dir: &Path) -> Result<Mnist, DataError> {
-        let train = MnistSplit::from_files(
-            &find_file(dir, "train-images", 3)?,
-            &find_file(dir, "train-labels", 1)?,
-        )?;
-        let test = MnistSplit::from_files(
-            &find_file(dir, "t10k-images", 3)?,
-            &find_file(dir, "t10k-labels", 1)?,
-        )?;
+        let train =
+            MnistSplit::from_files(&find_file(dir, "train-images", 3)?, &find_file(dir, "train-labels", 1)?)?;
+        let test =
+            MnistSplit::from_files(&find_file(dir, "t10k-images", 3)?, &find_file(dir, "t10k-labels", 1)?)?;
         Ok(Mnist { train, test })
     }
 
@@ -450,21 +375,13 @@ impl Mnist {
 
 fn find_file(dir: &Path, stem: &str, ndim: usize) -> Result<PathBuf, DataError> {
     let names = file_candidates(stem, ndim);
-    names
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            DataError::new(
-                dir.join(&names[0]),
-                DataErrorKind::Io(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!(
-                        "not found (also tried {} in {})",
-                        names[1..].join(", "),
-                        dir.display()
-                    ),
-                )),
-            )
-        })
+    names.iter().map(|n| dir.join(n)).find(|p| p.is_file()).ok_or_else(|| {
+        DataError::new(
+            dir.join(&names[0]),
+            DataErrorKind::Io(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("not found (also tried {} in {})", names[1..].join(", "), dir.display()),
+            )),
+        )
+    })
 }

@@ -114,10 +114,7 @@ pub enum DataErrorKind {
 impl DataError {
     /// An error about `path`.
     pub fn new(path: impl Into<PathBuf>, kind: DataErrorKind) -> DataError {
-        DataError {
-            path: path.into(),
-            kind,
-        }
+        DataError { path: path.into(), kind }
     }
 
     /// The file or directory concerned.
@@ -132,11 +129,7 @@ impl DataError {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
 }
 
 impl fmt::Display for DataError {
@@ -150,74 +143,40 @@ impl fmt::Display for DataError {
                 hex(found)
             ),
             DataErrorKind::Gzip(e) => write!(f, "{path}: corrupt or truncated gzip stream: {e}"),
-            DataErrorKind::TruncatedHeader { needed, found } => write!(
-                f,
-                "{path}: truncated header: an IDX header here needs {needed} bytes, found {found}"
-            ),
+            DataErrorKind::TruncatedHeader { needed, found } => {
+                write!(f, "{path}: truncated header: an IDX header here needs {needed} bytes, found {found}")
+            }
             DataErrorKind::BadMagic { expected, found } => {
-                write!(
-                    f,
-                    "{path}: bad magic number 0x{found:08x}, expected 0x{expected:08x}"
-                )?;
+                write!(f, "{path}: bad magic number 0x{found:08x}, expected 0x{expected:08x}")?;
                 let (ty, nd) = ((found >> 8) & 0xff, found & 0xff);
                 if found >> 16 != 0 {
                     write!(f, " (not an IDX file: its first two bytes must be zero)")
                 } else if ty != 0x08 {
-                    write!(
-                        f,
-                        " (element type 0x{ty:02x}; only 0x08, unsigned byte, is read)"
-                    )
+                    write!(f, " (element type 0x{ty:02x}; only 0x08, unsigned byte, is read)")
                 } else {
                     write!(f, " ({nd} dimensions, expected {})", expected & 0xff)
                 }
             }
             DataErrorKind::BadDims { expected, found } => {
-                write!(
-                    f,
-                    "{path}: unexpected dimensions {found:?}, expected {expected}"
-                )
+                write!(f, "{path}: unexpected dimensions {found:?}, expected {expected}")
             }
-            DataErrorKind::Truncated {
-                items,
-                what,
-                expected_bytes,
-                found_bytes,
-            } => write!(
+            DataErrorKind::Truncated { items, what, expected_bytes, found_bytes } => write!(
                 f,
                 "{path}: truncated: header says {items} {what} ({expected_bytes} bytes), \
                  found {found_bytes} bytes"
             ),
-            DataErrorKind::TrailingBytes {
-                expected_bytes,
-                extra,
-            } => write!(
+            DataErrorKind::TrailingBytes { expected_bytes, extra } => write!(
                 f,
                 "{path}: {extra} trailing bytes after the {expected_bytes} payload bytes the \
                  header describes"
             ),
-            DataErrorKind::CountMismatch {
-                images_file,
-                images,
-                labels,
-            } => write!(
-                f,
-                "{path}: {labels} labels, but {} holds {images} images",
-                images_file.display()
-            ),
-            DataErrorKind::BadLabel {
-                index,
-                label,
-                classes,
-            } => write!(
-                f,
-                "{path}: label {label} at position {index} is not a class in 0..{classes}"
-            ),
-            DataErrorKind::NotFound {
-                name,
-                required,
-                looked,
-                env_var,
-            } => {
+            DataErrorKind::CountMismatch { images_file, images, labels } => {
+                write!(f, "{path}: {labels} labels, but {} holds {images} images", images_file.display())
+            }
+            DataErrorKind::BadLabel { index, label, classes } => {
+                write!(f, "{path}: label {label} at position {index} is not a class in 0..{classes}")
+            }
+            DataErrorKind::NotFound { name, required, looked, env_var } => {
                 writeln!(f, "data set {name:?} not found. It needs these files:")?;
                 for r in required {
                     writeln!(f, "    {}", r.split('|').collect::<Vec<_>>().join(" or "))?;

@@ -41,7 +41,11 @@ impl Default for GradCheck {
 ///
 /// # Errors
 /// A message naming the input, the element, and both gradients at the first mismatch.
-pub fn check_gradients(f: impl Fn(&[Var]) -> Var, inputs: &[Tensor], config: &GradCheck) -> Result<(), String> {
+pub fn check_gradients(
+    f: impl Fn(&[Var]) -> Var,
+    inputs: &[Tensor],
+    config: &GradCheck,
+) -> Result<(), String> {
     let tape = Tape::new();
     let leaves: Vec<Var> = inputs.iter().map(|x| tape.leaf(x.clone())).collect();
     let output = f(&leaves);
@@ -66,11 +70,8 @@ pub fn check_gradients(f: impl Fn(&[Var]) -> Var, inputs: &[Tensor], config: &Gr
     };
 
     for (which, input) in inputs.iter().enumerate() {
-        let analytic = grads
-            .wrt(&leaves[which])
-            .cloned()
-            .unwrap_or_else(|| Tensor::zeros(input.shape()))
-            .to_vec();
+        let analytic =
+            grads.wrt(&leaves[which]).cloned().unwrap_or_else(|| Tensor::zeros(input.shape())).to_vec();
         let mut xs = inputs.to_vec();
         for (flat, index) in multi_indices(input.shape()).enumerate() {
             let d_h = central(&mut xs, which, &index, config.eps);

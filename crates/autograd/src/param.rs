@@ -59,7 +59,13 @@ impl Param {
     /// return an error instead.
     pub fn set(&self, value: Tensor) {
         let mut slot = self.value.write().expect("parameter lock poisoned");
-        assert_eq!(slot.shape(), value.shape(), "Param::set: shape changed from {:?} to {:?}", slot.shape(), value.shape());
+        assert_eq!(
+            slot.shape(),
+            value.shape(),
+            "Param::set: shape changed from {:?} to {:?}",
+            slot.shape(),
+            value.shape()
+        );
         *slot = value.contiguous();
     }
 

@@ -31,7 +31,12 @@ enum NodeKind {
     Leaf,
     /// An op: which nodes fed it (`None` for inputs needing no gradient) and how to
     /// send its gradient back to them.
-    Op { name: &'static str, inputs: Vec<Option<usize>>, input_shapes: Vec<Vec<usize>>, backward: Option<BackwardFn> },
+    Op {
+        name: &'static str,
+        inputs: Vec<Option<usize>>,
+        input_shapes: Vec<Vec<usize>>,
+        backward: Option<BackwardFn>,
+    },
 }
 
 struct Node {
@@ -48,7 +53,7 @@ struct TapeInner {
 thread_local! {
     /// The tape most recently made on this thread, while it lives and has not run
     /// backward: [`Var::param`] records parameters on it.
-    static CURRENT: RefCell<Weak<RefCell<TapeInner>>> = RefCell::new(Weak::new());
+    static CURRENT: RefCell<Weak<RefCell<TapeInner>>> = const { RefCell::new(Weak::new()) };
 }
 
 /// A recording of the ops of one forward pass. Cloning shares the same recording.

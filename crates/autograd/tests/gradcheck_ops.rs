@@ -5,6 +5,9 @@
 //! backward passes (a gradient written with the wrong strides), and this is where they
 //! surface.
 
+// `&[x.clone()]` reads better than `std::slice::from_ref(&x)` next to the multi-input calls.
+#![allow(clippy::cloned_ref_to_slice_refs)]
+
 use agdlab_autograd::{check_gradients, GradCheck, Var};
 use agdlab_tensor::index::Indices;
 use agdlab_tensor::Tensor;
@@ -88,7 +91,9 @@ fn check_unary(name: &str, transform: fn(f32) -> f32, f: impl Fn(&Var) -> Var + 
 /// Check a binary op on every pairing of layouts, and with NumPy broadcasting.
 fn check_binary(name: &str, ta: fn(f32) -> f32, tb: fn(f32) -> f32, f: impl Fn(&Var, &Var) -> Var + Copy) {
     for shape in [&[3, 4][..], &[2, 3, 4][..]] {
-        for ((la, a), (lb, b)) in layouts(shape, 3, ta).into_iter().zip(layouts(shape, 4, tb).into_iter().rev()) {
+        for ((la, a), (lb, b)) in
+            layouts(shape, 3, ta).into_iter().zip(layouts(shape, 4, tb).into_iter().rev())
+        {
             check(&format!("{name} on {la} x {lb} {shape:?}"), |v| f(&v[0], &v[1]), &[a, b]);
         }
     }
@@ -188,7 +193,11 @@ fn max_along_a_dim() {
     for (layout, x) in layouts_from(&[3, 5, 4], 9, ramp) {
         for dim in 0..3 {
             for keepdim in [false, true] {
-                check(&format!("max_dim {dim} keepdim={keepdim} on {layout}"), |v| v[0].max_dim(dim, keepdim), &[x.clone()]);
+                check(
+                    &format!("max_dim {dim} keepdim={keepdim} on {layout}"),
+                    |v| v[0].max_dim(dim, keepdim),
+                    &[x.clone()],
+                );
             }
         }
     }
@@ -213,9 +222,19 @@ fn shape_ops() {
 
 #[test]
 fn concat_and_stack() {
-    for ((la, a), (lb, b)) in layouts(&[3, 4], 12, identity).into_iter().zip(layouts(&[3, 4], 13, identity).into_iter().rev()) {
-        check(&format!("concat dim 0 {la} {lb}"), |v| Var::concat(&[&v[0], &v[1]], 0), &[a.clone(), b.clone()]);
-        check(&format!("concat dim 1 {la} {lb}"), |v| Var::concat(&[&v[0], &v[1], &v[0]], 1), &[a.clone(), b.clone()]);
+    for ((la, a), (lb, b)) in
+        layouts(&[3, 4], 12, identity).into_iter().zip(layouts(&[3, 4], 13, identity).into_iter().rev())
+    {
+        check(
+            &format!("concat dim 0 {la} {lb}"),
+            |v| Var::concat(&[&v[0], &v[1]], 0),
+            &[a.clone(), b.clone()],
+        );
+        check(
+            &format!("concat dim 1 {la} {lb}"),
+            |v| Var::concat(&[&v[0], &v[1], &v[0]], 1),
+            &[a.clone(), b.clone()],
+        );
         check(&format!("stack {la} {lb}"), |v| Var::stack(&[&v[0], &v[1]], 1), &[a, b]);
     }
 }
@@ -244,15 +263,27 @@ fn fused_linear() {
     let w = Tensor::normal(&[4, 5], 0.0, 1.0, &mut rng);
     let b = Tensor::normal(&[4], 0.0, 1.0, &mut rng);
     for (layout, x) in layouts(&[3, 5], 20, identity) {
-        check(&format!("linear on {layout}"), |v| v[0].linear(&v[1], Some(&v[2])), &[x.clone(), w.clone(), b.clone()]);
+        check(
+            &format!("linear on {layout}"),
+            |v| v[0].linear(&v[1], Some(&v[2])),
+            &[x.clone(), w.clone(), b.clone()],
+        );
         check(&format!("linear no bias on {layout}"), |v| v[0].linear(&v[1], None), &[x, w.clone()]);
     }
     for (layout, x) in layouts(&[2, 3, 5], 21, identity) {
-        check(&format!("linear 3-D on {layout}"), |v| v[0].linear(&v[1], Some(&v[2])), &[x, w.clone(), b.clone()]);
+        check(
+            &format!("linear 3-D on {layout}"),
+            |v| v[0].linear(&v[1], Some(&v[2])),
+            &[x, w.clone(), b.clone()],
+        );
     }
     // A transposed weight view.
     let wt = Tensor::normal(&[5, 4], 0.0, 1.0, &mut rng).t();
-    check("linear transposed weight", |v| v[0].linear(&v[1], Some(&v[2])), &[Tensor::normal(&[3, 5], 0.0, 1.0, &mut rng), wt, b]);
+    check(
+        "linear transposed weight",
+        |v| v[0].linear(&v[1], Some(&v[2])),
+        &[Tensor::normal(&[3, 5], 0.0, 1.0, &mut rng), wt, b],
+    );
 }
 
 #[test]

@@ -33,8 +33,9 @@ impl Module for Dropout {
         }
         let scale = 1.0 / (1.0 - self.p);
         let mut rng = self.rng.borrow_mut();
-        let mask: Vec<f32> =
-            (0..input.value().numel()).map(|_| if rng.random::<f32>() < self.p { 0.0 } else { scale }).collect();
+        let mask: Vec<f32> = (0..input.value().numel())
+            .map(|_| if rng.random::<f32>() < self.p { 0.0 } else { scale })
+            .collect();
         let mask = Tensor::from_vec(mask, input.shape()).expect("mask has the input's size");
         input.mul(&Var::constant(mask))
     }

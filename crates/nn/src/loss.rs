@@ -26,7 +26,10 @@ pub fn cross_entropy(logits: &Var, targets: &[usize], label_smoothing: f32) -> V
     if let Some(bad) = targets.iter().find(|&&t| t >= classes) {
         panic!("cross_entropy: target class {bad} out of range for {classes} classes");
     }
-    assert!((0.0..=1.0).contains(&label_smoothing), "cross_entropy: label_smoothing {label_smoothing} not in [0, 1]");
+    assert!(
+        (0.0..=1.0).contains(&label_smoothing),
+        "cross_entropy: label_smoothing {label_smoothing} not in [0, 1]"
+    );
     let eps = label_smoothing;
     let on_class = 1.0 - eps;
     let off_class = eps / classes as f32;
@@ -59,7 +62,13 @@ pub fn cross_entropy(logits: &Var, targets: &[usize], label_smoothing: f32) -> V
 /// # Panics
 /// When the shapes differ.
 pub fn mse_loss(pred: &Var, target: &Tensor) -> Var {
-    assert_eq!(pred.shape(), target.shape(), "mse_loss: prediction {:?} vs target {:?}", pred.shape(), target.shape());
+    assert_eq!(
+        pred.shape(),
+        target.shape(),
+        "mse_loss: prediction {:?} vs target {:?}",
+        pred.shape(),
+        target.shape()
+    );
     pred.sub(&Var::constant(target.clone())).sqr().mean_all()
 }
 
@@ -83,7 +92,8 @@ pub fn bce_with_logits(logits: &Var, targets: &Tensor) -> Var {
     let per_element = logits
         .value()
         .zip_map(targets, "bce_with_logits", |x, y| x.max(0.0) - x * y + (-x.abs()).exp().ln_1p());
-    let loss = Tensor::scalar((per_element.to_vec().iter().map(|&v| v as f64).sum::<f64>() / n as f64) as f32);
+    let loss =
+        Tensor::scalar((per_element.to_vec().iter().map(|&v| v as f64).sum::<f64>() / n as f64) as f32);
     let (x, y) = (logits.value().clone(), targets.clone());
     Var::record("bce_with_logits", loss, &[logits], move |g, _| {
         let scale = g.item() / n as f32;

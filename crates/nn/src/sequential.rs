@@ -16,8 +16,8 @@ impl Sequential {
         Sequential::default()
     }
 
-    /// Append a layer (builder style).
-    pub fn add(mut self, layer: impl Module + 'static) -> Sequential {
+    /// Append a layer (builder style). PyTorch equivalent: `Sequential.append`.
+    pub fn append(mut self, layer: impl Module + 'static) -> Sequential {
         self.layers.push(Box::new(layer));
         self
     }

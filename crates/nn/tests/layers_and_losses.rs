@@ -38,10 +38,10 @@ fn linear_has_pytorch_layout_names_and_init_bounds() {
 fn sequential_names_by_position_in_declaration_order() {
     let mut rng = StdRng::seed_from_u64(0);
     let model = Sequential::new()
-        .add(Linear::new(3, 4, true, &mut rng))
-        .add(ReLU)
-        .add(Linear::new(4, 2, false, &mut rng))
-        .add(Tanh);
+        .append(Linear::new(3, 4, true, &mut rng))
+        .append(ReLU)
+        .append(Linear::new(4, 2, false, &mut rng))
+        .append(Tanh);
     let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["0.weight", "0.bias", "2.weight"]);
     assert_eq!(model.num_parameters(), 3 * 4 + 4 + 4 * 2);
@@ -80,15 +80,16 @@ fn losses_and_gelu_pass_gradient_checks() {
     let config = GradCheck::default();
     let logits = randn(&[4, 5], 3);
     for eps in [0.0, 0.2] {
-        check_gradients(|v| cross_entropy(&v[0], &[1, 0, 4, 4], eps), &[logits.clone()], &config).unwrap();
+        check_gradients(|v| cross_entropy(&v[0], &[1, 0, 4, 4], eps), std::slice::from_ref(&logits), &config)
+            .unwrap();
         // On a transposed view too.
         check_gradients(|v| cross_entropy(&v[0], &[2, 3, 0, 1, 1], eps), &[logits.t()], &config).unwrap();
     }
     let target = randn(&[4, 5], 4);
-    check_gradients(|v| mse_loss(&v[0], &target), &[logits.clone()], &config).unwrap();
+    check_gradients(|v| mse_loss(&v[0], &target), std::slice::from_ref(&logits), &config).unwrap();
     let labels = randn(&[4, 5], 5).map(|x| (x > 0.0) as u8 as f32);
     check_gradients(|v| bce_with_logits(&v[0], &labels), &[logits.mul_scalar(3.0)], &config).unwrap();
-    check_gradients(|v| gelu(&v[0]), &[logits.clone()], &config).unwrap();
+    check_gradients(|v| gelu(&v[0]), std::slice::from_ref(&logits), &config).unwrap();
 }
 
 #[test]
@@ -151,11 +152,11 @@ fn a_tiny_mlp_learns_two_spirals() {
     let x = Tensor::from_vec(points, &[n, 2]).unwrap();
     let mut rng = StdRng::seed_from_u64(0);
     let model = Sequential::new()
-        .add(Linear::new(2, 64, true, &mut rng))
-        .add(Tanh)
-        .add(Linear::new(64, 64, true, &mut rng))
-        .add(Tanh)
-        .add(Linear::new(64, 2, true, &mut rng));
+        .append(Linear::new(2, 64, true, &mut rng))
+        .append(Tanh)
+        .append(Linear::new(64, 64, true, &mut rng))
+        .append(Tanh)
+        .append(Linear::new(64, 2, true, &mut rng));
     let mut opt = Adam::new(model.named_parameters(), AdamConfig { lr: 1e-2, ..Default::default() });
     let mut first_loss = None;
     let mut last_loss = 0.0;
@@ -175,8 +176,10 @@ fn a_tiny_mlp_learns_two_spirals() {
 #[test]
 fn every_parameter_of_a_model_gets_a_gradient() {
     let mut rng = StdRng::seed_from_u64(0);
-    let model =
-        Sequential::new().add(Linear::new(3, 4, true, &mut rng)).add(ReLU).add(Linear::new(4, 2, true, &mut rng));
+    let model = Sequential::new()
+        .append(Linear::new(3, 4, true, &mut rng))
+        .append(ReLU)
+        .append(Linear::new(4, 2, true, &mut rng));
     let tape = Tape::new();
     let loss = cross_entropy(&model.forward(&tape.input(randn(&[5, 3], 9))), &[0, 1, 1, 0, 1], 0.0);
     let grads = loss.backward();

@@ -61,11 +61,7 @@ pub struct AdaBelief {
 impl AdaBelief {
     pub fn new(params: Vec<(String, Param)>, config: AdaBeliefConfig) -> AdaBelief {
         let states = vec![None; params.len()];
-        AdaBelief {
-            params,
-            config,
-            states,
-        }
+        AdaBelief { params, config, states }
     }
 
     pub fn config(&self) -> &AdaBeliefConfig {
@@ -126,13 +122,7 @@ impl Optimizer for AdaBelief {
     }
 
     fn state(&self) -> OptimizerState {
-        kernel::save_state(
-            self.name(),
-            self.config.lr,
-            &self.params,
-            &self.states,
-            self.buf_names(),
-        )
+        kernel::save_state(self.name(), self.config.lr, &self.params, &self.states, self.buf_names())
     }
 
     fn load_state(&mut self, s: &OptimizerState) -> Result<(), OptimError> {

@@ -36,11 +36,7 @@ impl AdamConfig {
     /// `torch.optim.AdamW` defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay
     /// 1e-2 (decoupled), no AMSGrad.
     pub fn adamw() -> AdamConfig {
-        AdamConfig {
-            weight_decay: 1e-2,
-            decoupled_weight_decay: true,
-            ..Default::default()
-        }
+        AdamConfig { weight_decay: 1e-2, decoupled_weight_decay: true, ..Default::default() }
     }
 }
 
@@ -70,11 +66,7 @@ pub struct Adam {
 impl Adam {
     pub fn new(params: Vec<(String, Param)>, config: AdamConfig) -> Adam {
         let states = vec![None; params.len()];
-        Adam {
-            params,
-            config,
-            states,
-        }
+        Adam { params, config, states }
     }
 
     pub fn config(&self) -> &AdamConfig {
@@ -107,16 +99,8 @@ impl Optimizer for Adam {
             let bc2 = 1.0 - (b2 as f64).powf(t);
             let step_size = (c.lr as f64 / bc1) as f32;
             let bc2_sqrt = bc2.sqrt() as f32;
-            let decay = if c.decoupled_weight_decay {
-                1.0 - c.lr * c.weight_decay
-            } else {
-                1.0
-            };
-            let l2 = if c.decoupled_weight_decay {
-                0.0
-            } else {
-                c.weight_decay
-            };
+            let decay = if c.decoupled_weight_decay { 1.0 - c.lr * c.weight_decay } else { 1.0 };
+            let l2 = if c.decoupled_weight_decay { 0.0 } else { c.weight_decay };
             let (eps, amsgrad) = (c.eps, c.amsgrad);
             let k = AdamCoefficients { b1, b2, l2, decay, step_size, bc2_sqrt, eps };
             let adam_kernel = |ch: Chunk<'_>| -> usize {
@@ -140,13 +124,7 @@ impl Optimizer for Adam {
     }
 
     fn state(&self) -> OptimizerState {
-        kernel::save_state(
-            self.name(),
-            self.config.lr,
-            &self.params,
-            &self.states,
-            self.buf_names(),
-        )
+        kernel::save_state(self.name(), self.config.lr, &self.params, &self.states, self.buf_names())
     }
 
     fn load_state(&mut self, s: &OptimizerState) -> Result<(), OptimError> {

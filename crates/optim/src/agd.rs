@@ -136,21 +136,12 @@ impl Agd {
         assert!(config.delta >= 0.0, "Agd: invalid delta {}", config.delta);
         assert!((0.0..1.0).contains(&b1), "Agd: invalid beta1 {b1}");
         assert!((0.0..1.0).contains(&b2), "Agd: invalid beta2 {b2}");
-        assert!(
-            config.weight_decay >= 0.0,
-            "Agd: invalid weight decay {}",
-            config.weight_decay
-        );
+        assert!(config.weight_decay >= 0.0, "Agd: invalid weight decay {}", config.weight_decay);
         if let Some(c) = config.clip {
             assert!(c > 0.0, "Agd: invalid clip {c}");
         }
         let n = params.len();
-        Agd {
-            params,
-            config,
-            states: vec![None; n],
-            last_sgd: vec![None; n],
-        }
+        Agd { params, config, states: vec![None; n], last_sgd: vec![None; n] }
     }
 
     pub fn config(&self) -> &AgdConfig {
@@ -168,11 +159,7 @@ impl Agd {
                 total += n;
             }
         }
-        let overall = if total == 0 {
-            0.0
-        } else {
-            count as f64 / total as f64
-        };
+        let overall = if total == 0 { 0.0 } else { count as f64 / total as f64 };
         SgdModeReport { per_param, overall }
     }
 
@@ -201,11 +188,8 @@ impl Optimizer for Agd {
             (false, WeightDecayMode::Fixed) => (1.0 - wd, 0.0),
             (false, WeightDecayMode::L2) => (1.0, wd),
         };
-        for (((_, p), slot), last) in self
-            .params
-            .iter()
-            .zip(self.states.iter_mut())
-            .zip(self.last_sgd.iter_mut())
+        for (((_, p), slot), last) in
+            self.params.iter().zip(self.states.iter_mut()).zip(self.last_sgd.iter_mut())
         {
             *last = None;
             let Some(g) = kernel::grad_slice(grads, p) else {
@@ -228,11 +212,7 @@ impl Optimizer for Agd {
             // Win coefficients.
             let z_scale = (1.0 / (1.0 + wd as f64 * lr_adj64)) as f32;
             let tao64 = 1.0 / (3.0 + 2.0 * lr_adj64 * wd as f64);
-            let (tao, tao_lr2, tao2) = (
-                tao64 as f32,
-                (tao64 * 2.0 * lr_adj64) as f32,
-                (2.0 * tao64) as f32,
-            );
+            let (tao, tao_lr2, tao2) = (tao64 as f32, (tao64 * 2.0 * lr_adj64) as f32, (2.0 * tao64) as f32);
 
             let k = AgdCoefficients {
                 b1,
@@ -280,13 +260,7 @@ impl Optimizer for Agd {
     }
 
     fn state(&self) -> OptimizerState {
-        kernel::save_state(
-            self.name(),
-            self.config.lr,
-            &self.params,
-            &self.states,
-            self.buf_names(),
-        )
+        kernel::save_state(self.name(), self.config.lr, &self.params, &self.states, self.buf_names())
     }
 
     fn load_state(&mut self, s: &OptimizerState) -> Result<(), OptimError> {

@@ -67,16 +67,8 @@ impl<'a> Chunk<'a> {
         let (c0, c1) = split_buf(c, mid);
         let (d0, d1) = split_buf(d, mid);
         (
-            Chunk {
-                theta: t0,
-                grad: g0,
-                bufs: [a0, b0, c0, d0],
-            },
-            Chunk {
-                theta: t1,
-                grad: g1,
-                bufs: [a1, b1, c1, d1],
-            },
+            Chunk { theta: t0, grad: g0, bufs: [a0, b0, c0, d0] },
+            Chunk { theta: t1, grad: g1, bufs: [a1, b1, c1, d1] },
         )
     }
 }
@@ -108,18 +100,12 @@ pub(crate) struct ParamState {
 
 impl ParamState {
     pub fn zeros(n_bufs: usize, numel: usize) -> ParamState {
-        ParamState {
-            step: 0,
-            bufs: vec![vec![0.0; numel]; n_bufs],
-        }
+        ParamState { step: 0, bufs: vec![vec![0.0; numel]; n_bufs] }
     }
 }
 
 /// The error for the first parameter (in order) whose gradient holds NaN or Inf.
-pub(crate) fn check_finite(
-    params: &[(String, Param)],
-    grads: &Gradients,
-) -> Result<(), OptimError> {
+pub(crate) fn check_finite(params: &[(String, Param)], grads: &Gradients) -> Result<(), OptimError> {
     for (name, p) in params {
         if let Some(g) = grads.get(p) {
             let finite = match g.as_slice() {
@@ -127,9 +113,7 @@ pub(crate) fn check_finite(
                 None => all_finite(&g.to_vec()),
             };
             if !finite {
-                return Err(OptimError::NonFiniteGradient {
-                    param: name.clone(),
-                });
+                return Err(OptimError::NonFiniteGradient { param: name.clone() });
             }
         }
     }
@@ -144,9 +128,7 @@ fn all_finite(values: &[f32]) -> bool {
 
 /// The gradient of `p` as a contiguous slice, if it has one.
 pub(crate) fn grad_slice<'g>(grads: &'g Gradients, p: &Param) -> Option<&'g [f32]> {
-    grads
-        .get(p)
-        .map(|g| g.as_slice().expect("Gradients hold contiguous tensors"))
+    grads.get(p).map(|g| g.as_slice().expect("Gradients hold contiguous tensors"))
 }
 
 /// Snapshot: `"lr"`, `"<name>.step"` for every parameter, `"<name>.<buffer>"` for every
@@ -158,10 +140,7 @@ pub(crate) fn save_state(
     states: &[Option<ParamState>],
     buf_names: &[&str],
 ) -> OptimizerState {
-    let mut out = OptimizerState {
-        kind: kind.to_string(),
-        ..Default::default()
-    };
+    let mut out = OptimizerState { kind: kind.to_string(), ..Default::default() };
     out.scalars.push(("lr".to_string(), lr as f64));
     for ((name, p), st) in params.iter().zip(states) {
         let step = st.as_ref().map_or(0, |s| s.step);
@@ -187,10 +166,7 @@ pub(crate) fn load_state(
     s: &OptimizerState,
 ) -> Result<(Vec<Option<ParamState>>, Option<f32>), OptimError> {
     if s.kind != kind {
-        return Err(OptimError::KindMismatch {
-            expected: kind.to_string(),
-            found: s.kind.clone(),
-        });
+        return Err(OptimError::KindMismatch { expected: kind.to_string(), found: s.kind.clone() });
     }
     // key -> (param index, None for the step count or Some(buffer index))
     let mut keys: HashMap<String, (usize, Option<usize>)> = HashMap::new();
@@ -246,10 +222,8 @@ pub(crate) fn load_state(
     }
     let mut states = Vec::with_capacity(n);
     for (i, (name, _)) in params.iter().enumerate() {
-        let step = steps[i].ok_or_else(|| OptimError::MissingEntry {
-            param: name.clone(),
-            entry: "step".into(),
-        })?;
+        let step =
+            steps[i].ok_or_else(|| OptimError::MissingEntry { param: name.clone(), entry: "step".into() })?;
         if step == 0 {
             if let Some(b) = bufs[i].iter().position(|b| b.is_some()) {
                 return Err(OptimError::InvalidValue {
@@ -260,10 +234,7 @@ pub(crate) fn load_state(
             states.push(None);
             continue;
         }
-        let mut st = ParamState {
-            step,
-            bufs: Vec::with_capacity(buf_names.len()),
-        };
+        let mut st = ParamState { step, bufs: Vec::with_capacity(buf_names.len()) };
         for (b, buf) in bufs[i].iter_mut().enumerate() {
             let v = buf.take().ok_or_else(|| OptimError::MissingEntry {
                 param: name.clone(),

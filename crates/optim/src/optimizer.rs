@@ -24,11 +24,7 @@ pub enum OptimError {
     /// A parameter of this optimizer (or one of its buffers) is absent from the state.
     MissingEntry { param: String, entry: String },
     /// A saved buffer's shape differs from its parameter's.
-    ShapeMismatch {
-        key: String,
-        expected: Vec<usize>,
-        found: Vec<usize>,
-    },
+    ShapeMismatch { key: String, expected: Vec<usize>, found: Vec<usize> },
     /// A saved value is unusable (for example a negative or fractional step count).
     InvalidValue { key: String, reason: String },
 }

@@ -56,11 +56,7 @@ const BUFS: &[&str] = &["exp_avg", "exp_avg_sq"];
 impl RAdam {
     pub fn new(params: Vec<(String, Param)>, config: RAdamConfig) -> RAdam {
         let states = vec![None; params.len()];
-        RAdam {
-            params,
-            config,
-            states,
-        }
+        RAdam { params, config, states }
     }
 
     pub fn config(&self) -> &RAdamConfig {
@@ -74,11 +70,8 @@ impl Optimizer for RAdam {
         let c = self.config;
         let (b1, b2) = c.betas;
         let eps = c.eps;
-        let (keep, l2) = if c.decoupled_weight_decay {
-            (1.0 - c.lr * c.weight_decay, 0.0)
-        } else {
-            (1.0, c.weight_decay)
-        };
+        let (keep, l2) =
+            if c.decoupled_weight_decay { (1.0 - c.lr * c.weight_decay, 0.0) } else { (1.0, c.weight_decay) };
         let rho_inf = 2.0 / (1.0 - b2 as f64) - 1.0;
         for ((_, p), slot) in self.params.iter().zip(self.states.iter_mut()) {
             let Some(g) = kernel::grad_slice(grads, p) else {
@@ -103,28 +96,17 @@ impl Optimizer for RAdam {
                 0.0
             };
             let radam_kernel = |ch: Chunk<'_>| -> usize {
-                let Chunk {
-                    theta,
-                    grad,
-                    bufs: [m, v, ..],
-                } = ch;
+                let Chunk { theta, grad, bufs: [m, v, ..] } = ch;
                 let n = theta.len();
                 let (grad, m, v) = (&grad[..n], &mut m[..n], &mut v[..n]);
                 for i in 0..n {
-                    let gi = if l2 != 0.0 {
-                        grad[i] + l2 * theta[i]
-                    } else {
-                        grad[i]
-                    };
+                    let gi = if l2 != 0.0 { grad[i] + l2 * theta[i] } else { grad[i] };
                     let th = theta[i] * keep;
                     m[i] = b1 * m[i] + (1.0 - b1) * gi;
                     v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
                     let mh = m[i] * inv_bc1;
-                    theta[i] = if rectified {
-                        th - mh * (adaptive / (v[i].sqrt() + eps))
-                    } else {
-                        th - mh * lr
-                    };
+                    theta[i] =
+                        if rectified { th - mh * (adaptive / (v[i].sqrt() + eps)) } else { th - mh * lr };
                 }
                 0
             };
@@ -142,13 +124,7 @@ impl Optimizer for RAdam {
     }
 
     fn state(&self) -> OptimizerState {
-        kernel::save_state(
-            self.name(),
-            self.config.lr,
-            &self.params,
-            &self.states,
-            BUFS,
-        )
+        kernel::save_state(self.name(), self.config.lr, &self.params, &self.states, BUFS)
     }
 
     fn load_state(&mut self, s: &OptimizerState) -> Result<(), OptimError> {

@@ -86,11 +86,7 @@ pub struct LinearWarmup {
 
 impl LinearWarmup {
     pub fn new(warmup_steps: usize, start_factor: f32, inner: impl LrSchedule + 'static) -> Self {
-        LinearWarmup {
-            warmup_steps,
-            start_factor,
-            inner: Box::new(inner),
-        }
+        LinearWarmup { warmup_steps, start_factor, inner: Box::new(inner) }
     }
 }
 

@@ -18,13 +18,7 @@ pub struct SgdConfig {
 
 impl Default for SgdConfig {
     fn default() -> Self {
-        SgdConfig {
-            lr: 1e-3,
-            momentum: 0.0,
-            dampening: 0.0,
-            weight_decay: 0.0,
-            nesterov: false,
-        }
+        SgdConfig { lr: 1e-3, momentum: 0.0, dampening: 0.0, weight_decay: 0.0, nesterov: false }
     }
 }
 
@@ -59,11 +53,7 @@ impl Sgd {
             "Sgd: Nesterov momentum requires a momentum and zero dampening"
         );
         let states = vec![None; params.len()];
-        Sgd {
-            params,
-            config,
-            states,
-        }
+        Sgd { params, config, states }
     }
 
     pub fn config(&self) -> &SgdConfig {
@@ -91,14 +81,9 @@ impl Optimizer for Sgd {
             let st = slot.get_or_insert_with(|| ParamState::zeros(n_bufs, g.len()));
             st.step += 1;
             let first = st.step == 1;
-            let (lr, mu, damp, wd, nesterov) =
-                (c.lr, c.momentum, c.dampening, c.weight_decay, c.nesterov);
+            let (lr, mu, damp, wd, nesterov) = (c.lr, c.momentum, c.dampening, c.weight_decay, c.nesterov);
             let sgd_kernel = |ch: Chunk<'_>| -> usize {
-                let Chunk {
-                    theta,
-                    grad,
-                    bufs: [buf, ..],
-                } = ch;
+                let Chunk { theta, grad, bufs: [buf, ..] } = ch;
                 if mu == 0.0 {
                     for (t, &g) in theta.iter_mut().zip(grad) {
                         let g = if wd != 0.0 { g + wd * *t } else { g };
@@ -128,13 +113,7 @@ impl Optimizer for Sgd {
     }
 
     fn state(&self) -> OptimizerState {
-        kernel::save_state(
-            self.name(),
-            self.config.lr,
-            &self.params,
-            &self.states,
-            self.buf_names(),
-        )
+        kernel::save_state(self.name(), self.config.lr, &self.params, &self.states, self.buf_names())
     }
 
     fn load_state(&mut self, s: &OptimizerState) -> Result<(), OptimError> {

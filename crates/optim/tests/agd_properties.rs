@@ -14,16 +14,8 @@ fn first_step_is_lr_times_sign_of_gradient() {
     let lr = 0.01f32;
     let p = param(init32(n), &[n]);
     let before = p.value().to_vec();
-    let mut opt = Agd::new(
-        vec![("w".into(), p.clone())],
-        AgdConfig {
-            lr,
-            ..Default::default()
-        },
-    );
-    let g: Vec<f32> = (0..n)
-        .map(|i| [3.0, -0.2, 0.05, -7.0, 1.0][i % 5] * (1.0 + i as f32))
-        .collect();
+    let mut opt = Agd::new(vec![("w".into(), p.clone())], AgdConfig { lr, ..Default::default() });
+    let g: Vec<f32> = (0..n).map(|i| [3.0, -0.2, 0.05, -7.0, 1.0][i % 5] * (1.0 + i as f32)).collect();
     let mut grads = Gradients::new();
     grads.insert(&p, Tensor::from_vec(g.clone(), &[n]).unwrap());
     opt.step(&grads).unwrap();
@@ -49,12 +41,7 @@ fn huge_delta_is_bias_corrected_momentum_sgd() {
     let p = param(init32(n), &[n]);
     let mut opt = Agd::new(
         vec![("w".into(), p.clone())],
-        AgdConfig {
-            lr,
-            delta,
-            betas: (b1, 0.999),
-            ..Default::default()
-        },
+        AgdConfig { lr, delta, betas: (b1, 0.999), ..Default::default() },
     );
     let (lr, delta, b1) = (lr as f64, delta as f64, b1 as f64);
     let mut theta = init64(n);
@@ -86,13 +73,7 @@ fn huge_delta_is_bias_corrected_momentum_sgd() {
 fn tiny_delta_is_fully_adaptive() {
     let n = 16;
     let p = param(init32(n), &[n]);
-    let mut opt = Agd::new(
-        vec![("w".into(), p)],
-        AgdConfig {
-            delta: 1e-14,
-            ..Default::default()
-        },
-    );
+    let mut opt = Agd::new(vec![("w".into(), p)], AgdConfig { delta: 1e-14, ..Default::default() });
     for t in 1..=15 {
         let grads = grads_at(t, opt.params());
         opt.step(&grads).unwrap();
@@ -107,24 +88,14 @@ fn report_is_per_parameter_and_element_weighted() {
     let small = param(vec![0.0; 5], &[5]);
     let skipped = param(vec![0.0; 2], &[2]);
     let mut opt = Agd::new(
-        vec![
-            ("big".into(), big.clone()),
-            ("small".into(), small.clone()),
-            ("skipped".into(), skipped),
-        ],
-        AgdConfig {
-            delta: 1.0,
-            ..Default::default()
-        },
+        vec![("big".into(), big.clone()), ("small".into(), small.clone()), ("skipped".into(), skipped)],
+        AgdConfig { delta: 1.0, ..Default::default() },
     );
     let mut grads = Gradients::new();
     grads.insert(&big, Tensor::from_vec(vec![1e3, -2e3, 3e3], &[3]).unwrap());
     grads.insert(&small, Tensor::full(&[5], 1e-3));
     opt.step(&grads).unwrap();
     let r = opt.sgd_mode_report();
-    assert_eq!(
-        r.per_param,
-        vec![("big".to_string(), 0.0), ("small".to_string(), 1.0)]
-    );
+    assert_eq!(r.per_param, vec![("big".to_string(), 0.0), ("small".to_string(), 1.0)]);
     assert!((r.overall - 5.0 / 8.0).abs() < 1e-12);
 }

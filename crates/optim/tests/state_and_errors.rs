@@ -4,8 +4,8 @@ mod common;
 
 use agdlab_autograd::{Gradients, Param};
 use agdlab_optim::{
-    AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, OptimError, Optimizer, RAdam,
-    RAdamConfig, Sgd, SgdConfig, WeightDecayMode,
+    AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, OptimError, Optimizer, RAdam, RAdamConfig,
+    Sgd, SgdConfig, WeightDecayMode,
 };
 use agdlab_tensor::Tensor;
 use common::*;
@@ -15,80 +15,34 @@ type Factory = fn(Vec<(String, Param)>) -> Box<dyn Optimizer>;
 fn factories() -> Vec<(&'static str, Factory)> {
     vec![
         ("sgd", |p| {
-            Box::new(Sgd::new(
-                p,
-                SgdConfig {
-                    lr: 0.05,
-                    momentum: 0.9,
-                    nesterov: true,
-                    ..Default::default()
-                },
-            ))
+            Box::new(Sgd::new(p, SgdConfig { lr: 0.05, momentum: 0.9, nesterov: true, ..Default::default() }))
         }),
-        ("adam", |p| {
-            Box::new(Adam::new(
-                p,
-                AdamConfig {
-                    lr: 0.01,
-                    amsgrad: true,
-                    ..Default::default()
-                },
-            ))
-        }),
+        ("adam", |p| Box::new(Adam::new(p, AdamConfig { lr: 0.01, amsgrad: true, ..Default::default() }))),
         ("adamw", |p| Box::new(Adam::new(p, AdamConfig::adamw()))),
         ("agd", |p| {
             Box::new(Agd::new(
                 p,
-                AgdConfig {
-                    lr: 0.01,
-                    delta: 0.5,
-                    amsgrad: true,
-                    clip: Some(1.0),
-                    ..Default::default()
-                },
+                AgdConfig { lr: 0.01, delta: 0.5, amsgrad: true, clip: Some(1.0), ..Default::default() },
             ))
         }),
         ("agd win", |p| {
-            Box::new(Agd::new(
-                p,
-                AgdConfig {
-                    lr: 0.01,
-                    win: true,
-                    weight_decay: 0.1,
-                    ..Default::default()
-                },
-            ))
+            Box::new(Agd::new(p, AgdConfig { lr: 0.01, win: true, weight_decay: 0.1, ..Default::default() }))
         }),
         ("adabelief", |p| {
             Box::new(AdaBelief::new(
                 p,
-                AdaBeliefConfig {
-                    amsgrad: true,
-                    weight_decay: 0.1,
-                    ..Default::default()
-                },
+                AdaBeliefConfig { amsgrad: true, weight_decay: 0.1, ..Default::default() },
             ))
         }),
-        ("radam", |p| {
-            Box::new(RAdam::new(
-                p,
-                RAdamConfig {
-                    betas: (0.9, 0.99),
-                    ..Default::default()
-                },
-            ))
-        }),
+        ("radam", |p| Box::new(RAdam::new(p, RAdamConfig { betas: (0.9, 0.99), ..Default::default() }))),
     ]
 }
 
 /// Three parameters: a matrix, a vector large enough for the parallel path, and a bias
 /// that only gets a gradient on even steps.
 fn fresh_params(values: Option<&[Vec<f32>]>) -> Vec<(String, Param)> {
-    let shapes: [(&str, Vec<usize>); 3] = [
-        ("fc.weight", vec![3, 4]),
-        ("emb.weight", vec![200, 250]),
-        ("fc.bias", vec![3]),
-    ];
+    let shapes: [(&str, Vec<usize>); 3] =
+        [("fc.weight", vec![3, 4]), ("emb.weight", vec![200, 250]), ("fc.bias", vec![3])];
     shapes
         .iter()
         .enumerate()
@@ -147,11 +101,7 @@ fn save_load_continue_is_bit_identical() {
         let saved = opt.state();
         assert_eq!(saved.kind, opt.name());
         assert_eq!(scalar(&saved, "fc.weight.step"), Some(5.0), "{label}");
-        assert_eq!(
-            scalar(&saved, "fc.bias.step"),
-            Some(2.0),
-            "{label}: skipped steps not counted"
-        );
+        assert_eq!(scalar(&saved, "fc.bias.step"), Some(2.0), "{label}: skipped steps not counted");
         let saved_values = values(&first);
         drop(opt);
         drop(first);
@@ -203,16 +153,8 @@ fn load_refuses_another_kind() {
     let params = fresh_params(None);
     let mut adam = Adam::new(params.clone(), AdamConfig::default());
     adam.step(&grads_for(2, &params)).unwrap();
-    let err = agd(fresh_params(None))
-        .load_state(&adam.state())
-        .unwrap_err();
-    assert_eq!(
-        err,
-        OptimError::KindMismatch {
-            expected: "AGD".into(),
-            found: "Adam".into()
-        }
-    );
+    let err = agd(fresh_params(None)).load_state(&adam.state()).unwrap_err();
+    assert_eq!(err, OptimError::KindMismatch { expected: "AGD".into(), found: "Adam".into() });
     assert!(err.to_string().contains("Adam") && err.to_string().contains("AGD"));
     // AdamW state is not Adam state either.
     let mut adamw = Adam::new(params.clone(), AdamConfig::adamw());
@@ -228,11 +170,7 @@ fn load_refuses_wrong_shape() {
     params[0].1 = param(vec![0.0; 12], &[4, 3]); // fc.weight transposed
     let err = agd(params).load_state(&s).unwrap_err();
     match &err {
-        OptimError::ShapeMismatch {
-            key,
-            expected,
-            found,
-        } => {
+        OptimError::ShapeMismatch { key, expected, found } => {
             assert!(key.starts_with("fc.weight."), "{key}");
             assert_eq!(expected, &vec![4, 3]);
             assert_eq!(found, &vec![3, 4]);
@@ -248,13 +186,7 @@ fn load_refuses_missing_param() {
     let mut params = fresh_params(None);
     params.push(("head.weight".to_string(), param(vec![0.0; 2], &[2])));
     let err = agd(params).load_state(&s).unwrap_err();
-    assert_eq!(
-        err,
-        OptimError::MissingEntry {
-            param: "head.weight".into(),
-            entry: "step".into()
-        }
-    );
+    assert_eq!(err, OptimError::MissingEntry { param: "head.weight".into(), entry: "step".into() });
     assert!(err.to_string().contains("head.weight"));
 }
 
@@ -262,54 +194,27 @@ fn load_refuses_missing_param() {
 fn load_refuses_missing_buffer_and_unknown_entries() {
     let s = stepped_state();
     // Without the AMSGrad maximum the state cannot drive an AMSGrad AGD.
-    let err = Agd::new(
-        fresh_params(None),
-        AgdConfig {
-            amsgrad: true,
-            ..Default::default()
-        },
-    )
-    .load_state(&s)
-    .unwrap_err();
-    assert_eq!(
-        err,
-        OptimError::MissingEntry {
-            param: "fc.weight".into(),
-            entry: "max_exp_avg_sq".into()
-        }
-    );
+    let err = Agd::new(fresh_params(None), AgdConfig { amsgrad: true, ..Default::default() })
+        .load_state(&s)
+        .unwrap_err();
+    assert_eq!(err, OptimError::MissingEntry { param: "fc.weight".into(), entry: "max_exp_avg_sq".into() });
 
     // A parameter this optimizer does not know.
     let mut params = fresh_params(None);
     params.remove(2);
     let err = agd(params).load_state(&s).unwrap_err();
-    assert!(
-        matches!(&err, OptimError::UnknownEntry { key } if key.starts_with("fc.bias.")),
-        "{err:?}"
-    );
+    assert!(matches!(&err, OptimError::UnknownEntry { key } if key.starts_with("fc.bias.")), "{err:?}");
 
     // A renamed buffer.
     let mut bad = s.clone();
     bad.tensors[0].0 = "fc.weight.momentum".into();
     let err = agd(fresh_params(None)).load_state(&bad).unwrap_err();
-    assert_eq!(
-        err,
-        OptimError::UnknownEntry {
-            key: "fc.weight.momentum".into()
-        }
-    );
+    assert_eq!(err, OptimError::UnknownEntry { key: "fc.weight.momentum".into() });
 
     // A fractional step count.
     let mut bad = s.clone();
-    bad.scalars
-        .iter_mut()
-        .find(|(k, _)| k == "fc.weight.step")
-        .unwrap()
-        .1 = 1.5;
-    assert!(matches!(
-        agd(fresh_params(None)).load_state(&bad),
-        Err(OptimError::InvalidValue { .. })
-    ));
+    bad.scalars.iter_mut().find(|(k, _)| k == "fc.weight.step").unwrap().1 = 1.5;
+    assert!(matches!(agd(fresh_params(None)).load_state(&bad), Err(OptimError::InvalidValue { .. })));
 }
 
 #[test]
@@ -341,18 +246,9 @@ fn non_finite_gradient_is_reported_and_nothing_changes() {
 
             let mut grads = grads_for(4, &params);
             let bias = &params[2].1;
-            grads.insert(
-                bias,
-                Tensor::from_vec(vec![0.1, bad_value, 0.2], &[3]).unwrap(),
-            );
+            grads.insert(bias, Tensor::from_vec(vec![0.1, bad_value, 0.2], &[3]).unwrap());
             let err = opt.step(&grads).unwrap_err();
-            assert_eq!(
-                err,
-                OptimError::NonFiniteGradient {
-                    param: "fc.bias".into()
-                },
-                "{label}"
-            );
+            assert_eq!(err, OptimError::NonFiniteGradient { param: "fc.bias".into() }, "{label}");
             assert!(err.to_string().contains("fc.bias"));
 
             // Parameters listed before the bad one were not touched either.
@@ -371,19 +267,11 @@ fn params_without_gradient_are_skipped() {
     let params = fresh_params(None);
     let mut opt = Agd::new(
         params.clone(),
-        AgdConfig {
-            weight_decay: 0.5,
-            weight_decay_mode: WeightDecayMode::Fixed,
-            ..Default::default()
-        },
+        AgdConfig { weight_decay: 0.5, weight_decay_mode: WeightDecayMode::Fixed, ..Default::default() },
     );
     let bias_before = params[2].1.value().to_vec();
     opt.step(&grads_for(1, &params)).unwrap(); // no bias gradient on odd steps
-    assert_eq!(
-        params[2].1.value().to_vec(),
-        bias_before,
-        "weight decay must not touch skipped params"
-    );
+    assert_eq!(params[2].1.value().to_vec(), bias_before, "weight decay must not touch skipped params");
     let s = opt.state();
     assert_eq!(scalar(&s, "fc.bias.step"), Some(0.0));
     assert!(s.tensors.iter().all(|(k, _)| !k.starts_with("fc.bias.")));

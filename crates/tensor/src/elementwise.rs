@@ -179,7 +179,15 @@ impl Tensor {
     }
     /// `-1`, `0` or `1` by sign (0 at 0, as `torch.sign`).
     pub fn sign(&self) -> Tensor {
-        self.map(|x| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 })
+        self.map(|x| {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        })
     }
     /// `x^p` for a constant exponent. PyTorch equivalent: `t.pow(p)`.
     pub fn powf(&self, p: f32) -> Tensor {

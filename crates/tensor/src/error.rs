@@ -19,10 +19,9 @@ pub enum TensorError {
 impl fmt::Display for TensorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TensorError::LengthMismatch { op, shape, expected, got } => write!(
-                f,
-                "{op}: shape {shape:?} needs {expected} elements but the buffer has {got}"
-            ),
+            TensorError::LengthMismatch { op, shape, expected, got } => {
+                write!(f, "{op}: shape {shape:?} needs {expected} elements but the buffer has {got}")
+            }
             TensorError::ReshapeCount { from, to } => write!(
                 f,
                 "reshape: cannot view {from:?} ({} elements) as {to:?} ({} elements)",

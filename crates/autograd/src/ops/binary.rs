@@ -43,10 +43,7 @@ impl Var {
         let out = a.value().div(b.value());
         let (av, bv) = (a.value().clone(), b.value().clone());
         Var::record("div", out, &[&a, &b], move |g, needs| {
-            vec![
-                needs[0].then(|| g.div(&bv)),
-                needs[1].then(|| g.mul(&av).div(&bv.sqr()).neg()),
-            ]
+            vec![needs[0].then(|| g.div(&bv)), needs[1].then(|| g.mul(&av).div(&bv.sqr()).neg())]
         })
     }
 

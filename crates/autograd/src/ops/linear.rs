@@ -33,7 +33,13 @@ impl Var {
 
         let mut out = match bias {
             Some(b) => {
-                assert_eq!(b.shape(), &[fan_out], "linear: bias {:?} does not fit weight {:?}", b.shape(), w.shape());
+                assert_eq!(
+                    b.shape(),
+                    &[fan_out],
+                    "linear: bias {:?} does not fit weight {:?}",
+                    b.shape(),
+                    w.shape()
+                );
                 b.value().broadcast_to(&[x2.shape()[0], fan_out]).contiguous()
             }
             None => Tensor::zeros(&[x2.shape()[0], fan_out]),

@@ -23,10 +23,7 @@ impl Var {
     /// When the element count differs (a programming error inside a model).
     pub fn reshape(&self, shape: &[isize]) -> Var {
         let input_shape = self.shape().to_vec();
-        let out = self
-            .value()
-            .reshape(shape)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let out = self.value().reshape(shape).unwrap_or_else(|e| panic!("{e}"));
         Var::record("reshape", out, &[self], move |g, _| {
             vec![Some(g.reshape_to(&input_shape).expect("same element count"))]
         })

@@ -22,7 +22,9 @@ impl Var {
 
     /// `x * s`.  d/dx = s.
     pub fn mul_scalar(&self, s: f32) -> Var {
-        Var::record("mul_scalar", self.value().mul_scalar(s), &[self], move |g, _| vec![Some(g.mul_scalar(s))])
+        Var::record("mul_scalar", self.value().mul_scalar(s), &[self], move |g, _| {
+            vec![Some(g.mul_scalar(s))]
+        })
     }
 
     /// `e^x`.  d/dx = e^x (the output, saved).
@@ -86,17 +88,13 @@ impl Var {
     /// Clamp into `[min, max]`.  d/dx = 1 inside the closed interval, else 0.
     pub fn clamp(&self, min: f32, max: f32) -> Var {
         let x = self.value().clone();
-        self.unary("clamp", x.clamp(min, max), move || {
-            x.map(|v| (v >= min && v <= max) as u8 as f32)
-        })
+        self.unary("clamp", x.clamp(min, max), move || x.map(|v| (v >= min && v <= max) as u8 as f32))
     }
 
     /// Gauss error function.  d/dx = 2/√π · e^(-x²).
     pub fn erf(&self) -> Var {
         let x = self.value().clone();
-        self.unary("erf", x.erf(), move || {
-            x.map(|v| std::f32::consts::FRAC_2_SQRT_PI * (-v * v).exp())
-        })
+        self.unary("erf", x.erf(), move || x.map(|v| std::f32::consts::FRAC_2_SQRT_PI * (-v * v).exp()))
     }
 }
 
