@@ -91,13 +91,19 @@ fn resume_in_a_fresh_process_is_bit_identical() {
     save_training(&checkpoint, &first.named_parameters(), &opt.state(), &extra).unwrap();
 
     // M more steps in a fresh process.
-    let status = Command::new(std::env::current_exe().unwrap())
+    let child = Command::new(std::env::current_exe().unwrap())
         .args(["resume_child", "--exact", "--ignored", "--test-threads", "1"])
         .env(CHECKPOINT_ENV, &checkpoint)
         .env(OUTPUT_ENV, &output)
-        .status()
+        .output()
         .expect("start the child process");
-    assert!(status.success(), "child process failed: {status}");
+    assert!(
+        child.status.success(),
+        "child process failed ({}):\n{}{}",
+        child.status,
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr)
+    );
 
     let resumed = Checkpoint::load(&output).unwrap();
     let _ = std::fs::remove_file(&checkpoint);
