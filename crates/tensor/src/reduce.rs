@@ -259,75 +259,73 @@ fn sum_blocks(data: &[f32], outer: usize, count: usize, inner: usize) -> Vec<f32
     out
 }
 
-/// Sum of a contiguous run, split across rayon when long.
+/// Sum of a contiguous run: the same value as [`sum_run`], with the block sums computed
+/// on rayon when the run is long. The blocks are fixed by [`BLOCK`] and added in order,
+/// so the result does not depend on the number of threads or on scheduling.
 pub(crate) fn sum_slice(x: &[f32]) -> f64 {
     if worth_parallel(x.len()) {
-        x.par_chunks(MIN_CHUNK.max(BLOCK)).map(sum_run).sum()
+        let blocks: Vec<f32> =
+            x.par_chunks(BLOCK).with_min_len((MIN_CHUNK / BLOCK).max(1)).map(block_sum).collect();
+        blocks.iter().map(|&b| b as f64).sum()
     } else {
         sum_run(x)
     }
 }
 
-/// Serial sum of a run: 8 independent f32 lanes per block, blocks added in f64.
+/// Serial sum of a run: f32 sums of blocks of [`BLOCK`] elements, added in order in f64.
 pub(crate) fn sum_run(x: &[f32]) -> f64 {
-    let mut total = 0.0f64;
-    for block in x.chunks(BLOCK) {
-        let mut lanes = [0.0f32; LANES];
-        let mut groups = block.chunks_exact(LANES);
-        for group in &mut groups {
-            for (lane, &v) in lanes.iter_mut().zip(group) {
-                *lane += v;
-            }
+    x.chunks(BLOCK).map(|b| block_sum(b) as f64).sum()
+}
+
+/// Sum of at most [`BLOCK`] elements in 8 independent f32 lanes (so it vectorises).
+fn block_sum(block: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    let mut groups = block.chunks_exact(LANES);
+    for group in &mut groups {
+        for (lane, &v) in lanes.iter_mut().zip(group) {
+            *lane += v;
         }
-        let tail: f32 = groups.remainder().iter().sum();
-        total += (lanes.iter().sum::<f32>() + tail) as f64;
     }
-    total
+    let tail: f32 = groups.remainder().iter().sum();
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// `out = sum of the rows of `rows`` (rows of `out.len()` elements, contiguous).
 fn sum_rows_into(rows: &[f32], out: &mut [f32]) {
     let inner = out.len();
-    if rows.len() <= ROW_BLOCK * inner {
-        // Short enough for one f32 block: no f64 pass needed.
-        out.fill(0.0);
-        for row in rows.chunks_exact(inner) {
-            out.iter_mut().zip(row).for_each(|(o, &v)| *o += v);
-        }
-        return;
-    }
-    let total = sum_rows_f64(rows, inner);
-    out.iter_mut().zip(total).for_each(|(o, t)| *o = t as f32);
-}
-
-/// Row sums as f64: f32 partial sums over blocks of [`ROW_BLOCK`] rows.
-fn sum_rows_f64(rows: &[f32], inner: usize) -> Vec<f64> {
     let mut total = vec![0.0f64; inner];
     let mut partial = vec![0.0f32; inner];
     for block in rows.chunks(ROW_BLOCK * inner) {
-        partial.fill(0.0);
-        for row in block.chunks_exact(inner) {
-            partial.iter_mut().zip(row).for_each(|(p, &v)| *p += v);
-        }
+        row_block_sum(block, &mut partial);
         total.iter_mut().zip(&partial).for_each(|(t, &p)| *t += p as f64);
     }
-    total
+    out.iter_mut().zip(total).for_each(|(o, t)| *o = t as f32);
 }
 
-/// [`sum_rows_into`] for many rows: groups of rows on rayon, partial rows combined.
+/// `partial = Σ rows of block` in f32 (at most [`ROW_BLOCK`] rows of `partial.len()`).
+fn row_block_sum(block: &[f32], partial: &mut [f32]) {
+    partial.fill(0.0);
+    for row in block.chunks_exact(partial.len()) {
+        partial.iter_mut().zip(row).for_each(|(p, &v)| *p += v);
+    }
+}
+
+/// [`sum_rows_into`] with the blocks of rows summed on rayon: the same blocks, added in
+/// the same order, so the same result whatever the thread count.
 fn sum_rows_into_parallel(rows: &[f32], out: &mut [f32]) {
     let inner = out.len();
-    let count = rows.len() / inner;
-    let groups = rayon::current_num_threads() * 2;
-    let rows_per_group = count.div_ceil(groups).max(ROW_BLOCK);
-    let total = rows
-        .par_chunks(rows_per_group * inner)
-        .map(|group| sum_rows_f64(group, inner))
-        .reduce_with(|mut a, b| {
-            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-            a
+    let partials: Vec<Vec<f32>> = rows
+        .par_chunks(ROW_BLOCK * inner)
+        .map(|block| {
+            let mut partial = vec![0.0f32; inner];
+            row_block_sum(block, &mut partial);
+            partial
         })
-        .expect("at least one row");
+        .collect();
+    let mut total = vec![0.0f64; inner];
+    for partial in &partials {
+        total.iter_mut().zip(partial).for_each(|(t, &p)| *t += p as f64);
+    }
     out.iter_mut().zip(total).for_each(|(o, t)| *o = t as f32);
 }
 

@@ -1,0 +1,132 @@
+"""Time one MNIST epoch of the 784-512-256-10 MLP in PyTorch and in agdlab, in one run.
+
+The speed bar of agdlab is PyTorch on the CPU. Machines here are shared and noisy, so
+this script measures both frameworks back to back, alternating, and reports the ratio
+(PyTorch time / agdlab time: above 1 means agdlab is faster), not bare times.
+
+    pip install torch numpy
+    python3 benches/pytorch_mlp.py                    # 1 thread, sgd adam agd, 3 rounds
+    python3 benches/pytorch_mlp.py --threads 2 --rounds 5
+
+Both sides train the same model on the same data (the MNIST files in data/mnist),
+batch 128, with the same optimizer settings; each time covers one pass over the 60,000
+training images (batch assembly, forward, backward, optimizer step), not data loading.
+PyTorch has no AGD, so the script includes one written from the paper's equations with
+ordinary tensor ops, as a user of PyTorch would (the reference implementation works the
+same way, one op at a time).
+"""
+
+import argparse
+import gzip
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_mnist_train():
+    path = os.path.join(ROOT, "data", "mnist")
+    with gzip.open(os.path.join(path, "train-images-idx3-ubyte.gz")) as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
+    with gzip.open(os.path.join(path, "train-labels-idx1-ubyte.gz")) as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    x = (torch.from_numpy(images.astype(np.float32)) / 255.0 - 0.1307) / 0.3081
+    return x, torch.from_numpy(labels.astype(np.int64))
+
+
+class AGD(torch.optim.Optimizer):
+    """AGD (Yue et al., NeurIPS 2023) from the paper's equations, no options."""
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.999), delta=1e-5):
+        super().__init__(params, dict(lr=lr, betas=betas, delta=delta))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["m"] = torch.zeros_like(p)
+                    state["b"] = torch.zeros_like(p)
+                state["step"] += 1
+                t, m, b = state["step"], state["m"], state["b"]
+                bc1, bc1_old, bc2 = 1 - b1**t, 1 - b1 ** (t - 1), 1 - b2**t
+                m_old_corrected = m / bc1_old if t > 1 else torch.zeros_like(m)
+                m.mul_(b1).add_(p.grad, alpha=1 - b1)
+                s = m / bc1 - m_old_corrected
+                b.mul_(b2).addcmul_(s, s, value=1 - b2)
+                denom = b.sqrt().clamp_(min=group["delta"] * bc2**0.5)
+                p.addcdiv_(m, denom, value=-group["lr"] * bc2**0.5 / bc1)
+
+
+def torch_epoch(optimizer_name, lr, x, y, seed=0):
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, 512), torch.nn.ReLU(),
+        torch.nn.Linear(512, 256), torch.nn.ReLU(),
+        torch.nn.Linear(256, 10),
+    )
+    if optimizer_name == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    elif optimizer_name == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+    else:
+        opt = AGD(model.parameters(), lr=lr)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    order = torch.randperm(x.shape[0])
+    start = time.perf_counter()
+    for i in range(0, x.shape[0], 128):
+        idx = order[i:i + 128]
+        loss = loss_fn(model(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - start
+
+
+def agdlab_epoch(binary, optimizer_name, lr, threads):
+    out = subprocess.run(
+        [binary, "--optimizer", optimizer_name, "--lr", str(lr), "--epochs", "1",
+         "--schedule", "constant", "--threads", str(threads), "--metrics", os.devnull],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return float(re.search(r"epoch  1: .*\| ([0-9.]+)s", out).group(1))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--optimizers", nargs="+", default=["sgd", "adam", "agd"])
+    args = parser.parse_args()
+
+    subprocess.run(["cargo", "build", "--release", "--example", "mnist_agd"], cwd=ROOT, check=True)
+    binary = os.path.join(ROOT, "target", "release", "examples", "mnist_agd")
+    torch.set_num_threads(args.threads)
+    x, y = load_mnist_train()
+    lrs = {"sgd": 0.1, "adam": 1e-3, "agd": 1e-4}
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.rounds} rounds, one epoch each")
+    print(f"{'optimizer':<10} {'pytorch s':>10} {'agdlab s':>10} {'ratio':>7}")
+    for name in args.optimizers:
+        ours, theirs = [], []
+        for _ in range(args.rounds):  # alternate so both see the same machine load
+            theirs.append(torch_epoch(name, lrs[name], x, y))
+            ours.append(agdlab_epoch(binary, name, lrs[name], args.threads))
+        t, o = statistics.median(theirs), statistics.median(ours)
+        print(f"{name:<10} {t:>10.2f} {o:>10.2f} {t / o:>7.2f}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
