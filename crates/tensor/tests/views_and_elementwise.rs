@@ -37,7 +37,7 @@ fn views_share_storage_and_index_correctly() {
     assert_eq!(n.to_vec(), vec![13.0, 14.0, 17.0, 18.0, 21.0, 22.0]);
 
     let b = ramp(&[3, 1]).broadcast_to(&[2, 3, 4]);
-    assert!(b.shares_storage_with(&b.contiguous()) == false);
+    assert!(!b.shares_storage_with(&b.contiguous()), "materialising a broadcast copies");
     assert_eq!(b.strides()[0], 0);
     assert_eq!(b.get(&[1, 2, 3]), 2.0);
 
@@ -86,7 +86,8 @@ fn layouts(rows: usize, cols: usize, scale: f32, shift: f32) -> Vec<(&'static st
 
 #[test]
 fn binary_ops_broadcast_like_numpy_on_every_layout() {
-    let ops: [(&str, fn(&Tensor, &Tensor) -> Tensor, fn(f32, f32) -> f32); 6] = [
+    type TensorOp = fn(&Tensor, &Tensor) -> Tensor;
+    let ops: [(&str, TensorOp, fn(f32, f32) -> f32); 6] = [
         ("add", Tensor::add, |a, b| a + b),
         ("sub", Tensor::sub, |a, b| a - b),
         ("mul", Tensor::mul, |a, b| a * b),
