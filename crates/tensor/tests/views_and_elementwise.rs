@@ -87,7 +87,8 @@ fn layouts(rows: usize, cols: usize, scale: f32, shift: f32) -> Vec<(&'static st
 #[test]
 fn binary_ops_broadcast_like_numpy_on_every_layout() {
     type TensorOp = fn(&Tensor, &Tensor) -> Tensor;
-    let ops: [(&str, TensorOp, fn(f32, f32) -> f32); 6] = [
+    type ScalarOp = fn(f32, f32) -> f32;
+    let ops: [(&str, TensorOp, ScalarOp); 6] = [
         ("add", Tensor::add, |a, b| a + b),
         ("sub", Tensor::sub, |a, b| a - b),
         ("mul", Tensor::mul, |a, b| a * b),
