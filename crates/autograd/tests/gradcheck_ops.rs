@@ -237,6 +237,24 @@ fn concat_and_stack() {
         );
         check(&format!("stack {la} {lb}"), |v| Var::stack(&[&v[0], &v[1]], 1), &[a, b]);
     }
+    // Rank 3 with permuted inputs, and a broadcast one.
+    for ((la, a), (lb, b)) in
+        layouts(&[2, 3, 4], 27, identity).into_iter().zip(layouts(&[2, 3, 4], 28, identity).into_iter().rev())
+    {
+        for dim in 0..3 {
+            check(
+                &format!("concat rank 3 dim {dim} {la} {lb}"),
+                |v| Var::concat(&[&v[0], &v[1]], dim),
+                &[a.clone(), b.clone()],
+            );
+        }
+        let row = Tensor::normal(&[4], 0.0, 1.0, &mut StdRng::seed_from_u64(29));
+        check(
+            &format!("stack with broadcast {la}"),
+            |v| Var::stack(&[&v[0], &v[1].broadcast_to(&[2, 3, 4])], 0),
+            &[a, row],
+        );
+    }
 }
 
 #[test]
@@ -311,6 +329,35 @@ fn indexing() {
         check(&format!("gather dim 0 {layout}"), |v| v[0].gather(0, &index0), &[x.clone()]);
         let mask = Tensor::from_vec(vec![0.0, 1.0, 0.0], &[3]).unwrap();
         check(&format!("masked_fill {layout}"), |v| v[0].masked_fill(&mask, 7.0), &[x]);
+    }
+    // Rank 3, including a permuted layout, along every dim.
+    for (layout, x) in layouts(&[2, 4, 3], 25, identity) {
+        for dim in 0..3 {
+            let picks: Vec<usize> = (0..5).map(|i| (i * 7 + dim) % x.shape()[dim]).collect();
+            check(
+                &format!("index_select dim {dim} {layout}"),
+                |v| v[0].index_select(dim, &picks),
+                &[x.clone()],
+            );
+        }
+        let index = Indices::new((0..12).map(|i| (i * 5) % 4).collect(), &[2, 2, 3]).unwrap();
+        check(&format!("gather rank 3 dim 1 {layout}"), |v| v[0].gather(1, &index), &[x.clone()]);
+    }
+    // Broadcast inputs: a row stretched before it is indexed.
+    for (layout, row) in layouts(&[1, 3], 26, identity) {
+        let index = Indices::new(vec![2, 0, 1, 1, 0, 2, 2, 2], &[4, 2]).unwrap();
+        check(
+            &format!("index_select of broadcast {layout}"),
+            |v| v[0].broadcast_to(&[4, 3]).index_select(0, &[3, 1, 1]),
+            &[row.clone()],
+        );
+        check(
+            &format!("gather of broadcast {layout}"),
+            |v| v[0].broadcast_to(&[4, 3]).gather(1, &index),
+            &[row.clone()],
+        );
+        let mask = Tensor::from_vec(vec![1.0, 0.0, 0.0, 1.0], &[4, 1]).unwrap();
+        check(&format!("masked_fill of broadcast {layout}"), |v| v[0].masked_fill(&mask, -1.0), &[row]);
     }
 }
 

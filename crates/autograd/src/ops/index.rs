@@ -3,6 +3,7 @@
 //! where an index repeats.
 
 use agdlab_tensor::index::Indices;
+use agdlab_tensor::layout::broadcast_shape;
 use agdlab_tensor::Tensor;
 
 use crate::var::Var;
@@ -30,10 +31,15 @@ impl Var {
         })
     }
 
-    /// Replace entries where `mask != 0` by `value`. Backward: zero there.
+    /// Replace entries where `mask != 0` by `value` (`x` and `mask` broadcast).
+    /// Backward: the gradient, zeroed where the value was replaced.
     pub fn masked_fill(&self, mask: &Tensor, value: f32) -> Var {
-        let keep = mask.map(|m| (m == 0.0) as u8 as f32);
-        let out = self.value().masked_fill(mask, value);
-        Var::record("masked_fill", out, &[self], move |g, _| vec![Some(g.mul(&keep))])
+        let shape = broadcast_shape(self.shape(), mask.shape()).unwrap_or_else(|| {
+            panic!("masked_fill: shapes {:?} and mask {:?} do not broadcast", self.shape(), mask.shape())
+        });
+        let x = self.broadcast_to(&shape);
+        let keep = mask.broadcast_to(&shape).map(|m| (m == 0.0) as u8 as f32);
+        let out = x.value().masked_fill(mask, value);
+        Var::record("masked_fill", out, &[&x], move |g, _| vec![Some(g.mul(&keep))])
     }
 }
