@@ -57,5 +57,5 @@ pub use optimizer::{OptimError, Optimizer};
 pub use radam::{RAdam, RAdamConfig};
 pub use rule::{PerParameter, UpdateRule};
 pub use schedule::{Constant, CosineAnnealing, LinearWarmup, LrSchedule, StepDecay};
-pub use sgd::{Sgd, SgdConfig};
+pub use sgd::{Sgd, SgdConfig, SgdRule};
 pub use state::OptimizerState;
