@@ -49,7 +49,7 @@ pub mod sgd;
 pub mod state;
 
 pub use adabelief::{AdaBelief, AdaBeliefConfig};
-pub use adam::{Adam, AdamConfig};
+pub use adam::{Adam, AdamConfig, AdamRule};
 pub use agd::{Agd, AgdConfig, SgdModeReport, WeightDecayMode};
 pub use clip::clip_grad_norm;
 pub use kernel::{run_fused, Chunk};
