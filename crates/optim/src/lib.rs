@@ -48,7 +48,7 @@ pub mod schedule;
 pub mod sgd;
 pub mod state;
 
-pub use adabelief::{AdaBelief, AdaBeliefConfig};
+pub use adabelief::{AdaBelief, AdaBeliefConfig, AdaBeliefRule};
 pub use adam::{Adam, AdamConfig, AdamRule};
 pub use agd::{Agd, AgdConfig, SgdModeReport, WeightDecayMode};
 pub use clip::clip_grad_norm;
