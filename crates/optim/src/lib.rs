@@ -54,7 +54,7 @@ pub use agd::{Agd, AgdConfig, SgdModeReport, WeightDecayMode};
 pub use clip::clip_grad_norm;
 pub use kernel::{run_fused, Chunk};
 pub use optimizer::{OptimError, Optimizer};
-pub use radam::{RAdam, RAdamConfig};
+pub use radam::{RAdam, RAdamConfig, RAdamRule};
 pub use rule::{PerParameter, UpdateRule};
 pub use schedule::{Constant, CosineAnnealing, LinearWarmup, LrSchedule, StepDecay};
 pub use sgd::{Sgd, SgdConfig, SgdRule};
