@@ -50,7 +50,7 @@ pub mod state;
 
 pub use adabelief::{AdaBelief, AdaBeliefConfig, AdaBeliefRule};
 pub use adam::{Adam, AdamConfig, AdamRule};
-pub use agd::{Agd, AgdConfig, SgdModeReport, WeightDecayMode};
+pub use agd::{Agd, AgdConfig, AgdRule, SgdModeReport, WeightDecayMode};
 pub use clip::clip_grad_norm;
 pub use kernel::{run_fused, Chunk};
 pub use optimizer::{OptimError, Optimizer};
