@@ -63,6 +63,9 @@ pub trait UpdateRule: Send + Sync {
 
 /// An [`Optimizer`] that applies an [`UpdateRule`] to each named parameter separately,
 /// keeping one state (step count and buffers) per parameter.
+///
+/// Every optimizer of this crate is one: [`Agd`](crate::Agd) is
+/// `PerParameter<AgdRule>`, [`Adam`](crate::Adam) is `PerParameter<AdamRule>`, and so on.
 pub struct PerParameter<R: UpdateRule> {
     params: Vec<(String, Param)>,
     /// `None` until the parameter's first step.
