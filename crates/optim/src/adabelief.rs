@@ -1,11 +1,10 @@
 //! AdaBelief: Adam whose second moment tracks the "belief" (g_t - m_t)².
 
-use agdlab_autograd::{Gradients, Param};
+use agdlab_autograd::Param;
 
 use crate::agd::WeightDecayMode;
-use crate::kernel::{self, Chunk, ParamState};
-use crate::optimizer::{OptimError, Optimizer};
-use crate::state::OptimizerState;
+use crate::kernel::{self, Chunk};
+use crate::rule::{PerParameter, UpdateRule};
 
 /// Hyper-parameters of [`AdaBelief`]; `Default` matches `adabelief-pytorch` 0.2
 /// (`eps=1e-16`, `weight_decouple=True`, `fixed_decay=False`, `amsgrad=False`), except
@@ -52,65 +51,37 @@ impl Default for AdaBeliefConfig {
 /// ```
 ///
 /// State: `exp_avg`, `exp_avg_var`, `max_exp_avg_var` (AMSGrad), step count.
-pub struct AdaBelief {
-    params: Vec<(String, Param)>,
-    config: AdaBeliefConfig,
-    states: Vec<Option<ParamState>>,
-}
+pub type AdaBelief = PerParameter<AdaBeliefRule>;
 
 impl AdaBelief {
     pub fn new(params: Vec<(String, Param)>, config: AdaBeliefConfig) -> AdaBelief {
-        let states = vec![None; params.len()];
-        AdaBelief { params, config, states }
+        PerParameter::with_rule(params, AdaBeliefRule { config })
+    }
+
+    pub fn config(&self) -> &AdaBeliefConfig {
+        &self.rule().config
+    }
+}
+
+/// The per-parameter rule of [`AdaBelief`].
+#[derive(Clone, Debug)]
+pub struct AdaBeliefRule {
+    config: AdaBeliefConfig,
+}
+
+impl AdaBeliefRule {
+    pub fn new(config: AdaBeliefConfig) -> AdaBeliefRule {
+        AdaBeliefRule { config }
     }
 
     pub fn config(&self) -> &AdaBeliefConfig {
         &self.config
     }
-
-    fn buf_names(&self) -> &'static [&'static str] {
-        if self.config.amsgrad {
-            &["exp_avg", "exp_avg_var", "max_exp_avg_var"]
-        } else {
-            &["exp_avg", "exp_avg_var"]
-        }
-    }
 }
 
-impl Optimizer for AdaBelief {
-    fn step(&mut self, grads: &Gradients) -> Result<(), OptimError> {
-        kernel::check_finite(&self.params, grads)?;
-        let c = self.config;
-        let n_bufs = self.buf_names().len();
-        let (b1, b2) = c.betas;
-        let (eps, amsgrad, wd) = (c.eps, c.amsgrad, c.weight_decay);
-        let (keep, l2) = match c.weight_decay_mode {
-            WeightDecayMode::Decoupled => (1.0 - c.lr * wd, 0.0),
-            WeightDecayMode::Fixed => (1.0 - wd, 0.0),
-            WeightDecayMode::L2 => (1.0, wd),
-        };
-        for ((_, p), slot) in self.params.iter().zip(self.states.iter_mut()) {
-            let Some(g) = kernel::grad_slice(grads, p) else {
-                continue;
-            };
-            let st = slot.get_or_insert_with(|| ParamState::zeros(n_bufs, g.len()));
-            st.step += 1;
-            let t = st.step as f64;
-            let bc1 = 1.0 - (b1 as f64).powf(t);
-            let bc2 = 1.0 - (b2 as f64).powf(t);
-            let step_size = (c.lr as f64 / bc1) as f32;
-            let bc2_sqrt = bc2.sqrt() as f32;
-            let k = AdaBeliefCoefficients { b1, b2, l2, keep, step_size, bc2_sqrt, eps };
-            let belief_kernel = |ch: Chunk<'_>| -> usize {
-                if amsgrad {
-                    adabelief_chunk::<true>(ch, &k)
-                } else {
-                    adabelief_chunk::<false>(ch, &k)
-                }
-            };
-            p.update(|theta| kernel::run_fused(Chunk::new(theta, g, &mut st.bufs), &belief_kernel));
-        }
-        Ok(())
+impl UpdateRule for AdaBeliefRule {
+    fn name(&self) -> &'static str {
+        "AdaBelief"
     }
 
     fn lr(&self) -> f32 {
@@ -121,25 +92,37 @@ impl Optimizer for AdaBelief {
         self.config.lr = lr;
     }
 
-    fn state(&self) -> OptimizerState {
-        kernel::save_state(self.name(), self.config.lr, &self.params, &self.states, self.buf_names())
-    }
-
-    fn load_state(&mut self, s: &OptimizerState) -> Result<(), OptimError> {
-        let (states, lr) = kernel::load_state(self.name(), &self.params, self.buf_names(), s)?;
-        self.states = states;
-        if let Some(lr) = lr {
-            self.config.lr = lr;
+    fn buffers(&self) -> &'static [&'static str] {
+        if self.config.amsgrad {
+            &["exp_avg", "exp_avg_var", "max_exp_avg_var"]
+        } else {
+            &["exp_avg", "exp_avg_var"]
         }
-        Ok(())
     }
 
-    fn name(&self) -> &'static str {
-        "AdaBelief"
-    }
-
-    fn params(&self) -> &[(String, Param)] {
-        &self.params
+    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> usize {
+        let c = self.config;
+        let (b1, b2) = c.betas;
+        let (eps, amsgrad, wd) = (c.eps, c.amsgrad, c.weight_decay);
+        let (keep, l2) = match c.weight_decay_mode {
+            WeightDecayMode::Decoupled => (1.0 - c.lr * wd, 0.0),
+            WeightDecayMode::Fixed => (1.0 - wd, 0.0),
+            WeightDecayMode::L2 => (1.0, wd),
+        };
+        let t = step as f64;
+        let bc1 = 1.0 - (b1 as f64).powf(t);
+        let bc2 = 1.0 - (b2 as f64).powf(t);
+        let step_size = (c.lr as f64 / bc1) as f32;
+        let bc2_sqrt = bc2.sqrt() as f32;
+        let k = AdaBeliefCoefficients { b1, b2, l2, keep, step_size, bc2_sqrt, eps };
+        let belief_kernel = |ch: Chunk<'_>| -> usize {
+            if amsgrad {
+                adabelief_chunk::<true>(ch, &k)
+            } else {
+                adabelief_chunk::<false>(ch, &k)
+            }
+        };
+        kernel::run_fused(Chunk::new(theta, grad, bufs), &belief_kernel)
     }
 }
 

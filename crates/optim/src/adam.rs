@@ -1,10 +1,9 @@
 //! Adam and AdamW (one kernel; AdamW is Adam with decoupled weight decay).
 
-use agdlab_autograd::{Gradients, Param};
+use agdlab_autograd::Param;
 
-use crate::kernel::{self, Chunk, ParamState};
-use crate::optimizer::{OptimError, Optimizer};
-use crate::state::OptimizerState;
+use crate::kernel::{self, Chunk};
+use crate::rule::{PerParameter, UpdateRule};
 
 /// Hyper-parameters of [`Adam`]. `Default` is `torch.optim.Adam`'s defaults;
 /// [`AdamConfig::adamw`] is `torch.optim.AdamW`'s (weight decay 1e-2, decoupled).
@@ -56,63 +55,42 @@ impl AdamConfig {
 /// ```
 ///
 /// State: `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq` (AMSGrad only), step count.
-/// [`Optimizer::name`] (and the state's kind) is `"Adam"` or `"AdamW"`.
-pub struct Adam {
-    params: Vec<(String, Param)>,
-    config: AdamConfig,
-    states: Vec<Option<ParamState>>,
-}
+/// [`Optimizer::name`](crate::Optimizer::name) (and the state's kind) is `"Adam"` or `"AdamW"`.
+pub type Adam = PerParameter<AdamRule>;
 
 impl Adam {
     pub fn new(params: Vec<(String, Param)>, config: AdamConfig) -> Adam {
-        let states = vec![None; params.len()];
-        Adam { params, config, states }
+        PerParameter::with_rule(params, AdamRule { config })
+    }
+
+    pub fn config(&self) -> &AdamConfig {
+        &self.rule().config
+    }
+}
+
+/// The per-parameter rule of [`Adam`] (and AdamW).
+#[derive(Clone, Debug)]
+pub struct AdamRule {
+    config: AdamConfig,
+}
+
+impl AdamRule {
+    pub fn new(config: AdamConfig) -> AdamRule {
+        AdamRule { config }
     }
 
     pub fn config(&self) -> &AdamConfig {
         &self.config
     }
-
-    fn buf_names(&self) -> &'static [&'static str] {
-        if self.config.amsgrad {
-            &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
-        } else {
-            &["exp_avg", "exp_avg_sq"]
-        }
-    }
 }
 
-impl Optimizer for Adam {
-    fn step(&mut self, grads: &Gradients) -> Result<(), OptimError> {
-        kernel::check_finite(&self.params, grads)?;
-        let c = self.config;
-        let n_bufs = self.buf_names().len();
-        let (b1, b2) = c.betas;
-        for ((_, p), slot) in self.params.iter().zip(self.states.iter_mut()) {
-            let Some(g) = kernel::grad_slice(grads, p) else {
-                continue;
-            };
-            let st = slot.get_or_insert_with(|| ParamState::zeros(n_bufs, g.len()));
-            st.step += 1;
-            let t = st.step as f64;
-            let bc1 = 1.0 - (b1 as f64).powf(t);
-            let bc2 = 1.0 - (b2 as f64).powf(t);
-            let step_size = (c.lr as f64 / bc1) as f32;
-            let bc2_sqrt = bc2.sqrt() as f32;
-            let decay = if c.decoupled_weight_decay { 1.0 - c.lr * c.weight_decay } else { 1.0 };
-            let l2 = if c.decoupled_weight_decay { 0.0 } else { c.weight_decay };
-            let (eps, amsgrad) = (c.eps, c.amsgrad);
-            let k = AdamCoefficients { b1, b2, l2, decay, step_size, bc2_sqrt, eps };
-            let adam_kernel = |ch: Chunk<'_>| -> usize {
-                if amsgrad {
-                    adam_chunk::<true>(ch, &k)
-                } else {
-                    adam_chunk::<false>(ch, &k)
-                }
-            };
-            p.update(|theta| kernel::run_fused(Chunk::new(theta, g, &mut st.bufs), &adam_kernel));
+impl UpdateRule for AdamRule {
+    fn name(&self) -> &'static str {
+        if self.config.decoupled_weight_decay {
+            "AdamW"
+        } else {
+            "Adam"
         }
-        Ok(())
     }
 
     fn lr(&self) -> f32 {
@@ -123,29 +101,34 @@ impl Optimizer for Adam {
         self.config.lr = lr;
     }
 
-    fn state(&self) -> OptimizerState {
-        kernel::save_state(self.name(), self.config.lr, &self.params, &self.states, self.buf_names())
-    }
-
-    fn load_state(&mut self, s: &OptimizerState) -> Result<(), OptimError> {
-        let (states, lr) = kernel::load_state(self.name(), &self.params, self.buf_names(), s)?;
-        self.states = states;
-        if let Some(lr) = lr {
-            self.config.lr = lr;
-        }
-        Ok(())
-    }
-
-    fn name(&self) -> &'static str {
-        if self.config.decoupled_weight_decay {
-            "AdamW"
+    fn buffers(&self) -> &'static [&'static str] {
+        if self.config.amsgrad {
+            &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
         } else {
-            "Adam"
+            &["exp_avg", "exp_avg_sq"]
         }
     }
 
-    fn params(&self) -> &[(String, Param)] {
-        &self.params
+    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> usize {
+        let c = self.config;
+        let (b1, b2) = c.betas;
+        let t = step as f64;
+        let bc1 = 1.0 - (b1 as f64).powf(t);
+        let bc2 = 1.0 - (b2 as f64).powf(t);
+        let step_size = (c.lr as f64 / bc1) as f32;
+        let bc2_sqrt = bc2.sqrt() as f32;
+        let decay = if c.decoupled_weight_decay { 1.0 - c.lr * c.weight_decay } else { 1.0 };
+        let l2 = if c.decoupled_weight_decay { 0.0 } else { c.weight_decay };
+        let (eps, amsgrad) = (c.eps, c.amsgrad);
+        let k = AdamCoefficients { b1, b2, l2, decay, step_size, bc2_sqrt, eps };
+        let adam_kernel = |ch: Chunk<'_>| -> usize {
+            if amsgrad {
+                adam_chunk::<true>(ch, &k)
+            } else {
+                adam_chunk::<false>(ch, &k)
+            }
+        };
+        kernel::run_fused(Chunk::new(theta, grad, bufs), &adam_kernel)
     }
 }
 

@@ -1,11 +1,10 @@
 //! AGD: an auto-switchable optimizer using the stepwise gradient difference as its
 //! preconditioner.
 
-use agdlab_autograd::{Gradients, Param};
+use agdlab_autograd::Param;
 
-use crate::kernel::{self, Chunk, ParamState};
-use crate::optimizer::{OptimError, Optimizer};
-use crate::state::OptimizerState;
+use crate::kernel::{self, Chunk};
+use crate::rule::{PerParameter, UpdateRule};
 
 /// How [`Agd`] applies weight decay λ (ignored when `win` is on: Win has its own decay).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -58,7 +57,7 @@ impl Default for AgdConfig {
 }
 
 /// Fraction of coordinates that took the SGD branch (sqrt(b_t) ≤ δ·sqrt(1-β2^t)) in the
-/// most recent [`Optimizer::step`], per parameter updated in that step and overall
+/// most recent [`Optimizer::step`](crate::Optimizer::step), per parameter updated in that step and overall
 /// (weighted by element count; 0 before any step).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SgdModeReport {
@@ -118,19 +117,37 @@ pub struct SgdModeReport {
 /// is unstable.
 ///
 /// State: `exp_avg` (m), `exp_avg_sq` (b), `max_exp_avg_sq` (AMSGrad), `z` (Win), step.
-pub struct Agd {
-    params: Vec<(String, Param)>,
-    config: AgdConfig,
-    states: Vec<Option<ParamState>>,
-    /// (SGD-mode count, numel) of each parameter updated in the last step.
-    last_sgd: Vec<Option<(usize, usize)>>,
-}
+pub type Agd = PerParameter<AgdRule>;
 
 impl Agd {
     /// # Panics
     /// On a non-positive learning rate, negative δ or λ, betas outside [0, 1), or a
     /// non-positive clip (the reference raises `ValueError` likewise).
     pub fn new(params: Vec<(String, Param)>, config: AgdConfig) -> Agd {
+        PerParameter::with_rule(params, AgdRule::new(config))
+    }
+
+    pub fn config(&self) -> &AgdConfig {
+        &self.rule().config
+    }
+
+    /// The fraction of coordinates in SGD mode in the last step (see [`SgdModeReport`]).
+    pub fn sgd_mode_report(&self) -> SgdModeReport {
+        self.count_report()
+    }
+}
+
+/// The per-parameter rule of [`Agd`].
+#[derive(Clone, Debug)]
+pub struct AgdRule {
+    config: AgdConfig,
+}
+
+impl AgdRule {
+    /// # Panics
+    /// On a non-positive learning rate, negative δ or λ, betas outside [0, 1), or a
+    /// non-positive clip (the reference raises `ValueError` likewise).
+    pub fn new(config: AgdConfig) -> AgdRule {
         let (b1, b2) = config.betas;
         assert!(config.lr > 0.0, "Agd: invalid learning rate {}", config.lr);
         assert!(config.delta >= 0.0, "Agd: invalid delta {}", config.delta);
@@ -140,115 +157,17 @@ impl Agd {
         if let Some(c) = config.clip {
             assert!(c > 0.0, "Agd: invalid clip {c}");
         }
-        let n = params.len();
-        Agd { params, config, states: vec![None; n], last_sgd: vec![None; n] }
+        AgdRule { config }
     }
 
     pub fn config(&self) -> &AgdConfig {
         &self.config
     }
-
-    /// The fraction of coordinates in SGD mode in the last step (see [`SgdModeReport`]).
-    pub fn sgd_mode_report(&self) -> SgdModeReport {
-        let mut per_param = Vec::new();
-        let (mut count, mut total) = (0usize, 0usize);
-        for ((name, _), last) in self.params.iter().zip(&self.last_sgd) {
-            if let Some((c, n)) = *last {
-                per_param.push((name.clone(), if n == 0 { 0.0 } else { c as f64 / n as f64 }));
-                count += c;
-                total += n;
-            }
-        }
-        let overall = if total == 0 { 0.0 } else { count as f64 / total as f64 };
-        SgdModeReport { per_param, overall }
-    }
-
-    fn buf_names(&self) -> &'static [&'static str] {
-        match (self.config.amsgrad, self.config.win) {
-            (false, false) => &["exp_avg", "exp_avg_sq"],
-            (true, false) => &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
-            (false, true) => &["exp_avg", "exp_avg_sq", "z"],
-            (true, true) => &["exp_avg", "exp_avg_sq", "max_exp_avg_sq", "z"],
-        }
-    }
 }
 
-impl Optimizer for Agd {
-    fn step(&mut self, grads: &Gradients) -> Result<(), OptimError> {
-        kernel::check_finite(&self.params, grads)?;
-        let c = self.config;
-        let n_bufs = self.buf_names().len();
-        let (b1, b2) = c.betas;
-        let (amsgrad, win, wd) = (c.amsgrad, c.win, c.weight_decay);
-        let clip = c.clip.unwrap_or(f32::INFINITY);
-        // Pre-update weight decay (not with Win): θ·keep, then g + l2·θ.
-        let (keep, l2) = match (win, c.weight_decay_mode) {
-            (true, _) => (1.0, 0.0),
-            (false, WeightDecayMode::Decoupled) => (1.0 - c.lr * wd, 0.0),
-            (false, WeightDecayMode::Fixed) => (1.0 - wd, 0.0),
-            (false, WeightDecayMode::L2) => (1.0, wd),
-        };
-        for (((_, p), slot), last) in
-            self.params.iter().zip(self.states.iter_mut()).zip(self.last_sgd.iter_mut())
-        {
-            *last = None;
-            let Some(g) = kernel::grad_slice(grads, p) else {
-                continue;
-            };
-            let st = slot.get_or_insert_with(|| ParamState::zeros(n_bufs, g.len()));
-            st.step += 1;
-            let first = st.step == 1;
-            let t = st.step as f64;
-            // At t = 1, m_0 = 0, so s_1 = m_1/(1-β1) also comes out of the t > 1 formula
-            // with the old-momentum coefficient set to 0.
-            let bc1 = 1.0 - (b1 as f64).powf(t);
-            let bc1_old = 1.0 - (b1 as f64).powf(t - 1.0);
-            let bc2 = 1.0 - (b2 as f64).powf(t);
-            let inv_bc1 = (1.0 / bc1) as f32;
-            let inv_bc1_old = if first { 0.0 } else { (1.0 / bc1_old) as f32 };
-            let delta_adj = (c.delta as f64 * bc2.sqrt()) as f32;
-            let lr_adj64 = c.lr as f64 * bc2.sqrt() / bc1;
-            let lr_adj = lr_adj64 as f32;
-            // Win coefficients.
-            let z_scale = (1.0 / (1.0 + wd as f64 * lr_adj64)) as f32;
-            let tao64 = 1.0 / (3.0 + 2.0 * lr_adj64 * wd as f64);
-            let (tao, tao_lr2, tao2) = (tao64 as f32, (tao64 * 2.0 * lr_adj64) as f32, (2.0 * tao64) as f32);
-
-            let k = AgdCoefficients {
-                b1,
-                b2,
-                keep,
-                l2,
-                inv_bc1,
-                inv_bc1_old,
-                delta_adj,
-                lr_adj,
-                clip,
-                z_scale,
-                tao,
-                tao_lr2,
-                tao2,
-            };
-            // One monomorphised loop per option set, so the element loop has no
-            // loop-invariant branches left and vectorises.
-            let agd_kernel = |ch: Chunk<'_>| -> usize {
-                match (amsgrad, win) {
-                    (false, false) => agd_chunk::<false, false>(ch, &k),
-                    (true, false) => agd_chunk::<true, false>(ch, &k),
-                    (false, true) => agd_chunk::<false, true>(ch, &k),
-                    (true, true) => agd_chunk::<true, true>(ch, &k),
-                }
-            };
-            let count = p.update(|theta| {
-                if first && win {
-                    // z_0 = θ_0 (see the type's documentation for this choice).
-                    st.bufs[n_bufs - 1].copy_from_slice(theta);
-                }
-                kernel::run_fused(Chunk::new(theta, g, &mut st.bufs), &agd_kernel)
-            });
-            *last = Some((count, g.len()));
-        }
-        Ok(())
+impl UpdateRule for AgdRule {
+    fn name(&self) -> &'static str {
+        "AGD"
     }
 
     fn lr(&self) -> f32 {
@@ -259,30 +178,81 @@ impl Optimizer for Agd {
         self.config.lr = lr;
     }
 
-    fn state(&self) -> OptimizerState {
-        kernel::save_state(self.name(), self.config.lr, &self.params, &self.states, self.buf_names())
-    }
-
-    fn load_state(&mut self, s: &OptimizerState) -> Result<(), OptimError> {
-        let (states, lr) = kernel::load_state(self.name(), &self.params, self.buf_names(), s)?;
-        self.states = states;
-        if let Some(lr) = lr {
-            self.config.lr = lr;
+    fn buffers(&self) -> &'static [&'static str] {
+        match (self.config.amsgrad, self.config.win) {
+            (false, false) => &["exp_avg", "exp_avg_sq"],
+            (true, false) => &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
+            (false, true) => &["exp_avg", "exp_avg_sq", "z"],
+            (true, true) => &["exp_avg", "exp_avg_sq", "max_exp_avg_sq", "z"],
         }
-        self.last_sgd.iter_mut().for_each(|l| *l = None);
-        Ok(())
     }
 
-    fn name(&self) -> &'static str {
-        "AGD"
+    /// Win: z_0 = θ_0 (see [`Agd`]'s documentation for this choice).
+    fn init(&self, theta: &[f32], bufs: &mut [Vec<f32>]) {
+        if self.config.win {
+            bufs[bufs.len() - 1].copy_from_slice(theta);
+        }
     }
 
-    fn params(&self) -> &[(String, Param)] {
-        &self.params
+    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> usize {
+        let c = self.config;
+        let (b1, b2) = c.betas;
+        let (amsgrad, win, wd) = (c.amsgrad, c.win, c.weight_decay);
+        let clip = c.clip.unwrap_or(f32::INFINITY);
+        // Pre-update weight decay (not with Win): θ·keep, then g + l2·θ.
+        let (keep, l2) = match (win, c.weight_decay_mode) {
+            (true, _) => (1.0, 0.0),
+            (false, WeightDecayMode::Decoupled) => (1.0 - c.lr * wd, 0.0),
+            (false, WeightDecayMode::Fixed) => (1.0 - wd, 0.0),
+            (false, WeightDecayMode::L2) => (1.0, wd),
+        };
+        let first = step == 1;
+        let t = step as f64;
+        // At t = 1, m_0 = 0, so s_1 = m_1/(1-β1) also comes out of the t > 1 formula
+        // with the old-momentum coefficient set to 0.
+        let bc1 = 1.0 - (b1 as f64).powf(t);
+        let bc1_old = 1.0 - (b1 as f64).powf(t - 1.0);
+        let bc2 = 1.0 - (b2 as f64).powf(t);
+        let inv_bc1 = (1.0 / bc1) as f32;
+        let inv_bc1_old = if first { 0.0 } else { (1.0 / bc1_old) as f32 };
+        let delta_adj = (c.delta as f64 * bc2.sqrt()) as f32;
+        let lr_adj64 = c.lr as f64 * bc2.sqrt() / bc1;
+        let lr_adj = lr_adj64 as f32;
+        // Win coefficients.
+        let z_scale = (1.0 / (1.0 + wd as f64 * lr_adj64)) as f32;
+        let tao64 = 1.0 / (3.0 + 2.0 * lr_adj64 * wd as f64);
+        let (tao, tao_lr2, tao2) = (tao64 as f32, (tao64 * 2.0 * lr_adj64) as f32, (2.0 * tao64) as f32);
+
+        let k = AgdCoefficients {
+            b1,
+            b2,
+            keep,
+            l2,
+            inv_bc1,
+            inv_bc1_old,
+            delta_adj,
+            lr_adj,
+            clip,
+            z_scale,
+            tao,
+            tao_lr2,
+            tao2,
+        };
+        // One monomorphised loop per option set, so the element loop has no
+        // loop-invariant branches left and vectorises.
+        let agd_kernel = |ch: Chunk<'_>| -> usize {
+            match (amsgrad, win) {
+                (false, false) => agd_chunk::<false, false>(ch, &k),
+                (true, false) => agd_chunk::<true, false>(ch, &k),
+                (false, true) => agd_chunk::<false, true>(ch, &k),
+                (true, true) => agd_chunk::<true, true>(ch, &k),
+            }
+        };
+        kernel::run_fused(Chunk::new(theta, grad, bufs), &agd_kernel)
     }
 
-    fn sgd_mode(&self) -> Option<SgdModeReport> {
-        Some(self.sgd_mode_report())
+    fn reports_sgd_mode(&self) -> bool {
+        true
     }
 }
 

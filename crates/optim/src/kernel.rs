@@ -16,9 +16,16 @@ pub(crate) const PAR_THRESHOLD: usize = 32 * 1024;
 
 /// The slices one fused loop works on: a run of parameter elements, the matching gradient
 /// elements and up to four state buffers. Buffers an optimizer does not use are empty.
-pub(crate) struct Chunk<'a> {
+///
+/// Built over a whole parameter by [`Chunk::new`] and split by [`run_fused`]; an
+/// [`UpdateRule`](crate::UpdateRule) destructures it in its element loop.
+pub struct Chunk<'a> {
+    /// Parameter elements, updated in place.
     pub theta: &'a mut [f32],
+    /// The matching gradient elements.
     pub grad: &'a [f32],
+    /// The matching elements of the state buffers, in the rule's buffer order; empty
+    /// slices past the rule's last buffer.
     pub bufs: [&'a mut [f32]; 4],
 }
 
@@ -32,6 +39,9 @@ fn split_buf(b: &mut [f32], mid: usize) -> (&mut [f32], &mut [f32]) {
 
 impl<'a> Chunk<'a> {
     /// A chunk over a whole parameter. Buffers are taken in order from `bufs`.
+    ///
+    /// # Panics
+    /// When `grad`'s length differs from `theta`'s, or `bufs` holds more than four buffers.
     pub fn new(theta: &'a mut [f32], grad: &'a [f32], bufs: &'a mut [Vec<f32>]) -> Chunk<'a> {
         assert_eq!(
             theta.len(),
@@ -51,6 +61,7 @@ impl<'a> Chunk<'a> {
             }
         };
         let bufs = [next(), next(), next(), next()];
+        assert!(it.next().is_none(), "optimizer step: at most 4 state buffers per parameter");
         Chunk { theta, grad, bufs }
     }
 
@@ -74,9 +85,11 @@ impl<'a> Chunk<'a> {
 }
 
 /// Run `kernel` over `chunk`: directly when small, else halved recursively with
-/// `rayon::join` until pieces are at most [`PAR_THRESHOLD`] long. Returns the sum of the
+/// `rayon::join` until pieces are at most 32 Ki elements long. Returns the sum of the
 /// kernel's counts (used by AGD to count SGD-mode coordinates). Allocates nothing.
-pub(crate) fn run_fused<K>(chunk: Chunk<'_>, kernel: &K) -> usize
+///
+/// The kernel sees each piece once, so it must treat elements independently.
+pub fn run_fused<K>(chunk: Chunk<'_>, kernel: &K) -> usize
 where
     K: Fn(Chunk<'_>) -> usize + Sync,
 {

@@ -27,6 +27,8 @@
 //!
 //! Every optimizer updates each parameter with one fused in-place loop over slices
 //! (parameter, gradient, state buffers), split across rayon threads for large tensors.
+//! Each is a [`PerParameter`] optimizer around an [`UpdateRule`]: `Agd` is
+//! `PerParameter<AgdRule>`, `Adam` is `PerParameter<AdamRule>`, and so on.
 //!
 //! | type | paper | reference semantics |
 //! |---|---|---|
@@ -35,6 +37,53 @@
 //! | [`Agd`] | Yue et al., NeurIPS 2023, arXiv 2312.01658 | atorch `AGD` |
 //! | [`AdaBelief`] | Zhuang et al., NeurIPS 2020 | `adabelief-pytorch` 0.2 (rectify off) |
 //! | [`RAdam`] | Liu et al., ICLR 2020 | `torch.optim.RAdam` |
+//!
+//! # Adding an optimizer
+//!
+//! Write only the math, in one file: implement [`UpdateRule`] for a struct holding the
+//! hyper-parameters, and wrap it in [`PerParameter`]. The rule names its state buffers and
+//! updates one parameter in place; [`PerParameter`] does the rest (the NaN/Inf check
+//! before anything changes, skipping parameters without a gradient, step counts, creating
+//! zeroed buffers, saving and loading state by parameter name, the learning rate).
+//! [`run_fused`] splits large tensors across threads. Heavy-ball momentum, for example:
+//!
+//! ```
+//! use agdlab_autograd::{Gradients, Param};
+//! use agdlab_optim::{run_fused, Chunk, Optimizer, PerParameter, UpdateRule};
+//! use agdlab_tensor::Tensor;
+//!
+//! /// b ← μ·b + g,  θ ← θ - γ·b
+//! struct HeavyBall { lr: f32, momentum: f32 }
+//!
+//! impl UpdateRule for HeavyBall {
+//!     fn name(&self) -> &'static str { "HeavyBall" }
+//!     fn lr(&self) -> f32 { self.lr }
+//!     fn set_lr(&mut self, lr: f32) { self.lr = lr }
+//!     fn buffers(&self) -> &'static [&'static str] { &["momentum_buffer"] }
+//!     fn update(&self, _step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> usize {
+//!         let (lr, mu) = (self.lr, self.momentum);
+//!         run_fused(Chunk::new(theta, grad, bufs), &|ch: Chunk<'_>| {
+//!             let Chunk { theta, grad, bufs: [b, ..] } = ch;
+//!             for ((t, &g), b) in theta.iter_mut().zip(grad).zip(b.iter_mut()) {
+//!                 *b = mu * *b + g;
+//!                 *t -= lr * *b;
+//!             }
+//!             0
+//!         })
+//!     }
+//! }
+//!
+//! let w = Param::new(Tensor::from_vec(vec![1.0, 2.0], &[2]).unwrap());
+//! let mut opt = PerParameter::with_rule(vec![("w".into(), w.clone())], HeavyBall { lr: 0.5, momentum: 0.9 });
+//! let mut grads = Gradients::new();
+//! grads.insert(&w, Tensor::from_vec(vec![1.0, -1.0], &[2]).unwrap());
+//! opt.step(&grads).unwrap(); // b = g
+//! opt.step(&grads).unwrap(); // b = 1.9·g
+//! let w1 = w.value().to_vec();
+//! assert!((w1[0] - (1.0 - 0.5 * 2.9)).abs() < 1e-6 && (w1[1] - (2.0 + 0.5 * 2.9)).abs() < 1e-6);
+//! assert_eq!(opt.state().scalar("w.step"), Some(2.0));
+//! assert!(opt.state().tensor("w.momentum_buffer").is_some());
+//! ```
 
 pub mod adabelief;
 pub mod adam;
@@ -43,16 +92,19 @@ pub mod clip;
 mod kernel;
 pub mod optimizer;
 pub mod radam;
+pub mod rule;
 pub mod schedule;
 pub mod sgd;
 pub mod state;
 
-pub use adabelief::{AdaBelief, AdaBeliefConfig};
-pub use adam::{Adam, AdamConfig};
-pub use agd::{Agd, AgdConfig, SgdModeReport, WeightDecayMode};
+pub use adabelief::{AdaBelief, AdaBeliefConfig, AdaBeliefRule};
+pub use adam::{Adam, AdamConfig, AdamRule};
+pub use agd::{Agd, AgdConfig, AgdRule, SgdModeReport, WeightDecayMode};
 pub use clip::clip_grad_norm;
+pub use kernel::{run_fused, Chunk};
 pub use optimizer::{OptimError, Optimizer};
-pub use radam::{RAdam, RAdamConfig};
+pub use radam::{RAdam, RAdamConfig, RAdamRule};
+pub use rule::{PerParameter, UpdateRule};
 pub use schedule::{Constant, CosineAnnealing, LinearWarmup, LrSchedule, StepDecay};
-pub use sgd::{Sgd, SgdConfig};
+pub use sgd::{Sgd, SgdConfig, SgdRule};
 pub use state::OptimizerState;

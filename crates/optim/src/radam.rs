@@ -1,10 +1,9 @@
 //! RAdam: Adam with a rectified adaptive learning rate.
 
-use agdlab_autograd::{Gradients, Param};
+use agdlab_autograd::Param;
 
-use crate::kernel::{self, Chunk, ParamState};
-use crate::optimizer::{OptimError, Optimizer};
-use crate::state::OptimizerState;
+use crate::kernel::{self, Chunk};
+use crate::rule::{PerParameter, UpdateRule};
 
 /// Hyper-parameters of [`RAdam`]; `Default` matches `torch.optim.RAdam`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -45,18 +44,27 @@ impl Default for RAdamConfig {
 /// ```
 ///
 /// State: `exp_avg`, `exp_avg_sq`, step count.
-pub struct RAdam {
-    params: Vec<(String, Param)>,
-    config: RAdamConfig,
-    states: Vec<Option<ParamState>>,
-}
-
-const BUFS: &[&str] = &["exp_avg", "exp_avg_sq"];
+pub type RAdam = PerParameter<RAdamRule>;
 
 impl RAdam {
     pub fn new(params: Vec<(String, Param)>, config: RAdamConfig) -> RAdam {
-        let states = vec![None; params.len()];
-        RAdam { params, config, states }
+        PerParameter::with_rule(params, RAdamRule { config })
+    }
+
+    pub fn config(&self) -> &RAdamConfig {
+        &self.rule().config
+    }
+}
+
+/// The per-parameter rule of [`RAdam`].
+#[derive(Clone, Debug)]
+pub struct RAdamRule {
+    config: RAdamConfig,
+}
+
+impl RAdamRule {
+    pub fn new(config: RAdamConfig) -> RAdamRule {
+        RAdamRule { config }
     }
 
     pub fn config(&self) -> &RAdamConfig {
@@ -64,55 +72,9 @@ impl RAdam {
     }
 }
 
-impl Optimizer for RAdam {
-    fn step(&mut self, grads: &Gradients) -> Result<(), OptimError> {
-        kernel::check_finite(&self.params, grads)?;
-        let c = self.config;
-        let (b1, b2) = c.betas;
-        let eps = c.eps;
-        let (keep, l2) =
-            if c.decoupled_weight_decay { (1.0 - c.lr * c.weight_decay, 0.0) } else { (1.0, c.weight_decay) };
-        let rho_inf = 2.0 / (1.0 - b2 as f64) - 1.0;
-        for ((_, p), slot) in self.params.iter().zip(self.states.iter_mut()) {
-            let Some(g) = kernel::grad_slice(grads, p) else {
-                continue;
-            };
-            let st = slot.get_or_insert_with(|| ParamState::zeros(BUFS.len(), g.len()));
-            st.step += 1;
-            let t = st.step as f64;
-            let bc1 = 1.0 - (b1 as f64).powf(t);
-            let bc2 = 1.0 - (b2 as f64).powf(t);
-            let rho_t = rho_inf - 2.0 * t * (b2 as f64).powf(t) / bc2;
-            let rectified = rho_t > 5.0;
-            let inv_bc1 = (1.0 / bc1) as f32;
-            let lr = c.lr;
-            // Scale of the adaptive step: γ·r_t·sqrt(1-β2^t).
-            let adaptive = if rectified {
-                let rect = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
-                    / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
-                    .sqrt();
-                (c.lr as f64 * rect * bc2.sqrt()) as f32
-            } else {
-                0.0
-            };
-            let radam_kernel = |ch: Chunk<'_>| -> usize {
-                let Chunk { theta, grad, bufs: [m, v, ..] } = ch;
-                let n = theta.len();
-                let (grad, m, v) = (&grad[..n], &mut m[..n], &mut v[..n]);
-                for i in 0..n {
-                    let gi = if l2 != 0.0 { grad[i] + l2 * theta[i] } else { grad[i] };
-                    let th = theta[i] * keep;
-                    m[i] = b1 * m[i] + (1.0 - b1) * gi;
-                    v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
-                    let mh = m[i] * inv_bc1;
-                    theta[i] =
-                        if rectified { th - mh * (adaptive / (v[i].sqrt() + eps)) } else { th - mh * lr };
-                }
-                0
-            };
-            p.update(|theta| kernel::run_fused(Chunk::new(theta, g, &mut st.bufs), &radam_kernel));
-        }
-        Ok(())
+impl UpdateRule for RAdamRule {
+    fn name(&self) -> &'static str {
+        "RAdam"
     }
 
     fn lr(&self) -> f32 {
@@ -123,24 +85,47 @@ impl Optimizer for RAdam {
         self.config.lr = lr;
     }
 
-    fn state(&self) -> OptimizerState {
-        kernel::save_state(self.name(), self.config.lr, &self.params, &self.states, BUFS)
+    fn buffers(&self) -> &'static [&'static str] {
+        &["exp_avg", "exp_avg_sq"]
     }
 
-    fn load_state(&mut self, s: &OptimizerState) -> Result<(), OptimError> {
-        let (states, lr) = kernel::load_state(self.name(), &self.params, BUFS, s)?;
-        self.states = states;
-        if let Some(lr) = lr {
-            self.config.lr = lr;
-        }
-        Ok(())
-    }
-
-    fn name(&self) -> &'static str {
-        "RAdam"
-    }
-
-    fn params(&self) -> &[(String, Param)] {
-        &self.params
+    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> usize {
+        let c = self.config;
+        let (b1, b2) = c.betas;
+        let eps = c.eps;
+        let (keep, l2) =
+            if c.decoupled_weight_decay { (1.0 - c.lr * c.weight_decay, 0.0) } else { (1.0, c.weight_decay) };
+        let rho_inf = 2.0 / (1.0 - b2 as f64) - 1.0;
+        let t = step as f64;
+        let bc1 = 1.0 - (b1 as f64).powf(t);
+        let bc2 = 1.0 - (b2 as f64).powf(t);
+        let rho_t = rho_inf - 2.0 * t * (b2 as f64).powf(t) / bc2;
+        let rectified = rho_t > 5.0;
+        let inv_bc1 = (1.0 / bc1) as f32;
+        let lr = c.lr;
+        // Scale of the adaptive step: γ·r_t·sqrt(1-β2^t).
+        let adaptive = if rectified {
+            let rect = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
+                / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+                .sqrt();
+            (c.lr as f64 * rect * bc2.sqrt()) as f32
+        } else {
+            0.0
+        };
+        let radam_kernel = |ch: Chunk<'_>| -> usize {
+            let Chunk { theta, grad, bufs: [m, v, ..] } = ch;
+            let n = theta.len();
+            let (grad, m, v) = (&grad[..n], &mut m[..n], &mut v[..n]);
+            for i in 0..n {
+                let gi = if l2 != 0.0 { grad[i] + l2 * theta[i] } else { grad[i] };
+                let th = theta[i] * keep;
+                m[i] = b1 * m[i] + (1.0 - b1) * gi;
+                v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
+                let mh = m[i] * inv_bc1;
+                theta[i] = if rectified { th - mh * (adaptive / (v[i].sqrt() + eps)) } else { th - mh * lr };
+            }
+            0
+        };
+        kernel::run_fused(Chunk::new(theta, grad, bufs), &radam_kernel)
     }
 }

@@ -1,10 +1,9 @@
 //! Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay.
 
-use agdlab_autograd::{Gradients, Param};
+use agdlab_autograd::Param;
 
-use crate::kernel::{self, Chunk, ParamState};
-use crate::optimizer::{OptimError, Optimizer};
-use crate::state::OptimizerState;
+use crate::kernel::{self, Chunk};
+use crate::rule::{PerParameter, UpdateRule};
 
 /// Hyper-parameters of [`Sgd`]; `Default` matches `torch.optim.SGD` (lr 1e-3).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -38,70 +37,45 @@ impl Default for SgdConfig {
 /// Momentum: Polyak 1964; the Nesterov form as in Sutskever, Martens, Dahl & Hinton,
 /// "On the importance of initialization and momentum in deep learning", ICML 2013.
 /// State: buffer `momentum_buffer` (only when μ ≠ 0) and the step count.
-pub struct Sgd {
-    params: Vec<(String, Param)>,
-    config: SgdConfig,
-    states: Vec<Option<ParamState>>,
-}
+pub type Sgd = PerParameter<SgdRule>;
 
 impl Sgd {
     /// # Panics
     /// When Nesterov is requested without momentum or with dampening (as PyTorch refuses).
     pub fn new(params: Vec<(String, Param)>, config: SgdConfig) -> Sgd {
+        PerParameter::with_rule(params, SgdRule::new(config))
+    }
+
+    pub fn config(&self) -> &SgdConfig {
+        &self.rule().config
+    }
+}
+
+/// The per-parameter rule of [`Sgd`].
+#[derive(Clone, Debug)]
+pub struct SgdRule {
+    config: SgdConfig,
+}
+
+impl SgdRule {
+    /// # Panics
+    /// When Nesterov is requested without momentum or with dampening (as PyTorch refuses).
+    pub fn new(config: SgdConfig) -> SgdRule {
         assert!(
             !config.nesterov || (config.momentum > 0.0 && config.dampening == 0.0),
             "Sgd: Nesterov momentum requires a momentum and zero dampening"
         );
-        let states = vec![None; params.len()];
-        Sgd { params, config, states }
+        SgdRule { config }
     }
 
     pub fn config(&self) -> &SgdConfig {
         &self.config
     }
-
-    fn buf_names(&self) -> &'static [&'static str] {
-        if self.config.momentum != 0.0 {
-            &["momentum_buffer"]
-        } else {
-            &[]
-        }
-    }
 }
 
-impl Optimizer for Sgd {
-    fn step(&mut self, grads: &Gradients) -> Result<(), OptimError> {
-        kernel::check_finite(&self.params, grads)?;
-        let c = self.config;
-        let n_bufs = self.buf_names().len();
-        for ((_, p), slot) in self.params.iter().zip(self.states.iter_mut()) {
-            let Some(g) = kernel::grad_slice(grads, p) else {
-                continue;
-            };
-            let st = slot.get_or_insert_with(|| ParamState::zeros(n_bufs, g.len()));
-            st.step += 1;
-            let first = st.step == 1;
-            let (lr, mu, damp, wd, nesterov) = (c.lr, c.momentum, c.dampening, c.weight_decay, c.nesterov);
-            let sgd_kernel = |ch: Chunk<'_>| -> usize {
-                let Chunk { theta, grad, bufs: [buf, ..] } = ch;
-                if mu == 0.0 {
-                    for (t, &g) in theta.iter_mut().zip(grad) {
-                        let g = if wd != 0.0 { g + wd * *t } else { g };
-                        *t -= lr * g;
-                    }
-                } else {
-                    for ((t, &g), b) in theta.iter_mut().zip(grad).zip(buf.iter_mut()) {
-                        let g = if wd != 0.0 { g + wd * *t } else { g };
-                        *b = if first { g } else { mu * *b + (1.0 - damp) * g };
-                        let d = if nesterov { g + mu * *b } else { *b };
-                        *t -= lr * d;
-                    }
-                }
-                0
-            };
-            p.update(|theta| kernel::run_fused(Chunk::new(theta, g, &mut st.bufs), &sgd_kernel));
-        }
-        Ok(())
+impl UpdateRule for SgdRule {
+    fn name(&self) -> &'static str {
+        "SGD"
     }
 
     fn lr(&self) -> f32 {
@@ -112,24 +86,35 @@ impl Optimizer for Sgd {
         self.config.lr = lr;
     }
 
-    fn state(&self) -> OptimizerState {
-        kernel::save_state(self.name(), self.config.lr, &self.params, &self.states, self.buf_names())
-    }
-
-    fn load_state(&mut self, s: &OptimizerState) -> Result<(), OptimError> {
-        let (states, lr) = kernel::load_state(self.name(), &self.params, self.buf_names(), s)?;
-        self.states = states;
-        if let Some(lr) = lr {
-            self.config.lr = lr;
+    fn buffers(&self) -> &'static [&'static str] {
+        if self.config.momentum != 0.0 {
+            &["momentum_buffer"]
+        } else {
+            &[]
         }
-        Ok(())
     }
 
-    fn name(&self) -> &'static str {
-        "SGD"
-    }
-
-    fn params(&self) -> &[(String, Param)] {
-        &self.params
+    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> usize {
+        let c = self.config;
+        let first = step == 1;
+        let (lr, mu, damp, wd, nesterov) = (c.lr, c.momentum, c.dampening, c.weight_decay, c.nesterov);
+        let sgd_kernel = |ch: Chunk<'_>| -> usize {
+            let Chunk { theta, grad, bufs: [buf, ..] } = ch;
+            if mu == 0.0 {
+                for (t, &g) in theta.iter_mut().zip(grad) {
+                    let g = if wd != 0.0 { g + wd * *t } else { g };
+                    *t -= lr * g;
+                }
+            } else {
+                for ((t, &g), b) in theta.iter_mut().zip(grad).zip(buf.iter_mut()) {
+                    let g = if wd != 0.0 { g + wd * *t } else { g };
+                    *b = if first { g } else { mu * *b + (1.0 - damp) * g };
+                    let d = if nesterov { g + mu * *b } else { *b };
+                    *t -= lr * d;
+                }
+            }
+            0
+        };
+        kernel::run_fused(Chunk::new(theta, grad, bufs), &sgd_kernel)
     }
 }

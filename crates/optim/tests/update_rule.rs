@@ -1,0 +1,156 @@
+//! The contract of [`PerParameter`] towards an [`UpdateRule`] written outside the crate:
+//! step numbering, the `init` hook, skipped parameters, the NaN check, state by name and
+//! the count report.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use agdlab_autograd::{Gradients, Param};
+use agdlab_optim::{run_fused, Chunk, OptimError, Optimizer, PerParameter, UpdateRule};
+use agdlab_tensor::Tensor;
+
+/// θ ← θ - γ·g; buffer `last_step` holds the step number the rule was given, buffer
+/// `start` the parameter's value at its first step (set by `init`). Counts positive
+/// gradients.
+struct Probe {
+    lr: f32,
+    counts: bool,
+    inits: AtomicUsize,
+}
+
+impl Probe {
+    fn new(counts: bool) -> Probe {
+        Probe { lr: 0.5, counts, inits: AtomicUsize::new(0) }
+    }
+}
+
+impl UpdateRule for Probe {
+    fn name(&self) -> &'static str {
+        "Probe"
+    }
+    fn lr(&self) -> f32 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+    fn buffers(&self) -> &'static [&'static str] {
+        &["last_step", "start"]
+    }
+    fn init(&self, theta: &[f32], bufs: &mut [Vec<f32>]) {
+        assert!(bufs.iter().all(|b| b.iter().all(|&x| x == 0.0)), "buffers start at zero");
+        self.inits.fetch_add(1, Ordering::SeqCst);
+        bufs[1].copy_from_slice(theta);
+    }
+    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> usize {
+        let lr = self.lr;
+        run_fused(Chunk::new(theta, grad, bufs), &|ch: Chunk<'_>| {
+            let Chunk { theta, grad, bufs: [last, ..] } = ch;
+            let mut positive = 0;
+            for ((t, &g), l) in theta.iter_mut().zip(grad).zip(last.iter_mut()) {
+                *t -= lr * g;
+                *l = step as f32;
+                positive += (g > 0.0) as usize;
+            }
+            positive
+        })
+    }
+    fn reports_sgd_mode(&self) -> bool {
+        self.counts
+    }
+}
+
+fn tensor(v: Vec<f32>) -> Tensor {
+    let n = v.len();
+    Tensor::from_vec(v, &[n]).unwrap()
+}
+
+/// `a` (3 elements) and `big` (above the parallel threshold).
+fn setup(counts: bool) -> (Param, Param, PerParameter<Probe>) {
+    let a = Param::new(tensor(vec![1.0, 2.0, 3.0]));
+    let big = Param::new(tensor(vec![1.0; 100_000]));
+    let opt = PerParameter::with_rule(
+        vec![("a".to_string(), a.clone()), ("big".to_string(), big.clone())],
+        Probe::new(counts),
+    );
+    (a, big, opt)
+}
+
+#[test]
+fn steps_are_one_based_per_parameter_and_init_runs_once() {
+    let (a, big, mut opt) = setup(true);
+    let mut only_a = Gradients::new();
+    only_a.insert(&a, tensor(vec![1.0, -1.0, 2.0]));
+    let mut both = only_a.clone();
+    both.insert(&big, tensor(vec![-2.0; 100_000]));
+
+    opt.step(&only_a).unwrap();
+    assert_eq!(opt.rule().inits.load(Ordering::SeqCst), 1, "init only for the stepped parameter");
+    assert_eq!(a.value().to_vec(), vec![0.5, 2.5, 2.0]);
+    assert_eq!(big.value().to_vec()[0], 1.0, "no gradient, no update");
+    let s = opt.state();
+    assert_eq!((s.scalar("a.step"), s.scalar("big.step")), (Some(1.0), Some(0.0)));
+    assert!(s.tensor("big.start").is_none(), "no state before a parameter's first step");
+
+    opt.step(&both).unwrap();
+    let s = opt.state();
+    assert_eq!((s.scalar("a.step"), s.scalar("big.step")), (Some(2.0), Some(1.0)));
+    assert_eq!(s.tensor("a.last_step").unwrap().to_vec(), vec![2.0; 3]);
+    assert_eq!(s.tensor("big.last_step").unwrap().to_vec(), vec![1.0; 100_000]);
+    assert_eq!(s.tensor("a.start").unwrap().to_vec(), vec![1.0, 2.0, 3.0], "init saw θ_0");
+    assert_eq!(opt.rule().inits.load(Ordering::SeqCst), 2);
+
+    // The count report: a has 2 of 3 positive gradients, big none.
+    let r = opt.sgd_mode().unwrap();
+    assert_eq!(r.per_param, vec![("a".to_string(), 2.0 / 3.0), ("big".to_string(), 0.0)]);
+    assert_eq!(r.overall, 2.0 / 100_003.0);
+
+    // A loaded state with a positive step count is not initialised again.
+    let mut fresh = PerParameter::with_rule(
+        vec![("a".to_string(), a.clone()), ("big".to_string(), big.clone())],
+        Probe::new(true),
+    );
+    fresh.load_state(&s).unwrap();
+    assert!(fresh.sgd_mode().unwrap().per_param.is_empty(), "load clears the last step's counts");
+    fresh.step(&both).unwrap();
+    assert_eq!(fresh.rule().inits.load(Ordering::SeqCst), 0);
+    assert_eq!(fresh.state().scalar("a.step"), Some(3.0));
+}
+
+#[test]
+fn non_finite_gradient_changes_nothing_and_rules_without_counts_report_none() {
+    let (a, big, mut opt) = setup(false);
+    let mut g = Gradients::new();
+    g.insert(&a, tensor(vec![1.0, 1.0, 1.0]));
+    g.insert(&big, tensor(vec![f32::NAN; 100_000]));
+    let err = opt.step(&g).unwrap_err();
+    assert_eq!(err, OptimError::NonFiniteGradient { param: "big".to_string() });
+    assert_eq!(a.value().to_vec(), vec![1.0, 2.0, 3.0]);
+    assert_eq!(opt.rule().inits.load(Ordering::SeqCst), 0);
+    assert_eq!(opt.state().scalar("a.step"), Some(0.0));
+    assert!(opt.sgd_mode().is_none());
+
+    opt.set_lr(0.25);
+    assert_eq!((opt.lr(), opt.name(), opt.state().kind.as_str()), (0.25, "Probe", "Probe"));
+}
+
+#[test]
+#[should_panic(expected = "at most 4 state buffers")]
+fn more_than_four_buffers_is_refused_at_construction() {
+    struct Wide;
+    impl UpdateRule for Wide {
+        fn name(&self) -> &'static str {
+            "Wide"
+        }
+        fn lr(&self) -> f32 {
+            1.0
+        }
+        fn set_lr(&mut self, _: f32) {}
+        fn buffers(&self) -> &'static [&'static str] {
+            &["a", "b", "c", "d", "e"]
+        }
+        fn update(&self, _: u64, _: &mut [f32], _: &[f32], _: &mut [Vec<f32>]) -> usize {
+            0
+        }
+    }
+    let _ = PerParameter::with_rule(Vec::new(), Wide);
+}
