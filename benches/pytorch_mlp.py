@@ -17,12 +17,13 @@ same way, one op at a time).
 """
 
 import argparse
+import csv
 import gzip
 import os
-import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -96,12 +97,16 @@ def torch_epoch(optimizer_name, lr, x, y, seed=0):
 
 
 def agdlab_epoch(binary, optimizer_name, lr, threads):
-    out = subprocess.run(
-        [binary, "--optimizer", optimizer_name, "--lr", str(lr), "--epochs", "1",
-         "--schedule", "constant", "--threads", str(threads), "--metrics", os.devnull],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    return float(re.search(r"epoch  1: .*\| ([0-9.]+)s", out).group(1))
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics = os.path.join(tmp, "metrics.csv")
+        subprocess.run(
+            [binary, "--optimizer", optimizer_name, "--lr", str(lr), "--epochs", "1",
+             "--schedule", "constant", "--threads", str(threads), "--metrics", metrics],
+            check=True, capture_output=True,
+        )
+        with open(metrics) as f:
+            rows = list(csv.DictReader(f))
+    return float(rows[-1]["epoch_seconds"])
 
 
 def main():

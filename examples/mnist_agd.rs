@@ -205,6 +205,7 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         ));
         let mut progress = Progress::new(format!("epoch {:>2}/{}", epoch + 1, args.epochs), steps_per_epoch);
         let (mut loss_sum, mut correct) = (0.0f64, 0);
+        let mut sgd_mode_sum = None; // AGD: Σ over steps of the fraction of coordinates in SGD mode
         for (i, idx) in order.chunks(args.batch_size).enumerate() {
             let (x, y) = data.train.batch(idx);
             let tape = Tape::new();
@@ -214,6 +215,9 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
             let grads = loss.backward();
             schedule.apply(optimizer.as_mut(), epoch * steps_per_epoch + i);
             optimizer.step(&grads)?;
+            if let Some(report) = optimizer.sgd_mode() {
+                *sgd_mode_sum.get_or_insert(0.0) += report.overall;
+            }
             loss_sum += loss_value as f64 * idx.len() as f64;
             correct += count_correct(logits.value(), &y);
             progress.update(i + 1, || {
@@ -228,7 +232,7 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         if test_acc > best.0 {
             best = (test_acc, epoch + 1);
         }
-        let sgd_fraction = optimizer.sgd_mode().map(|r| r.overall);
+        let sgd_fraction = sgd_mode_sum.map(|sum: f64| sum / steps_per_epoch as f64);
         println!(
             "epoch {:>2}: train loss {train_loss:.4} acc {:.2}% | test loss {test_loss:.4} acc {:.2}% | {epoch_seconds:.1}s{}",
             epoch + 1,
