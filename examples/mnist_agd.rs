@@ -193,7 +193,11 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         "sgd_mode_fraction",
         "epoch_seconds",
     ];
-    let mut metrics = MetricsLog::create(&metrics_path, &header)?;
+    let mut metrics = if args.resume.is_some() {
+        MetricsLog::append_or_create(&metrics_path, &header)?
+    } else {
+        MetricsLog::create(&metrics_path, &header)?
+    };
 
     let mut best = (0.0f32, 0);
     let mut train_seconds = 0.0;
@@ -262,12 +266,12 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
 
     let (final_loss, final_acc) = evaluate(&model, &data.test);
     println!("---");
+    let best =
+        if best.1 > 0 { format!(", best {:.2}% at epoch {}", 100.0 * best.0, best.1) } else { String::new() };
     println!(
-        "{}: final test accuracy {:.2}% (loss {final_loss:.4}), best {:.2}% at epoch {} | training {train_seconds:.1}s, wall {:.1}s",
+        "{}: final test accuracy {:.2}% (loss {final_loss:.4}){best} | training {train_seconds:.1}s, wall {:.1}s",
         args.optimizer,
         100.0 * final_acc,
-        100.0 * best.0,
-        best.1,
         wall.elapsed().as_secs_f64()
     );
     println!("metrics: {}", metrics.path().display());

@@ -237,13 +237,33 @@ impl MetricsLog {
     /// # Errors
     /// When the file cannot be created; the message names it.
     pub fn create(path: &Path, header: &[&str]) -> io::Result<MetricsLog> {
+        MetricsLog::open(path, header, false)
+    }
+
+    /// Append to `path` if it already holds rows (a resumed run), else create it.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or created; the message names it.
+    pub fn append_or_create(path: &Path, header: &[&str]) -> io::Result<MetricsLog> {
+        MetricsLog::open(path, header, true)
+    }
+
+    fn open(path: &Path, header: &[&str], append: bool) -> io::Result<MetricsLog> {
         let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(named)?;
         }
-        let mut out = BufWriter::new(File::create(path).map_err(named)?);
-        writeln!(out, "{}", header.join(",")).map_err(named)?;
-        out.flush().map_err(named)?;
+        let has_rows = append && std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        let file = if has_rows {
+            std::fs::OpenOptions::new().append(true).open(path).map_err(named)?
+        } else {
+            File::create(path).map_err(named)?
+        };
+        let mut out = BufWriter::new(file);
+        if !has_rows {
+            writeln!(out, "{}", header.join(",")).map_err(named)?;
+            out.flush().map_err(named)?;
+        }
         Ok(MetricsLog { path: path.to_path_buf(), out, columns: header.len() })
     }
 
