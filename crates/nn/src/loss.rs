@@ -11,8 +11,10 @@ use agdlab_tensor::Tensor;
 /// Mean cross-entropy of `logits: [N, C]` against integer classes, with optional label
 /// smoothing ε (the target puts 1-ε on the class and ε/C on every class):
 ///
-///   loss = -(1/N) Σ_i [ (1-ε)·log p_i[y_i] + (ε/C)·Σ_c log p_i[c] ],  p_i = softmax(x_i)
-///   ∂loss/∂x_i = (p_i - q_i)/N,  q_i[c] = (1-ε)·[c = y_i] + ε/C
+/// ```text
+/// loss = -(1/N) Σ_i [ (1-ε)·log p_i[y_i] + (ε/C)·Σ_c log p_i[c] ],  p_i = softmax(x_i)
+/// ∂loss/∂x_i = (p_i - q_i)/N,  q_i[c] = (1-ε)·[c = y_i] + ε/C
+/// ```
 ///
 /// PyTorch equivalent: `F.cross_entropy(logits, targets, label_smoothing=ε)`.
 ///
@@ -74,7 +76,9 @@ pub fn mse_loss(pred: &Var, target: &Tensor) -> Var {
 
 /// Mean binary cross-entropy on logits, in the overflow-free form
 ///
-///   ℓ(x, y) = max(x, 0) - x·y + ln(1 + e^(-|x|)),   ∂ℓ/∂x = σ(x) - y.
+/// ```text
+/// ℓ(x, y) = max(x, 0) - x·y + ln(1 + e^(-|x|)),   ∂ℓ/∂x = σ(x) - y
+/// ```
 ///
 /// PyTorch equivalent: `F.binary_cross_entropy_with_logits(logits, targets)`.
 ///

@@ -1,4 +1,32 @@
-//! Strided CPU `f32` tensors.
+//! Strided CPU `f32` tensors: the bottom layer of agdlab. It knows nothing of gradients.
+//!
+//! A [`Tensor`] is an `Arc`'d buffer seen through a [`Layout`] (shape, strides in
+//! elements, offset). Cloning is cheap, and so are views: transpose, permute, narrow,
+//! broadcast (stride 0), unsqueeze/squeeze and reshape of a contiguous tensor are
+//! stride arithmetic over the same buffer; [`Tensor::contiguous`] copies only when it
+//! must. PyTorch users will recognise the names: each op's docs give its PyTorch
+//! equivalent.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`layout`] | shape/stride arithmetic and the strided index walk |
+//! | [`tensor`] | the type, constructors (seeded `uniform`/`normal`), views |
+//! | [`elementwise`] | unary math, binary ops with NumPy broadcasting, comparisons |
+//! | [`reduce`] | sums, means, max/argmax over chosen axes, `sum_to` (undo broadcasting) |
+//! | [`softmax`] | numerically stable softmax, log-softmax, logsumexp |
+//! | [`index`] | concat/stack, index_select/index_add, gather/scatter_add |
+//! | [`matmul`] | 2-D and batched products through `matrixmultiply::sgemm`, strides passed straight through |
+//! | [`parallel`] | when and how loops use rayon's threads |
+//!
+//! Threads: element-wise loops and reductions over more than
+//! [`parallel::PARALLEL_THRESHOLD`] elements, and large matmuls, split across rayon's
+//! pool; smaller ones run serially. Rayon is the only source of threads (matrixmultiply's
+//! own threading is off), so `RAYON_NUM_THREADS` or `ThreadPool::install` sets the count
+//! for everything, and results are bit-identical whatever the count.
+//!
+//! Errors: a shape mismatch between operands or a bad axis is a programming error and
+//! panics with the op's name and the shapes (each op's `# Panics`); sizes that come from
+//! data (`from_vec`, `reshape`) return a [`TensorError`].
 
 pub mod elementwise;
 pub mod error;
