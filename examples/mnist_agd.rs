@@ -58,9 +58,9 @@ struct Args {
     epochs: usize,
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
-    /// Learning-rate schedule over all steps: cosine (to 0) or constant.
-    #[arg(long, default_value = "cosine")]
-    schedule: String,
+    /// Learning-rate schedule over all steps.
+    #[arg(long, value_enum, default_value_t = Schedule::Cosine)]
+    schedule: Schedule,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Worker threads for matmul and large element-wise ops [default: all cores].
@@ -81,6 +81,15 @@ struct Args {
     /// Per-epoch metrics CSV [default: runs/mnist_<optimizer>.csv].
     #[arg(long)]
     metrics: Option<PathBuf>,
+}
+
+/// How the learning rate moves over the run's steps.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Schedule {
+    /// From the peak learning rate down to 0 along a half cosine.
+    Cosine,
+    /// The peak learning rate throughout.
+    Constant,
 }
 
 /// The model: two hidden ReLU layers.
@@ -139,6 +148,9 @@ fn main() {
 
 fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> {
     let wall = std::time::Instant::now();
+    if args.epochs == 0 || args.batch_size == 0 || args.lr.is_some_and(|lr| !(lr > 0.0)) {
+        return Err("--epochs and --batch-size must be at least 1 and --lr positive".into());
+    }
     let mut data = Mnist::locate_and_load(args.data_dir.as_deref())?.normalized();
     if let Some(n) = args.train_subset {
         data.train.truncate(n);
@@ -156,19 +168,21 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
     };
     let mut optimizer = settings.build(params.clone());
     let steps_per_epoch = data.train.len().div_ceil(args.batch_size);
-    let schedule: Box<dyn LrSchedule> = match args.schedule.as_str() {
-        "cosine" => {
+    let schedule: Box<dyn LrSchedule> = match args.schedule {
+        Schedule::Cosine => {
             Box::new(CosineAnnealing { base_lr: lr, t_max: args.epochs * steps_per_epoch, eta_min: 0.0 })
         }
-        "constant" => Box::new(Constant { lr }),
-        other => return Err(format!("unknown schedule `{other}` (cosine or constant)").into()),
+        Schedule::Constant => Box::new(Constant { lr }),
     };
 
     let mut start_epoch = 0;
     if let Some(path) = &args.resume {
         let (state, extra) = load_training(path, &params)?;
         optimizer.load_state(&state)?;
-        start_epoch = extra.get("epoch").and_then(|e| e.parse().ok()).ok_or("checkpoint has no epoch")?;
+        start_epoch = extra
+            .get("epoch")
+            .and_then(|e| e.parse().ok())
+            .ok_or_else(|| format!("{}: checkpoint has no epoch count", path.display()))?;
         println!("resumed from {} after epoch {start_epoch}", path.display());
     }
 
