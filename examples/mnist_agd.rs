@@ -148,7 +148,7 @@ fn main() {
 
 fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> {
     let wall = std::time::Instant::now();
-    if args.epochs == 0 || args.batch_size == 0 || args.lr.is_some_and(|lr| !(lr > 0.0)) {
+    if args.epochs == 0 || args.batch_size == 0 || args.lr.is_some_and(|lr| lr.is_nan() || lr <= 0.0) {
         return Err("--epochs and --batch-size must be at least 1 and --lr positive".into());
     }
     let mut data = Mnist::locate_and_load(args.data_dir.as_deref())?.normalized();
