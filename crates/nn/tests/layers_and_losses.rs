@@ -188,3 +188,27 @@ fn every_parameter_of_a_model_gets_a_gradient() {
     let unused = Param::new(Tensor::zeros(&[1]));
     assert_eq!(grads.missing([("extra", &unused)]), vec!["extra".to_string()]);
 }
+
+#[test]
+fn a_training_step_updates_parameters_in_place_without_copying() {
+    let mut rng = StdRng::seed_from_u64(0);
+    let model = Sequential::new()
+        .append(Linear::new(6, 8, true, &mut rng))
+        .append(ReLU)
+        .append(Linear::new(8, 3, true, &mut rng));
+    let mut opt = Adam::new(model.named_parameters(), AdamConfig::default());
+    let buffers = |m: &Sequential| -> Vec<*const f32> {
+        m.named_parameters().iter().map(|(_, p)| p.value().storage().as_ptr()).collect()
+    };
+    let before = buffers(&model);
+    for _ in 0..3 {
+        let tape = Tape::new();
+        let logits = model.forward(&tape.input(randn(&[4, 6], 10)));
+        let loss = cross_entropy(&logits, &[0, 1, 2, 1], 0.0);
+        opt.step(&loss.backward()).unwrap();
+        // `logits` is still alive here, as in a training loop that reads it afterwards:
+        // the tape must not be holding on to parameter buffers.
+        assert_eq!(logits.shape(), &[4, 3]);
+    }
+    assert_eq!(buffers(&model), before, "a parameter buffer was reallocated (copy-on-write copy)");
+}
