@@ -1,28 +1,17 @@
 //! safetensors checkpoints: bit-exact round trips, atomic writes, and errors (not
 //! panics) on truncated, garbage or mismatched files.
 
+mod common;
+use common::temp_dir;
+
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use agdlab::autograd::Param;
 use agdlab::checkpoint::{load_training, save_training, Checkpoint, CheckpointErrorKind};
 use agdlab::optim::OptimizerState;
 use agdlab::tensor::Tensor;
 use rand::{Rng, SeedableRng};
-
-fn temp_dir(tag: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "agdlab-ckpt-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn bits(t: &Tensor) -> Vec<u32> {
     t.to_vec().iter().map(|x| x.to_bits()).collect()
@@ -84,7 +73,7 @@ fn optim_state() -> OptimizerState {
 
 #[test]
 fn round_trip_is_bit_exact() {
-    let dir = temp_dir("rt");
+    let dir = temp_dir("ckpt-rt");
     let path = dir.join("a.safetensors");
     let mut c = Checkpoint::new();
     c.tensors.push(("w".into(), t(tricky(), &[3, 4])));
@@ -115,7 +104,7 @@ fn round_trip_is_bit_exact() {
 #[test]
 fn file_layout_is_plain_safetensors() {
     // What Python's safetensors reads: u64 LE header length, JSON, little-endian data.
-    let dir = temp_dir("layout");
+    let dir = temp_dir("ckpt-layout");
     let path = dir.join("a.safetensors");
     let mut c = Checkpoint::new();
     c.tensors.push(("x".into(), t(vec![1.0, -2.0], &[2])));
@@ -131,7 +120,7 @@ fn file_layout_is_plain_safetensors() {
 
 #[test]
 fn training_round_trip_is_bit_exact() {
-    let dir = temp_dir("train");
+    let dir = temp_dir("ckpt-train");
     let path = dir.join("ckpt.safetensors");
     let src = model();
     let state = optim_state();
@@ -171,7 +160,7 @@ fn training_round_trip_is_bit_exact() {
 
 #[test]
 fn save_is_atomic_and_replaces_existing_file() {
-    let dir = temp_dir("atomic");
+    let dir = temp_dir("ckpt-atomic");
     let path = dir.join("ckpt.safetensors");
     fs::write(&path, b"old contents that are not a checkpoint").unwrap();
     let mut c = Checkpoint::new();
@@ -203,7 +192,7 @@ fn save_is_atomic_and_replaces_existing_file() {
 
 #[test]
 fn truncated_files_are_errors_not_panics() {
-    let dir = temp_dir("trunc");
+    let dir = temp_dir("ckpt-trunc");
     let path = dir.join("full.safetensors");
     save_training(&path, &model(), &optim_state(), &BTreeMap::new()).unwrap();
     let bytes = fs::read(&path).unwrap();
@@ -239,7 +228,7 @@ fn truncated_files_are_errors_not_panics() {
 
 #[test]
 fn garbage_is_an_error_not_a_panic() {
-    let dir = temp_dir("garbage");
+    let dir = temp_dir("ckpt-garbage");
     let path = dir.join("g.safetensors");
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     for len in [0usize, 3, 8, 9, 16, 100, 1000, 65536] {
@@ -276,7 +265,7 @@ fn garbage_is_an_error_not_a_panic() {
 
 #[test]
 fn wrong_dtype_is_refused() {
-    let dir = temp_dir("dtype");
+    let dir = temp_dir("ckpt-dtype");
     let path = dir.join("f64.safetensors");
     let header = b"{\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}";
     let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
@@ -291,7 +280,7 @@ fn wrong_dtype_is_refused() {
 /// Save `model()` under `path`, then load it into a model that differs as `edit` says;
 /// return the error and check the target model was not touched.
 fn mismatch_error(edit: impl FnOnce(&mut Vec<(String, Param)>)) -> String {
-    let dir = temp_dir("mismatch");
+    let dir = temp_dir("ckpt-mismatch");
     let path = dir.join("ckpt.safetensors");
     save_training(&path, &model(), &optim_state(), &BTreeMap::new()).unwrap();
     let mut target: Vec<(String, Param)> =
@@ -327,7 +316,7 @@ fn extra_model_tensor_is_refused() {
 
 #[test]
 fn format_version_is_checked() {
-    let dir = temp_dir("version");
+    let dir = temp_dir("ckpt-version");
     let path = dir.join("c.safetensors");
     let model = model();
     // A plain checkpoint with no format key.
@@ -353,7 +342,7 @@ fn format_version_is_checked() {
 
 #[test]
 fn optimizer_kind_is_returned_not_checked() {
-    let dir = temp_dir("kind");
+    let dir = temp_dir("ckpt-kind");
     let path = dir.join("c.safetensors");
     let model = model();
     let state = OptimizerState { kind: "SGD".into(), tensors: vec![], scalars: vec![("lr".into(), 0.1)] };
@@ -367,7 +356,7 @@ fn optimizer_kind_is_returned_not_checked() {
 
 #[test]
 fn reserved_extra_keys_are_refused() {
-    let dir = temp_dir("reserved");
+    let dir = temp_dir("ckpt-reserved");
     let mut extra = BTreeMap::new();
     extra.insert("optim.kind".to_string(), "Adam".to_string());
     let e = save_training(dir.join("c.safetensors"), &model(), &optim_state(), &extra).unwrap_err();

@@ -1,28 +1,17 @@
 //! The MNIST IDX loader and the data-set locator, on small files crafted here, plus
 //! the real `data/mnist` when it is present.
 
+mod common;
+use common::temp_dir;
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use agdlab::data::mnist::{self, MnistSplit, IMAGE_SIZE};
 use agdlab::data::{find_dataset, DataError, DataErrorKind, Mnist};
 use flate2::write::GzEncoder;
 use flate2::Compression;
-
-/// A fresh, empty directory under the system temp dir.
-fn temp_dir(tag: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "agdlab-mnist-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// An IDX file: big-endian magic, dims, then the payload.
 fn idx(magic: u32, dims: &[u32], payload: &[u8]) -> Vec<u8> {
@@ -76,7 +65,7 @@ fn load_pair(
     images_name: &str,
     labels_name: &str,
 ) -> Result<MnistSplit, DataError> {
-    let dir = temp_dir("pair");
+    let dir = temp_dir("mnist-pair");
     let ip = write(&dir, images_name, images);
     let lp = write(&dir, labels_name, labels);
     MnistSplit::from_files(&ip, &lp)
@@ -89,8 +78,8 @@ fn load_err(images: &[u8], labels: &[u8]) -> DataError {
 
 #[test]
 fn raw_and_gzip_round_trip() {
-    let raw = temp_dir("raw");
-    let gz = temp_dir("gz");
+    let raw = temp_dir("mnist-raw");
+    let gz = temp_dir("mnist-gz");
     write_set(&raw, false);
     write_set(&gz, true);
     let a = Mnist::load(&raw).unwrap();
@@ -111,7 +100,7 @@ fn raw_and_gzip_round_trip() {
 
 #[test]
 fn accepts_dotted_naming_and_raw_content_detection() {
-    let dir = temp_dir("dotted");
+    let dir = temp_dir("mnist-dotted");
     write(&dir, "train-images.idx3-ubyte", &images_file(3));
     write(&dir, "train-labels.idx1-ubyte", &labels_file(&[1, 2, 3]));
     // gzip content under a name without .gz: detected by magic, not by name.
@@ -124,7 +113,7 @@ fn accepts_dotted_naming_and_raw_content_detection() {
 
 #[test]
 fn missing_file_is_an_error_naming_it() {
-    let dir = temp_dir("missing");
+    let dir = temp_dir("mnist-missing");
     write_set(&dir, true);
     fs::remove_file(dir.join("t10k-labels-idx1-ubyte.gz")).unwrap();
     let e = Mnist::load(&dir).unwrap_err();
@@ -195,7 +184,7 @@ fn truncated_payload_raw_and_gzip() {
     assert!(matches!(e.kind(), DataErrorKind::Truncated { found_bytes: 1952, .. }), "{e}");
 
     // Labels: header says 10000, 9000 present (the message from the brief).
-    let dir = temp_dir("labels");
+    let dir = temp_dir("mnist-labels");
     let lp = write(&dir, "t10k-labels-idx1-ubyte.gz", &gzip(&idx(0x801, &[10000], &[1; 9000])));
     let ip = write(&dir, "t10k-images-idx3-ubyte", &images_file(1));
     let e = MnistSplit::from_files(&ip, &lp).unwrap_err();
@@ -318,10 +307,10 @@ fn normalisation() {
 #[test]
 fn find_dataset_search_order_and_errors() {
     let req = ["a.txt|a.txt.gz", "b.txt"];
-    let good = temp_dir("loc-good");
+    let good = temp_dir("mnist-loc-good");
     write(&good, "a.txt.gz", b"x");
     write(&good, "b.txt", b"x");
-    let bad = temp_dir("loc-bad");
+    let bad = temp_dir("mnist-loc-bad");
     write(&bad, "b.txt", b"x");
 
     // The flag wins, and a bad flag is an error (no silent fall-back).
