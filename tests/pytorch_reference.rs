@@ -1,8 +1,9 @@
 //! Values computed by PyTorch 2.15.0 (CPU, float32), so "the semantics of
-//! `torch.optim.SGD`/`Adam`/`AdamW`/`RAdam`" and of the losses are checked against the
-//! real thing, not only against our reading of the equations (the f64 transcriptions in
-//! `crates/optim/tests/reference.rs` do that). The generating scripts are quoted above
-//! each test; rerun them to regenerate the numbers.
+//! `torch.optim.SGD`/`Adam`/`AdamW`/`RAdam`", of the losses, and of AGD's reference
+//! implementation (atorch) are checked against the real thing, not only against our
+//! reading of the equations (the f64 transcriptions in `crates/optim/tests/reference.rs`
+//! do that). The generating scripts are quoted above each test; rerun them to regenerate
+//! the numbers.
 
 use agdlab::autograd::{Gradients, Param, Tape};
 use agdlab::nn::{bce_with_logits, cross_entropy, mse_loss};
@@ -177,4 +178,99 @@ fn losses_and_their_gradients_match_torch_nn_functional() {
         0.15000001,
     ];
     assert_close(&mse_grad, &want, 1e-6, "mse_loss grad");
+}
+
+// The reference implementation of AGD: atorch's `atorch/optimizers/agd.py` (the version
+// with weight_decouple / fixed_decay / clip), in PyTorch 2.15, float32:
+//
+// import math, torch
+// from atorch.optimizers.agd import AGD
+// def grads(step, n):
+//     return torch.tensor([math.sin(0.7*step + 1.3*i) * (1 + 0.1*i) for i in range(n)], dtype=torch.float32)
+// start = [0.5, -1.25, 2.0, 0.0, -0.3]
+// zero = [0.0] * 5  # Win starts z at 0 in atorch and at θ0 in agdlab: both agree when θ0 = 0
+// configs = [
+//     ("default", start, dict(lr=0.01)),
+//     ("decoupled_wd", start, dict(lr=0.01, weight_decay=0.1)),
+//     ("fixed_wd", start, dict(lr=0.01, weight_decay=0.01, fixed_decay=True)),
+//     ("l2_wd", start, dict(lr=0.01, weight_decay=0.1, weight_decouple=False)),
+//     ("amsgrad_clip", start, dict(lr=0.01, amsgrad=True, clip=0.5)),
+//     ("both_modes", start, dict(lr=0.01, delta=0.5)),
+//     ("win_wd", zero, dict(lr=0.01, win=True, weight_decay=0.1)),
+//     ("amsgrad_win_clip", zero, dict(lr=0.01, amsgrad=True, win=True, clip=0.8, delta=0.3)),
+// ]
+// for name, theta0, kw in configs:
+//     p = torch.nn.Parameter(torch.tensor(theta0, dtype=torch.float32))
+//     opt = AGD([p], **kw)
+//     for t in range(1, 13):
+//         p.grad = grads(t, 5) + 0.05 * p.detach()
+//         opt.step()
+//     print(name, [float(x) for x in p.detach()])
+#[test]
+fn agd_matches_the_reference_implementation_for_every_option() {
+    use agdlab::optim::{Agd, AgdConfig, WeightDecayMode};
+    let start = [0.5, -1.25, 2.0, 0.0, -0.3];
+    let zero = [0.0; 5];
+    let base = AgdConfig { lr: 0.01, ..Default::default() };
+    let cases: [(&str, [f32; 5], AgdConfig, [f32; 5]); 8] = [
+        ("default", start, base, [0.404_775_47, -1.252_209_5, 2.096_382, 0.042_972_773, -0.338_978_7]),
+        (
+            "decoupled_wd",
+            start,
+            AgdConfig { weight_decay: 0.1, ..base },
+            [0.399_574_67, -1.237_276_6, 2.071_719_6, 0.042_631_857, -0.335_106_64],
+        ),
+        (
+            "fixed_wd",
+            start,
+            AgdConfig { weight_decay: 0.01, weight_decay_mode: WeightDecayMode::Fixed, ..base },
+            [0.355_353_38, -1.110_071_3, 1.861_479_8, 0.039_704_144, -0.302_041_53],
+        ),
+        (
+            "l2_wd",
+            start,
+            AgdConfig { weight_decay: 0.1, weight_decay_mode: WeightDecayMode::L2, ..base },
+            [0.394_942_16, -1.218_034_3, 1.979_265_7, 0.042_471_737, -0.328_987_4],
+        ),
+        (
+            "amsgrad_clip",
+            start,
+            AgdConfig { amsgrad: true, clip: Some(0.5), ..base },
+            [0.493_932_84, -1.251_322_5, 2.004_823, 0.004_655_711, -0.300_912_1],
+        ),
+        (
+            "both_modes",
+            start,
+            AgdConfig { delta: 0.5, ..base },
+            [0.425_815_34, -1.252_183_9, 2.044_348, 0.041_430_965, -0.333_522_86],
+        ),
+        (
+            "win_wd",
+            zero,
+            AgdConfig { win: true, weight_decay: 0.1, ..base },
+            [-0.092_439_4, -0.019_369_299, 0.138_786_45, 0.045_868_866, -0.043_641_89],
+        ),
+        (
+            "amsgrad_win_clip",
+            zero,
+            AgdConfig { amsgrad: true, win: true, clip: Some(0.8), delta: 0.3, ..base },
+            [-0.009_003_399, -0.005_837_197_4, 0.010_416_416, 0.007_806_752_3, -0.002_613_199],
+        ),
+    ];
+    for (name, theta0, config, want) in cases {
+        let p = Param::new(Tensor::from_vec(theta0.to_vec(), &[5]).unwrap());
+        let mut opt = Agd::new(vec![("p".to_string(), p.clone())], config);
+        for t in 1..=12 {
+            let theta = p.value().to_vec();
+            let g: Vec<f32> = (0..5)
+                .map(|i| {
+                    (0.7 * t as f64 + 1.3 * i as f64).sin() as f32 * (1.0 + 0.1 * i as f32) + 0.05 * theta[i]
+                })
+                .collect();
+            let mut grads = Gradients::new();
+            grads.insert(&p, Tensor::from_vec(g, &[5]).unwrap());
+            opt.step(&grads).unwrap();
+        }
+        assert_close(&p.value().to_vec(), &want, 2e-6, &format!("AGD {name}"));
+    }
 }
