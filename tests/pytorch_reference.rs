@@ -5,6 +5,9 @@
 //! do that). The generating scripts are quoted above each test; rerun them to regenerate
 //! the numbers.
 
+// The numbers are pasted as PyTorch printed them.
+#![allow(clippy::excessive_precision)]
+
 use agdlab::autograd::{Gradients, Param, Tape};
 use agdlab::nn::{bce_with_logits, cross_entropy, mse_loss};
 use agdlab::optim::{Adam, AdamConfig, Optimizer, RAdam, RAdamConfig, Sgd, SgdConfig};
