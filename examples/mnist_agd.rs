@@ -123,17 +123,19 @@ impl Module for Mlp {
     }
 }
 
-/// Mean loss and accuracy over a whole split, with no tape (nothing is recorded).
+/// Mean loss and accuracy over a whole split, recording nothing (PyTorch: `torch.no_grad()`).
 fn evaluate(model: &Mlp, split: &MnistSplit) -> (f32, f32) {
-    let (mut loss, mut correct) = (0.0f64, 0);
-    let all: Vec<usize> = (0..split.len()).collect();
-    for idx in all.chunks(1000) {
-        let (x, y) = split.batch(idx);
-        let logits = model.forward(&Var::constant(x));
-        loss += cross_entropy(&logits, &y, 0.0).item() as f64 * idx.len() as f64;
-        correct += count_correct(logits.value(), &y);
-    }
-    ((loss / split.len() as f64) as f32, correct as f32 / split.len() as f32)
+    Tape::no_grad(|| {
+        let (mut loss, mut correct) = (0.0f64, 0);
+        let all: Vec<usize> = (0..split.len()).collect();
+        for idx in all.chunks(1000) {
+            let (x, y) = split.batch(idx);
+            let logits = model.forward(&Var::constant(x));
+            loss += cross_entropy(&logits, &y, 0.0).item() as f64 * idx.len() as f64;
+            correct += count_correct(logits.value(), &y);
+        }
+        ((loss / split.len() as f64) as f32, correct as f32 / split.len() as f32)
+    })
 }
 
 fn main() {

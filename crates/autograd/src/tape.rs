@@ -92,6 +92,22 @@ impl Tape {
         usable.then_some(Tape { inner })
     }
 
+    /// Run `f` with no current tape: parameters read inside are constants, so nothing
+    /// is recorded even while a training step's tape is alive. The previous current
+    /// tape is restored afterwards. PyTorch equivalent: `with torch.no_grad():`.
+    pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
+        let previous = CURRENT.with(|current| std::mem::take(&mut *current.borrow_mut()));
+        struct Restore(Weak<RefCell<TapeInner>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let previous = std::mem::take(&mut self.0);
+                CURRENT.with(|current| *current.borrow_mut() = previous);
+            }
+        }
+        let _restore = Restore(previous);
+        f()
+    }
+
     /// A value that rides on this tape but needs no gradient (a data batch).
     pub fn input(&self, value: Tensor) -> Var {
         Var::traced(value, self.clone(), None)

@@ -147,3 +147,18 @@ fn shape_mismatch_names_the_op_and_both_shapes() {
     let tape = Tape::new();
     let _ = tape.leaf(Tensor::ones(&[2, 3])).add(&tape.leaf(Tensor::ones(&[4])));
 }
+
+#[test]
+fn no_grad_records_nothing_and_restores_the_current_tape() {
+    let w = Param::new(Tensor::ones(&[2, 2]));
+    let tape = Tape::new();
+    let evaluated = Tape::no_grad(|| {
+        assert!(Tape::current().is_none());
+        Var::param(&w).matmul(&Var::constant(Tensor::ones(&[2, 1])))
+    });
+    assert!(!evaluated.requires_grad());
+    assert_eq!(tape.len(), 0, "nothing was recorded inside no_grad");
+    // Outside, parameters are recorded again.
+    assert!(Var::param(&w).requires_grad());
+    assert_eq!(tape.len(), 1);
+}
