@@ -20,10 +20,16 @@ fn assert_close(got: &[f32], want: &[f32], tol: f32, what: &str) {
     }
 }
 
-/// 12 steps on θ0 = [0.5, -1.25, 2.0, 0.0, -0.3] with
-/// g_t[i] = sin(0.7·t + 1.3·i)·(1 + 0.1·i) + 0.05·θ_i.
+const START: [f32; 5] = [0.5, -1.25, 2.0, 0.0, -0.3];
+
+/// 12 steps from `START` with g_t[i] = sin(0.7·t + 1.3·i)·(1 + 0.1·i) + 0.05·θ_i.
 fn run(make: impl FnOnce(Vec<(String, Param)>) -> Box<dyn Optimizer>) -> Vec<f32> {
-    let p = Param::new(Tensor::from_vec(vec![0.5, -1.25, 2.0, 0.0, -0.3], &[5]).unwrap());
+    run_from(START, make)
+}
+
+/// As [`run`], from `theta0`.
+fn run_from(theta0: [f32; 5], make: impl FnOnce(Vec<(String, Param)>) -> Box<dyn Optimizer>) -> Vec<f32> {
+    let p = Param::new(Tensor::from_vec(theta0.to_vec(), &[5]).unwrap());
     let mut opt = make(vec![("p".to_string(), p.clone())]);
     for t in 1..=12 {
         let theta = p.value().to_vec();
@@ -212,7 +218,7 @@ fn losses_and_their_gradients_match_torch_nn_functional() {
 #[test]
 fn agd_matches_the_reference_implementation_for_every_option() {
     use agdlab::optim::{Agd, AgdConfig, WeightDecayMode};
-    let start = [0.5, -1.25, 2.0, 0.0, -0.3];
+    let start = START;
     let zero = [0.0; 5];
     let base = AgdConfig { lr: 0.01, ..Default::default() };
     let cases: [(&str, [f32; 5], AgdConfig, [f32; 5]); 8] = [
@@ -261,19 +267,7 @@ fn agd_matches_the_reference_implementation_for_every_option() {
         ),
     ];
     for (name, theta0, config, want) in cases {
-        let p = Param::new(Tensor::from_vec(theta0.to_vec(), &[5]).unwrap());
-        let mut opt = Agd::new(vec![("p".to_string(), p.clone())], config);
-        for t in 1..=12 {
-            let theta = p.value().to_vec();
-            let g: Vec<f32> = (0..5)
-                .map(|i| {
-                    (0.7 * t as f64 + 1.3 * i as f64).sin() as f32 * (1.0 + 0.1 * i as f32) + 0.05 * theta[i]
-                })
-                .collect();
-            let mut grads = Gradients::new();
-            grads.insert(&p, Tensor::from_vec(g, &[5]).unwrap());
-            opt.step(&grads).unwrap();
-        }
-        assert_close(&p.value().to_vec(), &want, 2e-6, &format!("AGD {name}"));
+        let got = run_from(theta0, |p| Box::new(Agd::new(p, config)));
+        assert_close(&got, &want, 2e-6, &format!("AGD {name}"));
     }
 }
