@@ -11,6 +11,10 @@ use crate::module::Module;
 
 /// In training, zero each element with probability `p` and scale the survivors by
 /// `1/(1-p)` (inverted dropout, so evaluation is the identity).
+///
+/// The mask comes from the layer's own RNG, seeded at construction, so a run is
+/// reproducible; its position is not saved in checkpoints, so a resumed run draws
+/// different masks than an uninterrupted one would.
 pub struct Dropout {
     p: f32,
     training: bool,
