@@ -8,7 +8,8 @@
 //!
 //! Threads come from rayon only (matrixmultiply's own `threading` feature is off): a
 //! large product is cut into independent `sgemm` calls that write disjoint blocks of
-//! C, one per batch entry or per block of C's rows, and those run on rayon's pool.
+//! C, one per batch entry or per block of C's rows or columns (along the longer side),
+//! and those run on rayon's pool.
 //! Each task is a serial `sgemm`, so parallelism never nests.
 
 use rayon::prelude::*;
@@ -24,6 +25,9 @@ pub const PARALLEL_MULADDS: usize = 1 << 21;
 /// Row blocks handed to separate tasks are a multiple of this (the f32 micro-kernel's
 /// row count in matrixmultiply), so no task ends in a ragged micro-panel.
 const ROW_ALIGN: usize = 8;
+
+/// Column blocks are a multiple of this (a whole number of the micro-kernel's columns).
+const COL_ALIGN: usize = 16;
 
 impl Tensor {
     /// Matrix product `[.., m, k] · [.., k, n] -> [.., m, n]`.
@@ -147,27 +151,51 @@ impl Plan {
         let batches = c.len() / (m * n);
         let threads = rayon::current_num_threads();
         let parallel = threads > 1 && batches * m * k * n >= PARALLEL_MULADDS;
-        // Enough row blocks per matrix that every thread gets work, when the batch
-        // alone does not provide it.
-        let blocks_per_matrix = if parallel && batches < threads { threads.div_ceil(batches) } else { 1 };
-        let rows_per_block = m.div_ceil(blocks_per_matrix).next_multiple_of(ROW_ALIGN).min(m);
-
-        let tasks = c.chunks_mut(m * n).zip(a_batch.offsets().zip(b_batch.offsets())).flat_map(
-            |(c_matrix, (a_offset, b_offset))| {
-                c_matrix.chunks_mut(rows_per_block * n).enumerate().map(move |(block, c_rows)| Task {
-                    a_offset: a_offset + block * rows_per_block * self.a.strides()[rank - 2],
-                    b_offset,
-                    c: c_rows,
-                })
-            },
-        );
-        if parallel {
-            tasks.collect::<Vec<_>>().into_par_iter().for_each(|task| geometry.sgemm(task));
+        // When the batch alone does not give every thread work, cut each matrix of C into
+        // blocks along its longer side: each task packs only its own slice of the operand
+        // on that side, and the whole (smaller) operand on the other.
+        let blocks = if parallel && batches < threads { threads.div_ceil(batches) } else { 1 };
+        let by_columns = blocks > 1 && n > m;
+        let (rows_per_block, cols_per_block) = if by_columns {
+            (m, n.div_ceil(blocks).next_multiple_of(COL_ALIGN).min(n))
         } else {
-            tasks.for_each(|task| geometry.sgemm(task));
+            (m.div_ceil(blocks).next_multiple_of(ROW_ALIGN).min(m), n)
+        };
+        let (rsa, csb) = (self.a.strides()[rank - 2], self.b.strides()[rank - 1]);
+
+        let c_ptr = CPtr(c.as_mut_ptr());
+        let c_len = c.len();
+        let mut tasks = Vec::new();
+        for (matrix, (a_offset, b_offset)) in a_batch.offsets().zip(b_batch.offsets()).enumerate() {
+            for row0 in (0..m).step_by(rows_per_block) {
+                for col0 in (0..n).step_by(cols_per_block) {
+                    tasks.push(Task {
+                        a_offset: a_offset + row0 * rsa,
+                        b_offset: b_offset + col0 * csb,
+                        c_offset: matrix * m * n + row0 * n + col0,
+                        rows: rows_per_block.min(m - row0),
+                        cols: cols_per_block.min(n - col0),
+                    });
+                }
+            }
+        }
+        let run = |task: &Task| geometry.sgemm(task, c_ptr, c_len);
+        if parallel {
+            tasks.par_iter().for_each(run);
+        } else {
+            tasks.iter().for_each(run);
         }
     }
 }
+
+/// C's base pointer, shared by the tasks of one product, which write disjoint blocks.
+#[derive(Clone, Copy)]
+struct CPtr(*mut f32);
+// SAFETY: the tasks of one product write pairwise disjoint blocks of C (different batch
+// entries, row ranges or column ranges), and `run` holds the exclusive borrow of C until
+// every task has finished, so sending the pointer to rayon's threads creates no aliasing.
+unsafe impl Send for CPtr {}
+unsafe impl Sync for CPtr {}
 
 /// What every `sgemm` call of one product shares.
 struct Geometry<'a> {
@@ -183,43 +211,46 @@ struct Geometry<'a> {
     beta: f32,
 }
 
-/// One `sgemm` call: a block of C's rows (of one batch entry) and where its A rows and
-/// its B matrix start in storage.
-struct Task<'c> {
+/// One `sgemm` call: a `rows × cols` block of one batch entry of C, and where the
+/// matching rows of A and columns of B start in storage.
+struct Task {
     a_offset: usize,
     b_offset: usize,
-    c: &'c mut [f32],
+    /// Offset of the block's first element in C (row-major, row stride `n`).
+    c_offset: usize,
+    rows: usize,
+    cols: usize,
 }
 
 impl Geometry<'_> {
-    /// `task.c = alpha · A[rows]·B + beta · task.c`, with `task.c` row-major `rows × n`.
-    fn sgemm(&self, task: Task<'_>) {
-        let (k, n) = (self.k, self.n);
-        let rows = task.c.len() / n;
-        assert!(rows > 0 && k > 0 && n > 0 && task.c.len() == rows * n, "matmul: bad block");
+    /// `C[block] = alpha · A[rows]·B[:, cols] + beta · C[block]`.
+    fn sgemm(&self, task: &Task, c: CPtr, c_len: usize) {
+        let (k, n, rows, cols) = (self.k, self.n, task.rows, task.cols);
+        assert!(rows > 0 && k > 0 && cols > 0, "matmul: empty block");
         // The last element each operand reaches: strides are non-negative (usize in the
         // layout), so the largest offset is at the last row and last column.
         let a_last = task.a_offset + (rows - 1) * self.rsa as usize + (k - 1) * self.csa as usize;
-        let b_last = task.b_offset + (k - 1) * self.rsb as usize + (n - 1) * self.csb as usize;
+        let b_last = task.b_offset + (k - 1) * self.rsb as usize + (cols - 1) * self.csb as usize;
+        let c_last = task.c_offset + (rows - 1) * n + (cols - 1);
         assert!(
-            a_last < self.a.len() && b_last < self.b.len(),
-            "matmul: view reaches past its storage (A to {a_last} of {}, B to {b_last} of {})",
+            a_last < self.a.len() && b_last < self.b.len() && c_last < c_len,
+            "matmul: block reaches past its storage (A to {a_last} of {}, B to {b_last} of {}, C to {c_last} of {c_len})",
             self.a.len(),
             self.b.len()
         );
         // SAFETY: every element sgemm reads of A is at `a_offset + i*rsa + p*csa` with
         // i < rows, p < k; all strides are non-negative, so the largest is `a_last`,
-        // checked above to lie in `self.a` (likewise `b_last` for B with p < k, j < n).
-        // The base pointers are in bounds because they are at most those maxima.
-        // C is `task.c`, an exclusively borrowed `rows × n` row-major slice
-        // (rsc = n, csc = 1): its elements are distinct and all inside it, and it
-        // cannot overlap A or B, which are shared borrows. With beta == 0 sgemm does
-        // not read C. Sizes are non-zero (k == 0 and empty C are handled by `run`).
+        // checked above to lie in `self.a` (likewise `b_last` for B with p < k, j < cols).
+        // C is written at `c_offset + i*n + j` (rsc = n, csc = 1), i < rows, j < cols <= n:
+        // distinct elements, the largest `c_last`, checked to lie in C, whose exclusive
+        // borrow `run` holds; no other task touches this block (see `CPtr`), and C cannot
+        // overlap A or B, which are shared borrows. With beta == 0 sgemm does not read C.
+        // Sizes are non-zero (k == 0 and empty C are handled by `run`).
         unsafe {
             matrixmultiply::sgemm(
                 rows,
                 k,
-                n,
+                cols,
                 self.alpha,
                 self.a.as_ptr().add(task.a_offset),
                 self.rsa,
@@ -228,7 +259,7 @@ impl Geometry<'_> {
                 self.rsb,
                 self.csb,
                 self.beta,
-                task.c.as_mut_ptr(),
+                c.0.add(task.c_offset),
                 n as isize,
                 1,
             );
