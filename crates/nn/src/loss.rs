@@ -96,8 +96,7 @@ pub fn bce_with_logits(logits: &Var, targets: &Tensor) -> Var {
     let per_element = logits
         .value()
         .zip_map(targets, "bce_with_logits", |x, y| x.max(0.0) - x * y + (-x.abs()).exp().ln_1p());
-    let loss =
-        Tensor::scalar((per_element.to_vec().iter().map(|&v| v as f64).sum::<f64>() / n as f64) as f32);
+    let loss = per_element.mean_all();
     let (x, y) = (logits.value().clone(), targets.clone());
     Var::record("bce_with_logits", loss, &[logits], move |g, _| {
         let scale = g.item() / n as f32;

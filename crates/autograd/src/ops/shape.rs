@@ -32,11 +32,7 @@ impl Var {
     /// Flatten dims from `start` on into one. Backward: reshape back.
     pub fn flatten_from(&self, start: usize) -> Var {
         let mut shape: Vec<isize> = self.shape()[..start].iter().map(|&d| d as isize).collect();
-        shape.push(-1);
-        if self.shape()[start..].iter().product::<usize>() == 0 {
-            shape.pop();
-            shape.push(0);
-        }
+        shape.push(self.shape()[start..].iter().product::<usize>() as isize);
         self.reshape(&shape)
     }
 
