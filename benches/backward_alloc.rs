@@ -66,13 +66,14 @@ struct Cell {
 
 /// Forward through `STEPS` steps; returns the loss (sum of the last hidden state).
 fn unroll(cell: &Cell, tape: &Tape, xs: &[Tensor]) -> Var {
-    let w_ih = tape.param(&cell.w_ih);
-    let w_hh = tape.param(&cell.w_hh);
+    // Transposed once, outside the loop: every step's product then meets the same node.
+    let w_ih_t = tape.param(&cell.w_ih).t();
+    let w_hh_t = tape.param(&cell.w_hh).t();
     let bias = tape.param(&cell.bias);
     let mut h = tape.input(Tensor::zeros(&[BATCH, HIDDEN]));
     let mut c = tape.input(Tensor::zeros(&[BATCH, HIDDEN]));
     for x in xs {
-        let gates = tape.input(x.clone()).matmul(&w_ih.t()).add(&h.matmul(&w_hh.t())).add(&bias);
+        let gates = tape.input(x.clone()).matmul(&w_ih_t).add(&h.matmul(&w_hh_t)).add(&bias);
         let i = gates.narrow(1, 0, HIDDEN).sigmoid();
         let f = gates.narrow(1, HIDDEN, HIDDEN).sigmoid();
         let g = gates.narrow(1, 2 * HIDDEN, HIDDEN).tanh();
