@@ -37,14 +37,14 @@ fn optimizer_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("optimizer_step_mlp");
     group.throughput(Throughput::Elements(numel as u64));
     let builders: [(&str, BuildOptimizer); 5] = [
-        ("agd", |p| Box::new(Agd::new(p, AgdConfig::default()))),
+        ("agd", |p| Box::new(Agd::new(p, AgdConfig::default()).unwrap())),
         ("agd_amsgrad_win", |p| {
-            Box::new(Agd::new(p, AgdConfig { amsgrad: true, win: true, ..Default::default() }))
+            Box::new(Agd::new(p, AgdConfig { amsgrad: true, win: true, ..Default::default() }).unwrap())
         }),
-        ("adam", |p| Box::new(Adam::new(p, AdamConfig::default()))),
-        ("adamw", |p| Box::new(Adam::new(p, AdamConfig::adamw()))),
+        ("adam", |p| Box::new(Adam::new(p, AdamConfig::default()).unwrap())),
+        ("adamw", |p| Box::new(Adam::new(p, AdamConfig::adamw()).unwrap())),
         ("sgd_momentum", |p| {
-            Box::new(Sgd::new(p, SgdConfig { lr: 0.1, momentum: 0.9, ..Default::default() }))
+            Box::new(Sgd::new(p, SgdConfig { lr: 0.1, momentum: 0.9, ..Default::default() }).unwrap())
         }),
     ];
     for (name, build) in builders {

@@ -4,8 +4,8 @@
 //!
 //! `RAYON_NUM_THREADS=1 cargo bench --bench train_step`
 
-use agdlab::autograd::{Tape, Var};
-use agdlab::nn::{cross_entropy, Linear, Module, ReLU, Sequential};
+use agdlab::autograd::Tape;
+use agdlab::nn::{cross_entropy, Forward, Linear, Module, ReLU, Sequential};
 use agdlab::optim::{Agd, AgdConfig, Optimizer};
 use agdlab::tensor::Tensor;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -26,28 +26,26 @@ fn train_step(c: &mut Criterion) {
     let model = mlp(&mut rng);
     let x = Tensor::normal(&[128, 784], 0.0, 1.0, &mut rng);
     let labels: Vec<usize> = (0..128).map(|i| i % 10).collect();
-    let mut opt = Agd::new(model.named_parameters(), AgdConfig { lr: 1e-4, ..Default::default() });
+    let mut opt = Agd::new(model.named_parameters(), AgdConfig { lr: 1e-4, ..Default::default() }).unwrap();
 
     let mut group = c.benchmark_group("mlp_step_batch128");
-    group.bench_function("forward_no_tape", |b| {
-        b.iter(|| Tape::no_grad(|| model.forward(&Var::constant(x.clone()))))
-    });
+    group.bench_function("forward_no_tape", |b| b.iter(|| model.forward(&Tape::no_grad().input(x.clone()))));
     group.bench_function("forward_on_tape", |b| {
         b.iter(|| {
             let tape = Tape::new();
-            cross_entropy(&model.forward(&tape.input(x.clone())), &labels, 0.0)
+            cross_entropy(&model.forward(&tape.input(x.clone())), &labels)
         })
     });
     group.bench_function("forward_backward", |b| {
         b.iter(|| {
             let tape = Tape::new();
-            cross_entropy(&model.forward(&tape.input(x.clone())), &labels, 0.0).backward()
+            cross_entropy(&model.forward(&tape.input(x.clone())), &labels).backward()
         })
     });
     group.bench_function("forward_backward_agd_step", |b| {
         b.iter(|| {
             let tape = Tape::new();
-            let grads = cross_entropy(&model.forward(&tape.input(x.clone())), &labels, 0.0).backward();
+            let grads = cross_entropy(&model.forward(&tape.input(x.clone())), &labels).backward();
             opt.step(&grads).unwrap();
         })
     });

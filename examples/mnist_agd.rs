@@ -16,11 +16,11 @@ use std::collections::BTreeMap;
 use std::error::Error;
 use std::path::PathBuf;
 
-use agdlab::autograd::{Param, Tape, Var};
+use agdlab::autograd::{Tape, Var};
 use agdlab::checkpoint::{load_training, save_training};
 use agdlab::data::mnist::{Mnist, MnistSplit, IMAGE_SIZE};
-use agdlab::nn::{cross_entropy, Linear, Module};
-use agdlab::optim::{Constant, CosineAnnealing, LrSchedule};
+use agdlab::nn::{cross_entropy, Forward, Linear, Module, Walk};
+use agdlab::optim::{Constant, CosineAnnealing, LrSchedule, ParamGroup, SGD_MODE_FRACTION};
 use agdlab::train::{check_loss, count_correct, MetricsLog, OptimizerKind, OptimizerSettings, Progress};
 use clap::Parser;
 use rand::rngs::StdRng;
@@ -110,32 +110,36 @@ impl Mlp {
 }
 
 impl Module for Mlp {
+    fn visit(&self, walk: &mut Walk<'_>) {
+        walk.child("fc1", &self.fc1);
+        walk.child("fc2", &self.fc2);
+        walk.child("fc3", &self.fc3);
+    }
+}
+
+impl Forward for Mlp {
     fn forward(&self, x: &Var) -> Var {
         let h = self.fc1.forward(x).relu();
         let h = self.fc2.forward(&h).relu();
         self.fc3.forward(&h)
     }
-
-    fn visit_params(&self, prefix: &str, visit: &mut dyn FnMut(String, &Param)) {
-        self.fc1.visit_params(&format!("{prefix}fc1."), visit);
-        self.fc2.visit_params(&format!("{prefix}fc2."), visit);
-        self.fc3.visit_params(&format!("{prefix}fc3."), visit);
-    }
 }
 
-/// Mean loss and accuracy over a whole split, recording nothing (PyTorch: `torch.no_grad()`).
+/// Mean loss and accuracy over a whole split, in eval mode and recording nothing
+/// (PyTorch: `model.eval()` and `torch.no_grad()`).
 fn evaluate(model: &Mlp, split: &MnistSplit) -> (f32, f32) {
-    Tape::no_grad(|| {
-        let (mut loss, mut correct) = (0.0f64, 0);
-        let all: Vec<usize> = (0..split.len()).collect();
-        for idx in all.chunks(1000) {
-            let (x, y) = split.batch(idx);
-            let logits = model.forward(&Var::constant(x));
-            loss += cross_entropy(&logits, &y, 0.0).item() as f64 * idx.len() as f64;
-            correct += count_correct(logits.value(), &y);
-        }
-        ((loss / split.len() as f64) as f32, correct as f32 / split.len() as f32)
-    })
+    model.eval();
+    let tape = Tape::no_grad();
+    let (mut loss, mut correct) = (0.0f64, 0);
+    let all: Vec<usize> = (0..split.len()).collect();
+    for idx in all.chunks(1000) {
+        let (x, y) = split.batch(idx);
+        let logits = model.forward(&tape.input(x));
+        loss += cross_entropy(&logits, &y).item() as f64 * idx.len() as f64;
+        correct += count_correct(logits.value(), &y);
+    }
+    model.train();
+    ((loss / split.len() as f64) as f32, correct as f32 / split.len() as f32)
 }
 
 fn main() {
@@ -168,18 +172,18 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         weight_decay: args.weight_decay,
         momentum: args.momentum,
     };
-    let mut optimizer = settings.build(params.clone());
+    let mut optimizer = settings.build(vec![ParamGroup::new(params)])?;
     let steps_per_epoch = data.train.len().div_ceil(args.batch_size);
     let schedule: Box<dyn LrSchedule> = match args.schedule {
         Schedule::Cosine => {
-            Box::new(CosineAnnealing { base_lr: lr, t_max: args.epochs * steps_per_epoch, eta_min: 0.0 })
+            Box::new(CosineAnnealing { t_max: args.epochs * steps_per_epoch, min_factor: 0.0 })
         }
-        Schedule::Constant => Box::new(Constant { lr }),
+        Schedule::Constant => Box::new(Constant),
     };
 
     let mut start_epoch = 0;
     if let Some(path) = &args.resume {
-        let (state, extra) = load_training(path, &params)?;
+        let (state, extra) = load_training(path, &model)?;
         optimizer.load_state(&state)?;
         start_epoch = extra
             .get("epoch")
@@ -230,13 +234,13 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
             let (x, y) = data.train.batch(idx);
             let tape = Tape::new();
             let logits = model.forward(&tape.input(x));
-            let loss = cross_entropy(&logits, &y, 0.0);
+            let loss = cross_entropy(&logits, &y);
             let loss_value = check_loss(loss.item(), epoch + 1, i)?;
             let grads = loss.backward();
             schedule.apply(optimizer.as_mut(), epoch * steps_per_epoch + i);
             optimizer.step(&grads)?;
-            if let Some(report) = optimizer.sgd_mode() {
-                *sgd_mode_sum.get_or_insert(0.0) += report.overall;
+            if let Some(fraction) = optimizer.diagnostics().overall(SGD_MODE_FRACTION) {
+                *sgd_mode_sum.get_or_insert(0.0) += fraction;
             }
             loss_sum += loss_value as f64 * idx.len() as f64;
             correct += count_correct(logits.value(), &y);
@@ -276,7 +280,7 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
                 ("seed".to_string(), args.seed.to_string()),
                 ("optimizer".to_string(), args.optimizer.to_string()),
             ]);
-            save_training(path, &params, &optimizer.state(), &extra)?;
+            save_training(path, &model, &optimizer.state(), &extra)?;
         }
     }
 

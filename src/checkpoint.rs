@@ -47,8 +47,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, View};
 
-use crate::autograd::Param;
+use crate::nn::Module;
 use crate::optim::OptimizerState;
+use crate::state_dict::state_entries;
 use crate::tensor::Tensor;
 
 /// Metadata key holding the training-checkpoint format version.
@@ -111,6 +112,14 @@ pub enum CheckpointErrorKind {
     /// A tensor in the file that the model does not have (a checkpoint of another
     /// model), or with neither the `model.` nor the `optim.` prefix.
     UnexpectedTensor(String),
+    /// A strict state-dict load found entries missing from the file, tensors the model
+    /// does not have, or both.
+    KeyMismatch {
+        /// Entries of the model the file lacks.
+        missing: Vec<String>,
+        /// Tensors of the file the model lacks.
+        unexpected: Vec<String>,
+    },
     /// The training-format version is missing or not one this code reads.
     UnsupportedFormat(Option<String>),
     /// A metadata entry is missing or unreadable.
@@ -125,7 +134,7 @@ pub enum CheckpointErrorKind {
 }
 
 impl CheckpointError {
-    fn new(path: &Path, kind: CheckpointErrorKind) -> CheckpointError {
+    pub(crate) fn new(path: &Path, kind: CheckpointErrorKind) -> CheckpointError {
         CheckpointError { path: path.to_path_buf(), kind }
     }
 
@@ -164,6 +173,16 @@ impl fmt::Display for CheckpointError {
                 "{path}: unexpected tensor {t:?}: the model has no such parameter \
                  (a checkpoint of a different model?)"
             ),
+            CheckpointErrorKind::KeyMismatch { missing, unexpected } => {
+                write!(f, "{path}: the state dict does not match the model:")?;
+                if !missing.is_empty() {
+                    write!(f, " missing {missing:?}")?;
+                }
+                if !unexpected.is_empty() {
+                    write!(f, " unexpected {unexpected:?}")?;
+                }
+                write!(f, " (load non-strictly to load the entries that do match)")
+            }
             CheckpointErrorKind::UnsupportedFormat(None) => {
                 write!(f, "{path}: no {FORMAT_KEY:?} metadata: not an agdlab training checkpoint")
             }
@@ -202,15 +221,31 @@ pub struct Checkpoint {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// A tensor's bytes ready for the safetensors writer.
-struct F32Bytes {
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
+/// A tensor's little-endian bytes, with their dtype and shape: what the safetensors
+/// writer takes and what the reader gives back.
+pub(crate) struct RawTensor {
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub bytes: Vec<u8>,
 }
 
-impl View for &F32Bytes {
+impl RawTensor {
+    /// An `F32` tensor, row-major.
+    pub fn f32(t: &Tensor) -> RawTensor {
+        let bytes = t.to_vec().iter().flat_map(|x| x.to_le_bytes()).collect();
+        RawTensor { dtype: Dtype::F32, shape: t.shape().to_vec(), bytes }
+    }
+
+    /// An `I64` tensor of the (whole-number) values of `t`, row-major.
+    pub fn i64(t: &Tensor) -> RawTensor {
+        let bytes = t.to_vec().iter().flat_map(|&x| (x as i64).to_le_bytes()).collect();
+        RawTensor { dtype: Dtype::I64, shape: t.shape().to_vec(), bytes }
+    }
+}
+
+impl View for &RawTensor {
     fn dtype(&self) -> Dtype {
-        Dtype::F32
+        self.dtype
     }
     fn shape(&self) -> &[usize] {
         &self.shape
@@ -260,99 +295,124 @@ impl Checkpoint {
     }
 
     fn to_bytes(&self) -> Result<Vec<u8>, CheckpointErrorKind> {
-        let mut seen = HashSet::new();
-        for (name, _) in &self.tensors {
-            if name == "__metadata__" {
-                return Err(CheckpointErrorKind::InvalidInput(
-                    "the tensor name \"__metadata__\" is reserved by safetensors".into(),
-                ));
-            }
-            if !seen.insert(name.as_str()) {
-                return Err(CheckpointErrorKind::InvalidInput(format!("duplicate tensor name {name:?}")));
-            }
-        }
-        let views: Vec<(String, F32Bytes)> = self
-            .tensors
-            .iter()
-            .map(|(name, t)| {
-                let bytes = t.to_vec().iter().flat_map(|x| x.to_le_bytes()).collect();
-                (name.clone(), F32Bytes { shape: t.shape().to_vec(), bytes })
-            })
-            .collect();
-        let metadata: HashMap<String, String> =
-            self.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let metadata = if metadata.is_empty() { None } else { Some(metadata) };
-        safetensors::serialize(views.iter().map(|(n, v)| (n.as_str(), v)), &metadata)
-            .map_err(|e| CheckpointErrorKind::InvalidInput(format!("safetensors serialisation failed: {e}")))
+        let raw: Vec<(String, RawTensor)> =
+            self.tensors.iter().map(|(name, t)| (name.clone(), RawTensor::f32(t))).collect();
+        serialize(&raw, &self.metadata)
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, CheckpointErrorKind> {
-        use CheckpointErrorKind::{NotSafetensors, Truncated};
-        // Check the frame ourselves first, to say "truncated" rather than "corrupt".
-        let len = bytes.len() as u64;
-        if len < 8 {
-            return Err(Truncated(format!("the file is {len} bytes, shorter than the 8-byte header length")));
-        }
-        let mut n8 = [0u8; 8];
-        n8.copy_from_slice(&bytes[..8]);
-        let n = u64::from_le_bytes(n8);
-        if n > MAX_HEADER_LEN {
-            return Err(NotSafetensors(format!("header length {n} is implausible (over 100 MB)")));
-        }
-        if len > 8 && bytes[8] != b'{' {
-            return Err(NotSafetensors(format!(
-                "the JSON header must start with '{{', found byte 0x{:02x}",
-                bytes[8]
-            )));
-        }
-        if 8 + n > len {
-            return Err(Truncated(format!(
-                "the header length says {n} bytes of JSON header, but only {} bytes follow",
-                len - 8
-            )));
-        }
-
-        let st = SafeTensors::deserialize(bytes).map_err(|e| match e {
-            SafeTensorError::MetadataIncompleteBuffer => data_length_error(bytes, n),
-            SafeTensorError::InvalidHeader => NotSafetensors("the header is not UTF-8".into()),
-            SafeTensorError::InvalidHeaderDeserialization => {
-                NotSafetensors("the header is not valid safetensors JSON".into())
-            }
-            SafeTensorError::InvalidOffset(t) => {
-                NotSafetensors(format!("tensor {t:?} has invalid data offsets"))
-            }
-            SafeTensorError::TensorInvalidInfo => {
-                NotSafetensors("a tensor's byte length does not match its shape and dtype".into())
-            }
-            other => NotSafetensors(other.to_string()),
-        })?;
-
-        // Tensors in file (offset) order; the reader's own map is unordered.
-        let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| NotSafetensors(format!("header re-read failed: {e}")))?;
-        let mut infos: Vec<(String, (usize, usize))> =
-            header.tensors().into_iter().map(|(name, info)| (name, info.data_offsets)).collect();
-        infos.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-
-        let mut tensors = Vec::with_capacity(infos.len());
-        for (name, _) in infos {
-            let view =
-                st.tensor(&name).map_err(|e| NotSafetensors(format!("tensor {name:?} unreadable: {e}")))?;
-            if view.dtype() != Dtype::F32 {
+        let (raw, metadata) = parse_raw(bytes)?;
+        let mut tensors = Vec::with_capacity(raw.len());
+        for (name, t) in raw {
+            if t.dtype != Dtype::F32 {
                 return Err(CheckpointErrorKind::WrongDtype {
                     tensor: name,
-                    dtype: format!("{:?}", view.dtype()),
+                    dtype: format!("{:?}", t.dtype),
                 });
             }
-            let data: Vec<f32> =
-                view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-            let tensor = Tensor::from_vec(data, view.shape())
-                .map_err(|e| NotSafetensors(format!("tensor {name:?}: {e}")))?;
+            let tensor = decode_f32(&name, &t)?;
             tensors.push((name, tensor));
         }
-        let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
         Ok(Checkpoint { tensors, metadata })
     }
+}
+
+/// Serialise named tensors and metadata as safetensors bytes.
+///
+/// # Errors
+/// Duplicate names or the reserved name `__metadata__`.
+pub(crate) fn serialize(
+    tensors: &[(String, RawTensor)],
+    metadata: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, CheckpointErrorKind> {
+    let mut seen = HashSet::new();
+    for (name, _) in tensors {
+        if name == "__metadata__" {
+            return Err(CheckpointErrorKind::InvalidInput(
+                "the tensor name \"__metadata__\" is reserved by safetensors".into(),
+            ));
+        }
+        if !seen.insert(name.as_str()) {
+            return Err(CheckpointErrorKind::InvalidInput(format!("duplicate tensor name {name:?}")));
+        }
+    }
+    let metadata: HashMap<String, String> = metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let metadata = if metadata.is_empty() { None } else { Some(metadata) };
+    safetensors::serialize(tensors.iter().map(|(n, v)| (n.as_str(), v)), &metadata)
+        .map_err(|e| CheckpointErrorKind::InvalidInput(format!("safetensors serialisation failed: {e}")))
+}
+
+/// A parsed safetensors file: named raw tensors in file order, and the metadata.
+pub(crate) type ParsedFile = (Vec<(String, RawTensor)>, BTreeMap<String, String>);
+
+/// Parse safetensors bytes into named raw tensors (in file order) and the metadata,
+/// checking the frame first so that problems are named precisely.
+pub(crate) fn parse_raw(
+    bytes: &[u8],
+) -> Result<ParsedFile, CheckpointErrorKind> {
+    use CheckpointErrorKind::{NotSafetensors, Truncated};
+    // Check the frame ourselves first, to say "truncated" rather than "corrupt".
+    let len = bytes.len() as u64;
+    if len < 8 {
+        return Err(Truncated(format!("the file is {len} bytes, shorter than the 8-byte header length")));
+    }
+    let mut n8 = [0u8; 8];
+    n8.copy_from_slice(&bytes[..8]);
+    let n = u64::from_le_bytes(n8);
+    if n > MAX_HEADER_LEN {
+        return Err(NotSafetensors(format!("header length {n} is implausible (over 100 MB)")));
+    }
+    if len > 8 && bytes[8] != b'{' {
+        return Err(NotSafetensors(format!(
+            "the JSON header must start with '{{', found byte 0x{:02x}",
+            bytes[8]
+        )));
+    }
+    if 8 + n > len {
+        return Err(Truncated(format!(
+            "the header length says {n} bytes of JSON header, but only {} bytes follow",
+            len - 8
+        )));
+    }
+
+    let st = SafeTensors::deserialize(bytes).map_err(|e| match e {
+        SafeTensorError::MetadataIncompleteBuffer => data_length_error(bytes, n),
+        SafeTensorError::InvalidHeader => NotSafetensors("the header is not UTF-8".into()),
+        SafeTensorError::InvalidHeaderDeserialization => {
+            NotSafetensors("the header is not valid safetensors JSON".into())
+        }
+        SafeTensorError::InvalidOffset(t) => NotSafetensors(format!("tensor {t:?} has invalid data offsets")),
+        SafeTensorError::TensorInvalidInfo => {
+            NotSafetensors("a tensor's byte length does not match its shape and dtype".into())
+        }
+        other => NotSafetensors(other.to_string()),
+    })?;
+
+    // Tensors in file (offset) order; the reader's own map is unordered.
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| NotSafetensors(format!("header re-read failed: {e}")))?;
+    let mut infos: Vec<(String, (usize, usize))> =
+        header.tensors().into_iter().map(|(name, info)| (name, info.data_offsets)).collect();
+    infos.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+
+    let mut tensors = Vec::with_capacity(infos.len());
+    for (name, _) in infos {
+        let view =
+            st.tensor(&name).map_err(|e| NotSafetensors(format!("tensor {name:?} unreadable: {e}")))?;
+        let raw =
+            RawTensor { dtype: view.dtype(), shape: view.shape().to_vec(), bytes: view.data().to_vec() };
+        tensors.push((name, raw));
+    }
+    let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
+    Ok((tensors, metadata))
+}
+
+/// An `F32` raw tensor as a [`Tensor`].
+pub(crate) fn decode_f32(name: &str, t: &RawTensor) -> Result<Tensor, CheckpointErrorKind> {
+    let data: Vec<f32> =
+        t.bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    Tensor::from_vec(data, &t.shape)
+        .map_err(|e| CheckpointErrorKind::NotSafetensors(format!("tensor {name:?}: {e}")))
 }
 
 /// The header is intact but the data section's length disagrees with its offsets.
@@ -383,7 +443,7 @@ fn data_length_error(bytes: &[u8], n: u64) -> CheckpointErrorKind {
 }
 
 /// Write `bytes` to `path` through a temporary file in the same directory.
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let file_name = path
         .file_name()
@@ -419,18 +479,17 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 // Training checkpoints: model parameters + optimizer state
 // ------------------------------------------------------------------------------------
 
-/// Save a model's parameters, an optimizer's state and extra metadata to `path`
-/// (atomically), in the layout described in the [module documentation](self).
+/// Save a model's parameters and buffers, an optimizer's state and extra metadata to
+/// `path` (atomically), in the layout described in the [module documentation](self).
 ///
-/// `model` is the module's `(dotted_name, param)` list. `extra` holds the caller's own
-/// entries (epoch, seed, data order, ...); its keys must not start with `agdlab.` or
-/// `optim.`.
+/// `extra` holds the caller's own entries (epoch, seed, data order, ...); its keys must
+/// not start with `agdlab.` or `optim.`.
 ///
 /// # Errors
 /// Duplicate parameter or buffer names, reserved keys in `extra`, or I/O failure.
 pub fn save_training(
     path: impl AsRef<Path>,
-    model: &[(String, Param)],
+    model: &dyn Module,
     optim: &OptimizerState,
     extra: &BTreeMap<String, String>,
 ) -> Result<(), CheckpointError> {
@@ -455,9 +514,10 @@ pub fn save_training(
         }
     }
 
-    let mut tensors = Vec::with_capacity(model.len() + optim.tensors.len());
-    for (name, p) in model {
-        tensors.push((format!("{MODEL_PREFIX}{name}"), p.value()));
+    let entries = state_entries(model);
+    let mut tensors = Vec::with_capacity(entries.len() + optim.tensors.len());
+    for (name, entry) in entries {
+        tensors.push((format!("{MODEL_PREFIX}{name}"), entry.value()));
     }
     for (name, t) in &optim.tensors {
         tensors.push((format!("{OPTIM_PREFIX}{name}"), t.clone()));
@@ -468,8 +528,8 @@ pub fn save_training(
 /// Load a checkpoint written by [`save_training`] into `model` and return the
 /// optimizer state and the extra metadata.
 ///
-/// Every parameter of `model` must be in the file (as `model.<name>`) with its shape,
-/// and the file must hold no `model.` tensor the model lacks. All of this is checked
+/// Every parameter and buffer of `model` must be in the file (as `model.<name>`) with
+/// its shape, and the file must hold no `model.` tensor the model lacks. All of this is checked
 /// before any parameter is set, so on error the model is untouched. The optimizer kind
 /// is returned, not checked: the optimizer refuses state of another kind when it loads
 /// it. Optimizer buffers come back in name order, scalars in name order.
@@ -479,7 +539,7 @@ pub fn save_training(
 /// `optim.kind`; an unparseable scalar; a missing, extra or wrongly shaped parameter.
 pub fn load_training(
     path: impl AsRef<Path>,
-    model: &[(String, Param)],
+    model: &dyn Module,
 ) -> Result<(OptimizerState, BTreeMap<String, String>), CheckpointError> {
     let path = path.as_ref();
     let err = |kind| CheckpointError::new(path, kind);
@@ -527,8 +587,9 @@ pub fn load_training(
     }
 
     // Check everything before touching any parameter.
-    let mut updates = Vec::with_capacity(model.len());
-    for (name, param) in model {
+    let entries = state_entries(model);
+    let mut updates = Vec::with_capacity(entries.len());
+    for (name, param) in &entries {
         let tensor_name = format!("{MODEL_PREFIX}{name}");
         let t = model_tensors
             .remove(name)
@@ -546,8 +607,8 @@ pub fn load_training(
     if let Some(name) = model_tensors.keys().min() {
         return Err(err(CheckpointErrorKind::UnexpectedTensor(format!("{MODEL_PREFIX}{name}"))));
     }
-    for (param, t) in updates {
-        param.set(t);
+    for (entry, t) in updates {
+        entry.set(t).expect("shapes were checked above");
     }
     Ok((OptimizerState { kind, tensors: optim_tensors, scalars }, extra))
 }

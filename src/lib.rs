@@ -33,4 +33,16 @@ pub use agdlab_tensor as tensor;
 
 pub mod checkpoint;
 pub mod data;
+pub mod state_dict;
 pub mod train;
+
+/// The names a training program needs: `use agdlab::prelude::*;`.
+pub mod prelude {
+    pub use crate::autograd::{Gradients, Param, Tape, Var};
+    pub use crate::nn::{cross_entropy, Buffer, Forward, Linear, Module, Sequential, Walk};
+    pub use crate::optim::{
+        Adam, AdamConfig, Agd, AgdConfig, LrSchedule, Optimizer, ParamGroup, Sgd, SgdConfig,
+        SGD_MODE_FRACTION,
+    };
+    pub use crate::tensor::Tensor;
+}

@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use crate::autograd::Param;
 use crate::optim::{
-    AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, Optimizer, RAdam, RAdamConfig, Sgd,
-    SgdConfig,
+    AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, OptimError, Optimizer, ParamGroup, RAdam,
+    RAdamConfig, Sgd, SgdConfig,
 };
 use crate::tensor::Tensor;
 
@@ -80,45 +79,46 @@ pub struct OptimizerSettings {
 }
 
 impl OptimizerSettings {
-    /// Build the optimizer over `params`.
-    pub fn build(&self, params: Vec<(String, Param)>) -> Box<dyn Optimizer> {
+    /// Build the optimizer over parameter groups (`vec![ParamGroup::new(params)]` for one).
+    ///
+    /// # Errors
+    /// An [`OptimError`] naming the hyper-parameter that is out of range (`delta`, `lr`,
+    /// `weight_decay`, `momentum`, ...).
+    pub fn build(&self, groups: Vec<ParamGroup>) -> Result<Box<dyn Optimizer>, OptimError> {
         let lr = self.lr;
         let wd = |default: f32| self.weight_decay.unwrap_or(default);
-        match self.kind {
+        Ok(match self.kind {
             OptimizerKind::Sgd => {
                 let d = SgdConfig::default();
-                Box::new(Sgd::new(
-                    params,
-                    SgdConfig { lr, weight_decay: wd(d.weight_decay), momentum: self.momentum, ..d },
-                ))
+                let config = SgdConfig { lr, weight_decay: wd(d.weight_decay), momentum: self.momentum, ..d };
+                Box::new(Sgd::with_groups(groups, config)?)
             }
             OptimizerKind::Adam => {
                 let d = AdamConfig::default();
-                Box::new(Adam::new(params, AdamConfig { lr, weight_decay: wd(d.weight_decay), ..d }))
+                Box::new(Adam::with_groups(groups, AdamConfig { lr, weight_decay: wd(d.weight_decay), ..d })?)
             }
             OptimizerKind::AdamW => {
                 let d = AdamConfig::adamw();
-                Box::new(Adam::new(params, AdamConfig { lr, weight_decay: wd(d.weight_decay), ..d }))
+                Box::new(Adam::with_groups(groups, AdamConfig { lr, weight_decay: wd(d.weight_decay), ..d })?)
             }
             OptimizerKind::AdaBelief => {
                 let d = AdaBeliefConfig::default();
-                Box::new(AdaBelief::new(
-                    params,
-                    AdaBeliefConfig { lr, weight_decay: wd(d.weight_decay), ..d },
-                ))
+                let config = AdaBeliefConfig { lr, weight_decay: wd(d.weight_decay), ..d };
+                Box::new(AdaBelief::with_groups(groups, config)?)
             }
             OptimizerKind::RAdam => {
                 let d = RAdamConfig::default();
-                Box::new(RAdam::new(params, RAdamConfig { lr, weight_decay: wd(d.weight_decay), ..d }))
+                Box::new(RAdam::with_groups(
+                    groups,
+                    RAdamConfig { lr, weight_decay: wd(d.weight_decay), ..d },
+                )?)
             }
             OptimizerKind::Agd => {
                 let d = AgdConfig::default();
-                Box::new(Agd::new(
-                    params,
-                    AgdConfig { lr, weight_decay: wd(d.weight_decay), delta: self.delta, ..d },
-                ))
+                let config = AgdConfig { lr, weight_decay: wd(d.weight_decay), delta: self.delta, ..d };
+                Box::new(Agd::with_groups(groups, config)?)
             }
-        }
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 
 use agdlab::autograd::{Tape, Var};
 use agdlab::data::mnist::{Mnist, IMAGE_SIZE};
-use agdlab::nn::{cross_entropy, Linear, Module, ReLU, Sequential};
+use agdlab::nn::{cross_entropy, Forward, Linear, Module, ReLU, Sequential};
 use agdlab::optim::{Agd, AgdConfig, Optimizer};
 use agdlab::train::count_correct;
 use rand::rngs::StdRng;
@@ -24,7 +24,7 @@ fn agd_learns_mnist_on_a_small_budget() {
         .append(Linear::new(IMAGE_SIZE, 128, true, &mut rng))
         .append(ReLU)
         .append(Linear::new(128, 10, true, &mut rng));
-    let mut opt = Agd::new(model.named_parameters(), AgdConfig { lr: 3e-4, ..Default::default() });
+    let mut opt = Agd::new(model.named_parameters(), AgdConfig { lr: 3e-4, ..Default::default() }).unwrap();
 
     // 5,000 training images, 3 passes of batch 64.
     let mut order: Vec<usize> = (0..5000).collect();
@@ -34,7 +34,7 @@ fn agd_learns_mnist_on_a_small_budget() {
         for idx in order.chunks(64) {
             let (x, y) = data.train.batch(idx);
             let tape = Tape::new();
-            let loss = cross_entropy(&model.forward(&tape.input(x)), &y, 0.0);
+            let loss = cross_entropy(&model.forward(&tape.input(x)), &y);
             losses.push(loss.item());
             opt.step(&loss.backward()).unwrap();
         }

@@ -9,7 +9,7 @@
 #![allow(clippy::excessive_precision)]
 
 use agdlab::autograd::{Gradients, Param, Tape};
-use agdlab::nn::{bce_with_logits, cross_entropy, mse_loss};
+use agdlab::nn::{bce_with_logits, mse_loss, CrossEntropyLoss};
 use agdlab::optim::{Adam, AdamConfig, Optimizer, RAdam, RAdamConfig, Sgd, SgdConfig};
 use agdlab::tensor::Tensor;
 
@@ -67,7 +67,7 @@ fn optimizers_match_torch_optim() {
     let sgd_nesterov = run(|p| {
         let c =
             SgdConfig { lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.01, ..Default::default() };
-        Box::new(Sgd::new(p, c))
+        Box::new(Sgd::new(p, c).unwrap())
     });
     assert_close(
         &sgd_nesterov,
@@ -77,7 +77,9 @@ fn optimizers_match_torch_optim() {
     );
 
     let sgd_dampening = run(|p| {
-        Box::new(Sgd::new(p, SgdConfig { lr: 0.05, momentum: 0.8, dampening: 0.3, ..Default::default() }))
+        Box::new(
+            Sgd::new(p, SgdConfig { lr: 0.05, momentum: 0.8, dampening: 0.3, ..Default::default() }).unwrap(),
+        )
     });
     assert_close(
         &sgd_dampening,
@@ -87,10 +89,10 @@ fn optimizers_match_torch_optim() {
     );
 
     let adam = run(|p| {
-        Box::new(Adam::new(
-            p,
-            AdamConfig { lr: 0.01, amsgrad: true, weight_decay: 0.05, ..Default::default() },
-        ))
+        Box::new(
+            Adam::new(p, AdamConfig { lr: 0.01, amsgrad: true, weight_decay: 0.05, ..Default::default() })
+                .unwrap(),
+        )
     });
     assert_close(
         &adam,
@@ -99,8 +101,9 @@ fn optimizers_match_torch_optim() {
         "Adam amsgrad",
     );
 
-    let adamw =
-        run(|p| Box::new(Adam::new(p, AdamConfig { lr: 0.01, weight_decay: 0.1, ..AdamConfig::adamw() })));
+    let adamw = run(|p| {
+        Box::new(Adam::new(p, AdamConfig { lr: 0.01, weight_decay: 0.1, ..AdamConfig::adamw() }).unwrap())
+    });
     assert_close(
         &adamw,
         &[0.444_403_95, -1.244_764_1, 2.016_56, 0.033_288_613, -0.310_563_36],
@@ -108,7 +111,7 @@ fn optimizers_match_torch_optim() {
         "AdamW",
     );
 
-    let radam = run(|p| Box::new(RAdam::new(p, RAdamConfig { lr: 0.01, ..Default::default() })));
+    let radam = run(|p| Box::new(RAdam::new(p, RAdamConfig { lr: 0.01, ..Default::default() }).unwrap()));
     assert_close(&radam, &[0.464_180_3, -1.264_515, 2.025_578_5, 0.039_023_45, -0.312_800_97], 1e-5, "RAdam");
 }
 
@@ -134,7 +137,7 @@ fn losses_and_their_gradients_match_torch_nn_functional() {
         (loss.item(), grads.wrt(&leaf).unwrap().to_vec())
     };
 
-    let (ce, ce_grad) = loss_and_grad(&|v| cross_entropy(v, &[3, 1, 0], 0.1));
+    let (ce, ce_grad) = loss_and_grad(&|v| CrossEntropyLoss { label_smoothing: 0.1 }.forward(v, &[3, 1, 0]));
     assert_close(&[ce], &[2.226_970_2], 1e-6, "cross_entropy");
     let want = [
         0.0882407,
@@ -267,7 +270,7 @@ fn agd_matches_the_reference_implementation_for_every_option() {
         ),
     ];
     for (name, theta0, config, want) in cases {
-        let got = run_from(theta0, |p| Box::new(Agd::new(p, config)));
+        let got = run_from(theta0, |p| Box::new(Agd::new(p, config).unwrap()));
         assert_close(&got, &want, 2e-6, &format!("AGD {name}"));
     }
 }

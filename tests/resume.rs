@@ -14,7 +14,7 @@ use std::process::Command;
 
 use agdlab::autograd::Tape;
 use agdlab::checkpoint::{load_training, save_training, Checkpoint};
-use agdlab::nn::{cross_entropy, Linear, Module, ReLU, Sequential};
+use agdlab::nn::{cross_entropy, Forward, Linear, Module, ReLU, Sequential};
 use agdlab::optim::{Agd, AgdConfig, CosineAnnealing, LrSchedule, Optimizer};
 use agdlab::tensor::Tensor;
 use rand::rngs::StdRng;
@@ -39,6 +39,7 @@ fn optimizer(model: &Sequential) -> Agd {
         model.named_parameters(),
         AgdConfig { lr: 3e-3, amsgrad: true, weight_decay: 1e-2, ..Default::default() },
     )
+    .unwrap()
 }
 
 /// Batch `step` of a fixed synthetic data stream (a function of the step only).
@@ -52,11 +53,11 @@ fn batch(step: usize) -> (Tensor, Vec<usize>) {
 
 /// Train steps `range` with a cosine schedule over N+M steps.
 fn train(model: &Sequential, opt: &mut Agd, range: std::ops::Range<usize>) {
-    let schedule = CosineAnnealing { base_lr: 3e-3, t_max: N + M, eta_min: 0.0 };
+    let schedule = CosineAnnealing { t_max: N + M, min_factor: 0.0 };
     for step in range {
         let (x, y) = batch(step);
         let tape = Tape::new();
-        let loss = cross_entropy(&model.forward(&tape.input(x)), &y, 0.0);
+        let loss = cross_entropy(&model.forward(&tape.input(x)), &y);
         schedule.apply(opt, step);
         opt.step(&loss.backward()).unwrap();
     }
@@ -88,7 +89,7 @@ fn resume_in_a_fresh_process_is_bit_identical() {
     let checkpoint = temp_path("checkpoint.safetensors");
     let output = temp_path("output.safetensors");
     let extra = BTreeMap::from([("step".to_string(), N.to_string())]);
-    save_training(&checkpoint, &first.named_parameters(), &opt.state(), &extra).unwrap();
+    save_training(&checkpoint, &first, &opt.state(), &extra).unwrap();
 
     // M more steps in a fresh process.
     let child = Command::new(std::env::current_exe().unwrap())
@@ -126,7 +127,7 @@ fn resume_child() {
     };
     let fresh = model(99);
     let mut opt = optimizer(&fresh);
-    let (state, extra) = load_training(Path::new(&checkpoint), &fresh.named_parameters()).unwrap();
+    let (state, extra) = load_training(Path::new(&checkpoint), &fresh).unwrap();
     opt.load_state(&state).unwrap();
     let start: usize = extra["step"].parse().unwrap();
     train(&fresh, &mut opt, start..N + M);

@@ -10,6 +10,8 @@ use std::sync::{Arc, RwLock};
 
 use agdlab_tensor::Tensor;
 
+use crate::var::Var;
+
 /// A process-unique parameter identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ParamId(u64);
@@ -52,21 +54,31 @@ impl Param {
         self.value.read().expect("parameter lock poisoned").numel()
     }
 
-    /// Replace the value (for loading checkpoints).
+    /// This parameter as a value on the tape of `input` (the value it is about to meet),
+    /// or a constant when `input` is not recorded (evaluation). Layers call this in
+    /// `forward`: `self.weight.on(x)`. The same parameter is one node per tape however
+    /// often it is put there, so every use adds into one gradient.
     ///
-    /// # Panics
-    /// When the new shape differs from the old one; loaders check shapes first and
-    /// return an error instead.
-    pub fn set(&self, value: Tensor) {
+    /// For a use that has no input at hand (a penalty on the weights alone), put the
+    /// parameter on the step's tape directly with [`Tape::param`](crate::Tape::param).
+    pub fn on(&self, input: &Var) -> Var {
+        match input.tape() {
+            Some(tape) => tape.param(self),
+            None => Var::constant(self.value()),
+        }
+    }
+
+    /// Replace the value (for loading checkpoints and weights).
+    ///
+    /// # Errors
+    /// When the new shape differs from the parameter's; the parameter is then unchanged.
+    pub fn set(&self, value: Tensor) -> Result<(), ShapeMismatch> {
         let mut slot = self.value.write().expect("parameter lock poisoned");
-        assert_eq!(
-            slot.shape(),
-            value.shape(),
-            "Param::set: shape changed from {:?} to {:?}",
-            slot.shape(),
-            value.shape()
-        );
+        if slot.shape() != value.shape() {
+            return Err(ShapeMismatch { expected: slot.shape().to_vec(), found: value.shape().to_vec() });
+        }
         *slot = value.contiguous();
+        Ok(())
     }
 
     /// Run `f` on the elements in place (row-major). Copies only if a tensor taken
@@ -76,6 +88,23 @@ impl Param {
         f(slot.data_mut())
     }
 }
+
+/// [`Param::set`] was given a tensor of another shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShapeMismatch {
+    /// The parameter's shape.
+    pub expected: Vec<usize>,
+    /// The shape offered.
+    pub found: Vec<usize>,
+}
+
+impl std::fmt::Display for ShapeMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "shape {:?} does not match the parameter's shape {:?}", self.found, self.expected)
+    }
+}
+
+impl std::error::Error for ShapeMismatch {}
 
 impl std::fmt::Debug for Param {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -6,23 +6,50 @@
 //! LSTM costs nothing special. Each node's backward closure (and the tensors it saved)
 //! is consumed and dropped as soon as it has run, and each gradient is dropped once it
 //! has been handed to the node's inputs.
+//!
+//! A tape is never ambient. Values carry the tape they were recorded on; a parameter is
+//! put on a tape explicitly ([`Tape::param`], or [`Param::on`] for "the tape of this
+//! input"), and an op whose inputs come from two tapes panics naming the op. So a helper
+//! that makes and drops a tape of its own in the middle of a step, or a rayon worker
+//! that runs another training's step while it waits, cannot detach anything.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::{Rc, Weak};
+use std::fmt;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use agdlab_tensor::Tensor;
 
+use crate::backward::InputGrads;
+use crate::grad::Grad;
 use crate::gradients::Gradients;
 use crate::param::{Param, ParamId};
 use crate::var::Var;
 
-/// Computes the gradients of an op's inputs from the gradient of its output.
+/// An op's backward: receives the gradient of its output and adds each input's share.
 ///
-/// Receives the output gradient and, per input, whether that input needs a gradient
-/// (so a matmul against a data batch skips the data's gradient). Returns one entry per
-/// input, `None` where not needed.
-pub(crate) type BackwardFn = Box<dyn FnOnce(&Tensor, &[bool]) -> Vec<Option<Tensor>>>;
+/// `Send` is required so a closure cannot capture a [`Var`]: a `Var` holds its tape,
+/// the tape holds the closure, and that cycle would never be freed. Capture the
+/// tensors the derivative needs (`x.value().clone()`, a cheap `Arc` clone) instead.
+pub(crate) type BackwardFn = Box<dyn FnOnce(Tensor, &mut InputGrads<'_>) + Send>;
+
+/// A process-unique tape identity, so gradients can tell which tape a value is from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TapeId(u64);
+
+impl TapeId {
+    fn fresh() -> TapeId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        TapeId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl fmt::Display for TapeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "tape #{}", self.0)
+    }
+}
 
 enum NodeKind {
     /// A parameter leaf: its gradient is returned keyed by `ParamId`.
@@ -31,44 +58,30 @@ enum NodeKind {
     Leaf,
     /// An op: which nodes fed it (`None` for inputs needing no gradient) and how to
     /// send its gradient back to them.
-    Op {
-        name: &'static str,
-        inputs: Vec<Option<usize>>,
-        input_shapes: Vec<Vec<usize>>,
-        backward: Option<BackwardFn>,
-    },
-}
-
-struct Node {
-    kind: NodeKind,
+    Op { name: &'static str, inputs: Vec<Option<usize>>, input_shapes: Vec<Vec<usize>>, backward: BackwardFn },
 }
 
 #[derive(Default)]
 struct TapeInner {
-    nodes: Vec<Node>,
+    nodes: Vec<NodeKind>,
     param_nodes: HashMap<ParamId, usize>,
     consumed: bool,
 }
 
-thread_local! {
-    /// The tape most recently made on this thread, while it lives and has not run
-    /// backward: [`Var::param`] records parameters on it.
-    static CURRENT: RefCell<Weak<RefCell<TapeInner>>> = const { RefCell::new(Weak::new()) };
-}
-
 /// A recording of the ops of one forward pass. Cloning shares the same recording.
 ///
-/// Make one per training step: put the batch on it with [`Tape::input`], run the model,
-/// then call [`Var::backward`] on the loss. Making a tape also makes it the thread's
-/// *current* tape until it runs backward (or every handle to it is dropped): parameters
-/// read with [`Var::param`] meanwhile are recorded on it, so every op on a parameter is
-/// seen, including ones applied before it meets the data (`w.t()`, `w.sqr()`). With no
-/// current tape (evaluation), parameters are plain constants and nothing is recorded.
+/// Make one per training step, put the batch on it with [`Tape::input`], run the model
+/// (its layers put their parameters on the input's tape with [`Param::on`]), then call
+/// [`Var::backward`] on the loss. For evaluation use [`Tape::no_grad`], a tape that
+/// records nothing, or plain constants ([`Var::constant`]).
+///
 /// PyTorch equivalent: the autograd graph built while `requires_grad` tensors flow
-/// through ops, outside `torch.no_grad()`.
+/// through ops; [`Tape::no_grad`] plays `torch.no_grad()`.
 #[derive(Clone)]
 pub struct Tape {
     inner: Rc<RefCell<TapeInner>>,
+    id: TapeId,
+    recording: bool,
 }
 
 impl Default for Tape {
@@ -77,52 +90,60 @@ impl Default for Tape {
     }
 }
 
+impl fmt::Debug for Tape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tape({}, {} nodes, recording={})", self.id, self.len(), self.recording)
+    }
+}
+
 impl Tape {
-    /// A new, empty tape, which becomes the thread's current tape.
+    /// A new, empty tape that records.
     pub fn new() -> Tape {
-        let inner = Rc::new(RefCell::new(TapeInner::default()));
-        CURRENT.with(|current| *current.borrow_mut() = Rc::downgrade(&inner));
-        Tape { inner }
+        Tape { inner: Rc::new(RefCell::new(TapeInner::default())), id: TapeId::fresh(), recording: true }
     }
 
-    /// The thread's current tape, if one is alive and has not yet run backward.
-    pub fn current() -> Option<Tape> {
-        let inner = CURRENT.with(|current| current.borrow().upgrade())?;
-        let usable = !inner.borrow().consumed;
-        usable.then_some(Tape { inner })
+    /// A tape that records nothing: inputs, leaves and parameters put on it are plain
+    /// constants, so a forward pass on it costs no memory for backward.
+    /// PyTorch equivalent: running the model under `with torch.no_grad():`.
+    pub fn no_grad() -> Tape {
+        Tape { recording: false, ..Tape::new() }
     }
 
-    /// Run `f` with no current tape: parameters read inside are constants, so nothing
-    /// is recorded even while a training step's tape is alive. The previous current
-    /// tape is restored afterwards. PyTorch equivalent: `with torch.no_grad():`.
-    pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
-        let previous = CURRENT.with(|current| std::mem::take(&mut *current.borrow_mut()));
-        struct Restore(Weak<RefCell<TapeInner>>);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                let previous = std::mem::take(&mut self.0);
-                CURRENT.with(|current| *current.borrow_mut() = previous);
-            }
-        }
-        let _restore = Restore(previous);
-        f()
+    /// This tape's identity.
+    pub fn id(&self) -> TapeId {
+        self.id
+    }
+
+    /// Whether ops on this tape's values are recorded (false for [`Tape::no_grad`]).
+    pub fn is_recording(&self) -> bool {
+        self.recording
     }
 
     /// A value that rides on this tape but needs no gradient (a data batch).
     pub fn input(&self, value: Tensor) -> Var {
+        if !self.recording {
+            return Var::constant(value);
+        }
         Var::traced(value, self.clone(), None)
     }
 
     /// A leaf whose gradient is wanted ([`Gradients::wrt`] returns it).
     pub fn leaf(&self, value: Tensor) -> Var {
-        let id = self.push(Node { kind: NodeKind::Leaf });
-        Var::traced(value, self.clone(), Some(id))
+        if !self.recording {
+            return Var::constant(value);
+        }
+        let node = self.push(NodeKind::Leaf);
+        Var::traced(value, self.clone(), Some(node))
     }
 
-    /// A parameter on this tape (the same node however often it is used).
+    /// A parameter on this tape: the same node however often it is used, so every use
+    /// adds into one gradient.
     pub fn param(&self, param: &Param) -> Var {
-        let id = self.param_node(param.id());
-        Var::traced(param.value(), self.clone(), Some(id))
+        if !self.recording {
+            return Var::constant(param.value());
+        }
+        let node = self.param_node(param.id());
+        Var::traced(param.value(), self.clone(), Some(node))
     }
 
     /// Number of recorded nodes.
@@ -134,15 +155,11 @@ impl Tape {
         self.len() == 0
     }
 
-    pub(crate) fn same(&self, other: &Tape) -> bool {
-        Rc::ptr_eq(&self.inner, &other.inner)
-    }
-
-    pub(crate) fn param_node(&self, id: ParamId) -> usize {
+    fn param_node(&self, id: ParamId) -> usize {
         if let Some(&node) = self.inner.borrow().param_nodes.get(&id) {
             return node;
         }
-        let node = self.push(Node { kind: NodeKind::Param(id) });
+        let node = self.push(NodeKind::Param(id));
         self.inner.borrow_mut().param_nodes.insert(id, node);
         node
     }
@@ -154,10 +171,10 @@ impl Tape {
         input_shapes: Vec<Vec<usize>>,
         backward: BackwardFn,
     ) -> usize {
-        self.push(Node { kind: NodeKind::Op { name, inputs, input_shapes, backward: Some(backward) } })
+        self.push(NodeKind::Op { name, inputs, input_shapes, backward })
     }
 
-    fn push(&self, node: Node) -> usize {
+    fn push(&self, node: NodeKind) -> usize {
         let mut inner = self.inner.borrow_mut();
         assert!(!inner.consumed, "Tape: this tape already ran backward; make a new Tape for each step");
         inner.nodes.push(node);
@@ -175,41 +192,22 @@ impl Tape {
             inner.param_nodes.clear();
             std::mem::take(&mut inner.nodes)
         };
-        let mut grads: Vec<Option<Tensor>> = (0..=root).map(|_| None).collect();
-        grads[root] = Some(seed);
-        let mut result = Gradients::new();
+        let mut grads: Vec<Option<Grad>> = (0..=root).map(|_| None).collect();
+        grads[root] = Some(Grad::Dense(seed));
+        let mut result = Gradients::for_tape(self.id);
 
         for (id, node) in nodes.into_iter().enumerate().take(root + 1).rev() {
             let Some(grad) = grads[id].take() else { continue };
-            match node.kind {
+            match node {
                 NodeKind::Param(param) => result.insert_param(param, grad),
-                NodeKind::Leaf => result.insert_leaf(id, grad),
+                NodeKind::Leaf => result.insert_leaf(id, grad.into_dense()),
                 NodeKind::Op { name, inputs, input_shapes, backward } => {
-                    let needs: Vec<bool> = inputs.iter().map(Option::is_some).collect();
-                    let backward = backward.expect("each node runs backward once");
-                    let input_grads = backward(&grad, &needs);
-                    drop(grad);
-                    for ((input, input_grad), shape) in inputs.iter().zip(input_grads).zip(&input_shapes) {
-                        let (Some(input), Some(input_grad)) = (input, input_grad) else { continue };
-                        assert_eq!(
-                            input_grad.shape(),
-                            &shape[..],
-                            "{name} backward: gradient shape {:?} differs from input shape {shape:?}",
-                            input_grad.shape()
-                        );
-                        accumulate(&mut grads[*input], input_grad);
-                    }
+                    let mut input_grads = InputGrads::new(name, &inputs, &input_shapes, &mut grads[..id]);
+                    backward(grad.into_dense(), &mut input_grads);
+                    input_grads.finish();
                 }
             }
         }
         result
-    }
-}
-
-/// The first gradient is moved in; later ones are added in place.
-fn accumulate(slot: &mut Option<Tensor>, grad: Tensor) {
-    match slot {
-        None => *slot = Some(grad),
-        Some(existing) => existing.add_assign(&grad),
     }
 }

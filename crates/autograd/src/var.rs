@@ -5,16 +5,14 @@
 //! - traced on a [`Tape`], either needing a gradient (it has a node: a parameter, a leaf
 //!   or an op result) or not (a data batch made with [`Tape::input`]).
 //!
-//! [`Var::param`] gives a parameter traced on the thread's current tape (one leaf
-//! however often it is used), or a constant when there is none.
-//!
 //! Ops build their result with [`Var::record`], giving the forward value and the
-//! backward closure side by side (see the `ops` modules).
+//! backward closure side by side (see the `ops` modules, and the crate documentation
+//! for writing an op of your own).
 
 use agdlab_tensor::Tensor;
 
+use crate::backward::InputGrads;
 use crate::gradients::Gradients;
-use crate::param::Param;
 use crate::tape::Tape;
 
 #[derive(Clone)]
@@ -34,15 +32,6 @@ impl Var {
     /// A value that never needs a gradient and records nothing.
     pub fn constant(value: Tensor) -> Var {
         Var { value, origin: Origin::Constant }
-    }
-
-    /// A parameter's current value, recorded on the thread's current tape (see
-    /// [`Tape::current`]); a constant when there is none (evaluation).
-    pub fn param(param: &Param) -> Var {
-        match Tape::current() {
-            Some(tape) => tape.param(param),
-            None => Var::constant(param.value()),
-        }
     }
 
     pub(crate) fn traced(value: Tensor, tape: Tape, node: Option<usize>) -> Var {
@@ -71,7 +60,7 @@ impl Var {
     pub fn tape(&self) -> Option<&Tape> {
         match &self.origin {
             Origin::Traced { tape, .. } => Some(tape),
-            _ => None,
+            Origin::Constant => None,
         }
     }
 
@@ -83,7 +72,7 @@ impl Var {
     pub(crate) fn node(&self) -> Option<usize> {
         match self.origin {
             Origin::Traced { node, .. } => node,
-            _ => None,
+            Origin::Constant => None,
         }
     }
 
@@ -92,17 +81,28 @@ impl Var {
         Var::constant(self.value.clone())
     }
 
-    /// Build an op's result: `value` is the forward output; `backward` maps the output
-    /// gradient to each input's gradient. Nothing is recorded when no input is on a
-    /// tape or none needs a gradient.
+    /// Record an op: `value` is its forward output, computed from `inputs`; `backward`
+    /// receives the gradient of the output and adds each input's gradient through
+    /// [`InputGrads`] (input `i` is `inputs[i]`). Nothing is recorded when no input is
+    /// traced or none needs a gradient; the result is then a constant or an untracked
+    /// value on the inputs' tape.
+    ///
+    /// This is the door for ops of your own: see the crate documentation for a worked
+    /// example, and check the op with [`check_gradients`](crate::check_gradients).
+    ///
+    /// The closure must be `Send`, which keeps it from capturing a `Var` (a `Var` holds
+    /// its tape, the tape holds the closure: a cycle that would never be freed). Capture
+    /// the tensors it needs instead.
     ///
     /// # Panics
-    /// When inputs ride on two different tapes.
+    /// - here, when inputs ride on two different tapes (the message names `name`);
+    /// - during backward, when the closure gives an input a gradient of the wrong shape,
+    ///   or gives none to an input that needs one (both messages name `name`).
     pub fn record(
         name: &'static str,
         value: Tensor,
         inputs: &[&Var],
-        backward: impl FnOnce(&Tensor, &[bool]) -> Vec<Option<Tensor>> + 'static,
+        backward: impl FnOnce(Tensor, &mut InputGrads<'_>) + Send + 'static,
     ) -> Var {
         let Some(tape) = inputs.iter().find_map(|v| v.tape()).cloned() else {
             return Var::constant(value);
@@ -112,7 +112,13 @@ impl Var {
             .map(|input| match &input.origin {
                 Origin::Constant => None,
                 Origin::Traced { tape: other, node } => {
-                    assert!(tape.same(other), "{name}: inputs come from two different tapes");
+                    assert!(
+                        tape.id() == other.id(),
+                        "{name}: inputs come from two different tapes ({} and {}); \
+                         every value of one forward pass must be on the same tape",
+                        tape.id(),
+                        other.id()
+                    );
                     *node
                 }
             })
@@ -129,7 +135,8 @@ impl Var {
     /// and leaf it depends on. PyTorch equivalent: `loss.backward()`.
     ///
     /// # Panics
-    /// When the value has more than one element (use [`Var::backward_with`]).
+    /// When the value has more than one element (use [`Var::backward_with`]), or when it
+    /// was not recorded on a tape (see [`Var::backward_with`]).
     pub fn backward(&self) -> Gradients {
         assert_eq!(self.value.numel(), 1, "backward: needs a one-element loss, got shape {:?}", self.shape());
         self.backward_with(Tensor::ones(self.shape()))
@@ -137,12 +144,21 @@ impl Var {
 
     /// Backward pass seeded with the cotangent `seed` (same shape as the value).
     ///
-    /// Returns empty gradients when nothing was recorded.
+    /// # Panics
+    /// When `seed`'s shape differs, when the tape already ran backward, or when this value
+    /// depends on no parameter or leaf. The last is almost always a training step whose
+    /// batch was not put on the step's tape (`Var::constant(x)` instead of
+    /// `tape.input(x)`), or a model evaluated on a [`Tape::no_grad`]; the message says
+    /// so rather than returning empty gradients that an optimizer would silently skip.
     pub fn backward_with(&self, seed: Tensor) -> Gradients {
         assert_eq!(seed.shape(), self.shape(), "backward_with: seed shape differs from value shape");
         match &self.origin {
             Origin::Traced { tape, node: Some(node) } => tape.backward(*node, seed),
-            _ => Gradients::new(),
+            _ => panic!(
+                "backward: this value depends on no parameter or leaf, so there is nothing to \
+                 differentiate. Was the batch put on the step's tape (tape.input(x)) and the \
+                 model run on it, rather than on a constant or a Tape::no_grad()?"
+            ),
         }
     }
 }

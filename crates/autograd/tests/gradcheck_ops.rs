@@ -211,6 +211,16 @@ fn shape_ops() {
     check_unary("t", identity, |x| x.t());
     check_unary("unsqueeze", identity, |x| x.unsqueeze(1));
     check_unary("narrow", identity, |x| x.narrow(1, 1, 2));
+    // Pieces used unevenly (one twice, one not at all) must still add into one buffer.
+    check_unary("split", identity, |x| {
+        let last = x.rank() - 1;
+        let pieces = x.split(&[1, 1, 2], last);
+        pieces[0].mul_scalar(3.0).add(&pieces[2].sum_dims(&[last], true)).add(&pieces[0])
+    });
+    check_unary("chunk of 4 along the last dim", identity, |x| {
+        let gates = x.chunk(2, x.rank() - 1);
+        gates[0].sigmoid().mul(&gates[1].tanh())
+    });
     check_unary("squeeze", identity, |x| x.unsqueeze(0).squeeze(0));
     for (layout, x) in layouts(&[2, 3, 4], 10, identity) {
         check(&format!("permute on {layout}"), |v| v[0].permute(&[2, 0, 1]), &[x]);
@@ -329,6 +339,21 @@ fn indexing() {
         check(&format!("gather dim 0 {layout}"), |v| v[0].gather(0, &index0), &[x.clone()]);
         let mask = Tensor::from_vec(vec![0.0, 1.0, 0.0], &[3]).unwrap();
         check(&format!("masked_fill {layout}"), |v| v[0].masked_fill(&mask, 7.0), &[x]);
+    }
+    // Embedding lookups: row-sparse gradients (densified for the check), repeated ids,
+    // and a table used by two lookups whose sparse gradients add up.
+    for (layout, table) in layouts(&[5, 3], 30, identity) {
+        check(&format!("embedding {layout}"), |v| v[0].embedding(&[4, 1, 4, 0], None), &[table.clone()]);
+        check(
+            &format!("two embedding lookups {layout}"),
+            |v| v[0].embedding(&[2, 1, 2, 4], None).mul(&v[0].embedding(&[0, 0, 3, 3], None)),
+            &[table.clone()],
+        );
+        check(
+            &format!("embedding and a dense use {layout}"),
+            |v| v[0].embedding(&[1, 3], None).sum_all().add(&v[0].sqr().sum_all()),
+            &[table],
+        );
     }
     // Rank 3, including a permuted layout, along every dim.
     for (layout, x) in layouts(&[2, 4, 3], 25, identity) {

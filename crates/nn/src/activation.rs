@@ -1,8 +1,8 @@
 //! Parameter-free layers: activations and `Flatten`.
 
-use agdlab_autograd::{Param, Var};
+use agdlab_autograd::Var;
 
-use crate::module::Module;
+use crate::module::{Forward, Module, Walk};
 
 macro_rules! activation {
     ($(#[$doc:meta])* $name:ident, |$x:ident| $body:expr) => {
@@ -11,16 +11,19 @@ macro_rules! activation {
         pub struct $name;
 
         impl Module for $name {
+            fn visit(&self, _walk: &mut Walk<'_>) {}
+        }
+
+        impl Forward for $name {
             fn forward(&self, $x: &Var) -> Var {
                 $body
             }
-            fn visit_params(&self, _prefix: &str, _visit: &mut dyn FnMut(String, &Param)) {}
         }
     };
 }
 
 activation!(
-    /// `max(x, 0)`. PyTorch equivalent: `torch.nn.ReLU`.
+    /// `max(x, 0)`, NaN staying NaN. PyTorch equivalent: `torch.nn.ReLU`.
     ReLU, |x| x.relu()
 );
 activation!(

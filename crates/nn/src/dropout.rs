@@ -1,24 +1,24 @@
 //! Dropout. PyTorch equivalent: `torch.nn.Dropout(p)`.
 
-use std::cell::RefCell;
+use std::sync::Mutex;
 
-use agdlab_autograd::{Param, Var};
+use agdlab_autograd::Var;
 use agdlab_tensor::Tensor;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::module::Module;
+use crate::module::{Forward, Mode, Module, Walk};
 
-/// In training, zero each element with probability `p` and scale the survivors by
-/// `1/(1-p)` (inverted dropout, so evaluation is the identity).
+/// In training mode, zero each element with probability `p` and scale the survivors by
+/// `1/(1-p)` (inverted dropout, so evaluation mode is the identity).
 ///
 /// The mask comes from the layer's own RNG, seeded at construction, so a run is
 /// reproducible; its position is not saved in checkpoints, so a resumed run draws
 /// different masks than an uninterrupted one would.
 pub struct Dropout {
     p: f32,
-    training: bool,
-    rng: RefCell<StdRng>,
+    mode: Mode,
+    rng: Mutex<StdRng>,
 }
 
 impl Dropout {
@@ -26,27 +26,32 @@ impl Dropout {
     /// When `p` is outside `[0, 1)`.
     pub fn new(p: f32, seed: u64) -> Dropout {
         assert!((0.0..1.0).contains(&p), "Dropout: p must be in [0, 1), got {p}");
-        Dropout { p, training: true, rng: RefCell::new(StdRng::seed_from_u64(seed)) }
+        Dropout { p, mode: Mode::default(), rng: Mutex::new(StdRng::seed_from_u64(seed)) }
+    }
+
+    /// The drop probability.
+    pub fn p(&self) -> f32 {
+        self.p
     }
 }
 
 impl Module for Dropout {
+    fn visit(&self, walk: &mut Walk<'_>) {
+        walk.mode(&self.mode);
+    }
+}
+
+impl Forward for Dropout {
     fn forward(&self, input: &Var) -> Var {
-        if !self.training || self.p == 0.0 {
+        if !self.mode.is_training() || self.p == 0.0 {
             return input.clone();
         }
         let scale = 1.0 / (1.0 - self.p);
-        let mut rng = self.rng.borrow_mut();
+        let mut rng = self.rng.lock().expect("dropout RNG lock poisoned");
         let mask: Vec<f32> = (0..input.value().numel())
             .map(|_| if rng.random::<f32>() < self.p { 0.0 } else { scale })
             .collect();
         let mask = Tensor::from_vec(mask, input.shape()).expect("mask has the input's size");
         input.mul(&Var::constant(mask))
-    }
-
-    fn visit_params(&self, _prefix: &str, _visit: &mut dyn FnMut(String, &Param)) {}
-
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
     }
 }

@@ -4,7 +4,7 @@ use agdlab_autograd::{Param, Var};
 use rand::Rng;
 
 use crate::init;
-use crate::module::{param_name, Module};
+use crate::module::{Forward, Module, Walk};
 
 /// `y = x·Wᵀ + b`, weight `[out, in]`, bias `[out]` (PyTorch's layout).
 pub struct Linear {
@@ -31,17 +31,19 @@ impl Linear {
 }
 
 impl Module for Linear {
+    fn visit(&self, walk: &mut Walk<'_>) {
+        walk.param("weight", &self.weight);
+        if let Some(b) = &self.bias {
+            walk.param("bias", b);
+        }
+    }
+}
+
+impl Forward for Linear {
     /// # Shapes
     /// `[.., in] -> [.., out]`.
     fn forward(&self, input: &Var) -> Var {
-        let bias = self.bias.as_ref().map(Var::param);
-        input.linear(&Var::param(&self.weight), bias.as_ref())
-    }
-
-    fn visit_params(&self, prefix: &str, visit: &mut dyn FnMut(String, &Param)) {
-        visit(param_name(prefix, "weight"), &self.weight);
-        if let Some(b) = &self.bias {
-            visit(param_name(prefix, "bias"), b);
-        }
+        let bias = self.bias.as_ref().map(|b| b.on(input));
+        input.linear(&self.weight.on(input), bias.as_ref())
     }
 }

@@ -8,55 +8,77 @@ use agdlab_autograd::Var;
 use agdlab_tensor::elementwise::sigmoid;
 use agdlab_tensor::Tensor;
 
-/// Mean cross-entropy of `logits: [N, C]` against integer classes, with optional label
-/// smoothing ε (the target puts 1-ε on the class and ε/C on every class):
-///
-/// ```text
-/// loss = -(1/N) Σ_i [ (1-ε)·log p_i[y_i] + (ε/C)·Σ_c log p_i[c] ],  p_i = softmax(x_i)
-/// ∂loss/∂x_i = (p_i - q_i)/N,  q_i[c] = (1-ε)·[c = y_i] + ε/C
-/// ```
-///
-/// PyTorch equivalent: `F.cross_entropy(logits, targets, label_smoothing=ε)`.
+/// Mean cross-entropy of `logits: [N, C]` against integer classes, with no label
+/// smoothing. PyTorch equivalent: `F.cross_entropy(logits, targets)`. For label
+/// smoothing use [`CrossEntropyLoss`].
 ///
 /// # Panics
-/// When `logits` is not `[N, C]`, `targets.len() != N`, a target is `>= C`, or ε is
-/// outside `[0, 1]`.
-pub fn cross_entropy(logits: &Var, targets: &[usize], label_smoothing: f32) -> Var {
-    assert!(logits.rank() == 2, "cross_entropy: logits must be [N, C], got {:?}", logits.shape());
-    let (n, classes) = (logits.shape()[0], logits.shape()[1]);
-    assert_eq!(targets.len(), n, "cross_entropy: {} targets for logits {:?}", targets.len(), logits.shape());
-    if let Some(bad) = targets.iter().find(|&&t| t >= classes) {
-        panic!("cross_entropy: target class {bad} out of range for {classes} classes");
-    }
-    assert!(
-        (0.0..=1.0).contains(&label_smoothing),
-        "cross_entropy: label_smoothing {label_smoothing} not in [0, 1]"
-    );
-    let eps = label_smoothing;
-    let on_class = 1.0 - eps;
-    let off_class = eps / classes as f32;
+/// As [`CrossEntropyLoss::forward`].
+pub fn cross_entropy(logits: &Var, targets: &[usize]) -> Var {
+    CrossEntropyLoss::default().forward(logits, targets)
+}
 
-    let log_probs = logits.value().log_softmax(1);
-    let lp = log_probs.as_slice().expect("log_softmax returns contiguous");
-    let mut total = 0.0f64;
-    for (row, &target) in lp.chunks(classes).zip(targets) {
-        let smooth: f32 = if eps > 0.0 { row.iter().sum() } else { 0.0 };
-        total -= (on_class * row[target] + off_class * smooth) as f64;
-    }
-    let loss = Tensor::scalar((total / n as f64) as f32);
+/// Cross-entropy with its options; `Default` is PyTorch's (no label smoothing).
+/// PyTorch equivalent: `torch.nn.CrossEntropyLoss(label_smoothing=ε)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CrossEntropyLoss {
+    /// ε in `[0, 1]`: the target puts 1-ε on the class and ε/C on every class.
+    pub label_smoothing: f32,
+}
 
-    let targets = targets.to_vec();
-    Var::record("cross_entropy", loss, &[logits], move |g, _| {
-        let scale = g.item() / n as f32;
-        let mut grad = log_probs.exp();
-        for (row, &target) in grad.data_mut().chunks_mut(classes).zip(&targets) {
-            for p in row.iter_mut() {
-                *p = (*p - off_class) * scale;
-            }
-            row[target] -= on_class * scale;
+impl CrossEntropyLoss {
+    /// Mean cross-entropy of `logits: [N, C]` against integer classes:
+    ///
+    /// ```text
+    /// loss = -(1/N) Σ_i [ (1-ε)·log p_i[y_i] + (ε/C)·Σ_c log p_i[c] ],  p_i = softmax(x_i)
+    /// ∂loss/∂x_i = (p_i - q_i)/N,  q_i[c] = (1-ε)·[c = y_i] + ε/C
+    /// ```
+    ///
+    /// # Panics
+    /// When `logits` is not `[N, C]`, `targets.len() != N`, a target is `>= C`, or ε is
+    /// outside `[0, 1]`.
+    pub fn forward(&self, logits: &Var, targets: &[usize]) -> Var {
+        assert!(logits.rank() == 2, "cross_entropy: logits must be [N, C], got {:?}", logits.shape());
+        let (n, classes) = (logits.shape()[0], logits.shape()[1]);
+        assert_eq!(
+            targets.len(),
+            n,
+            "cross_entropy: {} targets for logits {:?}",
+            targets.len(),
+            logits.shape()
+        );
+        if let Some(bad) = targets.iter().find(|&&t| t >= classes) {
+            panic!("cross_entropy: target class {bad} out of range for {classes} classes");
         }
-        vec![Some(grad)]
-    })
+        let eps = self.label_smoothing;
+        assert!((0.0..=1.0).contains(&eps), "cross_entropy: label_smoothing {eps} not in [0, 1]");
+        let on_class = 1.0 - eps;
+        let off_class = eps / classes as f32;
+
+        let log_probs = logits.value().log_softmax(1);
+        let lp = log_probs.as_slice().expect("log_softmax returns contiguous");
+        let mut total = 0.0f64;
+        for (row, &target) in lp.chunks(classes).zip(targets) {
+            let smooth: f32 = if eps > 0.0 { row.iter().sum() } else { 0.0 };
+            total -= (on_class * row[target] + off_class * smooth) as f64;
+        }
+        let loss = Tensor::scalar((total / n as f64) as f32);
+
+        let targets = targets.to_vec();
+        Var::record("cross_entropy", loss, &[logits], move |g, grads| {
+            grads.add(0, || {
+                let scale = g.item() / n as f32;
+                let mut grad = log_probs.exp();
+                for (row, &target) in grad.data_mut().chunks_mut(classes).zip(&targets) {
+                    for p in row.iter_mut() {
+                        *p = (*p - off_class) * scale;
+                    }
+                    row[target] -= on_class * scale;
+                }
+                grad
+            })
+        })
+    }
 }
 
 /// Mean squared error, `mean((pred - target)²)`. PyTorch: `F.mse_loss(pred, target)`.
@@ -98,8 +120,8 @@ pub fn bce_with_logits(logits: &Var, targets: &Tensor) -> Var {
         .zip_map(targets, "bce_with_logits", |x, y| x.max(0.0) - x * y + (-x.abs()).exp().ln_1p());
     let loss = per_element.mean_all();
     let (x, y) = (logits.value().clone(), targets.clone());
-    Var::record("bce_with_logits", loss, &[logits], move |g, _| {
+    Var::record("bce_with_logits", loss, &[logits], move |g, grads| {
         let scale = g.item() / n as f32;
-        vec![Some(x.zip_map(&y, "bce_with_logits", |x, y| (sigmoid(x) - y) * scale))]
+        grads.add(0, || x.zip_map(&y, "bce_with_logits", |x, y| (sigmoid(x) - y) * scale))
     })
 }

@@ -1,14 +1,14 @@
 //! A chain of modules. PyTorch equivalent: `torch.nn.Sequential`.
 
-use agdlab_autograd::{Param, Var};
+use agdlab_autograd::Var;
 
-use crate::module::Module;
+use crate::module::{Forward, Module, Walk};
 
 /// Runs its layers in order. Parameters are named by position, as in PyTorch:
 /// `"0.weight"`, `"0.bias"`, `"2.weight"`, ...
 #[derive(Default)]
 pub struct Sequential {
-    layers: Vec<Box<dyn Module>>,
+    layers: Vec<Box<dyn Forward>>,
 }
 
 impl Sequential {
@@ -17,7 +17,7 @@ impl Sequential {
     }
 
     /// Append a layer (builder style). PyTorch equivalent: `Sequential.append`.
-    pub fn append(mut self, layer: impl Module + 'static) -> Sequential {
+    pub fn append(mut self, layer: impl Forward + 'static) -> Sequential {
         self.layers.push(Box::new(layer));
         self
     }
@@ -32,19 +32,15 @@ impl Sequential {
 }
 
 impl Module for Sequential {
+    fn visit(&self, walk: &mut Walk<'_>) {
+        for (i, layer) in self.layers.iter().enumerate() {
+            walk.child(&i.to_string(), layer.as_ref());
+        }
+    }
+}
+
+impl Forward for Sequential {
     fn forward(&self, input: &Var) -> Var {
         self.layers.iter().fold(input.clone(), |x, layer| layer.forward(&x))
-    }
-
-    fn visit_params(&self, prefix: &str, visit: &mut dyn FnMut(String, &Param)) {
-        for (i, layer) in self.layers.iter().enumerate() {
-            layer.visit_params(&format!("{prefix}{i}."), visit);
-        }
-    }
-
-    fn set_training(&mut self, training: bool) {
-        for layer in &mut self.layers {
-            layer.set_training(training);
-        }
     }
 }

@@ -2,7 +2,10 @@
 
 use agdlab_autograd::{check_gradients, GradCheck, Param, Tape, Var};
 use agdlab_nn::activation::gelu;
-use agdlab_nn::{bce_with_logits, cross_entropy, mse_loss, Dropout, Linear, Module, ReLU, Sequential, Tanh};
+use agdlab_nn::{
+    bce_with_logits, cross_entropy, mse_loss, Buffer, CrossEntropyLoss, Dropout, Forward, Linear, Mode,
+    Module, ReLU, Sequential, Tanh, Walk,
+};
 use agdlab_optim::{Adam, AdamConfig, Optimizer};
 use agdlab_tensor::Tensor;
 use rand::rngs::StdRng;
@@ -59,7 +62,8 @@ fn cross_entropy_matches_the_definition_with_and_without_smoothing() {
     let logits = randn(&[5, 7], 2).mul_scalar(3.0);
     let targets = [0, 6, 3, 3, 1];
     for eps in [0.0f32, 0.1, 0.3] {
-        let got = cross_entropy(&Var::constant(logits.clone()), &targets, eps).item() as f64;
+        let loss = CrossEntropyLoss { label_smoothing: eps };
+        let got = loss.forward(&Var::constant(logits.clone()), &targets).item() as f64;
         let rows = logits.to_vec();
         let mut expected = 0.0;
         for (row, &t) in rows.chunks(7).zip(&targets) {
@@ -71,7 +75,7 @@ fn cross_entropy_matches_the_definition_with_and_without_smoothing() {
     }
     // Huge logits stay finite.
     let big = Tensor::from_vec(vec![1000.0, -1000.0, 0.0, 500.0, 500.0, -500.0], &[2, 3]).unwrap();
-    let loss = cross_entropy(&Var::constant(big), &[1, 2], 0.0).item();
+    let loss = cross_entropy(&Var::constant(big), &[1, 2]).item();
     assert!((loss - (2000.0 + (1000.0 + 2f32.ln())) / 2.0).abs() < 1e-2, "{loss}");
 }
 
@@ -80,10 +84,11 @@ fn losses_and_gelu_pass_gradient_checks() {
     let config = GradCheck::default();
     let logits = randn(&[4, 5], 3);
     for eps in [0.0, 0.2] {
-        check_gradients(|v| cross_entropy(&v[0], &[1, 0, 4, 4], eps), std::slice::from_ref(&logits), &config)
+        let loss = CrossEntropyLoss { label_smoothing: eps };
+        check_gradients(|v| loss.forward(&v[0], &[1, 0, 4, 4]), std::slice::from_ref(&logits), &config)
             .unwrap();
         // On a transposed view too.
-        check_gradients(|v| cross_entropy(&v[0], &[2, 3, 0, 1, 1], eps), &[logits.t()], &config).unwrap();
+        check_gradients(|v| loss.forward(&v[0], &[2, 3, 0, 1, 1]), &[logits.t()], &config).unwrap();
     }
     let target = randn(&[4, 5], 4);
     check_gradients(|v| mse_loss(&v[0], &target), std::slice::from_ref(&logits), &config).unwrap();
@@ -126,13 +131,13 @@ fn gelu_matches_pytorch_values() {
 
 #[test]
 fn dropout_scales_in_training_and_is_identity_in_eval() {
-    let mut dropout = Dropout::new(0.25, 7);
+    let dropout = Dropout::new(0.25, 7);
     let x = Var::constant(Tensor::ones(&[100, 100]));
     let y = dropout.forward(&x).value().to_vec();
     let kept = y.iter().filter(|&&v| v != 0.0).count() as f64 / y.len() as f64;
     assert!((kept - 0.75).abs() < 0.02, "kept {kept}");
     assert!(y.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-6));
-    dropout.set_training(false);
+    dropout.eval();
     assert_eq!(dropout.forward(&x).value().to_vec(), vec![1.0; 10_000]);
 }
 
@@ -157,12 +162,12 @@ fn a_tiny_mlp_learns_two_spirals() {
         .append(Linear::new(64, 64, true, &mut rng))
         .append(Tanh)
         .append(Linear::new(64, 2, true, &mut rng));
-    let mut opt = Adam::new(model.named_parameters(), AdamConfig { lr: 1e-2, ..Default::default() });
+    let mut opt = Adam::new(model.named_parameters(), AdamConfig { lr: 1e-2, ..Default::default() }).unwrap();
     let mut first_loss = None;
     let mut last_loss = 0.0;
     for _ in 0..400 {
         let tape = Tape::new();
-        let loss = cross_entropy(&model.forward(&tape.input(x.clone())), &labels, 0.0);
+        let loss = cross_entropy(&model.forward(&tape.input(x.clone())), &labels);
         last_loss = loss.item();
         first_loss.get_or_insert(last_loss);
         opt.step(&loss.backward()).unwrap();
@@ -181,7 +186,7 @@ fn every_parameter_of_a_model_gets_a_gradient() {
         .append(ReLU)
         .append(Linear::new(4, 2, true, &mut rng));
     let tape = Tape::new();
-    let loss = cross_entropy(&model.forward(&tape.input(randn(&[5, 3], 9))), &[0, 1, 1, 0, 1], 0.0);
+    let loss = cross_entropy(&model.forward(&tape.input(randn(&[5, 3], 9))), &[0, 1, 1, 0, 1]);
     let grads = loss.backward();
     let params = model.named_parameters();
     assert!(grads.missing(params.iter().map(|(n, p)| (n.as_str(), p))).is_empty());
@@ -196,7 +201,7 @@ fn a_training_step_updates_parameters_in_place_without_copying() {
         .append(Linear::new(6, 8, true, &mut rng))
         .append(ReLU)
         .append(Linear::new(8, 3, true, &mut rng));
-    let mut opt = Adam::new(model.named_parameters(), AdamConfig::default());
+    let mut opt = Adam::new(model.named_parameters(), AdamConfig::default()).unwrap();
     let buffers = |m: &Sequential| -> Vec<*const f32> {
         m.named_parameters().iter().map(|(_, p)| p.value().storage().as_ptr()).collect()
     };
@@ -204,11 +209,126 @@ fn a_training_step_updates_parameters_in_place_without_copying() {
     for _ in 0..3 {
         let tape = Tape::new();
         let logits = model.forward(&tape.input(randn(&[4, 6], 10)));
-        let loss = cross_entropy(&logits, &[0, 1, 2, 1], 0.0);
+        let loss = cross_entropy(&logits, &[0, 1, 2, 1]);
         opt.step(&loss.backward()).unwrap();
         // `logits` is still alive here, as in a training loop that reads it afterwards:
         // the tape must not be holding on to parameter buffers.
         assert_eq!(logits.shape(), &[4, 3]);
     }
     assert_eq!(buffers(&model), before, "a parameter buffer was reallocated (copy-on-write copy)");
+}
+
+/// A model that is not a chain: a buffer, a mode and children two levels deep, as
+/// BatchNorm inside a residual block inside a network will be.
+struct Counter {
+    seen: Buffer,
+    mode: Mode,
+}
+
+impl Module for Counter {
+    fn visit(&self, walk: &mut Walk<'_>) {
+        walk.buffer("seen", &self.seen);
+        walk.mode(&self.mode);
+    }
+}
+
+struct Block {
+    linear: Linear,
+    counter: Counter,
+    dropout: Dropout,
+}
+
+impl Module for Block {
+    fn visit(&self, walk: &mut Walk<'_>) {
+        walk.child("linear", &self.linear);
+        walk.child("counter", &self.counter);
+        walk.child("dropout", &self.dropout);
+    }
+}
+
+struct Net {
+    blocks: Vec<Block>,
+    head: Linear,
+}
+
+impl Module for Net {
+    fn visit(&self, walk: &mut Walk<'_>) {
+        for (i, block) in self.blocks.iter().enumerate() {
+            walk.child(&format!("blocks.{i}"), block);
+        }
+        walk.child("head", &self.head);
+    }
+}
+
+fn net() -> Net {
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut block = || Block {
+        linear: Linear::new(3, 3, true, &mut rng),
+        counter: Counter { seen: Buffer::integer(Tensor::zeros(&[])), mode: Mode::default() },
+        dropout: Dropout::new(0.5, 0),
+    };
+    let blocks = vec![block(), block()];
+    Net { blocks, head: Linear::new(3, 1, false, &mut StdRng::seed_from_u64(1)) }
+}
+
+#[test]
+fn parameters_and_buffers_are_walked_by_name_in_declaration_order() {
+    let net = net();
+    let params: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        params,
+        [
+            "blocks.0.linear.weight",
+            "blocks.0.linear.bias",
+            "blocks.1.linear.weight",
+            "blocks.1.linear.bias",
+            "head.weight"
+        ]
+    );
+    let buffers: Vec<(String, bool)> =
+        net.named_buffers().into_iter().map(|(n, b)| (n, b.is_integer())).collect();
+    assert_eq!(
+        buffers,
+        [("blocks.0.counter.seen".to_string(), true), ("blocks.1.counter.seen".to_string(), true)]
+    );
+    assert_eq!(net.num_parameters(), 2 * (9 + 3) + 3);
+}
+
+#[test]
+fn train_and_eval_reach_every_layer_through_containers() {
+    let net = net();
+    assert!(net.is_training());
+    net.eval();
+    assert!(!net.is_training());
+    for block in &net.blocks {
+        assert!(!block.counter.mode.is_training());
+        let x = Var::constant(Tensor::ones(&[4, 3]));
+        assert_eq!(block.dropout.forward(&x).value().to_vec(), vec![1.0; 12], "dropout off in eval");
+    }
+    net.train();
+    assert!(net.blocks.iter().all(|b| b.counter.mode.is_training()));
+}
+
+#[test]
+fn buffers_refuse_a_value_of_another_shape() {
+    let b = Buffer::new(Tensor::zeros(&[3]));
+    let err = b.set(Tensor::zeros(&[4])).unwrap_err();
+    assert_eq!((err.expected, err.found), (vec![3], vec![4]));
+    b.set(Tensor::ones(&[3])).unwrap();
+    assert_eq!(b.value().to_vec(), vec![1.0; 3]);
+    let p = Param::new(Tensor::zeros(&[2, 2]));
+    assert!(p.set(Tensor::zeros(&[4])).is_err(), "Param::set checks shapes instead of panicking");
+}
+
+/// Evaluation on a constant (or a no-grad tape) records nothing, even while a training
+/// step's tape is alive.
+#[test]
+fn evaluation_records_nothing() {
+    let mut rng = StdRng::seed_from_u64(0);
+    let model = Sequential::new().append(Linear::new(3, 4, true, &mut rng)).append(ReLU);
+    let training = Tape::new();
+    let y = model.forward(&Tape::no_grad().input(Tensor::ones(&[2, 3])));
+    let z = model.forward(&Var::constant(Tensor::ones(&[2, 3])));
+    assert!(!y.requires_grad() && !z.requires_grad());
+    assert!(training.is_empty());
 }

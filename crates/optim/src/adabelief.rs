@@ -3,8 +3,10 @@
 use agdlab_autograd::Param;
 
 use crate::agd::WeightDecayMode;
+use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
-use crate::rule::{PerParameter, UpdateRule};
+use crate::optimizer::OptimError;
+use crate::rule::{unknown_hyperparam, validated, AdamFamily, PerParameter, UpdateRule};
 
 /// Hyper-parameters of [`AdaBelief`]; `Default` matches `adabelief-pytorch` 0.2
 /// (`eps=1e-16`, `weight_decouple=True`, `fixed_decay=False`, `amsgrad=False`), except
@@ -54,8 +56,21 @@ impl Default for AdaBeliefConfig {
 pub type AdaBelief = PerParameter<AdaBeliefRule>;
 
 impl AdaBelief {
-    pub fn new(params: Vec<(String, Param)>, config: AdaBeliefConfig) -> AdaBelief {
-        PerParameter::with_rule(params, AdaBeliefRule { config })
+    /// AdaBelief over `params`, one group.
+    ///
+    /// # Errors
+    /// [`OptimError::InvalidHyperparameter`] on a non-positive learning rate, betas
+    /// outside [0, 1), or a negative ε or weight decay.
+    pub fn new(params: Vec<(String, Param)>, config: AdaBeliefConfig) -> Result<AdaBelief, OptimError> {
+        PerParameter::with_rule(params, AdaBeliefRule::new(config)?)
+    }
+
+    /// AdaBelief over parameter groups, each overriding `config` as it says.
+    ///
+    /// # Errors
+    /// As [`AdaBelief::new`], and as [`PerParameter::with_rule_groups`].
+    pub fn with_groups(groups: Vec<ParamGroup>, config: AdaBeliefConfig) -> Result<AdaBelief, OptimError> {
+        PerParameter::with_rule_groups(groups, AdaBeliefRule::new(config)?)
     }
 
     pub fn config(&self) -> &AdaBeliefConfig {
@@ -70,8 +85,21 @@ pub struct AdaBeliefRule {
 }
 
 impl AdaBeliefRule {
-    pub fn new(config: AdaBeliefConfig) -> AdaBeliefRule {
-        AdaBeliefRule { config }
+    /// # Errors
+    /// As [`AdaBelief::new`].
+    pub fn new(config: AdaBeliefConfig) -> Result<AdaBeliefRule, OptimError> {
+        validated(AdaBeliefRule { config })
+    }
+
+    fn family(&mut self) -> AdamFamily<'_> {
+        let c = &mut self.config;
+        AdamFamily {
+            optimizer: "AdaBelief",
+            lr: &mut c.lr,
+            betas: &mut c.betas,
+            eps: &mut c.eps,
+            weight_decay: &mut c.weight_decay,
+        }
     }
 
     pub fn config(&self) -> &AdaBeliefConfig {
@@ -80,16 +108,26 @@ impl AdaBeliefRule {
 }
 
 impl UpdateRule for AdaBeliefRule {
+    type Stats = ();
+
     fn name(&self) -> &'static str {
         "AdaBelief"
     }
 
-    fn lr(&self) -> f32 {
-        self.config.lr
+    fn hyperparams(&self) -> Vec<(&'static str, f64)> {
+        self.clone().family().hyperparams()
     }
 
-    fn set_lr(&mut self, lr: f32) {
-        self.config.lr = lr;
+    fn set_hyperparam(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
+        if self.family().set(name, value)? {
+            Ok(())
+        } else {
+            Err(unknown_hyperparam(self, name))
+        }
+    }
+
+    fn nonnegative_buffers(&self) -> &'static [&'static str] {
+        &["exp_avg_var", "max_exp_avg_var"]
     }
 
     fn buffers(&self) -> &'static [&'static str] {
@@ -100,7 +138,7 @@ impl UpdateRule for AdaBeliefRule {
         }
     }
 
-    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> usize {
+    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) {
         let c = self.config;
         let (b1, b2) = c.betas;
         let (eps, amsgrad, wd) = (c.eps, c.amsgrad, c.weight_decay);
@@ -115,7 +153,7 @@ impl UpdateRule for AdaBeliefRule {
         let step_size = (c.lr as f64 / bc1) as f32;
         let bc2_sqrt = bc2.sqrt() as f32;
         let k = AdaBeliefCoefficients { b1, b2, l2, keep, step_size, bc2_sqrt, eps };
-        let belief_kernel = |ch: Chunk<'_>| -> usize {
+        let belief_kernel = |ch: Chunk<'_>| {
             if amsgrad {
                 adabelief_chunk::<true>(ch, &k)
             } else {
@@ -143,7 +181,7 @@ struct AdaBeliefCoefficients {
 
 /// The fused AdaBelief element loop over one chunk (`AMSGRAD` compile-time, so it
 /// vectorises).
-fn adabelief_chunk<const AMSGRAD: bool>(ch: Chunk<'_>, k: &AdaBeliefCoefficients) -> usize {
+fn adabelief_chunk<const AMSGRAD: bool>(ch: Chunk<'_>, k: &AdaBeliefCoefficients) {
     let Chunk { theta, grad, bufs: [m, s, smax, _] } = ch;
     let n = theta.len();
     let (grad, m, s) = (&grad[..n], &mut m[..n], &mut s[..n]);
@@ -163,5 +201,4 @@ fn adabelief_chunk<const AMSGRAD: bool>(ch: Chunk<'_>, k: &AdaBeliefCoefficients
         let denom = s_hat.sqrt() / k.bc2_sqrt + k.eps;
         theta[i] = th - k.step_size * (m[i] / denom);
     }
-    0
 }

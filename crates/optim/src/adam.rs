@@ -2,8 +2,10 @@
 
 use agdlab_autograd::Param;
 
+use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
-use crate::rule::{PerParameter, UpdateRule};
+use crate::optimizer::OptimError;
+use crate::rule::{unknown_hyperparam, validated, AdamFamily, PerParameter, UpdateRule};
 
 /// Hyper-parameters of [`Adam`]. `Default` is `torch.optim.Adam`'s defaults;
 /// [`AdamConfig::adamw`] is `torch.optim.AdamW`'s (weight decay 1e-2, decoupled).
@@ -56,13 +58,28 @@ impl AdamConfig {
 ///
 /// State: `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq` (AMSGrad only), step count.
 /// [`Optimizer::name`](crate::Optimizer::name) (and the state's kind) is `"Adam"` or `"AdamW"`.
+/// Parameter groups may set `lr`, `beta1`, `beta2`, `eps` and `weight_decay`.
 pub type Adam = PerParameter<AdamRule>;
 
 impl Adam {
-    pub fn new(params: Vec<(String, Param)>, config: AdamConfig) -> Adam {
-        PerParameter::with_rule(params, AdamRule { config })
+    /// Adam (or AdamW) over `params`, one group.
+    ///
+    /// # Errors
+    /// [`OptimError::InvalidHyperparameter`] on a non-positive learning rate, betas
+    /// outside [0, 1), or a negative ε or weight decay (as `torch.optim.Adam` refuses).
+    pub fn new(params: Vec<(String, Param)>, config: AdamConfig) -> Result<Adam, OptimError> {
+        PerParameter::with_rule(params, AdamRule::new(config)?)
     }
 
+    /// Adam over parameter groups, each overriding `config` as it says.
+    ///
+    /// # Errors
+    /// As [`Adam::new`], and as [`PerParameter::with_rule_groups`].
+    pub fn with_groups(groups: Vec<ParamGroup>, config: AdamConfig) -> Result<Adam, OptimError> {
+        PerParameter::with_rule_groups(groups, AdamRule::new(config)?)
+    }
+
+    /// The configuration of the first group.
     pub fn config(&self) -> &AdamConfig {
         &self.rule().config
     }
@@ -75,8 +92,22 @@ pub struct AdamRule {
 }
 
 impl AdamRule {
-    pub fn new(config: AdamConfig) -> AdamRule {
-        AdamRule { config }
+    /// # Errors
+    /// As [`Adam::new`].
+    pub fn new(config: AdamConfig) -> Result<AdamRule, OptimError> {
+        validated(AdamRule { config })
+    }
+
+    fn family(&mut self) -> AdamFamily<'_> {
+        let c = &mut self.config;
+        let optimizer = if c.decoupled_weight_decay { "AdamW" } else { "Adam" };
+        AdamFamily {
+            optimizer,
+            lr: &mut c.lr,
+            betas: &mut c.betas,
+            eps: &mut c.eps,
+            weight_decay: &mut c.weight_decay,
+        }
     }
 
     pub fn config(&self) -> &AdamConfig {
@@ -85,6 +116,8 @@ impl AdamRule {
 }
 
 impl UpdateRule for AdamRule {
+    type Stats = ();
+
     fn name(&self) -> &'static str {
         if self.config.decoupled_weight_decay {
             "AdamW"
@@ -93,12 +126,20 @@ impl UpdateRule for AdamRule {
         }
     }
 
-    fn lr(&self) -> f32 {
-        self.config.lr
+    fn hyperparams(&self) -> Vec<(&'static str, f64)> {
+        self.clone().family().hyperparams()
     }
 
-    fn set_lr(&mut self, lr: f32) {
-        self.config.lr = lr;
+    fn set_hyperparam(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
+        if self.family().set(name, value)? {
+            Ok(())
+        } else {
+            Err(unknown_hyperparam(self, name))
+        }
+    }
+
+    fn nonnegative_buffers(&self) -> &'static [&'static str] {
+        &["exp_avg_sq", "max_exp_avg_sq"]
     }
 
     fn buffers(&self) -> &'static [&'static str] {
@@ -109,7 +150,7 @@ impl UpdateRule for AdamRule {
         }
     }
 
-    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> usize {
+    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) {
         let c = self.config;
         let (b1, b2) = c.betas;
         let t = step as f64;
@@ -121,7 +162,7 @@ impl UpdateRule for AdamRule {
         let l2 = if c.decoupled_weight_decay { 0.0 } else { c.weight_decay };
         let (eps, amsgrad) = (c.eps, c.amsgrad);
         let k = AdamCoefficients { b1, b2, l2, decay, step_size, bc2_sqrt, eps };
-        let adam_kernel = |ch: Chunk<'_>| -> usize {
+        let adam_kernel = |ch: Chunk<'_>| {
             if amsgrad {
                 adam_chunk::<true>(ch, &k)
             } else {
@@ -149,7 +190,7 @@ struct AdamCoefficients {
 
 /// The fused Adam element loop over one chunk. `AMSGRAD` is compile-time so the loop is
 /// straight-line and vectorises.
-fn adam_chunk<const AMSGRAD: bool>(ch: Chunk<'_>, k: &AdamCoefficients) -> usize {
+fn adam_chunk<const AMSGRAD: bool>(ch: Chunk<'_>, k: &AdamCoefficients) {
     let Chunk { theta, grad, bufs: [m, v, vmax, _] } = ch;
     let n = theta.len();
     let (grad, m, v) = (&grad[..n], &mut m[..n], &mut v[..n]);
@@ -167,5 +208,4 @@ fn adam_chunk<const AMSGRAD: bool>(ch: Chunk<'_>, k: &AdamCoefficients) -> usize
         let denom = v_hat.sqrt() / k.bc2_sqrt + k.eps;
         theta[i] = theta[i] * k.decay - k.step_size * (m[i] / denom);
     }
-    0
 }

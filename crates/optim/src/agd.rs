@@ -3,8 +3,11 @@
 
 use agdlab_autograd::Param;
 
+use crate::diagnostics::{StepStats, SGD_MODE_FRACTION};
+use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
-use crate::rule::{PerParameter, UpdateRule};
+use crate::optimizer::OptimError;
+use crate::rule::{check_hyperparam, unknown_hyperparam, validated, PerParameter, UpdateRule};
 
 /// How [`Agd`] applies weight decay λ (ignored when `win` is on: Win has its own decay).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -26,7 +29,8 @@ pub struct AgdConfig {
     /// (β1, β2), default (0.9, 0.999).
     pub betas: (f32, f32),
     /// δ, the switching threshold, default 1e-5 (1e-14 for Transformers, 1e-8 in the
-    /// authors' CIFAR demo).
+    /// authors' CIFAR demo). Must be positive: with δ = 0 a coordinate whose gradient
+    /// differences are all zero would divide 0 by 0.
     pub delta: f32,
     /// λ, default 0.
     pub weight_decay: f32,
@@ -56,15 +60,6 @@ impl Default for AgdConfig {
     }
 }
 
-/// Fraction of coordinates that took the SGD branch (sqrt(b_t) ≤ δ·sqrt(1-β2^t)) in the
-/// most recent [`Optimizer::step`](crate::Optimizer::step), per parameter updated in that step and overall
-/// (weighted by element count; 0 before any step).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SgdModeReport {
-    pub per_param: Vec<(String, f64)>,
-    pub overall: f64,
-}
-
 /// AGD (Yue, Ye, Zhang, Zhou, Chen, Zhu, Lin, Wu, Zhu & Zhou, "AGD: an Auto-switchable
 /// Optimizer using Stepwise Gradient Difference for Preconditioning Matrix", NeurIPS 2023,
 /// arXiv:2312.01658), with the options of the reference implementation, atorch
@@ -87,8 +82,9 @@ pub struct SgdModeReport {
 /// A coordinate is in **SGD mode** when sqrt(b_t) ≤ δ·sqrt(1-β2^t): the step is then
 /// θ ← θ - (γ/δ)·m_t/(1-β1^t), bias-corrected momentum SGD with learning rate γ/δ.
 /// Otherwise it is in **adaptive mode**, an Adam-like step preconditioned by the EMA of
-/// squared stepwise differences. [`Agd::sgd_mode_report`] gives the SGD-mode fraction of
-/// the last step, counted inside the fused loop (on the AMSGrad maximum when it is on).
+/// squared stepwise differences. [`Optimizer::diagnostics`](crate::Optimizer::diagnostics)
+/// reports the SGD-mode fraction of the last step ([`SGD_MODE_FRACTION`]) per parameter
+/// and overall, counted inside the fused loop (on the AMSGrad maximum when it is on).
 ///
 /// # Options (as in atorch)
 /// - weight decay λ (default 0), applied before the moment update, by
@@ -104,7 +100,9 @@ pub struct SgdModeReport {
 ///   τ   = 1 / (3 + 2γ_t·λ)
 ///   θ  ← τ·θ - τ·2γ_t·u_t + 2τ·z_t
 ///   ```
-///   **Choice:** z starts at the parameter's value at its first step (z_0 = θ_0). atorch
+///   **Choice:** z starts at the parameter's value at its first step (z_0 = θ_0), as the
+///   first public AGD did (the dlrover repository, `dlrover/trainer/torch/optimizers/agd.py`,
+///   clones the parameter into z). The later atorch release (`atorch/optimizers/agd.py`)
 ///   starts z at zero, which pulls the first Win step towards the origin (with λ = 0,
 ///   θ_1 = θ_0/3 - (4/3)·γ_1·u_1); with z_0 = θ_0 it is θ_1 = θ_0 - (4/3)·γ_1·u_1, and a
 ///   point with u = 0, λ = 0 stays put, as the Win recursion intends (θ and z start
@@ -117,23 +115,32 @@ pub struct SgdModeReport {
 /// is unstable.
 ///
 /// State: `exp_avg` (m), `exp_avg_sq` (b), `max_exp_avg_sq` (AMSGrad), `z` (Win), step.
+/// Parameter groups may set `lr`, `beta1`, `beta2`, `delta` and `weight_decay`.
 pub type Agd = PerParameter<AgdRule>;
 
 impl Agd {
-    /// # Panics
-    /// On a non-positive learning rate, negative δ or λ, betas outside [0, 1), or a
-    /// non-positive clip (the reference raises `ValueError` likewise).
-    pub fn new(params: Vec<(String, Param)>, config: AgdConfig) -> Agd {
-        PerParameter::with_rule(params, AgdRule::new(config))
+    /// AGD over `params`, one group.
+    ///
+    /// # Errors
+    /// [`OptimError::InvalidHyperparameter`] on a non-positive learning rate or δ, a
+    /// negative λ, betas outside [0, 1), or a non-positive clip (the reference raises
+    /// `ValueError` likewise; it accepts δ = 0, which divides 0 by 0 on a coordinate
+    /// whose gradient differences are zero).
+    pub fn new(params: Vec<(String, Param)>, config: AgdConfig) -> Result<Agd, OptimError> {
+        PerParameter::with_rule(params, AgdRule::new(config)?)
     }
 
+    /// AGD over parameter groups, each overriding `config` as it says.
+    ///
+    /// # Errors
+    /// As [`Agd::new`], and as [`PerParameter::with_rule_groups`].
+    pub fn with_groups(groups: Vec<ParamGroup>, config: AgdConfig) -> Result<Agd, OptimError> {
+        PerParameter::with_rule_groups(groups, AgdRule::new(config)?)
+    }
+
+    /// The configuration of the first group.
     pub fn config(&self) -> &AgdConfig {
         &self.rule().config
-    }
-
-    /// The fraction of coordinates in SGD mode in the last step (see [`SgdModeReport`]).
-    pub fn sgd_mode_report(&self) -> SgdModeReport {
-        self.count_report()
     }
 }
 
@@ -144,20 +151,13 @@ pub struct AgdRule {
 }
 
 impl AgdRule {
-    /// # Panics
-    /// On a non-positive learning rate, negative δ or λ, betas outside [0, 1), or a
-    /// non-positive clip (the reference raises `ValueError` likewise).
-    pub fn new(config: AgdConfig) -> AgdRule {
-        let (b1, b2) = config.betas;
-        assert!(config.lr > 0.0, "Agd: invalid learning rate {}", config.lr);
-        assert!(config.delta >= 0.0, "Agd: invalid delta {}", config.delta);
-        assert!((0.0..1.0).contains(&b1), "Agd: invalid beta1 {b1}");
-        assert!((0.0..1.0).contains(&b2), "Agd: invalid beta2 {b2}");
-        assert!(config.weight_decay >= 0.0, "Agd: invalid weight decay {}", config.weight_decay);
+    /// # Errors
+    /// As [`Agd::new`].
+    pub fn new(config: AgdConfig) -> Result<AgdRule, OptimError> {
         if let Some(c) = config.clip {
-            assert!(c > 0.0, "Agd: invalid clip {c}");
+            check_hyperparam("AGD", "clip", c as f64, c > 0.0 && c.is_finite(), "a positive number")?;
         }
-        AgdRule { config }
+        validated(AgdRule { config })
     }
 
     pub fn config(&self) -> &AgdConfig {
@@ -165,17 +165,62 @@ impl AgdRule {
     }
 }
 
+/// What AGD's fused loop counts: the coordinates that took the SGD branch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgdStats {
+    pub sgd_mode: usize,
+}
+
+impl StepStats for AgdStats {
+    fn merge(self, other: AgdStats) -> AgdStats {
+        AgdStats { sgd_mode: self.sgd_mode + other.sgd_mode }
+    }
+
+    fn report(&self, numel: usize) -> Vec<(&'static str, f64)> {
+        let fraction = if numel == 0 { 0.0 } else { self.sgd_mode as f64 / numel as f64 };
+        vec![(SGD_MODE_FRACTION, fraction)]
+    }
+}
+
 impl UpdateRule for AgdRule {
+    type Stats = AgdStats;
+
     fn name(&self) -> &'static str {
         "AGD"
     }
 
-    fn lr(&self) -> f32 {
-        self.config.lr
+    fn hyperparams(&self) -> Vec<(&'static str, f64)> {
+        let c = &self.config;
+        vec![
+            ("lr", c.lr as f64),
+            ("beta1", c.betas.0 as f64),
+            ("beta2", c.betas.1 as f64),
+            ("delta", c.delta as f64),
+            ("weight_decay", c.weight_decay as f64),
+        ]
     }
 
-    fn set_lr(&mut self, lr: f32) {
-        self.config.lr = lr;
+    fn set_hyperparam(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
+        let c = &mut self.config;
+        let check = |valid: bool, expected: &str| check_hyperparam("AGD", name, value, valid, expected);
+        match name {
+            "lr" => c.lr = check(value >= 0.0 && value.is_finite(), "a finite number >= 0")? as f32,
+            "beta1" => c.betas.0 = check((0.0..1.0).contains(&value), "a number in [0, 1)")? as f32,
+            "beta2" => c.betas.1 = check((0.0..1.0).contains(&value), "a number in [0, 1)")? as f32,
+            "delta" => {
+                c.delta =
+                    check(value > 0.0 && value.is_finite() && value as f32 > 0.0, "a positive number")? as f32
+            }
+            "weight_decay" => {
+                c.weight_decay = check(value >= 0.0 && value.is_finite(), "a finite number >= 0")? as f32
+            }
+            _ => return Err(unknown_hyperparam(self, name)),
+        }
+        Ok(())
+    }
+
+    fn nonnegative_buffers(&self) -> &'static [&'static str] {
+        &["exp_avg_sq", "max_exp_avg_sq"]
     }
 
     fn buffers(&self) -> &'static [&'static str] {
@@ -194,7 +239,7 @@ impl UpdateRule for AgdRule {
         }
     }
 
-    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> usize {
+    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> AgdStats {
         let c = self.config;
         let (b1, b2) = c.betas;
         let (amsgrad, win, wd) = (c.amsgrad, c.win, c.weight_decay);
@@ -240,7 +285,7 @@ impl UpdateRule for AgdRule {
         };
         // One monomorphised loop per option set, so the element loop has no
         // loop-invariant branches left and vectorises.
-        let agd_kernel = |ch: Chunk<'_>| -> usize {
+        let agd_kernel = |ch: Chunk<'_>| -> AgdStats {
             match (amsgrad, win) {
                 (false, false) => agd_chunk::<false, false>(ch, &k),
                 (true, false) => agd_chunk::<true, false>(ch, &k),
@@ -249,10 +294,6 @@ impl UpdateRule for AgdRule {
             }
         };
         kernel::run_fused(Chunk::new(theta, grad, bufs), &agd_kernel)
-    }
-
-    fn reports_sgd_mode(&self) -> bool {
-        true
     }
 }
 
@@ -280,9 +321,9 @@ struct AgdCoefficients {
     tao2: f32,
 }
 
-/// The fused AGD element loop over one chunk; returns how many coordinates were in SGD
-/// mode. `AMSGRAD` and `WIN` are compile-time so each variant is a straight-line loop.
-fn agd_chunk<const AMSGRAD: bool, const WIN: bool>(ch: Chunk<'_>, k: &AgdCoefficients) -> usize {
+/// The fused AGD element loop over one chunk; counts the coordinates in SGD mode.
+/// `AMSGRAD` and `WIN` are compile-time so each variant is a straight-line loop.
+fn agd_chunk<const AMSGRAD: bool, const WIN: bool>(ch: Chunk<'_>, k: &AgdCoefficients) -> AgdStats {
     let Chunk { theta, grad, bufs: [m, b, x, y] } = ch;
     let (bmax, z) = if AMSGRAD { (x, y) } else { (y, x) };
     let n = theta.len();
@@ -325,5 +366,5 @@ fn agd_chunk<const AMSGRAD: bool, const WIN: bool>(ch: Chunk<'_>, k: &AgdCoeffic
             th - k.lr_adj * u
         };
     }
-    sgd_count
+    AgdStats { sgd_mode: sgd_count }
 }

@@ -2,13 +2,10 @@
 //! driver (serial for small tensors, rayon divide-and-conquer for large ones), the
 //! non-finite gradient check, and saving/loading state by parameter name.
 
-use std::collections::HashMap;
-
 use agdlab_autograd::{Gradients, Param};
-use agdlab_tensor::Tensor;
 
+use crate::diagnostics::StepStats;
 use crate::optimizer::OptimError;
-use crate::state::OptimizerState;
 
 /// Tensors with more elements than this are split across rayon threads; smaller ones run
 /// one serial loop (per-task overhead dominates small models).
@@ -85,13 +82,15 @@ impl<'a> Chunk<'a> {
 }
 
 /// Run `kernel` over `chunk`: directly when small, else halved recursively with
-/// `rayon::join` until pieces are at most 32 Ki elements long. Returns the sum of the
-/// kernel's counts (used by AGD to count SGD-mode coordinates). Allocates nothing.
+/// `rayon::join` until pieces are at most 32 Ki elements long. Returns the kernel's
+/// statistics merged over the pieces (AGD counts SGD-mode coordinates this way).
+/// Allocates nothing.
 ///
 /// The kernel sees each piece once, so it must treat elements independently.
-pub fn run_fused<K>(chunk: Chunk<'_>, kernel: &K) -> usize
+pub fn run_fused<K, S>(chunk: Chunk<'_>, kernel: &K) -> S
 where
-    K: Fn(Chunk<'_>) -> usize + Sync,
+    K: Fn(Chunk<'_>) -> S + Sync,
+    S: StepStats,
 {
     let n = chunk.len();
     if n <= PAR_THRESHOLD {
@@ -99,7 +98,7 @@ where
     } else {
         let (lo, hi) = chunk.split(n / 2);
         let (a, b) = rayon::join(|| run_fused(lo, kernel), || run_fused(hi, kernel));
-        a + b
+        a.merge(b)
     }
 }
 
@@ -121,9 +120,10 @@ impl ParamState {
 pub(crate) fn check_finite(params: &[(String, Param)], grads: &Gradients) -> Result<(), OptimError> {
     for (name, p) in params {
         if let Some(g) = grads.get(p) {
-            let finite = match g.as_slice() {
+            let values = g.stored_values();
+            let finite = match values.as_slice() {
                 Some(s) => all_finite(s),
-                None => all_finite(&g.to_vec()),
+                None => all_finite(&values.to_vec()),
             };
             if !finite {
                 return Err(OptimError::NonFiniteGradient { param: name.clone() });
@@ -135,127 +135,24 @@ pub(crate) fn check_finite(params: &[(String, Param)], grads: &Gradients) -> Res
 
 /// True when no element is NaN or ±Inf. Written as a branch-free `&` reduction over
 /// blocks (rather than a short-circuiting `all`) so it vectorises.
-fn all_finite(values: &[f32]) -> bool {
+pub(crate) fn all_finite(values: &[f32]) -> bool {
     values.chunks(4096).all(|block| block.iter().fold(true, |ok, x| ok & x.is_finite()))
 }
 
-/// The gradient of `p` as a contiguous slice, if it has one.
-pub(crate) fn grad_slice<'g>(grads: &'g Gradients, p: &Param) -> Option<&'g [f32]> {
-    grads.get(p).map(|g| g.as_slice().expect("Gradients hold contiguous tensors"))
-}
-
-/// Snapshot: `"lr"`, `"<name>.step"` for every parameter, `"<name>.<buffer>"` for every
-/// initialised buffer.
-pub(crate) fn save_state(
-    kind: &str,
-    lr: f32,
-    params: &[(String, Param)],
-    states: &[Option<ParamState>],
-    buf_names: &[&str],
-) -> OptimizerState {
-    let mut out = OptimizerState { kind: kind.to_string(), ..Default::default() };
-    out.scalars.push(("lr".to_string(), lr as f64));
-    for ((name, p), st) in params.iter().zip(states) {
-        let step = st.as_ref().map_or(0, |s| s.step);
-        out.scalars.push((format!("{name}.step"), step as f64));
-        if let Some(st) = st {
-            let shape = p.shape();
-            for (buf_name, buf) in buf_names.iter().zip(&st.bufs) {
-                let t = Tensor::from_vec(buf.clone(), &shape)
-                    .expect("optimizer buffer length matches its parameter");
-                out.tensors.push((format!("{name}.{buf_name}"), t));
-            }
-        }
-    }
-    out
-}
-
-/// Validate `s` against this optimizer and build the per-parameter states it describes
-/// (and the saved learning rate, if any). Modifies nothing.
-pub(crate) fn load_state(
-    kind: &str,
-    params: &[(String, Param)],
-    buf_names: &[&str],
-    s: &OptimizerState,
-) -> Result<(Vec<Option<ParamState>>, Option<f32>), OptimError> {
-    if s.kind != kind {
-        return Err(OptimError::KindMismatch { expected: kind.to_string(), found: s.kind.clone() });
-    }
-    // key -> (param index, None for the step count or Some(buffer index))
-    let mut keys: HashMap<String, (usize, Option<usize>)> = HashMap::new();
-    for (i, (name, _)) in params.iter().enumerate() {
-        keys.insert(format!("{name}.step"), (i, None));
-        for (b, buf_name) in buf_names.iter().enumerate() {
-            keys.insert(format!("{name}.{buf_name}"), (i, Some(b)));
-        }
-    }
-    let n = params.len();
-    let mut steps: Vec<Option<u64>> = vec![None; n];
-    let mut bufs: Vec<Vec<Option<Vec<f32>>>> = vec![vec![None; buf_names.len()]; n];
-    let mut lr = None;
-    for (key, value) in &s.scalars {
-        if key == "lr" {
-            if !(value.is_finite() && *value > 0.0) {
-                return Err(OptimError::InvalidValue {
-                    key: key.clone(),
-                    reason: format!("learning rate {value} is not a positive number"),
-                });
-            }
-            lr = Some(*value as f32);
-            continue;
-        }
-        match keys.get(key) {
-            Some(&(i, None)) => {
-                if !(value.is_finite() && *value >= 0.0 && value.fract() == 0.0) {
-                    return Err(OptimError::InvalidValue {
-                        key: key.clone(),
-                        reason: format!("step count {value} is not a non-negative integer"),
-                    });
+/// Σ x² in f64, over blocks of f32 lanes (so it vectorises) added in order.
+pub(crate) fn sum_of_squares(values: &[f32]) -> f64 {
+    values
+        .chunks(1024)
+        .map(|block| {
+            let mut lanes = [0.0f32; 8];
+            let mut groups = block.chunks_exact(8);
+            for group in &mut groups {
+                for (lane, &x) in lanes.iter_mut().zip(group) {
+                    *lane += x * x;
                 }
-                steps[i] = Some(*value as u64);
             }
-            _ => return Err(OptimError::UnknownEntry { key: key.clone() }),
-        }
-    }
-    for (key, t) in &s.tensors {
-        match keys.get(key) {
-            Some(&(i, Some(b))) => {
-                let expected = params[i].1.shape();
-                if t.shape() != &expected[..] {
-                    return Err(OptimError::ShapeMismatch {
-                        key: key.clone(),
-                        expected,
-                        found: t.shape().to_vec(),
-                    });
-                }
-                bufs[i][b] = Some(t.to_vec());
-            }
-            _ => return Err(OptimError::UnknownEntry { key: key.clone() }),
-        }
-    }
-    let mut states = Vec::with_capacity(n);
-    for (i, (name, _)) in params.iter().enumerate() {
-        let step =
-            steps[i].ok_or_else(|| OptimError::MissingEntry { param: name.clone(), entry: "step".into() })?;
-        if step == 0 {
-            if let Some(b) = bufs[i].iter().position(|b| b.is_some()) {
-                return Err(OptimError::InvalidValue {
-                    key: format!("{name}.{}", buf_names[b]),
-                    reason: "buffer present but the parameter's step count is 0".into(),
-                });
-            }
-            states.push(None);
-            continue;
-        }
-        let mut st = ParamState { step, bufs: Vec::with_capacity(buf_names.len()) };
-        for (b, buf) in bufs[i].iter_mut().enumerate() {
-            let v = buf.take().ok_or_else(|| OptimError::MissingEntry {
-                param: name.clone(),
-                entry: buf_names[b].to_string(),
-            })?;
-            st.bufs.push(v);
-        }
-        states.push(Some(st));
-    }
-    Ok((states, lr))
+            let tail: f32 = groups.remainder().iter().map(|&x| x * x).sum();
+            (lanes.iter().sum::<f32>() + tail) as f64
+        })
+        .sum()
 }

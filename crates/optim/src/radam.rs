@@ -2,8 +2,10 @@
 
 use agdlab_autograd::Param;
 
+use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
-use crate::rule::{PerParameter, UpdateRule};
+use crate::optimizer::OptimError;
+use crate::rule::{unknown_hyperparam, validated, AdamFamily, PerParameter, UpdateRule};
 
 /// Hyper-parameters of [`RAdam`]; `Default` matches `torch.optim.RAdam`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -47,8 +49,21 @@ impl Default for RAdamConfig {
 pub type RAdam = PerParameter<RAdamRule>;
 
 impl RAdam {
-    pub fn new(params: Vec<(String, Param)>, config: RAdamConfig) -> RAdam {
-        PerParameter::with_rule(params, RAdamRule { config })
+    /// RAdam over `params`, one group.
+    ///
+    /// # Errors
+    /// [`OptimError::InvalidHyperparameter`] on a non-positive learning rate, betas
+    /// outside [0, 1), or a negative ε or weight decay.
+    pub fn new(params: Vec<(String, Param)>, config: RAdamConfig) -> Result<RAdam, OptimError> {
+        PerParameter::with_rule(params, RAdamRule::new(config)?)
+    }
+
+    /// RAdam over parameter groups, each overriding `config` as it says.
+    ///
+    /// # Errors
+    /// As [`RAdam::new`], and as [`PerParameter::with_rule_groups`].
+    pub fn with_groups(groups: Vec<ParamGroup>, config: RAdamConfig) -> Result<RAdam, OptimError> {
+        PerParameter::with_rule_groups(groups, RAdamRule::new(config)?)
     }
 
     pub fn config(&self) -> &RAdamConfig {
@@ -63,8 +78,21 @@ pub struct RAdamRule {
 }
 
 impl RAdamRule {
-    pub fn new(config: RAdamConfig) -> RAdamRule {
-        RAdamRule { config }
+    /// # Errors
+    /// As [`RAdam::new`].
+    pub fn new(config: RAdamConfig) -> Result<RAdamRule, OptimError> {
+        validated(RAdamRule { config })
+    }
+
+    fn family(&mut self) -> AdamFamily<'_> {
+        let c = &mut self.config;
+        AdamFamily {
+            optimizer: "RAdam",
+            lr: &mut c.lr,
+            betas: &mut c.betas,
+            eps: &mut c.eps,
+            weight_decay: &mut c.weight_decay,
+        }
     }
 
     pub fn config(&self) -> &RAdamConfig {
@@ -73,23 +101,33 @@ impl RAdamRule {
 }
 
 impl UpdateRule for RAdamRule {
+    type Stats = ();
+
     fn name(&self) -> &'static str {
         "RAdam"
     }
 
-    fn lr(&self) -> f32 {
-        self.config.lr
+    fn hyperparams(&self) -> Vec<(&'static str, f64)> {
+        self.clone().family().hyperparams()
     }
 
-    fn set_lr(&mut self, lr: f32) {
-        self.config.lr = lr;
+    fn set_hyperparam(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
+        if self.family().set(name, value)? {
+            Ok(())
+        } else {
+            Err(unknown_hyperparam(self, name))
+        }
+    }
+
+    fn nonnegative_buffers(&self) -> &'static [&'static str] {
+        &["exp_avg_sq"]
     }
 
     fn buffers(&self) -> &'static [&'static str] {
         &["exp_avg", "exp_avg_sq"]
     }
 
-    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> usize {
+    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) {
         let c = self.config;
         let (b1, b2) = c.betas;
         let eps = c.eps;
@@ -112,7 +150,7 @@ impl UpdateRule for RAdamRule {
         } else {
             0.0
         };
-        let radam_kernel = |ch: Chunk<'_>| -> usize {
+        let radam_kernel = |ch: Chunk<'_>| {
             let Chunk { theta, grad, bufs: [m, v, ..] } = ch;
             let n = theta.len();
             let (grad, m, v) = (&grad[..n], &mut m[..n], &mut v[..n]);
@@ -124,7 +162,6 @@ impl UpdateRule for RAdamRule {
                 let mh = m[i] * inv_bc1;
                 theta[i] = if rectified { th - mh * (adaptive / (v[i].sqrt() + eps)) } else { th - mh * lr };
             }
-            0
         };
         kernel::run_fused(Chunk::new(theta, grad, bufs), &radam_kernel)
     }

@@ -2,8 +2,10 @@
 
 use agdlab_autograd::Param;
 
+use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
-use crate::rule::{PerParameter, UpdateRule};
+use crate::optimizer::OptimError;
+use crate::rule::{check_hyperparam, unknown_hyperparam, validated, PerParameter, UpdateRule};
 
 /// Hyper-parameters of [`Sgd`]; `Default` matches `torch.optim.SGD` (lr 1e-3).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -36,14 +38,27 @@ impl Default for SgdConfig {
 ///
 /// Momentum: Polyak 1964; the Nesterov form as in Sutskever, Martens, Dahl & Hinton,
 /// "On the importance of initialization and momentum in deep learning", ICML 2013.
-/// State: buffer `momentum_buffer` (only when μ ≠ 0) and the step count.
+/// State: buffer `momentum_buffer` (only when μ ≠ 0) and the step count. Parameter
+/// groups may set `lr`, `momentum`, `dampening` and `weight_decay`.
 pub type Sgd = PerParameter<SgdRule>;
 
 impl Sgd {
-    /// # Panics
-    /// When Nesterov is requested without momentum or with dampening (as PyTorch refuses).
-    pub fn new(params: Vec<(String, Param)>, config: SgdConfig) -> Sgd {
-        PerParameter::with_rule(params, SgdRule::new(config))
+    /// SGD over `params`, one group.
+    ///
+    /// # Errors
+    /// [`OptimError::InvalidHyperparameter`] on a non-positive learning rate, a momentum
+    /// outside [0, 1], a negative weight decay, or Nesterov momentum without momentum or
+    /// with dampening (as PyTorch refuses).
+    pub fn new(params: Vec<(String, Param)>, config: SgdConfig) -> Result<Sgd, OptimError> {
+        PerParameter::with_rule(params, SgdRule::new(config)?)
+    }
+
+    /// SGD over parameter groups, each overriding `config` as it says.
+    ///
+    /// # Errors
+    /// As [`Sgd::new`], and as [`PerParameter::with_rule_groups`].
+    pub fn with_groups(groups: Vec<ParamGroup>, config: SgdConfig) -> Result<Sgd, OptimError> {
+        PerParameter::with_rule_groups(groups, SgdRule::new(config)?)
     }
 
     pub fn config(&self) -> &SgdConfig {
@@ -58,14 +73,18 @@ pub struct SgdRule {
 }
 
 impl SgdRule {
-    /// # Panics
-    /// When Nesterov is requested without momentum or with dampening (as PyTorch refuses).
-    pub fn new(config: SgdConfig) -> SgdRule {
-        assert!(
-            !config.nesterov || (config.momentum > 0.0 && config.dampening == 0.0),
-            "Sgd: Nesterov momentum requires a momentum and zero dampening"
-        );
-        SgdRule { config }
+    /// # Errors
+    /// As [`Sgd::new`].
+    pub fn new(config: SgdConfig) -> Result<SgdRule, OptimError> {
+        let nesterov_ok = !config.nesterov || (config.momentum > 0.0 && config.dampening == 0.0);
+        check_hyperparam(
+            "SGD",
+            "nesterov",
+            config.momentum as f64,
+            nesterov_ok,
+            "Nesterov momentum needs a momentum > 0 and zero dampening",
+        )?;
+        validated(SgdRule { config })
     }
 
     pub fn config(&self) -> &SgdConfig {
@@ -74,16 +93,42 @@ impl SgdRule {
 }
 
 impl UpdateRule for SgdRule {
+    type Stats = ();
+
     fn name(&self) -> &'static str {
         "SGD"
     }
 
-    fn lr(&self) -> f32 {
-        self.config.lr
+    fn hyperparams(&self) -> Vec<(&'static str, f64)> {
+        let c = &self.config;
+        vec![
+            ("lr", c.lr as f64),
+            ("momentum", c.momentum as f64),
+            ("dampening", c.dampening as f64),
+            ("weight_decay", c.weight_decay as f64),
+        ]
     }
 
-    fn set_lr(&mut self, lr: f32) {
-        self.config.lr = lr;
+    /// The momentum cannot change between 0 and non-zero (that adds or removes the
+    /// momentum buffer, so it is not a per-group option then).
+    fn set_hyperparam(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
+        let c = &mut self.config;
+        let check = |valid: bool, expected: &str| check_hyperparam("SGD", name, value, valid, expected);
+        let finite_nonnegative = value >= 0.0 && value.is_finite();
+        match name {
+            "lr" => c.lr = check(finite_nonnegative, "a finite number >= 0")? as f32,
+            "momentum" => {
+                let same_kind = (value == 0.0) == (c.momentum == 0.0);
+                c.momentum = check(
+                    (0.0..=1.0).contains(&value) && same_kind,
+                    "a number in [0, 1], zero exactly when the optimizer's momentum is",
+                )? as f32
+            }
+            "dampening" => c.dampening = check((0.0..=1.0).contains(&value), "a number in [0, 1]")? as f32,
+            "weight_decay" => c.weight_decay = check(finite_nonnegative, "a finite number >= 0")? as f32,
+            _ => return Err(unknown_hyperparam(self, name)),
+        }
+        Ok(())
     }
 
     fn buffers(&self) -> &'static [&'static str] {
@@ -94,11 +139,11 @@ impl UpdateRule for SgdRule {
         }
     }
 
-    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> usize {
+    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) {
         let c = self.config;
         let first = step == 1;
         let (lr, mu, damp, wd, nesterov) = (c.lr, c.momentum, c.dampening, c.weight_decay, c.nesterov);
-        let sgd_kernel = |ch: Chunk<'_>| -> usize {
+        let sgd_kernel = |ch: Chunk<'_>| {
             let Chunk { theta, grad, bufs: [buf, ..] } = ch;
             if mu == 0.0 {
                 for (t, &g) in theta.iter_mut().zip(grad) {
@@ -113,7 +158,6 @@ impl UpdateRule for SgdRule {
                     *t -= lr * d;
                 }
             }
-            0
         };
         kernel::run_fused(Chunk::new(theta, grad, bufs), &sgd_kernel)
     }

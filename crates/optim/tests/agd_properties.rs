@@ -3,7 +3,7 @@
 mod common;
 
 use agdlab_autograd::Gradients;
-use agdlab_optim::{Agd, AgdConfig, Optimizer};
+use agdlab_optim::{Agd, AgdConfig, Optimizer, SGD_MODE_FRACTION};
 use agdlab_tensor::Tensor;
 use common::*;
 
@@ -14,7 +14,7 @@ fn first_step_is_lr_times_sign_of_gradient() {
     let lr = 0.01f32;
     let p = param(init32(n), &[n]);
     let before = p.value().to_vec();
-    let mut opt = Agd::new(vec![("w".into(), p.clone())], AgdConfig { lr, ..Default::default() });
+    let mut opt = Agd::new(vec![("w".into(), p.clone())], AgdConfig { lr, ..Default::default() }).unwrap();
     let g: Vec<f32> = (0..n).map(|i| [3.0, -0.2, 0.05, -7.0, 1.0][i % 5] * (1.0 + i as f32)).collect();
     let mut grads = Gradients::new();
     grads.insert(&p, Tensor::from_vec(g.clone(), &[n]).unwrap());
@@ -29,7 +29,7 @@ fn first_step_is_lr_times_sign_of_gradient() {
             g[i]
         );
     }
-    assert_eq!(opt.sgd_mode_report().overall, 0.0);
+    assert_eq!(opt.diagnostics().overall(SGD_MODE_FRACTION).unwrap(), 0.0);
 }
 
 #[test]
@@ -42,7 +42,8 @@ fn huge_delta_is_bias_corrected_momentum_sgd() {
     let mut opt = Agd::new(
         vec![("w".into(), p.clone())],
         AgdConfig { lr, delta, betas: (b1, 0.999), ..Default::default() },
-    );
+    )
+    .unwrap();
     let (lr, delta, b1) = (lr as f64, delta as f64, b1 as f64);
     let mut theta = init64(n);
     let mut m = vec![0.0f64; n];
@@ -63,9 +64,9 @@ fn huge_delta_is_bias_corrected_momentum_sgd() {
                 theta[i]
             );
         }
-        let report = opt.sgd_mode_report();
-        assert_eq!(report.overall, 1.0, "step {t}");
-        assert_eq!(report.per_param, vec![("w".to_string(), 1.0)]);
+        let report = opt.diagnostics();
+        assert_eq!(report.overall(SGD_MODE_FRACTION), Some(1.0), "step {t}");
+        assert_eq!(report.per_param(SGD_MODE_FRACTION), vec![("w", 1.0)]);
     }
 }
 
@@ -73,11 +74,11 @@ fn huge_delta_is_bias_corrected_momentum_sgd() {
 fn tiny_delta_is_fully_adaptive() {
     let n = 16;
     let p = param(init32(n), &[n]);
-    let mut opt = Agd::new(vec![("w".into(), p)], AgdConfig { delta: 1e-14, ..Default::default() });
+    let mut opt = Agd::new(vec![("w".into(), p)], AgdConfig { delta: 1e-14, ..Default::default() }).unwrap();
     for t in 1..=15 {
         let grads = grads_at(t, opt.params());
         opt.step(&grads).unwrap();
-        assert_eq!(opt.sgd_mode_report().overall, 0.0, "step {t}");
+        assert_eq!(opt.diagnostics().overall(SGD_MODE_FRACTION).unwrap(), 0.0, "step {t}");
     }
 }
 
@@ -90,12 +91,14 @@ fn report_is_per_parameter_and_element_weighted() {
     let mut opt = Agd::new(
         vec![("big".into(), big.clone()), ("small".into(), small.clone()), ("skipped".into(), skipped)],
         AgdConfig { delta: 1.0, ..Default::default() },
-    );
+    )
+    .unwrap();
     let mut grads = Gradients::new();
     grads.insert(&big, Tensor::from_vec(vec![1e3, -2e3, 3e3], &[3]).unwrap());
     grads.insert(&small, Tensor::full(&[5], 1e-3));
     opt.step(&grads).unwrap();
-    let r = opt.sgd_mode_report();
-    assert_eq!(r.per_param, vec![("big".to_string(), 0.0), ("small".to_string(), 1.0)]);
-    assert!((r.overall - 5.0 / 8.0).abs() < 1e-12);
+    let r = opt.diagnostics();
+    assert_eq!(r.per_param(SGD_MODE_FRACTION), vec![("big", 0.0), ("small", 1.0)]);
+    assert!((r.overall(SGD_MODE_FRACTION).unwrap() - 5.0 / 8.0).abs() < 1e-12);
+    assert_eq!(r.keys(), vec![SGD_MODE_FRACTION]);
 }

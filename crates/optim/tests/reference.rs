@@ -10,7 +10,7 @@ mod common;
 
 use agdlab_optim::{
     AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, Optimizer, RAdam, RAdamConfig, Sgd,
-    SgdConfig, WeightDecayMode,
+    SgdConfig, WeightDecayMode, SGD_MODE_FRACTION,
 };
 use common::*;
 
@@ -81,10 +81,10 @@ fn sgd_configs() -> Vec<(&'static str, SgdConfig)> {
 #[test]
 fn sgd_matches_reference() {
     for (label, c) in sgd_configs() {
-        check(&format!("SGD {label}"), N_SMALL, |p| Box::new(Sgd::new(p, c)), sgd_ref(c, N_SMALL));
+        check(&format!("SGD {label}"), N_SMALL, |p| Box::new(Sgd::new(p, c).unwrap()), sgd_ref(c, N_SMALL));
     }
     let c = SgdConfig { lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.01, ..Default::default() };
-    check("SGD large", N_LARGE, |p| Box::new(Sgd::new(p, c)), sgd_ref(c, N_LARGE));
+    check("SGD large", N_LARGE, |p| Box::new(Sgd::new(p, c).unwrap()), sgd_ref(c, N_LARGE));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -133,18 +133,18 @@ fn adam_and_adamw_match_reference() {
         ("AdamW amsgrad", AdamConfig { weight_decay: 0.2, amsgrad: true, ..adamw }),
     ];
     for (label, c) in configs {
-        check(label, N_SMALL, |p| Box::new(Adam::new(p, c)), adam_ref(c, N_SMALL));
+        check(label, N_SMALL, |p| Box::new(Adam::new(p, c).unwrap()), adam_ref(c, N_SMALL));
     }
     let c = AdamConfig { weight_decay: 0.1, amsgrad: true, ..adamw };
-    check("AdamW large", N_LARGE, |p| Box::new(Adam::new(p, c)), adam_ref(c, N_LARGE));
+    check("AdamW large", N_LARGE, |p| Box::new(Adam::new(p, c).unwrap()), adam_ref(c, N_LARGE));
 }
 
 #[test]
 fn adamw_defaults_and_names() {
     assert_eq!(AdamConfig::adamw().weight_decay, 1e-2);
     let p = vec![("w".to_string(), param(vec![1.0], &[1]))];
-    assert_eq!(Adam::new(p.clone(), AdamConfig::default()).name(), "Adam");
-    assert_eq!(Adam::new(p, AdamConfig::adamw()).name(), "AdamW");
+    assert_eq!(Adam::new(p.clone(), AdamConfig::default()).unwrap().name(), "Adam");
+    assert_eq!(Adam::new(p, AdamConfig::adamw()).unwrap().name(), "AdamW");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -230,7 +230,7 @@ impl AgdRef {
 /// step; returns the reference fractions.
 fn check_agd(label: &str, c: AgdConfig, n: usize) -> Vec<f64> {
     let p = param(init32(n), &[n]);
-    let mut opt = Agd::new(vec![("w".to_string(), p.clone())], c);
+    let mut opt = Agd::new(vec![("w".to_string(), p.clone())], c).unwrap();
     let mut reference = AgdRef::new(c, n);
     let mut theta = init64(n);
     let (mut got, mut want, mut fractions) = (Vec::new(), Vec::new(), Vec::new());
@@ -241,13 +241,14 @@ fn check_agd(label: &str, c: AgdConfig, n: usize) -> Vec<f64> {
         let g: Vec<f64> = theta.iter().enumerate().map(|(i, &th)| grad_fn(t, i, th)).collect();
         reference.step(t, &mut theta, &g);
         want.push(theta.clone());
-        let report = opt.sgd_mode_report();
-        assert_eq!(report.per_param.len(), 1);
+        let report = opt.diagnostics();
+        let overall = report.overall(SGD_MODE_FRACTION).unwrap();
+        let per_param = report.per_param(SGD_MODE_FRACTION);
+        assert_eq!(per_param.len(), 1);
         assert!(
-            (report.overall - reference.sgd_fraction).abs() < 1e-12
-                && (report.per_param[0].1 - reference.sgd_fraction).abs() < 1e-12,
-            "{label}: step {t}: SGD-mode fraction {} vs reference {}",
-            report.overall,
+            (overall - reference.sgd_fraction).abs() < 1e-12
+                && (per_param[0].1 - reference.sgd_fraction).abs() < 1e-12,
+            "{label}: step {t}: SGD-mode fraction {overall} vs reference {}",
             reference.sgd_fraction
         );
         fractions.push(reference.sgd_fraction);
@@ -378,12 +379,12 @@ fn adabelief_matches_reference() {
         check(
             &format!("AdaBelief {label}"),
             N_SMALL,
-            |p| Box::new(AdaBelief::new(p, c)),
+            |p| Box::new(AdaBelief::new(p, c).unwrap()),
             adabelief_ref(c, N_SMALL),
         );
     }
     let c = AdaBeliefConfig { weight_decay: 0.1, amsgrad: true, ..base };
-    check("AdaBelief large", N_LARGE, |p| Box::new(AdaBelief::new(p, c)), adabelief_ref(c, N_LARGE));
+    check("AdaBelief large", N_LARGE, |p| Box::new(AdaBelief::new(p, c).unwrap()), adabelief_ref(c, N_LARGE));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -444,7 +445,7 @@ fn radam_matches_reference() {
         check(
             &format!("RAdam {label}"),
             N_SMALL,
-            |p| Box::new(RAdam::new(p, c)),
+            |p| Box::new(RAdam::new(p, c).unwrap()),
             radam_ref(c, N_SMALL, &mut rectified),
         );
         // Both branches must be exercised within 25 steps.
@@ -452,5 +453,10 @@ fn radam_matches_reference() {
     }
     let c = RAdamConfig { betas: (0.9, 0.99), weight_decay: 0.05, ..base };
     let mut rectified = Vec::new();
-    check("RAdam large", N_LARGE, |p| Box::new(RAdam::new(p, c)), radam_ref(c, N_LARGE, &mut rectified));
+    check(
+        "RAdam large",
+        N_LARGE,
+        |p| Box::new(RAdam::new(p, c).unwrap()),
+        radam_ref(c, N_LARGE, &mut rectified),
+    );
 }

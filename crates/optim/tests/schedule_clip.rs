@@ -4,7 +4,8 @@ mod common;
 
 use agdlab_autograd::Gradients;
 use agdlab_optim::{
-    clip_grad_norm, Constant, CosineAnnealing, LinearWarmup, LrSchedule, Optimizer, Sgd, SgdConfig, StepDecay,
+    clip_grad_norm, Constant, CosineAnnealing, LinearWarmup, LrSchedule, Optimizer, ParamGroup, Sgd,
+    SgdConfig, StepDecay,
 };
 use agdlab_tensor::Tensor;
 use common::param;
@@ -15,54 +16,61 @@ fn close(a: f32, b: f64) -> bool {
 
 #[test]
 fn constant_schedule() {
-    let s = Constant { lr: 0.3 };
-    assert_eq!(s.lr_at(0), 0.3);
-    assert_eq!(s.lr_at(1000), 0.3);
+    assert_eq!(Constant.factor(0), 1.0);
+    assert_eq!(Constant.factor(1000), 1.0);
 }
 
 #[test]
 fn step_decay_schedule() {
-    let s = StepDecay { base_lr: 0.1, step_size: 3, gamma: 0.5 };
-    let want = [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.0125];
+    let s = StepDecay { step_size: 3, gamma: 0.5 };
+    let want = [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.125];
     for (t, &w) in want.iter().enumerate() {
-        assert!(close(s.lr_at(t), w), "t={t}: {} vs {w}", s.lr_at(t));
+        assert!(close(s.factor(t), w), "t={t}: {} vs {w}", s.factor(t));
     }
 }
 
 #[test]
 fn cosine_schedule() {
-    let s = CosineAnnealing { base_lr: 1.0, t_max: 10, eta_min: 0.0 };
+    let s = CosineAnnealing { t_max: 10, min_factor: 0.0 };
     // (1 + cos(πt/10))/2: t=0 -> 1, t=2 -> (1+0.80901699)/2, t=5 -> 0.5, t=10 -> 0.
-    assert!(close(s.lr_at(0), 1.0));
-    assert!(close(s.lr_at(2), 0.904508497));
-    assert!(close(s.lr_at(5), 0.5));
-    assert!(s.lr_at(10).abs() < 1e-7);
-    let s = CosineAnnealing { base_lr: 0.2, t_max: 4, eta_min: 0.02 };
+    assert!(close(s.factor(0), 1.0));
+    assert!(close(s.factor(2), 0.904508497));
+    assert!(close(s.factor(5), 0.5));
+    assert!(s.factor(10).abs() < 1e-7);
+    // PyTorch's CosineAnnealingLR(base 0.2, T_max 4, eta_min 0.02) is base·this.
+    let s = CosineAnnealing { t_max: 4, min_factor: 0.1 };
     // t=1: 0.02 + 0.18·(1 + cos(π/4))/2 = 0.02 + 0.18·0.853553 = 0.173640
-    assert!(close(s.lr_at(1), 0.173639610));
-    assert!(close(s.lr_at(2), 0.11));
-    assert!(close(s.lr_at(4), 0.02));
+    assert!(close(0.2 * s.factor(1), 0.173639610));
+    assert!(close(0.2 * s.factor(2), 0.11));
+    assert!(close(0.2 * s.factor(4), 0.02));
 }
 
 #[test]
 fn linear_warmup_schedule() {
-    let s = LinearWarmup::new(4, 0.25, Constant { lr: 0.2 });
-    // 0.2·(0.25 + 0.75·t/4) for t < 4, then 0.2.
-    for (t, w) in [(0, 0.05), (1, 0.0875), (2, 0.125), (3, 0.1625), (4, 0.2), (9, 0.2)] {
-        assert!(close(s.lr_at(t), w), "t={t}: {} vs {w}", s.lr_at(t));
+    let s = LinearWarmup::new(4, 0.25, Constant);
+    // 0.25 + 0.75·t/4 for t < 4, then 1.
+    for (t, w) in [(0, 0.25), (1, 0.4375), (2, 0.625), (3, 0.8125), (4, 1.0), (9, 1.0)] {
+        assert!(close(s.factor(t), w), "t={t}: {} vs {w}", s.factor(t));
     }
-    let s = LinearWarmup::new(3, 0.0, CosineAnnealing { base_lr: 1.0, t_max: 10, eta_min: 0.0 });
-    assert_eq!(s.lr_at(0), 0.0);
-    assert!(close(s.lr_at(1), 1.0 / 3.0));
-    assert!(close(s.lr_at(3), 1.0));
-    assert!(close(s.lr_at(8), 0.5)); // cosine at t = 5
+    let s = LinearWarmup::new(3, 0.0, CosineAnnealing { t_max: 10, min_factor: 0.0 });
+    assert_eq!(s.factor(0), 0.0);
+    assert!(close(s.factor(1), 1.0 / 3.0));
+    assert!(close(s.factor(3), 1.0));
+    assert!(close(s.factor(8), 0.5)); // cosine at t = 5
 }
 
 #[test]
-fn schedule_apply_sets_optimizer_lr() {
-    let mut opt = Sgd::new(vec![("w".into(), param(vec![1.0], &[1]))], SgdConfig::default());
-    StepDecay { base_lr: 0.4, step_size: 2, gamma: 0.1 }.apply(&mut opt, 5);
-    assert!(close(opt.lr(), 0.004));
+fn schedule_apply_scales_every_group_from_its_initial_lr() {
+    let (a, b) = (param(vec![1.0], &[1]), param(vec![2.0], &[1]));
+    let groups =
+        vec![ParamGroup::new(vec![("a".into(), a)]), ParamGroup::new(vec![("b".into(), b)]).set("lr", 0.04)];
+    let mut opt = Sgd::with_groups(groups, SgdConfig { lr: 0.4, ..Default::default() }).unwrap();
+    StepDecay { step_size: 2, gamma: 0.1 }.apply(&mut opt, 5);
+    assert!(close(opt.group_lr(0), 0.004) && close(opt.lr(), 0.004));
+    assert!(close(opt.group_lr(1), 0.0004));
+    // Scaling is always from the initial rates, never compounded.
+    StepDecay { step_size: 2, gamma: 0.1 }.apply(&mut opt, 0);
+    assert!(close(opt.group_lr(0), 0.4) && close(opt.group_lr(1), 0.04));
 }
 
 #[test]
@@ -102,6 +110,17 @@ fn clip_grad_norm_scales_to_max_norm() {
     let norm = clip_grad_norm(&mut g, &params, 6.5e-6);
     assert!(close(norm, 13e-6));
     assert!(close(g.get(&b).unwrap().to_vec()[0], 12e-6 * 6.5e-6 / (13e-6 + 1e-6)));
+
+    // A row-sparse gradient counts its stored rows: norm sqrt(9 + 16 + 144) again.
+    let table = param(vec![0.0; 8], &[4, 2]);
+    let mut g = Gradients::new();
+    g.insert_rows(&table, vec![3], Tensor::from_vec(vec![3.0, -4.0], &[1, 2]).unwrap());
+    g.insert(&b, Tensor::from_vec(vec![12.0], &[1, 1]).unwrap());
+    let sparse_params = vec![("t".to_string(), table.clone()), ("b".to_string(), b.clone())];
+    assert_eq!(clip_grad_norm(&mut g, &sparse_params, 6.5), 13.0);
+    let clipped = g.get(&table).unwrap();
+    assert!(clipped.is_row_sparse());
+    assert!(close(clipped.to_vec()[6], 3.0 * scale) && clipped.to_vec()[0] == 0.0);
 
     // Only the listed parameters count.
     let mut g = make();

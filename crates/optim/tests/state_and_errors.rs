@@ -15,26 +15,39 @@ type Factory = fn(Vec<(String, Param)>) -> Box<dyn Optimizer>;
 fn factories() -> Vec<(&'static str, Factory)> {
     vec![
         ("sgd", |p| {
-            Box::new(Sgd::new(p, SgdConfig { lr: 0.05, momentum: 0.9, nesterov: true, ..Default::default() }))
+            Box::new(
+                Sgd::new(p, SgdConfig { lr: 0.05, momentum: 0.9, nesterov: true, ..Default::default() })
+                    .unwrap(),
+            )
         }),
-        ("adam", |p| Box::new(Adam::new(p, AdamConfig { lr: 0.01, amsgrad: true, ..Default::default() }))),
-        ("adamw", |p| Box::new(Adam::new(p, AdamConfig::adamw()))),
+        ("adam", |p| {
+            Box::new(Adam::new(p, AdamConfig { lr: 0.01, amsgrad: true, ..Default::default() }).unwrap())
+        }),
+        ("adamw", |p| Box::new(Adam::new(p, AdamConfig::adamw()).unwrap())),
         ("agd", |p| {
-            Box::new(Agd::new(
-                p,
-                AgdConfig { lr: 0.01, delta: 0.5, amsgrad: true, clip: Some(1.0), ..Default::default() },
-            ))
+            Box::new(
+                Agd::new(
+                    p,
+                    AgdConfig { lr: 0.01, delta: 0.5, amsgrad: true, clip: Some(1.0), ..Default::default() },
+                )
+                .unwrap(),
+            )
         }),
         ("agd win", |p| {
-            Box::new(Agd::new(p, AgdConfig { lr: 0.01, win: true, weight_decay: 0.1, ..Default::default() }))
+            Box::new(
+                Agd::new(p, AgdConfig { lr: 0.01, win: true, weight_decay: 0.1, ..Default::default() })
+                    .unwrap(),
+            )
         }),
         ("adabelief", |p| {
-            Box::new(AdaBelief::new(
-                p,
-                AdaBeliefConfig { amsgrad: true, weight_decay: 0.1, ..Default::default() },
-            ))
+            Box::new(
+                AdaBelief::new(p, AdaBeliefConfig { amsgrad: true, weight_decay: 0.1, ..Default::default() })
+                    .unwrap(),
+            )
         }),
-        ("radam", |p| Box::new(RAdam::new(p, RAdamConfig { betas: (0.9, 0.99), ..Default::default() }))),
+        ("radam", |p| {
+            Box::new(RAdam::new(p, RAdamConfig { betas: (0.9, 0.99), ..Default::default() }).unwrap())
+        }),
     ]
 }
 
@@ -64,7 +77,7 @@ fn grads_for(t: usize, params: &[(String, Param)]) -> Gradients {
         let mut h = Gradients::new();
         for (name, p) in params {
             if name != "fc.bias" {
-                h.insert(p, g.get(p).unwrap().clone());
+                h.insert_grad(p, g.get(p).unwrap().clone());
             }
         }
         g = h;
@@ -127,18 +140,18 @@ fn save_load_continue_is_bit_identical() {
 #[test]
 fn lr_is_saved_and_restored() {
     let params = fresh_params(None);
-    let mut opt = Agd::new(params.clone(), AgdConfig::default());
-    opt.set_lr(0.123);
+    let mut opt = Agd::new(params.clone(), AgdConfig::default()).unwrap();
+    opt.set_lr_factor(123.0); // 1e-3 · 123
     assert_eq!(opt.lr(), 0.123);
     opt.step(&grads_for(2, &params)).unwrap();
     let s = opt.state();
-    let mut other = Agd::new(fresh_params(None), AgdConfig::default());
+    let mut other = Agd::new(fresh_params(None), AgdConfig::default()).unwrap();
     other.load_state(&s).unwrap();
     assert_eq!(other.lr(), 0.123);
 }
 
 fn agd(params: Vec<(String, Param)>) -> Agd {
-    Agd::new(params, AgdConfig::default())
+    Agd::new(params, AgdConfig::default()).unwrap()
 }
 
 fn stepped_state() -> agdlab_optim::OptimizerState {
@@ -151,15 +164,15 @@ fn stepped_state() -> agdlab_optim::OptimizerState {
 #[test]
 fn load_refuses_another_kind() {
     let params = fresh_params(None);
-    let mut adam = Adam::new(params.clone(), AdamConfig::default());
+    let mut adam = Adam::new(params.clone(), AdamConfig::default()).unwrap();
     adam.step(&grads_for(2, &params)).unwrap();
     let err = agd(fresh_params(None)).load_state(&adam.state()).unwrap_err();
     assert_eq!(err, OptimError::KindMismatch { expected: "AGD".into(), found: "Adam".into() });
     assert!(err.to_string().contains("Adam") && err.to_string().contains("AGD"));
     // AdamW state is not Adam state either.
-    let mut adamw = Adam::new(params.clone(), AdamConfig::adamw());
+    let mut adamw = Adam::new(params.clone(), AdamConfig::adamw()).unwrap();
     adamw.step(&grads_for(2, &params)).unwrap();
-    let err = Adam::new(fresh_params(None), AdamConfig::default()).load_state(&adamw.state());
+    let err = Adam::new(fresh_params(None), AdamConfig::default()).unwrap().load_state(&adamw.state());
     assert!(matches!(err, Err(OptimError::KindMismatch { .. })));
 }
 
@@ -195,6 +208,7 @@ fn load_refuses_missing_buffer_and_unknown_entries() {
     let s = stepped_state();
     // Without the AMSGrad maximum the state cannot drive an AMSGrad AGD.
     let err = Agd::new(fresh_params(None), AgdConfig { amsgrad: true, ..Default::default() })
+        .unwrap()
         .load_state(&s)
         .unwrap_err();
     assert_eq!(err, OptimError::MissingEntry { param: "fc.weight".into(), entry: "max_exp_avg_sq".into() });
@@ -211,10 +225,41 @@ fn load_refuses_missing_buffer_and_unknown_entries() {
     let err = agd(fresh_params(None)).load_state(&bad).unwrap_err();
     assert_eq!(err, OptimError::UnknownEntry { key: "fc.weight.momentum".into() });
 
-    // A fractional step count.
-    let mut bad = s.clone();
-    bad.scalars.iter_mut().find(|(k, _)| k == "fc.weight.step").unwrap().1 = 1.5;
-    assert!(matches!(agd(fresh_params(None)).load_state(&bad), Err(OptimError::InvalidValue { .. })));
+    // A fractional step count, and one beyond 2^53 (no longer an exact integer in f64).
+    for step in [1.5, 2f64.powi(53) + 2.0, -1.0, f64::NAN] {
+        let mut bad = s.clone();
+        bad.scalars.iter_mut().find(|(k, _)| k == "fc.weight.step").unwrap().1 = step;
+        let err = agd(fresh_params(None)).load_state(&bad).unwrap_err();
+        assert!(
+            matches!(&err, OptimError::InvalidValue { key, .. } if key == "fc.weight.step"),
+            "{step}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn load_refuses_non_finite_state_and_negative_second_moments() {
+    let s = stepped_state();
+    for (buffer, value) in [("exp_avg", f32::NAN), ("exp_avg_sq", f32::INFINITY), ("exp_avg_sq", -1e-3)] {
+        let mut bad = s.clone();
+        let key = format!("emb.weight.{buffer}");
+        let t = &mut bad.tensors.iter_mut().find(|(k, _)| *k == key).unwrap().1;
+        let mut values = t.to_vec();
+        values[7] = value;
+        *t = Tensor::from_vec(values, t.shape()).unwrap();
+        let err = agd(fresh_params(None)).load_state(&bad).unwrap_err();
+        assert!(
+            matches!(&err, OptimError::InvalidValue { key: k, .. } if *k == key),
+            "{buffer} {value}: {err:?}"
+        );
+    }
+    // A negative first moment is ordinary.
+    let mut fine = s.clone();
+    let t = &mut fine.tensors.iter_mut().find(|(k, _)| k == "emb.weight.exp_avg").unwrap().1;
+    let mut values = t.to_vec();
+    values[7] = -5.0;
+    *t = Tensor::from_vec(values, t.shape()).unwrap();
+    agd(fresh_params(None)).load_state(&fine).unwrap();
 }
 
 #[test]
@@ -268,7 +313,8 @@ fn params_without_gradient_are_skipped() {
     let mut opt = Agd::new(
         params.clone(),
         AgdConfig { weight_decay: 0.5, weight_decay_mode: WeightDecayMode::Fixed, ..Default::default() },
-    );
+    )
+    .unwrap();
     let bias_before = params[2].1.value().to_vec();
     opt.step(&grads_for(1, &params)).unwrap(); // no bias gradient on odd steps
     assert_eq!(params[2].1.value().to_vec(), bias_before, "weight decay must not touch skipped params");

@@ -1,37 +1,59 @@
 //! The contract of [`PerParameter`] towards an [`UpdateRule`] written outside the crate:
-//! step numbering, the `init` hook, skipped parameters, the NaN check, state by name and
-//! the count report.
+//! step numbering, the `init` hook, skipped parameters, the NaN check, state by name,
+//! hyper-parameters by name and the diagnostics report.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use agdlab_autograd::{Gradients, Param};
-use agdlab_optim::{run_fused, Chunk, OptimError, Optimizer, PerParameter, UpdateRule};
+use agdlab_optim::{
+    check_hyperparam, run_fused, unknown_hyperparam, Chunk, OptimError, Optimizer, PerParameter, StepStats,
+    UpdateRule,
+};
 use agdlab_tensor::Tensor;
 
 /// θ ← θ - γ·g; buffer `last_step` holds the step number the rule was given, buffer
-/// `start` the parameter's value at its first step (set by `init`). Counts positive
-/// gradients.
+/// `start` the parameter's value at its first step (set by `init`). Measures the
+/// fraction of positive gradients.
+#[derive(Clone)]
 struct Probe {
     lr: f32,
-    counts: bool,
-    inits: AtomicUsize,
+    inits: Arc<AtomicUsize>,
 }
 
 impl Probe {
-    fn new(counts: bool) -> Probe {
-        Probe { lr: 0.5, counts, inits: AtomicUsize::new(0) }
+    fn new() -> Probe {
+        Probe { lr: 0.5, inits: Arc::new(AtomicUsize::new(0)) }
+    }
+}
+
+#[derive(Default)]
+struct Positive(usize);
+
+impl StepStats for Positive {
+    fn merge(self, other: Positive) -> Positive {
+        Positive(self.0 + other.0)
+    }
+    fn report(&self, numel: usize) -> Vec<(&'static str, f64)> {
+        vec![("positive_fraction", self.0 as f64 / numel as f64)]
     }
 }
 
 impl UpdateRule for Probe {
+    type Stats = Positive;
+
     fn name(&self) -> &'static str {
         "Probe"
     }
-    fn lr(&self) -> f32 {
-        self.lr
+    fn hyperparams(&self) -> Vec<(&'static str, f64)> {
+        vec![("lr", self.lr as f64)]
     }
-    fn set_lr(&mut self, lr: f32) {
-        self.lr = lr;
+    fn set_hyperparam(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
+        match name {
+            "lr" => self.lr = check_hyperparam("Probe", name, value, value >= 0.0, "a number >= 0")? as f32,
+            _ => return Err(unknown_hyperparam(self, name)),
+        }
+        Ok(())
     }
     fn buffers(&self) -> &'static [&'static str] {
         &["last_step", "start"]
@@ -41,7 +63,7 @@ impl UpdateRule for Probe {
         self.inits.fetch_add(1, Ordering::SeqCst);
         bufs[1].copy_from_slice(theta);
     }
-    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> usize {
+    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> Positive {
         let lr = self.lr;
         run_fused(Chunk::new(theta, grad, bufs), &|ch: Chunk<'_>| {
             let Chunk { theta, grad, bufs: [last, ..] } = ch;
@@ -51,11 +73,8 @@ impl UpdateRule for Probe {
                 *l = step as f32;
                 positive += (g > 0.0) as usize;
             }
-            positive
+            Positive(positive)
         })
-    }
-    fn reports_sgd_mode(&self) -> bool {
-        self.counts
     }
 }
 
@@ -65,19 +84,20 @@ fn tensor(v: Vec<f32>) -> Tensor {
 }
 
 /// `a` (3 elements) and `big` (above the parallel threshold).
-fn setup(counts: bool) -> (Param, Param, PerParameter<Probe>) {
+fn setup() -> (Param, Param, PerParameter<Probe>) {
     let a = Param::new(tensor(vec![1.0, 2.0, 3.0]));
     let big = Param::new(tensor(vec![1.0; 100_000]));
     let opt = PerParameter::with_rule(
         vec![("a".to_string(), a.clone()), ("big".to_string(), big.clone())],
-        Probe::new(counts),
-    );
+        Probe::new(),
+    )
+    .unwrap();
     (a, big, opt)
 }
 
 #[test]
 fn steps_are_one_based_per_parameter_and_init_runs_once() {
-    let (a, big, mut opt) = setup(true);
+    let (a, big, mut opt) = setup();
     let mut only_a = Gradients::new();
     only_a.insert(&a, tensor(vec![1.0, -1.0, 2.0]));
     let mut both = only_a.clone();
@@ -99,26 +119,28 @@ fn steps_are_one_based_per_parameter_and_init_runs_once() {
     assert_eq!(s.tensor("a.start").unwrap().to_vec(), vec![1.0, 2.0, 3.0], "init saw θ_0");
     assert_eq!(opt.rule().inits.load(Ordering::SeqCst), 2);
 
-    // The count report: a has 2 of 3 positive gradients, big none.
-    let r = opt.sgd_mode().unwrap();
-    assert_eq!(r.per_param, vec![("a".to_string(), 2.0 / 3.0), ("big".to_string(), 0.0)]);
-    assert_eq!(r.overall, 2.0 / 100_003.0);
+    // The diagnostics: a has 2 of 3 positive gradients, big none.
+    let r = opt.diagnostics();
+    assert_eq!(r.per_param("positive_fraction"), vec![("a", 2.0 / 3.0), ("big", 0.0)]);
+    assert_eq!(r.overall("positive_fraction"), Some(2.0 / 100_003.0));
+    assert_eq!(r.overall("sgd_mode_fraction"), None);
 
     // A loaded state with a positive step count is not initialised again.
     let mut fresh = PerParameter::with_rule(
         vec![("a".to_string(), a.clone()), ("big".to_string(), big.clone())],
-        Probe::new(true),
-    );
+        Probe::new(),
+    )
+    .unwrap();
     fresh.load_state(&s).unwrap();
-    assert!(fresh.sgd_mode().unwrap().per_param.is_empty(), "load clears the last step's counts");
+    assert!(fresh.diagnostics().is_empty(), "load clears the last step's diagnostics");
     fresh.step(&both).unwrap();
     assert_eq!(fresh.rule().inits.load(Ordering::SeqCst), 0);
     assert_eq!(fresh.state().scalar("a.step"), Some(3.0));
 }
 
 #[test]
-fn non_finite_gradient_changes_nothing_and_rules_without_counts_report_none() {
-    let (a, big, mut opt) = setup(false);
+fn non_finite_gradient_changes_nothing() {
+    let (a, big, mut opt) = setup();
     let mut g = Gradients::new();
     g.insert(&a, tensor(vec![1.0, 1.0, 1.0]));
     g.insert(&big, tensor(vec![f32::NAN; 100_000]));
@@ -127,30 +149,32 @@ fn non_finite_gradient_changes_nothing_and_rules_without_counts_report_none() {
     assert_eq!(a.value().to_vec(), vec![1.0, 2.0, 3.0]);
     assert_eq!(opt.rule().inits.load(Ordering::SeqCst), 0);
     assert_eq!(opt.state().scalar("a.step"), Some(0.0));
-    assert!(opt.sgd_mode().is_none());
+    assert!(opt.diagnostics().is_empty());
 
-    opt.set_lr(0.25);
+    opt.set_lr_factor(0.5);
     assert_eq!((opt.lr(), opt.name(), opt.state().kind.as_str()), (0.25, "Probe", "Probe"));
 }
 
 #[test]
 #[should_panic(expected = "at most 4 state buffers")]
 fn more_than_four_buffers_is_refused_at_construction() {
+    #[derive(Clone)]
     struct Wide;
     impl UpdateRule for Wide {
+        type Stats = ();
         fn name(&self) -> &'static str {
             "Wide"
         }
-        fn lr(&self) -> f32 {
-            1.0
+        fn hyperparams(&self) -> Vec<(&'static str, f64)> {
+            vec![("lr", 1.0)]
         }
-        fn set_lr(&mut self, _: f32) {}
+        fn set_hyperparam(&mut self, _: &str, _: f64) -> Result<(), OptimError> {
+            Ok(())
+        }
         fn buffers(&self) -> &'static [&'static str] {
             &["a", "b", "c", "d", "e"]
         }
-        fn update(&self, _: u64, _: &mut [f32], _: &[f32], _: &mut [Vec<f32>]) -> usize {
-            0
-        }
+        fn update(&self, _: u64, _: &mut [f32], _: &[f32], _: &mut [Vec<f32>]) {}
     }
     let _ = PerParameter::with_rule(Vec::new(), Wide);
 }

@@ -171,8 +171,10 @@ impl Tensor {
     pub fn sigmoid(&self) -> Tensor {
         self.map(sigmoid)
     }
+    /// `max(x, 0)`, with NaN staying NaN (as PyTorch's `relu`; `f32::max` would turn
+    /// it into 0 and hide it from every later check).
     pub fn relu(&self) -> Tensor {
-        self.map(|x| x.max(0.0))
+        self.map(|x| if x < 0.0 { 0.0 } else { x })
     }
     pub fn abs(&self) -> Tensor {
         self.map(f32::abs)

@@ -1,7 +1,8 @@
-//! Errors for input that comes from outside the program (data lengths, user shapes).
+//! Errors for input that comes from outside the program (data lengths).
 //!
-//! Programming errors (shape mismatch between operands, a bad axis) panic instead, with
-//! the op's name and the shapes involved; see each op's `# Panics` section.
+//! Programming errors (shape mismatch between operands, a bad axis, a reshape to another
+//! element count) panic instead, with the op's name and the shapes involved; see each
+//! op's `# Panics` section. The messages of those panics are these errors' texts.
 
 use std::fmt;
 
@@ -10,9 +11,10 @@ use std::fmt;
 pub enum TensorError {
     /// `from_vec` got a buffer whose length does not match the shape.
     LengthMismatch { op: &'static str, shape: Vec<usize>, expected: usize, got: usize },
-    /// `reshape` to a shape with a different element count.
+    /// `reshape` to a shape with a different element count (the text of its panic).
     ReshapeCount { from: Vec<usize>, to: Vec<usize> },
-    /// A shape argument that cannot be honoured (for example two `-1`s).
+    /// A shape argument that cannot be honoured, for example two `-1`s (the text of
+    /// `reshape`'s panic).
     InvalidShape { op: &'static str, message: String },
 }
 

@@ -156,6 +156,20 @@ impl Tensor {
     /// When `dim` is out of range, an index is not below `shape[dim]`, or `source`'s
     /// shape is not `self`'s with `indices.len()` entries along `dim`.
     pub fn index_add(&self, dim: usize, indices: &[usize], source: &Tensor) -> Tensor {
+        let mut out = self.contiguous();
+        out.index_add_assign(dim, indices, source);
+        out
+    }
+
+    /// In-place [`index_add`](Self::index_add): slice `j` of `source` (along `dim`) is
+    /// added to entry `indices[j]` of `self`. The row-sparse gradient of an embedding is
+    /// added into a dense one this way, touching only its rows.
+    ///
+    /// PyTorch equivalent: `t.index_add_(dim, indices, source)`.
+    ///
+    /// # Panics
+    /// As [`index_add`](Self::index_add).
+    pub fn index_add_assign(&mut self, dim: usize, indices: &[usize], source: &Tensor) {
         self.check_dim("index_add", dim);
         let mut expected = self.shape().to_vec();
         expected[dim] = indices.len();
@@ -168,9 +182,9 @@ impl Tensor {
         );
         let (outer, size, inner) = split_at_dim(self.shape(), dim);
         check_indices("index_add", indices, size, self.shape(), dim);
-        let mut out = self.contiguous().to_vec();
         let source = source.contiguous();
         let src = source.as_slice().expect("contiguous");
+        let out = self.data_mut();
         for o in 0..outer {
             for (j, &i) in indices.iter().enumerate() {
                 let from = (o * indices.len() + j) * inner;
@@ -178,7 +192,42 @@ impl Tensor {
                 out[to..to + inner].iter_mut().zip(&src[from..from + inner]).for_each(|(d, &s)| *d += s);
             }
         }
-        Tensor::from_contiguous(out, self.shape())
+    }
+
+    /// Add `source` into the window `start..start + source.shape()[dim]` of `dim`, in
+    /// place: the backward of [`narrow`](Self::narrow), writing into one gradient buffer
+    /// instead of padding with zeros and concatenating.
+    ///
+    /// PyTorch equivalent: `t.narrow(dim, start, len).add_(source)`.
+    ///
+    /// # Panics
+    /// When `dim` is out of range, the window does not fit, or `source`'s shape differs
+    /// from `self`'s outside `dim`.
+    pub fn add_assign_narrow(&mut self, dim: usize, start: usize, source: &Tensor) {
+        self.check_dim("add_assign_narrow", dim);
+        let len = source.shape().get(dim).copied().unwrap_or(0);
+        let mut expected = self.shape().to_vec();
+        expected[dim] = len;
+        assert!(
+            source.shape() == expected && start + len <= self.shape()[dim],
+            "add_assign_narrow: source {:?} does not fit entries {start}..{} of dim {dim} of {:?}",
+            source.shape(),
+            start + len,
+            self.shape()
+        );
+        let (outer, size, inner) = split_at_dim(self.shape(), dim);
+        let run = len * inner;
+        if run == 0 {
+            return;
+        }
+        let source = source.contiguous();
+        let src = source.as_slice().expect("contiguous");
+        let out = self.data_mut();
+        for (o, piece) in src.chunks_exact(run).enumerate() {
+            let at = (o * size + start) * inner;
+            out[at..at + run].iter_mut().zip(piece).for_each(|(d, &s)| *d += s);
+        }
+        debug_assert_eq!(src.len(), outer * run);
     }
 
     /// Pick along `dim` by `index`: `out[i][j] = self[i][index[i][j]]` for `dim = 1`

@@ -230,27 +230,27 @@ impl Tensor {
 
     /// A view with a new shape of the same element count; copies only when the tensor
     /// is not contiguous. One entry may be `-1` to infer it (as in PyTorch).
+    /// PyTorch equivalent: `t.reshape(shape)`.
     ///
-    /// # Errors
-    /// When the element counts differ, or the shape has more than one `-1`.
-    pub fn reshape(&self, shape: &[isize]) -> Result<Tensor> {
-        let shape = infer_shape(shape, self.numel(), self.shape())?;
-        let source = self.contiguous();
-        let layout = source.layout.reshape_contiguous(&shape);
-        Ok(source.with_layout(layout))
+    /// # Panics
+    /// When the element counts differ, or the shape has more than one `-1` or another
+    /// negative entry: a shape is a programming decision, like an axis (PyTorch raises).
+    pub fn reshape(&self, shape: &[isize]) -> Tensor {
+        let shape = infer_shape(shape, self.numel(), self.shape()).unwrap_or_else(|e| panic!("{e}"));
+        self.reshape_to(&shape)
     }
 
     /// [`reshape`](Self::reshape) with a fully given shape.
     ///
-    /// # Errors
+    /// # Panics
     /// When the element counts differ.
-    pub fn reshape_to(&self, shape: &[usize]) -> Result<Tensor> {
+    pub fn reshape_to(&self, shape: &[usize]) -> Tensor {
         if shape.iter().product::<usize>() != self.numel() {
-            return Err(TensorError::ReshapeCount { from: self.shape().to_vec(), to: shape.to_vec() });
+            panic!("{}", TensorError::ReshapeCount { from: self.shape().to_vec(), to: shape.to_vec() });
         }
         let source = self.contiguous();
         let layout = source.layout.reshape_contiguous(shape);
-        Ok(source.with_layout(layout))
+        source.with_layout(layout)
     }
 
     /// Swap two dimensions. PyTorch equivalent: `t.transpose(d0, d1)`.
@@ -342,7 +342,7 @@ impl Tensor {
         assert!(start <= self.rank(), "flatten_from: start {start} beyond shape {:?}", self.shape());
         let mut shape: Vec<usize> = self.shape()[..start].to_vec();
         shape.push(self.shape()[start..].iter().product());
-        self.reshape_to(&shape).expect("flatten keeps the element count")
+        self.reshape_to(&shape)
     }
 
     /// True when shapes match and every pair of elements is within `atol + rtol*|b|`.

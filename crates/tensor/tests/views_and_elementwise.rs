@@ -47,10 +47,10 @@ fn views_share_storage_and_index_correctly() {
     assert!(u.squeeze(1).shares_storage_with(&x));
 
     // Reshape of a contiguous tensor is a view; of a strided one, a copy.
-    let r = x.reshape(&[6, -1]).unwrap();
+    let r = x.reshape(&[6, -1]);
     assert_eq!(r.shape(), &[6, 4]);
     assert!(r.shares_storage_with(&x));
-    let rt = t.reshape(&[-1]).unwrap();
+    let rt = t.reshape(&[-1]);
     assert!(!rt.shares_storage_with(&x));
     assert_eq!(rt.to_vec(), t.to_vec());
 
@@ -222,12 +222,28 @@ fn data_derived_sizes_return_errors() {
     let err = Tensor::from_vec(vec![1.0; 5], &[2, 3]).unwrap_err();
     assert_eq!(err, TensorError::LengthMismatch { op: "from_vec", shape: vec![2, 3], expected: 6, got: 5 });
     assert_eq!(err.to_string(), "from_vec: shape [2, 3] needs 6 elements but the buffer has 5");
+}
+
+/// A reshape is a programming decision, like an axis: a wrong one panics naming both
+/// shapes (one rule for `Tensor` and `Var`).
+#[test]
+fn bad_reshapes_panic_naming_both_shapes() {
     let x = ramp(&[2, 3]);
-    let err = x.reshape(&[4, 2]).unwrap_err();
-    assert!(err.to_string().contains("[2, 3]") && err.to_string().contains("[4, 2]"), "{err}");
-    assert!(x.reshape(&[-1, -1]).is_err());
-    assert!(x.reshape(&[4, -1]).is_err());
-    assert!(x.reshape_to(&[7]).is_err());
+    let message = |f: Box<dyn Fn()>| {
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("should panic");
+        err.downcast_ref::<String>().cloned().unwrap_or_default()
+    };
+    let x1 = x.clone();
+    let m = message(Box::new(move || drop(x1.reshape(&[4, 2]))));
+    assert!(m.contains("reshape") && m.contains("[2, 3]") && m.contains("[4, 2]"), "{m}");
+    for bad in [vec![-1, -1], vec![4, -1], vec![-2, 3]] {
+        let x1 = x.clone();
+        let m = message(Box::new(move || drop(x1.reshape(&bad))));
+        assert!(m.contains("reshape"), "{m}");
+    }
+    let x1 = x.clone();
+    let m = message(Box::new(move || drop(x1.reshape_to(&[7]))));
+    assert!(m.contains("[2, 3]") && m.contains("[7]"), "{m}");
 }
 
 #[test]

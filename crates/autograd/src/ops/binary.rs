@@ -17,14 +17,20 @@ impl Var {
     pub fn add(&self, other: &Var) -> Var {
         let (a, b) = broadcast_pair("add", self, other);
         let out = a.value().add(b.value());
-        Var::record("add", out, &[&a, &b], |g, _| vec![Some(g.clone()), Some(g.clone())])
+        Var::record("add", out, &[&a, &b], |g, grads| {
+            grads.add(0, || g.clone());
+            grads.add(1, || g);
+        })
     }
 
     /// `a - b`.  d/da = 1, d/db = -1.
     pub fn sub(&self, other: &Var) -> Var {
         let (a, b) = broadcast_pair("sub", self, other);
         let out = a.value().sub(b.value());
-        Var::record("sub", out, &[&a, &b], |g, needs| vec![Some(g.clone()), needs[1].then(|| g.neg())])
+        Var::record("sub", out, &[&a, &b], |g, grads| {
+            grads.add(1, || g.neg());
+            grads.add(0, || g);
+        })
     }
 
     /// `a * b`.  d/da = b, d/db = a.
@@ -32,8 +38,9 @@ impl Var {
         let (a, b) = broadcast_pair("mul", self, other);
         let out = a.value().mul(b.value());
         let (av, bv) = (a.value().clone(), b.value().clone());
-        Var::record("mul", out, &[&a, &b], move |g, needs| {
-            vec![needs[0].then(|| g.mul(&bv)), needs[1].then(|| g.mul(&av))]
+        Var::record("mul", out, &[&a, &b], move |g, grads| {
+            grads.add(0, || g.mul(&bv));
+            grads.add(1, || g.mul(&av));
         })
     }
 
@@ -42,8 +49,9 @@ impl Var {
         let (a, b) = broadcast_pair("div", self, other);
         let out = a.value().div(b.value());
         let (av, bv) = (a.value().clone(), b.value().clone());
-        Var::record("div", out, &[&a, &b], move |g, needs| {
-            vec![needs[0].then(|| g.div(&bv)), needs[1].then(|| g.mul(&av).div(&bv.sqr()).neg())]
+        Var::record("div", out, &[&a, &b], move |g, grads| {
+            grads.add(0, || g.div(&bv));
+            grads.add(1, || g.mul(&av).div(&bv.sqr()).neg());
         })
     }
 
@@ -53,8 +61,9 @@ impl Var {
         let (a, b) = broadcast_pair("maximum", self, other);
         let out = a.value().maximum(b.value());
         let a_wins = a.value().ge(b.value());
-        Var::record("maximum", out, &[&a, &b], move |g, needs| {
-            vec![needs[0].then(|| g.mul(&a_wins)), needs[1].then(|| g.mul(&a_wins.map(|w| 1.0 - w)))]
+        Var::record("maximum", out, &[&a, &b], move |g, grads| {
+            grads.add(0, || g.mul(&a_wins));
+            grads.add(1, || g.mul(&a_wins.map(|w| 1.0 - w)));
         })
     }
 
@@ -69,11 +78,9 @@ impl Var {
         let (a, b) = broadcast_pair("where_cond", on_true, on_false);
         let mask = mask.broadcast_to(a.shape()).contiguous();
         let out = mask.where_cond(a.value(), b.value());
-        Var::record("where_cond", out, &[&a, &b], move |g, needs| {
-            vec![
-                needs[0].then(|| g.mul(&mask.map(|m| (m != 0.0) as u8 as f32))),
-                needs[1].then(|| g.mul(&mask.map(|m| (m == 0.0) as u8 as f32))),
-            ]
+        Var::record("where_cond", out, &[&a, &b], move |g, grads| {
+            grads.add(0, || g.mul(&mask.map(|m| (m != 0.0) as u8 as f32)));
+            grads.add(1, || g.mul(&mask.map(|m| (m == 0.0) as u8 as f32)));
         })
     }
 }

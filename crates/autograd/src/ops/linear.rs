@@ -29,7 +29,7 @@ impl Var {
         let (fan_in, fan_out) = (w.shape()[1], w.shape()[0]);
         let mut out_shape = x.shape().to_vec();
         *out_shape.last_mut().expect("rank >= 1") = fan_out;
-        let x2 = x.reshape_to(&[x.numel() / fan_in, fan_in]).expect("same element count");
+        let x2 = x.reshape_to(&[x.numel() / fan_in, fan_in]);
 
         let mut out = match bias {
             Some(b) => {
@@ -45,23 +45,26 @@ impl Var {
             None => Tensor::zeros(&[x2.shape()[0], fan_out]),
         };
         matmul_into(&x2, &w.t(), &mut out, 1.0, 1.0);
-        let out = out.reshape_to(&out_shape).expect("same element count");
+        let out = out.reshape_to(&out_shape);
 
         let inputs: Vec<&Var> = match bias {
             Some(b) => vec![self, weight, b],
             None => vec![self, weight],
         };
         let x_shape = x.shape().to_vec();
-        Var::record("linear", out, &inputs, move |g, needs| {
-            let g2 = g.reshape_to(&[x2.shape()[0], fan_out]).expect("same element count");
-            let mut grads = vec![
-                needs[0].then(|| g2.matmul(&w).reshape_to(&x_shape).expect("same element count")),
-                needs[1].then(|| g2.t().matmul(&x2)),
-            ];
-            if needs.len() == 3 {
-                grads.push(needs[2].then(|| g2.sum_dims(&[0], false)));
+        Var::record("linear", out, &inputs, move |g, grads| {
+            let g2 = g.reshape_to(&[x2.shape()[0], fan_out]);
+            // dx = dy·W, straight into x's gradient when x is a matrix.
+            if x_shape.len() == 2 {
+                grads.add_matmul(0, &g2, &w);
+            } else {
+                grads.add(0, || g2.matmul(&w).reshape_to(&x_shape));
             }
-            grads
+            // dW = dyᵀ·x, accumulated into W's one buffer however often W is used.
+            grads.add_matmul(1, &g2.t(), &x2);
+            if grads.len() == 3 {
+                grads.add(2, || g2.sum_dims(&[0], false));
+            }
         })
     }
 }

@@ -17,17 +17,16 @@ impl Var {
         let input_shape = self.shape().to_vec();
         let kept = keepdim_shape(&input_shape, dims);
         let out = self.value().sum_dims(dims, keepdim);
-        Var::record("sum_dims", out, &[self], move |g, _| {
-            let g = g.reshape_to(&kept).expect("same element count");
-            vec![Some(g.broadcast_to(&input_shape).contiguous())]
+        Var::record("sum_dims", out, &[self], move |g, grads| {
+            grads.add(0, || g.reshape_to(&kept).broadcast_to(&input_shape).contiguous())
         })
     }
 
     /// Sum of all elements (rank 0).  d/dx = 1.
     pub fn sum_all(&self) -> Var {
         let input_shape = self.shape().to_vec();
-        Var::record("sum_all", self.value().sum_all(), &[self], move |g, _| {
-            vec![Some(Tensor::full(&input_shape, g.item()))]
+        Var::record("sum_all", self.value().sum_all(), &[self], move |g, grads| {
+            grads.add(0, || Tensor::full(&input_shape, g.item()))
         })
     }
 
@@ -49,10 +48,11 @@ impl Var {
         let x = self.value().clone();
         let out = x.max_dim(dim, keepdim);
         let kept = keepdim_shape(x.shape(), &[dim]);
-        Var::record("max_dim", out, &[self], move |g, _| {
-            let winners = Indices::new(x.argmax_dim(dim), &kept).expect("one index per kept slot");
-            let g = g.reshape_to(&kept).expect("same element count");
-            vec![Some(Tensor::zeros(x.shape()).scatter_add(dim, &winners, &g))]
+        Var::record("max_dim", out, &[self], move |g, grads| {
+            grads.add(0, || {
+                let winners = Indices::new(x.argmax_dim(dim), &kept).expect("one index per kept slot");
+                Tensor::zeros(x.shape()).scatter_add(dim, &winners, &g.reshape_to(&kept))
+            })
         })
     }
 }

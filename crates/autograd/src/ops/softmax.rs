@@ -8,10 +8,12 @@ impl Var {
     pub fn log_softmax(&self, dim: usize) -> Var {
         let out = self.value().log_softmax(dim);
         let saved = out.clone();
-        Var::record("log_softmax", out, &[self], move |g, _| {
-            let softmax = saved.exp();
-            let total = g.sum_dims(&[dim], true);
-            vec![Some(g.sub(&softmax.mul(&total)))]
+        Var::record("log_softmax", out, &[self], move |g, grads| {
+            grads.add(0, || {
+                let softmax = saved.exp();
+                let total = g.sum_dims(&[dim], true);
+                g.sub(&softmax.mul(&total))
+            })
         })
     }
 

@@ -6,24 +6,29 @@ use crate::var::Var;
 
 impl Var {
     /// Record an element-wise op whose derivative is the tensor `derivative`.
-    fn unary(&self, name: &'static str, out: Tensor, derivative: impl FnOnce() -> Tensor + 'static) -> Var {
-        Var::record(name, out, &[self], move |g, _| vec![Some(g.mul(&derivative()))])
+    fn unary(
+        &self,
+        name: &'static str,
+        out: Tensor,
+        derivative: impl FnOnce() -> Tensor + Send + 'static,
+    ) -> Var {
+        Var::record(name, out, &[self], move |g, grads| grads.add(0, || g.mul(&derivative())))
     }
 
     /// `-x`.  d/dx = -1.
     pub fn neg(&self) -> Var {
-        Var::record("neg", self.value().neg(), &[self], |g, _| vec![Some(g.neg())])
+        Var::record("neg", self.value().neg(), &[self], |g, grads| grads.add(0, || g.neg()))
     }
 
     /// `x + s`.  d/dx = 1.
     pub fn add_scalar(&self, s: f32) -> Var {
-        Var::record("add_scalar", self.value().add_scalar(s), &[self], |g, _| vec![Some(g.clone())])
+        Var::record("add_scalar", self.value().add_scalar(s), &[self], |g, grads| grads.add(0, || g))
     }
 
     /// `x * s`.  d/dx = s.
     pub fn mul_scalar(&self, s: f32) -> Var {
-        Var::record("mul_scalar", self.value().mul_scalar(s), &[self], move |g, _| {
-            vec![Some(g.mul_scalar(s))]
+        Var::record("mul_scalar", self.value().mul_scalar(s), &[self], move |g, grads| {
+            grads.add(0, || g.mul_scalar(s))
         })
     }
 
