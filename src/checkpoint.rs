@@ -347,9 +347,7 @@ pub(crate) type ParsedFile = (Vec<(String, RawTensor)>, BTreeMap<String, String>
 
 /// Parse safetensors bytes into named raw tensors (in file order) and the metadata,
 /// checking the frame first so that problems are named precisely.
-pub(crate) fn parse_raw(
-    bytes: &[u8],
-) -> Result<ParsedFile, CheckpointErrorKind> {
+pub(crate) fn parse_raw(bytes: &[u8]) -> Result<ParsedFile, CheckpointErrorKind> {
     use CheckpointErrorKind::{NotSafetensors, Truncated};
     // Check the frame ourselves first, to say "truncated" rather than "corrupt".
     let len = bytes.len() as u64;

@@ -363,3 +363,57 @@ fn reserved_extra_keys_are_refused() {
     assert!(matches!(e.kind(), CheckpointErrorKind::InvalidInput(_)), "{e}");
     assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
 }
+
+/// A model with a buffer (running statistics): checkpoints carry it like a parameter.
+struct WithBuffer {
+    weight: Param,
+    running_mean: agdlab::nn::Buffer,
+}
+
+impl agdlab::nn::Module for WithBuffer {
+    fn visit(&self, walk: &mut agdlab::nn::Walk<'_>) {
+        walk.param("weight", &self.weight);
+        walk.buffer("running_mean", &self.running_mean);
+    }
+}
+
+#[test]
+fn checkpoints_save_and_restore_buffers() {
+    let dir = temp_dir("ckpt-buffers");
+    let path = dir.join("c.safetensors");
+    let source = WithBuffer {
+        weight: Param::new(t(vec![1.0, 2.0], &[2])),
+        running_mean: agdlab::nn::Buffer::new(t(vec![0.25, -0.5, 4.0], &[3])),
+    };
+    save_training(
+        &path,
+        &source,
+        &OptimizerState { kind: "SGD".into(), ..Default::default() },
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    let file = Checkpoint::load(&path).unwrap();
+    assert_eq!(bits(file.get("model.running_mean").unwrap()), bits(&t(vec![0.25, -0.5, 4.0], &[3])));
+
+    let target = WithBuffer {
+        weight: Param::new(t(vec![0.0, 0.0], &[2])),
+        running_mean: agdlab::nn::Buffer::new(t(vec![0.0; 3], &[3])),
+    };
+    load_training(&path, &target).unwrap();
+    assert_eq!(target.running_mean.value().to_vec(), vec![0.25, -0.5, 4.0]);
+    assert_eq!(target.weight.value().to_vec(), vec![1.0, 2.0]);
+
+    // A model whose buffer the file lacks is refused, untouched.
+    let params_only = dir.join("params.safetensors");
+    let plain = vec![("weight".to_string(), Param::new(t(vec![5.0, 6.0], &[2])))];
+    save_training(
+        &params_only,
+        &plain,
+        &OptimizerState { kind: "SGD".into(), ..Default::default() },
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    let e = load_training(&params_only, &target).unwrap_err();
+    assert!(matches!(e.kind(), CheckpointErrorKind::MissingTensor(n) if n == "model.running_mean"), "{e}");
+    assert_eq!(target.weight.value().to_vec(), vec![1.0, 2.0]);
+}

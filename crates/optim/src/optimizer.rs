@@ -122,7 +122,7 @@ pub trait Optimizer {
     ///
     /// # Panics
     /// When `factor` is negative or not finite.
-    fn set_lr_factor(&mut self, factor: f32);
+    fn set_lr_factor(&mut self, factor: f64);
 
     /// A snapshot of the state: buffers `"<param>.<buffer>"`, scalars `"<param>.step"`
     /// and `"<param>.group"` for every parameter, and `"group.<g>.<hyper-parameter>"`

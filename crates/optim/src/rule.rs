@@ -316,14 +316,14 @@ impl<R: UpdateRule> Optimizer for PerParameter<R> {
         self.groups[group].rule.lr()
     }
 
-    fn set_lr_factor(&mut self, factor: f32) {
+    fn set_lr_factor(&mut self, factor: f64) {
         assert!(
             factor.is_finite() && factor >= 0.0,
             "set_lr_factor: factor {factor} is not a finite number >= 0"
         );
         for group in &mut self.groups {
-            let lr = group.initial_lr * factor;
-            group.rule.set_hyperparam("lr", lr as f64).expect("a learning rate >= 0 is always valid");
+            let lr = group.initial_lr as f64 * factor;
+            group.rule.set_hyperparam("lr", lr).expect("a learning rate >= 0 is always valid");
         }
     }
 

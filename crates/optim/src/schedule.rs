@@ -10,10 +10,10 @@
 
 use crate::optimizer::Optimizer;
 
-/// A learning-rate factor for every step (or epoch) index `t = 0, 1, 2, ...`.
+/// A learning-rate factor (in f64, as PyTorch computes learning rates) for every step (or epoch) index `t = 0, 1, 2, ...`.
 pub trait LrSchedule {
     /// The factor by which every group's initial learning rate is scaled at index `t`.
-    fn factor(&self, t: usize) -> f32;
+    fn factor(&self, t: usize) -> f64;
 
     /// Set `opt`'s group learning rates for index `t`.
     fn apply(&self, opt: &mut dyn Optimizer, t: usize) {
@@ -26,7 +26,7 @@ pub trait LrSchedule {
 pub struct Constant;
 
 impl LrSchedule for Constant {
-    fn factor(&self, _t: usize) -> f32 {
+    fn factor(&self, _t: usize) -> f64 {
         1.0
     }
 }
@@ -41,10 +41,10 @@ pub struct StepDecay {
 impl LrSchedule for StepDecay {
     /// # Panics
     /// When `step_size` is 0.
-    fn factor(&self, t: usize) -> f32 {
+    fn factor(&self, t: usize) -> f64 {
         assert!(self.step_size > 0, "StepDecay: step_size must be positive");
         let k = (t / self.step_size) as i32;
-        (self.gamma as f64).powi(k) as f32
+        (self.gamma as f64).powi(k)
     }
 }
 
@@ -61,11 +61,11 @@ pub struct CosineAnnealing {
 impl LrSchedule for CosineAnnealing {
     /// # Panics
     /// When `t_max` is 0.
-    fn factor(&self, t: usize) -> f32 {
+    fn factor(&self, t: usize) -> f64 {
         assert!(self.t_max > 0, "CosineAnnealing: t_max must be positive");
         let min = self.min_factor as f64;
         let cos = (std::f64::consts::PI * t as f64 / self.t_max as f64).cos();
-        (min + (1.0 - min) * (1.0 + cos) / 2.0) as f32
+        min + (1.0 - min) * (1.0 + cos) / 2.0
     }
 }
 
@@ -95,11 +95,11 @@ impl LinearWarmup {
 }
 
 impl LrSchedule for LinearWarmup {
-    fn factor(&self, t: usize) -> f32 {
+    fn factor(&self, t: usize) -> f64 {
         if t < self.warmup_steps {
             let s = self.start_factor as f64;
             let f = s + (1.0 - s) * t as f64 / self.warmup_steps as f64;
-            (self.inner.factor(0) as f64 * f) as f32
+            self.inner.factor(0) * f
         } else {
             self.inner.factor(t - self.warmup_steps)
         }

@@ -10,8 +10,8 @@ use agdlab_optim::{
 use agdlab_tensor::Tensor;
 use common::param;
 
-fn close(a: f32, b: f64) -> bool {
-    (a as f64 - b).abs() <= 1e-6 * b.abs().max(1e-3)
+fn close(a: impl Into<f64>, b: f64) -> bool {
+    (a.into() - b).abs() <= 1e-6 * b.abs().max(1e-3)
 }
 
 #[test]
