@@ -7,21 +7,22 @@
 //! ```
 //!
 //! One step, end to end: a shuffled batch becomes a tensor on a fresh tape, the model's
-//! forward records its ops, cross-entropy gives the loss, `backward` returns gradients
-//! keyed by parameter, and the optimizer updates the parameters in place. Per-epoch
-//! metrics go to a CSV file; `--save`/`--resume` write and read a safetensors
-//! checkpoint (model, optimizer state, epoch) so a run can continue exactly.
+//! forward records its ops, cross-entropy gives the loss; the shared training loop
+//! (`agdlab::train::fit`) runs backward, steps the optimizer, evaluates in eval mode,
+//! writes per-epoch metrics to a CSV and, with `--save`, a checkpoint to resume from.
 
-use std::collections::BTreeMap;
 use std::error::Error;
 use std::path::PathBuf;
 
-use agdlab::autograd::{Tape, Var};
-use agdlab::checkpoint::{load_training, save_training};
+use agdlab::autograd::Tape;
 use agdlab::data::mnist::{Mnist, MnistSplit, IMAGE_SIZE};
 use agdlab::nn::{cross_entropy, Forward, Linear, Module, Walk};
-use agdlab::optim::{Constant, CosineAnnealing, LrSchedule, ParamGroup, SGD_MODE_FRACTION};
-use agdlab::train::{check_loss, count_correct, MetricsLog, OptimizerKind, OptimizerSettings, Progress};
+use agdlab::optim::{Constant, CosineAnnealing, LrSchedule, ParamGroup};
+use agdlab::say;
+use agdlab::train::{
+    count_correct, fit, parse_with_defaults, thread_pool, Better, CommonArgs, OptimizerKind,
+    OptimizerSettings, RunSettings, StepOutput, Task, TrainConfig,
+};
 use clap::Parser;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -39,48 +40,17 @@ fn default_lr(kind: OptimizerKind) -> f32 {
 #[derive(Parser, Debug)]
 #[command(about = "Train a 784-512-256-10 MLP on MNIST with AGD or a baseline optimizer")]
 struct Args {
-    /// agd, sgd, adam, adamw, adabelief or radam.
-    #[arg(long, default_value = "agd")]
-    optimizer: OptimizerKind,
-    /// Peak learning rate [default: tuned per optimizer: agd 1e-4, sgd 0.1, others 1e-3].
-    #[arg(long)]
-    lr: Option<f32>,
-    /// AGD's switching threshold δ.
-    #[arg(long, default_value_t = 1e-5)]
-    delta: f32,
-    /// Weight decay [default: the optimizer's own: 0, or 1e-2 for adamw].
-    #[arg(long)]
-    weight_decay: Option<f32>,
-    /// SGD's momentum.
-    #[arg(long, default_value_t = 0.9)]
-    momentum: f32,
-    #[arg(long, default_value_t = 10)]
-    epochs: usize,
-    #[arg(long, default_value_t = 128)]
-    batch_size: usize,
+    #[command(flatten)]
+    common: CommonArgs,
     /// Learning-rate schedule over all steps.
     #[arg(long, value_enum, default_value_t = Schedule::Cosine)]
     schedule: Schedule,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Worker threads for matmul and large element-wise ops [default: all cores].
-    #[arg(long)]
-    threads: Option<usize>,
     /// Directory with the four MNIST IDX files [default: $AGDLAB_MNIST, data/mnist, ../shared/data/mnist].
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Train on the first N training images only (quick runs).
     #[arg(long)]
     train_subset: Option<usize>,
-    /// Write a checkpoint here after every epoch (atomically).
-    #[arg(long)]
-    save: Option<PathBuf>,
-    /// Continue from a checkpoint written by --save.
-    #[arg(long)]
-    resume: Option<PathBuf>,
-    /// Per-epoch metrics CSV [default: runs/mnist_<optimizer>.csv].
-    #[arg(long)]
-    metrics: Option<PathBuf>,
 }
 
 /// How the learning rate moves over the run's steps.
@@ -99,16 +69,6 @@ struct Mlp {
     fc3: Linear,
 }
 
-impl Mlp {
-    fn new(rng: &mut StdRng) -> Mlp {
-        Mlp {
-            fc1: Linear::new(IMAGE_SIZE, 512, true, rng),
-            fc2: Linear::new(512, 256, true, rng),
-            fc3: Linear::new(256, 10, true, rng),
-        }
-    }
-}
-
 impl Module for Mlp {
     fn visit(&self, walk: &mut Walk<'_>) {
         walk.child("fc1", &self.fc1);
@@ -118,17 +78,55 @@ impl Module for Mlp {
 }
 
 impl Forward for Mlp {
-    fn forward(&self, x: &Var) -> Var {
+    fn forward(&self, x: &agdlab::autograd::Var) -> agdlab::autograd::Var {
         let h = self.fc1.forward(x).relu();
         let h = self.fc2.forward(&h).relu();
         self.fc3.forward(&h)
     }
 }
 
-/// Mean loss and accuracy over a whole split, in eval mode and recording nothing
-/// (PyTorch: `model.eval()` and `torch.no_grad()`).
-fn evaluate(model: &Mlp, split: &MnistSplit) -> (f32, f32) {
-    model.eval();
+/// MNIST classification: shuffled batches of the training set, evaluation on the test set.
+struct Classify<'a> {
+    model: &'a Mlp,
+    data: &'a Mnist,
+    batch_size: usize,
+    seed: u64,
+    order: Vec<usize>,
+}
+
+impl Task for Classify<'_> {
+    fn steps_per_epoch(&self) -> usize {
+        self.data.train.len().div_ceil(self.batch_size)
+    }
+
+    fn start_epoch(&mut self, epoch: usize) {
+        // The data order depends only on (seed, epoch), so a resumed run sees the same batches.
+        self.order = (0..self.data.train.len()).collect();
+        self.order.shuffle(&mut StdRng::seed_from_u64(
+            self.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64),
+        ));
+    }
+
+    fn train_step(&mut self, tape: &Tape, step: usize) -> StepOutput {
+        let end = ((step + 1) * self.batch_size).min(self.order.len());
+        let (x, y) = self.data.train.batch(&self.order[step * self.batch_size..end]);
+        let logits = self.model.forward(&tape.input(x));
+        let correct = count_correct(logits.value(), &y) as f64;
+        StepOutput { loss: cross_entropy(&logits, &y), examples: y.len(), sums: vec![("train_acc", correct)] }
+    }
+
+    fn evaluate(&mut self) -> Vec<(String, f64)> {
+        let (loss, acc) = evaluate(self.model, &self.data.test);
+        vec![("test_loss".into(), loss), ("test_acc".into(), acc)]
+    }
+
+    fn primary_metric(&self) -> (&'static str, Better) {
+        ("test_acc", Better::Higher)
+    }
+}
+
+/// Mean loss and accuracy over a whole split, recording nothing.
+fn evaluate(model: &Mlp, split: &MnistSplit) -> (f64, f64) {
     let tape = Tape::no_grad();
     let (mut loss, mut correct) = (0.0f64, 0);
     let all: Vec<usize> = (0..split.len()).collect();
@@ -138,165 +136,85 @@ fn evaluate(model: &Mlp, split: &MnistSplit) -> (f32, f32) {
         loss += cross_entropy(&logits, &y).item() as f64 * idx.len() as f64;
         correct += count_correct(logits.value(), &y);
     }
-    model.train();
-    ((loss / split.len() as f64) as f32, correct as f32 / split.len() as f32)
+    (loss / split.len().max(1) as f64, correct as f64 / split.len().max(1) as f64)
 }
 
 fn main() {
-    let args = Args::parse();
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
-    if let Err(e) = pool.install(|| run(&args, threads)) {
+    let args: Args = parse_with_defaults(&[("epochs", "10"), ("batch_size", "128")]);
+    let result = match thread_pool(args.common.threads) {
+        Ok((pool, threads)) => pool.install(|| run(&args, threads)),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
 }
 
 fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> {
-    let wall = std::time::Instant::now();
-    if args.epochs == 0 || args.batch_size == 0 || args.lr.is_some_and(|lr| lr.is_nan() || lr <= 0.0) {
-        return Err("--epochs and --batch-size must be at least 1 and --lr positive".into());
+    let c = &args.common;
+    c.validate()?;
+    if args.train_subset == Some(0) {
+        return Err("--train-subset 0: there would be nothing to train on".into());
     }
     let mut data = Mnist::locate_and_load(args.data_dir.as_deref())?.normalized();
     if let Some(n) = args.train_subset {
         data.train.truncate(n);
     }
-    let mut rng = StdRng::seed_from_u64(args.seed);
-    let model = Mlp::new(&mut rng);
-    let params = model.named_parameters();
-    let lr = args.lr.unwrap_or_else(|| default_lr(args.optimizer));
-    let settings = OptimizerSettings {
-        kind: args.optimizer,
-        lr,
-        delta: args.delta,
-        weight_decay: args.weight_decay,
-        momentum: args.momentum,
+    let mut rng = StdRng::seed_from_u64(c.seed);
+    let model = Mlp {
+        fc1: Linear::new(IMAGE_SIZE, 512, true, &mut rng),
+        fc2: Linear::new(512, 256, true, &mut rng),
+        fc3: Linear::new(256, 10, true, &mut rng),
     };
-    let mut optimizer = settings.build(vec![ParamGroup::new(params)])?;
-    let steps_per_epoch = data.train.len().div_ceil(args.batch_size);
+    let lr = c.lr.unwrap_or_else(|| default_lr(c.optimizer));
+    let settings = OptimizerSettings {
+        kind: c.optimizer,
+        lr,
+        delta: c.delta,
+        weight_decay: c.weight_decay,
+        momentum: c.momentum,
+    };
+    let mut optimizer = settings.build(vec![ParamGroup::new(model.named_parameters())])?;
+    let mut task =
+        Classify { model: &model, data: &data, batch_size: c.batch_size, seed: c.seed, order: Vec::new() };
     let schedule: Box<dyn LrSchedule> = match args.schedule {
         Schedule::Cosine => {
-            Box::new(CosineAnnealing { t_max: args.epochs * steps_per_epoch, min_factor: 0.0 })
+            Box::new(CosineAnnealing { t_max: c.epochs * task.steps_per_epoch(), min_factor: 0.0 })
         }
         Schedule::Constant => Box::new(Constant),
     };
-
-    let mut start_epoch = 0;
-    if let Some(path) = &args.resume {
-        let (state, extra) = load_training(path, &model)?;
-        optimizer.load_state(&state)?;
-        start_epoch = extra
-            .get("epoch")
-            .and_then(|e| e.parse().ok())
-            .ok_or_else(|| format!("{}: checkpoint has no epoch count", path.display()))?;
-        println!("resumed from {} after epoch {start_epoch}", path.display());
-    }
-
-    println!(
-        "MNIST MLP 784-512-256-10 ({} parameters) | {} lr {lr:e}{} | {} train / {} test | batch {} | {threads} thread(s)",
+    let run_settings = RunSettings::default()
+        .with("optimizer", c.optimizer)
+        .with("lr", lr)
+        .with("delta", c.delta)
+        .with("weight-decay", format!("{:?}", c.weight_decay))
+        .with("momentum", c.momentum)
+        .with("epochs", c.epochs)
+        .with("batch-size", c.batch_size)
+        .with("schedule", format!("{:?}", args.schedule))
+        .with("seed", c.seed)
+        .with("train-subset", data.train.len());
+    let label = format!("MNIST MLP 784-512-256-10, {}", c.optimizer);
+    say!(
+        "{label} ({} parameters) | lr {lr:e}{} | {} train / {} test | batch {} | {threads} thread(s)",
         model.num_parameters(),
-        args.optimizer,
-        if args.optimizer == OptimizerKind::Agd { format!(" δ {:e}", args.delta) } else { String::new() },
+        if c.optimizer == OptimizerKind::Agd { format!(" δ {:e}", c.delta) } else { String::new() },
         data.train.len(),
         data.test.len(),
-        args.batch_size,
+        c.batch_size,
     );
-    let metrics_path =
-        args.metrics.clone().unwrap_or_else(|| format!("runs/mnist_{}.csv", args.optimizer).into());
-    let header = [
-        "epoch",
-        "train_loss",
-        "train_acc",
-        "test_loss",
-        "test_acc",
-        "lr",
-        "sgd_mode_fraction",
-        "epoch_seconds",
-    ];
-    let mut metrics = if args.resume.is_some() {
-        MetricsLog::append_or_create(&metrics_path, &header)?
-    } else {
-        MetricsLog::create(&metrics_path, &header)?
+    let config = TrainConfig {
+        label,
+        epochs: c.epochs,
+        clip_grad_norm: None,
+        metrics: c.metrics.clone().unwrap_or_else(|| format!("runs/mnist_{}.csv", c.optimizer).into()),
+        diagnostics: None,
+        save: c.save.clone(),
+        resume: c.resume.clone(),
+        allow_changed_settings: c.allow_changed_settings,
+        settings: run_settings,
     };
-
-    let mut best = (0.0f32, 0);
-    let mut train_seconds = 0.0;
-    for epoch in start_epoch..args.epochs {
-        // The data order depends only on (seed, epoch), so a resumed run sees the same batches.
-        let mut order: Vec<usize> = (0..data.train.len()).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(
-            args.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64),
-        ));
-        let mut progress = Progress::new(format!("epoch {:>2}/{}", epoch + 1, args.epochs), steps_per_epoch);
-        let (mut loss_sum, mut correct) = (0.0f64, 0);
-        let mut sgd_mode_sum = None; // AGD: Σ over steps of the fraction of coordinates in SGD mode
-        for (i, idx) in order.chunks(args.batch_size).enumerate() {
-            let (x, y) = data.train.batch(idx);
-            let tape = Tape::new();
-            let logits = model.forward(&tape.input(x));
-            let loss = cross_entropy(&logits, &y);
-            let loss_value = check_loss(loss.item(), epoch + 1, i)?;
-            let grads = loss.backward();
-            schedule.apply(optimizer.as_mut(), epoch * steps_per_epoch + i);
-            optimizer.step(&grads)?;
-            if let Some(fraction) = optimizer.diagnostics().overall(SGD_MODE_FRACTION) {
-                *sgd_mode_sum.get_or_insert(0.0) += fraction;
-            }
-            loss_sum += loss_value as f64 * idx.len() as f64;
-            correct += count_correct(logits.value(), &y);
-            progress.update(i + 1, || {
-                format!("loss {:.4}", loss_sum / ((i * args.batch_size + idx.len()) as f64))
-            });
-        }
-        let epoch_seconds = progress.elapsed().as_secs_f64();
-        train_seconds += epoch_seconds;
-        let (train_loss, train_acc) =
-            ((loss_sum / data.train.len() as f64) as f32, correct as f32 / data.train.len() as f32);
-        let (test_loss, test_acc) = evaluate(&model, &data.test);
-        if test_acc > best.0 {
-            best = (test_acc, epoch + 1);
-        }
-        let sgd_fraction = sgd_mode_sum.map(|sum: f64| sum / steps_per_epoch as f64);
-        println!(
-            "epoch {:>2}: train loss {train_loss:.4} acc {:.2}% | test loss {test_loss:.4} acc {:.2}% | {epoch_seconds:.1}s{}",
-            epoch + 1,
-            100.0 * train_acc,
-            100.0 * test_acc,
-            sgd_fraction.map_or(String::new(), |f| format!(" | SGD mode {:.1}%", 100.0 * f)),
-        );
-        metrics.row(&[
-            (epoch + 1).to_string(),
-            format!("{train_loss:.6}"),
-            format!("{train_acc:.6}"),
-            format!("{test_loss:.6}"),
-            format!("{test_acc:.6}"),
-            format!("{:e}", optimizer.lr()),
-            sgd_fraction.map_or(String::new(), |f| format!("{f:.6}")),
-            format!("{epoch_seconds:.3}"),
-        ])?;
-        if let Some(path) = &args.save {
-            let extra = BTreeMap::from([
-                ("epoch".to_string(), (epoch + 1).to_string()),
-                ("seed".to_string(), args.seed.to_string()),
-                ("optimizer".to_string(), args.optimizer.to_string()),
-            ]);
-            save_training(path, &model, &optimizer.state(), &extra)?;
-        }
-    }
-
-    let (final_loss, final_acc) = evaluate(&model, &data.test);
-    println!("---");
-    let best =
-        if best.1 > 0 { format!(", best {:.2}% at epoch {}", 100.0 * best.0, best.1) } else { String::new() };
-    println!(
-        "{}: final test accuracy {:.2}% (loss {final_loss:.4}){best} | training {train_seconds:.1}s, wall {:.1}s",
-        args.optimizer,
-        100.0 * final_acc,
-        wall.elapsed().as_secs_f64()
-    );
-    println!("metrics: {}", metrics.path().display());
-    if let Some(path) = &args.save {
-        println!("checkpoint: {}", path.display());
-    }
+    fit(&model, optimizer.as_mut(), schedule.as_ref(), &mut task, &config)?;
     Ok(())
 }

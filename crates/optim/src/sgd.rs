@@ -118,11 +118,10 @@ impl UpdateRule for SgdRule {
         match name {
             "lr" => c.lr = check(finite_nonnegative, "a finite number >= 0")? as f32,
             "momentum" => {
+                check((0.0..=1.0).contains(&value), "a number in [0, 1]")?;
                 let same_kind = (value == 0.0) == (c.momentum == 0.0);
-                c.momentum = check(
-                    (0.0..=1.0).contains(&value) && same_kind,
-                    "a number in [0, 1], zero exactly when the optimizer's momentum is",
-                )? as f32
+                c.momentum =
+                    check(same_kind, "zero in a group exactly when the optimizer's momentum is")? as f32
             }
             "dampening" => c.dampening = check((0.0..=1.0).contains(&value), "a number in [0, 1]")? as f32,
             "weight_decay" => c.weight_decay = check(finite_nonnegative, "a finite number >= 0")? as f32,

@@ -1,0 +1,91 @@
+//! The flags every training example shares, parsed by clap.
+//!
+//! An example flattens [`CommonArgs`] into its own `clap::Parser` struct and adds what is
+//! its own (the model size, the data directory); [`parse_with_defaults`] sets the
+//! defaults that differ between examples (epochs, batch size, δ) so `--help` shows them.
+
+use std::path::PathBuf;
+
+use clap::{Args, CommandFactory, FromArgMatches};
+
+use super::optimizer_choice::OptimizerKind;
+
+/// Flags shared by the training examples.
+#[derive(Args, Clone, Debug)]
+pub struct CommonArgs {
+    /// agd, sgd, adam, adamw, adabelief or radam.
+    #[arg(long, default_value = "agd")]
+    pub optimizer: OptimizerKind,
+    /// Peak learning rate [default: tuned per optimizer; see the example's documentation].
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// AGD's switching threshold δ (> 0).
+    #[arg(long, default_value_t = 1e-5)]
+    pub delta: f32,
+    /// Weight decay [default: the optimizer's own: 0, or 1e-2 for adamw].
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// SGD's momentum, in [0, 1].
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f32,
+    /// Number of epochs.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Examples (or sequences) per step.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Seed of the initialisation and of the data order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Worker threads for matmul and large element-wise ops [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Write a checkpoint here after every epoch (atomically; a symbolic link is refused).
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// Continue from a checkpoint written by --save.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Resume even when --lr, --seed, --batch-size, ... differ from the checkpoint's.
+    #[arg(long)]
+    pub allow_changed_settings: bool,
+    /// Per-epoch metrics CSV [default: runs/<example>_<optimizer>.csv].
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    /// Check the numbers clap cannot: positive counts and rates.
+    ///
+    /// # Errors
+    /// A message naming the flag.
+    pub fn validate(&self) -> Result<(), super::TrainError> {
+        let bad = |m: String| Err(super::TrainError::Settings(m));
+        if self.epochs == 0 {
+            return bad("--epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("--batch-size must be at least 1".into());
+        }
+        if let Some(lr) = self.lr {
+            if !(lr.is_finite() && lr > 0.0) {
+                return bad(format!("--lr {lr}: must be a positive number"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parse the command line into `T`, first replacing the defaults of the named flags
+/// (`("epochs", "5")`, ...): the shared flags keep one definition, each example its
+/// own defaults, and `--help` shows the example's.
+pub fn parse_with_defaults<T: CommandFactory + FromArgMatches>(
+    defaults: &[(&'static str, &'static str)],
+) -> T {
+    let mut command = T::command();
+    for &(flag, value) in defaults {
+        command = command.mut_arg(flag, |arg| arg.default_value(value));
+    }
+    let matches = command.get_matches();
+    T::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}

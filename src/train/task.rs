@@ -1,0 +1,63 @@
+//! What an example tells the training loop: how to run one step and how to evaluate.
+
+use crate::autograd::{Tape, Var};
+
+/// One training step's forward pass, as [`Task::train_step`] returns it.
+pub struct StepOutput {
+    /// The loss to minimise (a mean over the step's examples).
+    pub loss: Var,
+    /// How many examples (images, tokens, clicks) the loss averages over.
+    pub examples: usize,
+    /// Sums to report as means over the epoch's examples, by metric name: for example
+    /// `("train_acc", correct as f64)`.
+    pub sums: Vec<(&'static str, f64)>,
+}
+
+/// Whether a larger value of a metric is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
+    Higher,
+    Lower,
+}
+
+/// A training problem: the data, the model's forward pass and the loss, and how to
+/// evaluate. [`fit`](super::fit) does everything else (the tape, backward, clipping, the
+/// schedule, the optimizer step, NaN checks, eval mode, metrics, checkpoints, progress).
+pub trait Task {
+    /// Number of optimizer steps in one epoch (at least 1).
+    fn steps_per_epoch(&self) -> usize;
+
+    /// Called before each epoch (0-based): reshuffle, reset a recurrent state. The data
+    /// order must depend only on the seed and `epoch`, so a resumed run sees the same
+    /// batches as an uninterrupted one.
+    fn start_epoch(&mut self, epoch: usize) {
+        let _ = epoch;
+    }
+
+    /// The forward pass of step `step` (0-based within the epoch) on `tape`.
+    fn train_step(&mut self, tape: &Tape, step: usize) -> StepOutput;
+
+    /// The training metrics of an epoch from its mean loss: `train_loss` by default; a
+    /// language model adds `train_ppl`.
+    fn train_metrics(&self, mean_loss: f64) -> Vec<(String, f64)> {
+        vec![("train_loss".to_string(), mean_loss)]
+    }
+
+    /// The progress bar's status from the epoch's running mean loss.
+    fn progress_status(&self, mean_loss: f64) -> String {
+        format!("loss {mean_loss:.4}")
+    }
+
+    /// Evaluate on held-out data after an epoch (the model is in eval mode; record
+    /// nothing: use [`Tape::no_grad`]). Every metric whose name ends in `loss` or `ppl` is
+    /// checked for NaN.
+    fn evaluate(&mut self) -> Vec<(String, f64)>;
+
+    /// The evaluation metric that decides the best epoch, and which way is better.
+    fn primary_metric(&self) -> (&'static str, Better);
+
+    /// Metrics measured once after the last epoch (a language model's test perplexity).
+    fn final_evaluation(&mut self) -> Vec<(String, f64)> {
+        Vec::new()
+    }
+}
