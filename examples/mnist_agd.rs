@@ -20,8 +20,7 @@ use agdlab::nn::{cross_entropy, Forward, Linear, Module, Walk};
 use agdlab::optim::{Constant, CosineAnnealing, LrSchedule, ParamGroup};
 use agdlab::say;
 use agdlab::train::{
-    count_correct, fit, parse_with_defaults, thread_pool, Better, CommonArgs, OptimizerKind,
-    OptimizerSettings, RunSettings, StepOutput, Task, TrainConfig,
+    count_correct, fit, parse_with_defaults, thread_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
 };
 use clap::Parser;
 use rand::rngs::StdRng;
@@ -167,15 +166,8 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         fc2: Linear::new(512, 256, true, &mut rng),
         fc3: Linear::new(256, 10, true, &mut rng),
     };
-    let lr = c.lr.unwrap_or_else(|| default_lr(c.optimizer));
-    let settings = OptimizerSettings {
-        kind: c.optimizer,
-        lr,
-        delta: c.delta,
-        weight_decay: c.weight_decay,
-        momentum: c.momentum,
-    };
-    let mut optimizer = settings.build(vec![ParamGroup::new(model.named_parameters())])?;
+    let optimizer_settings = c.optimizer_settings(default_lr);
+    let mut optimizer = optimizer_settings.build(vec![ParamGroup::new(model.named_parameters())])?;
     let mut task =
         Classify { model: &model, data: &data, batch_size: c.batch_size, seed: c.seed, order: Vec::new() };
     let schedule: Box<dyn LrSchedule> = match args.schedule {
@@ -184,37 +176,21 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         }
         Schedule::Constant => Box::new(Constant),
     };
-    let run_settings = RunSettings::default()
-        .with("optimizer", c.optimizer)
-        .with("lr", lr)
-        .with("delta", c.delta)
-        .with("weight-decay", format!("{:?}", c.weight_decay))
-        .with("momentum", c.momentum)
-        .with("epochs", c.epochs)
-        .with("batch-size", c.batch_size)
+    let settings = c
+        .run_settings(&optimizer_settings)
         .with("schedule", format!("{:?}", args.schedule))
-        .with("seed", c.seed)
         .with("train-subset", data.train.len());
     let label = format!("MNIST MLP 784-512-256-10, {}", c.optimizer);
     say!(
-        "{label} ({} parameters) | lr {lr:e}{} | {} train / {} test | batch {} | {threads} thread(s)",
+        "{label} ({} parameters) | lr {:e}{} | {} train / {} test | batch {} | {threads} thread(s)",
         model.num_parameters(),
+        optimizer_settings.lr,
         if c.optimizer == OptimizerKind::Agd { format!(" δ {:e}", c.delta) } else { String::new() },
         data.train.len(),
         data.test.len(),
         c.batch_size,
     );
-    let config = TrainConfig {
-        label,
-        epochs: c.epochs,
-        clip_grad_norm: None,
-        metrics: c.metrics.clone().unwrap_or_else(|| format!("runs/mnist_{}.csv", c.optimizer).into()),
-        diagnostics: None,
-        save: c.save.clone(),
-        resume: c.resume.clone(),
-        allow_changed_settings: c.allow_changed_settings,
-        settings: run_settings,
-    };
+    let config = c.train_config(label, "mnist", settings);
     fit(&model, optimizer.as_mut(), schedule.as_ref(), &mut task, &config)?;
     Ok(())
 }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, FromArgMatches};
 
-use super::optimizer_choice::OptimizerKind;
+use super::fit::TrainConfig;
+use super::optimizer_choice::{OptimizerKind, OptimizerSettings};
+use super::settings::RunSettings;
 
 /// Flags shared by the training examples.
 #[derive(Args, Clone, Debug)]
@@ -67,12 +69,60 @@ impl CommonArgs {
         if self.batch_size == 0 {
             return bad("--batch-size must be at least 1".into());
         }
+        if self.epochs > 1_000_000 {
+            return bad(format!("--epochs {}: at most 1000000", self.epochs));
+        }
         if let Some(lr) = self.lr {
             if !(lr.is_finite() && lr > 0.0) {
                 return bad(format!("--lr {lr}: must be a positive number"));
             }
         }
         Ok(())
+    }
+
+    /// The optimizer these flags ask for; `default_lr` gives the example's tuned learning
+    /// rate of each optimizer when `--lr` is not given.
+    pub fn optimizer_settings(&self, default_lr: impl Fn(OptimizerKind) -> f32) -> OptimizerSettings {
+        OptimizerSettings {
+            kind: self.optimizer,
+            lr: self.lr.unwrap_or_else(|| default_lr(self.optimizer)),
+            delta: self.delta,
+            weight_decay: self.weight_decay,
+            momentum: self.momentum,
+        }
+    }
+
+    /// The shared flags that define a run (see [`RunSettings`]), with the learning rate
+    /// actually used; an example adds its own with [`RunSettings::with`].
+    pub fn run_settings(&self, optimizer: &OptimizerSettings) -> RunSettings {
+        RunSettings::default()
+            .with("optimizer", optimizer.kind)
+            .with("lr", optimizer.lr)
+            .with("delta", optimizer.delta)
+            .with("weight-decay", format!("{:?}", optimizer.weight_decay))
+            .with("momentum", optimizer.momentum)
+            .with("epochs", self.epochs)
+            .with("batch-size", self.batch_size)
+            .with("seed", self.seed)
+    }
+
+    /// The training loop's configuration from these flags: metrics to `--metrics` or
+    /// `runs/<name>_<optimizer>.csv`, checkpoints to `--save`, resume from `--resume`.
+    pub fn train_config(&self, label: String, name: &str, settings: RunSettings) -> TrainConfig {
+        TrainConfig {
+            label,
+            epochs: self.epochs,
+            clip_grad_norm: None,
+            metrics: self
+                .metrics
+                .clone()
+                .unwrap_or_else(|| format!("runs/{name}_{}.csv", self.optimizer).into()),
+            diagnostics: None,
+            save: self.save.clone(),
+            resume: self.resume.clone(),
+            allow_changed_settings: self.allow_changed_settings,
+            settings,
+        }
     }
 }
 
