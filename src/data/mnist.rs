@@ -18,7 +18,7 @@
 //!
 //! Every header field and the payload length are checked: a truncated file, trailing
 //! bytes, a wrong magic number or a label outside 0..10 is a [`DataError`] naming the
-//! file. Buffers are sized by what the file actually holds, never by what its header
+//! file. Buffers grow with the bytes that actually arrive, never with what a header
 //! claims, so a corrupt count cannot make the loader allocate gigabytes.
 //!
 //! Y. LeCun, C. Cortes, C. J. C. Burges, *The MNIST database of handwritten digits*;
@@ -52,9 +52,9 @@ pub const IDX3_UBYTE_MAGIC: u32 = 0x0000_0803;
 /// IDX magic for 1-dimensional unsigned-byte data (labels).
 pub const IDX1_UBYTE_MAGIC: u32 = 0x0000_0801;
 
-/// Largest expansion ratio of a deflate stream (about 1032:1); caps the first
-/// allocation for a gzip'd file by the compressed size.
-const MAX_DEFLATE_RATIO: u64 = 1032;
+/// The first payload buffer (64 KiB). It then doubles as data arrives, never beyond
+/// what the header promises, so memory follows the bytes really present.
+const INITIAL_PAYLOAD_CAPACITY: usize = 64 * 1024;
 
 /// The file names accepted for one MNIST file, in the order they are tried.
 ///
@@ -101,7 +101,6 @@ pub fn read_idx_u8(path: &Path, inner_dims: &[u32], what: &'static str) -> Resul
     let io_err = |e| err(DataErrorKind::Io(e));
 
     let mut file = File::open(path).map_err(io_err)?;
-    let file_len = file.metadata().map_err(io_err)?.len();
 
     // Gzip is recognised by content; a `.gz` name on something else is an error.
     let mut start = [0u8; 2];
@@ -158,10 +157,7 @@ pub fn read_idx_u8(path: &Path, inner_dims: &[u32], what: &'static str) -> Resul
     let n = dims[0] as u64;
     let item_bytes = inner_dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
     let expected_bytes = item_bytes.and_then(|b| b.checked_mul(n)).unwrap_or(u64::MAX);
-    let cap_by_file = if is_gzip { file_len.saturating_mul(MAX_DEFLATE_RATIO) } else { file_len };
-    let first_alloc = usize::try_from(expected_bytes.min(cap_by_file)).unwrap_or(0);
-    let mut data = Vec::with_capacity(first_alloc);
-    (&mut reader).take(expected_bytes).read_to_end(&mut data).map_err(stream_err)?;
+    let data = read_payload(&mut reader, expected_bytes).map_err(stream_err)?;
     if (data.len() as u64) < expected_bytes {
         return Err(err(DataErrorKind::Truncated {
             items: dims[0] as usize,
@@ -175,6 +171,31 @@ pub fn read_idx_u8(path: &Path, inner_dims: &[u32], what: &'static str) -> Resul
         return Err(err(DataErrorKind::TrailingBytes { expected_bytes, extra }));
     }
     Ok(IdxArray { dims: dims.iter().map(|&d| d as usize).collect(), data })
+}
+
+/// Read `wanted` bytes, or fewer if the source ends first.
+///
+/// The buffer starts at [`INITIAL_PAYLOAD_CAPACITY`] and doubles only when full, each
+/// step capped by what is still wanted: a header claiming terabytes costs no more than
+/// twice the bytes really there (or the first 64 KiB), and a complete payload ends in a
+/// buffer of exactly its size.
+fn read_payload(source: &mut impl Read, wanted: u64) -> io::Result<Vec<u8>> {
+    let mut data = Vec::new();
+    loop {
+        let remaining = wanted - data.len() as u64;
+        if remaining == 0 {
+            return Ok(data);
+        }
+        let step = remaining.min(data.len().max(INITIAL_PAYLOAD_CAPACITY) as u64) as usize;
+        let filled = data.len();
+        data.reserve_exact(step);
+        data.resize(filled + step, 0);
+        let got = read_full(source, &mut data[filled..])?;
+        data.truncate(filled + got);
+        if got < step {
+            return Ok(data);
+        }
+    }
 }
 
 /// Read into `buf` until it is full or the stream ends; returns the bytes read.
