@@ -228,6 +228,28 @@ fn huge_count_claim_does_not_allocate_it() {
 }
 
 #[test]
+fn a_directory_in_place_of_a_file_is_called_a_directory() {
+    let dir = temp_dir("mnist-dir-as-file");
+    write_set(&dir, true);
+    fs::remove_file(dir.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    fs::create_dir(dir.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+
+    let msg = Mnist::load(&dir).unwrap_err().to_string();
+    assert!(msg.contains("t10k-labels-idx1-ubyte.gz: is a directory"), "{msg}");
+    assert!(!msg.contains("not found"), "{msg}");
+
+    let required = mnist::required_files();
+    let required: Vec<&str> = required.iter().map(String::as_str).collect();
+    let msg = find_dataset("mnist", Some(&dir), "", &required).unwrap_err().to_string();
+    assert!(msg.contains("t10k-labels-idx1-ubyte.gz is a directory"), "{msg}");
+    assert!(!msg.contains("missing"), "{msg}");
+
+    let msg =
+        mnist::read_idx_u8(&dir.join("t10k-labels-idx1-ubyte.gz"), &[], "labels").unwrap_err().to_string();
+    assert!(msg.contains("t10k-labels-idx1-ubyte.gz: is a directory"), "{msg}");
+}
+
+#[test]
 fn count_mismatch_between_images_and_labels() {
     let e = load_err(&images_file(3), &labels_file(&[1, 2]));
     assert!(matches!(e.kind(), DataErrorKind::CountMismatch { images: 3, labels: 2, .. }), "{e}");

@@ -92,14 +92,16 @@ pub struct IdxArray {
 /// `what` names one item in messages ("images of 28x28", "labels").
 ///
 /// # Errors
-/// A [`DataError`] naming `path` when the file cannot be read, is named `.gz` but is
-/// not gzip, has a corrupt gzip stream, a short header, a magic number other than
-/// `0x0800 | (1 + inner_dims.len())`, inner dimensions other than `inner_dims`, fewer
-/// payload bytes than the header promises or bytes after them.
+/// A [`DataError`] naming `path` when the file cannot be read or is a directory, is
+/// named `.gz` but is not gzip, has a corrupt gzip stream, a short header, a magic
+/// number other than `0x0800 | (1 + inner_dims.len())`, inner dimensions other than
+/// `inner_dims`, fewer payload bytes than the header promises or bytes after them.
 pub fn read_idx_u8(path: &Path, inner_dims: &[u32], what: &'static str) -> Result<IdxArray, DataError> {
     let err = |kind| DataError::new(path, kind);
     let io_err = |e| err(DataErrorKind::Io(e));
-
+    if path.is_dir() {
+        return Err(err(DataErrorKind::IsADirectory));
+    }
     let mut file = File::open(path).map_err(io_err)?;
 
     // Gzip is recognised by content; a `.gz` name on something else is an error.
@@ -394,15 +396,25 @@ impl Mnist {
     }
 }
 
+/// The first of the [`file_candidates`] that is a file in `dir`.
+///
+/// # Errors
+/// [`DataErrorKind::IsADirectory`] when no candidate is a file but one is a directory;
+/// otherwise a not-found [`DataErrorKind::Io`] listing the names tried.
 fn find_file(dir: &Path, stem: &str, ndim: usize) -> Result<PathBuf, DataError> {
     let names = file_candidates(stem, ndim);
-    names.iter().map(|n| dir.join(n)).find(|p| p.is_file()).ok_or_else(|| {
-        DataError::new(
-            dir.join(&names[0]),
-            DataErrorKind::Io(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("not found (also tried {} in {})", names[1..].join(", "), dir.display()),
-            )),
-        )
-    })
+    let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+    if let Some(file) = paths.iter().find(|p| p.is_file()) {
+        return Ok(file.clone());
+    }
+    if let Some(directory) = paths.iter().find(|p| p.is_dir()) {
+        return Err(DataError::new(directory, DataErrorKind::IsADirectory));
+    }
+    Err(DataError::new(
+        &paths[0],
+        DataErrorKind::Io(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("not found (also tried {} in {})", names[1..].join(", "), dir.display()),
+        )),
+    ))
 }

@@ -34,6 +34,8 @@ pub struct DataError {
 pub enum DataErrorKind {
     /// The file could not be opened or read.
     Io(io::Error),
+    /// A directory stands where a data file should be.
+    IsADirectory,
     /// The file is named `.gz` but does not start with the gzip magic `1f 8b`.
     NotGzip {
         /// The first bytes found instead (at most two).
@@ -137,6 +139,7 @@ impl fmt::Display for DataError {
         let path = self.path.display();
         match &self.kind {
             DataErrorKind::Io(e) => write!(f, "{path}: {e}"),
+            DataErrorKind::IsADirectory => write!(f, "{path}: is a directory, not a data file"),
             DataErrorKind::NotGzip { found } => write!(
                 f,
                 "{path}: named .gz but not gzip: starts with [{}], gzip starts with [1f 8b]",
