@@ -250,6 +250,91 @@ fn a_directory_in_place_of_a_file_is_called_a_directory() {
 }
 
 #[test]
+fn bytes_after_the_gzip_stream_that_are_not_gzip_are_trailing_garbage() {
+    let labels = gzip(&labels_file(&[1, 2, 3]));
+    for (junk, what) in [
+        (&b"junk!"[..], "text"),
+        (&[0, 0][..], "zero padding"),
+        (&[0x1f][..], "half a gzip magic"),
+        (&[0x1f, 0x00, 0x00][..], "a wrong second magic byte"),
+    ] {
+        let mut file = labels.clone();
+        file.extend_from_slice(junk);
+        let e = load_pair(&images_file(3), &file, "i", "l.gz").unwrap_err();
+        match e.kind() {
+            DataErrorKind::TrailingGarbage { bytes } => assert_eq!(*bytes, junk.len() as u64, "{what}"),
+            _ => panic!("{what}: expected TrailingGarbage, got {e}"),
+        }
+        let msg = e.to_string();
+        assert!(
+            msg.ends_with(&format!(
+                "l.gz: {} bytes after the end of the gzip stream (not another gzip member)",
+                junk.len()
+            )),
+            "{what}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn concatenated_gzip_members_are_one_stream() {
+    // `cat a.gz b.gz` is valid gzip: the members' contents are concatenated.
+    let file = images_file(3);
+    for cut in [0, 1, 16, 1000, file.len()] {
+        let mut two = gzip(&file[..cut]);
+        two.extend_from_slice(&gzip(&file[cut..]));
+        let split = load_pair(&two, &labels_file(&[5, 0, 9]), "i.gz", "l").unwrap();
+        assert_eq!(split.images.len(), 3 * IMAGE_SIZE, "cut {cut}");
+    }
+    // Three members, one empty, and then junk.
+    let mut three = gzip(&file[..100]);
+    three.extend_from_slice(&gzip(&[]));
+    three.extend_from_slice(&gzip(&file[100..]));
+    let split = load_pair(&three, &labels_file(&[5, 0, 9]), "i.gz", "l").unwrap();
+    assert_eq!(split.labels, vec![5, 0, 9]);
+    three.extend_from_slice(b"xyz");
+    let msg = load_pair(&three, &labels_file(&[5, 0, 9]), "i.gz", "l").unwrap_err().to_string();
+    assert!(msg.contains("3 bytes after the end of the gzip stream"), "{msg}");
+}
+
+/// A reader that hands out one byte per `read` call, as a pipe or socket may.
+struct OneByteAtATime<'a>(&'a [u8]);
+
+impl std::io::Read for OneByteAtATime<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match (self.0.split_first(), buf.first_mut()) {
+            (Some((&byte, rest)), Some(slot)) => {
+                *slot = byte;
+                self.0 = rest;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
+#[test]
+fn reads_from_any_byte_source_naming_it_in_errors() {
+    let name = Path::new("labels in memory");
+    let raw = labels_file(&[3, 1, 4]);
+    let mut two_members = gzip(&raw[..5]);
+    two_members.extend_from_slice(&gzip(&raw[5..]));
+    for bytes in [raw.clone(), gzip(&raw), two_members] {
+        let a = mnist::read_idx_u8_from(&bytes[..], name, &[], "labels").unwrap();
+        assert_eq!((a.dims, a.data), (vec![3], vec![3, 1, 4]));
+        let b = mnist::read_idx_u8_from(OneByteAtATime(&bytes), name, &[], "labels").unwrap();
+        assert_eq!(b.data, vec![3, 1, 4]);
+    }
+
+    let e = mnist::read_idx_u8_from(&raw[..6], name, &[], "labels").unwrap_err();
+    assert_eq!(e.path(), name);
+    assert!(matches!(e.kind(), DataErrorKind::TruncatedHeader { needed: 8, found: 6 }), "{e}");
+    assert!(e.to_string().starts_with("labels in memory: truncated header"), "{e}");
+    let e = mnist::read_idx_u8_from(&[][..], name, &[28, 28], "images").unwrap_err();
+    assert!(matches!(e.kind(), DataErrorKind::TruncatedHeader { needed: 16, found: 0 }), "{e}");
+}
+
+#[test]
 fn count_mismatch_between_images_and_labels() {
     let e = load_err(&images_file(3), &labels_file(&[1, 2]));
     assert!(matches!(e.kind(), DataErrorKind::CountMismatch { images: 3, labels: 2, .. }), "{e}");

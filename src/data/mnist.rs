@@ -16,21 +16,27 @@
 //! `train-images.idx3-ubyte` naming. Fashion-MNIST ships in the same format and under
 //! the same names, so [`Mnist::load`] reads it too.
 //!
+//! A gzip file may hold several gzip members back to back (as `cat a.gz b.gz` makes);
+//! their contents are read as one stream.
+//!
 //! Every header field and the payload length are checked: a truncated file, trailing
-//! bytes, a wrong magic number or a label outside 0..10 is a [`DataError`] naming the
-//! file. Buffers grow with the bytes that actually arrive, never with what a header
-//! claims, so a corrupt count cannot make the loader allocate gigabytes.
+//! bytes, junk after the gzip stream, a wrong magic number or a label outside 0..10 is
+//! a [`DataError`] naming the file. Buffers grow with the bytes that actually arrive,
+//! never with what a header claims, so a corrupt count cannot make the loader allocate
+//! gigabytes.
 //!
 //! Y. LeCun, C. Cortes, C. J. C. Burges, *The MNIST database of handwritten digits*;
 //! LeCun et al. 1998, "Gradient-based learning applied to document recognition",
 //! Proc. IEEE 86(11). See `data/README.md`.
 
+use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, BufReader, Chain, Read, Seek, SeekFrom};
+use std::mem;
 use std::path::{Path, PathBuf};
 
 use byteorder::{BigEndian, ByteOrder};
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::GzDecoder;
 
 use super::{locate, DataError, DataErrorKind};
 use crate::tensor::Tensor;
@@ -51,6 +57,9 @@ pub const MNIST_STD: f32 = 0.3081;
 pub const IDX3_UBYTE_MAGIC: u32 = 0x0000_0803;
 /// IDX magic for 1-dimensional unsigned-byte data (labels).
 pub const IDX1_UBYTE_MAGIC: u32 = 0x0000_0801;
+
+/// The gzip magic number, the first two bytes of every gzip member.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// The first payload buffer (64 KiB). It then doubles as data arrives, never beyond
 /// what the header promises, so memory follows the bytes really present.
@@ -89,38 +98,63 @@ pub struct IdxArray {
 
 /// Read an unsigned-byte IDX file whose dimensions are `[n, inner_dims...]`.
 ///
-/// `what` names one item in messages ("images of 28x28", "labels").
+/// `what` names one item in messages ("images of 28x28", "labels"). The file may be
+/// gzip'd (recognised by its content); a file named `.gz` must be. Opens the file and
+/// calls [`read_idx_u8_from`].
 ///
 /// # Errors
 /// A [`DataError`] naming `path` when the file cannot be read or is a directory, is
-/// named `.gz` but is not gzip, has a corrupt gzip stream, a short header, a magic
-/// number other than `0x0800 | (1 + inner_dims.len())`, inner dimensions other than
-/// `inner_dims`, fewer payload bytes than the header promises or bytes after them.
+/// named `.gz` but is not gzip, has a corrupt gzip stream or bytes after it that are
+/// not another gzip member, a short header, a magic number other than
+/// `0x0800 | (1 + inner_dims.len())`, inner dimensions other than `inner_dims`, fewer
+/// payload bytes than the header promises or bytes after them.
 pub fn read_idx_u8(path: &Path, inner_dims: &[u32], what: &'static str) -> Result<IdxArray, DataError> {
-    let err = |kind| DataError::new(path, kind);
-    let io_err = |e| err(DataErrorKind::Io(e));
+    let io_err = |e| DataError::new(path, DataErrorKind::Io(e));
     if path.is_dir() {
-        return Err(err(DataErrorKind::IsADirectory));
+        return Err(DataError::new(path, DataErrorKind::IsADirectory));
     }
     let mut file = File::open(path).map_err(io_err)?;
 
     // Gzip is recognised by content; a `.gz` name on something else is an error.
     let mut start = [0u8; 2];
     let got = read_full(&mut file, &mut start).map_err(io_err)?;
-    let is_gzip = got == 2 && start == [0x1f, 0x8b];
     let named_gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    if named_gz && !is_gzip {
-        return Err(err(DataErrorKind::NotGzip { found: start[..got].to_vec() }));
+    if named_gz && start[..got] != GZIP_MAGIC {
+        return Err(DataError::new(path, DataErrorKind::NotGzip { found: start[..got].to_vec() }));
     }
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    read_idx_u8_from(file, path, inner_dims, what)
+}
 
-    let mut reader: Box<dyn Read> = if is_gzip {
-        Box::new(MultiGzDecoder::new(BufReader::new(file)))
-    } else {
-        Box::new(BufReader::new(file))
-    };
+/// Read an unsigned-byte IDX array from any byte source, raw or gzip'd (recognised by
+/// the gzip magic `1f 8b`).
+///
+/// `name` is what errors call the source, usually its path. Otherwise as
+/// [`read_idx_u8`], which opens a file and calls this. Memory grows with the bytes that
+/// actually arrive, never with the count a header claims.
+///
+/// # Errors
+/// As [`read_idx_u8`], except that nothing here depends on a file name (no
+/// [`NotGzip`](DataErrorKind::NotGzip)); every error is a [`DataError`] naming `name`.
+pub fn read_idx_u8_from(
+    source: impl Read,
+    name: &Path,
+    inner_dims: &[u32],
+    what: &'static str,
+) -> Result<IdxArray, DataError> {
+    let err = |kind| DataError::new(name, kind);
+    let mut source = BufReader::new(source);
+    let mut start = [0u8; 2];
+    let got = read_full(&mut source, &mut start).map_err(|e| err(DataErrorKind::Io(e)))?;
+    let is_gzip = start[..got] == GZIP_MAGIC;
+    // The bytes looked at, put back in front of the rest.
+    let source = (&start[..got]).chain(source);
+    let mut reader: Box<dyn Read + '_> =
+        if is_gzip { Box::new(GzipMembers::new(source)) } else { Box::new(source) };
     let stream_err = |e: io::Error| {
-        if is_gzip {
+        if let Some(garbage) = e.get_ref().and_then(|inner| inner.downcast_ref::<GarbageAfterGzip>()) {
+            err(DataErrorKind::TrailingGarbage { bytes: garbage.bytes })
+        } else if is_gzip {
             err(DataErrorKind::Gzip(e))
         } else {
             err(DataErrorKind::Io(e))
@@ -154,15 +188,16 @@ pub fn read_idx_u8(path: &Path, inner_dims: &[u32], what: &'static str) -> Resul
         return Err(err(DataErrorKind::BadDims { expected, found: dims }));
     }
 
-    // Payload: exactly n * prod(inner) bytes. u32 * (u32 product) can overflow u64 only
-    // for absurd inner dims; those were rejected above, so checked_mul is belt and braces.
-    let n = dims[0] as u64;
-    let item_bytes = inner_dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
-    let expected_bytes = item_bytes.and_then(|b| b.checked_mul(n)).unwrap_or(u64::MAX);
+    // Payload: exactly n * prod(inner) bytes. A u32 count times a product of u32 dims
+    // can overflow u64 only for absurd inner dims, and those were rejected above, so the
+    // saturation is belt and braces.
+    let n = dims[0] as usize;
+    let item_bytes = inner_dims.iter().fold(1u64, |a, &d| a.saturating_mul(d as u64));
+    let expected_bytes = item_bytes.saturating_mul(n as u64);
     let data = read_payload(&mut reader, expected_bytes).map_err(stream_err)?;
     if (data.len() as u64) < expected_bytes {
         return Err(err(DataErrorKind::Truncated {
-            items: dims[0] as usize,
+            items: n,
             what,
             expected_bytes,
             found_bytes: data.len() as u64,
@@ -213,6 +248,88 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     }
     Ok(filled)
 }
+
+/// The decompressed bytes of a gzip stream: one gzip member or several concatenated
+/// (RFC 1952 allows that; `cat a.gz b.gz` makes one).
+///
+/// Where a member ends the next two bytes decide: nothing means the end of the stream,
+/// the gzip magic `1f 8b` another member, anything else is not gzip at all and ends
+/// reading with a [`GarbageAfterGzip`] error. (flate2's `MultiGzDecoder` would try to
+/// parse such bytes as a member and report them as a corrupt or cut-short stream.)
+struct GzipMembers<S: BufRead> {
+    state: MemberState<S>,
+}
+
+enum MemberState<S: BufRead> {
+    /// At the start of the stream or between members: the next bytes decide.
+    Between(S),
+    /// Inside a member. Its magic was read to recognise it, so it is put back in front.
+    InMember(GzDecoder<Chain<&'static [u8], S>>),
+    /// Past the last member, or after an error.
+    Finished,
+}
+
+impl<S: BufRead> GzipMembers<S> {
+    /// A decoder for the gzip stream `source` starts with.
+    fn new(source: S) -> GzipMembers<S> {
+        GzipMembers { state: MemberState::Between(source) }
+    }
+}
+
+impl<S: BufRead> Read for GzipMembers<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            // A member's decoder answers 0 to an empty buffer; that is not its end.
+            return Ok(0);
+        }
+        loop {
+            // Taken out and put back on success: after an error the stream is finished.
+            match mem::replace(&mut self.state, MemberState::Finished) {
+                MemberState::Between(mut source) => {
+                    let mut magic = [0u8; 2];
+                    let got = read_full(&mut source, &mut magic)?;
+                    if got == 0 {
+                        return Ok(0);
+                    }
+                    if magic[..got] != GZIP_MAGIC {
+                        let bytes = got as u64 + io::copy(&mut source, &mut io::sink())?;
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, GarbageAfterGzip { bytes }));
+                    }
+                    self.state = MemberState::InMember(GzDecoder::new(GZIP_MAGIC.as_slice().chain(source)));
+                }
+                MemberState::InMember(mut member) => {
+                    let got = member.read(buf)?;
+                    if got > 0 {
+                        self.state = MemberState::InMember(member);
+                        return Ok(got);
+                    }
+                    // The member ended (its CRC and length checked); its header consumed
+                    // the magic put back in front, so only the source remains.
+                    let (_magic, source) = member.into_inner().into_inner();
+                    self.state = MemberState::Between(source);
+                }
+                MemberState::Finished => return Ok(0),
+            }
+        }
+    }
+}
+
+/// Bytes after the last gzip member that do not start another one; carried out of
+/// [`GzipMembers`] inside an `io::Error` and turned into
+/// [`DataErrorKind::TrailingGarbage`].
+#[derive(Debug)]
+struct GarbageAfterGzip {
+    /// How many bytes follow the last member.
+    bytes: u64,
+}
+
+impl fmt::Display for GarbageAfterGzip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} bytes after the end of the gzip stream (not another gzip member)", self.bytes)
+    }
+}
+
+impl std::error::Error for GarbageAfterGzip {}
 
 /// One split (train or test) of MNIST in memory.
 #[derive(Clone, Debug, PartialEq)]

@@ -43,6 +43,12 @@ pub enum DataErrorKind {
     },
     /// The gzip stream is corrupt or cut short.
     Gzip(io::Error),
+    /// Bytes follow the last gzip member that do not start another member (a gzip
+    /// stream may hold several members back to back, each starting `1f 8b`).
+    TrailingGarbage {
+        /// How many bytes follow the last member.
+        bytes: u64,
+    },
     /// The file ends inside the IDX header.
     TruncatedHeader {
         /// Header bytes required (4 for the magic + 4 per dimension).
@@ -146,6 +152,9 @@ impl fmt::Display for DataError {
                 hex(found)
             ),
             DataErrorKind::Gzip(e) => write!(f, "{path}: corrupt or truncated gzip stream: {e}"),
+            DataErrorKind::TrailingGarbage { bytes } => {
+                write!(f, "{path}: {bytes} bytes after the end of the gzip stream (not another gzip member)")
+            }
             DataErrorKind::TruncatedHeader { needed, found } => {
                 write!(f, "{path}: truncated header: an IDX header here needs {needed} bytes, found {found}")
             }
