@@ -320,18 +320,118 @@ fn reads_from_any_byte_source_naming_it_in_errors() {
     let mut two_members = gzip(&raw[..5]);
     two_members.extend_from_slice(&gzip(&raw[5..]));
     for bytes in [raw.clone(), gzip(&raw), two_members] {
-        let a = mnist::read_idx_u8_from(&bytes[..], name, &[], "labels").unwrap();
+        let a = mnist::read_idx_u8_from(&bytes[..], name, &[], "labels", None).unwrap();
         assert_eq!((a.dims, a.data), (vec![3], vec![3, 1, 4]));
-        let b = mnist::read_idx_u8_from(OneByteAtATime(&bytes), name, &[], "labels").unwrap();
+        let b = mnist::read_idx_u8_from(OneByteAtATime(&bytes), name, &[], "labels", None).unwrap();
         assert_eq!(b.data, vec![3, 1, 4]);
     }
 
-    let e = mnist::read_idx_u8_from(&raw[..6], name, &[], "labels").unwrap_err();
+    let e = mnist::read_idx_u8_from(&raw[..6], name, &[], "labels", None).unwrap_err();
     assert_eq!(e.path(), name);
     assert!(matches!(e.kind(), DataErrorKind::TruncatedHeader { needed: 8, found: 6 }), "{e}");
     assert!(e.to_string().starts_with("labels in memory: truncated header"), "{e}");
-    let e = mnist::read_idx_u8_from(&[][..], name, &[28, 28], "images").unwrap_err();
+    let e = mnist::read_idx_u8_from(&[][..], name, &[28, 28], "images", None).unwrap_err();
     assert!(matches!(e.kind(), DataErrorKind::TruncatedHeader { needed: 16, found: 0 }), "{e}");
+}
+
+#[test]
+fn the_first_items_of_a_split_load_without_reading_the_rest() {
+    // The headers say 5 items; the files stop after 3.
+    let images = idx(0x803, &[5, 28, 28], &image_payload(3));
+    let labels = idx(0x801, &[5], &[5, 0, 9]);
+    for gz in [false, true] {
+        let enc = |b: &[u8]| if gz { gzip(b) } else { b.to_vec() };
+        let dir = temp_dir("mnist-prefix");
+        let ip = write(&dir, "images", &enc(&images));
+        let lp = write(&dir, "labels", &enc(&labels));
+        for k in 0..=3 {
+            let split = MnistSplit::from_files_prefix(&ip, &lp, Some(k)).unwrap();
+            assert_eq!(split.len(), k, "gzip {gz}");
+            assert_eq!(split.labels, &[5, 0, 9][..k]);
+            let pixels: Vec<f32> = image_payload(k).iter().map(|&p| p as f32 / 255.0).collect();
+            assert_eq!(split.images, pixels);
+        }
+        // A fourth item is not there.
+        let e = MnistSplit::from_files_prefix(&ip, &lp, Some(4)).unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                DataErrorKind::Truncated {
+                    items: 5,
+                    expected_bytes: 3136,
+                    found_bytes: 2352,
+                    first: Some(4),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            e.to_string().ends_with(
+                "images: truncated: header says 5 images of 28x28, the first 4 need 3136 bytes, found 2352 bytes"
+            ),
+            "{e}"
+        );
+        // No limit, or a limit at least the count: the whole file is read, and is short.
+        for limit in [None, Some(5), Some(1000)] {
+            let e = MnistSplit::from_files_prefix(&ip, &lp, limit).unwrap_err();
+            assert!(
+                matches!(e.kind(), DataErrorKind::Truncated { expected_bytes: 3920, first: None, .. }),
+                "limit {limit:?}: {e}"
+            );
+        }
+    }
+
+    // Complete files: a limit at least the count is no limit, and a limit below it
+    // reads nothing after the first items, so what is wrong further on goes unseen.
+    let dir = temp_dir("mnist-prefix-whole");
+    let ip = write(&dir, "images.gz", &gzip(&images_file(3)));
+    let lp = write(&dir, "labels", &labels_file(&[5, 0, 9]));
+    let whole = MnistSplit::from_files(&ip, &lp).unwrap();
+    for limit in [Some(3), Some(4), Some(usize::MAX)] {
+        assert_eq!(MnistSplit::from_files_prefix(&ip, &lp, limit).unwrap(), whole);
+    }
+    let mut first_two = whole.clone();
+    first_two.truncate(2);
+    assert_eq!(MnistSplit::from_files_prefix(&ip, &lp, Some(2)).unwrap(), first_two);
+
+    let mut junk_after = gzip(&images_file(3));
+    junk_after.extend_from_slice(b"junk");
+    let mut bad_crc = gzip(&images_file(3));
+    let crc_at = bad_crc.len() - 8;
+    bad_crc[crc_at] ^= 0xff;
+    let mut extra_label = labels_file(&[5, 0, 9]);
+    extra_label.push(1);
+    for (images, labels, what) in [
+        (junk_after, labels_file(&[5, 0, 9]), "junk after the gzip stream"),
+        (bad_crc, labels_file(&[5, 0, 9]), "a bad gzip CRC"),
+        (gzip(&images_file(3)), extra_label, "a byte after the payload"),
+    ] {
+        let ip = write(&dir, "images.gz", &images);
+        let lp = write(&dir, "labels", &labels);
+        assert_eq!(MnistSplit::from_files_prefix(&ip, &lp, Some(2)).unwrap(), first_two, "{what}");
+        assert!(MnistSplit::from_files_prefix(&ip, &lp, Some(3)).is_err(), "{what}");
+    }
+
+    // The counts in the headers must agree even when only a prefix is read.
+    let ip = write(&dir, "images", &images_file(3));
+    let lp = write(&dir, "labels", &idx(0x801, &[4], &[5, 0, 9, 1]));
+    let e = MnistSplit::from_files_prefix(&ip, &lp, Some(1)).unwrap_err();
+    assert!(matches!(e.kind(), DataErrorKind::CountMismatch { images: 3, labels: 4, .. }), "{e}");
+}
+
+#[test]
+fn load_limited_reads_a_prefix_of_the_training_split_only() {
+    let dir = temp_dir("mnist-load-limited");
+    write_set(&dir, true);
+    let whole = Mnist::load(&dir).unwrap();
+    let m = Mnist::load_limited(&dir, Some(2)).unwrap();
+    assert_eq!(m.train.labels, vec![5, 0]);
+    assert_eq!(m.test, whole.test);
+    assert_eq!(Mnist::load_limited(&dir, Some(3)).unwrap(), whole);
+    assert_eq!(Mnist::load_limited(&dir, None).unwrap(), whole);
+    let found = Mnist::locate_and_load_limited(Some(&dir), Some(1)).unwrap();
+    assert_eq!((found.train.labels, found.test.n), (vec![5], 2));
 }
 
 #[test]

@@ -23,7 +23,8 @@
 //! bytes, junk after the gzip stream, a wrong magic number or a label outside 0..10 is
 //! a [`DataError`] naming the file. Buffers grow with the bytes that actually arrive,
 //! never with what a header claims, so a corrupt count cannot make the loader allocate
-//! gigabytes.
+//! gigabytes. [`MnistSplit::from_files_prefix`] and [`Mnist::load_limited`] read only
+//! the first items of a file and stop there.
 //!
 //! Y. LeCun, C. Cortes, C. J. C. Burges, *The MNIST database of handwritten digits*;
 //! LeCun et al. 1998, "Gradient-based learning applied to document recognition",
@@ -87,20 +88,23 @@ pub fn required_files() -> Vec<String> {
         .collect()
 }
 
-/// The contents of an unsigned-byte IDX file.
+/// The contents of an unsigned-byte IDX file, or of its first items.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdxArray {
-    /// The dimensions from the header, outermost (the item count) first.
+    /// The dimensions from the header, outermost (the item count of the whole file)
+    /// first.
     pub dims: Vec<usize>,
-    /// The payload, row-major; exactly `dims.iter().product()` bytes.
+    /// The number of items read: `dims[0]`, or fewer when a limit asked for fewer.
+    pub items: usize,
+    /// The payload of the items read, row-major: `items * dims[1..].product()` bytes.
     pub data: Vec<u8>,
 }
 
 /// Read an unsigned-byte IDX file whose dimensions are `[n, inner_dims...]`.
 ///
 /// `what` names one item in messages ("images of 28x28", "labels"). The file may be
-/// gzip'd (recognised by its content); a file named `.gz` must be. Opens the file and
-/// calls [`read_idx_u8_from`].
+/// gzip'd (recognised by its content); a file named `.gz` must be. Same as
+/// [`read_idx_u8_prefix`] with no limit.
 ///
 /// # Errors
 /// A [`DataError`] naming `path` when the file cannot be read or is a directory, is
@@ -109,6 +113,26 @@ pub struct IdxArray {
 /// `0x0800 | (1 + inner_dims.len())`, inner dimensions other than `inner_dims`, fewer
 /// payload bytes than the header promises or bytes after them.
 pub fn read_idx_u8(path: &Path, inner_dims: &[u32], what: &'static str) -> Result<IdxArray, DataError> {
+    read_idx_u8_prefix(path, inner_dims, what, None)
+}
+
+/// Read the first `max_items` items of an unsigned-byte IDX file (all of them when
+/// `max_items` is `None` or not below the header's count).
+///
+/// The header is read and checked in full, and `dims[0]` of the result is the count it
+/// gives for the whole file. With a limit below that count only the first items' bytes
+/// are decoded; the rest of the file is not read, so neither its length nor what follows
+/// the payload is checked.
+///
+/// # Errors
+/// As [`read_idx_u8`]; with a limit, a file that ends before `max_items` items is
+/// [`Truncated`](DataErrorKind::Truncated).
+pub fn read_idx_u8_prefix(
+    path: &Path,
+    inner_dims: &[u32],
+    what: &'static str,
+    max_items: Option<usize>,
+) -> Result<IdxArray, DataError> {
     let io_err = |e| DataError::new(path, DataErrorKind::Io(e));
     if path.is_dir() {
         return Err(DataError::new(path, DataErrorKind::IsADirectory));
@@ -123,24 +147,25 @@ pub fn read_idx_u8(path: &Path, inner_dims: &[u32], what: &'static str) -> Resul
         return Err(DataError::new(path, DataErrorKind::NotGzip { found: start[..got].to_vec() }));
     }
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-    read_idx_u8_from(file, path, inner_dims, what)
+    read_idx_u8_from(file, path, inner_dims, what, max_items)
 }
 
 /// Read an unsigned-byte IDX array from any byte source, raw or gzip'd (recognised by
-/// the gzip magic `1f 8b`).
+/// the gzip magic `1f 8b`), keeping the first `max_items` items (all when `None`).
 ///
 /// `name` is what errors call the source, usually its path. Otherwise as
-/// [`read_idx_u8`], which opens a file and calls this. Memory grows with the bytes that
-/// actually arrive, never with the count a header claims.
+/// [`read_idx_u8_prefix`], which opens a file and calls this. Memory grows with the
+/// bytes that actually arrive, never with the count a header claims.
 ///
 /// # Errors
-/// As [`read_idx_u8`], except that nothing here depends on a file name (no
+/// As [`read_idx_u8_prefix`], except that nothing here depends on a file name (no
 /// [`NotGzip`](DataErrorKind::NotGzip)); every error is a [`DataError`] naming `name`.
 pub fn read_idx_u8_from(
     source: impl Read,
     name: &Path,
     inner_dims: &[u32],
     what: &'static str,
+    max_items: Option<usize>,
 ) -> Result<IdxArray, DataError> {
     let err = |kind| DataError::new(name, kind);
     let mut source = BufReader::new(source);
@@ -188,12 +213,14 @@ pub fn read_idx_u8_from(
         return Err(err(DataErrorKind::BadDims { expected, found: dims }));
     }
 
-    // Payload: exactly n * prod(inner) bytes. A u32 count times a product of u32 dims
-    // can overflow u64 only for absurd inner dims, and those were rejected above, so the
-    // saturation is belt and braces.
+    // Payload: `items * prod(inner)` bytes, all `n` items unless a limit asks for fewer.
+    // A u32 count times a product of u32 dims can overflow u64 only for absurd inner
+    // dims, and those were rejected above, so the saturation is belt and braces.
     let n = dims[0] as usize;
+    let limit = max_items.filter(|&k| k < n);
+    let items = limit.unwrap_or(n);
     let item_bytes = inner_dims.iter().fold(1u64, |a, &d| a.saturating_mul(d as u64));
-    let expected_bytes = item_bytes.saturating_mul(n as u64);
+    let expected_bytes = item_bytes.saturating_mul(items as u64);
     let data = read_payload(&mut reader, expected_bytes).map_err(stream_err)?;
     if (data.len() as u64) < expected_bytes {
         return Err(err(DataErrorKind::Truncated {
@@ -201,13 +228,16 @@ pub fn read_idx_u8_from(
             what,
             expected_bytes,
             found_bytes: data.len() as u64,
+            first: limit,
         }));
     }
-    let extra = io::copy(&mut reader, &mut io::sink()).map_err(stream_err)?;
-    if extra > 0 {
-        return Err(err(DataErrorKind::TrailingBytes { expected_bytes, extra }));
+    if limit.is_none() {
+        let extra = io::copy(&mut reader, &mut io::sink()).map_err(stream_err)?;
+        if extra > 0 {
+            return Err(err(DataErrorKind::TrailingBytes { expected_bytes, extra }));
+        }
     }
-    Ok(IdxArray { dims: dims.iter().map(|&d| d as usize).collect(), data })
+    Ok(IdxArray { dims: dims.iter().map(|&d| d as usize).collect(), items, data })
 }
 
 /// Read `wanted` bytes, or fewer if the source ends first.
@@ -350,9 +380,29 @@ impl MnistSplit {
     /// Any [`read_idx_u8`] error, a count mismatch between the two files, or a label
     /// of 10 or more.
     pub fn from_files(images_path: &Path, labels_path: &Path) -> Result<MnistSplit, DataError> {
+        MnistSplit::from_files_prefix(images_path, labels_path, None)
+    }
+
+    /// Load the first `max_items` examples of a split (all of them when `None` or when
+    /// the files hold no more), decoding nothing beyond them: `--train-subset 1000`
+    /// reads 1000 images, not 60,000.
+    ///
+    /// Both headers are read and checked in full, and their counts must agree even
+    /// when only a prefix is read. With a limit below the count, the rest of each file
+    /// is not read, so a file cut short (or followed by junk) after the first
+    /// `max_items` items still loads.
+    ///
+    /// # Errors
+    /// As [`MnistSplit::from_files`]; a file that ends before `max_items` items is
+    /// [`Truncated`](DataErrorKind::Truncated).
+    pub fn from_files_prefix(
+        images_path: &Path,
+        labels_path: &Path,
+        max_items: Option<usize>,
+    ) -> Result<MnistSplit, DataError> {
         let side = IMAGE_SIDE as u32;
-        let images = read_idx_u8(images_path, &[side, side], "images of 28x28")?;
-        let labels = read_idx_u8(labels_path, &[], "labels")?;
+        let images = read_idx_u8_prefix(images_path, &[side, side], "images of 28x28", max_items)?;
+        let labels = read_idx_u8_prefix(labels_path, &[], "labels", max_items)?;
         let n = images.dims[0];
         if labels.dims[0] != n {
             return Err(DataError::new(
@@ -371,7 +421,7 @@ impl MnistSplit {
             ));
         }
         let images = images.data.iter().map(|&p| f32::from(p) / 255.0).collect();
-        Ok(MnistSplit { images, labels: labels.data, n })
+        Ok(MnistSplit { images, n: labels.items, labels: labels.data })
     }
 
     /// Keep only the first `n` examples (no-op when there are fewer).
@@ -484,8 +534,21 @@ impl Mnist {
     /// # Errors
     /// A [`DataError`] when a file is missing (listing the names tried) or invalid.
     pub fn load(dir: &Path) -> Result<Mnist, DataError> {
-        let train =
-            MnistSplit::from_files(&find_file(dir, "train-images", 3)?, &find_file(dir, "train-labels", 1)?)?;
+        Mnist::load_limited(dir, None)
+    }
+
+    /// Like [`Mnist::load`], but only the first `train_items` training examples are read
+    /// (all when `None`), with [`MnistSplit::from_files_prefix`]; the test split is
+    /// always read whole.
+    ///
+    /// # Errors
+    /// As [`Mnist::load`].
+    pub fn load_limited(dir: &Path, train_items: Option<usize>) -> Result<Mnist, DataError> {
+        let train = MnistSplit::from_files_prefix(
+            &find_file(dir, "train-images", 3)?,
+            &find_file(dir, "train-labels", 1)?,
+            train_items,
+        )?;
         let test =
             MnistSplit::from_files(&find_file(dir, "t10k-images", 3)?, &find_file(dir, "t10k-labels", 1)?)?;
         Ok(Mnist { train, test })
@@ -498,10 +561,23 @@ impl Mnist {
     /// # Errors
     /// When it is found nowhere (the error lists every place looked) or is invalid.
     pub fn locate_and_load(flag: Option<&Path>) -> Result<Mnist, DataError> {
+        Mnist::locate_and_load_limited(flag, None)
+    }
+
+    /// Find MNIST like [`Mnist::locate_and_load`] and load it with
+    /// [`Mnist::load_limited`]: only the first `train_items` training examples (all
+    /// when `None`), the whole test split. This is what `--train-subset` wants.
+    ///
+    /// # Errors
+    /// As [`Mnist::locate_and_load`].
+    pub fn locate_and_load_limited(
+        flag: Option<&Path>,
+        train_items: Option<usize>,
+    ) -> Result<Mnist, DataError> {
         let required = required_files();
         let required: Vec<&str> = required.iter().map(String::as_str).collect();
         let dir = locate::find_dataset("mnist", flag, "AGDLAB_MNIST", &required)?;
-        Mnist::load(&dir)
+        Mnist::load_limited(&dir, train_items)
     }
 
     /// Standardise both splits with the training statistics [`MNIST_MEAN`] and

@@ -70,16 +70,19 @@ pub enum DataErrorKind {
         /// The dimensions found.
         found: Vec<u32>,
     },
-    /// The payload is shorter than the header promises.
+    /// The payload is shorter than the header promises, or than the first items asked
+    /// for need.
     Truncated {
         /// The number of items the header claims.
         items: usize,
         /// What one item is ("images of 28x28", "labels").
         what: &'static str,
-        /// Payload bytes required.
+        /// Payload bytes required (for the first `first` items when that is `Some`).
         expected_bytes: u64,
         /// Payload bytes present.
         found_bytes: u64,
+        /// `Some(k)` when only the first `k < items` items were to be read.
+        first: Option<usize>,
     },
     /// There are bytes after the payload the header describes.
     TrailingBytes {
@@ -172,11 +175,18 @@ impl fmt::Display for DataError {
             DataErrorKind::BadDims { expected, found } => {
                 write!(f, "{path}: unexpected dimensions {found:?}, expected {expected}")
             }
-            DataErrorKind::Truncated { items, what, expected_bytes, found_bytes } => write!(
+            DataErrorKind::Truncated { items, what, expected_bytes, found_bytes, first: None } => write!(
                 f,
                 "{path}: truncated: header says {items} {what} ({expected_bytes} bytes), \
                  found {found_bytes} bytes"
             ),
+            DataErrorKind::Truncated { items, what, expected_bytes, found_bytes, first: Some(first) } => {
+                write!(
+                    f,
+                    "{path}: truncated: header says {items} {what}, the first {first} need \
+                     {expected_bytes} bytes, found {found_bytes} bytes"
+                )
+            }
             DataErrorKind::TrailingBytes { expected_bytes, extra } => write!(
                 f,
                 "{path}: {extra} trailing bytes after the {expected_bytes} payload bytes the \
