@@ -435,6 +435,29 @@ fn load_limited_reads_a_prefix_of_the_training_split_only() {
 }
 
 #[test]
+fn zero_items_is_a_valid_empty_split() {
+    for gz in [false, true] {
+        let enc = |b: Vec<u8>| if gz { gzip(&b) } else { b };
+        let split = load_pair(&enc(images_file(0)), &enc(labels_file(&[])), "i", "l").unwrap();
+        assert!(split.is_empty(), "gzip {gz}");
+        assert_eq!((split.len(), split.images.len(), split.labels.len()), (0, 0, 0));
+        assert_eq!(split.label_counts(), [0; 10]);
+        let (x, y) = split.batch(&[]);
+        assert_eq!(x.shape(), &[0, IMAGE_SIZE]);
+        assert!(y.is_empty());
+    }
+    let dir = temp_dir("mnist-empty");
+    write_set(&dir, true);
+    write(&dir, "train-images-idx3-ubyte.gz", &gzip(&images_file(0)));
+    write(&dir, "train-labels-idx1-ubyte.gz", &gzip(&labels_file(&[])));
+    let m = Mnist::load(&dir).unwrap();
+    assert!(m.train.is_empty());
+    assert_eq!(m.test.len(), 2);
+    assert!(Mnist::load_limited(&dir, Some(5)).unwrap().train.is_empty());
+    assert!(Mnist::load_limited(&dir, Some(0)).unwrap().train.is_empty());
+}
+
+#[test]
 fn count_mismatch_between_images_and_labels() {
     let e = load_err(&images_file(3), &labels_file(&[1, 2]));
     assert!(matches!(e.kind(), DataErrorKind::CountMismatch { images: 3, labels: 2, .. }), "{e}");

@@ -376,6 +376,9 @@ pub struct MnistSplit {
 impl MnistSplit {
     /// Load one split from an image file and a label file.
     ///
+    /// A file pair holding 0 items is valid and gives an empty split; code that needs
+    /// examples (a training loop) checks [`MnistSplit::is_empty`].
+    ///
     /// # Errors
     /// Any [`read_idx_u8`] error, a count mismatch between the two files, or a label
     /// of 10 or more.
