@@ -1,5 +1,7 @@
 //! The MNIST IDX loader and the data-set locator, on small files crafted here, plus
-//! the real `data/mnist` when it is present.
+//! the real MNIST committed in `data/mnist` (its absence is a failure) and
+//! Fashion-MNIST from `../shared/data/fashion-mnist` when it is there (optional data:
+//! skipped with a message when absent).
 
 mod common;
 use common::temp_dir;
@@ -570,13 +572,16 @@ fn find_dataset_search_order_and_errors() {
 }
 
 #[test]
-fn real_mnist_if_present() {
+fn real_mnist() {
+    // MNIST is committed to the repository: not finding it is a broken checkout.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
-    if !dir.join("train-images-idx3-ubyte.gz").is_file() && !dir.join("train-images-idx3-ubyte").is_file() {
-        println!("skipping: no MNIST in {}", dir.display());
-        return;
-    }
-    let m = Mnist::load(&dir).unwrap();
+    let m = Mnist::load(&dir).unwrap_or_else(|e| {
+        panic!(
+            "MNIST is committed in {} (see data/README.md) but could not be loaded; \
+             restore it with `git checkout -- data/mnist`: {e}",
+            dir.display()
+        )
+    });
     assert_eq!((m.train.n, m.test.n), (60000, 10000));
     assert_eq!(m.train.images.len(), 60000 * IMAGE_SIZE);
     assert_eq!(m.test.labels.len(), 10000);
@@ -592,4 +597,25 @@ fn real_mnist_if_present() {
     // locate_and_load finds the same data with no flag.
     let found = Mnist::locate_and_load(None).unwrap();
     assert_eq!(found.train.labels, m.train.labels);
+    // A prefix of the training split is the same prefix of the whole.
+    let first = Mnist::load_limited(&dir, Some(1000)).unwrap();
+    assert_eq!(first.train.labels[..], m.train.labels[..1000]);
+    assert_eq!(first.train.images[..], m.train.images[..1000 * IMAGE_SIZE]);
+    assert_eq!(first.test, m.test);
+}
+
+#[test]
+fn real_fashion_mnist_if_present() {
+    // Optional data, found where the locator's last default looks: beside the crate
+    // root, in `../shared/data/fashion-mnist`.
+    let crate_root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = crate_root.parent().unwrap_or(crate_root).join("shared/data/fashion-mnist");
+    if !dir.is_dir() {
+        println!("SKIPPED real_fashion_mnist_if_present: no Fashion-MNIST in {}", dir.display());
+        return;
+    }
+    let m = Mnist::load(&dir).unwrap();
+    assert_eq!((m.train.len(), m.test.len()), (60000, 10000));
+    assert_eq!(m.train.label_counts(), [6000; 10]);
+    assert_eq!(m.test.label_counts(), [1000; 10]);
 }
