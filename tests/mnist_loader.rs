@@ -415,6 +415,15 @@ fn the_first_items_of_a_split_load_without_reading_the_rest() {
         assert!(MnistSplit::from_files_prefix(&ip, &lp, Some(3)).is_err(), "{what}");
     }
 
+    // A gzip stream cut off before its end, as by an interrupted download. (These
+    // images compress so unevenly that the first half of the stream holds only a few
+    // hundred bytes of them; 40 bytes short of its end it holds more than 40 images.)
+    let fifty = gzip(&images_file(50));
+    let ip = write(&dir, "images.gz", &fifty[..fifty.len() - 40]);
+    let lp = write(&dir, "labels", &labels_file(&[7; 50]));
+    assert_eq!(MnistSplit::from_files_prefix(&ip, &lp, Some(40)).unwrap().labels, vec![7; 40]);
+    assert!(MnistSplit::from_files(&ip, &lp).is_err());
+
     // The counts in the headers must agree even when only a prefix is read.
     let ip = write(&dir, "images", &images_file(3));
     let lp = write(&dir, "labels", &idx(0x801, &[4], &[5, 0, 9, 1]));

@@ -121,8 +121,9 @@ pub fn read_idx_u8(path: &Path, inner_dims: &[u32], what: &'static str) -> Resul
 ///
 /// The header is read and checked in full, and `dims[0]` of the result is the count it
 /// gives for the whole file. With a limit below that count only the first items' bytes
-/// are decoded; the rest of the file is not read, so neither its length nor what follows
-/// the payload is checked.
+/// are decoded and reading stops, so neither the file's length nor what follows the
+/// payload is checked. (The gzip decoder works some kilobytes ahead of what is asked
+/// for, so a corrupt deflate stream just after those items may still be reported.)
 ///
 /// # Errors
 /// As [`read_idx_u8`]; with a limit, a file that ends before `max_items` items is
@@ -391,9 +392,10 @@ impl MnistSplit {
     /// reads 1000 images, not 60,000.
     ///
     /// Both headers are read and checked in full, and their counts must agree even
-    /// when only a prefix is read. With a limit below the count, the rest of each file
-    /// is not read, so a file cut short (or followed by junk) after the first
-    /// `max_items` items still loads.
+    /// when only a prefix is read. With a limit below the count, reading stops after
+    /// the first `max_items` items, so a file cut short (or followed by junk) after
+    /// them still loads. (The gzip decoder decodes some kilobytes ahead, so a corrupt
+    /// deflate stream just after them may still be reported.)
     ///
     /// # Errors
     /// As [`MnistSplit::from_files`]; a file that ends before `max_items` items is
