@@ -105,19 +105,31 @@ pub fn find_dataset(
 }
 
 /// `Ok` when `dir` holds one of the accepted names of every required file; otherwise
-/// why not, in words.
+/// why not, in words: which files are missing, and which are directories instead.
 fn check_dir(dir: &Path, required_files: &[&str]) -> Result<(), String> {
     if !dir.is_dir() {
         return Err(if dir.exists() { "not a directory".into() } else { "does not exist".into() });
     }
-    let missing: Vec<&str> = required_files
-        .iter()
-        .filter(|entry| !entry.split('|').any(|f| dir.join(f).is_file()))
-        .map(|entry| entry.split('|').next().unwrap_or(entry))
-        .collect();
-    if missing.is_empty() {
+    let mut missing: Vec<&str> = Vec::new();
+    let mut directories: Vec<&str> = Vec::new();
+    for entry in required_files {
+        let names = || entry.split('|');
+        if names().any(|f| dir.join(f).is_file()) {
+            continue;
+        }
+        match names().find(|f| dir.join(f).is_dir()) {
+            Some(name) => directories.push(name),
+            None => missing.push(names().next().unwrap_or(entry)),
+        }
+    }
+    let mut problems: Vec<String> = Vec::new();
+    if !missing.is_empty() {
+        problems.push(format!("missing {}", missing.join(", ")));
+    }
+    problems.extend(directories.iter().map(|name| format!("{name} is a directory, not a file")));
+    if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!("missing {}", missing.join(", ")))
+        Err(problems.join("; "))
     }
 }

@@ -34,6 +34,8 @@ pub struct DataError {
 pub enum DataErrorKind {
     /// The file could not be opened or read.
     Io(io::Error),
+    /// A directory stands where a data file should be.
+    IsADirectory,
     /// The file is named `.gz` but does not start with the gzip magic `1f 8b`.
     NotGzip {
         /// The first bytes found instead (at most two).
@@ -41,6 +43,12 @@ pub enum DataErrorKind {
     },
     /// The gzip stream is corrupt or cut short.
     Gzip(io::Error),
+    /// Bytes follow the last gzip member that do not start another member (a gzip
+    /// stream may hold several members back to back, each starting `1f 8b`).
+    TrailingGarbage {
+        /// How many bytes follow the last member.
+        bytes: u64,
+    },
     /// The file ends inside the IDX header.
     TruncatedHeader {
         /// Header bytes required (4 for the magic + 4 per dimension).
@@ -62,16 +70,19 @@ pub enum DataErrorKind {
         /// The dimensions found.
         found: Vec<u32>,
     },
-    /// The payload is shorter than the header promises.
+    /// The payload is shorter than the header promises, or than the first items asked
+    /// for need.
     Truncated {
         /// The number of items the header claims.
         items: usize,
         /// What one item is ("images of 28x28", "labels").
         what: &'static str,
-        /// Payload bytes required.
+        /// Payload bytes required (for the first `first` items when that is `Some`).
         expected_bytes: u64,
         /// Payload bytes present.
         found_bytes: u64,
+        /// `Some(k)` when only the first `k < items` items were to be read.
+        first: Option<usize>,
     },
     /// There are bytes after the payload the header describes.
     TrailingBytes {
@@ -137,12 +148,16 @@ impl fmt::Display for DataError {
         let path = self.path.display();
         match &self.kind {
             DataErrorKind::Io(e) => write!(f, "{path}: {e}"),
+            DataErrorKind::IsADirectory => write!(f, "{path}: is a directory, not a data file"),
             DataErrorKind::NotGzip { found } => write!(
                 f,
                 "{path}: named .gz but not gzip: starts with [{}], gzip starts with [1f 8b]",
                 hex(found)
             ),
             DataErrorKind::Gzip(e) => write!(f, "{path}: corrupt or truncated gzip stream: {e}"),
+            DataErrorKind::TrailingGarbage { bytes } => {
+                write!(f, "{path}: {bytes} bytes after the end of the gzip stream (not another gzip member)")
+            }
             DataErrorKind::TruncatedHeader { needed, found } => {
                 write!(f, "{path}: truncated header: an IDX header here needs {needed} bytes, found {found}")
             }
@@ -160,11 +175,18 @@ impl fmt::Display for DataError {
             DataErrorKind::BadDims { expected, found } => {
                 write!(f, "{path}: unexpected dimensions {found:?}, expected {expected}")
             }
-            DataErrorKind::Truncated { items, what, expected_bytes, found_bytes } => write!(
+            DataErrorKind::Truncated { items, what, expected_bytes, found_bytes, first: None } => write!(
                 f,
                 "{path}: truncated: header says {items} {what} ({expected_bytes} bytes), \
                  found {found_bytes} bytes"
             ),
+            DataErrorKind::Truncated { items, what, expected_bytes, found_bytes, first: Some(first) } => {
+                write!(
+                    f,
+                    "{path}: truncated: header says {items} {what}, the first {first} need \
+                     {expected_bytes} bytes, found {found_bytes} bytes"
+                )
+            }
             DataErrorKind::TrailingBytes { expected_bytes, extra } => write!(
                 f,
                 "{path}: {extra} trailing bytes after the {expected_bytes} payload bytes the \
