@@ -156,10 +156,8 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
     if args.train_subset == Some(0) {
         return Err("--train-subset 0: there would be nothing to train on".into());
     }
-    let mut data = Mnist::locate_and_load(args.data_dir.as_deref())?.normalized();
-    if let Some(n) = args.train_subset {
-        data.train.truncate(n);
-    }
+    // With --train-subset only the first N training images are read and decoded.
+    let data = Mnist::locate_and_load_limited(args.data_dir.as_deref(), args.train_subset)?.normalized();
     let mut rng = StdRng::seed_from_u64(c.seed);
     let model = Mlp {
         fc1: Linear::new(IMAGE_SIZE, 512, true, &mut rng),
