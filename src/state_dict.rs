@@ -22,11 +22,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::Path;
 
-use safetensors::Dtype;
-
 use crate::autograd::{Param, ShapeMismatch};
 use crate::checkpoint::{
-    decode_f32, parse_raw, serialize, write_atomic, CheckpointError, CheckpointErrorKind, RawTensor,
+    decode_f32, parse_raw, serialize, write_atomic, CheckpointError, CheckpointErrorKind, Dtype, RawTensor,
 };
 use crate::nn::{Buffer, Item, Module, Walk};
 use crate::tensor::Tensor;

@@ -10,8 +10,8 @@
 //! Two layers:
 //!
 //! - [`Checkpoint`]: tensors + metadata, [`Checkpoint::save`] / [`Checkpoint::load`].
-//!   Only dtype `F32` is written or accepted. The format keeps tensors sorted by name
-//!   (the safetensors writer orders them so), so `load` returns them in name order.
+//!   Only dtype `F32` is written or accepted. Tensors are written in name order, so
+//!   `load` returns them in name order.
 //! - [`save_training`] / [`load_training`]: a model's parameters and an optimizer's
 //!   [`OptimizerState`] in one file, laid out as
 //!
@@ -28,6 +28,10 @@
 //! parses back to the identical `f64` (step counts up to 2^53 stay exact integers) and
 //! stays readable in Python.
 //!
+//! Files are reproducible: the same tensors and metadata give the same bytes in any
+//! process (the header is built in a fixed order, see `format.rs`), so two runs that
+//! agree bit for bit write checkpoints with the same SHA-256.
+//!
 //! Writes are atomic: the file is written to `<path>.tmp-<pid>-<n>` in the same
 //! directory, flushed and `fsync`ed, then renamed over `path`. A crash mid-save leaves
 //! the previous checkpoint intact.
@@ -37,20 +41,22 @@
 //! [`load_training`] checks every parameter before it changes any, so a failed load
 //! leaves the model as it was.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, View};
+use safetensors::tensor::{SafeTensorError, SafeTensors};
 
 use crate::nn::Module;
 use crate::optim::OptimizerState;
 use crate::state_dict::state_entries;
 use crate::tensor::Tensor;
+
+mod format;
+pub(crate) use format::{serialize, Dtype, RawTensor};
 
 /// Metadata key holding the training-checkpoint format version.
 pub const FORMAT_KEY: &str = "agdlab.format";
@@ -221,43 +227,6 @@ pub struct Checkpoint {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// A tensor's little-endian bytes, with their dtype and shape: what the safetensors
-/// writer takes and what the reader gives back.
-pub(crate) struct RawTensor {
-    pub dtype: Dtype,
-    pub shape: Vec<usize>,
-    pub bytes: Vec<u8>,
-}
-
-impl RawTensor {
-    /// An `F32` tensor, row-major.
-    pub fn f32(t: &Tensor) -> RawTensor {
-        let bytes = t.to_vec().iter().flat_map(|x| x.to_le_bytes()).collect();
-        RawTensor { dtype: Dtype::F32, shape: t.shape().to_vec(), bytes }
-    }
-
-    /// An `I64` tensor of the (whole-number) values of `t`, row-major.
-    pub fn i64(t: &Tensor) -> RawTensor {
-        let bytes = t.to_vec().iter().flat_map(|&x| (x as i64).to_le_bytes()).collect();
-        RawTensor { dtype: Dtype::I64, shape: t.shape().to_vec(), bytes }
-    }
-}
-
-impl View for &RawTensor {
-    fn dtype(&self) -> Dtype {
-        self.dtype
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.bytes)
-    }
-    fn data_len(&self) -> usize {
-        self.bytes.len()
-    }
-}
-
 impl Checkpoint {
     /// An empty checkpoint.
     pub fn new() -> Checkpoint {
@@ -317,31 +286,6 @@ impl Checkpoint {
     }
 }
 
-/// Serialise named tensors and metadata as safetensors bytes.
-///
-/// # Errors
-/// Duplicate names or the reserved name `__metadata__`.
-pub(crate) fn serialize(
-    tensors: &[(String, RawTensor)],
-    metadata: &BTreeMap<String, String>,
-) -> Result<Vec<u8>, CheckpointErrorKind> {
-    let mut seen = HashSet::new();
-    for (name, _) in tensors {
-        if name == "__metadata__" {
-            return Err(CheckpointErrorKind::InvalidInput(
-                "the tensor name \"__metadata__\" is reserved by safetensors".into(),
-            ));
-        }
-        if !seen.insert(name.as_str()) {
-            return Err(CheckpointErrorKind::InvalidInput(format!("duplicate tensor name {name:?}")));
-        }
-    }
-    let metadata: HashMap<String, String> = metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let metadata = if metadata.is_empty() { None } else { Some(metadata) };
-    safetensors::serialize(tensors.iter().map(|(n, v)| (n.as_str(), v)), &metadata)
-        .map_err(|e| CheckpointErrorKind::InvalidInput(format!("safetensors serialisation failed: {e}")))
-}
-
 /// A parsed safetensors file: named raw tensors in file order, and the metadata.
 pub(crate) type ParsedFile = (Vec<(String, RawTensor)>, BTreeMap<String, String>);
 
@@ -397,8 +341,10 @@ pub(crate) fn parse_raw(bytes: &[u8]) -> Result<ParsedFile, CheckpointErrorKind>
     for (name, _) in infos {
         let view =
             st.tensor(&name).map_err(|e| NotSafetensors(format!("tensor {name:?} unreadable: {e}")))?;
-        let raw =
-            RawTensor { dtype: view.dtype(), shape: view.shape().to_vec(), bytes: view.data().to_vec() };
+        let dtype = format!("{:?}", view.dtype());
+        let dtype = Dtype::from_name(&dtype)
+            .ok_or_else(|| NotSafetensors(format!("tensor {name:?} has an unknown dtype {dtype}")))?;
+        let raw = RawTensor { dtype, shape: view.shape().to_vec(), bytes: view.data().to_vec() };
         tensors.push((name, raw));
     }
     let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
