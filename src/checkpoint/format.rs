@@ -16,11 +16,36 @@
 //!
 //! The reference writer (the `safetensors` libraries) pads the header the same way but
 //! orders tensors by dtype width before name; both readers accept either order.
+//!
+//! Reading checks everything before it copies any data, in this order, and names the
+//! first problem it finds (and the tensor, where there is one):
+//!
+//! 1. the file holds the 8-byte length, the length is plausible (at most 100 MB) and
+//!    the header fits in the file ([`Truncated`](CheckpointErrorKind::Truncated) or
+//!    [`NotSafetensors`](CheckpointErrorKind::NotSafetensors));
+//! 2. the header is UTF-8 and a JSON object (`NotSafetensors`);
+//! 3. each tensor entry, in name order, has a known `dtype`, a `shape` of non-negative
+//!    integers whose size in bytes fits in a `usize`, and `data_offsets` `[begin, end]`
+//!    spanning exactly that size ([`BadTensor`](CheckpointErrorKind::BadTensor));
+//! 4. sorted by offset, the tensors tile the data section: each begins where the
+//!    previous one ends, the first at 0 (`BadTensor`, naming both tensors);
+//! 5. the data section ends where the last tensor does (`Truncated` or
+//!    [`TrailingBytes`](CheckpointErrorKind::TrailingBytes));
+//! 6. `__metadata__`, if present and not `null`, maps strings to strings
+//!    ([`BadMetadata`](CheckpointErrorKind::BadMetadata)).
+//!
+//! The JSON is parsed by `serde_json` into a [`Value`]; nothing depends on the order in
+//! which its maps keep their keys.
 
 use std::collections::{BTreeMap, HashSet};
 
+use serde_json::Value;
+
 use super::CheckpointErrorKind;
 use crate::tensor::Tensor;
+
+/// The reference reader refuses JSON headers above this size (100 MB); so do we.
+const MAX_HEADER_LEN: u64 = 100_000_000;
 
 /// The tensor element types of the safetensors format, under the names it gives them
 /// (so `{:?}` prints the name used in files and error messages).
@@ -165,4 +190,230 @@ pub(crate) fn serialize(
 /// `s` as a JSON string literal, quotes included.
 fn json_string(s: &str) -> String {
     serde_json::to_string(s).expect("a string always serialises as JSON")
+}
+
+// ------------------------------------------------------------------------------------
+// Reading
+// ------------------------------------------------------------------------------------
+
+/// A parsed safetensors file: named raw tensors in file (offset) order, and the metadata.
+pub(crate) type ParsedFile = (Vec<(String, RawTensor)>, BTreeMap<String, String>);
+
+/// Parse safetensors bytes into named raw tensors (in file order) and the metadata,
+/// validating in the order the [module documentation](self) lists.
+///
+/// # Errors
+/// The first problem found, as a [`CheckpointErrorKind`] naming the tensor or metadata
+/// key concerned.
+pub(crate) fn parse_raw(bytes: &[u8]) -> Result<ParsedFile, CheckpointErrorKind> {
+    let (header, data) = split_frame(bytes)?;
+    let header = parse_header(header)?;
+
+    // Every tensor entry on its own, in name order (whatever order the map keeps).
+    let mut names: Vec<&String> = header.keys().filter(|k| *k != "__metadata__").collect();
+    names.sort();
+    let mut infos = names
+        .into_iter()
+        .map(|name| tensor_info(name, &header[name.as_str()]))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    // Together: sorted by offset, the tensors must tile the data section.
+    infos.sort_by(|a, b| (a.begin, a.end, &a.name).cmp(&(b.begin, b.end, &b.name)));
+    let mut expected = 0;
+    let mut previous: Option<&str> = None;
+    for info in &infos {
+        if info.begin != expected {
+            let (begin, end) = (info.begin, info.end);
+            let problem = match previous {
+                Some(p) => format!(
+                    "data_offsets [{begin}, {end}] should begin at {expected}, where the previous \
+                     tensor {p:?} ends"
+                ),
+                None => format!("data_offsets [{begin}, {end}] should begin at 0, where the data begins"),
+            };
+            return Err(CheckpointErrorKind::BadTensor { tensor: info.name.clone(), problem });
+        }
+        expected = info.end;
+        previous = Some(&info.name);
+    }
+    let found = data.len() as u64;
+    if found != expected {
+        let why = format!("the header describes {expected} bytes of tensor data, the file holds {found}");
+        return Err(if found < expected {
+            CheckpointErrorKind::Truncated(why)
+        } else {
+            CheckpointErrorKind::TrailingBytes(why)
+        });
+    }
+
+    let metadata = parse_metadata(header.get("__metadata__"))?;
+
+    // Every offset is now known to lie within `data`.
+    let tensors = infos
+        .into_iter()
+        .map(|info| {
+            let bytes = data[info.begin as usize..info.end as usize].to_vec();
+            (info.name, RawTensor { dtype: info.dtype, shape: info.shape, bytes })
+        })
+        .collect();
+    Ok((tensors, metadata))
+}
+
+/// The header bytes and the data bytes of a file, once the length prefix is checked.
+fn split_frame(bytes: &[u8]) -> Result<(&[u8], &[u8]), CheckpointErrorKind> {
+    use CheckpointErrorKind::{NotSafetensors, Truncated};
+    let len = bytes.len() as u64;
+    let Some((prefix, rest)) = bytes.split_first_chunk::<8>() else {
+        return Err(Truncated(format!("the file is {len} bytes, shorter than the 8-byte header length")));
+    };
+    let n = u64::from_le_bytes(*prefix);
+    if n > MAX_HEADER_LEN {
+        return Err(NotSafetensors(format!("header length {n} is implausible (over 100 MB)")));
+    }
+    // Checked before the length, so that a cut-off file of another format is called
+    // what it is rather than a truncated safetensors file.
+    if let Some(&first) = rest.first().filter(|_| n > 0) {
+        if first != b'{' {
+            return Err(NotSafetensors(format!(
+                "the JSON header must start with '{{', found byte 0x{first:02x}"
+            )));
+        }
+    }
+    if n > rest.len() as u64 {
+        return Err(Truncated(format!(
+            "the header length says {n} bytes of JSON header, but only {} bytes follow",
+            rest.len()
+        )));
+    }
+    Ok(rest.split_at(n as usize))
+}
+
+/// The header as a JSON object.
+fn parse_header(header: &[u8]) -> Result<serde_json::Map<String, Value>, CheckpointErrorKind> {
+    use CheckpointErrorKind::NotSafetensors;
+    let text =
+        std::str::from_utf8(header).map_err(|e| NotSafetensors(format!("the header is not UTF-8: {e}")))?;
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => {
+            Err(NotSafetensors(format!("the header must be a JSON object, found {}", brief(&other))))
+        }
+        Err(e) => Err(NotSafetensors(format!("the header is not valid JSON: {e}"))),
+    }
+}
+
+/// One tensor's header entry, checked on its own.
+struct TensorInfo {
+    name: String,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    begin: u64,
+    end: u64,
+}
+
+/// Check the entry `name: value` of the header: a known dtype, a shape of reasonable
+/// size, and offsets spanning exactly that size.
+fn tensor_info(name: &str, value: &Value) -> Result<TensorInfo, CheckpointErrorKind> {
+    let bad = |problem: String| CheckpointErrorKind::BadTensor { tensor: name.to_string(), problem };
+    let Value::Object(entry) = value else {
+        return Err(bad(format!(
+            "the entry must be an object with \"dtype\", \"shape\" and \"data_offsets\", found {}",
+            brief(value)
+        )));
+    };
+    let field = |key: &str| entry.get(key).ok_or_else(|| bad(format!("no {key:?}")));
+
+    let dtype = match field("dtype")? {
+        Value::String(s) => Dtype::from_name(s).ok_or_else(|| bad(format!("unknown dtype {s:?}")))?,
+        other => {
+            return Err(bad(format!("\"dtype\" must be a string such as \"F32\", found {}", brief(other))))
+        }
+    };
+    let shape_value = field("shape")?;
+    let shape = integers(shape_value)
+        .and_then(|dims| dims.into_iter().map(|d| usize::try_from(d).ok()).collect::<Option<Vec<_>>>())
+        .ok_or_else(|| {
+            bad(format!("\"shape\" must be a list of non-negative integers, found {}", brief(shape_value)))
+        })?;
+    let offsets_value = field("data_offsets")?;
+    let (begin, end) = match integers(offsets_value).as_deref() {
+        Some(&[begin, end]) => (begin, end),
+        _ => {
+            return Err(bad(format!(
+                "\"data_offsets\" must be two non-negative integers [begin, end], found {}",
+                brief(offsets_value)
+            )))
+        }
+    };
+    if end < begin {
+        return Err(bad(format!("\"data_offsets\" [{begin}, {end}] end before they begin")));
+    }
+    let size = byte_size(&shape, dtype)
+        .ok_or_else(|| bad(format!("shape {shape:?} is too large (its size in bytes overflows)")))?;
+    if end - begin != size as u64 {
+        return Err(bad(format!(
+            "data_offsets [{begin}, {end}] hold {} bytes, but shape {shape:?} of {} needs {size}",
+            end - begin,
+            dtype.name()
+        )));
+    }
+    Ok(TensorInfo { name: name.to_string(), dtype, shape, begin, end })
+}
+
+/// The size in bytes of a tensor of `shape` and `dtype`, or `None` when the product of
+/// its non-zero dimensions times the element size overflows a `usize`. A shape with a
+/// zero has no elements, but its other dimensions still become strides, which must not
+/// overflow either.
+fn byte_size(shape: &[usize], dtype: Dtype) -> Option<usize> {
+    let nonzero = shape.iter().filter(|&&d| d != 0).try_fold(dtype.size(), |acc, &d| acc.checked_mul(d))?;
+    Some(if shape.contains(&0) { 0 } else { nonzero })
+}
+
+/// A JSON array of non-negative integers as numbers, else `None`.
+fn integers(value: &Value) -> Option<Vec<u64>> {
+    value.as_array()?.iter().map(Value::as_u64).collect()
+}
+
+/// The `__metadata__` entry as a string map; absent or `null` is empty.
+fn parse_metadata(value: Option<&Value>) -> Result<BTreeMap<String, String>, CheckpointErrorKind> {
+    let map = match value {
+        None | Some(Value::Null) => return Ok(BTreeMap::new()),
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            return Err(CheckpointErrorKind::BadMetadata {
+                key: "__metadata__".into(),
+                problem: format!("must be a map of strings, found {}", brief(other)),
+            })
+        }
+    };
+    let mut sorted: Vec<(&String, &Value)> = map.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    sorted
+        .into_iter()
+        .map(|(key, value)| match value {
+            Value::String(s) => Ok((key.clone(), s.clone())),
+            other => Err(CheckpointErrorKind::BadMetadata {
+                key: key.clone(),
+                problem: format!("the value must be a string, found {}", brief(other)),
+            }),
+        })
+        .collect()
+}
+
+/// A JSON value as compact text, cut to a readable length for error messages.
+fn brief(value: &Value) -> String {
+    const MAX: usize = 60;
+    let text = value.to_string();
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
+    }
+}
+
+/// An `F32` raw tensor as a [`Tensor`].
+pub(crate) fn decode_f32(name: &str, t: &RawTensor) -> Result<Tensor, CheckpointErrorKind> {
+    let data: Vec<f32> =
+        t.bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    Tensor::from_vec(data, &t.shape)
+        .map_err(|e| CheckpointErrorKind::BadTensor { tensor: name.to_string(), problem: e.to_string() })
 }

@@ -48,15 +48,13 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use safetensors::tensor::{SafeTensorError, SafeTensors};
-
 use crate::nn::Module;
 use crate::optim::OptimizerState;
 use crate::state_dict::state_entries;
 use crate::tensor::Tensor;
 
 mod format;
-pub(crate) use format::{serialize, Dtype, RawTensor};
+pub(crate) use format::{decode_f32, parse_raw, serialize, Dtype, RawTensor};
 
 /// Metadata key holding the training-checkpoint format version.
 pub const FORMAT_KEY: &str = "agdlab.format";
@@ -70,9 +68,6 @@ pub const OPTIM_PREFIX: &str = "optim.";
 pub const OPTIM_KIND_KEY: &str = "optim.kind";
 /// Metadata-key prefix of optimizer scalars.
 pub const OPTIM_SCALAR_PREFIX: &str = "optim.scalar.";
-
-/// The safetensors reader refuses JSON headers above this size (100 MB).
-const MAX_HEADER_LEN: u64 = 100_000_000;
 
 // ------------------------------------------------------------------------------------
 // Errors
@@ -97,6 +92,15 @@ pub enum CheckpointErrorKind {
     Truncated(String),
     /// The file has bytes beyond the data its header describes.
     TrailingBytes(String),
+    /// A tensor's header entry is invalid: no or an unknown dtype, a malformed or too
+    /// large shape, or data offsets that disagree with the shape or with the other
+    /// tensors' offsets.
+    BadTensor {
+        /// The tensor's name in the file.
+        tensor: String,
+        /// What is wrong with its entry.
+        problem: String,
+    },
     /// A tensor of a dtype other than `F32`.
     WrongDtype {
         /// The tensor's name in the file.
@@ -157,30 +161,42 @@ impl CheckpointError {
 
 impl fmt::Display for CheckpointError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = self.path.display();
-        match &self.kind {
-            CheckpointErrorKind::Io(e) => write!(f, "{path}: {e}"),
+        write!(f, "{}: {}", self.path.display(), self.kind)
+    }
+}
+
+impl std::error::Error for CheckpointError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.kind.source()
+    }
+}
+
+/// The problem alone, without the file: what [`CheckpointError`] prints after the path.
+impl fmt::Display for CheckpointErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckpointErrorKind::Io(e) => write!(f, "{e}"),
             CheckpointErrorKind::NotSafetensors(why) => {
-                write!(f, "{path}: not a safetensors file or corrupt header: {why}")
+                write!(f, "not a safetensors file or corrupt header: {why}")
             }
-            CheckpointErrorKind::Truncated(why) => write!(f, "{path}: truncated: {why}"),
-            CheckpointErrorKind::TrailingBytes(why) => write!(f, "{path}: trailing bytes: {why}"),
+            CheckpointErrorKind::Truncated(why) => write!(f, "truncated: {why}"),
+            CheckpointErrorKind::TrailingBytes(why) => write!(f, "trailing bytes: {why}"),
+            CheckpointErrorKind::BadTensor { tensor, problem } => write!(f, "tensor {tensor:?}: {problem}"),
             CheckpointErrorKind::WrongDtype { tensor, dtype } => {
-                write!(f, "{path}: tensor {tensor:?} has dtype {dtype}; only F32 is supported")
+                write!(f, "tensor {tensor:?} has dtype {dtype}; only F32 is supported")
             }
-            CheckpointErrorKind::MissingTensor(t) => write!(f, "{path}: missing tensor {t:?}"),
+            CheckpointErrorKind::MissingTensor(t) => write!(f, "missing tensor {t:?}"),
             CheckpointErrorKind::ShapeMismatch { tensor, expected, found } => write!(
                 f,
-                "{path}: shape mismatch for tensor {tensor:?}: the model has {expected:?}, \
-                 the file has {found:?}"
+                "shape mismatch for tensor {tensor:?}: the model has {expected:?}, the file has {found:?}"
             ),
             CheckpointErrorKind::UnexpectedTensor(t) => write!(
                 f,
-                "{path}: unexpected tensor {t:?}: the model has no such parameter \
-                 (a checkpoint of a different model?)"
+                "unexpected tensor {t:?}: the model has no such parameter (a checkpoint of a different \
+                 model?)"
             ),
             CheckpointErrorKind::KeyMismatch { missing, unexpected } => {
-                write!(f, "{path}: the state dict does not match the model:")?;
+                write!(f, "the state dict does not match the model:")?;
                 if !missing.is_empty() {
                     write!(f, " missing {missing:?}")?;
                 }
@@ -190,24 +206,21 @@ impl fmt::Display for CheckpointError {
                 write!(f, " (load non-strictly to load the entries that do match)")
             }
             CheckpointErrorKind::UnsupportedFormat(None) => {
-                write!(f, "{path}: no {FORMAT_KEY:?} metadata: not an agdlab training checkpoint")
+                write!(f, "no {FORMAT_KEY:?} metadata: not an agdlab training checkpoint")
             }
             CheckpointErrorKind::UnsupportedFormat(Some(v)) => write!(
                 f,
-                "{path}: training-checkpoint format {v:?} is not supported (this build reads \
-                 {FORMAT_VERSION:?})"
+                "training-checkpoint format {v:?} is not supported (this build reads {FORMAT_VERSION:?})"
             ),
-            CheckpointErrorKind::BadMetadata { key, problem } => {
-                write!(f, "{path}: metadata {key:?}: {problem}")
-            }
-            CheckpointErrorKind::InvalidInput(why) => write!(f, "{path}: cannot save: {why}"),
+            CheckpointErrorKind::BadMetadata { key, problem } => write!(f, "metadata {key:?}: {problem}"),
+            CheckpointErrorKind::InvalidInput(why) => write!(f, "cannot save: {why}"),
         }
     }
 }
 
-impl std::error::Error for CheckpointError {
+impl std::error::Error for CheckpointErrorKind {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
+        match self {
             CheckpointErrorKind::Io(e) => Some(e),
             _ => None,
         }
@@ -252,24 +265,35 @@ impl Checkpoint {
 
     /// Read a checkpoint written by [`Checkpoint::save`] or any safetensors writer,
     /// as long as every tensor is `F32`. Tensors come back in file order (by name for
-    /// files written by the safetensors libraries).
+    /// files written by [`Checkpoint::save`]).
     ///
     /// # Errors
     /// I/O failure, a file that is not safetensors or is truncated or has trailing
-    /// bytes, or a tensor of another dtype.
+    /// bytes, an invalid tensor entry, metadata that is not a map of strings, or a
+    /// tensor of another dtype: the checks and their order are listed in `format.rs`.
     pub fn load(path: impl AsRef<Path>) -> Result<Checkpoint, CheckpointError> {
         let path = path.as_ref();
         let bytes = fs::read(path).map_err(|e| CheckpointError::new(path, CheckpointErrorKind::Io(e)))?;
         Checkpoint::from_bytes(&bytes).map_err(|k| CheckpointError::new(path, k))
     }
 
-    fn to_bytes(&self) -> Result<Vec<u8>, CheckpointErrorKind> {
+    /// The bytes [`Checkpoint::save`] writes: the same checkpoint always gives the same
+    /// bytes.
+    ///
+    /// # Errors
+    /// Duplicate tensor names or the reserved name `__metadata__`.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, CheckpointErrorKind> {
         let raw: Vec<(String, RawTensor)> =
             self.tensors.iter().map(|(name, t)| (name.clone(), RawTensor::f32(t))).collect();
         serialize(&raw, &self.metadata)
     }
 
-    fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, CheckpointErrorKind> {
+    /// Read a checkpoint from the bytes of a safetensors file, as [`Checkpoint::load`]
+    /// reads a file (which calls this). Never panics, whatever the bytes.
+    ///
+    /// # Errors
+    /// As [`Checkpoint::load`], without the file name and without I/O errors.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, CheckpointErrorKind> {
         let (raw, metadata) = parse_raw(bytes)?;
         let mut tensors = Vec::with_capacity(raw.len());
         for (name, t) in raw {
@@ -283,106 +307,6 @@ impl Checkpoint {
             tensors.push((name, tensor));
         }
         Ok(Checkpoint { tensors, metadata })
-    }
-}
-
-/// A parsed safetensors file: named raw tensors in file order, and the metadata.
-pub(crate) type ParsedFile = (Vec<(String, RawTensor)>, BTreeMap<String, String>);
-
-/// Parse safetensors bytes into named raw tensors (in file order) and the metadata,
-/// checking the frame first so that problems are named precisely.
-pub(crate) fn parse_raw(bytes: &[u8]) -> Result<ParsedFile, CheckpointErrorKind> {
-    use CheckpointErrorKind::{NotSafetensors, Truncated};
-    // Check the frame ourselves first, to say "truncated" rather than "corrupt".
-    let len = bytes.len() as u64;
-    if len < 8 {
-        return Err(Truncated(format!("the file is {len} bytes, shorter than the 8-byte header length")));
-    }
-    let mut n8 = [0u8; 8];
-    n8.copy_from_slice(&bytes[..8]);
-    let n = u64::from_le_bytes(n8);
-    if n > MAX_HEADER_LEN {
-        return Err(NotSafetensors(format!("header length {n} is implausible (over 100 MB)")));
-    }
-    if len > 8 && bytes[8] != b'{' {
-        return Err(NotSafetensors(format!(
-            "the JSON header must start with '{{', found byte 0x{:02x}",
-            bytes[8]
-        )));
-    }
-    if 8 + n > len {
-        return Err(Truncated(format!(
-            "the header length says {n} bytes of JSON header, but only {} bytes follow",
-            len - 8
-        )));
-    }
-
-    let st = SafeTensors::deserialize(bytes).map_err(|e| match e {
-        SafeTensorError::MetadataIncompleteBuffer => data_length_error(bytes, n),
-        SafeTensorError::InvalidHeader => NotSafetensors("the header is not UTF-8".into()),
-        SafeTensorError::InvalidHeaderDeserialization => {
-            NotSafetensors("the header is not valid safetensors JSON".into())
-        }
-        SafeTensorError::InvalidOffset(t) => NotSafetensors(format!("tensor {t:?} has invalid data offsets")),
-        SafeTensorError::TensorInvalidInfo => {
-            NotSafetensors("a tensor's byte length does not match its shape and dtype".into())
-        }
-        other => NotSafetensors(other.to_string()),
-    })?;
-
-    // Tensors in file (offset) order; the reader's own map is unordered.
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| NotSafetensors(format!("header re-read failed: {e}")))?;
-    let mut infos: Vec<(String, (usize, usize))> =
-        header.tensors().into_iter().map(|(name, info)| (name, info.data_offsets)).collect();
-    infos.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-
-    let mut tensors = Vec::with_capacity(infos.len());
-    for (name, _) in infos {
-        let view =
-            st.tensor(&name).map_err(|e| NotSafetensors(format!("tensor {name:?} unreadable: {e}")))?;
-        let dtype = format!("{:?}", view.dtype());
-        let dtype = Dtype::from_name(&dtype)
-            .ok_or_else(|| NotSafetensors(format!("tensor {name:?} has an unknown dtype {dtype}")))?;
-        let raw = RawTensor { dtype, shape: view.shape().to_vec(), bytes: view.data().to_vec() };
-        tensors.push((name, raw));
-    }
-    let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
-    Ok((tensors, metadata))
-}
-
-/// An `F32` raw tensor as a [`Tensor`].
-pub(crate) fn decode_f32(name: &str, t: &RawTensor) -> Result<Tensor, CheckpointErrorKind> {
-    let data: Vec<f32> =
-        t.bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    Tensor::from_vec(data, &t.shape)
-        .map_err(|e| CheckpointErrorKind::NotSafetensors(format!("tensor {name:?}: {e}")))
-}
-
-/// The header is intact but the data section's length disagrees with its offsets.
-/// Find the length the header describes (the largest end offset) to say which way.
-fn data_length_error(bytes: &[u8], n: u64) -> CheckpointErrorKind {
-    let found = bytes.len() as u64 - 8 - n;
-    let header = std::str::from_utf8(&bytes[8..8 + n as usize]).unwrap_or("");
-    let key = "\"data_offsets\":[";
-    let expected = header
-        .match_indices(key)
-        .filter_map(|(i, _)| {
-            let rest = &header[i + key.len()..];
-            let end = rest.find(']')?;
-            rest[..end].split(',').nth(1)?.trim().parse::<u64>().ok()
-        })
-        .max();
-    match expected {
-        Some(e) if e > found => CheckpointErrorKind::Truncated(format!(
-            "the header describes {e} bytes of tensor data, the file holds {found}"
-        )),
-        Some(e) => CheckpointErrorKind::TrailingBytes(format!(
-            "the header describes {e} bytes of tensor data, the file holds {found}"
-        )),
-        None => CheckpointErrorKind::Truncated(format!(
-            "the tensor data section ({found} bytes) does not match the header's offsets"
-        )),
     }
 }
 
