@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use agdlab::autograd::Param;
-use agdlab::checkpoint::{load_training, save_training, Checkpoint, CheckpointErrorKind};
+use agdlab::checkpoint::{load_training, save_training, Checkpoint, CheckpointError, CheckpointErrorKind};
 use agdlab::optim::OptimizerState;
 use agdlab::tensor::Tensor;
 use rand::{Rng, SeedableRng};
@@ -768,4 +768,83 @@ fn metadata_that_is_not_a_map_of_strings_is_named() {
     let path = dir.join("null.safetensors");
     fs::write(&path, crafted(r#"{"__metadata__":null}"#, 0)).unwrap();
     assert!(Checkpoint::load(&path).unwrap().metadata.is_empty());
+}
+
+// ------------------------------------------------------------------------------------
+// Values that load but must not be resumed from
+// ------------------------------------------------------------------------------------
+
+#[test]
+fn non_finite_parameters_are_refused_by_name() {
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let msg = {
+            let dir = temp_dir("ckpt-nan");
+            let path = dir.join("ckpt.safetensors");
+            let source = model();
+            let mut bias = source[1].1.value().to_vec();
+            bias[2] = bad;
+            bias[3] = bad;
+            source[1].1.set(t(bias, &[4])).unwrap();
+            save_training(&path, &source, &optim_state(), &BTreeMap::new()).unwrap();
+            let target: Vec<(String, Param)> =
+                model().iter().map(|(n, p)| (n.clone(), Param::new(Tensor::full(&p.shape(), 9.0)))).collect();
+            let e = load_training(&path, &target).unwrap_err();
+            for (_, p) in &target {
+                assert!(p.value().to_vec().iter().all(|&x| x == 9.0), "a failed load changed the model");
+            }
+            e.to_string()
+        };
+        assert!(
+            msg.contains(
+                r#"tensor "model.fc1.bias" holds 2 non-finite values (NaN or infinite), the first at index 2"#
+            ),
+            "{bad}: {msg}"
+        );
+    }
+}
+
+/// A buffer may hold infinities on purpose (a mask of -inf, a best loss of +inf): only
+/// parameters are checked.
+#[test]
+fn non_finite_buffers_load() {
+    let dir = temp_dir("ckpt-inf-buffer");
+    let path = dir.join("c.safetensors");
+    let source = WithBuffer {
+        weight: Param::new(t(vec![1.0, 2.0], &[2])),
+        running_mean: agdlab::nn::Buffer::new(t(vec![f32::NEG_INFINITY, 0.0, f32::INFINITY], &[3])),
+    };
+    let state = OptimizerState { kind: "SGD".into(), ..Default::default() };
+    save_training(&path, &source, &state, &BTreeMap::new()).unwrap();
+    let target = WithBuffer {
+        weight: Param::new(t(vec![0.0, 0.0], &[2])),
+        running_mean: agdlab::nn::Buffer::new(t(vec![0.0; 3], &[3])),
+    };
+    load_training(&path, &target).unwrap();
+    assert_eq!(target.running_mean.value().to_vec(), vec![f32::NEG_INFINITY, 0.0, f32::INFINITY]);
+}
+
+#[test]
+fn optimizer_state_errors_name_the_checkpoint() {
+    use agdlab::optim::{Agd, AgdConfig, OptimError, Optimizer};
+    use std::error::Error;
+    let dir = temp_dir("ckpt-optim-error");
+    let path = dir.join("ckpt.safetensors");
+    let model = model();
+    let sgd_state = OptimizerState { kind: "SGD".into(), tensors: vec![], scalars: vec![] };
+    save_training(&path, &model, &sgd_state, &BTreeMap::new()).unwrap();
+    let (state, _) = load_training(&path, &model).unwrap();
+    let mut agd = Agd::new(model.clone(), AgdConfig::default()).unwrap();
+    let e = agd.load_state(&state).map_err(|e| CheckpointError::optimizer_state(&path, e)).unwrap_err();
+    assert_eq!(e.path(), path);
+    assert!(
+        matches!(e.kind(), CheckpointErrorKind::OptimizerState(OptimError::KindMismatch { found, .. }) if found == "SGD"),
+        "{e:?}"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with(&format!("{}: cannot load the optimizer state: ", path.display()))
+            && msg.contains("`SGD`"),
+        "{msg}"
+    );
+    assert!(e.source().unwrap().to_string().contains("`SGD`"));
 }

@@ -49,8 +49,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::nn::Module;
-use crate::optim::OptimizerState;
-use crate::state_dict::state_entries;
+use crate::optim::{OptimError, OptimizerState};
+use crate::state_dict::{state_entries, StateEntry};
 use crate::tensor::Tensor;
 
 mod format;
@@ -141,11 +141,42 @@ pub enum CheckpointErrorKind {
     },
     /// What was asked to be saved cannot be: duplicate or reserved names.
     InvalidInput(String),
+    /// A model parameter holds NaN or an infinity: resuming from it would train on
+    /// garbage. Buffers are not checked (a mask of `-inf` is legitimate).
+    NonFiniteParameter {
+        /// The tensor's name in the file (`model.fc1.weight`).
+        tensor: String,
+        /// How many of its values are not finite.
+        count: usize,
+        /// The row-major index of the first of them.
+        first_index: usize,
+    },
+    /// The optimizer refused the state read from the checkpoint (another optimizer's
+    /// state, a negative second moment, a step count beyond 2^53, ...); see
+    /// [`CheckpointError::optimizer_state`].
+    OptimizerState(OptimError),
 }
 
 impl CheckpointError {
     pub(crate) fn new(path: &Path, kind: CheckpointErrorKind) -> CheckpointError {
         CheckpointError { path: path.to_path_buf(), kind }
+    }
+
+    /// An optimizer's refusal of the state loaded from the checkpoint at `path`, so
+    /// that the message names the file:
+    ///
+    /// ```no_run
+    /// # use agdlab::checkpoint::{load_training, CheckpointError};
+    /// # use agdlab::optim::Optimizer;
+    /// # fn resume(path: &std::path::Path, model: &agdlab::nn::Sequential, optimizer: &mut dyn Optimizer)
+    /// # -> Result<(), CheckpointError> {
+    /// let (state, _extra) = load_training(path, model)?;
+    /// optimizer.load_state(&state).map_err(|e| CheckpointError::optimizer_state(path, e))?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn optimizer_state(path: impl AsRef<Path>, err: OptimError) -> CheckpointError {
+        CheckpointError::new(path.as_ref(), CheckpointErrorKind::OptimizerState(err))
     }
 
     /// The checkpoint file.
@@ -214,6 +245,12 @@ impl fmt::Display for CheckpointErrorKind {
             ),
             CheckpointErrorKind::BadMetadata { key, problem } => write!(f, "metadata {key:?}: {problem}"),
             CheckpointErrorKind::InvalidInput(why) => write!(f, "cannot save: {why}"),
+            CheckpointErrorKind::NonFiniteParameter { tensor, count, first_index } => write!(
+                f,
+                "tensor {tensor:?} holds {count} non-finite values (NaN or infinite), the first at index \
+                 {first_index}: refusing to resume from a parameter that is not finite"
+            ),
+            CheckpointErrorKind::OptimizerState(e) => write!(f, "cannot load the optimizer state: {e}"),
         }
     }
 }
@@ -222,6 +259,7 @@ impl std::error::Error for CheckpointErrorKind {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             CheckpointErrorKind::Io(e) => Some(e),
+            CheckpointErrorKind::OptimizerState(e) => Some(e),
             _ => None,
         }
     }
@@ -397,14 +435,17 @@ pub fn save_training(
 /// optimizer state and the extra metadata.
 ///
 /// Every parameter and buffer of `model` must be in the file (as `model.<name>`) with
-/// its shape, and the file must hold no `model.` tensor the model lacks. All of this is checked
-/// before any parameter is set, so on error the model is untouched. The optimizer kind
-/// is returned, not checked: the optimizer refuses state of another kind when it loads
-/// it. Optimizer buffers come back in name order, scalars in name order.
+/// its shape, every parameter must be finite (buffers may hold infinities), and the
+/// file must hold no `model.` tensor the model lacks. All of this is checked before any
+/// parameter is set, so on error the model is untouched. The optimizer state is
+/// returned, not checked: the optimizer checks it (kind, shapes, finite values, step
+/// counts) when it loads it; wrap its error with [`CheckpointError::optimizer_state`]
+/// to name the file. Optimizer buffers come back in name order, scalars in name order.
 ///
 /// # Errors
 /// Any [`Checkpoint::load`] error; a missing or unsupported `agdlab.format`; a missing
-/// `optim.kind`; an unparseable scalar; a missing, extra or wrongly shaped parameter.
+/// `optim.kind`; an unparseable scalar; a missing, extra or wrongly shaped parameter;
+/// a parameter holding NaN or an infinity.
 pub fn load_training(
     path: impl AsRef<Path>,
     model: &dyn Module,
@@ -469,6 +510,18 @@ pub fn load_training(
                 expected,
                 found: t.shape().to_vec(),
             }));
+        }
+        if let StateEntry::Param(_) = param {
+            let values = t.to_vec();
+            let mut non_finite = values.iter().enumerate().filter(|(_, x)| !x.is_finite()).map(|(i, _)| i);
+            if let Some(first_index) = non_finite.next() {
+                let count = 1 + non_finite.count();
+                return Err(err(CheckpointErrorKind::NonFiniteParameter {
+                    tensor: tensor_name,
+                    count,
+                    first_index,
+                }));
+            }
         }
         updates.push((param, t));
     }
