@@ -848,3 +848,44 @@ fn optimizer_state_errors_name_the_checkpoint() {
     );
     assert!(e.source().unwrap().to_string().contains("`SGD`"));
 }
+
+// ------------------------------------------------------------------------------------
+// Where a save writes
+// ------------------------------------------------------------------------------------
+
+/// A small checkpoint to save.
+fn small() -> Checkpoint {
+    let mut c = Checkpoint::new();
+    c.tensors.push(("x".into(), t(vec![1.0, 2.0], &[2])));
+    c
+}
+
+/// The names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_save_removes_temporaries_left_by_killed_saves_of_the_same_file() {
+    let dir = temp_dir("ckpt-stale");
+    let path = dir.join("ckpt.safetensors");
+    // Left behind by processes killed mid-save.
+    let stale = ["ckpt.safetensors.tmp-999999999-0", "ckpt.safetensors.tmp-1-12"];
+    // Not ours to remove: this process's own (possibly in flight), another target's,
+    // and names that only look similar.
+    let own = format!("ckpt.safetensors.tmp-{}-77", std::process::id());
+    let kept =
+        [own.as_str(), "other.safetensors.tmp-1-0", "ckpt.safetensors.tmp-notes", "ckpt.safetensors.tmp-1-x"];
+    for name in stale.iter().chain(&kept) {
+        fs::write(dir.join(name), b"half a checkpoint").unwrap();
+    }
+    fs::create_dir(dir.join("ckpt.safetensors.tmp-2-0")).unwrap(); // a directory, not a temporary
+    small().save(&path).unwrap();
+    let mut expected: Vec<String> = kept.iter().map(|s| s.to_string()).collect();
+    expected.extend(["ckpt.safetensors".to_string(), "ckpt.safetensors.tmp-2-0".to_string()]);
+    expected.sort();
+    assert_eq!(listing(&dir), expected);
+}

@@ -34,7 +34,8 @@
 //!
 //! Writes are atomic: the file is written to `<path>.tmp-<pid>-<n>` in the same
 //! directory, flushed and `fsync`ed, then renamed over `path`. A crash mid-save leaves
-//! the previous checkpoint intact.
+//! the previous checkpoint intact, and the next save to `path` removes the temporary
+//! that the crashed process left (`file.rs` says which files it removes).
 //!
 //! Reading never panics on a bad file: a [`CheckpointError`] names the file and the
 //! problem (truncated, not safetensors, wrong dtype, missing tensor, shape mismatch).
@@ -43,17 +44,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::nn::Module;
 use crate::optim::{OptimError, OptimizerState};
 use crate::state_dict::{state_entries, StateEntry};
 use crate::tensor::Tensor;
 
+mod file;
 mod format;
+pub(crate) use file::write_atomic;
 pub(crate) use format::{decode_f32, parse_raw, serialize, Dtype, RawTensor};
 
 /// Metadata key holding the training-checkpoint format version.
@@ -346,39 +348,6 @@ impl Checkpoint {
         }
         Ok(Checkpoint { tensors, metadata })
     }
-}
-
-/// Write `bytes` to `path` through a temporary file in the same directory.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file"))?;
-    let mut tmp_name = file_name.to_os_string();
-    tmp_name.push(format!(".tmp-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
-    let tmp = path.with_file_name(tmp_name);
-
-    let result = (|| {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.flush()?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-        return result;
-    }
-    // Make the rename itself durable where directories can be synced (best effort).
-    #[cfg(unix)]
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
 }
 
 // ------------------------------------------------------------------------------------
