@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::Command;
 
 use agdlab::autograd::Param;
-use agdlab::checkpoint::{load_training, save_training, Checkpoint, CheckpointError, CheckpointErrorKind};
+use agdlab::checkpoint::{
+    check_writable_target, load_training, save_training, Checkpoint, CheckpointError, CheckpointErrorKind,
+};
 use agdlab::optim::OptimizerState;
 use agdlab::tensor::Tensor;
 use rand::{Rng, SeedableRng};
@@ -324,10 +326,10 @@ fn save_is_atomic_and_replaces_existing_file() {
         fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(entries, ["ckpt.safetensors"], "temporary file left behind");
 
-    // A failed save (directory missing) leaves nothing behind and reports the path.
+    // A refused save (directory missing) leaves nothing behind and reports the path.
     let missing = dir.join("no-such-dir").join("c.safetensors");
     let e = c.save(&missing).unwrap_err();
-    assert!(matches!(e.kind(), CheckpointErrorKind::Io(_)), "{e}");
+    assert!(matches!(e.kind(), CheckpointErrorKind::InvalidTarget(_)), "{e}");
     assert!(e.to_string().contains("no-such-dir"), "{e}");
 
     // Invalid input is refused before anything is written; the old file survives.
@@ -888,4 +890,176 @@ fn a_save_removes_temporaries_left_by_killed_saves_of_the_same_file() {
     expected.extend(["ckpt.safetensors".to_string(), "ckpt.safetensors.tmp-2-0".to_string()]);
     expected.sort();
     assert_eq!(listing(&dir), expected);
+}
+
+/// Save `small()` to `path`, expecting a refusal; return its message. The check a
+/// training loop runs first refuses the same path with the same message.
+fn save_refusal(path: &Path) -> String {
+    let e = small().save(path).expect_err("the save should have been refused");
+    let message = e.to_string();
+    assert_eq!(e.path(), path, "{message}");
+    assert!(matches!(e.kind(), CheckpointErrorKind::InvalidTarget(_)), "{message}");
+    let checked = check_writable_target(path).expect_err("the check should refuse too");
+    assert_eq!(checked.to_string(), message);
+    message
+}
+
+#[cfg(unix)]
+#[test]
+fn a_save_refuses_a_symlink_and_leaves_it_and_its_target_alone() {
+    let dir = temp_dir("ckpt-symlink");
+    let real = dir.join("real.safetensors");
+    let link = dir.join("link.safetensors");
+    fs::write(&real, b"the real file").unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let message = save_refusal(&link);
+    assert!(message.contains("is a symbolic link; checkpoints are not saved through symlinks"), "{message}");
+    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(fs::read(&real).unwrap(), b"the real file");
+    // A dangling link too.
+    fs::remove_file(&real).unwrap();
+    let message = save_refusal(&link);
+    assert!(message.contains("is a symbolic link"), "{message}");
+    assert!(!real.exists());
+    assert_eq!(listing(&dir), ["link.safetensors"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_save_refuses_a_fifo_or_a_device_node() {
+    let dir = temp_dir("ckpt-special");
+    let fifo = dir.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success());
+    if made {
+        let message = save_refusal(&fifo);
+        assert!(message.contains("is a FIFO (named pipe), not a regular file"), "{message}");
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(&fs::symlink_metadata(&fifo).unwrap().file_type()));
+    } else {
+        eprintln!("SKIPPED the FIFO case: mkfifo failed");
+    }
+    // A device node of our own (the null device's numbers), so that a wrong save
+    // replaces it rather than /dev/null. Needs root.
+    let node = dir.join("null");
+    let made = Command::new("mknod").arg(&node).args(["c", "1", "3"]).status().is_ok_and(|s| s.success());
+    if made {
+        let message = save_refusal(&node);
+        assert!(message.contains("is a character device, not a regular file"), "{message}");
+        assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+            &fs::symlink_metadata(&node).unwrap().file_type()
+        ));
+    } else {
+        eprintln!("SKIPPED the device case: mknod failed (not root?)");
+    }
+}
+
+#[test]
+fn a_save_refuses_a_directory() {
+    let dir = temp_dir("ckpt-dir-target");
+    let sub = dir.join("ckpt.safetensors");
+    fs::create_dir(&sub).unwrap();
+    let message = save_refusal(&sub);
+    assert!(message.contains("is a directory, not a regular file"), "{message}");
+    assert!(sub.is_dir());
+    assert_eq!(listing(&dir), ["ckpt.safetensors"]);
+}
+
+#[test]
+fn a_save_into_a_missing_directory_is_refused_and_creates_nothing() {
+    let dir = temp_dir("ckpt-no-dir");
+    let missing = dir.join("runs").join("ckpt.safetensors");
+    let message = save_refusal(&missing);
+    let expected = format!("the directory {} does not exist", dir.join("runs").display());
+    assert!(message.contains(&expected), "{message}");
+    // A "directory" that is a file.
+    fs::write(dir.join("file"), b"").unwrap();
+    let message = save_refusal(&dir.join("file").join("ckpt.safetensors"));
+    assert!(message.contains(&format!("{} is not a directory", dir.join("file").display())), "{message}");
+    assert_eq!(listing(&dir), ["file"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_target_check_refuses_devices_without_writing() {
+    for device in ["/dev/null", "/dev/full"] {
+        let path = Path::new(device);
+        if !path.exists() {
+            eprintln!("SKIPPED {device}: not present");
+            continue;
+        }
+        let e = check_writable_target(path).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{device}: cannot save to this path: it is a character device, not a regular file")
+        );
+        assert!(std::os::unix::fs::FileTypeExt::is_char_device(&fs::metadata(path).unwrap().file_type()));
+    }
+}
+
+#[test]
+fn the_target_check_accepts_new_and_regular_files_and_leaves_nothing_behind() {
+    let dir = temp_dir("ckpt-check-ok");
+    let path = dir.join("ckpt.safetensors");
+    check_writable_target(&path).unwrap();
+    assert!(listing(&dir).is_empty(), "{:?}", listing(&dir));
+    fs::write(&path, b"an old checkpoint").unwrap();
+    check_writable_target(&path).unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"an old checkpoint");
+    assert_eq!(listing(&dir), ["ckpt.safetensors"]);
+    // A bare file name is relative to the current directory, which exists.
+    check_writable_target(Path::new("agdlab-check-target-probe.safetensors")).unwrap();
+    assert!(!Path::new("agdlab-check-target-probe.safetensors").exists());
+}
+
+/// Makes a directory unwritable even for root (`chattr +i`, where permission bits are
+/// not enough), and writable again when dropped.
+#[cfg(unix)]
+struct ReadOnlyDir<'a>(&'a Path, bool);
+
+#[cfg(unix)]
+impl<'a> ReadOnlyDir<'a> {
+    /// `None` when this process can write to `dir` whatever is tried.
+    fn new(dir: &'a Path) -> Option<ReadOnlyDir<'a>> {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o555)).unwrap();
+        let probe = dir.join("probe");
+        if fs::write(&probe, b"").is_err() {
+            return Some(ReadOnlyDir(dir, false));
+        }
+        fs::remove_file(&probe).unwrap();
+        let immutable = Command::new("chattr").arg("+i").arg(dir).status().is_ok_and(|s| s.success());
+        let guard = ReadOnlyDir(dir, immutable);
+        (immutable && fs::write(&probe, b"").is_err()).then_some(guard)
+    }
+}
+
+#[cfg(unix)]
+impl Drop for ReadOnlyDir<'_> {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.1 {
+            let _ = Command::new("chattr").arg("-i").arg(self.0).status();
+        }
+        let _ = fs::set_permissions(self.0, fs::Permissions::from_mode(0o755));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn the_target_check_refuses_a_directory_it_cannot_write() {
+    let dir = temp_dir("ckpt-read-only");
+    let locked = dir.join("locked");
+    fs::create_dir(&locked).unwrap();
+    let path = locked.join("ckpt.safetensors");
+    let Some(_guard) = ReadOnlyDir::new(&locked) else {
+        eprintln!(
+            "SKIPPED the_target_check_refuses_a_directory_it_cannot_write: cannot make a directory read-only"
+        );
+        return;
+    };
+    let e = check_writable_target(&path).unwrap_err();
+    assert!(matches!(e.kind(), CheckpointErrorKind::InvalidTarget(_)), "{e}");
+    let expected = format!("cannot save to this path: the directory {} is not writable: ", locked.display());
+    assert!(e.to_string().contains(&expected), "{e}");
+    // The save itself fails too, with the system's word for it.
+    assert!(small().save(&path).is_err());
 }

@@ -1,15 +1,129 @@
 //! Writing a checkpoint file safely.
 //!
-//! A save writes `<path>.tmp-<pid>-<n>` next to `path` (`<pid>` the process id, `<n>`
-//! a counter), flushes and `fsync`s it, renames it over `path`, then syncs the
+//! A save first checks its target ([`check_writable_target`]): `path` must be a
+//! regular file or not exist yet, in a directory that exists. Anything else is
+//! refused before a byte is written: a device (saving to `/dev/full` as root would
+//! otherwise replace the device node with a file), a directory, a FIFO, a socket, and
+//! a symbolic link, which is neither followed nor replaced. Directories are never
+//! created: a training loop creates its output directory itself.
+//!
+//! It then writes `<path>.tmp-<pid>-<n>` next to `path` (`<pid>` the process id, `<n>`
+//! a counter), flushes and `fsync`s it, renames it over `path`, and syncs the
 //! directory. A crash at any point leaves the previous checkpoint intact; a process
 //! killed mid-save leaves its temporary behind, and the next save to the same `path`
 //! by another process removes it (see [`write_atomic`]).
 
-use std::fs::{self, File};
+use std::fs::{self, File, FileType, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{CheckpointError, CheckpointErrorKind};
+
+/// Check, without touching `path`, that a checkpoint can be saved there: what a
+/// training loop calls before it trains, so that a bad `--save` fails at once rather
+/// than after hours.
+///
+/// `path` must name a regular file or nothing yet, in an existing directory where this
+/// process may create files. Symbolic links are refused, not followed: save to the
+/// path the link points to. The directory is checked by creating and removing an
+/// empty temporary file next to `path`, as a save would (the only reliable test of
+/// write permission, read-only mounts and ACLs included); `path` itself is never
+/// opened.
+///
+/// # Errors
+/// [`CheckpointErrorKind::InvalidTarget`] saying what is wrong: `path` is a directory,
+/// a device, a FIFO, a socket or a symbolic link, or its directory is missing, is not
+/// a directory or is not writable. [`CheckpointErrorKind::Io`] when the file system
+/// cannot say.
+pub fn check_writable_target(path: &Path) -> Result<(), CheckpointError> {
+    check_target(path)?;
+    let probe = temporary_path(path);
+    match OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(file) => {
+            drop(file);
+            let _ = fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => {
+            Err(refuse(path, format!("the directory {} is not writable: {e}", parent_dir(path).display())))
+        }
+    }
+}
+
+/// The checks of [`check_writable_target`] that need no write.
+fn check_target(path: &Path) -> Result<(), CheckpointError> {
+    if path.file_name().is_none() {
+        return Err(refuse(path, "the path does not name a file".into()));
+    }
+    let dir = parent_dir(path);
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(refuse(path, format!("{} is not a directory", dir.display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(refuse(
+                path,
+                format!("the directory {} does not exist (saving does not create it)", dir.display()),
+            ))
+        }
+        Err(e) => return Err(CheckpointError::new(path, CheckpointErrorKind::Io(e))),
+    }
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_file() => Ok(()),
+        Ok(m) => Err(refuse(path, what_it_is(m.file_type()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(CheckpointError::new(path, CheckpointErrorKind::Io(e))),
+    }
+}
+
+/// Why a file of type `t` is no target.
+fn what_it_is(t: FileType) -> String {
+    let what = if t.is_symlink() {
+        return "it is a symbolic link; checkpoints are not saved through symlinks, nor do they replace \
+                them: save to the path it points to"
+            .into();
+    } else if t.is_dir() {
+        "a directory"
+    } else {
+        special_file_kind(t).unwrap_or("not a regular file either")
+    };
+    format!("it is {what}, not a regular file")
+}
+
+/// The name of a Unix special file type.
+#[cfg(unix)]
+fn special_file_kind(t: FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        None
+    }
+}
+
+#[cfg(not(unix))]
+fn special_file_kind(_: FileType) -> Option<&'static str> {
+    None
+}
+
+/// An [`CheckpointErrorKind::InvalidTarget`] error.
+fn refuse(path: &Path, why: String) -> CheckpointError {
+    CheckpointError::new(path, CheckpointErrorKind::InvalidTarget(why))
+}
+
+/// A fresh temporary name next to `path`: `<file name>.tmp-<pid>-<n>`.
+fn temporary_path(path: &Path) -> PathBuf {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+    path.with_file_name(name)
+}
 
 /// Write `bytes` to `path` through a temporary file in the same directory, first
 /// removing the temporaries that other processes left for the same `path`.
@@ -22,16 +136,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// This process's own temporaries are left alone, since another thread may be
 /// writing one. Removal is best effort: a directory that cannot be listed does not stop
 /// the save.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file"))?;
+///
+/// # Errors
+/// A target that [`check_writable_target`] refuses (checked first, without the write
+/// probe), or an I/O failure; the temporary file is then removed and any existing
+/// `path` is untouched.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    check_target(path)?;
     remove_stale_temporaries(path);
-    let mut tmp_name = file_name.to_os_string();
-    tmp_name.push(format!(".tmp-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
-    let tmp = path.with_file_name(tmp_name);
-
+    let tmp = temporary_path(path);
     let result = (|| {
         let mut file = File::create(&tmp)?;
         file.write_all(bytes)?;
@@ -40,9 +153,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         drop(file);
         fs::rename(&tmp, path)
     })();
-    if result.is_err() {
+    if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
-        return result;
+        return Err(CheckpointError::new(path, CheckpointErrorKind::Io(e)));
     }
     // Make the rename itself durable where directories can be synced (best effort).
     #[cfg(unix)]

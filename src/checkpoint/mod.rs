@@ -55,6 +55,7 @@ use crate::tensor::Tensor;
 
 mod file;
 mod format;
+pub use file::check_writable_target;
 pub(crate) use file::write_atomic;
 pub(crate) use format::{decode_f32, parse_raw, serialize, Dtype, RawTensor};
 
@@ -143,6 +144,10 @@ pub enum CheckpointErrorKind {
     },
     /// What was asked to be saved cannot be: duplicate or reserved names.
     InvalidInput(String),
+    /// The path cannot take a checkpoint: a directory, device, FIFO, socket or symbolic
+    /// link is there, or its directory is missing or not writable; see
+    /// [`check_writable_target`].
+    InvalidTarget(String),
     /// A model parameter holds NaN or an infinity: resuming from it would train on
     /// garbage. Buffers are not checked (a mask of `-inf` is legitimate).
     NonFiniteParameter {
@@ -247,6 +252,7 @@ impl fmt::Display for CheckpointErrorKind {
             ),
             CheckpointErrorKind::BadMetadata { key, problem } => write!(f, "metadata {key:?}: {problem}"),
             CheckpointErrorKind::InvalidInput(why) => write!(f, "cannot save: {why}"),
+            CheckpointErrorKind::InvalidTarget(why) => write!(f, "cannot save to this path: {why}"),
             CheckpointErrorKind::NonFiniteParameter { tensor, count, first_index } => write!(
                 f,
                 "tensor {tensor:?} holds {count} non-finite values (NaN or infinite), the first at index \
@@ -292,15 +298,20 @@ impl Checkpoint {
     }
 
     /// Write to `path` atomically (temporary file in the same directory, `fsync`,
-    /// rename). Any layout is accepted; tensors are written row-major.
+    /// rename). Any layout is accepted; tensors are written row-major. `path` must be a
+    /// regular file or nothing yet, in an existing directory: symbolic links, devices,
+    /// directories and FIFOs are refused, not followed or replaced (see
+    /// [`check_writable_target`]). Temporaries left at `path` by killed saves of other
+    /// processes are removed.
     ///
     /// # Errors
-    /// Duplicate tensor names, the reserved name `__metadata__`, or an I/O failure
-    /// (the temporary file is then removed and any existing `path` is untouched).
+    /// Duplicate tensor names, the reserved name `__metadata__`, a refused target, or an
+    /// I/O failure (the temporary file is then removed and any existing `path` is
+    /// untouched).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
         let path = path.as_ref();
         let bytes = self.to_bytes().map_err(|k| CheckpointError::new(path, k))?;
-        write_atomic(path, &bytes).map_err(|e| CheckpointError::new(path, CheckpointErrorKind::Io(e)))
+        write_atomic(path, &bytes)
     }
 
     /// Read a checkpoint written by [`Checkpoint::save`] or any safetensors writer,
