@@ -1063,3 +1063,31 @@ fn the_target_check_refuses_a_directory_it_cannot_write() {
     // The save itself fails too, with the system's word for it.
     assert!(small().save(&path).is_err());
 }
+
+/// Found by fuzzing (against the reference reader): a repeated key is not silently
+/// resolved to its last value.
+#[test]
+fn repeated_keys_in_the_header_are_refused() {
+    // A tensor defined twice: the reference reader's map, like serde_json's, keeps the
+    // last definition; the first one's data would be ignored.
+    let header = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
+    let message = load_message(&crafted(header, 4));
+    assert!(message.contains(r#"tensor "a": defined twice in the header"#), "{message}");
+    // A field repeated within an entry (the fuzzer's case: an invalid "shape" hidden by
+    // a valid one).
+    let header = r#"{"b":{"dtype":"F32","shape":"junk","shape":[1],"data_offsets":[0,4]}}"#;
+    let message = load_message(&crafted(header, 4));
+    assert!(message.contains(r#"tensor "b": the entry repeats the field "shape""#), "{message}");
+    // Metadata keys.
+    let message = load_message(&crafted(r#"{"__metadata__":{"epoch":"1","epoch":"2"}}"#, 0));
+    assert!(message.contains(r#"metadata "epoch": defined twice in the header"#), "{message}");
+    let message = load_message(&crafted(r#"{"__metadata__":{},"__metadata__":{}}"#, 0));
+    assert!(message.contains(r#"metadata "__metadata__": defined twice in the header"#), "{message}");
+    // Repeats deeper down, and equal strings that are values rather than keys, are fine.
+    let header =
+        r#"{"c":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":{"y":[{"z":1,"z":2}],"dtype":"dtype"}}}"#;
+    let dir = temp_dir("ckpt-deep-repeat");
+    let path = dir.join("deep.safetensors");
+    fs::write(&path, crafted(header, 4)).unwrap();
+    assert_eq!(Checkpoint::load(&path).unwrap().tensors.len(), 1);
+}

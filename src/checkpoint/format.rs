@@ -23,7 +23,9 @@
 //! 1. the file holds the 8-byte length, the length is plausible (at most 100 MB) and
 //!    the header fits in the file ([`Truncated`](CheckpointErrorKind::Truncated) or
 //!    [`NotSafetensors`](CheckpointErrorKind::NotSafetensors));
-//! 2. the header is UTF-8 and a JSON object (`NotSafetensors`);
+//! 2. the header is UTF-8 and a JSON object (`NotSafetensors`) that repeats no key,
+//!    neither a tensor name nor a field within an entry nor a metadata key
+//!    (`BadTensor` or `BadMetadata`);
 //! 3. each tensor entry, in name order, has a known `dtype`, a `shape` of non-negative
 //!    integers whose size in bytes fits in a `usize`, and `data_offsets` `[begin, end]`
 //!    spanning exactly that size ([`BadTensor`](CheckpointErrorKind::BadTensor));
@@ -293,13 +295,97 @@ fn parse_header(header: &[u8]) -> Result<serde_json::Map<String, Value>, Checkpo
     use CheckpointErrorKind::NotSafetensors;
     let text =
         std::str::from_utf8(header).map_err(|e| NotSafetensors(format!("the header is not UTF-8: {e}")))?;
-    match serde_json::from_str(text) {
-        Ok(Value::Object(map)) => Ok(map),
+    let map = match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => map,
         Ok(other) => {
-            Err(NotSafetensors(format!("the header must be a JSON object, found {}", brief(&other))))
+            return Err(NotSafetensors(format!("the header must be a JSON object, found {}", brief(&other))))
         }
-        Err(e) => Err(NotSafetensors(format!("the header is not valid JSON: {e}"))),
+        Err(e) => return Err(NotSafetensors(format!("the header is not valid JSON: {e}"))),
+    };
+    let twice = || "defined twice in the header".to_string();
+    match repeated_key(text) {
+        None => Ok(map),
+        Some(Repeat { entry: None, key }) if key == "__metadata__" => {
+            Err(CheckpointErrorKind::BadMetadata { key, problem: twice() })
+        }
+        Some(Repeat { entry: None, key }) => {
+            Err(CheckpointErrorKind::BadTensor { tensor: key, problem: twice() })
+        }
+        Some(Repeat { entry: Some(entry), key }) if entry == "__metadata__" => {
+            Err(CheckpointErrorKind::BadMetadata { key, problem: twice() })
+        }
+        Some(Repeat { entry: Some(entry), key }) => Err(CheckpointErrorKind::BadTensor {
+            tensor: entry,
+            problem: format!("the entry repeats the field {key:?}"),
+        }),
     }
+}
+
+/// A key that a JSON object repeats: at the top level of the header (`entry` is
+/// `None`), or in the object of the top-level entry `entry`.
+struct Repeat {
+    entry: Option<String>,
+    key: String,
+}
+
+/// The first key repeated within one object of `text` (valid JSON), at the top level or
+/// one level down, where the tensor entries and the metadata live.
+///
+/// `serde_json::Value` silently keeps the last of repeated keys, which would let a
+/// second definition of a tensor (or of its `shape`) hide the first; the reference
+/// reader refuses some repeats and takes the last of others. We refuse them all. The
+/// scan needs only JSON's punctuation: brackets open and close objects and arrays, a
+/// comma in an object is followed by a key, and strings (with their escapes) are
+/// skipped whole. Every byte it looks for is ASCII, so it never splits a UTF-8
+/// character.
+fn repeated_key(text: &str) -> Option<Repeat> {
+    /// An open object (with its keys so far, kept at the first two levels) or array.
+    struct Open {
+        object: bool,
+        keys: HashSet<String>,
+        expecting_key: bool,
+    }
+    let bytes = text.as_bytes();
+    let mut open: Vec<Open> = Vec::new();
+    let mut entry: Option<String> = None; // the current top-level key
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                let depth = open.len();
+                if let Some(o) = open.last_mut().filter(|o| o.object && o.expecting_key) {
+                    o.expecting_key = false;
+                    if depth <= 2 {
+                        let key: String = serde_json::from_str(text.get(start..=i)?).ok()?;
+                        if !o.keys.insert(key.clone()) {
+                            return Some(Repeat { entry: if depth == 1 { None } else { entry }, key });
+                        }
+                        if depth == 1 {
+                            entry = Some(key);
+                        }
+                    }
+                }
+            }
+            b'{' => open.push(Open { object: true, keys: HashSet::new(), expecting_key: true }),
+            b'[' => open.push(Open { object: false, keys: HashSet::new(), expecting_key: false }),
+            b'}' | b']' => {
+                open.pop();
+            }
+            b',' => {
+                if let Some(o) = open.last_mut().filter(|o| o.object) {
+                    o.expecting_key = true;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// One tensor's header entry, checked on its own.
