@@ -1,5 +1,7 @@
-//! safetensors checkpoints: bit-exact round trips, atomic writes, and errors (not
-//! panics) on truncated, garbage or mismatched files.
+//! safetensors checkpoints: bit-exact round trips, reproducible bytes (across processes,
+//! read by the safetensors crate and by PyTorch), atomic writes that refuse targets that
+//! are not regular files and clean up after killed saves, and one precise error (never a
+//! panic) per problem of a truncated, garbage, hand-made or mismatched file.
 
 mod common;
 use common::temp_dir;

@@ -36,7 +36,8 @@ use super::{CheckpointError, CheckpointErrorKind};
 /// a device, a FIFO, a socket or a symbolic link, or its directory is missing, is not
 /// a directory or is not writable. [`CheckpointErrorKind::Io`] when the file system
 /// cannot say.
-pub fn check_writable_target(path: &Path) -> Result<(), CheckpointError> {
+pub fn check_writable_target(path: impl AsRef<Path>) -> Result<(), CheckpointError> {
+    let path = path.as_ref();
     check_target(path)?;
     let probe = temporary_path(path);
     match OpenOptions::new().write(true).create_new(true).open(&probe) {
