@@ -22,11 +22,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::Path;
 
-use safetensors::Dtype;
-
 use crate::autograd::{Param, ShapeMismatch};
 use crate::checkpoint::{
-    decode_f32, parse_raw, serialize, write_atomic, CheckpointError, CheckpointErrorKind, RawTensor,
+    decode_f32, parse_raw, serialize, write_atomic, CheckpointError, CheckpointErrorKind, Dtype, RawTensor,
 };
 use crate::nn::{Buffer, Item, Module, Walk};
 use crate::tensor::Tensor;
@@ -158,7 +156,9 @@ pub fn load_state_dict(
 /// Parameters and real buffers are `F32`, integer buffers `I64`.
 ///
 /// # Errors
-/// Duplicate names, or an I/O failure (any existing file at `path` is then untouched).
+/// Duplicate names, a target [`Checkpoint::save`](crate::checkpoint::Checkpoint::save)
+/// refuses (a symlink, device, directory, missing directory), or an I/O failure (any
+/// existing file at `path` is then untouched).
 pub fn save_state_dict(model: &dyn Module, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
     let path = path.as_ref();
     let tensors: Vec<(String, RawTensor)> = state_entries(model)
@@ -170,7 +170,7 @@ pub fn save_state_dict(model: &dyn Module, path: impl AsRef<Path>) -> Result<(),
         })
         .collect();
     let bytes = serialize(&tensors, &BTreeMap::new()).map_err(|k| CheckpointError::new(path, k))?;
-    write_atomic(path, &bytes).map_err(|e| CheckpointError::new(path, CheckpointErrorKind::Io(e)))
+    write_atomic(path, &bytes)
 }
 
 /// A float or integer raw tensor as an `f32` [`Tensor`].

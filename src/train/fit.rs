@@ -30,7 +30,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::autograd::Tape;
-use crate::checkpoint::{load_training, save_training, CheckpointError, CheckpointErrorKind};
+use crate::checkpoint::{
+    check_writable_target, load_training, save_training, CheckpointError, CheckpointErrorKind,
+};
 use crate::nn::Module;
 use crate::optim::{clip_grad_norm, LrSchedule, OptimError, Optimizer};
 
@@ -338,24 +340,10 @@ fn check_paths(config: &TrainConfig) -> Result<(), TrainError> {
 }
 
 /// The checkpoint target must be a regular file or not exist yet, in a directory that
-/// exists (it is created) and can be written.
+/// exists (it is created here) and can be written; symbolic links are refused.
 fn check_save_target(path: &Path) -> Result<(), TrainError> {
-    let err = |what: String| {
-        TrainError::Checkpoint(CheckpointError::new(path, CheckpointErrorKind::InvalidInput(what)))
-    };
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if meta.file_type().is_symlink() {
-            return Err(err("is a symbolic link; give the path of the file itself".into()));
-        }
-        if !meta.is_file() {
-            return Err(err("exists and is not a regular file (a directory or a device)".into()));
-        }
-    }
     make_parent(path)?;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let probe = dir.join(format!(".agdlab-write-probe-{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(|e| err(format!("its directory cannot be written: {e}")))?;
-    let _ = std::fs::remove_file(&probe);
+    check_writable_target(path)?;
     Ok(())
 }
 

@@ -10,8 +10,8 @@
 //! Two layers:
 //!
 //! - [`Checkpoint`]: tensors + metadata, [`Checkpoint::save`] / [`Checkpoint::load`].
-//!   Only dtype `F32` is written or accepted. The format keeps tensors sorted by name
-//!   (the safetensors writer orders them so), so `load` returns them in name order.
+//!   Only dtype `F32` is written or accepted. Tensors are written in name order, so
+//!   `load` returns them in name order.
 //! - [`save_training`] / [`load_training`]: a model's parameters and an optimizer's
 //!   [`OptimizerState`] in one file, laid out as
 //!
@@ -28,29 +28,36 @@
 //! parses back to the identical `f64` (step counts up to 2^53 stay exact integers) and
 //! stays readable in Python.
 //!
+//! Files are reproducible: the same tensors and metadata give the same bytes in any
+//! process (the header is built in a fixed order, see `format.rs`), so two runs that
+//! agree bit for bit write checkpoints with the same SHA-256.
+//!
 //! Writes are atomic: the file is written to `<path>.tmp-<pid>-<n>` in the same
 //! directory, flushed and `fsync`ed, then renamed over `path`. A crash mid-save leaves
-//! the previous checkpoint intact.
+//! the previous checkpoint intact, and the next save to `path` removes the temporary
+//! that the crashed process left (`file.rs` says which files it removes).
 //!
 //! Reading never panics on a bad file: a [`CheckpointError`] names the file and the
 //! problem (truncated, not safetensors, wrong dtype, missing tensor, shape mismatch).
 //! [`load_training`] checks every parameter before it changes any, so a failed load
 //! leaves the model as it was.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, View};
 
 use crate::nn::Module;
-use crate::optim::OptimizerState;
-use crate::state_dict::state_entries;
+use crate::optim::{OptimError, OptimizerState};
+use crate::state_dict::{state_entries, StateEntry};
 use crate::tensor::Tensor;
+
+mod file;
+mod format;
+pub use file::check_writable_target;
+pub(crate) use file::write_atomic;
+pub(crate) use format::{decode_f32, parse_raw, serialize, Dtype, RawTensor};
 
 /// Metadata key holding the training-checkpoint format version.
 pub const FORMAT_KEY: &str = "agdlab.format";
@@ -64,9 +71,6 @@ pub const OPTIM_PREFIX: &str = "optim.";
 pub const OPTIM_KIND_KEY: &str = "optim.kind";
 /// Metadata-key prefix of optimizer scalars.
 pub const OPTIM_SCALAR_PREFIX: &str = "optim.scalar.";
-
-/// The safetensors reader refuses JSON headers above this size (100 MB).
-const MAX_HEADER_LEN: u64 = 100_000_000;
 
 // ------------------------------------------------------------------------------------
 // Errors
@@ -91,6 +95,15 @@ pub enum CheckpointErrorKind {
     Truncated(String),
     /// The file has bytes beyond the data its header describes.
     TrailingBytes(String),
+    /// A tensor's header entry is invalid: no or an unknown dtype, a malformed or too
+    /// large shape, or data offsets that disagree with the shape or with the other
+    /// tensors' offsets.
+    BadTensor {
+        /// The tensor's name in the file.
+        tensor: String,
+        /// What is wrong with its entry.
+        problem: String,
+    },
     /// A tensor of a dtype other than `F32`.
     WrongDtype {
         /// The tensor's name in the file.
@@ -131,11 +144,46 @@ pub enum CheckpointErrorKind {
     },
     /// What was asked to be saved cannot be: duplicate or reserved names.
     InvalidInput(String),
+    /// The path cannot take a checkpoint: a directory, device, FIFO, socket or symbolic
+    /// link is there, or its directory is missing or not writable; see
+    /// [`check_writable_target`].
+    InvalidTarget(String),
+    /// A model parameter holds NaN or an infinity: resuming from it would train on
+    /// garbage. Buffers are not checked (a mask of `-inf` is legitimate).
+    NonFiniteParameter {
+        /// The tensor's name in the file (`model.fc1.weight`).
+        tensor: String,
+        /// How many of its values are not finite.
+        count: usize,
+        /// The row-major index of the first of them.
+        first_index: usize,
+    },
+    /// The optimizer refused the state read from the checkpoint (another optimizer's
+    /// state, a negative second moment, a step count beyond 2^53, ...); see
+    /// [`CheckpointError::optimizer_state`].
+    OptimizerState(OptimError),
 }
 
 impl CheckpointError {
     pub(crate) fn new(path: &Path, kind: CheckpointErrorKind) -> CheckpointError {
         CheckpointError { path: path.to_path_buf(), kind }
+    }
+
+    /// An optimizer's refusal of the state loaded from the checkpoint at `path`, so
+    /// that the message names the file:
+    ///
+    /// ```no_run
+    /// # use agdlab::checkpoint::{load_training, CheckpointError};
+    /// # use agdlab::optim::Optimizer;
+    /// # fn resume(path: &std::path::Path, model: &agdlab::nn::Sequential, optimizer: &mut dyn Optimizer)
+    /// # -> Result<(), CheckpointError> {
+    /// let (state, _extra) = load_training(path, model)?;
+    /// optimizer.load_state(&state).map_err(|e| CheckpointError::optimizer_state(path, e))?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn optimizer_state(path: impl AsRef<Path>, err: OptimError) -> CheckpointError {
+        CheckpointError::new(path.as_ref(), CheckpointErrorKind::OptimizerState(err))
     }
 
     /// The checkpoint file.
@@ -151,30 +199,42 @@ impl CheckpointError {
 
 impl fmt::Display for CheckpointError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = self.path.display();
-        match &self.kind {
-            CheckpointErrorKind::Io(e) => write!(f, "{path}: {e}"),
+        write!(f, "{}: {}", self.path.display(), self.kind)
+    }
+}
+
+impl std::error::Error for CheckpointError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.kind.source()
+    }
+}
+
+/// The problem alone, without the file: what [`CheckpointError`] prints after the path.
+impl fmt::Display for CheckpointErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckpointErrorKind::Io(e) => write!(f, "{e}"),
             CheckpointErrorKind::NotSafetensors(why) => {
-                write!(f, "{path}: not a safetensors file or corrupt header: {why}")
+                write!(f, "not a safetensors file or corrupt header: {why}")
             }
-            CheckpointErrorKind::Truncated(why) => write!(f, "{path}: truncated: {why}"),
-            CheckpointErrorKind::TrailingBytes(why) => write!(f, "{path}: trailing bytes: {why}"),
+            CheckpointErrorKind::Truncated(why) => write!(f, "truncated: {why}"),
+            CheckpointErrorKind::TrailingBytes(why) => write!(f, "trailing bytes: {why}"),
+            CheckpointErrorKind::BadTensor { tensor, problem } => write!(f, "tensor {tensor:?}: {problem}"),
             CheckpointErrorKind::WrongDtype { tensor, dtype } => {
-                write!(f, "{path}: tensor {tensor:?} has dtype {dtype}; only F32 is supported")
+                write!(f, "tensor {tensor:?} has dtype {dtype}; only F32 is supported")
             }
-            CheckpointErrorKind::MissingTensor(t) => write!(f, "{path}: missing tensor {t:?}"),
+            CheckpointErrorKind::MissingTensor(t) => write!(f, "missing tensor {t:?}"),
             CheckpointErrorKind::ShapeMismatch { tensor, expected, found } => write!(
                 f,
-                "{path}: shape mismatch for tensor {tensor:?}: the model has {expected:?}, \
-                 the file has {found:?}"
+                "shape mismatch for tensor {tensor:?}: the model has {expected:?}, the file has {found:?}"
             ),
             CheckpointErrorKind::UnexpectedTensor(t) => write!(
                 f,
-                "{path}: unexpected tensor {t:?}: the model has no such parameter \
-                 (a checkpoint of a different model?)"
+                "unexpected tensor {t:?}: the model has no such parameter (a checkpoint of a different \
+                 model?)"
             ),
             CheckpointErrorKind::KeyMismatch { missing, unexpected } => {
-                write!(f, "{path}: the state dict does not match the model:")?;
+                write!(f, "the state dict does not match the model:")?;
                 if !missing.is_empty() {
                     write!(f, " missing {missing:?}")?;
                 }
@@ -184,25 +244,30 @@ impl fmt::Display for CheckpointError {
                 write!(f, " (load non-strictly to load the entries that do match)")
             }
             CheckpointErrorKind::UnsupportedFormat(None) => {
-                write!(f, "{path}: no {FORMAT_KEY:?} metadata: not an agdlab training checkpoint")
+                write!(f, "no {FORMAT_KEY:?} metadata: not an agdlab training checkpoint")
             }
             CheckpointErrorKind::UnsupportedFormat(Some(v)) => write!(
                 f,
-                "{path}: training-checkpoint format {v:?} is not supported (this build reads \
-                 {FORMAT_VERSION:?})"
+                "training-checkpoint format {v:?} is not supported (this build reads {FORMAT_VERSION:?})"
             ),
-            CheckpointErrorKind::BadMetadata { key, problem } => {
-                write!(f, "{path}: metadata {key:?}: {problem}")
-            }
-            CheckpointErrorKind::InvalidInput(why) => write!(f, "{path}: cannot save: {why}"),
+            CheckpointErrorKind::BadMetadata { key, problem } => write!(f, "metadata {key:?}: {problem}"),
+            CheckpointErrorKind::InvalidInput(why) => write!(f, "cannot save: {why}"),
+            CheckpointErrorKind::InvalidTarget(why) => write!(f, "cannot save to this path: {why}"),
+            CheckpointErrorKind::NonFiniteParameter { tensor, count, first_index } => write!(
+                f,
+                "tensor {tensor:?} holds {count} non-finite values (NaN or infinite), the first at index \
+                 {first_index}: refusing to resume from a parameter that is not finite"
+            ),
+            CheckpointErrorKind::OptimizerState(e) => write!(f, "cannot load the optimizer state: {e}"),
         }
     }
 }
 
-impl std::error::Error for CheckpointError {
+impl std::error::Error for CheckpointErrorKind {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
+        match self {
             CheckpointErrorKind::Io(e) => Some(e),
+            CheckpointErrorKind::OptimizerState(e) => Some(e),
             _ => None,
         }
     }
@@ -221,43 +286,6 @@ pub struct Checkpoint {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// A tensor's little-endian bytes, with their dtype and shape: what the safetensors
-/// writer takes and what the reader gives back.
-pub(crate) struct RawTensor {
-    pub dtype: Dtype,
-    pub shape: Vec<usize>,
-    pub bytes: Vec<u8>,
-}
-
-impl RawTensor {
-    /// An `F32` tensor, row-major.
-    pub fn f32(t: &Tensor) -> RawTensor {
-        let bytes = t.to_vec().iter().flat_map(|x| x.to_le_bytes()).collect();
-        RawTensor { dtype: Dtype::F32, shape: t.shape().to_vec(), bytes }
-    }
-
-    /// An `I64` tensor of the (whole-number) values of `t`, row-major.
-    pub fn i64(t: &Tensor) -> RawTensor {
-        let bytes = t.to_vec().iter().flat_map(|&x| (x as i64).to_le_bytes()).collect();
-        RawTensor { dtype: Dtype::I64, shape: t.shape().to_vec(), bytes }
-    }
-}
-
-impl View for &RawTensor {
-    fn dtype(&self) -> Dtype {
-        self.dtype
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.bytes)
-    }
-    fn data_len(&self) -> usize {
-        self.bytes.len()
-    }
-}
-
 impl Checkpoint {
     /// An empty checkpoint.
     pub fn new() -> Checkpoint {
@@ -270,37 +298,53 @@ impl Checkpoint {
     }
 
     /// Write to `path` atomically (temporary file in the same directory, `fsync`,
-    /// rename). Any layout is accepted; tensors are written row-major.
+    /// rename). Any layout is accepted; tensors are written row-major. `path` must be a
+    /// regular file or nothing yet, in an existing directory: symbolic links, devices,
+    /// directories and FIFOs are refused, not followed or replaced (see
+    /// [`check_writable_target`]). Temporaries left at `path` by killed saves of other
+    /// processes are removed.
     ///
     /// # Errors
-    /// Duplicate tensor names, the reserved name `__metadata__`, or an I/O failure
-    /// (the temporary file is then removed and any existing `path` is untouched).
+    /// Duplicate tensor names, the reserved name `__metadata__`, a refused target, or an
+    /// I/O failure (the temporary file is then removed and any existing `path` is
+    /// untouched).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
         let path = path.as_ref();
         let bytes = self.to_bytes().map_err(|k| CheckpointError::new(path, k))?;
-        write_atomic(path, &bytes).map_err(|e| CheckpointError::new(path, CheckpointErrorKind::Io(e)))
+        write_atomic(path, &bytes)
     }
 
     /// Read a checkpoint written by [`Checkpoint::save`] or any safetensors writer,
     /// as long as every tensor is `F32`. Tensors come back in file order (by name for
-    /// files written by the safetensors libraries).
+    /// files written by [`Checkpoint::save`]).
     ///
     /// # Errors
     /// I/O failure, a file that is not safetensors or is truncated or has trailing
-    /// bytes, or a tensor of another dtype.
+    /// bytes, an invalid tensor entry, metadata that is not a map of strings, or a
+    /// tensor of another dtype: the checks and their order are listed in `format.rs`.
     pub fn load(path: impl AsRef<Path>) -> Result<Checkpoint, CheckpointError> {
         let path = path.as_ref();
         let bytes = fs::read(path).map_err(|e| CheckpointError::new(path, CheckpointErrorKind::Io(e)))?;
         Checkpoint::from_bytes(&bytes).map_err(|k| CheckpointError::new(path, k))
     }
 
-    fn to_bytes(&self) -> Result<Vec<u8>, CheckpointErrorKind> {
+    /// The bytes [`Checkpoint::save`] writes: the same checkpoint always gives the same
+    /// bytes.
+    ///
+    /// # Errors
+    /// Duplicate tensor names or the reserved name `__metadata__`.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, CheckpointErrorKind> {
         let raw: Vec<(String, RawTensor)> =
             self.tensors.iter().map(|(name, t)| (name.clone(), RawTensor::f32(t))).collect();
         serialize(&raw, &self.metadata)
     }
 
-    fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, CheckpointErrorKind> {
+    /// Read a checkpoint from the bytes of a safetensors file, as [`Checkpoint::load`]
+    /// reads a file (which calls this). Never panics, whatever the bytes.
+    ///
+    /// # Errors
+    /// As [`Checkpoint::load`], without the file name and without I/O errors.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, CheckpointErrorKind> {
         let (raw, metadata) = parse_raw(bytes)?;
         let mut tensors = Vec::with_capacity(raw.len());
         for (name, t) in raw {
@@ -315,162 +359,6 @@ impl Checkpoint {
         }
         Ok(Checkpoint { tensors, metadata })
     }
-}
-
-/// Serialise named tensors and metadata as safetensors bytes.
-///
-/// # Errors
-/// Duplicate names or the reserved name `__metadata__`.
-pub(crate) fn serialize(
-    tensors: &[(String, RawTensor)],
-    metadata: &BTreeMap<String, String>,
-) -> Result<Vec<u8>, CheckpointErrorKind> {
-    let mut seen = HashSet::new();
-    for (name, _) in tensors {
-        if name == "__metadata__" {
-            return Err(CheckpointErrorKind::InvalidInput(
-                "the tensor name \"__metadata__\" is reserved by safetensors".into(),
-            ));
-        }
-        if !seen.insert(name.as_str()) {
-            return Err(CheckpointErrorKind::InvalidInput(format!("duplicate tensor name {name:?}")));
-        }
-    }
-    let metadata: HashMap<String, String> = metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let metadata = if metadata.is_empty() { None } else { Some(metadata) };
-    safetensors::serialize(tensors.iter().map(|(n, v)| (n.as_str(), v)), &metadata)
-        .map_err(|e| CheckpointErrorKind::InvalidInput(format!("safetensors serialisation failed: {e}")))
-}
-
-/// A parsed safetensors file: named raw tensors in file order, and the metadata.
-pub(crate) type ParsedFile = (Vec<(String, RawTensor)>, BTreeMap<String, String>);
-
-/// Parse safetensors bytes into named raw tensors (in file order) and the metadata,
-/// checking the frame first so that problems are named precisely.
-pub(crate) fn parse_raw(bytes: &[u8]) -> Result<ParsedFile, CheckpointErrorKind> {
-    use CheckpointErrorKind::{NotSafetensors, Truncated};
-    // Check the frame ourselves first, to say "truncated" rather than "corrupt".
-    let len = bytes.len() as u64;
-    if len < 8 {
-        return Err(Truncated(format!("the file is {len} bytes, shorter than the 8-byte header length")));
-    }
-    let mut n8 = [0u8; 8];
-    n8.copy_from_slice(&bytes[..8]);
-    let n = u64::from_le_bytes(n8);
-    if n > MAX_HEADER_LEN {
-        return Err(NotSafetensors(format!("header length {n} is implausible (over 100 MB)")));
-    }
-    if len > 8 && bytes[8] != b'{' {
-        return Err(NotSafetensors(format!(
-            "the JSON header must start with '{{', found byte 0x{:02x}",
-            bytes[8]
-        )));
-    }
-    if 8 + n > len {
-        return Err(Truncated(format!(
-            "the header length says {n} bytes of JSON header, but only {} bytes follow",
-            len - 8
-        )));
-    }
-
-    let st = SafeTensors::deserialize(bytes).map_err(|e| match e {
-        SafeTensorError::MetadataIncompleteBuffer => data_length_error(bytes, n),
-        SafeTensorError::InvalidHeader => NotSafetensors("the header is not UTF-8".into()),
-        SafeTensorError::InvalidHeaderDeserialization => {
-            NotSafetensors("the header is not valid safetensors JSON".into())
-        }
-        SafeTensorError::InvalidOffset(t) => NotSafetensors(format!("tensor {t:?} has invalid data offsets")),
-        SafeTensorError::TensorInvalidInfo => {
-            NotSafetensors("a tensor's byte length does not match its shape and dtype".into())
-        }
-        other => NotSafetensors(other.to_string()),
-    })?;
-
-    // Tensors in file (offset) order; the reader's own map is unordered.
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| NotSafetensors(format!("header re-read failed: {e}")))?;
-    let mut infos: Vec<(String, (usize, usize))> =
-        header.tensors().into_iter().map(|(name, info)| (name, info.data_offsets)).collect();
-    infos.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-
-    let mut tensors = Vec::with_capacity(infos.len());
-    for (name, _) in infos {
-        let view =
-            st.tensor(&name).map_err(|e| NotSafetensors(format!("tensor {name:?} unreadable: {e}")))?;
-        let raw =
-            RawTensor { dtype: view.dtype(), shape: view.shape().to_vec(), bytes: view.data().to_vec() };
-        tensors.push((name, raw));
-    }
-    let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
-    Ok((tensors, metadata))
-}
-
-/// An `F32` raw tensor as a [`Tensor`].
-pub(crate) fn decode_f32(name: &str, t: &RawTensor) -> Result<Tensor, CheckpointErrorKind> {
-    let data: Vec<f32> =
-        t.bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    Tensor::from_vec(data, &t.shape)
-        .map_err(|e| CheckpointErrorKind::NotSafetensors(format!("tensor {name:?}: {e}")))
-}
-
-/// The header is intact but the data section's length disagrees with its offsets.
-/// Find the length the header describes (the largest end offset) to say which way.
-fn data_length_error(bytes: &[u8], n: u64) -> CheckpointErrorKind {
-    let found = bytes.len() as u64 - 8 - n;
-    let header = std::str::from_utf8(&bytes[8..8 + n as usize]).unwrap_or("");
-    let key = "\"data_offsets\":[";
-    let expected = header
-        .match_indices(key)
-        .filter_map(|(i, _)| {
-            let rest = &header[i + key.len()..];
-            let end = rest.find(']')?;
-            rest[..end].split(',').nth(1)?.trim().parse::<u64>().ok()
-        })
-        .max();
-    match expected {
-        Some(e) if e > found => CheckpointErrorKind::Truncated(format!(
-            "the header describes {e} bytes of tensor data, the file holds {found}"
-        )),
-        Some(e) => CheckpointErrorKind::TrailingBytes(format!(
-            "the header describes {e} bytes of tensor data, the file holds {found}"
-        )),
-        None => CheckpointErrorKind::Truncated(format!(
-            "the tensor data section ({found} bytes) does not match the header's offsets"
-        )),
-    }
-}
-
-/// Write `bytes` to `path` through a temporary file in the same directory.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file"))?;
-    let mut tmp_name = file_name.to_os_string();
-    tmp_name.push(format!(".tmp-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
-    let tmp = path.with_file_name(tmp_name);
-
-    let result = (|| {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.flush()?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-        return result;
-    }
-    // Make the rename itself durable where directories can be synced (best effort).
-    #[cfg(unix)]
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
 }
 
 // ------------------------------------------------------------------------------------
@@ -527,14 +415,17 @@ pub fn save_training(
 /// optimizer state and the extra metadata.
 ///
 /// Every parameter and buffer of `model` must be in the file (as `model.<name>`) with
-/// its shape, and the file must hold no `model.` tensor the model lacks. All of this is checked
-/// before any parameter is set, so on error the model is untouched. The optimizer kind
-/// is returned, not checked: the optimizer refuses state of another kind when it loads
-/// it. Optimizer buffers come back in name order, scalars in name order.
+/// its shape, every parameter must be finite (buffers may hold infinities), and the
+/// file must hold no `model.` tensor the model lacks. All of this is checked before any
+/// parameter is set, so on error the model is untouched. The optimizer state is
+/// returned, not checked: the optimizer checks it (kind, shapes, finite values, step
+/// counts) when it loads it; wrap its error with [`CheckpointError::optimizer_state`]
+/// to name the file. Optimizer buffers come back in name order, scalars in name order.
 ///
 /// # Errors
 /// Any [`Checkpoint::load`] error; a missing or unsupported `agdlab.format`; a missing
-/// `optim.kind`; an unparseable scalar; a missing, extra or wrongly shaped parameter.
+/// `optim.kind`; an unparseable scalar; a missing, extra or wrongly shaped parameter;
+/// a parameter holding NaN or an infinity.
 pub fn load_training(
     path: impl AsRef<Path>,
     model: &dyn Module,
@@ -599,6 +490,18 @@ pub fn load_training(
                 expected,
                 found: t.shape().to_vec(),
             }));
+        }
+        if let StateEntry::Param(_) = param {
+            let values = t.to_vec();
+            let mut non_finite = values.iter().enumerate().filter(|(_, x)| !x.is_finite()).map(|(i, _)| i);
+            if let Some(first_index) = non_finite.next() {
+                let count = 1 + non_finite.count();
+                return Err(err(CheckpointErrorKind::NonFiniteParameter {
+                    tensor: tensor_name,
+                    count,
+                    first_index,
+                }));
+            }
         }
         updates.push((param, t));
     }
