@@ -120,9 +120,8 @@ pub fn gather_strided(storage: &[f32], layout: &Layout) -> Vec<f32> {
     }
     let (cols, down_columns) = (blocks.cols, blocks.tiles_down_columns());
     let fill = |out: &mut [MaybeUninit<f32>]| {
-        fill_blocks(out, &blocks, TILE, |dst, [base], rows| {
-            for (r0, c0) in tile_origins(rows, cols, down_columns) {
-                let size = [(rows - r0).min(TILE), (cols - c0).min(TILE)];
+        fill_blocks(out, &blocks, tile_shape(cols)[0], |dst, [base], rows| {
+            for ([r0, c0], size) in tiles(rows, cols, down_columns) {
                 let source = blocks.patch(0, storage, base).at(r0, c0);
                 transpose_tile(source, size, &mut dst[r0 * cols + c0..], cols);
             }
@@ -152,10 +151,9 @@ pub fn map_strided(storage: &[f32], layout: &Layout, f: impl Fn(f32) -> f32 + Sy
             return;
         }
         let down_columns = blocks.tiles_down_columns();
-        fill_blocks(out, &blocks, TILE, |dst, [base], rows| {
+        fill_blocks(out, &blocks, tile_shape(cols)[0], |dst, [base], rows| {
             let mut scratch = Scratch::new();
-            for (r0, c0) in tile_origins(rows, cols, down_columns) {
-                let size = [(rows - r0).min(TILE), (cols - c0).min(TILE)];
+            for ([r0, c0], size) in tiles(rows, cols, down_columns) {
                 let tile = scratch.fill(blocks.patch(0, storage, base).at(r0, c0), size);
                 map_patch(&mut dst[r0 * cols + c0..], cols, size, tile, &f);
             }
@@ -195,10 +193,9 @@ pub fn zip_strided(
             return;
         }
         let down_columns = blocks.tiles_down_columns();
-        fill_blocks(out, &blocks, TILE, |dst, bases, rows| {
+        fill_blocks(out, &blocks, tile_shape(cols)[0], |dst, bases, rows| {
             let (mut scratch_x, mut scratch_y) = (Scratch::new(), Scratch::new());
-            for (r0, c0) in tile_origins(rows, cols, down_columns) {
-                let size = [(rows - r0).min(TILE), (cols - c0).min(TILE)];
+            for ([r0, c0], size) in tiles(rows, cols, down_columns) {
                 // A transposed operand is read through its scratch tile, the other in place.
                 let [x, y] = [0, 1].map(|k| blocks.patch(k, data[k], bases[k]).at(r0, c0));
                 let x = if transposed[0] { scratch_x.fill(x, size) } else { x };
@@ -433,36 +430,48 @@ fn fill_blocks<const K: usize>(
 // Transposed tiles
 // ---------------------------------------------------------------------------------
 
-/// Side of the square tiles of a transposing walk. A tile of 32 x 32 `f32`s is 4 KiB,
-/// so the lines it reads, its scratch copy and the lines it writes all stay in L1.
-const TILE: usize = 32;
+/// Elements in a tile of a transposing walk: 4 KiB of `f32`s, so the lines a tile
+/// reads, its scratch copy and the lines it writes all stay in L1.
+const TILE_ELEMENTS: usize = 1024;
 
-/// Origins `(r0, c0)` of the [`TILE`]-square tiles covering a `rows × cols` block, down
-/// the columns of tiles or along their rows.
-fn tile_origins(rows: usize, cols: usize, down_columns: bool) -> impl Iterator<Item = (usize, usize)> {
-    let (tile_rows, tile_cols) = (rows.div_ceil(TILE), cols.div_ceil(TILE));
-    (0..tile_rows * tile_cols).map(move |i| {
-        let (r, c) =
-            if down_columns { (i % tile_rows, i / tile_rows) } else { (i / tile_cols, i % tile_cols) };
-        (r * TILE, c * TILE)
+/// Columns in the widest tile; wider blocks are cut into tiles of 8 rows.
+const MAX_TILE_COLS: usize = 128;
+
+/// `[rows, cols]` of the tiles of a block with `cols` columns: as wide as the block up
+/// to [`MAX_TILE_COLS`], so that a tile's output rows usually form one run; as tall as
+/// fits in [`TILE_ELEMENTS`], in whole 8-row steps (the AVX blocks).
+fn tile_shape(cols: usize) -> [usize; 2] {
+    let tile_cols = cols.clamp(1, MAX_TILE_COLS);
+    [(TILE_ELEMENTS / tile_cols).max(8) / 8 * 8, tile_cols]
+}
+
+/// The tiles covering a `rows × cols` block, as `(origin, size)` with sizes cut short at
+/// the edges, walked down the columns of tiles or along their rows.
+fn tiles(rows: usize, cols: usize, down_columns: bool) -> impl Iterator<Item = ([usize; 2], [usize; 2])> {
+    let [tile_rows, tile_cols] = tile_shape(cols);
+    let (down, across) = (rows.div_ceil(tile_rows), cols.div_ceil(tile_cols));
+    (0..down * across).map(move |i| {
+        let (r, c) = if down_columns { (i % down, i / down) } else { (i / across, i % across) };
+        let (r0, c0) = (r * tile_rows, c * tile_cols);
+        ([r0, c0], [tile_rows.min(rows - r0), tile_cols.min(cols - c0)])
     })
 }
 
-/// Room for a [`TILE`]-square patch of an operand that runs down its columns,
-/// transposed into row-major order so that its rows can be read as slices.
+/// Room for a tile of an operand that runs down its columns, transposed into row-major
+/// order so that its rows can be read as slices.
 struct Scratch {
-    tile: [MaybeUninit<f32>; TILE * TILE],
+    tile: [MaybeUninit<f32>; TILE_ELEMENTS],
 }
 
 impl Scratch {
     fn new() -> Self {
-        Scratch { tile: [MaybeUninit::uninit(); TILE * TILE] }
+        Scratch { tile: [MaybeUninit::uninit(); TILE_ELEMENTS] }
     }
 
     /// Transpose the `size[0] × size[1]` patch `x` (row stride 1) into the scratch tile,
     /// densely (row stride `size[1]`), and return the tile as a patch.
     fn fill(&mut self, x: Patch, size @ [rows, cols]: [usize; 2]) -> Patch<'_> {
-        assert!(rows <= TILE && cols <= TILE, "scratch: {rows} x {cols} patch");
+        assert!(rows * cols <= TILE_ELEMENTS, "scratch: {rows} x {cols} patch");
         transpose_tile(x, size, &mut self.tile, cols);
         let written = &self.tile[..rows * cols];
         // SAFETY: `transpose_tile` wrote every element of the `rows × cols` patch, which
@@ -473,8 +482,7 @@ impl Scratch {
     }
 }
 
-/// `dst[r * dst_stride + c] = x(r, c)` for `(r, c) < size` (at most [`TILE`] each):
-/// a patch of a view that runs down its columns (row stride 1), written in row-major
+/// `dst[r * dst_stride + c] = x(r, c)` for `(r, c) < size`: a patch of a view that runs down its columns (row stride 1), written in row-major
 /// order, whole 8 x 8 blocks at a time with AVX where the CPU has it.
 fn transpose_tile(
     x: Patch,
@@ -533,14 +541,24 @@ mod avx {
         dst: &mut [MaybeUninit<f32>],
         dst_stride: usize,
     ) {
+        if rows == 0 || cols == 0 {
+            return;
+        }
+        // The last element of the patch and of the tile, so that every 8 x 8 block in
+        // between is in bounds without checking each.
+        assert!(start + (rows - 1) + (cols - 1) * col_stride < src.len(), "transpose_tile: source too short");
+        assert!((rows - 1) * dst_stride + cols <= dst.len(), "transpose_tile: destination too short");
         let (whole_rows, whole_cols) = (rows - rows % 8, cols - cols % 8);
-        for c in (0..whole_cols).step_by(8) {
-            for r in (0..whole_rows).step_by(8) {
-                let block = &src[start + r + c * col_stride..][..7 * col_stride + 8];
+        let (src_ptr, dst_ptr) = (src.as_ptr().add(start), dst.as_mut_ptr().cast::<f32>());
+        for r in (0..whole_rows).step_by(8) {
+            for c in (0..whole_cols).step_by(8) {
+                // SAFETY: the block's elements (r + i, c + j), i, j < 8, are in the patch,
+                // whose corners the asserts keep in bounds; `MaybeUninit<f32>` has the
+                // layout of `f32`.
                 transpose_8x8(
-                    block,
+                    src_ptr.add(r + c * col_stride),
                     col_stride,
-                    &mut dst[r * dst_stride + c..][..7 * dst_stride + 8],
+                    dst_ptr.add(r * dst_stride + c),
                     dst_stride,
                 );
             }
@@ -549,19 +567,15 @@ mod avx {
         transpose_scalar(src, start, col_stride, 0..whole_rows, whole_cols..cols, dst, dst_stride);
     }
 
-    /// `out[i * out_stride + j] = block[j * stride + i]` for `i, j < 8`.
+    /// `dst[i * dst_stride + j] = src[j * src_stride + i]` for `i, j < 8`.
     ///
     /// # Safety
-    /// The CPU must support AVX.
+    /// The CPU must support AVX; `src[j * src_stride..][..8]` and `dst[i * dst_stride..][..8]`
+    /// must be valid for reads and writes for `i, j < 8`.
     #[target_feature(enable = "avx")]
-    unsafe fn transpose_8x8(block: &[f32], stride: usize, out: &mut [MaybeUninit<f32>], out_stride: usize) {
-        assert!(block.len() >= 7 * stride + 8 && out.len() >= 7 * out_stride + 8);
-        let (src, dst) = (block.as_ptr(), out.as_mut_ptr().cast::<f32>());
-        // SAFETY: input row j < 8 is `block[j * stride..][..8]` and output row i is
-        // `out[i * out_stride..][..8]`, in bounds by the assert; `MaybeUninit<f32>` has
-        // the layout of `f32`.
-        let load = |j: usize| unsafe { _mm256_loadu_ps(src.add(j * stride)) };
-        let store = |i: usize, v: __m256| unsafe { _mm256_storeu_ps(dst.add(i * out_stride), v) };
+    unsafe fn transpose_8x8(src: *const f32, src_stride: usize, dst: *mut f32, dst_stride: usize) {
+        let load = |j: usize| _mm256_loadu_ps(src.add(j * src_stride));
+        let store = |i: usize, v: __m256| _mm256_storeu_ps(dst.add(i * dst_stride), v);
         // Interleave pairs of rows, then pairs of pairs: each 128-bit lane then holds a
         // 4 x 4 transpose; swapping lanes finishes the 8 x 8.
         let [r0, r1, r2, r3, r4, r5, r6, r7] = [0, 1, 2, 3, 4, 5, 6, 7].map(load);
@@ -589,15 +603,19 @@ mod tests {
     use super::*;
 
     /// `transpose_tile` (AVX blocks and scalar edges where the CPU has AVX) writes what
-    /// the scalar loop writes, for every patch size up to a tile, into a wider output.
+    /// the scalar loop writes, for every patch size up to 40 x 40 and for the tile
+    /// shapes of narrow and wide blocks, into a wider output.
     #[test]
     fn transpose_tile_matches_the_scalar_loop_for_every_size() {
-        let col_stride = 37;
-        let src: Vec<f32> = (0..TILE * col_stride + TILE + 3).map(|i| i as f32).collect();
-        let dst_stride = TILE + 5;
-        for rows in 1..=TILE {
-            for cols in 1..=TILE {
-                let mut fast = vec![MaybeUninit::new(-1.0); TILE * dst_stride];
+        let (max_rows, max_cols) = (tile_shape(3)[0], MAX_TILE_COLS);
+        let col_stride = max_rows + 5;
+        let src: Vec<f32> = (0..max_cols * col_stride + 3).map(|i| i as f32).collect();
+        let dst_stride = max_cols + 5;
+        let small = (1..=40).flat_map(|rows| (1..=40).map(move |cols| [rows, cols]));
+        let sizes = small.chain([tile_shape(3), tile_shape(16), tile_shape(100), tile_shape(5000)]);
+        for [rows, cols] in sizes {
+            {
+                let mut fast = vec![MaybeUninit::new(-1.0); max_rows * dst_stride];
                 let mut slow = fast.clone();
                 let patch = Patch { data: &src, start: 3, row_stride: 1, col_stride };
                 transpose_tile(patch, [rows, cols], &mut fast, dst_stride);
