@@ -403,17 +403,16 @@ fn fill_blocks<const K: usize>(
     }
     let fill_rows = |first_row: usize, mut dst: &mut [MaybeUninit<f32>]| {
         let mut plane_origins = blocks.planes.each_ref().map(|p| p.offsets_from(first_row / rows));
-        let mut row = first_row % rows;
-        while !dst.is_empty() {
+        let (mut row, mut rows_left) = (first_row % rows, dst.len() / cols);
+        while rows_left > 0 {
             let bases = std::array::from_fn(|k| {
                 let origin = plane_origins[k].next().expect("the output has as many planes as the views");
                 origin + row * blocks.row_strides[k]
             });
-            let count = (rows - row).min(dst.len() / cols);
+            let count = (rows - row).min(rows_left);
             let (these, rest) = std::mem::take(&mut dst).split_at_mut(count * cols);
             block(these, bases, count);
-            dst = rest;
-            row = 0;
+            (dst, row, rows_left) = (rest, 0, rows_left - count);
         }
     };
     if worth_parallel(out.len()) {
