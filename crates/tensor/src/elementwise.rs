@@ -15,7 +15,8 @@ use crate::parallel;
 use crate::tensor::Tensor;
 
 impl Tensor {
-    /// Apply `f` to every element, producing a contiguous tensor.
+    /// Apply `f` to every element, producing a contiguous tensor. A strided view is read
+    /// in place, with no `contiguous()` copy first.
     pub fn map(&self, f: impl Fn(f32) -> f32 + Sync) -> Tensor {
         let data = match self.as_slice() {
             Some(slice) => parallel::map_slice(slice, f),

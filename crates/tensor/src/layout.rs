@@ -195,7 +195,7 @@ pub fn merge_dims(layouts: &[&Layout]) -> Vec<Layout> {
     };
     let shape = first.shape();
     for l in layouts {
-        assert_eq!(l.shape(), shape, "merge_dims: layouts of different shapes");
+        assert_eq!(l.shape(), shape, "merge_dims: shapes {shape:?} and {:?} differ", l.shape());
     }
     if shape.contains(&0) {
         return layouts.iter().map(|l| Layout::from_parts(vec![0], vec![1], l.offset)).collect();

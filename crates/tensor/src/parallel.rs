@@ -243,10 +243,10 @@ fn map_patch(
     f: &impl Fn(f32) -> f32,
 ) {
     if dst_stride == cols && x.is_one_run(cols) {
-        return map_run(&mut dst[..rows * cols], x.data, x.start, x.col_stride, f);
+        return map_run(&mut dst[..rows * cols], x, f);
     }
     for r in 0..rows {
-        map_run(&mut dst[r * dst_stride..][..cols], x.data, x.start + r * x.row_stride, x.col_stride, f);
+        map_run(&mut dst[r * dst_stride..][..cols], x.at(r, 0), f);
     }
 }
 
@@ -268,12 +268,13 @@ fn zip_patch(
     }
 }
 
-/// `dst[j] = f(data[start + j * stride])`, with a vectorisable loop when the run is
-/// contiguous (stride 1) or one broadcast value (stride 0).
+/// `dst[j] = f(x[j])` along the run starting at `x` (its column stride), with a
+/// vectorisable loop when the run is contiguous (stride 1) or one broadcast value
+/// (stride 0).
 #[inline(always)]
-fn map_run(dst: &mut [MaybeUninit<f32>], data: &[f32], start: usize, stride: usize, f: &impl Fn(f32) -> f32) {
-    let len = dst.len();
-    match stride {
+fn map_run(dst: &mut [MaybeUninit<f32>], x: Patch, f: &impl Fn(f32) -> f32) {
+    let (len, data, start) = (dst.len(), x.data, x.start);
+    match x.col_stride {
         1 => dst.iter_mut().zip(&data[start..][..len]).for_each(|(d, &v)| {
             d.write(f(v));
         }),
@@ -283,7 +284,7 @@ fn map_run(dst: &mut [MaybeUninit<f32>], data: &[f32], start: usize, stride: usi
                 d.write(value);
             });
         }
-        _ => dst.iter_mut().enumerate().for_each(|(j, d)| {
+        stride => dst.iter_mut().enumerate().for_each(|(j, d)| {
             d.write(f(data[start + j * stride]));
         }),
     }
