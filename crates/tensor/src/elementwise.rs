@@ -2,22 +2,26 @@
 //!
 //! Binary ops broadcast both operands to a common shape as stride-0 views, then run one
 //! kernel over equal shapes. The kernel has a contiguous fast path (a plain slice loop)
-//! and a strided path that walks rows of the last dimension, so the common "matrix +
-//! bias row" case touches each element once with no index arithmetic inside the row.
+//! and a strided path ([`parallel::zip_strided`]) that walks rows of the last dimension,
+//! so the common "matrix + bias row" case touches each element once with no index
+//! arithmetic inside the row, and transposed operands in cache-sized tiles. Unary ops
+//! read a strided view in place the same way ([`parallel::map_strided`]), with no copy
+//! first.
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-use rayon::prelude::*;
-
-use crate::layout::{broadcast_shape, Layout};
-use crate::parallel::{self, worth_parallel, MIN_CHUNK};
+use crate::layout::broadcast_shape;
+use crate::parallel;
 use crate::tensor::Tensor;
 
 impl Tensor {
-    /// Apply `f` to every element, producing a contiguous tensor.
+    /// Apply `f` to every element, producing a contiguous tensor. A strided view is read
+    /// in place, with no `contiguous()` copy first.
     pub fn map(&self, f: impl Fn(f32) -> f32 + Sync) -> Tensor {
-        let source = self.contiguous();
-        let data = parallel::map_slice(source.as_slice().expect("contiguous"), f);
+        let data = match self.as_slice() {
+            Some(slice) => parallel::map_slice(slice, f),
+            None => parallel::map_strided(self.storage(), self.layout(), f),
+        };
         Tensor::from_contiguous(data, self.shape())
     }
 
@@ -33,8 +37,7 @@ impl Tensor {
         if let (Some(x), Some(y)) = (a.as_slice(), b.as_slice()) {
             return Tensor::from_contiguous(parallel::zip_slices(x, y, f), &shape);
         }
-        let mut out = vec![0.0; a.numel()];
-        zip_strided_rows(&a, &b, &mut out, &f);
+        let out = parallel::zip_strided((a.storage(), a.layout()), (b.storage(), b.layout()), f);
         Tensor::from_contiguous(out, &shape)
     }
 
@@ -233,66 +236,6 @@ pub fn erf(x: f32) -> f32 {
                                     + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
             .exp();
     (if x >= 0.0 { y } else { -y }) as f32
-}
-
-/// The equal-shape strided kernel: walk rows of the last dimension of both operands.
-fn zip_strided_rows(a: &Tensor, b: &Tensor, out: &mut [f32], f: &(impl Fn(f32, f32) -> f32 + Sync)) {
-    let rank = a.rank();
-    let inner = if rank == 0 { 1 } else { a.shape()[rank - 1] };
-    if inner == 0 || out.is_empty() {
-        return;
-    }
-    let (sa, sb) = if rank == 0 { (0, 0) } else { (a.strides()[rank - 1], b.strides()[rank - 1]) };
-    let outer_a = drop_last(a.layout());
-    let outer_b = drop_last(b.layout());
-    let (da, db) = (a.storage(), b.storage());
-    // Rows that are contiguous or broadcast (stride 0) get loops the compiler vectorises.
-    let row = |dst: &mut [f32], oa: usize, ob: usize| match (sa, sb) {
-        (1, 1) => {
-            for ((d, &x), &y) in dst.iter_mut().zip(&da[oa..oa + inner]).zip(&db[ob..ob + inner]) {
-                *d = f(x, y);
-            }
-        }
-        (1, 0) => {
-            let y = db[ob];
-            for (d, &x) in dst.iter_mut().zip(&da[oa..oa + inner]) {
-                *d = f(x, y);
-            }
-        }
-        (0, 1) => {
-            let x = da[oa];
-            for (d, &y) in dst.iter_mut().zip(&db[ob..ob + inner]) {
-                *d = f(x, y);
-            }
-        }
-        _ => {
-            for (j, d) in dst.iter_mut().enumerate() {
-                *d = f(da[oa + j * sa], db[ob + j * sb]);
-            }
-        }
-    };
-    if worth_parallel(out.len()) {
-        let rows_per_task = (MIN_CHUNK / inner).max(1);
-        out.par_chunks_mut(inner * rows_per_task).enumerate().for_each(|(task, chunk)| {
-            let first = task * rows_per_task;
-            let offsets = outer_a.offsets().skip(first).zip(outer_b.offsets().skip(first));
-            for (dst, (oa, ob)) in chunk.chunks_mut(inner).zip(offsets) {
-                row(dst, oa, ob);
-            }
-        });
-    } else {
-        for (dst, (oa, ob)) in out.chunks_mut(inner).zip(outer_a.offsets().zip(outer_b.offsets())) {
-            row(dst, oa, ob);
-        }
-    }
-}
-
-/// The layout of the row starts: all dimensions but the last.
-fn drop_last(layout: &Layout) -> Layout {
-    if layout.rank() == 0 {
-        return layout.clone();
-    }
-    layout.squeeze(layout.rank() - 1)
 }
 
 macro_rules! binary_operator {

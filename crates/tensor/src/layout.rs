@@ -156,8 +156,78 @@ impl Layout {
 
     /// Iterator over storage offsets in row-major logical order.
     pub fn offsets(&self) -> StridedOffsets<'_> {
-        StridedOffsets::new(self)
+        StridedOffsets::starting_at(self, 0)
     }
+
+    /// Iterator over storage offsets in row-major logical order from the element at
+    /// row-major position `start` on (empty when `start >= numel`).
+    ///
+    /// Costs one division per dimension to find the starting multi-index, then steps as
+    /// [`offsets`](Self::offsets) does, so a parallel task starts at its own share of a
+    /// view without walking the elements before it.
+    pub fn offsets_from(&self, start: usize) -> StridedOffsets<'_> {
+        StridedOffsets::starting_at(self, start)
+    }
+
+    /// An equivalent layout with as few dimensions as possible: the same elements at
+    /// the same storage offsets, in the same row-major order.
+    ///
+    /// Size-1 dimensions are dropped, and dimension `i` is merged with dimension `i + 1`
+    /// when `strides[i] == strides[i + 1] * shape[i + 1]`: stepping `i` then lands where
+    /// running `i + 1` one past its end would, so the pair walks like one dimension of
+    /// size `shape[i] * shape[i + 1]` and stride `strides[i + 1]`. A contiguous layout
+    /// becomes rank 1, a permuted NCHW tensor `[n, h, w, c]` becomes `[n, h*w, c]`, a
+    /// single element rank 0, and an empty layout `[0]`.
+    pub fn merged_dims(&self) -> Layout {
+        merge_dims(&[self]).pop().expect("one layout in, one out")
+    }
+}
+
+/// [`Layout::merged_dims`] for several layouts of one shape at once: a pair of dimensions
+/// is merged only where every layout allows it, so the results still share one shape
+/// and walking them together visits matching elements.
+///
+/// # Panics
+/// When the layouts do not all have the same shape.
+pub fn merge_dims(layouts: &[&Layout]) -> Vec<Layout> {
+    let Some(first) = layouts.first() else {
+        return Vec::new();
+    };
+    let shape = first.shape();
+    for l in layouts {
+        assert_eq!(l.shape(), shape, "merge_dims: shapes {shape:?} and {:?} differ", l.shape());
+    }
+    if shape.contains(&0) {
+        return layouts.iter().map(|l| Layout::from_parts(vec![0], vec![1], l.offset)).collect();
+    }
+    let mut merged_shape: Vec<usize> = Vec::with_capacity(shape.len());
+    let mut merged_strides: Vec<Vec<usize>> = vec![Vec::with_capacity(shape.len()); layouts.len()];
+    for (dim, &size) in shape.iter().enumerate() {
+        if size == 1 {
+            continue;
+        }
+        let continues_previous = !merged_shape.is_empty()
+            && layouts
+                .iter()
+                .zip(&merged_strides)
+                .all(|(l, strides)| strides.last() == Some(&(l.strides[dim] * size)));
+        if continues_previous {
+            *merged_shape.last_mut().expect("checked non-empty") *= size;
+            for (l, strides) in layouts.iter().zip(&mut merged_strides) {
+                *strides.last_mut().expect("checked non-empty") = l.strides[dim];
+            }
+        } else {
+            merged_shape.push(size);
+            for (l, strides) in layouts.iter().zip(&mut merged_strides) {
+                strides.push(l.strides[dim]);
+            }
+        }
+    }
+    layouts
+        .iter()
+        .zip(merged_strides)
+        .map(|(l, strides)| Layout::from_parts(merged_shape.clone(), strides, l.offset))
+        .collect()
 }
 
 /// Storage offsets of a layout's elements, in row-major logical order.
@@ -171,9 +241,19 @@ pub struct StridedOffsets<'a> {
 }
 
 impl<'a> StridedOffsets<'a> {
-    fn new(layout: &'a Layout) -> Self {
-        let next = (layout.numel() > 0).then_some(layout.offset);
-        StridedOffsets { layout, index: vec![0; layout.rank()], next }
+    /// The walk from row-major position `start`: its multi-index by division, once.
+    fn starting_at(layout: &'a Layout, start: usize) -> Self {
+        let mut index = vec![0; layout.rank()];
+        if start >= layout.numel() {
+            return StridedOffsets { layout, index, next: None };
+        }
+        let mut rest = start;
+        for (i, &size) in index.iter_mut().zip(&layout.shape).rev() {
+            *i = rest % size;
+            rest /= size;
+        }
+        let next = Some(layout.offset_of(&index));
+        StridedOffsets { layout, index, next }
     }
 }
 
@@ -233,5 +313,116 @@ mod tests {
         assert_eq!(b.offsets().collect::<Vec<_>>(), vec![0, 1, 2, 0, 1, 2]);
         assert_eq!(Layout::contiguous(&[]).offsets().count(), 1);
         assert_eq!(Layout::contiguous(&[0, 3]).offsets().count(), 0);
+    }
+
+    /// Storage offsets in row-major order the slow way: each position's multi-index by
+    /// division, then the dot product with the strides.
+    fn naive_offsets(l: &Layout) -> Vec<usize> {
+        (0..l.numel())
+            .map(|position| {
+                let mut rest = position;
+                let mut offset = l.offset();
+                for (&size, &stride) in l.shape().iter().zip(l.strides()).rev() {
+                    offset += (rest % size) * stride;
+                    rest /= size;
+                }
+                offset
+            })
+            .collect()
+    }
+
+    /// Views of every kind: contiguous, transposed, permuted, narrowed, broadcast, with
+    /// size-1 dimensions, rank 0, empty, and combinations.
+    fn assorted_layouts() -> Vec<(&'static str, Layout)> {
+        let c = Layout::contiguous;
+        vec![
+            ("rank 0", c(&[])),
+            ("one element", c(&[1, 1])),
+            ("vector", c(&[7])),
+            ("contiguous", c(&[2, 3, 4])),
+            ("offset contiguous", c(&[5, 3, 4]).narrow(0, 2, 2)),
+            ("transposed", c(&[3, 5]).transpose(0, 1)),
+            ("permuted nchw->nhwc", c(&[2, 3, 4, 5]).permute(&[0, 2, 3, 1])),
+            ("permuted nhwc->nchw", c(&[2, 4, 5, 3]).permute(&[0, 3, 1, 2])),
+            ("reversed", c(&[2, 3, 4]).permute(&[2, 1, 0])),
+            ("narrowed inner", c(&[3, 4, 6]).narrow(2, 1, 4)),
+            ("narrowed interior", c(&[2, 3, 6, 7]).narrow(2, 1, 4).narrow(3, 1, 5)),
+            ("narrowed outer", c(&[4, 3, 2]).narrow(1, 1, 2)),
+            ("narrowed to 1", c(&[3, 4, 5]).narrow(1, 2, 1)),
+            ("broadcast row", c(&[4]).broadcast_to(&[3, 4])),
+            ("broadcast column", c(&[3, 1]).broadcast_to(&[2, 3, 4])),
+            ("broadcast twice", c(&[1, 1, 4]).broadcast_to(&[2, 3, 4])),
+            ("broadcast scalar", c(&[]).broadcast_to(&[2, 3])),
+            ("size-1 dims", c(&[2, 3]).unsqueeze(1).unsqueeze(0).unsqueeze(4)),
+            ("size-1 dims transposed", c(&[2, 1, 3]).transpose(0, 2)),
+            ("permuted narrowed", c(&[3, 5, 4]).narrow(1, 1, 3).permute(&[2, 0, 1])),
+            ("permuted broadcast", c(&[3, 1, 4]).broadcast_to(&[3, 2, 4]).permute(&[1, 2, 0])),
+            ("empty", c(&[0, 3])),
+            ("empty middle", c(&[2, 0, 3]).transpose(0, 2)),
+        ]
+    }
+
+    #[test]
+    fn offsets_from_any_position_continue_the_naive_walk() {
+        for (name, l) in assorted_layouts() {
+            let all = naive_offsets(&l);
+            assert_eq!(l.offsets().collect::<Vec<_>>(), all, "{name}: offsets()");
+            for start in 0..=all.len() + 1 {
+                let rest: Vec<usize> = l.offsets_from(start).collect();
+                assert_eq!(rest, all[start.min(all.len())..], "{name}: offsets_from({start})");
+            }
+        }
+    }
+
+    #[test]
+    fn merged_dims_keep_every_offset_in_order() {
+        for (name, l) in assorted_layouts() {
+            let merged = l.merged_dims();
+            assert_eq!(naive_offsets(&merged), naive_offsets(&l), "{name}: {merged:?}");
+            assert_eq!(merged.numel(), l.numel(), "{name}");
+            assert!(merged.shape().iter().all(|&d| d != 1), "{name}: size-1 dims left in {merged:?}");
+            // Nothing mergeable is left: no adjacent pair satisfies the merge rule.
+            for i in 1..merged.rank() {
+                let (s, d) = (merged.strides(), merged.shape());
+                assert_ne!(s[i - 1], s[i] * d[i], "{name}: dims {} and {i} of {merged:?} merge", i - 1);
+            }
+        }
+    }
+
+    #[test]
+    fn merged_dims_of_common_views() {
+        let c = Layout::contiguous;
+        let shape_and_strides = |l: Layout| {
+            let m = l.merged_dims();
+            (m.shape().to_vec(), m.strides().to_vec())
+        };
+        assert_eq!(shape_and_strides(c(&[2, 3, 4])), (vec![24], vec![1]));
+        let nhwc = c(&[2, 3, 4, 5]).permute(&[0, 2, 3, 1]);
+        assert_eq!(shape_and_strides(nhwc), (vec![2, 20, 3], vec![60, 1, 20]));
+        let nchw = c(&[2, 4, 5, 3]).permute(&[0, 3, 1, 2]);
+        assert_eq!(shape_and_strides(nchw), (vec![2, 3, 20], vec![60, 1, 3]));
+        let interior = c(&[2, 3, 6, 7]).narrow(2, 1, 4).narrow(3, 1, 5);
+        assert_eq!(shape_and_strides(interior), (vec![6, 4, 5], vec![42, 7, 1]));
+        assert_eq!(shape_and_strides(c(&[4]).broadcast_to(&[2, 3, 4])), (vec![6, 4], vec![0, 1]));
+        assert_eq!(shape_and_strides(c(&[1, 1])), (vec![], vec![]));
+        assert_eq!(c(&[3, 4]).narrow(0, 1, 1).merged_dims().offset(), 4);
+    }
+
+    #[test]
+    fn merge_dims_merges_only_where_every_layout_allows() {
+        let a = Layout::contiguous(&[2, 3, 4]);
+        let b = Layout::contiguous(&[2, 4, 3]).transpose(1, 2); // [2, 3, 4], strides [12, 1, 3]
+        let merged = merge_dims(&[&a, &a]);
+        assert_eq!(merged[0].shape(), &[24]);
+        let merged = merge_dims(&[&a, &b]);
+        assert_eq!(merged[0].shape(), &[2, 3, 4]);
+        assert_eq!(merged[1].strides(), &[12, 1, 3]);
+        let row = Layout::contiguous(&[4]).broadcast_to(&[2, 3, 4]);
+        let merged = merge_dims(&[&a, &row]);
+        assert_eq!((merged[0].shape(), merged[0].strides()), (&[6, 4][..], &[4, 1][..]));
+        assert_eq!(merged[1].strides(), &[0, 1]);
+        for (x, m) in [&a, &row].into_iter().zip(&merged) {
+            assert_eq!(naive_offsets(m), naive_offsets(x));
+        }
     }
 }

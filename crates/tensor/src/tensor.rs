@@ -154,7 +154,7 @@ impl Tensor {
     pub fn to_vec(&self) -> Vec<f32> {
         match self.as_slice() {
             Some(s) => s.to_vec(),
-            None => self.layout.offsets().map(|o| self.storage[o]).collect(),
+            None => parallel::gather_strided(&self.storage, &self.layout),
         }
     }
 
