@@ -68,11 +68,11 @@ fn kill_loop_child() {
     let dir = PathBuf::from(dir);
     let mut rng = StdRng::seed_from_u64(0);
     let model = Sequential::new()
-        .append(Linear::new(2, 256, true, &mut rng))
+        .append(Linear::new(2, 512, true, &mut rng))
         .append(ReLU)
-        .append(Linear::new(256, 256, true, &mut rng))
+        .append(Linear::new(512, 512, true, &mut rng))
         .append(ReLU)
-        .append(Linear::new(256, 4, true, &mut rng));
+        .append(Linear::new(512, 4, true, &mut rng));
     let x = Tensor::uniform(&[512, 2], -1.0, 1.0, &mut rng);
     let y = x.to_vec().chunks(2).map(|p| (p[0] > 0.0) as usize * 2 + (p[1] > 0.0) as usize).collect();
     let config = AgdConfig { lr: 3e-3, amsgrad: true, ..Default::default() };
@@ -143,19 +143,26 @@ fn kill_minus_nine_at_random_moments_never_breaks_a_run() {
 
     let dir = temp_dir("kill-loop");
     let mut rng = StdRng::seed_from_u64(42);
-    let (mut kills, mut during_save) = (0, 0);
+    let (mut kills, mut during_save, mut row_ahead) = (0, 0, 0);
     loop {
         let mut running = child(&dir);
-        // Kill somewhere in the next stretch of the run (finishing is possible too).
+        // Every other kill aims at the window the crash consistency is about: just after
+        // an epoch's metrics row appears, while its checkpoint is being written.
+        let aim_at_save = kills % 2 == 1;
+        let rows_before = metric_epochs(&dir).len();
         let wait = Duration::from_secs_f64(rng.random_range(0.02..0.35) * run_time.as_secs_f64());
-        let deadline = Instant::now() + wait;
+        let deadline = Instant::now() + if aim_at_save { run_time } else { wait };
         let mut finished = None;
         while Instant::now() < deadline {
             if let Some(status) = running.try_wait().unwrap() {
                 finished = Some(status);
                 break;
             }
-            std::thread::sleep(Duration::from_millis(2));
+            if aim_at_save && metric_epochs(&dir).len() > rows_before {
+                std::thread::sleep(Duration::from_micros(rng.random_range(0..12_000)));
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(if aim_at_save { 200 } else { 2000 }));
         }
         if let Some(status) = finished {
             let mut err = String::new();
@@ -164,7 +171,7 @@ fn kill_minus_nine_at_random_moments_never_breaks_a_run() {
             if kills >= 20 {
                 break;
             }
-            // Finished before 20 kills: start over in a fresh directory's place.
+            // Finished before 20 kills: start over in a fresh directory.
             std::fs::remove_dir_all(&dir).unwrap();
             std::fs::create_dir_all(&dir).unwrap();
             continue;
@@ -182,6 +189,7 @@ fn kill_minus_nine_at_random_moments_never_breaks_a_run() {
         deduplicated.dedup();
         assert_eq!(epochs, deduplicated, "kill {kills}: an epoch appears twice in the metrics");
         let saved = checkpoint_epoch(&dir);
+        row_ahead += (epochs.len() == saved + 1) as usize;
         assert!(
             epochs.len() == saved || epochs.len() == saved + 1,
             "kill {kills}: metrics rows {epochs:?} do not match the checkpoint's epoch {saved}"
@@ -191,5 +199,8 @@ fn kill_minus_nine_at_random_moments_never_breaks_a_run() {
     assert!(temporaries(&dir).is_empty(), "stale temporaries: {:?}", temporaries(&dir));
     assert_eq!(metric_epochs(&dir), (1..=EPOCHS).collect::<Vec<_>>());
     assert_eq!(model_bits(&dir), model_bits(&straight), "the resumed run differs from the uninterrupted one");
-    eprintln!("{kills} kills, {during_save} of them during a save");
+    eprintln!(
+        "{kills} kills: {during_save} during a save (a temporary file left), {row_ahead} after an epoch's \
+         metrics row and before its checkpoint"
+    );
 }
