@@ -6,6 +6,8 @@
 //! - [`Buffer`]: non-trained state that is saved with a module (running statistics).
 //! - Layers: [`Linear`], activations ([`ReLU`], [`GELU`], [`Tanh`], [`Sigmoid`]),
 //!   [`Dropout`], [`Flatten`], and [`Sequential`] to chain them.
+//! - Sequences: [`Embedding`] (ids to vectors, row-sparse backward) and [`Lstm`] (a
+//!   multi-layer LSTM; [`lstm::lstm_layer`] and the fused [`lstm::lstm_cell`] inside).
 //! - Losses: [`cross_entropy`] (and [`CrossEntropyLoss`] with label smoothing),
 //!   [`mse_loss`], [`bce_with_logits`].
 //! - [`init`]: PyTorch's initialisers, drawing from an explicit seeded RNG.
@@ -16,16 +18,20 @@
 pub mod activation;
 pub mod buffer;
 pub mod dropout;
+pub mod embedding;
 pub mod init;
 pub mod linear;
 pub mod loss;
+pub mod lstm;
 pub mod module;
 pub mod sequential;
 
 pub use activation::{Flatten, ReLU, Sigmoid, Tanh, GELU};
 pub use buffer::Buffer;
 pub use dropout::Dropout;
+pub use embedding::Embedding;
 pub use linear::Linear;
 pub use loss::{bce_with_logits, cross_entropy, mse_loss, CrossEntropyLoss};
+pub use lstm::{Lstm, LstmConfig};
 pub use module::{Forward, Item, Mode, Module, Walk};
 pub use sequential::Sequential;
