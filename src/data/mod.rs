@@ -2,6 +2,8 @@
 //!
 //! - [`mnist`]: the MNIST IDX files (gzip'd or raw) into `f32` images and `u8` labels,
 //!   plus batches as [`Tensor`](crate::tensor::Tensor)s for a shuffled permutation.
+//! - [`ptb`]: the Penn Treebank word-level corpus as token ids, and its batching into
+//!   parallel streams and windows for truncated back-propagation through time.
 //! - [`locate`]: where a data set lives. Every example finds its data the same way: a
 //!   command-line flag, then an environment variable, then `data/<name>` in the crate
 //!   and the working directory, then `../shared/data/<name>`.
@@ -13,9 +15,11 @@
 
 pub mod locate;
 pub mod mnist;
+pub mod ptb;
 
 pub use locate::find_dataset;
 pub use mnist::{Mnist, MnistSplit};
+pub use ptb::{Ptb, Streams};
 
 use std::fmt;
 use std::io;
@@ -109,6 +113,34 @@ pub enum DataErrorKind {
         /// The number of classes.
         classes: usize,
     },
+    /// A line of a text file is not valid UTF-8.
+    NotUtf8 {
+        /// The line (1-based).
+        line: usize,
+        /// The byte of the line where the invalid sequence starts (1-based).
+        column: usize,
+    },
+    /// A line of a text file holds a control character other than whitespace (a binary
+    /// file where text was expected?).
+    ControlCharacter {
+        /// The line (1-based).
+        line: usize,
+        /// The character's position in the line (1-based, in characters).
+        column: usize,
+        /// The character.
+        found: char,
+    },
+    /// A word of a text file that the vocabulary lacks.
+    UnknownWord {
+        /// The line (1-based).
+        line: usize,
+        /// The word.
+        word: String,
+        /// The file the vocabulary was built from.
+        vocabulary_file: PathBuf,
+    },
+    /// A text file is empty.
+    NoText,
     /// A data set was not found anywhere; the error's path is the recommended location.
     NotFound {
         /// The data set's name (`"mnist"`).
@@ -198,6 +230,24 @@ impl fmt::Display for DataError {
             DataErrorKind::BadLabel { index, label, classes } => {
                 write!(f, "{path}: label {label} at position {index} is not a class in 0..{classes}")
             }
+            DataErrorKind::NotUtf8 { line, column } => {
+                write!(f, "{path}:{line}: not UTF-8 text (invalid bytes from byte {column} of the line)")
+            }
+            DataErrorKind::ControlCharacter { line, column, found } => write!(
+                f,
+                "{path}:{line}: control character U+{:04X} at character {column} (not a text file?)",
+                *found as u32
+            ),
+            DataErrorKind::UnknownWord { line, word, vocabulary_file } => {
+                let shown: String = word.chars().take(40).collect();
+                let more = if shown.len() < word.len() { "..." } else { "" };
+                write!(
+                    f,
+                    "{path}:{line}: word {shown:?}{more} is not in the vocabulary built from {}",
+                    vocabulary_file.display()
+                )
+            }
+            DataErrorKind::NoText => write!(f, "{path}: the file is empty"),
             DataErrorKind::NotFound { name, required, looked, env_var } => {
                 writeln!(f, "data set {name:?} not found. It needs these files:")?;
                 for r in required {
