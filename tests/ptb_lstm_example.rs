@@ -1,0 +1,94 @@
+//! A smoke test of the `ptb_lstm` example's model and task (the example file itself,
+//! included below) on a tiny synthetic corpus, through the shared training loop: the
+//! loss must fall, and the metrics must hold train, validation and test perplexity.
+
+mod common;
+
+#[allow(dead_code)]
+#[path = "../examples/ptb_lstm.rs"]
+mod ptb_lstm;
+
+use std::path::Path;
+
+use agdlab::data::ptb::{Ptb, Streams};
+use agdlab::nn::Module;
+use agdlab::optim::{Agd, AgdConfig, Constant};
+use agdlab::train::{fit, RunSettings, Task, TrainConfig};
+use common::temp_dir;
+use ptb_lstm::{LanguageModel, LanguageModelling};
+
+/// Sentences over 12 words in which each word mostly decides the next one: `lines`
+/// lines from a small linear congruential generator, so the test needs no files.
+fn synthetic_text(lines: usize, seed: u64) -> String {
+    let mut state = seed;
+    let mut text = String::new();
+    for _ in 0..lines {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut word = (state >> 33) % 12;
+        for _ in 0..5 {
+            text.push_str(&format!("w{word} "));
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            // The next word is (3·word + 1) mod 12, except now and then.
+            word = if (state >> 33) % 8 == 0 { (state >> 40) % 12 } else { (3 * word + 1) % 12 };
+        }
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+fn the_example_task_learns_a_tiny_corpus() {
+    let (train, valid, test) = (synthetic_text(400, 1), synthetic_text(60, 2), synthetic_text(60, 3));
+    let ptb = Ptb::from_texts(
+        (Path::new("train"), train.as_bytes()),
+        (Path::new("valid"), valid.as_bytes()),
+        (Path::new("test"), test.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(ptb.vocab.len(), 13); // w0..w11 and <eos>
+    let model = LanguageModel::new(ptb.vocab.len(), 16, 16, 2, 0.1, 0);
+    let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names[..3], ["encoder.weight", "rnn.weight_ih_l0", "rnn.weight_hh_l0"]);
+    assert_eq!(names[names.len() - 2..], ["decoder.weight", "decoder.bias"]);
+
+    let mut task = LanguageModelling {
+        model: &model,
+        train: Streams::new(&ptb.train, 4),
+        valid: Streams::new(&ptb.valid, 2),
+        test: Streams::new(&ptb.test, 2),
+        seq_len: 10,
+        state: None,
+    };
+    assert_eq!(task.steps_per_epoch(), 60); // 2,400 tokens in 4 streams of 600, 10 steps each
+    let mut optimizer =
+        Agd::new(model.named_parameters(), AgdConfig { lr: 1e-2, ..Default::default() }).unwrap();
+    let dir = temp_dir("ptb-lstm-smoke");
+    let config = TrainConfig {
+        label: "smoke".into(),
+        epochs: 3,
+        clip_grad_norm: Some(0.25),
+        metrics: dir.join("metrics.csv"),
+        diagnostics: Some(dir.join("diagnostics.csv")),
+        save: None,
+        resume: None,
+        allow_changed_settings: false,
+        settings: RunSettings::default(),
+    };
+    let summary = fit(&model, &mut optimizer, &Constant, &mut task, &config).unwrap();
+
+    let metric = |epoch: usize, name: &str| {
+        let row = &summary.history[epoch].metrics;
+        row.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name}")).1
+    };
+    let (first, last) = (metric(0, "train_ppl"), metric(2, "train_ppl"));
+    assert!(last < 0.6 * first, "training perplexity did not fall enough: {first} -> {last}");
+    assert!((metric(2, "train_loss").exp() - last).abs() < 1e-6 * last);
+    // Chance is 13; the corpus is mostly predictable, so far below it.
+    assert!(metric(2, "valid_ppl") < 6.0, "valid_ppl {}", metric(2, "valid_ppl"));
+    let test_ppl = summary.final_metrics.iter().find(|(n, _)| n == "test_ppl").expect("test_ppl").1;
+    assert!(test_ppl < 6.0, "test_ppl {test_ppl}");
+    let csv = std::fs::read_to_string(&config.metrics).unwrap();
+    assert!(csv.starts_with("epoch,train_loss,train_ppl,valid_loss,valid_ppl,lr,"), "{csv}");
+    let diagnostics = std::fs::read_to_string(dir.join("diagnostics.csv")).unwrap();
+    assert!(diagnostics.contains("rnn.weight_hh_l1,sgd_mode_fraction"), "{diagnostics}");
+}
