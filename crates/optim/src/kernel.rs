@@ -133,10 +133,17 @@ pub(crate) fn check_finite(params: &[(String, Param)], grads: &Gradients) -> Res
     Ok(())
 }
 
-/// True when no element is NaN or ±Inf. Written as a branch-free `&` reduction over
-/// blocks (rather than a short-circuiting `all`) so it vectorises.
+/// True when no element is NaN or ±Inf: a branch-free `&` reduction over blocks (rather
+/// than a short-circuiting `all`) so it vectorises, and blocks checked on rayon's threads
+/// when the slice is large, so the check reads memory as fast as the update that follows.
 pub(crate) fn all_finite(values: &[f32]) -> bool {
-    values.chunks(4096).all(|block| block.iter().fold(true, |ok, x| ok & x.is_finite()))
+    let block_finite = |block: &[f32]| block.iter().fold(true, |ok, x| ok & x.is_finite());
+    if values.len() > PAR_THRESHOLD && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        values.par_chunks(PAR_THRESHOLD).all(|chunk| chunk.chunks(4096).all(block_finite))
+    } else {
+        values.chunks(4096).all(block_finite)
+    }
 }
 
 /// Σ x² in f64, over blocks of f32 lanes (so it vectorises) added in order.
