@@ -84,7 +84,7 @@ impl Var {
 
 /// `x̂` of every row of `n` elements, and each row's `1/sqrt(σ² + eps)`. Statistics in f64.
 fn normalize_rows(x: &[f32], n: usize, eps: f32) -> (Vec<f32>, Vec<f32>) {
-    let rows = if n == 0 { 0 } else { x.len() / n };
+    let rows = x.len().checked_div(n).unwrap_or(0);
     let mut out = vec![0.0f32; x.len()];
     let mut inv_std = vec![0.0f32; rows];
     let row = |(src, (dst, r)): (&[f32], (&mut [f32], &mut f32))| {
@@ -113,7 +113,7 @@ fn input_gradient(g_hat: &[f32], x_hat: &[f32], inv_std: &[f32], n: usize) -> Ve
     if n == 0 {
         return dx;
     }
-    let row = |((dx, (g, xh)), &r): ((&mut [f32], (&[f32], &[f32])), &f32)| {
+    let row = |dx: &mut [f32], g: &[f32], xh: &[f32], r: f32| {
         let sum_g: f64 = g.iter().map(|&v| v as f64).sum();
         let sum_gx: f64 = g.iter().zip(xh).map(|(&a, &b)| a as f64 * b as f64).sum();
         let scale = r as f64 / n as f64;
@@ -125,9 +125,12 @@ fn input_gradient(g_hat: &[f32], x_hat: &[f32], inv_std: &[f32], n: usize) -> Ve
         dx.par_chunks_mut(n)
             .zip(g_hat.par_chunks(n).zip(x_hat.par_chunks(n)))
             .zip(inv_std.par_iter())
-            .for_each(row);
+            .for_each(|((dx, (g, xh)), &r)| row(dx, g, xh, r));
     } else {
-        dx.chunks_mut(n).zip(g_hat.chunks(n).zip(x_hat.chunks(n))).zip(inv_std.iter()).for_each(row);
+        dx.chunks_mut(n)
+            .zip(g_hat.chunks(n).zip(x_hat.chunks(n)))
+            .zip(inv_std.iter())
+            .for_each(|((dx, (g, xh)), &r)| row(dx, g, xh, r));
     }
     dx
 }
