@@ -127,15 +127,22 @@ fn padded(seqs: &[Vec<usize>]) -> (Vec<usize>, Vec<Vec<bool>>) {
     (ids, seqs.iter().map(|s| (0..len).map(|i| i >= s.len()).collect()).collect())
 }
 
-/// `n` random sequences, the decoder inputs (BOS + reversed) and targets (reversed + EOS).
-fn sample(rng: &mut StdRng, n: usize) -> (Vec<Vec<usize>>, Vec<Vec<usize>>, Vec<Vec<usize>>) {
+/// Source sequences, the decoder's inputs (BOS + reversed) and its targets (reversed + EOS).
+struct Examples {
+    src: Vec<Vec<usize>>,
+    inputs: Vec<Vec<usize>>,
+    targets: Vec<Vec<usize>>,
+}
+
+/// `n` random sequences of 8 to `MAX_LEN` symbols.
+fn sample(rng: &mut StdRng, n: usize) -> Examples {
     let src: Vec<Vec<usize>> = (0..n)
         .map(|_| (0..rng.random_range(8..=MAX_LEN)).map(|_| 3 + rng.random_range(0..SYMBOLS)).collect())
         .collect();
     let reversed: Vec<Vec<usize>> = src.iter().map(|s| s.iter().rev().copied().collect()).collect();
     let inputs = reversed.iter().map(|r| std::iter::once(BOS).chain(r.iter().copied()).collect()).collect();
     let targets = reversed.iter().map(|r| r.iter().copied().chain([EOS]).collect()).collect();
-    (src, inputs, targets)
+    Examples { src, inputs, targets }
 }
 
 struct Reverse<'a> {
@@ -157,7 +164,7 @@ impl Task for Reverse<'_> {
 
     fn train_step(&mut self, tape: &Tape, step: usize) -> StepOutput {
         let stream = (self.seed << 32) ^ ((self.epoch * self.steps + step) as u64 + 1);
-        let (src, inputs, targets) = sample(&mut StdRng::seed_from_u64(stream), self.batch);
+        let Examples { src, inputs, targets } = sample(&mut StdRng::seed_from_u64(stream), self.batch);
         let (memory, src_mask) = self.model.encode(tape, &src);
         let logits = self.model.decode(tape, &memory, &src_mask, &inputs);
         let (target_ids, _) = padded(&targets);
@@ -168,7 +175,7 @@ impl Task for Reverse<'_> {
     }
 
     fn evaluate(&mut self) -> Vec<(String, f64)> {
-        let (src, _, targets) = sample(&mut StdRng::seed_from_u64(u64::MAX - self.seed), 512);
+        let Examples { src, targets, .. } = sample(&mut StdRng::seed_from_u64(u64::MAX - self.seed), 512);
         let decoded = greedy_decode(self.model, &src);
         let exact = decoded.iter().zip(&targets).filter(|(d, t)| d == t).count();
         vec![("exact_acc".into(), exact as f64 / src.len() as f64)]
