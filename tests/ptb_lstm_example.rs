@@ -13,7 +13,7 @@ use std::path::Path;
 use agdlab::data::ptb::{Ptb, Streams};
 use agdlab::nn::Module;
 use agdlab::optim::{Agd, AgdConfig, Constant};
-use agdlab::train::{fit, RunSettings, Task, TrainConfig};
+use agdlab::train::{fit, Task, TrainConfig};
 use common::temp_dir;
 use ptb_lstm::{LanguageModel, LanguageModelling};
 
@@ -63,17 +63,9 @@ fn the_example_task_learns_a_tiny_corpus() {
     let mut optimizer =
         Agd::new(model.named_parameters(), AgdConfig { lr: 1e-2, ..Default::default() }).unwrap();
     let dir = temp_dir("ptb-lstm-smoke");
-    let config = TrainConfig {
-        label: "smoke".into(),
-        epochs: 3,
-        clip_grad_norm: Some(0.25),
-        metrics: dir.join("metrics.csv"),
-        diagnostics: Some(dir.join("diagnostics.csv")),
-        save: None,
-        resume: None,
-        allow_changed_settings: false,
-        settings: RunSettings::default(),
-    };
+    let mut config = TrainConfig::new("smoke", 3, dir.join("metrics.csv"));
+    config.clip_grad_norm = Some(0.25);
+    config.diagnostics = Some(dir.join("diagnostics.csv"));
     let summary = fit(&model, &mut optimizer, &Constant, &mut task, &config).unwrap();
 
     let metric = |epoch: usize, name: &str| {

@@ -39,6 +39,11 @@ activation!(
     GELU, |x| gelu(x)
 );
 activation!(
+    /// GELU's tanh approximation, `½x(1 + tanh(√(2/π)·(x + 0.044715·x³)))`. PyTorch
+    /// equivalent: `torch.nn.GELU(approximate="tanh")`.
+    GeluTanh, |x| gelu_tanh(x)
+);
+activation!(
     /// `[n, d1, d2, ..] -> [n, d1·d2·..]`. PyTorch equivalent: `torch.nn.Flatten()`.
     Flatten, |x| x.flatten_from(1)
 );
@@ -47,4 +52,11 @@ activation!(
 pub fn gelu(x: &Var) -> Var {
     let cdf = x.mul_scalar(std::f32::consts::FRAC_1_SQRT_2).erf().add_scalar(1.0).mul_scalar(0.5);
     x.mul(&cdf)
+}
+
+/// `½x(1 + tanh(√(2/π)·(x + 0.044715·x³)))`, composed from primitives.
+pub fn gelu_tanh(x: &Var) -> Var {
+    let c = (2.0 / std::f32::consts::PI).sqrt();
+    let inner = x.add(&x.mul(x).mul(x).mul_scalar(0.044_715)).mul_scalar(c);
+    x.mul(&inner.tanh().add_scalar(1.0).mul_scalar(0.5))
 }

@@ -4,10 +4,12 @@
 //!   names in declaration order, train/eval modes, child modules); [`Forward`] for the
 //!   modules that map one value to one value. See [`module`] for how to write one.
 //! - [`Buffer`]: non-trained state that is saved with a module (running statistics).
-//! - Layers: [`Linear`], activations ([`ReLU`], [`GELU`], [`Tanh`], [`Sigmoid`]),
-//!   [`Dropout`], [`Flatten`], and [`Sequential`] to chain them.
+//! - Layers: [`Linear`], activations ([`ReLU`], [`GELU`], [`GeluTanh`], [`Tanh`],
+//!   [`Sigmoid`]), [`Dropout`], [`Flatten`], [`LayerNorm`], and [`Sequential`] to chain them.
 //! - Sequences: [`Embedding`] (ids to vectors, row-sparse backward) and [`Lstm`] (a
 //!   multi-layer LSTM; [`lstm::lstm_layer`] and the fused [`lstm::lstm_cell`] inside).
+//! - Attention: [`MultiheadAttention`] (with [`causal_mask`] and [`key_padding_mask`]),
+//!   [`TransformerEncoderLayer`], [`TransformerDecoderLayer`], [`LearnedPositions`].
 //! - Losses: [`cross_entropy`] (and [`CrossEntropyLoss`] with label smoothing),
 //!   [`mse_loss`], [`bce_with_logits`].
 //! - [`init`]: PyTorch's initialisers, drawing from an explicit seeded RNG.
@@ -16,22 +18,30 @@
 //! either direction.
 
 pub mod activation;
+pub mod attention;
 pub mod buffer;
 pub mod dropout;
 pub mod embedding;
 pub mod init;
+pub mod layernorm;
 pub mod linear;
 pub mod loss;
 pub mod lstm;
 pub mod module;
 pub mod sequential;
+pub mod transformer;
 
-pub use activation::{Flatten, ReLU, Sigmoid, Tanh, GELU};
+pub use activation::{Flatten, GeluTanh, ReLU, Sigmoid, Tanh, GELU};
+pub use attention::{causal_mask, key_padding_mask, MultiheadAttention};
 pub use buffer::Buffer;
 pub use dropout::Dropout;
 pub use embedding::Embedding;
+pub use layernorm::LayerNorm;
 pub use linear::Linear;
 pub use loss::{bce_with_logits, cross_entropy, mse_loss, CrossEntropyLoss};
 pub use lstm::{Lstm, LstmConfig};
 pub use module::{Forward, Item, Mode, Module, Walk};
 pub use sequential::Sequential;
+pub use transformer::{
+    Activation, LayerConfig, LearnedPositions, TransformerDecoderLayer, TransformerEncoderLayer,
+};

@@ -62,7 +62,7 @@ fn cross_entropy_matches_the_definition_with_and_without_smoothing() {
     let logits = randn(&[5, 7], 2).mul_scalar(3.0);
     let targets = [0, 6, 3, 3, 1];
     for eps in [0.0f32, 0.1, 0.3] {
-        let loss = CrossEntropyLoss { label_smoothing: eps };
+        let loss = CrossEntropyLoss { label_smoothing: eps, ..Default::default() };
         let got = loss.forward(&Var::constant(logits.clone()), &targets).item() as f64;
         let rows = logits.to_vec();
         let mut expected = 0.0;
@@ -84,7 +84,7 @@ fn losses_and_gelu_pass_gradient_checks() {
     let config = GradCheck::default();
     let logits = randn(&[4, 5], 3);
     for eps in [0.0, 0.2] {
-        let loss = CrossEntropyLoss { label_smoothing: eps };
+        let loss = CrossEntropyLoss { label_smoothing: eps, ..Default::default() };
         check_gradients(|v| loss.forward(&v[0], &[1, 0, 4, 4]), std::slice::from_ref(&logits), &config)
             .unwrap();
         // On a transposed view too.
