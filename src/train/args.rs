@@ -51,7 +51,7 @@ pub struct CommonArgs {
     /// Resume even when --lr, --seed, --batch-size, ... differ from the checkpoint's.
     #[arg(long)]
     pub allow_changed_settings: bool,
-    /// Per-epoch metrics CSV [default: runs/<example>_<optimizer>.csv].
+    /// Per-epoch metrics CSV (default: runs/EXAMPLE_OPTIMIZER.csv).
     #[arg(long)]
     pub metrics: Option<PathBuf>,
 }

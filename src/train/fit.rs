@@ -141,7 +141,7 @@ impl RunSummary {
 }
 
 /// Train `model` with `optimizer` under `schedule` on `task`, as `config` says: see the
-/// [module documentation](self).
+/// module documentation of `agdlab::train::fit`.
 ///
 /// # Errors
 /// Bad paths or settings, empty data, a NaN or infinite loss, gradient or evaluation

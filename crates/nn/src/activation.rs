@@ -48,15 +48,12 @@ activation!(
     Flatten, |x| x.flatten_from(1)
 );
 
-/// `½x(1 + erf(x/√2))`, composed from primitives.
+/// `½x(1 + erf(x/√2))`: the fused op [`Var::gelu`].
 pub fn gelu(x: &Var) -> Var {
-    let cdf = x.mul_scalar(std::f32::consts::FRAC_1_SQRT_2).erf().add_scalar(1.0).mul_scalar(0.5);
-    x.mul(&cdf)
+    x.gelu()
 }
 
-/// `½x(1 + tanh(√(2/π)·(x + 0.044715·x³)))`, composed from primitives.
+/// `½x(1 + tanh(√(2/π)·(x + 0.044715·x³)))`: the fused op [`Var::gelu_tanh`].
 pub fn gelu_tanh(x: &Var) -> Var {
-    let c = (2.0 / std::f32::consts::PI).sqrt();
-    let inner = x.add(&x.mul(x).mul(x).mul_scalar(0.044_715)).mul_scalar(c);
-    x.mul(&inner.tanh().add_scalar(1.0).mul_scalar(0.5))
+    x.gelu_tanh()
 }
