@@ -63,16 +63,25 @@ impl CrossEntropyLoss {
         let on_class = 1.0 - eps;
         let off_class = eps / classes as f32;
 
-        let log_probs = logits.value().log_softmax(1);
-        let lp = log_probs.as_slice().expect("log_softmax returns contiguous");
+        // One pass of exp gives the probabilities (for the gradient) and each row's
+        // logsumexp (for the loss): log p_i[c] = x_i[c] - lse_i.
+        let x = logits.value().contiguous();
+        let (probs, lse) = x.softmax_with_logsumexp();
+        let xs = x.as_slice().expect("contiguous");
         let mut total = 0.0f64;
         let mut counted = 0usize;
-        for (row, &target) in lp.chunks(classes).zip(targets) {
+        for ((row, &target), &lse) in xs.chunks(classes).zip(targets).zip(&lse) {
             if ignored(target) {
                 continue;
             }
-            let smooth: f32 = if eps > 0.0 { row.iter().sum() } else { 0.0 };
-            total -= (on_class * row[target] + off_class * smooth) as f64;
+            let log_p_target = (row[target] - lse) as f64;
+            // Σ_c log p[c] = Σ_c x[c] - C·lse, only needed with smoothing.
+            let sum_log_p = if eps > 0.0 {
+                row.iter().map(|&v| v as f64).sum::<f64>() - classes as f64 * lse as f64
+            } else {
+                0.0
+            };
+            total -= on_class as f64 * log_p_target + off_class as f64 * sum_log_p;
             counted += 1;
         }
         let loss = Tensor::scalar((total / counted as f64) as f32);
@@ -82,7 +91,7 @@ impl CrossEntropyLoss {
         Var::record("cross_entropy", loss, &[logits], move |g, grads| {
             grads.add(0, || {
                 let scale = g.item() / counted as f32;
-                let mut grad = log_probs.exp();
+                let mut grad = probs; // owned by this closure alone: updated in place
                 for (row, &target) in grad.data_mut().chunks_mut(classes).zip(&targets) {
                     if Some(target) == ignore_index {
                         row.fill(0.0);

@@ -13,6 +13,7 @@
 //! | [`tensor`] | the type, constructors (seeded `uniform`/`normal`), views |
 //! | [`elementwise`] | unary math, binary ops with NumPy broadcasting, comparisons |
 //! | [`reduce`] | sums, means, max/argmax over chosen axes, `sum_to` (undo broadcasting) |
+//! | [`exp`] | a vectorisable `exp` (Cephes' `expf`), within 2 ulp |
 //! | [`softmax`] | numerically stable softmax, log-softmax, logsumexp |
 //! | [`index`] | concat/stack, index_select/index_add, gather/scatter_add |
 //! | [`matmul`] | 2-D and batched products through `matrixmultiply::sgemm`, strides passed straight through |
@@ -32,6 +33,7 @@
 pub mod alloc_count;
 pub mod elementwise;
 pub mod error;
+pub mod exp;
 pub mod index;
 pub mod layout;
 pub mod matmul;

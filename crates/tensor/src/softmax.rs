@@ -9,8 +9,9 @@
 
 use rayon::prelude::*;
 
+use crate::exp::{exp_shifted_into, sum_exp_shifted};
 use crate::parallel::{worth_parallel, MIN_CHUNK};
-use crate::reduce::{dim_last_order, sum_run};
+use crate::reduce::dim_last_order;
 use crate::tensor::Tensor;
 
 impl Tensor {
@@ -22,13 +23,49 @@ impl Tensor {
     /// When `dim` is out of range.
     pub fn softmax(&self, dim: usize) -> Tensor {
         self.map_rows("softmax", dim, |x, out| {
-            let shift = row_shift(x);
-            for (o, &v) in out.iter_mut().zip(x) {
-                *o = (v - shift).exp();
-            }
-            let scale = (1.0 / sum_run(out)) as f32;
+            let scale = (1.0 / exp_shifted_into(x, row_shift(x), out)) as f32;
             out.iter_mut().for_each(|o| *o *= scale);
         })
+    }
+
+    /// `softmax` along the last dimension and each row's `logsumexp`, from one pass of
+    /// `exp` (cross-entropy needs both: the loss from `logsumexp`, the gradient from the
+    /// probabilities). The probabilities are contiguous with `self`'s shape; the
+    /// log-sum-exps are one per row, in row-major order.
+    ///
+    /// PyTorch equivalent: `(torch.softmax(t, -1), torch.logsumexp(t, -1))`.
+    ///
+    /// # Panics
+    /// When the tensor is a scalar.
+    pub fn softmax_with_logsumexp(&self) -> (Tensor, Vec<f32>) {
+        assert!(self.rank() >= 1, "softmax_with_logsumexp: needs rank >= 1, got shape {:?}", self.shape());
+        let len = self.shape()[self.rank() - 1];
+        let rows = self.contiguous();
+        let data = rows.as_slice().expect("contiguous");
+        let mut probs = vec![0.0; data.len()];
+        let mut lse = vec![0.0; if len == 0 { 0 } else { data.len() / len }];
+        let row = |(x, out): (&[f32], &mut [f32]), lse: &mut f32| {
+            let shift = row_shift(x);
+            let sum = exp_shifted_into(x, shift, out);
+            let scale = (1.0 / sum) as f32;
+            out.iter_mut().for_each(|o| *o *= scale);
+            *lse = shift + sum.ln() as f32;
+        };
+        if len > 0 {
+            if worth_parallel(data.len()) {
+                data.par_chunks(len)
+                    .zip(probs.par_chunks_mut(len))
+                    .zip(lse.par_iter_mut())
+                    .with_min_len((MIN_CHUNK / len).max(1))
+                    .for_each(|(pair, l)| row(pair, l));
+            } else {
+                data.chunks(len)
+                    .zip(probs.chunks_mut(len))
+                    .zip(lse.iter_mut())
+                    .for_each(|(pair, l)| row(pair, l));
+            }
+        }
+        (Tensor::from_contiguous(probs, self.shape()), lse)
     }
 
     /// `x - logsumexp(x)` along `dim`, without forming `softmax` (stays finite where
@@ -115,7 +152,15 @@ impl Tensor {
 /// The row maximum to subtract before `exp`, or 0 when it is infinite (all `-inf`
 /// rows then give `exp = 0`, and `+inf` propagates as in PyTorch).
 fn row_shift(x: &[f32]) -> f32 {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    // Eight independent lanes, so the loop vectorises.
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut groups = x.chunks_exact(8);
+    for group in &mut groups {
+        for (lane, &v) in lanes.iter_mut().zip(group) {
+            *lane = lane.max(v);
+        }
+    }
+    let max = lanes.iter().chain(groups.remainder()).copied().fold(f32::NEG_INFINITY, f32::max);
     if max.is_finite() {
         max
     } else {
@@ -123,9 +168,8 @@ fn row_shift(x: &[f32]) -> f32 {
     }
 }
 
-/// `ln Σ exp(x)` of one row (the sum accumulated in f64; `exp` dominates the cost).
+/// `ln Σ exp(x)` of one row (`exp` dominates the cost).
 fn logsumexp_row(x: &[f32]) -> f32 {
     let shift = row_shift(x);
-    let sum: f64 = x.iter().map(|&v| (v - shift).exp() as f64).sum();
-    shift + sum.ln() as f32
+    shift + sum_exp_shifted(x, shift).ln() as f32
 }

@@ -1,0 +1,165 @@
+"""Time one training step of the ptb_transformer model in PyTorch and in agdlab, alternating.
+
+The model and batch of `benches/transformer_step.rs` (the `ptb_transformer` example's
+model): a 10,000-word vocabulary, token and learned position embeddings, 2 pre-LN
+`nn.TransformerEncoderLayer`s (d_model 128, 4 heads, feed-forward 512, GELU, dropout
+0.1, batch-first, causal mask), a final LayerNorm and an untied head; batch 20, windows
+of 35 tokens. One step is forward, cross-entropy, backward, clipping to global norm 1.0
+and an AGD step (as PyTorch has no AGD: written from the paper's equations with ordinary
+tensor ops, the same one as in `benches/pytorch_mlp.py`).
+
+Each round times PyTorch (the median of `--steps` steps after two warm-up steps) and then
+agdlab (the median of the criterion bench `whole_step_clip_agd`, run with
+RAYON_NUM_THREADS set), and the script reports the median over rounds of the per-round
+ratio agdlab time / PyTorch time (below 1: agdlab is faster), per thread count.
+
+    python3 benches/pytorch_transformer.py                  # 1 and 2 threads, 5 rounds
+    python3 benches/pytorch_transformer.py --threads 2 --rounds 3
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VOCAB, DIM, HEADS, LAYERS, BATCH, SEQ, DROPOUT, CLIP = 10_000, 128, 4, 2, 20, 35, 0.1, 1.0
+BENCH_GROUP, BENCH_NAME = "transformer_lm_step_2x128_batch20_seq35", "whole_step_clip_agd"
+BENCH = "transformer_step"
+
+class AGD(torch.optim.Optimizer):
+    """AGD (Yue et al., NeurIPS 2023) from the paper's equations, no options."""
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.999), delta=1e-5):
+        super().__init__(params, dict(lr=lr, betas=betas, delta=delta))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["m"] = torch.zeros_like(p)
+                    state["b"] = torch.zeros_like(p)
+                state["step"] += 1
+                t, m, b = state["step"], state["m"], state["b"]
+                bc1, bc1_old, bc2 = 1 - b1**t, 1 - b1 ** (t - 1), 1 - b2**t
+                m_old_corrected = m / bc1_old if t > 1 else torch.zeros_like(m)
+                m.mul_(b1).add_(p.grad, alpha=1 - b1)
+                s = m / bc1 - m_old_corrected
+                b.mul_(b2).addcmul_(s, s, value=1 - b2)
+                denom = b.sqrt().clamp_(min=group["delta"] * bc2**0.5)
+                p.addcdiv_(m, denom, value=-group["lr"] * bc2**0.5 / bc1)
+
+
+class TransformerLm(torch.nn.Module):
+    """examples/ptb_transformer.rs's model in PyTorch modules."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = torch.nn.Embedding(VOCAB, DIM)
+        self.positions = torch.nn.Parameter(torch.randn(SEQ, DIM))
+        self.drop = torch.nn.Dropout(DROPOUT)
+        self.blocks = torch.nn.ModuleList(
+            torch.nn.TransformerEncoderLayer(DIM, HEADS, 4 * DIM, DROPOUT, activation="gelu",
+                                             batch_first=True, norm_first=True)
+            for _ in range(LAYERS))
+        self.norm = torch.nn.LayerNorm(DIM)
+        self.head = torch.nn.Linear(DIM, VOCAB)
+        self.register_buffer("mask", torch.nn.Transformer.generate_square_subsequent_mask(SEQ))
+
+    def forward(self, ids):
+        x = self.drop(self.embedding(ids) + self.positions[: ids.shape[1]])
+        for block in self.blocks:
+            x = block(x, src_mask=self.mask, is_causal=True)
+        return self.head(self.norm(x)).reshape(-1, VOCAB)
+
+
+def torch_step_seconds(steps):
+    """Median wall time of one training step over `steps` steps (after 2 warm-up steps)."""
+    torch.manual_seed(0)
+    model = TransformerLm()
+    optimizer = AGD(model.parameters(), lr=3e-4, delta=1e-14)
+    ids = torch.randint(0, VOCAB, (BATCH, SEQ))
+    targets = torch.randint(0, VOCAB, (SEQ * BATCH,))
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(ids), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+        optimizer.step()
+
+    times = []
+    for i in range(steps + 2):
+        start = time.perf_counter()
+        step()
+        if i >= 2:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def build_bench():
+    """Build benches/transformer_step.rs and return the path of its executable."""
+    out = subprocess.run(
+        ["cargo", "bench", "--bench", BENCH, "--no-run", "--message-format=json"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout
+    for line in out.splitlines():
+        message = json.loads(line)
+        if message.get("reason") == "compiler-artifact" and message["target"]["name"] == BENCH:
+            if message.get("executable"):
+                return message["executable"]
+    raise RuntimeError("cargo did not report the bench executable")
+
+
+def agdlab_step_seconds(binary, threads, criterion_home):
+    """Median time of one step from a short criterion run of `whole_step_clip_agd`."""
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads), CRITERION_HOME=criterion_home)
+    subprocess.run(
+        [binary, "--bench", f"^{BENCH_GROUP}/{BENCH_NAME}$", "--noplot", "--sample-size", "10",
+         "--warm-up-time", "1", "--measurement-time", "5"],
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )
+    path = os.path.join(criterion_home, BENCH_GROUP, BENCH_NAME, "new", "estimates.json")
+    with open(path) as f:
+        return json.load(f)["median"]["point_estimate"] * 1e-9
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=20, help="PyTorch steps timed per round")
+    args = parser.parse_args()
+
+    binary = build_bench()
+    print(f"torch {torch.__version__}; one step = forward + backward + clip {CLIP} + AGD; "
+          f"{LAYERS} x {DIM} pre-LN Transformer, vocabulary {VOCAB}, batch {BATCH} x {SEQ}; {args.rounds} rounds")
+    print(f"{'threads':>7} {'pytorch ms':>11} {'agdlab ms':>10} {'agdlab/pytorch (median of rounds)':>34}")
+    with tempfile.TemporaryDirectory() as criterion_home:
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            theirs, ours, ratios = [], [], []
+            for _ in range(args.rounds):  # alternate so both see the same machine load
+                t = torch_step_seconds(args.steps)
+                o = agdlab_step_seconds(binary, threads, criterion_home)
+                theirs.append(t)
+                ours.append(o)
+                ratios.append(o / t)
+            per_round = " ".join(f"{r:.2f}" for r in ratios)
+            print(f"{threads:>7} {statistics.median(theirs) * 1e3:>11.1f} {statistics.median(ours) * 1e3:>10.1f} "
+                  f"{statistics.median(ratios):>8.2f}  (rounds: {per_round})", flush=True)
+
+
+if __name__ == "__main__":
+    main()

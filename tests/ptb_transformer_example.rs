@@ -1,0 +1,129 @@
+//! A smoke test of the `ptb_transformer` example's model and task (the example file
+//! itself, included below) on a tiny synthetic corpus, through the shared training loop:
+//! the loss must fall, the metrics must hold train, validation and test perplexity, and
+//! the per-kind SGD-mode table must be built from the diagnostics CSV.
+
+mod common;
+
+#[allow(dead_code)]
+#[path = "../examples/ptb_transformer.rs"]
+mod ptb_transformer;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use agdlab::data::ptb::{Ptb, Streams};
+use agdlab::nn::Module;
+use agdlab::optim::{Agd, AgdConfig, Constant};
+use agdlab::train::{fit, Task, TrainConfig};
+use common::temp_dir;
+use ptb_transformer::{parameter_kind, sgd_mode_by_kind, LanguageModelling, TransformerLm};
+
+/// Sentences over 12 words in which each word mostly decides the next one, from a small
+/// linear congruential generator, so the test needs no files.
+fn synthetic_text(lines: usize, seed: u64) -> String {
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state >> 33
+    };
+    let mut text = String::new();
+    for _ in 0..lines {
+        let mut word = next() % 12;
+        for _ in 0..5 {
+            text.push_str(&format!("w{word} "));
+            // The next word is (3·word + 1) mod 12, except now and then.
+            word = if next() % 8 == 0 { next() % 12 } else { (3 * word + 1) % 12 };
+        }
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+fn the_example_task_learns_a_tiny_corpus() {
+    let (train, valid, test) = (synthetic_text(400, 1), synthetic_text(60, 2), synthetic_text(60, 3));
+    let ptb = Ptb::from_texts(
+        (Path::new("train"), train.as_bytes()),
+        (Path::new("valid"), valid.as_bytes()),
+        (Path::new("test"), test.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(ptb.vocab.len(), 13); // w0..w11 and <eos>
+    let model = TransformerLm::new(ptb.vocab.len(), 16, 2, 1, 10, 0.0, 0);
+    let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names[..3], ["embedding.weight", "positions.weight", "blocks.0.self_attn.in_proj_weight"]);
+    assert_eq!(names[names.len() - 2..], ["head.weight", "head.bias"]);
+    let kinds: Vec<&str> = names.iter().map(|n| parameter_kind(n)).collect();
+    for kind in ["embedding", "attention", "feed-forward", "norm", "head"] {
+        assert!(kinds.contains(&kind), "no parameter of kind {kind} in {names:?}");
+    }
+
+    let mut task = LanguageModelling {
+        model: &model,
+        train: Streams::new(&ptb.train, 4),
+        valid: Streams::new(&ptb.valid, 2),
+        test: Streams::new(&ptb.test, 2),
+        seq_len: 10,
+    };
+    assert_eq!(task.steps_per_epoch(), 60); // 2,400 tokens in 4 streams of 600, 10 per window
+    let config = AgdConfig { lr: 3e-3, delta: 1e-14, ..Default::default() };
+    let mut optimizer = Agd::new(model.named_parameters(), config).unwrap();
+    let dir = temp_dir("ptb-transformer-smoke");
+    let mut config = TrainConfig::new("smoke", 3, dir.join("metrics.csv"));
+    config.clip_grad_norm = Some(1.0);
+    config.diagnostics = Some(dir.join("diagnostics.csv"));
+    let summary = fit(&model, &mut optimizer, &Constant, &mut task, &config).unwrap();
+
+    let metric = |epoch: usize, name: &str| {
+        let row = &summary.history[epoch].metrics;
+        row.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name}")).1
+    };
+    let (first, last) = (metric(0, "train_ppl"), metric(2, "train_ppl"));
+    assert!(last < 0.7 * first, "training perplexity did not fall enough: {first} -> {last}");
+    // Chance is 13; the corpus is mostly predictable, so far below it.
+    assert!(metric(2, "valid_ppl") < 6.0, "valid_ppl {}", metric(2, "valid_ppl"));
+    let test_ppl = summary.final_metrics.iter().find(|(n, _)| n == "test_ppl").expect("test_ppl").1;
+    assert!(test_ppl < 6.0, "test_ppl {test_ppl}");
+
+    let sizes: BTreeMap<String, usize> =
+        model.named_parameters().into_iter().map(|(n, p)| (n, p.numel())).collect();
+    let table = sgd_mode_by_kind(&dir.join("diagnostics.csv"), &sizes).unwrap();
+    assert_eq!(table.keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
+    for kinds in table.values() {
+        assert_eq!(kinds.len(), 5, "{kinds:?}");
+        assert!(kinds.values().all(|f| (0.0..=1.0).contains(f)), "{kinds:?}");
+    }
+}
+
+#[test]
+fn sgd_mode_by_kind_weights_each_parameter_by_its_size() {
+    let dir = temp_dir("ptb-transformer-kinds");
+    let csv = dir.join("diagnostics.csv");
+    std::fs::write(
+        &csv,
+        "epoch,step,param,key,value\n\
+         1,10,embedding.weight,sgd_mode_fraction,0.5\n\
+         1,10,positions.weight,sgd_mode_fraction,0\n\
+         1,10,blocks.0.linear1.weight,sgd_mode_fraction,0.25\n\
+         1,10,head.weight,sgd_mode_fraction,1\n\
+         1,10,head.weight,mode_flip_fraction,0.75\n\
+         2,20,embedding.weight,sgd_mode_fraction,1\n",
+    )
+    .unwrap();
+    let sizes: BTreeMap<String, usize> = [
+        ("embedding.weight", 30),
+        ("positions.weight", 10),
+        ("blocks.0.linear1.weight", 8),
+        ("head.weight", 4),
+    ]
+    .into_iter()
+    .map(|(n, s)| (n.to_string(), s))
+    .collect();
+    let table = sgd_mode_by_kind(&csv, &sizes).unwrap();
+    assert_eq!(table[&1]["embedding"], (0.5 * 30.0) / 40.0);
+    assert_eq!(table[&1]["feed-forward"], 0.25);
+    assert_eq!(table[&1]["head"], 1.0);
+    assert_eq!(table[&2].len(), 1);
+    assert_eq!(table[&2]["embedding"], 1.0);
+}
