@@ -239,13 +239,16 @@ pub fn parameter_kind(name: &str) -> &'static str {
     }
 }
 
+/// Per epoch (from 1), per parameter kind: the share of coordinates in SGD mode.
+pub type SgdModeTable = BTreeMap<usize, BTreeMap<&'static str, f64>>;
+
 /// Per epoch and parameter kind: the share of coordinates in SGD mode, from a
 /// diagnostics CSV (`epoch,step,param,key,value` rows; the last row of each epoch and
 /// parameter, its mean over the epoch, counts), each parameter weighted by its size.
 pub fn sgd_mode_by_kind(
     csv: &Path,
     sizes: &BTreeMap<String, usize>,
-) -> Result<BTreeMap<usize, BTreeMap<&'static str, f64>>, Box<dyn Error + Send + Sync>> {
+) -> Result<SgdModeTable, Box<dyn Error + Send + Sync>> {
     let text = std::fs::read_to_string(csv).map_err(|e| format!("{}: {e}", csv.display()))?;
     let mut last: BTreeMap<(usize, String), f64> = BTreeMap::new();
     for line in text.lines().skip(1) {

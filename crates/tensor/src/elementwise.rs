@@ -210,14 +210,17 @@ impl Tensor {
     }
 }
 
-/// Numerically stable logistic function.
+/// Numerically stable logistic function: with `e = exp(-|x|)` (never overflows),
+/// `σ(x) = 1/(1 + e)` for `x ≥ 0` and `e/(1 + e)` below. No branch but a select, and the
+/// vectorisable [`crate::exp::exp`], so loops over it vectorise.
 #[inline]
 pub fn sigmoid(x: f32) -> f32 {
+    let e = crate::exp::exp(-x.abs());
+    let s = 1.0 / (1.0 + e);
     if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
+        s
     } else {
-        let e = x.exp();
-        e / (1.0 + e)
+        e * s
     }
 }
 

@@ -43,7 +43,7 @@ impl Tensor {
         let rows = self.contiguous();
         let data = rows.as_slice().expect("contiguous");
         let mut probs = vec![0.0; data.len()];
-        let mut lse = vec![0.0; if len == 0 { 0 } else { data.len() / len }];
+        let mut lse = vec![0.0; data.len().checked_div(len).unwrap_or(0)];
         let row = |(x, out): (&[f32], &mut [f32]), lse: &mut f32| {
             let shift = row_shift(x);
             let sum = exp_shifted_into(x, shift, out);

@@ -108,7 +108,10 @@ fn contiguous_and_map_equal_the_naive_walk_on_one_and_two_threads() {
                 assert!(copy == want, "contiguous() of {what}");
                 assert!(to_vec == want, "to_vec() of {what}");
                 assert!(mapped == want_mapped, "map of {what}");
-                assert!(exp.iter().zip(&want).all(|(&e, &x)| e == agdlab_tensor::exp::exp(x)), "exp of {what}");
+                assert!(
+                    exp.iter().zip(&want).all(|(&e, &x)| e == agdlab_tensor::exp::exp(x)),
+                    "exp of {what}"
+                );
             }
         }
     }
