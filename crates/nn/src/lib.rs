@@ -6,6 +6,8 @@
 //! - [`Buffer`]: non-trained state that is saved with a module (running statistics).
 //! - Layers: [`Linear`], activations ([`ReLU`], [`GELU`], [`Tanh`], [`Sigmoid`]),
 //!   [`Dropout`], [`Flatten`], and [`Sequential`] to chain them.
+//! - [`FactorizationMachine`]: an FM (and DeepFM) over hashed sparse features, with the
+//!   O(k·n) pairwise op [`fm_interactions`].
 //! - Losses: [`cross_entropy`] (and [`CrossEntropyLoss`] with label smoothing),
 //!   [`mse_loss`], [`bce_with_logits`].
 //! - [`init`]: PyTorch's initialisers, drawing from an explicit seeded RNG.
@@ -16,6 +18,7 @@
 pub mod activation;
 pub mod buffer;
 pub mod dropout;
+pub mod fm;
 pub mod init;
 pub mod linear;
 pub mod loss;
@@ -25,6 +28,7 @@ pub mod sequential;
 pub use activation::{Flatten, ReLU, Sigmoid, Tanh, GELU};
 pub use buffer::Buffer;
 pub use dropout::Dropout;
+pub use fm::{fm_interactions, FactorizationMachine, FmConfig};
 pub use linear::Linear;
 pub use loss::{bce_with_logits, cross_entropy, mse_loss, CrossEntropyLoss};
 pub use module::{Forward, Item, Mode, Module, Walk};
