@@ -21,11 +21,14 @@
 //! which costs `O(k·F)` per example ([`fm_interactions`], a fused op whose backward is
 //! `∂/∂e_ic = Σ_j e_jc - e_ic`).
 //!
-//! The table lookups use [`Var::embedding`], whose backward is row-sparse: a batch of
-//! 1024 examples with 39 fields touches at most 39,936 rows of a 2^20-row table, and
-//! the gradient holds only those rows. What the optimizer then does with them (advance
-//! every row's state, as the paper's optimizers do, or only the touched rows) is the
-//! parameter group's `SparseMode` (in `agdlab_optim`).
+//! The linear weight and the factor of a feature share one row of one table
+//! `[table_size, 1 + k]`: column 0 holds `w_i`, columns `1..=k` hold `v_i`, so a batch
+//! needs one lookup and gives one row-sparse gradient. The lookup is [`Var::embedding`],
+//! whose backward is row-sparse: a batch of 1024 examples with 39 fields touches at most
+//! 39,936 rows of a 2^20-row table, and the gradient holds only those rows. What the
+//! optimizer then does with them (advance every row's state, as the paper's optimizers
+//! do, or only the touched rows) is the parameter group's `SparseMode` (in
+//! `agdlab_optim`).
 //!
 //! PyTorch equivalent (the layout and parameter names this module uses, so a PyTorch
 //! `state_dict` loads into it by name):
@@ -34,14 +37,14 @@
 //! class FactorizationMachine(torch.nn.Module):
 //!     def __init__(self, table_size, dim):
 //!         super().__init__()
-//!         self.bias = torch.nn.Parameter(torch.zeros(1))        # w0
-//!         self.linear = torch.nn.Embedding(table_size, 1)      # w
-//!         self.embedding = torch.nn.Embedding(table_size, dim)  # v
+//!         self.bias = torch.nn.Parameter(torch.zeros(1))         # w0
+//!         self.table = torch.nn.Embedding(table_size, 1 + dim)  # [w | v] per feature
 //!
-//!     def forward(self, ids):                                   # ids: [B, F]
-//!         e = self.embedding(ids)                               # [B, F, k]
+//!     def forward(self, ids):                                    # ids: [B, F]
+//!         rows = self.table(ids)                                 # [B, F, 1 + k]
+//!         w, e = rows[..., 0], rows[..., 1:]
 //!         pairs = 0.5 * (e.sum(1).pow(2) - e.pow(2).sum(1)).sum(1)
-//!         return self.bias + self.linear(ids).sum((1, 2)) + pairs
+//!         return self.bias + w.sum(1) + pairs
 //! ```
 
 use agdlab_autograd::{Param, Tape, Var};
@@ -78,23 +81,23 @@ impl FmConfig {
     }
 }
 
-/// A factorization machine (see the [module documentation](self)): bias `w0`, linear
-/// weights `w` and factors `v` over one shared table of hashed features, and an
+/// A factorization machine (see the [module documentation](self)): bias `w0`, and
+/// linear weights `w` and factors `v` in one shared table of hashed features, with an
 /// optional DeepFM MLP head.
 ///
-/// Parameters, named as PyTorch would name them: `bias` `[1]`, `linear.weight`
-/// `[table_size, 1]`, `embedding.weight` `[table_size, dim]`, and with a head
+/// Parameters, named as PyTorch would name them: `bias` `[1]`, `table.weight`
+/// `[table_size, 1 + dim]` (column 0: `w`, columns `1..=dim`: `v`), and with a head
 /// `mlp.0.weight`, `mlp.0.bias`, `mlp.2.weight`, ... (Linear, ReLU, ..., Linear to 1).
 pub struct FactorizationMachine {
     /// `w0`, shape `[1]`.
     pub bias: Param,
-    /// `w`, shape `[table_size, 1]`.
-    pub linear: Param,
-    /// `v`, shape `[table_size, dim]`.
-    pub embedding: Param,
+    /// `[w | v]`, shape `[table_size, 1 + dim]`.
+    pub table: Param,
     /// The DeepFM head, `F·dim -> hidden... -> 1`.
     pub mlp: Option<Sequential>,
     num_fields: usize,
+    table_size: usize,
+    dim: usize,
 }
 
 impl FactorizationMachine {
@@ -109,11 +112,12 @@ impl FactorizationMachine {
             table_size > 0 && num_fields > 0 && dim > 0,
             "FactorizationMachine: table_size {table_size}, num_fields {num_fields} and dim {dim} must be positive"
         );
-        let embedding = if config.init_std > 0.0 {
+        let factors = if config.init_std > 0.0 {
             init::normal(&[table_size, dim], config.init_std, rng)
         } else {
             Tensor::zeros(&[table_size, dim])
         };
+        let table = Tensor::concat(&[&Tensor::zeros(&[table_size, 1]), &factors], 1);
         let mlp = (!config.mlp_hidden.is_empty()).then(|| {
             let mut mlp = Sequential::new();
             let mut width = num_fields * dim;
@@ -125,10 +129,11 @@ impl FactorizationMachine {
         });
         FactorizationMachine {
             bias: Param::new(Tensor::zeros(&[1])),
-            linear: Param::new(Tensor::zeros(&[table_size, 1])),
-            embedding: Param::new(embedding),
+            table: Param::new(table),
             mlp,
             num_fields,
+            table_size,
+            dim,
         }
     }
 
@@ -137,20 +142,20 @@ impl FactorizationMachine {
         self.num_fields
     }
 
-    /// Rows of the tables.
+    /// Rows of the table.
     pub fn table_size(&self) -> usize {
-        self.linear.shape()[0]
+        self.table_size
     }
 
     /// Dimension of the factors.
     pub fn dim(&self) -> usize {
-        self.embedding.shape()[1]
+        self.dim
     }
 
     /// The logits of a batch: `ids` holds `B·F` table rows, example by example (field
     /// `j` of example `b` at `b·F + j`); `values`, when given, the numeric value of each
     /// (`[B, F]`; absent means 1 everywhere). The ops are recorded on `tape`
-    /// ([`Tape::no_grad`] for evaluation). The tables' gradients are row-sparse.
+    /// ([`Tape::no_grad`] for evaluation). The table's gradient is row-sparse.
     ///
     /// # Shapes
     /// `ids: [B·F]`, `values: [B, F]` -> `[B]`.
@@ -159,15 +164,15 @@ impl FactorizationMachine {
     /// When `ids.len()` is not a multiple of `F`, an id is not below `table_size`, or
     /// `values` is not `[B, F]`.
     pub fn forward(&self, tape: &Tape, ids: &[usize], values: Option<&Tensor>) -> Var {
-        let (fields, dim) = (self.num_fields, self.dim());
+        let (fields, dim, table_size) = (self.num_fields, self.dim, self.table_size);
         assert!(
             ids.len() % fields == 0,
             "FactorizationMachine: {} ids are not a whole number of examples of {fields} fields",
             ids.len()
         );
         let batch = ids.len() / fields;
-        if let Some(&bad) = ids.iter().find(|&&id| id >= self.table_size()) {
-            panic!("FactorizationMachine: id {bad} out of range for a table of {} rows", self.table_size());
+        if let Some(&bad) = ids.iter().find(|&&id| id >= table_size) {
+            panic!("FactorizationMachine: id {bad} out of range for a table of {table_size} rows");
         }
         let values = values.map(|x| {
             assert_eq!(
@@ -176,23 +181,22 @@ impl FactorizationMachine {
                 "FactorizationMachine: values {:?} for {batch} examples of {fields} fields",
                 x.shape()
             );
-            tape.input(x.clone())
+            tape.input(x.reshape_to(&[batch, fields, 1]))
         });
-        let (b, f, k) = (batch as isize, fields as isize, dim as isize);
 
-        // Σ_i w_i·x_i
-        let mut weights = tape.param(&self.linear).embedding(ids, None).reshape(&[b, f]);
-        // e_i = v_i·x_i
-        let mut factors = tape.param(&self.embedding).embedding(ids, None).reshape(&[b, f, k]);
+        // One row [w_i | v_i] per field; both halves are views of it.
+        let rows =
+            tape.param(&self.table).embedding(ids, None).reshape(&[batch as isize, fields as isize, -1]);
+        let (mut weights, mut factors) = (rows.narrow(2, 0, 1), rows.narrow(2, 1, dim));
         if let Some(x) = &values {
-            weights = weights.mul(x);
-            factors = factors.mul(&x.reshape(&[b, f, 1]));
+            weights = weights.mul(x); // w_i·x_i
+            factors = factors.mul(x); // e_i = v_i·x_i
         }
         let mut logits =
-            weights.sum_dims(&[1], false).add(&fm_interactions(&factors)).add(&tape.param(&self.bias));
+            weights.sum_dims(&[1, 2], false).add(&fm_interactions(&factors)).add(&tape.param(&self.bias));
         if let Some(mlp) = &self.mlp {
-            let deep = mlp.forward(&factors.reshape(&[b, f * k])).reshape(&[b]);
-            logits = logits.add(&deep);
+            let deep = mlp.forward(&factors.reshape(&[batch as isize, (fields * dim) as isize]));
+            logits = logits.add(&deep.reshape(&[batch as isize]));
         }
         logits
     }
@@ -201,8 +205,7 @@ impl FactorizationMachine {
 impl Module for FactorizationMachine {
     fn visit(&self, walk: &mut Walk<'_>) {
         walk.param("bias", &self.bias);
-        walk.param("linear.weight", &self.linear);
-        walk.param("embedding.weight", &self.embedding);
+        walk.param("table.weight", &self.table);
         if let Some(mlp) = &self.mlp {
             walk.child("mlp", mlp);
         }
@@ -212,6 +215,9 @@ impl Module for FactorizationMachine {
 /// The pairwise interactions of a factorization machine, `Σ_{i<j} <e_i, e_j>` for each
 /// example, computed in `O(F·k)` as `½ Σ_c [(Σ_i e_ic)² - Σ_i e_ic²]`. Backward:
 /// `∂/∂e_ic = g·(Σ_j e_jc - e_ic)`, from the per-example sums saved by the forward.
+///
+/// An input whose last dimension is contiguous (a slice of the table's rows) is read in
+/// place; any other layout is copied first.
 ///
 /// PyTorch equivalent: `0.5 * (e.sum(1).pow(2) - e.pow(2).sum(1)).sum(1)`.
 ///
@@ -223,43 +229,45 @@ impl Module for FactorizationMachine {
 pub fn fm_interactions(e: &Var) -> Var {
     assert_eq!(e.rank(), 3, "fm_interactions: needs [batch, fields, dim], got {:?}", e.shape());
     let (batch, fields, dim) = (e.shape()[0], e.shape()[1], e.shape()[2]);
-    let input = e.value().contiguous();
-    let x = input.as_slice().expect("contiguous");
+    let input =
+        if e.value().strides()[2] == 1 || dim <= 1 { e.value().clone() } else { e.value().contiguous() };
     let mut sums = vec![0.0f32; batch * dim];
     let mut out = vec![0.0f32; batch];
-    let per_example = fields * dim;
-    if per_example > 0 {
-        for ((example, sum), out) in x.chunks(per_example).zip(sums.chunks_mut(dim)).zip(&mut out) {
-            let mut sum_of_squares = 0.0f32;
-            for row in example.chunks_exact(dim) {
-                for (s, &v) in sum.iter_mut().zip(row) {
-                    *s += v;
-                    sum_of_squares += v * v;
-                }
+    let mut squares = vec![0.0f32; dim];
+    for (b, (sum, out)) in sums.chunks_mut(dim.max(1)).zip(&mut out).enumerate() {
+        // Per component c: the sum and the sum of squares over the fields (vectorises
+        // along c).
+        squares.fill(0.0);
+        for f in 0..fields {
+            for ((s, q), &v) in sum.iter_mut().zip(&mut squares).zip(row(&input, b, f)) {
+                *s += v;
+                *q += v * v;
             }
-            let square_of_sum: f32 = sum.iter().map(|s| s * s).sum();
-            *out = 0.5 * (square_of_sum - sum_of_squares);
         }
+        *out = 0.5 * sum.iter().zip(&squares).map(|(s, q)| s * s - q).sum::<f32>();
     }
     let out = Tensor::from_vec(out, &[batch]).expect("one value per example");
 
     Var::record("fm_interactions", out, &[e], move |g, grads| {
         grads.add(0, || {
-            let g = g.contiguous();
-            let g = g.as_slice().expect("contiguous");
-            let x = input.as_slice().expect("contiguous");
-            let mut grad = vec![0.0f32; batch * per_example];
-            if per_example > 0 {
-                let examples = grad.chunks_mut(per_example).zip(x.chunks(per_example));
-                for (((grad, example), sum), &g) in examples.zip(sums.chunks(dim)).zip(g) {
-                    for (grad_row, row) in grad.chunks_exact_mut(dim).zip(example.chunks_exact(dim)) {
-                        for ((d, &v), &s) in grad_row.iter_mut().zip(row).zip(sum) {
-                            *d = g * (s - v);
-                        }
+            let g = g.to_vec();
+            let mut grad = vec![0.0f32; batch * fields * dim];
+            for (b, grad) in grad.chunks_mut((fields * dim).max(1)).enumerate().take(batch) {
+                let sum = &sums[b * dim..(b + 1) * dim];
+                for (f, grad_row) in grad.chunks_exact_mut(dim.max(1)).enumerate().take(fields) {
+                    for ((d, &v), &s) in grad_row.iter_mut().zip(row(&input, b, f)).zip(sum) {
+                        *d = g[b] * (s - v);
                     }
                 }
             }
             Tensor::from_vec(grad, &[batch, fields, dim]).expect("the input's shape")
         })
     })
+}
+
+/// Row `(b, f)` of a rank-3 tensor whose last dimension has stride 1 (or size at most 1).
+fn row(t: &Tensor, b: usize, f: usize) -> &[f32] {
+    let (strides, dim) = (t.strides(), t.shape()[2]);
+    let start = t.layout().offset() + b * strides[0] + f * strides[1];
+    &t.storage()[start..start + dim]
 }

@@ -10,12 +10,12 @@
 //!     def __init__(self, table_size, dim, hidden=None, fields=3):
 //!         super().__init__()
 //!         self.bias = torch.nn.Parameter(torch.zeros(1))
-//!         self.linear = torch.nn.Embedding(table_size, 1)
-//!         self.embedding = torch.nn.Embedding(table_size, dim)
+//!         self.table = torch.nn.Embedding(table_size, 1 + dim)
 //!         self.mlp = torch.nn.Sequential(torch.nn.Linear(fields * dim, hidden), torch.nn.ReLU(),
 //!                                        torch.nn.Linear(hidden, 1)) if hidden else None
 //!     def forward(self, ids, x=None):
-//!         w, e = self.linear(ids).squeeze(2), self.embedding(ids)
+//!         rows = self.table(ids)
+//!         w, e = rows[..., 0], rows[..., 1:]
 //!         if x is not None:
 //!             w, e = w * x, e * x.unsqueeze(2)
 //!         pairs = 0.5 * (e.sum(1).pow(2) - e.pow(2).sum(1)).sum(1)
@@ -26,8 +26,8 @@
 //! def fill(m):
 //!     with torch.no_grad():
 //!         m.bias.fill_(0.1)
-//!         m.linear.weight.copy_((torch.arange(7.) / 10 - 0.3).reshape(7, 1))
-//!         m.embedding.weight.copy_(torch.sin(torch.arange(28.) * 0.7).reshape(7, 4) * 0.5)
+//!         m.table.weight[:, 0] = torch.arange(7.) / 10 - 0.3
+//!         m.table.weight[:, 1:] = torch.sin(torch.arange(28.) * 0.7).reshape(7, 4) * 0.5
 //!         if m.mlp is not None:
 //!             m.mlp[0].weight.copy_(torch.cos(torch.arange(60.) * 0.3).reshape(5, 12) * 0.2)
 //!             m.mlp[0].bias.copy_(torch.linspace(-0.2, 0.2, 5))
@@ -41,6 +41,8 @@
 //!     logits = m(ids, values)
 //!     torch.nn.functional.binary_cross_entropy_with_logits(logits, y).backward()
 //!     print(name, "logits", logits.tolist())
+//!     print(name, "w", m.table.weight.grad[:, 0].tolist())
+//!     print(name, "v", m.table.weight.grad[:, 1:].flatten().tolist())
 //!     for n, p in m.named_parameters():
 //!         print(name, n, p.grad.flatten().tolist())
 //! ```
@@ -73,15 +75,23 @@ fn pairwise_reference(e: &Tensor) -> Vec<f64> {
         .collect()
 }
 
-/// The same values `[batch, fields, dim]` as a contiguous tensor, and as three strided
-/// views of other storage layouts.
+/// Values `[batch, fields, dim]` as a contiguous tensor and as strided views: read in
+/// place (rows narrowed out of wider ones, one example broadcast) or copied first
+/// (the last dimension not contiguous).
 fn layouts(batch: usize, fields: usize, dim: usize, seed: u64) -> Vec<(&'static str, Tensor)> {
     let mut rng = StdRng::seed_from_u64(seed);
     let base = Tensor::normal(&[batch, fields, dim], 0.0, 1.0, &mut rng);
     let permuted = base.permute(&[2, 0, 1]).contiguous().permute(&[1, 2, 0]); // dim-major storage
     let transposed = base.transpose(1, 2).contiguous().transpose(1, 2); // fields innermost
     let padded = Tensor::concat(&[&base, &Tensor::zeros(&[batch, fields, 3])], 2).narrow(2, 0, dim);
-    vec![("contiguous", base), ("permuted", permuted), ("transposed", transposed), ("narrowed", padded)]
+    let broadcast = Tensor::normal(&[1, fields, dim], 0.0, 1.0, &mut rng).broadcast_to(&[batch, fields, dim]);
+    vec![
+        ("contiguous", base),
+        ("permuted", permuted),
+        ("transposed", transposed),
+        ("narrowed", padded),
+        ("broadcast", broadcast),
+    ]
 }
 
 #[test]
@@ -103,10 +113,15 @@ fn fm_interactions_equal_the_sum_over_pairs_on_every_layout() {
 
 #[test]
 fn fm_interactions_backward_matches_finite_differences_on_every_layout() {
-    for (layout, e) in layouts(3, 4, 5, 2) {
+    for (layout, e) in layouts(3, 4, 5, 2).into_iter().filter(|(layout, _)| *layout != "broadcast") {
         check_gradients(|v| fm_interactions(&v[0]), &[e.clone()], &GradCheck::default())
             .unwrap_or_else(|m| panic!("{layout}: {m}"));
     }
+    // A stride-0 view is read in place; broadcast inside the function, so that the
+    // check perturbs one element of the leaf rather than one shared by three examples.
+    let one = Tensor::normal(&[1, 4, 5], 0.0, 1.0, &mut StdRng::seed_from_u64(3));
+    check_gradients(|v| fm_interactions(&v[0].broadcast_to(&[3, 4, 5])), &[one], &GradCheck::default())
+        .unwrap_or_else(|m| panic!("broadcast: {m}"));
 }
 
 /// The test model: a table of 7 rows, 3 fields, dimension 4, filled as `fill` does.
@@ -115,8 +130,11 @@ fn torch_filled(hidden: Option<usize>) -> FactorizationMachine {
     let model = FactorizationMachine::new(&config, &mut StdRng::seed_from_u64(0));
     let f = |values: Vec<f32>, shape: &[usize]| Tensor::from_vec(values, shape).unwrap();
     model.bias.set(f(vec![0.1], &[1])).unwrap();
-    model.linear.set(f((0..7).map(|i| i as f32 / 10.0 - 0.3).collect(), &[7, 1])).unwrap();
-    model.embedding.set(f((0..28).map(|i| (i as f32 * 0.7).sin() * 0.5).collect(), &[7, 4])).unwrap();
+    let table = (0..7).flat_map(|r| {
+        std::iter::once(r as f32 / 10.0 - 0.3)
+            .chain((0..4).map(move |c| ((4 * r + c) as f32 * 0.7).sin() * 0.5))
+    });
+    model.table.set(f(table.collect(), &[7, 5])).unwrap();
     if hidden.is_some() {
         let linspace =
             |a: f32, b: f32, n: usize| (0..n).map(|i| a + (b - a) * i as f32 / (n - 1) as f32).collect();
@@ -137,14 +155,16 @@ const LABELS: [f32; 3] = [1.0, 0.0, 1.0];
 struct TorchCase {
     logits: [f32; 3],
     bias: f32,
-    linear: [f32; 7],
-    embedding: [f32; 28],
+    /// The gradient of `w` (column 0 of the table).
+    w: [f32; 7],
+    /// The gradient of `v` (columns 1..=4), row by row.
+    v: [f32; 28],
 }
 
 const PLAIN: TorchCase = TorchCase {
     logits: [0.23506876826286316, -0.2850901484489441, -0.10912226140499115],
     bias: -0.17984969913959503,
-    linear: [
+    w: [
         -0.14716731011867523,
         -0.35150232911109924,
         0.14306877553462982,
@@ -153,7 +173,7 @@ const PLAIN: TorchCase = TorchCase {
         -0.14716731011867523,
         0.14306877553462982,
     ],
-    embedding: [
+    v: [
         -0.1357770413160324,
         -0.08571361005306244,
         0.004662305116653442,
@@ -188,7 +208,7 @@ const PLAIN: TorchCase = TorchCase {
 const WITH_VALUES: TorchCase = TorchCase {
     logits: [0.6778725385665894, 0.7956187725067139, -0.308910608291626],
     bias: -0.07477303594350815,
-    linear: [
+    w: [
         -0.11224541813135147,
         -0.48051610589027405,
         -0.22967882454395294,
@@ -197,7 +217,7 @@ const WITH_VALUES: TorchCase = TorchCase {
         -0.22449083626270294,
         0.057419706135988235,
     ],
-    embedding: [
+    v: [
         -0.13517235219478607,
         -0.10388556122779846,
         -0.023739784955978394,
@@ -232,7 +252,7 @@ const WITH_VALUES: TorchCase = TorchCase {
 const DEEP: TorchCase = TorchCase {
     logits: [0.3658941388130188, -0.2475614994764328, 0.23950187861919403],
     bias: -0.13717292249202728,
-    linear: [
+    w: [
         -0.1365111619234085,
         -0.2936060428619385,
         0.14614126086235046,
@@ -241,7 +261,7 @@ const DEEP: TorchCase = TorchCase {
         -0.1365111619234085,
         0.14614126086235046,
     ],
-    embedding: [
+    v: [
         -0.12461923062801361,
         -0.08021868765354156,
         0.0016389116644859314,
@@ -300,15 +320,13 @@ fn logits_and_gradients_match_pytorch() {
         let loss = bce_with_logits(&logits, &Tensor::from_vec(LABELS.to_vec(), &[3]).unwrap());
         let grads = loss.backward();
         assert_close(&format!("{name} bias"), &grads.dense(&model.bias).unwrap().to_vec(), &[want.bias]);
-        for (param, want, what) in [
-            (&model.linear, &want.linear[..], "linear.weight"),
-            (&model.embedding, &want.embedding[..], "embedding.weight"),
-        ] {
-            let grad = grads.get(param).unwrap();
-            let rows = grad.as_row_sparse().unwrap_or_else(|| panic!("{name} {what}: not row-sparse"));
-            assert_eq!(rows.rows(), &[0, 1, 2, 3, 4, 5, 6], "{name} {what}: sorted, each row once");
-            assert_close(&format!("{name} {what}"), &grad.to_vec(), want);
-        }
+        let grad = grads.get(&model.table).unwrap();
+        let rows =
+            grad.as_row_sparse().unwrap_or_else(|| panic!("{name}: the table's gradient is not row-sparse"));
+        assert_eq!(rows.rows(), &[0, 1, 2, 3, 4, 5, 6], "{name}: sorted, each row once");
+        let table = grad.to_dense();
+        assert_close(&format!("{name} w"), &table.narrow(1, 0, 1).to_vec(), &want.w);
+        assert_close(&format!("{name} v"), &table.narrow(1, 1, 4).to_vec(), &want.v);
         if hidden.is_some() {
             let params = model.named_parameters();
             let mlp2 = &params.iter().find(|(n, _)| n == "mlp.2.weight").unwrap().1;
@@ -323,11 +341,9 @@ fn table_gradients_hold_only_the_rows_used() {
     let ids = [7, 40_000, 9, 7, 123, 65_535];
     let tape = Tape::new();
     let grads = model.forward(&tape, &ids, None).sum_all().backward();
-    for param in [&model.linear, &model.embedding] {
-        let rows = grads.get(param).unwrap().as_row_sparse().expect("row-sparse");
-        assert_eq!(rows.rows(), &[7, 9, 123, 40_000, 65_535]);
-        assert_eq!(rows.values().shape()[0], 5, "one value row per distinct id, not the table");
-    }
+    let rows = grads.get(&model.table).unwrap().as_row_sparse().expect("row-sparse");
+    assert_eq!(rows.rows(), &[7, 9, 123, 40_000, 65_535]);
+    assert_eq!(rows.values().shape(), &[5, 9], "one value row per distinct id, not the table");
 }
 
 #[test]
@@ -340,8 +356,7 @@ fn names_shapes_and_initialisation_follow_the_config() {
         shapes,
         [
             ("bias", vec![1]),
-            ("linear.weight", vec![100, 1]),
-            ("embedding.weight", vec![100, 6]),
+            ("table.weight", vec![100, 7]),
             ("mlp.0.weight", vec![8, 30]),
             ("mlp.0.bias", vec![8]),
             ("mlp.2.weight", vec![4, 8]),
@@ -350,8 +365,9 @@ fn names_shapes_and_initialisation_follow_the_config() {
             ("mlp.4.bias", vec![1]),
         ]
     );
-    assert!(model.linear.value().to_vec().iter().all(|&w| w == 0.0));
-    let v = model.embedding.value().to_vec();
+    let table = model.table.value();
+    assert!(table.narrow(1, 0, 1).to_vec().iter().all(|&w| w == 0.0), "w starts at 0");
+    let v = table.narrow(1, 1, 6).to_vec();
     let std = (v.iter().map(|x| x * x).sum::<f32>() / v.len() as f32).sqrt();
     assert!((std - 0.01).abs() < 0.002, "factor std {std}");
     // Evaluation records nothing.
@@ -408,13 +424,13 @@ fn a_tiny_fm_learns_an_interaction_a_linear_model_cannot() {
 fn the_optimizer_updates_the_table_in_place_after_backward() {
     // After backward no tensor saved by the ops shares the table's storage, so the step
     // writes into it in place; a shared buffer would be copied first (64 MB for a
-    // 2^20 x 16 table).
+    // 2^20 x 17 table).
     let model = FactorizationMachine::new(&FmConfig::new(1000, 3, 4), &mut StdRng::seed_from_u64(4));
     let storage = |p: &Param| p.value().storage().as_ptr() as usize;
-    let before = storage(&model.embedding);
+    let before = storage(&model.table);
     let mut opt = Adam::new(model.named_parameters(), AdamConfig::default()).unwrap();
     let tape = Tape::new();
     let grads = model.forward(&tape, &[1, 2, 3], None).sum_all().backward();
     opt.step(&grads).unwrap();
-    assert_eq!(storage(&model.embedding), before, "the table was copied");
+    assert_eq!(storage(&model.table), before, "the table was copied");
 }
