@@ -11,9 +11,11 @@
 //! for example
 //! `data/mnist/t10k-labels-idx1-ubyte.gz: truncated: header says 10000 labels (10000 bytes), found 9000 bytes`.
 
+pub mod ctr;
 pub mod locate;
 pub mod mnist;
 
+pub use ctr::{CtrBatch, CtrDataset, CtrExamples, Skipped};
 pub use locate::find_dataset;
 pub use mnist::{Mnist, MnistSplit};
 
@@ -109,6 +111,14 @@ pub enum DataErrorKind {
         /// The number of classes.
         classes: usize,
     },
+    /// A line of a text file cannot be read (the wrong number of fields, a value that is
+    /// not a number, an id that names nothing).
+    Malformed {
+        /// The line's number, counting from 1.
+        line: usize,
+        /// What is wrong with it, naming the field.
+        problem: String,
+    },
     /// A data set was not found anywhere; the error's path is the recommended location.
     NotFound {
         /// The data set's name (`"mnist"`).
@@ -198,6 +208,7 @@ impl fmt::Display for DataError {
             DataErrorKind::BadLabel { index, label, classes } => {
                 write!(f, "{path}: label {label} at position {index} is not a class in 0..{classes}")
             }
+            DataErrorKind::Malformed { line, problem } => write!(f, "{path}:{line}: {problem}"),
             DataErrorKind::NotFound { name, required, looked, env_var } => {
                 writeln!(f, "data set {name:?} not found. It needs these files:")?;
                 for r in required {
