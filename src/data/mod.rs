@@ -14,6 +14,7 @@
 pub mod ctr;
 pub mod locate;
 pub mod mnist;
+pub mod synthetic_ctr;
 
 pub use ctr::{CtrBatch, CtrDataset, CtrExamples, Skipped};
 pub use locate::find_dataset;
