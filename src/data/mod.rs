@@ -2,6 +2,9 @@
 //!
 //! - [`mnist`]: the MNIST IDX files (gzip'd or raw) into `f32` images and `u8` labels,
 //!   plus batches as [`Tensor`](crate::tensor::Tensor)s for a shuffled permutation.
+//! - [`ctr`]: click logs as a factorization machine reads them (fields hashed or offset
+//!   into one table, labels 0/1), read from [`criteo`] files and [`movielens`]-100k, or
+//!   made by [`synthetic_ctr`] from a planted model.
 //! - [`locate`]: where a data set lives. Every example finds its data the same way: a
 //!   command-line flag, then an environment variable, then `data/<name>` in the crate
 //!   and the working directory, then `../shared/data/<name>`.
@@ -15,6 +18,7 @@ pub mod criteo;
 pub mod ctr;
 pub mod locate;
 pub mod mnist;
+pub mod movielens;
 pub mod synthetic_ctr;
 
 pub use ctr::{CtrBatch, CtrDataset, CtrExamples, Skipped};
