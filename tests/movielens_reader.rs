@@ -93,7 +93,7 @@ fn age_buckets_are_movielens_1ms() {
 
 /// The error for the files, which must be malformed at `file`:`line`.
 fn malformed(users: &str, ratings: &str, file: &str, line: usize) -> String {
-    let err = read(users, ratings, false).err().expect("a malformed file");
+    let err = read(users, ratings, false).expect_err("a malformed file");
     assert_eq!(err.path(), Path::new(file));
     assert!(matches!(err.kind(), DataErrorKind::Malformed { line: l, .. } if *l == line), "{err}");
     err.to_string()

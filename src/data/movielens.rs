@@ -4,7 +4,7 @@
 //! # Files
 //!
 //! ```text
-//! u.data   user \t item \t rating \t timestamp      196	242	3	881250949     (100,000 lines)
+//! u.data   user \t item \t rating \t timestamp      196\t242\t3\t881250949       (100,000 lines)
 //! u.user   user|age|gender|occupation|zip code     1|24|M|technician|85711       (943 lines)
 //! ```
 //!

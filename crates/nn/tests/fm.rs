@@ -47,8 +47,9 @@
 //!         print(name, n, p.grad.flatten().tolist())
 //! ```
 
-// `&[x.clone()]` reads better than `std::slice::from_ref(&x)` next to the other calls.
-#![allow(clippy::cloned_ref_to_slice_refs)]
+// `&[x.clone()]` reads better than `std::slice::from_ref(&x)` next to the other calls;
+// PyTorch's values are pasted as it printed them (f64 digits of f32 numbers).
+#![allow(clippy::cloned_ref_to_slice_refs, clippy::excessive_precision)]
 
 use agdlab_autograd::{check_gradients, GradCheck, Param, Tape, Var};
 use agdlab_nn::{bce_with_logits, fm_interactions, FactorizationMachine, FmConfig, Module};
