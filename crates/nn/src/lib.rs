@@ -4,8 +4,10 @@
 //!   names in declaration order, train/eval modes, child modules); [`Forward`] for the
 //!   modules that map one value to one value. See [`module`] for how to write one.
 //! - [`Buffer`]: non-trained state that is saved with a module (running statistics).
-//! - Layers: [`Linear`], activations ([`ReLU`], [`GELU`], [`Tanh`], [`Sigmoid`]),
-//!   [`Dropout`], [`Flatten`], and [`Sequential`] to chain them.
+//! - Layers: [`Linear`], activations ([`ReLU`], [`GELU`], [`GeluTanh`], [`Tanh`],
+//!   [`Sigmoid`]), [`Dropout`], [`Flatten`], [`LayerNorm`], and [`Sequential`] to chain them.
+//! - Attention: [`MultiheadAttention`] (with [`causal_mask`] and [`key_padding_mask`]),
+//!   [`TransformerEncoderLayer`], [`TransformerDecoderLayer`], [`LearnedPositions`].
 //! - [`FactorizationMachine`]: an FM (and DeepFM) over hashed sparse features, with the
 //!   O(k·n) pairwise op [`fm_interactions`].
 //! - Losses: [`cross_entropy`] (and [`CrossEntropyLoss`] with label smoothing),
@@ -16,20 +18,28 @@
 //! either direction.
 
 pub mod activation;
+pub mod attention;
 pub mod buffer;
 pub mod dropout;
 pub mod fm;
 pub mod init;
+pub mod layernorm;
 pub mod linear;
 pub mod loss;
 pub mod module;
 pub mod sequential;
+pub mod transformer;
 
-pub use activation::{Flatten, ReLU, Sigmoid, Tanh, GELU};
+pub use activation::{Flatten, GeluTanh, ReLU, Sigmoid, Tanh, GELU};
+pub use attention::{causal_mask, key_padding_mask, MultiheadAttention};
 pub use buffer::Buffer;
 pub use dropout::Dropout;
 pub use fm::{fm_interactions, FactorizationMachine, FmConfig};
+pub use layernorm::LayerNorm;
 pub use linear::Linear;
 pub use loss::{bce_with_logits, cross_entropy, mse_loss, CrossEntropyLoss};
 pub use module::{Forward, Item, Mode, Module, Walk};
 pub use sequential::Sequential;
+pub use transformer::{
+    Activation, LayerConfig, LearnedPositions, TransformerDecoderLayer, TransformerEncoderLayer,
+};

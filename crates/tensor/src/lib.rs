@@ -17,6 +17,7 @@
 //! | [`index`] | concat/stack, index_select/index_add, gather/scatter_add |
 //! | [`matmul`] | 2-D and batched products through `matrixmultiply::sgemm`, strides passed straight through |
 //! | [`parallel`] | when and how loops use rayon's threads |
+//! | [`alloc_count`] | a counting allocator for tests that promise "no copy" |
 //!
 //! Threads: element-wise loops and reductions over more than
 //! [`parallel::PARALLEL_THRESHOLD`] elements, and large matmuls, split across rayon's
@@ -28,6 +29,7 @@
 //! panics with the op's name and the shapes (each op's `# Panics`); sizes that come from
 //! data (`from_vec`, `reshape`) return a [`TensorError`].
 
+pub mod alloc_count;
 pub mod elementwise;
 pub mod error;
 pub mod index;

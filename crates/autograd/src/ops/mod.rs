@@ -10,6 +10,7 @@ mod binary;
 mod index;
 mod linear;
 mod matmul;
+mod norm;
 mod reduce;
 mod shape;
 mod softmax;
