@@ -4,6 +4,9 @@
 //!   plus batches as [`Tensor`](crate::tensor::Tensor)s for a shuffled permutation.
 //! - [`ptb`]: the Penn Treebank word-level corpus as token ids, and its batching into
 //!   parallel streams and windows for truncated back-propagation through time.
+//! - [`ctr`]: click logs as a factorization machine reads them (fields hashed or offset
+//!   into one table, labels 0/1), read from [`criteo`] files and [`movielens`]-100k, or
+//!   made by [`synthetic_ctr`] from a planted model.
 //! - [`locate`]: where a data set lives. Every example finds its data the same way: a
 //!   command-line flag, then an environment variable, then `data/<name>` in the crate
 //!   and the working directory, then `../shared/data/<name>`.
@@ -13,10 +16,15 @@
 //! for example
 //! `data/mnist/t10k-labels-idx1-ubyte.gz: truncated: header says 10000 labels (10000 bytes), found 9000 bytes`.
 
+pub mod criteo;
+pub mod ctr;
 pub mod locate;
 pub mod mnist;
+pub mod movielens;
 pub mod ptb;
+pub mod synthetic_ctr;
 
+pub use ctr::{CtrBatch, CtrDataset, CtrExamples, Skipped};
 pub use locate::find_dataset;
 pub use mnist::{Mnist, MnistSplit};
 pub use ptb::{Ptb, Streams};
@@ -141,6 +149,14 @@ pub enum DataErrorKind {
     },
     /// A text file is empty.
     NoText,
+    /// A line of a text file cannot be read (the wrong number of fields, a value that is
+    /// not a number, an id that names nothing).
+    Malformed {
+        /// The line's number, counting from 1.
+        line: usize,
+        /// What is wrong with it, naming the field.
+        problem: String,
+    },
     /// A data set was not found anywhere; the error's path is the recommended location.
     NotFound {
         /// The data set's name (`"mnist"`).
@@ -248,6 +264,7 @@ impl fmt::Display for DataError {
                 )
             }
             DataErrorKind::NoText => write!(f, "{path}: the file is empty"),
+            DataErrorKind::Malformed { line, problem } => write!(f, "{path}:{line}: {problem}"),
             DataErrorKind::NotFound { name, required, looked, env_var } => {
                 writeln!(f, "data set {name:?} not found. It needs these files:")?;
                 for r in required {

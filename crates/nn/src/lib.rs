@@ -10,6 +10,8 @@
 //!   multi-layer LSTM; [`lstm::lstm_layer`] and the fused [`lstm::lstm_cell`] inside).
 //! - Attention: [`MultiheadAttention`] (with [`causal_mask`] and [`key_padding_mask`]),
 //!   [`TransformerEncoderLayer`], [`TransformerDecoderLayer`], [`LearnedPositions`].
+//! - [`FactorizationMachine`]: an FM (and DeepFM) over hashed sparse features, with the
+//!   O(k·n) pairwise op [`fm_interactions`].
 //! - Losses: [`cross_entropy`] (and [`CrossEntropyLoss`] with label smoothing),
 //!   [`mse_loss`], [`bce_with_logits`].
 //! - [`init`]: PyTorch's initialisers, drawing from an explicit seeded RNG.
@@ -22,6 +24,7 @@ pub mod attention;
 pub mod buffer;
 pub mod dropout;
 pub mod embedding;
+pub mod fm;
 pub mod init;
 pub mod layernorm;
 pub mod linear;
@@ -36,6 +39,7 @@ pub use attention::{causal_mask, key_padding_mask, MultiheadAttention};
 pub use buffer::Buffer;
 pub use dropout::Dropout;
 pub use embedding::Embedding;
+pub use fm::{fm_interactions, FactorizationMachine, FmConfig};
 pub use layernorm::LayerNorm;
 pub use linear::Linear;
 pub use loss::{bce_with_logits, cross_entropy, mse_loss, CrossEntropyLoss};
