@@ -34,6 +34,7 @@ pub use agdlab_tensor as tensor;
 pub mod checkpoint;
 pub mod data;
 pub mod state_dict;
+pub mod study;
 pub mod train;
 
 /// The names a training program needs: `use agdlab::prelude::*;`.
