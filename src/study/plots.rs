@@ -104,7 +104,25 @@ pub fn curves_svg(
         .y_label_area_size(70)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(&fail)?;
-    chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw().map_err(&fail)?;
+    // Whole-number x values (epochs) get whole-number ticks.
+    let whole = bands.iter().all(|b| b.x.iter().all(|x| x.fract() == 0.0));
+    let ticks = bands.iter().map(|b| b.x.len()).max().unwrap_or(1).clamp(2, 12);
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .x_labels(if whole { ticks } else { 10 })
+        .x_label_formatter(&|v| {
+            if !whole {
+                format!("{v}")
+            } else if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                String::new()
+            }
+        })
+        .draw()
+        .map_err(&fail)?;
     for (i, band) in bands.iter().enumerate() {
         let c = colour(i);
         if band.low != band.high {
@@ -175,6 +193,9 @@ pub fn heatmap_svg(path: &Path, map: &HeatMap) -> Result<(), StudyError> {
     if map.values.len() != map.rows.len() || map.values.iter().any(|r| r.len() != map.columns.len()) {
         return Err(StudyError::new(path, None, "heat map values are not rows × columns"));
     }
+    if map.rows.is_empty() || map.columns.is_empty() {
+        return Err(StudyError::new(path, None, "an empty heat map"));
+    }
     let (lo, hi) = map.range;
     let scale = |v: f64| if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
     let label_width = 12 + 7 * map.rows.iter().map(|r| r.chars().count()).max().unwrap_or(4) as u32;
@@ -189,7 +210,8 @@ pub fn heatmap_svg(path: &Path, map: &HeatMap) -> Result<(), StudyError> {
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(label_width.min(200))
-        .build_cartesian_2d((0..ncols).into_segmented(), (0..nrows).into_segmented())
+        // A segmented range `0..n` has n + 1 segments (its end is a key point too).
+        .build_cartesian_2d((0..ncols - 1).into_segmented(), (0..nrows - 1).into_segmented())
         .map_err(&fail)?;
     let name = |names: &[String], v: &SegmentValue<i32>| match v {
         SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
@@ -248,7 +270,14 @@ pub fn heatmap_svg(path: &Path, map: &HeatMap) -> Result<(), StudyError> {
         .set_label_area_size(LabelAreaPosition::Right, 60)
         .build_cartesian_2d(0.0..1.0, bar_lo..bar_hi)
         .map_err(&fail)?;
-    bar.configure_mesh().disable_mesh().disable_x_axis().y_labels(6).draw().map_err(&fail)?;
+    bar.configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_labels(6)
+        .y_label_style(("sans-serif", 12))
+        .y_label_formatter(&|v| format!("{v:.3}"))
+        .draw()
+        .map_err(&fail)?;
     let steps = 64;
     bar.draw_series((0..steps).map(|i| {
         let (a, b) = (i as f64 / steps as f64, (i + 1) as f64 / steps as f64);

@@ -71,7 +71,7 @@ pub const TASKS: &[TaskSpec] = &[
         data: Some("mnist"),
         diagnostics: true,
         full: Budget { epochs: 10, flags: &[], diagnostics_every: 25 },
-        quick: Budget { epochs: 2, flags: &["--train-subset", "10000"], diagnostics_every: 4 },
+        quick: Budget { epochs: 3, flags: &["--train-subset", "20000"], diagnostics_every: 4 },
     },
     TaskSpec {
         name: "mnist-cnn",

@@ -150,6 +150,7 @@ pub fn layer_step_map(rows: &[DiagnosticRow], key: &str) -> Option<HeatMap> {
         let s = steps.binary_search(&r.step).expect("collected above");
         values[p][s] = r.value;
     }
+    let largest = values.iter().flatten().copied().filter(|v| v.is_finite()).fold(0.0, f64::max);
     Some(HeatMap {
         title: key.to_string(),
         x_label: "step".into(),
@@ -157,7 +158,9 @@ pub fn layer_step_map(rows: &[DiagnosticRow], key: &str) -> Option<HeatMap> {
         columns: steps.iter().map(|s| s.to_string()).collect(),
         rows: params.iter().map(|p| p.to_string()).collect(),
         values,
-        range: (0.0, 1.0),
+        // From 0 to the largest value: a fraction of a few percent would be all one colour
+        // on a 0..1 scale.
+        range: (0.0, largest),
         annotate: false,
     })
 }
