@@ -117,7 +117,7 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let total = specs.len();
     let outcomes = run_all(
         &specs,
-        |spec, resume| run_example(&binary, spec, resume, args),
+        |spec, resume| run_example(&binary, spec, resume),
         |i, spec, outcome| say!("[{}/{total}] {} seed {}: {outcome}", i + 1, spec.label, spec.seed),
     );
     let failed = outcomes.iter().filter(|o| matches!(o, Outcome::Failed(_))).count();
@@ -214,8 +214,7 @@ fn build_example(example: &str) -> Result<PathBuf, Box<dyn Error>> {
 }
 
 /// One run: the example's binary with the spec's flags; its output goes to our terminal.
-fn run_example(binary: &Path, spec: &RunSpec, resume: bool, args: &Args) -> Result<(), String> {
-    let _ = args;
+fn run_example(binary: &Path, spec: &RunSpec, resume: bool) -> Result<(), String> {
     say!("--- {} seed {}{}", spec.label, spec.seed, if resume { " (resuming)" } else { "" });
     let status = Command::new(binary)
         .args(spec.command_line(resume))

@@ -204,6 +204,14 @@ pub const QUICK_GRID_DELTAS: &[f64] = &[1e-12, 1e-5, 1e-3, 1e-1];
 pub const KS: &[u32] = &[1, 2, 4, 8, 16, 32];
 pub const QUICK_KS: &[u32] = &[1, 4, 16];
 
+/// One point of a sweep: its label, the swept values by name, and the flags that set
+/// them (`("--delta", "1e-8")`).
+struct SweepPoint {
+    label: String,
+    swept: Vec<(String, f64)>,
+    flags: Vec<(&'static str, String)>,
+}
+
 /// The runs of `sweep` for AGD's `recipe` on `task`, `seeds` seeds each, under `dir`.
 pub fn sweep_specs(
     task: &TaskSpec,
@@ -214,47 +222,47 @@ pub fn sweep_specs(
     dir: &Path,
 ) -> Vec<RunSpec> {
     let dir = dir.join(sweep.name());
-    let mut points: Vec<(String, Vec<(String, f64)>, Vec<(&str, String)>)> = Vec::new();
+    let mut points: Vec<SweepPoint> = Vec::new();
     match sweep {
         Sweep::Delta => {
             for &delta in if quick { QUICK_DELTAS } else { DELTAS } {
-                points.push((
-                    format!("δ={delta:e}"),
-                    vec![("delta".into(), delta)],
-                    vec![("--delta", format!("{delta:e}"))],
-                ));
+                points.push(SweepPoint {
+                    label: format!("δ={delta:e}"),
+                    swept: vec![("delta".into(), delta)],
+                    flags: vec![("--delta", format!("{delta:e}"))],
+                });
             }
         }
         Sweep::LrDelta => {
             for &factor in if quick { QUICK_LR_FACTORS } else { LR_FACTORS } {
                 let lr = recipe.lr as f64 * factor;
                 for &delta in if quick { QUICK_GRID_DELTAS } else { GRID_DELTAS } {
-                    points.push((
-                        format!("lr={lr:.1e} δ={delta:e}"),
-                        vec![("lr".into(), lr), ("delta".into(), delta)],
-                        vec![("--lr", format!("{lr:e}")), ("--delta", format!("{delta:e}"))],
-                    ));
+                    points.push(SweepPoint {
+                        label: format!("lr={lr:.1e} δ={delta:e}"),
+                        swept: vec![("lr".into(), lr), ("delta".into(), delta)],
+                        flags: vec![("--lr", format!("{lr:e}")), ("--delta", format!("{delta:e}"))],
+                    });
                 }
             }
         }
         Sweep::K => {
             for &k in if quick { QUICK_KS } else { KS } {
-                points.push((
-                    format!("k={k}"),
-                    vec![("k".into(), k as f64)],
-                    vec![("--difference-every", k.to_string())],
-                ));
+                points.push(SweepPoint {
+                    label: format!("k={k}"),
+                    swept: vec![("k".into(), k as f64)],
+                    flags: vec![("--difference-every", k.to_string())],
+                });
             }
         }
     }
     let mut specs = Vec::new();
-    for (label, swept, flags) in points {
+    for point in points {
         for seed in 0..seeds {
-            let mut spec = run_spec(task, recipe, &label, seed, quick, &dir);
-            for (flag, value) in &flags {
+            let mut spec = run_spec(task, recipe, &point.label, seed, quick, &dir);
+            for (flag, value) in &point.flags {
                 set_flag(&mut spec.flags, flag, value.clone());
             }
-            spec.swept = swept.clone();
+            spec.swept = point.swept.clone();
             specs.push(spec);
         }
     }

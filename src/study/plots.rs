@@ -335,7 +335,13 @@ pub fn sweep_svg(
             .y_label_area_size(70)
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(&fail)?;
-        let tick = |v: &f64| if log_x { format!("1e{}", v.round() as i64) } else { format!("{v}") };
+        let tick = |v: &f64| match log_x {
+            false => format!("{v}"),
+            // A whole power of ten as 1eN; between powers (a short axis) the value itself.
+            true if (v - v.round()).abs() < 1e-9 => format!("1e{}", v.round() as i64),
+            true if (-2.0..3.0).contains(v) => format!("{:.2}", 10f64.powf(*v)),
+            true => format!("{:.1e}", 10f64.powf(*v)),
+        };
         chart
             .configure_mesh()
             .x_desc(x_label)
