@@ -50,6 +50,9 @@ struct Args {
     /// Train on the first N training images only (quick runs).
     #[arg(long)]
     train_subset: Option<usize>,
+    /// Per-parameter optimizer diagnostics CSV (AGD's SGD-mode fraction per layer) [default: none].
+    #[arg(long)]
+    diagnostics: Option<PathBuf>,
 }
 
 /// How the learning rate moves over the run's steps.
@@ -188,7 +191,8 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         data.test.len(),
         c.batch_size,
     );
-    let config = c.train_config(label, "mnist", settings);
+    let mut config = c.train_config(label, "mnist", settings);
+    config.diagnostics = args.diagnostics.clone();
     fit(&model, optimizer.as_mut(), schedule.as_ref(), &mut task, &config)?;
     Ok(())
 }

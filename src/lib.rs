@@ -36,6 +36,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod metrics;
 pub mod state_dict;
+pub mod study;
 pub mod train;
 
 /// The names a training program needs: `use agdlab::prelude::*;`.

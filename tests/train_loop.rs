@@ -85,6 +85,7 @@ fn run(task: &mut Tiny, config: &TrainConfig) -> Result<agdlab::train::RunSummar
         delta: 1e-5,
         weight_decay: None,
         momentum: 0.9,
+        difference_every: 1,
     };
     let mut optimizer = settings.build(vec![ParamGroup::new(task.model.named_parameters())])?;
     let model = task.model.named_parameters();

@@ -54,6 +54,12 @@ pub struct CommonArgs {
     /// Per-epoch metrics CSV (default: runs/EXAMPLE_OPTIMIZER.csv).
     #[arg(long)]
     pub metrics: Option<PathBuf>,
+    /// With a diagnostics CSV (the example's `--diagnostics`): a row every N steps (0: once per epoch).
+    #[arg(long, default_value_t = 0)]
+    pub diagnostics_every: usize,
+    /// AGD: form the stepwise difference every K steps (1: the paper's AGD).
+    #[arg(long, default_value_t = 1)]
+    pub difference_every: u32,
 }
 
 impl CommonArgs {
@@ -89,6 +95,7 @@ impl CommonArgs {
             delta: self.delta,
             weight_decay: self.weight_decay,
             momentum: self.momentum,
+            difference_every: self.difference_every,
         }
     }
 
@@ -104,14 +111,19 @@ impl CommonArgs {
             .with("epochs", self.epochs)
             .with("batch-size", self.batch_size)
             .with("seed", self.seed)
+            // Only when not the paper's AGD, so checkpoints made before the flag still resume.
+            .with_if(optimizer.difference_every != 1, "difference-every", optimizer.difference_every)
     }
 
     /// The training loop's configuration from these flags: metrics to `--metrics` or
-    /// `runs/<name>_<optimizer>.csv`, checkpoints to `--save`, resume from `--resume`.
+    /// `runs/<name>_<optimizer>.csv`, checkpoints to `--save`, resume from `--resume`,
+    /// diagnostics rows every `--diagnostics-every` steps (once the example sets
+    /// [`TrainConfig::diagnostics`]).
     pub fn train_config(&self, label: String, name: &str, settings: RunSettings) -> TrainConfig {
         let metrics =
             self.metrics.clone().unwrap_or_else(|| format!("runs/{name}_{}.csv", self.optimizer).into());
         TrainConfig {
+            diagnostics_every: self.diagnostics_every,
             save: self.save.clone(),
             resume: self.resume.clone(),
             allow_changed_settings: self.allow_changed_settings,

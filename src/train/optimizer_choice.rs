@@ -71,6 +71,8 @@ pub struct OptimizerSettings {
     pub weight_decay: Option<f32>,
     /// SGD's momentum (ignored by the others).
     pub momentum: f32,
+    /// AGD's `difference_every` (1: the paper's AGD; ignored by the others).
+    pub difference_every: u32,
 }
 
 impl OptimizerSettings {
@@ -119,7 +121,13 @@ impl OptimizerSettings {
             }
             OptimizerKind::Agd => {
                 let d = AgdConfig::default();
-                let config = AgdConfig { lr, weight_decay: wd(d.weight_decay), delta: self.delta, ..d };
+                let config = AgdConfig {
+                    lr,
+                    weight_decay: wd(d.weight_decay),
+                    delta: self.delta,
+                    difference_every: self.difference_every,
+                    ..d
+                };
                 Box::new(Agd::with_groups(groups, config)?)
             }
         })

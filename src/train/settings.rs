@@ -25,6 +25,16 @@ impl RunSettings {
         self
     }
 
+    /// Add a setting only when `condition` holds (a flag at its historical default is not
+    /// stored, so older checkpoints keep resuming).
+    pub fn with_if(self, condition: bool, flag: &str, value: impl std::fmt::Display) -> RunSettings {
+        if condition {
+            self.with(flag, value)
+        } else {
+            self
+        }
+    }
+
     /// The metadata entries a checkpoint stores.
     pub fn to_metadata(&self) -> BTreeMap<String, String> {
         self.0.iter().map(|(k, v)| (format!("{SETTINGS_PREFIX}{k}"), v.clone())).collect()

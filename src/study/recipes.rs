@@ -1,0 +1,211 @@
+//! What the comparison runs: the tasks, and each optimizer's settings on each task.
+//!
+//! One readable table ([`RECIPES`]), one row per (task, optimizer), with a comment
+//! citing where each default comes from. The flags are the shared ones of
+//! [`CommonArgs`](crate::train::CommonArgs) (`--lr`, `--delta`, `--weight-decay`,
+//! `--momentum`, ...) plus the example's own (`--model cnn`, `--source synthetic`).
+//!
+//! Sources, cited below by name:
+//! - *PyTorch*: the defaults of `torch.optim` (Adam/AdamW lr 1e-3, AdamW weight decay
+//!   1e-2, betas (0.9, 0.999)).
+//! - *paper*: Yue et al., AGD, NeurIPS 2023 (arXiv 2312.01658), and the atorch README
+//!   of its implementation: AGD's lr about 1/10 of AdamW's; δ 1e-14 for Transformers,
+//!   1e-8 in the CIFAR demo, 1e-5 the optimizer's default.
+//! - *example*: the learning rate the example tunes for itself (its `default_lr`).
+
+use crate::train::Better;
+
+/// A task: which example runs it, what decides the best epoch, and the flags of a
+/// full and of a `--quick` run.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskSpec {
+    /// The name given to `compare --task`.
+    pub name: &'static str,
+    /// The example program (`examples/<example>.rs`).
+    pub example: &'static str,
+    /// Flags the example always gets for this task (`--model cnn`).
+    pub flags: &'static [&'static str],
+    /// The metric that decides the best epoch, as the example writes it.
+    pub primary: &'static str,
+    /// Which way `primary` is better.
+    pub better: Better,
+    /// The data set the example needs (for the messages), `None` for synthetic data.
+    pub data: Option<&'static str>,
+    /// Whether the example has a `--diagnostics` flag (AGD's per-layer SGD-mode fraction).
+    pub diagnostics: bool,
+    /// The full budget: epochs and extra flags.
+    pub full: Budget,
+    /// The `--quick` budget: a few minutes on 2 cores.
+    pub quick: Budget,
+}
+
+/// How long a run is and on how much data.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    pub epochs: usize,
+    /// Extra flags (a training subset, shorter evaluation).
+    pub flags: &'static [&'static str],
+    /// A diagnostics row every this many steps (for the layer × step heat map).
+    pub diagnostics_every: usize,
+}
+
+/// One optimizer's settings on one task.
+#[derive(Clone, Copy, Debug)]
+pub struct Recipe {
+    pub task: &'static str,
+    /// As `--optimizer` takes it: agd, sgd, adam, adamw, adabelief, radam.
+    pub optimizer: &'static str,
+    pub lr: f32,
+    /// Further shared flags (`--delta`, `--weight-decay`, `--momentum`).
+    pub flags: &'static [&'static str],
+}
+
+/// The tasks, in the order of the paper's experiments.
+pub const TASKS: &[TaskSpec] = &[
+    TaskSpec {
+        name: "mnist",
+        example: "mnist_agd",
+        flags: &[],
+        primary: "test_acc",
+        better: Better::Higher,
+        data: Some("mnist"),
+        diagnostics: true,
+        full: Budget { epochs: 10, flags: &[], diagnostics_every: 25 },
+        quick: Budget { epochs: 3, flags: &["--train-subset", "20000"], diagnostics_every: 4 },
+    },
+    TaskSpec {
+        name: "mnist-cnn",
+        example: "mnist_agd",
+        flags: &["--model", "cnn"],
+        primary: "test_acc",
+        better: Better::Higher,
+        data: Some("mnist"),
+        diagnostics: true,
+        full: Budget { epochs: 10, flags: &[], diagnostics_every: 25 },
+        quick: Budget { epochs: 1, flags: &["--train-subset", "5000"], diagnostics_every: 2 },
+    },
+    TaskSpec {
+        name: "fashion-resnet",
+        example: "fashion_resnet",
+        flags: &[],
+        primary: "test_acc",
+        better: Better::Higher,
+        data: Some("fashion-mnist"),
+        diagnostics: false,
+        full: Budget { epochs: 30, flags: &[], diagnostics_every: 50 },
+        quick: Budget { epochs: 1, flags: &["--train-subset", "5000"], diagnostics_every: 2 },
+    },
+    TaskSpec {
+        name: "ptb-lstm",
+        example: "ptb_lstm",
+        flags: &[],
+        primary: "valid_ppl",
+        better: Better::Lower,
+        data: Some("ptb"),
+        diagnostics: true,
+        full: Budget { epochs: 3, flags: &[], diagnostics_every: 50 },
+        quick: Budget {
+            epochs: 1,
+            flags: &["--train-tokens", "100000", "--eval-tokens", "20000"],
+            diagnostics_every: 5,
+        },
+    },
+    TaskSpec {
+        name: "ptb-transformer",
+        example: "ptb_transformer",
+        flags: &[],
+        primary: "valid_ppl",
+        better: Better::Lower,
+        data: Some("ptb"),
+        diagnostics: true,
+        full: Budget { epochs: 3, flags: &[], diagnostics_every: 50 },
+        quick: Budget {
+            epochs: 1,
+            flags: &["--train-tokens", "100000", "--eval-tokens", "20000"],
+            diagnostics_every: 5,
+        },
+    },
+    TaskSpec {
+        name: "movielens-fm",
+        example: "fm_ctr",
+        flags: &["--source", "movielens"],
+        primary: "test_auc",
+        better: Better::Higher,
+        data: Some("movielens-100k"),
+        diagnostics: false,
+        full: Budget { epochs: 20, flags: &[], diagnostics_every: 0 },
+        quick: Budget { epochs: 2, flags: &[], diagnostics_every: 0 },
+    },
+    TaskSpec {
+        name: "synthetic-ctr",
+        example: "fm_ctr",
+        flags: &["--source", "synthetic"],
+        primary: "test_auc",
+        better: Better::Higher,
+        data: None,
+        diagnostics: false,
+        full: Budget { epochs: 20, flags: &[], diagnostics_every: 0 },
+        quick: Budget { epochs: 2, flags: &["--synthetic-size", "50000,10000"], diagnostics_every: 0 },
+    },
+];
+
+/// Each optimizer's settings per task.
+#[rustfmt::skip]
+pub const RECIPES: &[Recipe] = &[
+    // MNIST MLP and CNN: the example's tuned rates (examples/mnist_agd.rs `default_lr`);
+    // AGD at 1/10 of Adam's (paper); AdamW's weight decay 1e-2 (PyTorch); SGD momentum 0.9.
+    Recipe { task: "mnist", optimizer: "agd", lr: 1e-4, flags: &["--delta", "1e-5"] },
+    Recipe { task: "mnist", optimizer: "adam", lr: 1e-3, flags: &[] },
+    Recipe { task: "mnist", optimizer: "adamw", lr: 1e-3, flags: &["--weight-decay", "1e-2"] },
+    Recipe { task: "mnist", optimizer: "sgd", lr: 0.1, flags: &["--momentum", "0.9"] },
+    Recipe { task: "mnist", optimizer: "adabelief", lr: 1e-3, flags: &[] },
+    Recipe { task: "mnist", optimizer: "radam", lr: 1e-3, flags: &[] },
+    Recipe { task: "mnist-cnn", optimizer: "agd", lr: 1e-4, flags: &["--delta", "1e-5"] },
+    Recipe { task: "mnist-cnn", optimizer: "adam", lr: 1e-3, flags: &[] },
+    Recipe { task: "mnist-cnn", optimizer: "adamw", lr: 1e-3, flags: &["--weight-decay", "1e-2"] },
+    Recipe { task: "mnist-cnn", optimizer: "sgd", lr: 0.1, flags: &["--momentum", "0.9"] },
+    // Fashion-MNIST ResNet, the paper's CIFAR recipe: SGD lr 0.1, momentum 0.9, weight
+    // decay 5e-4; AdamW lr 1e-3 (PyTorch); AGD lr 1e-4 (1/10 of AdamW) and δ 1e-8 (the
+    // CIFAR demo of the paper's code).
+    Recipe { task: "fashion-resnet", optimizer: "agd", lr: 1e-4, flags: &["--delta", "1e-8", "--weight-decay", "5e-4"] },
+    Recipe { task: "fashion-resnet", optimizer: "adam", lr: 1e-3, flags: &["--weight-decay", "5e-4"] },
+    Recipe { task: "fashion-resnet", optimizer: "adamw", lr: 1e-3, flags: &["--weight-decay", "5e-4"] },
+    Recipe { task: "fashion-resnet", optimizer: "sgd", lr: 0.1, flags: &["--momentum", "0.9", "--weight-decay", "5e-4"] },
+    // PTB LSTM: the example's tuned rates (examples/ptb_lstm.rs): SGD 20 without momentum
+    // (the classic Zaremba et al. recipe), Adam 2e-3, AGD 3e-4 (about 1/10 of Adam, paper).
+    Recipe { task: "ptb-lstm", optimizer: "agd", lr: 3e-4, flags: &["--delta", "1e-5"] },
+    Recipe { task: "ptb-lstm", optimizer: "adam", lr: 2e-3, flags: &[] },
+    Recipe { task: "ptb-lstm", optimizer: "adamw", lr: 2e-3, flags: &["--weight-decay", "1e-2"] },
+    Recipe { task: "ptb-lstm", optimizer: "sgd", lr: 20.0, flags: &["--momentum", "0"] },
+    // PTB Transformer: AdamW 1e-3 with weight decay 1e-2 (PyTorch); AGD 3e-4 with δ 1e-14
+    // (paper: δ 1e-14 for Transformers) and the same weight decay (examples/ptb_transformer.rs).
+    Recipe { task: "ptb-transformer", optimizer: "agd", lr: 3e-4, flags: &["--delta", "1e-14", "--weight-decay", "1e-2"] },
+    Recipe { task: "ptb-transformer", optimizer: "adam", lr: 1e-3, flags: &["--weight-decay", "0"] },
+    Recipe { task: "ptb-transformer", optimizer: "adamw", lr: 1e-3, flags: &["--weight-decay", "1e-2"] },
+    Recipe { task: "ptb-transformer", optimizer: "sgd", lr: 0.1, flags: &["--momentum", "0.9", "--weight-decay", "0"] },
+    // FM on MovieLens and on synthetic clicks: the example's tuned rates
+    // (examples/fm_ctr.rs): SGD 0.5, Adam 1e-3, AGD 1e-4 (1/10 of Adam, paper).
+    Recipe { task: "movielens-fm", optimizer: "agd", lr: 1e-4, flags: &["--delta", "1e-5"] },
+    Recipe { task: "movielens-fm", optimizer: "adam", lr: 1e-3, flags: &[] },
+    Recipe { task: "movielens-fm", optimizer: "adamw", lr: 1e-3, flags: &["--weight-decay", "1e-2"] },
+    Recipe { task: "movielens-fm", optimizer: "sgd", lr: 0.5, flags: &["--momentum", "0.9"] },
+    Recipe { task: "synthetic-ctr", optimizer: "agd", lr: 1e-4, flags: &["--delta", "1e-5"] },
+    Recipe { task: "synthetic-ctr", optimizer: "adam", lr: 1e-3, flags: &[] },
+    Recipe { task: "synthetic-ctr", optimizer: "adamw", lr: 1e-3, flags: &["--weight-decay", "1e-2"] },
+    Recipe { task: "synthetic-ctr", optimizer: "sgd", lr: 0.5, flags: &["--momentum", "0.9"] },
+];
+
+/// The task called `name`.
+pub fn task(name: &str) -> Option<&'static TaskSpec> {
+    TASKS.iter().find(|t| t.name == name)
+}
+
+/// The recipe of `optimizer` on `task`.
+pub fn recipe(task: &str, optimizer: &str) -> Option<&'static Recipe> {
+    RECIPES.iter().find(|r| r.task == task && r.optimizer == optimizer)
+}
+
+/// The optimizers the table has a recipe for on `task`, in table order.
+pub fn optimizers_for(task: &str) -> Vec<&'static str> {
+    RECIPES.iter().filter(|r| r.task == task).map(|r| r.optimizer).collect()
+}
