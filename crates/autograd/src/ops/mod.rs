@@ -6,10 +6,13 @@
 //! [`Var::broadcast_to`] node, whose backward (`sum_to`) undoes the broadcast, so each
 //! binary backward below only deals with equal shapes.
 
+mod batch_norm;
 mod binary;
+mod conv;
 mod index;
 mod linear;
 mod matmul;
+mod pool;
 mod reduce;
 mod shape;
 mod softmax;
