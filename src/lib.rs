@@ -16,6 +16,7 @@
 //! | [`optim`] | one `Optimizer` trait: SGD, Adam/AdamW, AGD, ...; saveable state |
 //! | [`data`] | the MNIST IDX loader and the data-set locator used by every example |
 //! | [`checkpoint`] | safetensors checkpoints of models and optimizer state |
+//! | [`models`] | shared models: LeNet-5, ResNet-20 |
 //!
 //! Data flows one way: loader -> batch tensors -> module forward on a tape -> loss ->
 //! backward -> gradients -> optimizer step -> parameters, and at chosen steps
@@ -33,6 +34,7 @@ pub use agdlab_tensor as tensor;
 
 pub mod checkpoint;
 pub mod data;
+pub mod models;
 pub mod state_dict;
 pub mod train;
 

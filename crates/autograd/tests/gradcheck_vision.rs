@@ -75,6 +75,8 @@ fn specs() -> Vec<(Conv2dSpec, [usize; 2])> {
         (d, [1, 1]),                      // pointwise: no lowering
         (d.stride(2), [1, 1]),            // 1x1 with stride: a subsampling lowering
         (d.groups(4).padding(1), [3, 3]), // depthwise
+        (d.padding(1), [1, 1]),           // padding beyond the kernel's reach: col2im at stride 1
+        (d.padding(2).dilation(1), [2, 2]),
     ]
 }
 

@@ -4,6 +4,8 @@
 //!   names in declaration order, train/eval modes, child modules); [`Forward`] for the
 //!   modules that map one value to one value. See [`module`] for how to write one.
 //! - [`Buffer`]: non-trained state that is saved with a module (running statistics).
+//! - Vision layers: [`Conv2d`], [`MaxPool2d`], [`AvgPool2d`], [`GlobalAvgPool2d`],
+//!   [`BatchNorm2d`] (running statistics as buffers).
 //! - Layers: [`Linear`], activations ([`ReLU`], [`GELU`], [`Tanh`], [`Sigmoid`]),
 //!   [`Dropout`], [`Flatten`], and [`Sequential`] to chain them.
 //! - Losses: [`cross_entropy`] (and [`CrossEntropyLoss`] with label smoothing),
@@ -14,18 +16,24 @@
 //! either direction.
 
 pub mod activation;
+pub mod batchnorm;
 pub mod buffer;
+pub mod conv;
 pub mod dropout;
 pub mod init;
 pub mod linear;
 pub mod loss;
 pub mod module;
+pub mod pool;
 pub mod sequential;
 
 pub use activation::{Flatten, ReLU, Sigmoid, Tanh, GELU};
+pub use batchnorm::{BatchNorm2d, BatchNormConfig};
 pub use buffer::Buffer;
+pub use conv::Conv2d;
 pub use dropout::Dropout;
 pub use linear::Linear;
 pub use loss::{bce_with_logits, cross_entropy, mse_loss, CrossEntropyLoss};
 pub use module::{Forward, Item, Mode, Module, Walk};
+pub use pool::{AvgPool2d, GlobalAvgPool2d, MaxPool2d};
 pub use sequential::Sequential;

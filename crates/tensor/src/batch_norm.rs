@@ -128,11 +128,12 @@ pub fn channel_mean_var(x: &Tensor) -> (Tensor, Tensor) {
 
 /// `y = x·scale[c] + shift[c]` on every element of channel `c` of `[n, c, ...]`: the
 /// normalising map of batch norm once its statistics and affine parameters are folded
-/// into one scale and one shift per channel.
+/// into one scale and one shift per channel. With `relu`, `y = max(y, 0)` in the same
+/// pass (NaN staying NaN).
 ///
 /// # Panics
 /// When the rank is below 2 or `scale`/`shift` do not hold one value per channel.
-pub fn channel_affine(x: &Tensor, scale: &[f32], shift: &[f32]) -> Tensor {
+pub fn channel_affine(x: &Tensor, scale: &[f32], shift: &[f32], relu: bool) -> Tensor {
     let [_, c, l] = channel_layout("channel_affine", x.shape());
     assert!(
         scale.len() == c && shift.len() == c,
@@ -146,7 +147,14 @@ pub fn channel_affine(x: &Tensor, scale: &[f32], shift: &[f32]) -> Tensor {
     let mut out = vec![0.0f32; input.len()];
     let apply = |(p, (o, i)): (usize, (&mut [f32], &[f32]))| {
         let (s, t) = (scale[p % c], shift[p % c]);
-        o.iter_mut().zip(i).for_each(|(o, &i)| *o = i * s + t);
+        if relu {
+            o.iter_mut().zip(i).for_each(|(o, &i)| {
+                let y = i * s + t;
+                *o = if y <= 0.0 { 0.0 } else { y };
+            });
+        } else {
+            o.iter_mut().zip(i).for_each(|(o, &i)| *o = i * s + t);
+        }
     };
     if l > 0 {
         if worth_parallel(input.len()) {
@@ -173,6 +181,16 @@ pub fn batch_norm_grad_sums(grad_out: &Tensor, x: &Tensor, mean: &[f32]) -> (Vec
         let m = mean[ch];
         (plane_sum(g), lane_sum(g.iter().zip(x).map(|(&g, &x)| g * (x - m))))
     })
+}
+
+/// ReLU's backward in one pass: `dy` where the ReLU's output `y > 0`, else 0. A batch
+/// norm fused with a ReLU masks its output gradient this way before its own backward.
+///
+/// # Panics
+/// When the shapes differ.
+pub fn relu_grad(grad_out: &Tensor, relu_output: &Tensor) -> Tensor {
+    assert_eq!(relu_output.shape(), grad_out.shape(), "relu_grad: output and gradient shapes differ");
+    grad_out.zip_map(relu_output, "relu_grad", |g, y| if y > 0.0 { g } else { 0.0 })
 }
 
 /// `dx = a[c]·dy + b[c]·x + d[c]` on every element of channel `c` (`grad_out` and `x`

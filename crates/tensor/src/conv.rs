@@ -200,6 +200,24 @@ impl ConvGeometry {
         (self.group_out(), self.col_rows(), self.out_pixels())
     }
 
+    /// The input gradient as a stride-1 convolution of the output gradient (see
+    /// [`conv2d_input_grad`]), when this convolution has stride 1, is not pointwise, and
+    /// its padding is at most `d·(k-1)` on both axes.
+    fn input_grad_as_convolution(&self) -> Option<ConvGeometry> {
+        let Conv2dSpec { stride, padding, dilation, groups } = self.spec;
+        let spans = [dilation[0] * (self.kernel_h - 1), dilation[1] * (self.kernel_w - 1)];
+        if stride != [1, 1] || self.is_pointwise() || padding[0] > spans[0] || padding[1] > spans[1] {
+            return None;
+        }
+        let spec =
+            Conv2dSpec { stride, padding: [spans[0] - padding[0], spans[1] - padding[1]], dilation, groups };
+        let input = [self.batch, self.out_channels, self.out_h, self.out_w];
+        let weight = [self.in_channels, self.group_out(), self.kernel_h, self.kernel_w];
+        let transposed = ConvGeometry::new("conv2d_input_grad", &input, &weight, spec);
+        debug_assert_eq!([transposed.out_h, transposed.out_w], [self.in_h, self.in_w]);
+        Some(transposed)
+    }
+
     fn parallel(&self) -> bool {
         self.batch > 1 && rayon::current_num_threads() > 1 && self.muladds() >= PARALLEL_MULADDS
     }
@@ -250,29 +268,45 @@ pub fn conv2d(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>, spec: Conv
         }
         None => vec![0.0; geo.batch * per_out],
     };
-    let beta = if bias.is_some() { 1.0 } else { 0.0 };
+    convolve_into(&geo, x, w, &mut out, if bias.is_some() { 1.0 } else { 0.0 });
+    Tensor::from_contiguous(out, &geo.output_shape())
+}
+
+/// `out = conv(x, w) + beta·out` for every image, `x`, `w` and `out` row-major.
+fn convolve_into(geo: &ConvGeometry, x: &[f32], w: &[f32], out: &mut [f32], beta: f32) {
     let per_in = geo.in_channels * geo.in_pixels();
+    let per_out = geo.out_channels * geo.out_pixels();
     let (m, k, n) = geo.gemm_sizes();
-    over_images(&geo, &mut out, per_out, |i, y| {
+    // sgemm packs its left operand fastest when it is column-major: hand it Wᵀ, copied
+    // once here for all images.
+    let w_t = transpose_blocks(w, geo.spec.groups, m, k);
+    over_images(geo, out, per_out, |i, y| {
         let image = &x[i * per_in..(i + 1) * per_in];
         for g in 0..geo.spec.groups {
-            let w_g = MatRef::row_major(w, g * m * k, m, k);
+            let w_g = MatRef::row_major(&w_t, g * m * k, k, m).t();
             let y_g = MatMut::row_major(y, g * m * n, m, n);
             if geo.is_pointwise() {
                 sgemm(1.0, w_g, MatRef::row_major(image, g * k * n, k, n), beta, y_g);
             } else {
                 with_scratch(k * n, |cols| {
-                    im2col(&geo, image, g, cols);
+                    im2col(geo, image, g, cols);
                     sgemm(1.0, w_g, MatRef::row_major(cols, 0, k, n), beta, y_g);
                 });
             }
         }
     });
-    Tensor::from_contiguous(out, &geo.output_shape())
 }
 
 /// `dx += ∂L/∂input` of a convolution, given `grad_out = ∂L/∂output`; `dx` has the
 /// input's shape and is made contiguous first.
+///
+/// With stride 1 (and padding at most `d·(k-1)`), the input gradient is itself a
+/// stride-1 convolution: of the output gradient, with the kernel flipped in space and
+/// its in/out channels swapped, and padding `d·(k-1) - p`. That form is used when it
+/// applies: it lowers with im2col (contiguous copies) instead of scattering with
+/// col2im, and its product has `out/groups · kh · kw` as inner dimension rather than
+/// `out/groups`, which `sgemm` runs much closer to its peak. Otherwise (strides above
+/// 1) `dcols = Wᵀ·dY` is scattered back with col2im.
 ///
 /// # Panics
 /// When the shapes do not fit each other (see [`ConvGeometry::new`]).
@@ -281,6 +315,11 @@ pub fn conv2d_input_grad(grad_out: &Tensor, weight: &Tensor, spec: Conv2dSpec, d
     check_grad_out("conv2d_input_grad", &geo, grad_out);
     let (dy, w) = (grad_out.contiguous(), weight.contiguous());
     let (dy, w) = (dy.as_slice().expect("contiguous"), w.as_slice().expect("contiguous"));
+    if let Some(transposed) = geo.input_grad_as_convolution() {
+        let flipped = flip_kernel(&geo, w);
+        convolve_into(&transposed, dy, &flipped, dx.data_mut(), 1.0);
+        return;
+    }
     let per_in = geo.in_channels * geo.in_pixels();
     let per_out = geo.out_channels * geo.out_pixels();
     let (m, k, n) = geo.gemm_sizes();
@@ -299,6 +338,41 @@ pub fn conv2d_input_grad(grad_out: &Tensor, weight: &Tensor, spec: Conv2dSpec, d
             }
         }
     });
+}
+
+/// Each of `blocks` consecutive row-major `rows × cols` matrices, transposed in place
+/// of the copy: `out[b][j][i] = a[b][i][j]`.
+fn transpose_blocks(a: &[f32], blocks: usize, rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; a.len()];
+    for (src, dst) in a.chunks_exact(rows * cols).zip(out.chunks_exact_mut(rows * cols)).take(blocks) {
+        for i in 0..rows {
+            for j in 0..cols {
+                dst[j * rows + i] = src[i * cols + j];
+            }
+        }
+    }
+    out
+}
+
+/// `W'[g·in_g + c, o, ki, kj] = W[g·out_g + o, c, kh-1-ki, kw-1-kj]`: the kernel of the
+/// input gradient as a convolution, `[in, out/groups, kh, kw]`.
+fn flip_kernel(geo: &ConvGeometry, w: &[f32]) -> Vec<f32> {
+    let (kh, kw, in_g, out_g) = (geo.kernel_h, geo.kernel_w, geo.group_in(), geo.group_out());
+    let mut flipped = vec![0.0f32; w.len()];
+    for g in 0..geo.spec.groups {
+        for o in 0..out_g {
+            for c in 0..in_g {
+                for ki in 0..kh {
+                    for kj in 0..kw {
+                        let from = (((g * out_g + o) * in_g + c) * kh + ki) * kw + kj;
+                        let to = (((g * in_g + c) * out_g + o) * kh + (kh - 1 - ki)) * kw + (kw - 1 - kj);
+                        flipped[to] = w[from];
+                    }
+                }
+            }
+        }
+    }
+    flipped
 }
 
 /// `dw += ∂L/∂weight` of a convolution, given `grad_out = ∂L/∂output` and the forward
@@ -420,10 +494,16 @@ fn valid_outputs(out: usize, size: usize, stride: usize, pad: usize, offset: usi
 }
 
 /// Lower group `g` of one image (`[in, h, w]`, row-major) into `cols: [K, N]`.
+///
+/// With stride 1 and an output as wide as the input (a "same" convolution), an input
+/// row and an output row have the same pitch, so each row of `cols` is one shifted
+/// copy of the input plane (then the side-padding columns are zeroed); otherwise it is
+/// gathered output row by output row.
 fn im2col(geo: &ConvGeometry, image: &[f32], g: usize, cols: &mut [f32]) {
     let ConvGeometry { in_h, in_w, out_h, out_w, kernel_h, kernel_w, .. } = *geo;
     let Conv2dSpec { stride: [sh, sw], padding: [ph, pw], dilation: [dh, dw], .. } = geo.spec;
     let n = out_h * out_w;
+    let same_pitch = sh == 1 && sw == 1 && out_w == in_w;
     for c in 0..geo.group_in() {
         let plane = &image[(g * geo.group_in() + c) * in_h * in_w..][..in_h * in_w];
         for ki in 0..kernel_h {
@@ -433,18 +513,29 @@ fn im2col(geo: &ConvGeometry, image: &[f32], g: usize, cols: &mut [f32]) {
                 let row = &mut cols[((c * kernel_h + ki) * kernel_w + kj) * n..][..n];
                 row[..oy_lo * out_w].fill(0.0);
                 row[oy_hi * out_w..].fill(0.0);
+                if same_pitch {
+                    // Output row oy reads input row oy + ki·dh - ph from column kj·dw - pw
+                    // on: one shift for the whole block of valid rows.
+                    let shift = (ki * dh) as isize * in_w as isize - (ph * in_w) as isize
+                        + (kj * dw) as isize
+                        - pw as isize;
+                    copy_shifted(plane, shift, &mut row[oy_lo * out_w..oy_hi * out_w], oy_lo * out_w);
+                    // The columns whose input lies in the side padding picked up pixels of
+                    // the neighbouring rows: zero them.
+                    zero_columns(&mut row[oy_lo * out_w..oy_hi * out_w], out_w, ox_lo, ox_hi);
+                    continue;
+                }
+                zero_columns(&mut row[oy_lo * out_w..oy_hi * out_w], out_w, ox_lo, ox_hi);
                 for oy in oy_lo..oy_hi {
-                    let dst = &mut row[oy * out_w..(oy + 1) * out_w];
-                    dst[..ox_lo].fill(0.0);
-                    dst[ox_hi..].fill(0.0);
                     if ox_lo == ox_hi {
-                        continue;
+                        break;
                     }
+                    let dst = &mut row[oy * out_w + ox_lo..oy * out_w + ox_hi];
                     let src = &plane[(oy * sh + ki * dh - ph) * in_w..][..in_w];
                     let ix0 = ox_lo * sw + kj * dw - pw;
-                    let dst = &mut dst[ox_lo..ox_hi];
                     if sw == 1 {
-                        dst.copy_from_slice(&src[ix0..ix0 + dst.len()]);
+                        // An inline loop: rows are short, a `memcpy` call per row costs more.
+                        dst.iter_mut().zip(&src[ix0..]).for_each(|(d, s)| *d = *s);
                     } else {
                         for (d, s) in dst.iter_mut().zip(src[ix0..].iter().step_by(sw)) {
                             *d = *s;
@@ -454,6 +545,32 @@ fn im2col(geo: &ConvGeometry, image: &[f32], g: usize, cols: &mut [f32]) {
             }
         }
     }
+}
+
+/// Zero the columns `..lo` and `hi..` of every row of `rows` (row-major, `width` wide):
+/// the output positions whose input lies in the side padding. Written column by column
+/// (one store per row), since a `fill` of one or two elements per row would be a
+/// `memset` call each.
+fn zero_columns(rows: &mut [f32], width: usize, lo: usize, hi: usize) {
+    for col in (0..lo.min(width)).chain(hi.max(lo)..width) {
+        for r in rows.iter_mut().skip(col).step_by(width) {
+            *r = 0.0;
+        }
+    }
+}
+
+/// `dst[i] = plane[first + i + shift]` where that index lies in the plane, else 0.
+fn copy_shifted(plane: &[f32], shift: isize, dst: &mut [f32], first: usize) {
+    let len = dst.len() as isize;
+    let from = first as isize + shift;
+    // The part of `dst` whose source index lies in 0..plane.len().
+    let start = (-from).clamp(0, len);
+    let end = (plane.len() as isize - from).clamp(start, len);
+    let (start, end) = (start as usize, end as usize);
+    dst[..start].fill(0.0);
+    dst[end..].fill(0.0);
+    let source = (from + start as isize) as usize;
+    dst[start..end].copy_from_slice(&plane[source..source + (end - start)]);
 }
 
 /// The adjoint of [`im2col`]: add every entry of `cols: [K, N]` into the pixel of group

@@ -11,9 +11,14 @@
 //!           dx = γ·r·(dy - Σdy/m - x̂·Σ(dy·x̂)/m)  (training: μ and σ² depend on x)
 //!           dx = γ·r·dy                            (evaluation: fixed statistics)
 //! ```
+//!
+//! The `_relu` forms apply a ReLU in the same pass, `y = max(γ·x̂ + β, 0)`; their
+//! backward first masks `dy` to where `y > 0` (one pass), then runs the above. A ResNet
+//! applies a ReLU after most of its batch norms, so this saves two of the four passes
+//! an unfused ReLU costs.
 
 use agdlab_tensor::batch_norm::{
-    batch_norm_grad_sums, batch_norm_input_grad, channel_affine, channel_layout, channel_mean_var,
+    batch_norm_grad_sums, batch_norm_input_grad, channel_affine, channel_layout, channel_mean_var, relu_grad,
 };
 use agdlab_tensor::Tensor;
 
@@ -33,6 +38,14 @@ fn check_affine(op: &str, x: &[usize], weight: Option<&Var>, bias: Option<&Var>)
     }
 }
 
+/// How the op was run: with batch statistics (`training`) or given ones, and whether a
+/// ReLU follows in the same pass.
+#[derive(Clone, Copy)]
+struct Flavour {
+    training: bool,
+    relu: bool,
+}
+
 /// Record the op: the backward is the same in both modes but for the statistics'
 /// dependence on `x` (`training`).
 fn record(
@@ -40,9 +53,8 @@ fn record(
     x: &Var,
     out: Tensor,
     (mean, invstd): (Vec<f32>, Vec<f32>),
-    weight: Option<&Var>,
-    bias: Option<&Var>,
-    training: bool,
+    (weight, bias): (Option<&Var>, Option<&Var>),
+    Flavour { training, relu }: Flavour,
 ) -> Var {
     let [n, c, l] = channel_layout(name, x.shape());
     let gamma = gamma_of(weight, c);
@@ -51,7 +63,12 @@ fn record(
     inputs.extend(bias);
     let (has_weight, has_bias) = (weight.is_some(), bias.is_some());
     let x_value = x.value().clone();
+    let saved_out = relu.then(|| out.clone());
     Var::record(name, out, &inputs, move |g, grads| {
+        let g = match &saved_out {
+            Some(y) => relu_grad(&g, y),
+            None => g,
+        };
         let (sum_dy, sum_dy_xmu) = batch_norm_grad_sums(&g, &x_value, &mean);
         let count = (n * l).max(1) as f64;
         grads.add(0, || {
@@ -84,13 +101,19 @@ fn record(
 }
 
 /// `y = γ·(x - μ)/√(σ² + ε) + β` per channel, folded into one scale and shift.
-fn normalize(x: &Tensor, mean: &[f32], invstd: &[f32], weight: Option<&Var>, bias: Option<&Var>) -> Tensor {
+fn normalize(
+    x: &Tensor,
+    (mean, invstd): (&[f32], &[f32]),
+    weight: Option<&Var>,
+    bias: Option<&Var>,
+    relu: bool,
+) -> Tensor {
     let c = mean.len();
     let gamma = gamma_of(weight, c);
     let beta = bias.map_or_else(|| vec![0.0; c], |b| b.value().to_vec());
     let scale: Vec<f32> = (0..c).map(|ch| gamma[ch] * invstd[ch]).collect();
     let shift: Vec<f32> = (0..c).map(|ch| beta[ch] - mean[ch] * scale[ch]).collect();
-    channel_affine(x, &scale, &shift)
+    channel_affine(x, &scale, &shift, relu)
 }
 
 fn inverse_std(var: &[f32], eps: f32) -> Vec<f32> {
@@ -118,12 +141,21 @@ impl Var {
         bias: Option<&Var>,
         eps: f32,
     ) -> (Var, Tensor, Tensor) {
-        check_affine("batch_norm", self.shape(), weight, bias);
-        let (mean, var) = channel_mean_var(self.value());
-        let (mean_v, invstd) = (mean.to_vec(), inverse_std(&var.to_vec(), eps));
-        let out = normalize(self.value(), &mean_v, &invstd, weight, bias);
-        let y = record("batch_norm", self, out, (mean_v, invstd), weight, bias, true);
-        (y, mean, var)
+        self.batch_norm_train_impl(weight, bias, eps, false)
+    }
+
+    /// [`Var::batch_norm_train`] followed by a ReLU, fused into the same passes.
+    /// PyTorch equivalent: `F.relu(F.batch_norm(x, None, None, weight, bias, True, eps=eps))`.
+    ///
+    /// # Panics
+    /// As [`Var::batch_norm_train`].
+    pub fn batch_norm_relu_train(
+        &self,
+        weight: Option<&Var>,
+        bias: Option<&Var>,
+        eps: f32,
+    ) -> (Var, Tensor, Tensor) {
+        self.batch_norm_train_impl(weight, bias, eps, true)
     }
 
     /// Batch normalisation with given statistics (evaluation mode): `y = γ·(x -
@@ -146,7 +178,48 @@ impl Var {
         bias: Option<&Var>,
         eps: f32,
     ) -> Var {
-        check_affine("batch_norm_eval", self.shape(), weight, bias);
+        self.batch_norm_eval_impl((mean, var), (weight, bias), eps, false)
+    }
+
+    /// [`Var::batch_norm_eval`] followed by a ReLU, fused into the same pass.
+    ///
+    /// # Panics
+    /// As [`Var::batch_norm_eval`].
+    pub fn batch_norm_relu_eval(
+        &self,
+        mean: &Tensor,
+        var: &Tensor,
+        weight: Option<&Var>,
+        bias: Option<&Var>,
+        eps: f32,
+    ) -> Var {
+        self.batch_norm_eval_impl((mean, var), (weight, bias), eps, true)
+    }
+
+    fn batch_norm_train_impl(
+        &self,
+        weight: Option<&Var>,
+        bias: Option<&Var>,
+        eps: f32,
+        relu: bool,
+    ) -> (Var, Tensor, Tensor) {
+        check_affine("batch_norm", self.shape(), weight, bias);
+        let (mean, var) = channel_mean_var(self.value());
+        let (mean_v, invstd) = (mean.to_vec(), inverse_std(&var.to_vec(), eps));
+        let out = normalize(self.value(), (&mean_v, &invstd), weight, bias, relu);
+        let flavour = Flavour { training: true, relu };
+        let y = record("batch_norm", self, out, (mean_v, invstd), (weight, bias), flavour);
+        (y, mean, var)
+    }
+
+    fn batch_norm_eval_impl(
+        &self,
+        (mean, var): (&Tensor, &Tensor),
+        affine: (Option<&Var>, Option<&Var>),
+        eps: f32,
+        relu: bool,
+    ) -> Var {
+        check_affine("batch_norm_eval", self.shape(), affine.0, affine.1);
         let c = self.shape()[1];
         assert!(
             mean.shape() == [c] && var.shape() == [c],
@@ -156,7 +229,8 @@ impl Var {
             self.shape()
         );
         let (mean_v, invstd) = (mean.to_vec(), inverse_std(&var.to_vec(), eps));
-        let out = normalize(self.value(), &mean_v, &invstd, weight, bias);
-        record("batch_norm_eval", self, out, (mean_v, invstd), weight, bias, false)
+        let out = normalize(self.value(), (&mean_v, &invstd), affine.0, affine.1, relu);
+        let flavour = Flavour { training: false, relu };
+        record("batch_norm_eval", self, out, (mean_v, invstd), affine, flavour)
     }
 }
