@@ -7,52 +7,15 @@
 //!
 //! `cargo bench --bench backward_alloc`
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use agdlab_autograd::{Param, Tape, Var};
+use agdlab_tensor::alloc_count::{measure, CountingAllocator};
 use agdlab_tensor::Tensor;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-struct Counting;
-static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-static COUNT: AtomicUsize = AtomicUsize::new(0);
-
-fn note_alloc(size: usize) {
-    ALLOCATED.fetch_add(size, Ordering::Relaxed);
-    COUNT.fetch_add(1, Ordering::Relaxed);
-    let live = LIVE.fetch_add(size, Ordering::Relaxed) + size;
-    PEAK.fetch_max(live, Ordering::Relaxed);
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counters are
-// only statistics and never affect what is returned.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_alloc(layout.size());
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_alloc(layout.size());
-        System.alloc_zeroed(layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        note_alloc(new_size);
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 const STEPS: usize = 35;
 const BATCH: usize = 20;
@@ -96,13 +59,8 @@ fn backward_allocation(c: &mut Criterion) {
 
     let tape = Tape::new();
     let loss = unroll(&cell, &tape, &xs);
-    let (allocated0, count0) = (ALLOCATED.load(Ordering::Relaxed), COUNT.load(Ordering::Relaxed));
-    let live0 = LIVE.load(Ordering::Relaxed);
-    PEAK.store(live0, Ordering::Relaxed);
-    let grads = loss.backward();
-    let allocated = ALLOCATED.load(Ordering::Relaxed) - allocated0;
-    let count = COUNT.load(Ordering::Relaxed) - count0;
-    let peak = PEAK.load(Ordering::Relaxed) - live0;
+    let (grads, stats) = measure(|| loss.backward());
+    let (allocated, count, peak) = (stats.allocated, stats.allocations, stats.peak);
     assert!(grads.get(&cell.w_hh).is_some());
     let weight_grad = 4 * HIDDEN * HIDDEN * 4;
     println!(

@@ -3,77 +3,24 @@
 //! end in a `Truncated` error, not in an allocation of terabytes (or gigabytes: a bound
 //! derived from the compressed size, 1032 times it, is still far too much).
 //!
-//! A counting global allocator measures the peak of live heap bytes during each read.
-//! It sees every allocation of this test binary, so this file holds a single test: no
-//! other test runs beside it. Implementing `GlobalAlloc` needs `unsafe`; these impls
-//! only forward to the system allocator (as `benches/backward_alloc.rs` does).
+//! A counting global allocator (`agdlab::tensor::alloc_count`) measures the peak of live
+//! heap bytes during each read. It sees every allocation of this test binary, so this
+//! file holds a single test: no other test runs beside it.
 
 mod common;
 use common::temp_dir;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs;
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use agdlab::data::mnist::read_idx_u8;
 use agdlab::data::DataErrorKind;
+use agdlab::tensor::alloc_count::{measure, CountingAllocator};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-/// The system allocator, counting live bytes and their peak.
-struct CountingAllocator;
-
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-static PEAK_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-impl CountingAllocator {
-    fn added(size: usize) {
-        let live = LIVE_BYTES.fetch_add(size, Ordering::SeqCst) + size;
-        PEAK_BYTES.fetch_max(live, Ordering::SeqCst);
-    }
-
-    fn removed(size: usize) {
-        LIVE_BYTES.fetch_sub(size, Ordering::SeqCst);
-    }
-}
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            Self::added(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        Self::removed(layout.size());
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = System.realloc(ptr, layout, new_size);
-        if !p.is_null() {
-            // Count the new block before releasing the old one: a moving realloc holds both.
-            Self::added(new_size);
-            Self::removed(layout.size());
-        }
-        p
-    }
-}
-
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-/// Run `f` and return its result with the peak of live heap bytes above the level at
-/// the start.
-fn peak_extra_bytes<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let start = LIVE_BYTES.load(Ordering::SeqCst);
-    PEAK_BYTES.store(start, Ordering::SeqCst);
-    let out = f();
-    (out, PEAK_BYTES.load(Ordering::SeqCst).saturating_sub(start))
-}
 
 /// `n` bytes that deflate cannot shrink (xorshift), so the gzip file is as large as its
 /// content and a bound derived from the compressed size is large too.
@@ -113,7 +60,8 @@ fn a_huge_count_in_a_small_file_allocates_only_what_the_file_holds() {
     // would reserve.
     let bound = 8 * payload.len() + (1 << 20);
     for path in [&raw_path, &gz_path] {
-        let (result, peak) = peak_extra_bytes(|| read_idx_u8(path, &[28, 28], "images of 28x28"));
+        let (result, stats) = measure(|| read_idx_u8(path, &[28, 28], "images of 28x28"));
+        let peak = stats.peak;
         let e = result.expect_err("a file claiming 2^31 images but holding 100 must fail");
         match e.kind() {
             DataErrorKind::Truncated { items, expected_bytes, found_bytes, .. } => {

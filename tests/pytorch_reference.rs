@@ -137,7 +137,9 @@ fn losses_and_their_gradients_match_torch_nn_functional() {
         (loss.item(), grads.wrt(&leaf).unwrap().to_vec())
     };
 
-    let (ce, ce_grad) = loss_and_grad(&|v| CrossEntropyLoss { label_smoothing: 0.1 }.forward(v, &[3, 1, 0]));
+    let (ce, ce_grad) = loss_and_grad(&|v| {
+        CrossEntropyLoss { label_smoothing: 0.1, ..Default::default() }.forward(v, &[3, 1, 0])
+    });
     assert_close(&[ce], &[2.226_970_2], 1e-6, "cross_entropy");
     let want = [
         0.0882407,
@@ -273,4 +275,34 @@ fn agd_matches_the_reference_implementation_for_every_option() {
         let got = run_from(theta0, |p| Box::new(Agd::new(p, config).unwrap()));
         assert_close(&got, &want, 2e-6, &format!("AGD {name}"));
     }
+}
+
+// x = torch.tensor([[0.5, -1.0, 2.0, 0.1], [1.5, 0.2, -0.3, 0.0], [-2.0, 1.0, 0.5, 0.25]], requires_grad=True)
+// y = torch.tensor([3, 2, 1])
+// loss = F.cross_entropy(x, y, ignore_index=2, label_smoothing=0.1); loss.backward()
+// print(loss.item(), x.grad.flatten().tolist())
+#[test]
+fn cross_entropy_ignores_padding_rows_as_torch_does() {
+    let x = Tensor::from_vec(vec![0.5, -1.0, 2.0, 0.1, 1.5, 0.2, -0.3, 0.0, -2.0, 1.0, 0.5, 0.25], &[3, 4])
+        .unwrap();
+    let tape = Tape::new();
+    let leaf = tape.leaf(x);
+    let loss = CrossEntropyLoss { label_smoothing: 0.1, ignore_index: Some(2) }.forward(&leaf, &[3, 2, 1]);
+    assert_close(&[loss.item()], &[1.542_080_0], 1e-6, "cross_entropy with ignore_index");
+    let grad = loss.backward().wrt(&leaf).unwrap().to_vec();
+    let want = [
+        0.065_929_66,
+        0.005_000_019,
+        0.338_997_33,
+        -0.409_927_01,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        -0.000_805_672_7,
+        -0.227_613_12,
+        0.129_966_07,
+        0.098_452_69,
+    ];
+    assert_close(&grad, &want, 1e-6, "cross_entropy with ignore_index grad");
 }

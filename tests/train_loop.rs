@@ -27,6 +27,8 @@ struct Tiny {
     steps: usize,
     poison: Option<usize>,
     eval_nan: bool,
+    /// Scale the inputs of odd steps up and even steps down (gradients that alternate).
+    alternate: bool,
 }
 
 impl Task for Tiny {
@@ -38,6 +40,9 @@ impl Task for Tiny {
         let mut x = Tensor::normal(&[8, 3], 0.0, 1.0, &mut StdRng::seed_from_u64(step as u64));
         if self.poison == Some(step) {
             x = x.mul_scalar(f32::NAN);
+        }
+        if self.alternate {
+            x = x.mul_scalar(if step % 2 == 1 { 10.0 } else { 0.01 });
         }
         let labels: Vec<usize> = (0..8).map(|i| i % 2).collect();
         let logits = self.model.forward(&tape.input(x));
@@ -61,20 +66,15 @@ fn tiny() -> Tiny {
         steps: 3,
         poison: None,
         eval_nan: false,
+        alternate: false,
     }
 }
 
 fn config(dir: &Path, settings: RunSettings) -> TrainConfig {
     TrainConfig {
-        label: "tiny".into(),
-        epochs: 2,
-        clip_grad_norm: None,
-        metrics: dir.join("metrics.csv"),
-        diagnostics: None,
         save: Some(dir.join("ckpt.safetensors")),
-        resume: None,
-        allow_changed_settings: false,
         settings,
+        ..TrainConfig::new("tiny", 2, dir.join("metrics.csv"))
     }
 }
 
@@ -223,4 +223,44 @@ fn printing_to_a_closed_pipe_ends_quietly() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && !stderr.contains("panicked"), "{}: {stderr}", out.status);
+}
+
+/// AGD with its switching monitor on gradients that alternate between large and small,
+/// with a short second-moment memory (β2 = 0.3) so that sqrt(b) follows them, and δ swept
+/// across their size: where coordinates cross the threshold at every step, the loop warns,
+/// naming the layer, once the flips last a window of steps; where nothing switches (δ far
+/// below everything), it stays quiet.
+#[test]
+fn a_layer_that_keeps_switching_agd_mode_is_warned_about() {
+    use agdlab::optim::{Agd, AgdConfig};
+    use agdlab::train::SwitchWarning;
+    let mut warned_at = Vec::new();
+    for delta in [1e-12, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3] {
+        let dir = temp_dir("loop-switching");
+        let mut task = tiny();
+        task.steps = 24;
+        task.alternate = true;
+        let config =
+            AgdConfig { lr: 1e-3, betas: (0.9, 0.3), delta, monitor_switching: true, ..Default::default() };
+        let mut optimizer = Agd::new(task.model.named_parameters(), config).unwrap();
+        let mut train = TrainConfig::new("switching", 1, dir.join("metrics.csv"));
+        train.switch_warning = Some(SwitchWarning { threshold: 0.0, window: 3 });
+        train.diagnostics = Some(dir.join("diagnostics.csv"));
+        train.diagnostics_every = 4;
+        let model = task.model.named_parameters();
+        let summary = fit(&model, &mut optimizer, &Constant, &mut task, &train).unwrap();
+        let text = std::fs::read_to_string(dir.join("diagnostics.csv")).unwrap();
+        let steps: Vec<&str> = text.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
+        assert!(steps.contains(&"4") && steps.contains(&"24"), "a row every 4 steps: {text}");
+        if !summary.warnings.is_empty() {
+            assert!(
+                summary.warnings.iter().all(|w| w.contains("changed AGD mode")),
+                "{:?}",
+                summary.warnings
+            );
+            warned_at.push(delta);
+        }
+    }
+    assert!(!warned_at.contains(&1e-12), "with δ = 1e-12 every coordinate stays adaptive: no warning");
+    assert!(!warned_at.is_empty(), "some δ must sit at the size of the gradient differences");
 }

@@ -51,7 +51,7 @@ pub struct CommonArgs {
     /// Resume even when --lr, --seed, --batch-size, ... differ from the checkpoint's.
     #[arg(long)]
     pub allow_changed_settings: bool,
-    /// Per-epoch metrics CSV [default: runs/<example>_<optimizer>.csv].
+    /// Per-epoch metrics CSV (default: runs/EXAMPLE_OPTIMIZER.csv).
     #[arg(long)]
     pub metrics: Option<PathBuf>,
 }
@@ -109,19 +109,14 @@ impl CommonArgs {
     /// The training loop's configuration from these flags: metrics to `--metrics` or
     /// `runs/<name>_<optimizer>.csv`, checkpoints to `--save`, resume from `--resume`.
     pub fn train_config(&self, label: String, name: &str, settings: RunSettings) -> TrainConfig {
+        let metrics =
+            self.metrics.clone().unwrap_or_else(|| format!("runs/{name}_{}.csv", self.optimizer).into());
         TrainConfig {
-            label,
-            epochs: self.epochs,
-            clip_grad_norm: None,
-            metrics: self
-                .metrics
-                .clone()
-                .unwrap_or_else(|| format!("runs/{name}_{}.csv", self.optimizer).into()),
-            diagnostics: None,
             save: self.save.clone(),
             resume: self.resume.clone(),
             allow_changed_settings: self.allow_changed_settings,
             settings,
+            ..TrainConfig::new(label, self.epochs, metrics)
         }
     }
 }

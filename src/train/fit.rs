@@ -34,7 +34,7 @@ use crate::checkpoint::{
     check_writable_target, load_training, save_training, CheckpointError, CheckpointErrorKind,
 };
 use crate::nn::Module;
-use crate::optim::{clip_grad_norm, LrSchedule, OptimError, Optimizer};
+use crate::optim::{clip_grad_norm, LrSchedule, OptimError, Optimizer, MODE_FLIP_FRACTION};
 
 use super::error::TrainError;
 use super::metrics_log::{make_parent, MetricsLog};
@@ -57,9 +57,16 @@ pub struct TrainConfig {
     pub clip_grad_norm: Option<f32>,
     /// The per-epoch metrics CSV.
     pub metrics: PathBuf,
-    /// A CSV of the optimizer's diagnostics per parameter and epoch (AGD's SGD-mode
-    /// fraction per layer), in long form: `epoch,param,key,value`.
+    /// A CSV of the optimizer's diagnostics per parameter (AGD's SGD-mode fraction per
+    /// layer), in long form: `epoch,step,param,key,value`, each value the mean over the
+    /// steps since the previous row.
     pub diagnostics: Option<PathBuf>,
+    /// Write a diagnostics row every this many steps (0: once per epoch). Heat maps of
+    /// layer × step want a few hundred rows per run.
+    pub diagnostics_every: usize,
+    /// Warn when a layer's mode-flip fraction (AGD's switching monitor) stays above a
+    /// threshold for a window of steps.
+    pub switch_warning: Option<SwitchWarning>,
     /// Write a checkpoint here after every epoch.
     pub save: Option<PathBuf>,
     /// Continue from this checkpoint.
@@ -68,6 +75,39 @@ pub struct TrainConfig {
     pub allow_changed_settings: bool,
     /// The settings that define the run, stored in checkpoints and checked on resume.
     pub settings: RunSettings,
+}
+
+/// When to warn about a layer whose coordinates keep switching between AGD's modes: its
+/// [`MODE_FLIP_FRACTION`] above `threshold` for `window` steps in a row.
+///
+/// A high flip fraction means that, for many coordinates, sqrt(b_t) sits right at
+/// δ·sqrt(1-β2^t): the step size of those coordinates jumps between lr (adaptive) and
+/// lr/δ (SGD) from one step to the next, which makes training noisy. Raise δ to keep them
+/// in SGD mode, lower it to keep them adaptive, or clip the update (`clip`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SwitchWarning {
+    pub threshold: f64,
+    pub window: usize,
+}
+
+impl TrainConfig {
+    /// A run of `epochs` epochs writing its metrics to `metrics`, with no checkpoints,
+    /// clipping or diagnostics; set the other fields as needed.
+    pub fn new(label: impl Into<String>, epochs: usize, metrics: impl Into<PathBuf>) -> TrainConfig {
+        TrainConfig {
+            label: label.into(),
+            epochs,
+            clip_grad_norm: None,
+            metrics: metrics.into(),
+            diagnostics: None,
+            diagnostics_every: 0,
+            switch_warning: None,
+            save: None,
+            resume: None,
+            allow_changed_settings: false,
+            settings: RunSettings::default(),
+        }
+    }
 }
 
 /// One epoch's metrics, as written to the CSV.
@@ -88,6 +128,9 @@ pub struct RunSummary {
     pub best: Option<(f64, usize)>,
     /// Seconds spent in training epochs (without evaluation).
     pub train_seconds: f64,
+    /// The warnings printed during the run (parameters without gradients, layers that
+    /// keep switching AGD mode).
+    pub warnings: Vec<String>,
 }
 
 impl RunSummary {
@@ -98,7 +141,7 @@ impl RunSummary {
 }
 
 /// Train `model` with `optimizer` under `schedule` on `task`, as `config` says: see the
-/// [module documentation](self).
+/// module documentation of `agdlab::train::fit`.
 ///
 /// # Errors
 /// Bad paths or settings, empty data, a NaN or infinite loss, gradient or evaluation
@@ -134,6 +177,7 @@ pub fn fit(
     let (primary, better) = task.primary_metric();
     let mut summary = RunSummary::default();
     let mut warned_missing = false;
+    let mut switching = SwitchWatch::default();
     for epoch in start_epoch..config.epochs {
         let started = Instant::now();
         task.start_epoch(epoch);
@@ -158,7 +202,9 @@ pub fn fit(
                 let params = optimizer.params();
                 let missing = grads.missing(params.iter().map(|(n, p)| (n.as_str(), p)));
                 if !missing.is_empty() {
-                    warn(format_args!("these parameters got no gradient in the first step: {missing:?}"));
+                    let message = format!("these parameters got no gradient in the first step: {missing:?}");
+                    warn(format_args!("{message}"));
+                    summary.warnings.push(message);
                 }
             }
             if let Some(max_norm) = config.clip_grad_norm {
@@ -175,7 +221,17 @@ pub fn fit(
                 },
                 other => TrainError::Optimizer(other),
             })?;
-            totals.add(loss, &out.sums, out.examples, &optimizer.diagnostics());
+            let report = optimizer.diagnostics();
+            totals.add(loss, &out.sums, out.examples, &report);
+            if let Some(warning) = &config.switch_warning {
+                summary.warnings.extend(switching.observe(&report, warning, epoch * steps + step + 1));
+            }
+            let interval_done = config.diagnostics_every > 0 && (step + 1) % config.diagnostics_every == 0;
+            if let (Some(log), true) = (&mut diagnostics, interval_done || step + 1 == steps) {
+                for (param, key, value) in totals.take_interval() {
+                    log.row(&diagnostics_row(epoch + 1, epoch * steps + step + 1, param, key, value))?;
+                }
+            }
             progress.update(step + 1, || task.progress_status(totals.mean_loss()));
         }
         progress.finish();
@@ -195,15 +251,6 @@ pub fn fit(
         row.extend(totals.mean_diagnostics());
         row.push(("epoch_seconds".into(), train_seconds));
         metrics.row(&row.iter().map(|(k, v)| (k.clone(), format!("{v}"))).collect::<Vec<_>>())?;
-        if let Some(log) = &mut diagnostics {
-            for (param, key, value) in totals.per_param_diagnostics() {
-                let cells = [("epoch", (epoch + 1).to_string()), ("param", param), ("key", key.to_string())];
-                let mut cells: Vec<(String, String)> =
-                    cells.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-                cells.push(("value".into(), format!("{value}")));
-                log.row(&cells)?;
-            }
-        }
         if let Some(path) = &config.save {
             let mut extra = config.settings.to_metadata();
             extra.insert(EPOCH_KEY.to_string(), (epoch + 1).to_string());
@@ -240,8 +287,56 @@ struct EpochTotals {
     sums: Vec<(&'static str, f64)>,
     /// Per key: the sum over steps of the whole-model value.
     overall: Vec<(&'static str, f64)>,
-    /// Per (parameter, key): the sum over steps and the number of steps it reported.
+    /// Per (parameter, key): the sum over the steps since the last diagnostics row and the
+    /// number of steps it reported.
     per_param: BTreeMap<(usize, &'static str), (String, f64, usize)>,
+}
+
+/// One row of the diagnostics CSV.
+fn diagnostics_row(epoch: usize, step: usize, param: String, key: &str, value: f64) -> Vec<(String, String)> {
+    vec![
+        ("epoch".into(), epoch.to_string()),
+        ("step".into(), step.to_string()),
+        ("param".into(), param),
+        ("key".into(), key.to_string()),
+        ("value".into(), format!("{value}")),
+    ]
+}
+
+/// How long each parameter's mode-flip fraction has stayed above the warning threshold.
+#[derive(Default)]
+struct SwitchWatch {
+    /// Per parameter name: steps in a row above the threshold.
+    above: BTreeMap<String, usize>,
+}
+
+impl SwitchWatch {
+    /// Count this step's flips; the warnings due, already printed.
+    fn observe(
+        &mut self,
+        report: &crate::optim::Diagnostics,
+        warning: &SwitchWarning,
+        global_step: usize,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, flips) in report.per_param(MODE_FLIP_FRACTION) {
+            let run = self.above.entry(name.to_string()).or_insert(0);
+            *run = if flips > warning.threshold { *run + 1 } else { 0 };
+            if *run == warning.window {
+                let message = format!(
+                    "step {global_step}: over {:.1}% of the coordinates of {name} changed AGD mode at each of \
+                     the last {} steps: their sqrt(b) sits at the threshold δ·sqrt(1-β2^t), so their step \
+                     size keeps jumping between lr and lr/δ. Raise δ (more SGD mode), lower it (more \
+                     adaptive), or clip the update.",
+                    100.0 * warning.threshold,
+                    warning.window
+                );
+                warn(format_args!("{message}"));
+                out.push(message);
+            }
+        }
+        out
+    }
 }
 
 impl EpochTotals {
@@ -291,10 +386,11 @@ impl EpochTotals {
         self.overall.iter().map(|(k, s)| (k.to_string(), s / self.steps.max(1) as f64)).collect()
     }
 
-    fn per_param_diagnostics(&self) -> Vec<(String, &'static str, f64)> {
-        self.per_param
-            .iter()
-            .map(|(&(_, key), (name, sum, n))| (name.clone(), key, sum / *n as f64))
+    /// The per-parameter diagnostics averaged since the last call, and a fresh start.
+    fn take_interval(&mut self) -> Vec<(String, &'static str, f64)> {
+        std::mem::take(&mut self.per_param)
+            .into_iter()
+            .map(|((_, key), (name, sum, n))| (name, key, sum / n as f64))
             .collect()
     }
 }

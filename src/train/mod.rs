@@ -18,7 +18,7 @@ mod task;
 
 pub use args::{parse_with_defaults, CommonArgs};
 pub use error::TrainError;
-pub use fit::{describe, fit, show, EpochRecord, RunSummary, TrainConfig, EPOCH_KEY};
+pub use fit::{describe, fit, show, EpochRecord, RunSummary, SwitchWarning, TrainConfig, EPOCH_KEY};
 pub use metrics_log::MetricsLog;
 pub use optimizer_choice::{OptimizerKind, OptimizerSettings};
 pub use output::{print_line, thread_pool, warn};

@@ -393,3 +393,52 @@ fn composites_reuse_values() {
     check_unary("x*exp(x) - tanh(x)/2", identity, |x| x.mul(&x.exp()).sub(&x.tanh().mul_scalar(0.5)));
     check_unary("softmax-weighted sum", identity, |x| x.softmax(x.rank() - 1).mul(x).sum_all());
 }
+
+#[test]
+fn layer_norm_with_and_without_affine() {
+    let mut rng = StdRng::seed_from_u64(31);
+    let w = Tensor::normal(&[5], 1.0, 0.3, &mut rng);
+    let b = Tensor::normal(&[5], 0.0, 0.3, &mut rng);
+    for shape in [&[3, 5][..], &[2, 4, 5][..]] {
+        for (layout, x) in layouts(shape, 32, identity) {
+            check(
+                &format!("layer_norm affine on {layout} {shape:?}"),
+                |v| v[0].layer_norm(Some(&v[1]), Some(&v[2]), 1e-5),
+                &[x.clone(), w.clone(), b.clone()],
+            );
+            check(
+                &format!("layer_norm plain on {layout} {shape:?}"),
+                |v| v[0].layer_norm(None, None, 1e-5),
+                &[x.clone()],
+            );
+            check(
+                &format!("layer_norm weight only on {layout} {shape:?}"),
+                |v| v[0].layer_norm(Some(&v[1]), None, 1e-5),
+                &[x, w.clone()],
+            );
+        }
+    }
+}
+
+#[test]
+fn masked_softmax_with_causal_and_padding_masks() {
+    let neg = f32::NEG_INFINITY;
+    // Causal [4, 4]: position t sees 0..=t.
+    let causal: Vec<f32> = (0..16).map(|i| if i % 4 > i / 4 { neg } else { 0.0 }).collect();
+    let causal = Tensor::from_vec(causal, &[4, 4]).unwrap();
+    // Key padding for a batch of 2: the second sequence's last key is padding.
+    let padding = Tensor::from_vec(vec![0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, neg], &[2, 1, 1, 4]).unwrap();
+    for (layout, x) in layouts(&[2, 3, 4, 4], 33, identity) {
+        check(
+            &format!("softmax_masked causal on {layout}"),
+            |v| v[0].softmax_masked(Some(&causal)),
+            &[x.clone()],
+        );
+        check(
+            &format!("softmax_masked padding on {layout}"),
+            |v| v[0].softmax_masked(Some(&padding)),
+            &[x.clone()],
+        );
+        check(&format!("softmax_masked none on {layout}"), |v| v[0].softmax_masked(None), &[x]);
+    }
+}

@@ -2,39 +2,14 @@
 //! table: measured with a counting global allocator (its own test binary, so no other
 //! test's allocations are counted).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use agdlab_autograd::{Param, Tape};
+use agdlab_tensor::alloc_count::{measure, CountingAllocator};
 use agdlab_tensor::Tensor;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-struct Counting;
-static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counter is only
-// a statistic and never affects what is returned.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
-        System.alloc_zeroed(layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATED.fetch_add(new_size, Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 #[test]
 fn embedding_backward_allocates_for_the_touched_rows_not_the_table() {
@@ -49,9 +24,8 @@ fn embedding_backward_allocates_for_the_touched_rows_not_the_table() {
     let looked_up = table.on(&batch).embedding(&ids, None);
     let loss = looked_up.mul(&batch).sum_all();
 
-    let before = ALLOCATED.load(Ordering::Relaxed);
-    let grads = loss.backward();
-    let allocated = ALLOCATED.load(Ordering::Relaxed) - before;
+    let (grads, stats) = measure(|| loss.backward());
+    let allocated = stats.allocated;
 
     let touched_bytes = ids.len() * DIM * 4;
     let table_bytes = ROWS * DIM * 4;

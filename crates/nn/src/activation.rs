@@ -39,12 +39,21 @@ activation!(
     GELU, |x| gelu(x)
 );
 activation!(
+    /// GELU's tanh approximation, `½x(1 + tanh(√(2/π)·(x + 0.044715·x³)))`. PyTorch
+    /// equivalent: `torch.nn.GELU(approximate="tanh")`.
+    GeluTanh, |x| gelu_tanh(x)
+);
+activation!(
     /// `[n, d1, d2, ..] -> [n, d1·d2·..]`. PyTorch equivalent: `torch.nn.Flatten()`.
     Flatten, |x| x.flatten_from(1)
 );
 
-/// `½x(1 + erf(x/√2))`, composed from primitives.
+/// `½x(1 + erf(x/√2))`: the fused op [`Var::gelu`].
 pub fn gelu(x: &Var) -> Var {
-    let cdf = x.mul_scalar(std::f32::consts::FRAC_1_SQRT_2).erf().add_scalar(1.0).mul_scalar(0.5);
-    x.mul(&cdf)
+    x.gelu()
+}
+
+/// `½x(1 + tanh(√(2/π)·(x + 0.044715·x³)))`: the fused op [`Var::gelu_tanh`].
+pub fn gelu_tanh(x: &Var) -> Var {
+    x.gelu_tanh()
 }

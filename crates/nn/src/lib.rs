@@ -6,8 +6,10 @@
 //! - [`Buffer`]: non-trained state that is saved with a module (running statistics).
 //! - Vision layers: [`Conv2d`], [`MaxPool2d`], [`AvgPool2d`], [`GlobalAvgPool2d`],
 //!   [`BatchNorm2d`] (running statistics as buffers).
-//! - Layers: [`Linear`], activations ([`ReLU`], [`GELU`], [`Tanh`], [`Sigmoid`]),
-//!   [`Dropout`], [`Flatten`], and [`Sequential`] to chain them.
+//! - Layers: [`Linear`], activations ([`ReLU`], [`GELU`], [`GeluTanh`], [`Tanh`],
+//!   [`Sigmoid`]), [`Dropout`], [`Flatten`], [`LayerNorm`], and [`Sequential`] to chain them.
+//! - Attention: [`MultiheadAttention`] (with [`causal_mask`] and [`key_padding_mask`]),
+//!   [`TransformerEncoderLayer`], [`TransformerDecoderLayer`], [`LearnedPositions`].
 //! - Losses: [`cross_entropy`] (and [`CrossEntropyLoss`] with label smoothing),
 //!   [`mse_loss`], [`bce_with_logits`].
 //! - [`init`]: PyTorch's initialisers, drawing from an explicit seeded RNG.
@@ -16,24 +18,32 @@
 //! either direction.
 
 pub mod activation;
+pub mod attention;
 pub mod batchnorm;
 pub mod buffer;
 pub mod conv;
 pub mod dropout;
 pub mod init;
+pub mod layernorm;
 pub mod linear;
 pub mod loss;
 pub mod module;
 pub mod pool;
 pub mod sequential;
+pub mod transformer;
 
-pub use activation::{Flatten, ReLU, Sigmoid, Tanh, GELU};
+pub use activation::{Flatten, GeluTanh, ReLU, Sigmoid, Tanh, GELU};
+pub use attention::{causal_mask, key_padding_mask, MultiheadAttention};
 pub use batchnorm::{BatchNorm2d, BatchNormConfig};
 pub use buffer::Buffer;
 pub use conv::Conv2d;
 pub use dropout::Dropout;
+pub use layernorm::LayerNorm;
 pub use linear::Linear;
 pub use loss::{bce_with_logits, cross_entropy, mse_loss, CrossEntropyLoss};
 pub use module::{Forward, Item, Mode, Module, Walk};
 pub use pool::{AvgPool2d, GlobalAvgPool2d, MaxPool2d};
 pub use sequential::Sequential;
+pub use transformer::{
+    Activation, LayerConfig, LearnedPositions, TransformerDecoderLayer, TransformerEncoderLayer,
+};

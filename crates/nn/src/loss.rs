@@ -18,25 +18,32 @@ pub fn cross_entropy(logits: &Var, targets: &[usize]) -> Var {
     CrossEntropyLoss::default().forward(logits, targets)
 }
 
-/// Cross-entropy with its options; `Default` is PyTorch's (no label smoothing).
-/// PyTorch equivalent: `torch.nn.CrossEntropyLoss(label_smoothing=ε)`.
+/// Cross-entropy with its options; `Default` is PyTorch's (no label smoothing, no
+/// ignored class). PyTorch equivalent:
+/// `torch.nn.CrossEntropyLoss(label_smoothing=ε, ignore_index=i)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct CrossEntropyLoss {
     /// ε in `[0, 1]`: the target puts 1-ε on the class and ε/C on every class.
     pub label_smoothing: f32,
+    /// Rows whose target is this class (padding) count for nothing: the mean is over the
+    /// other rows, and these get no gradient.
+    pub ignore_index: Option<usize>,
 }
 
 impl CrossEntropyLoss {
-    /// Mean cross-entropy of `logits: [N, C]` against integer classes:
+    /// Mean cross-entropy of `logits: [N, C]` against integer classes, over the `M` rows
+    /// whose target is not `ignore_index` (all N without one):
     ///
     /// ```text
-    /// loss = -(1/N) Σ_i [ (1-ε)·log p_i[y_i] + (ε/C)·Σ_c log p_i[c] ],  p_i = softmax(x_i)
-    /// ∂loss/∂x_i = (p_i - q_i)/N,  q_i[c] = (1-ε)·[c = y_i] + ε/C
+    /// loss = -(1/M) Σ_i [ (1-ε)·log p_i[y_i] + (ε/C)·Σ_c log p_i[c] ],  p_i = softmax(x_i)
+    /// ∂loss/∂x_i = (p_i - q_i)/M,  q_i[c] = (1-ε)·[c = y_i] + ε/C   (0 for ignored rows)
     /// ```
     ///
+    /// When every row is ignored the loss is NaN, as in PyTorch.
+    ///
     /// # Panics
-    /// When `logits` is not `[N, C]`, `targets.len() != N`, a target is `>= C`, or ε is
-    /// outside `[0, 1]`.
+    /// When `logits` is not `[N, C]`, `targets.len() != N`, a target other than
+    /// `ignore_index` is `>= C`, or ε is outside `[0, 1]`.
     pub fn forward(&self, logits: &Var, targets: &[usize]) -> Var {
         assert!(logits.rank() == 2, "cross_entropy: logits must be [N, C], got {:?}", logits.shape());
         let (n, classes) = (logits.shape()[0], logits.shape()[1]);
@@ -47,7 +54,8 @@ impl CrossEntropyLoss {
             targets.len(),
             logits.shape()
         );
-        if let Some(bad) = targets.iter().find(|&&t| t >= classes) {
+        let ignored = |t: usize| Some(t) == self.ignore_index;
+        if let Some(bad) = targets.iter().find(|&&t| t >= classes && !ignored(t)) {
             panic!("cross_entropy: target class {bad} out of range for {classes} classes");
         }
         let eps = self.label_smoothing;
@@ -58,18 +66,28 @@ impl CrossEntropyLoss {
         let log_probs = logits.value().log_softmax(1);
         let lp = log_probs.as_slice().expect("log_softmax returns contiguous");
         let mut total = 0.0f64;
+        let mut counted = 0usize;
         for (row, &target) in lp.chunks(classes).zip(targets) {
+            if ignored(target) {
+                continue;
+            }
             let smooth: f32 = if eps > 0.0 { row.iter().sum() } else { 0.0 };
             total -= (on_class * row[target] + off_class * smooth) as f64;
+            counted += 1;
         }
-        let loss = Tensor::scalar((total / n as f64) as f32);
+        let loss = Tensor::scalar((total / counted as f64) as f32);
 
         let targets = targets.to_vec();
+        let ignore_index = self.ignore_index;
         Var::record("cross_entropy", loss, &[logits], move |g, grads| {
             grads.add(0, || {
-                let scale = g.item() / n as f32;
+                let scale = g.item() / counted as f32;
                 let mut grad = log_probs.exp();
                 for (row, &target) in grad.data_mut().chunks_mut(classes).zip(&targets) {
+                    if Some(target) == ignore_index {
+                        row.fill(0.0);
+                        continue;
+                    }
                     for p in row.iter_mut() {
                         *p = (*p - off_class) * scale;
                     }

@@ -1,7 +1,7 @@
 //! Layers, losses and a tiny model that must learn.
 
 use agdlab_autograd::{check_gradients, GradCheck, Param, Tape, Var};
-use agdlab_nn::activation::gelu;
+use agdlab_nn::activation::{gelu, gelu_tanh};
 use agdlab_nn::{
     bce_with_logits, cross_entropy, mse_loss, Buffer, CrossEntropyLoss, Dropout, Forward, Linear, Mode,
     Module, ReLU, Sequential, Tanh, Walk,
@@ -62,7 +62,7 @@ fn cross_entropy_matches_the_definition_with_and_without_smoothing() {
     let logits = randn(&[5, 7], 2).mul_scalar(3.0);
     let targets = [0, 6, 3, 3, 1];
     for eps in [0.0f32, 0.1, 0.3] {
-        let loss = CrossEntropyLoss { label_smoothing: eps };
+        let loss = CrossEntropyLoss { label_smoothing: eps, ..Default::default() };
         let got = loss.forward(&Var::constant(logits.clone()), &targets).item() as f64;
         let rows = logits.to_vec();
         let mut expected = 0.0;
@@ -84,7 +84,7 @@ fn losses_and_gelu_pass_gradient_checks() {
     let config = GradCheck::default();
     let logits = randn(&[4, 5], 3);
     for eps in [0.0, 0.2] {
-        let loss = CrossEntropyLoss { label_smoothing: eps };
+        let loss = CrossEntropyLoss { label_smoothing: eps, ..Default::default() };
         check_gradients(|v| loss.forward(&v[0], &[1, 0, 4, 4]), std::slice::from_ref(&logits), &config)
             .unwrap();
         // On a transposed view too.
@@ -95,6 +95,7 @@ fn losses_and_gelu_pass_gradient_checks() {
     let labels = randn(&[4, 5], 5).map(|x| (x > 0.0) as u8 as f32);
     check_gradients(|v| bce_with_logits(&v[0], &labels), &[logits.mul_scalar(3.0)], &config).unwrap();
     check_gradients(|v| gelu(&v[0]), std::slice::from_ref(&logits), &config).unwrap();
+    check_gradients(|v| gelu_tanh(&v[0]), &[logits.t().mul_scalar(2.0)], &config).unwrap();
 }
 
 #[test]
@@ -116,6 +117,17 @@ fn bce_with_logits_matches_the_definition_and_is_stable() {
         .sum::<f64>()
         / 5.0;
     assert!((got - expected).abs() < 1e-4, "{got} vs {expected}");
+}
+
+#[test]
+fn gelu_tanh_matches_pytorch_values() {
+    // torch.nn.functional.gelu(torch.tensor([-3., -1., -0.3, 0., 0.4, 1.5, 3.]), approximate="tanh")
+    let expected = [-0.003_637_433, -0.158_808, -0.114_629_08, 0.0, 0.262_161_17, 1.399_571_5, 2.996_362_7];
+    let x = Tensor::from_vec(vec![-3.0, -1.0, -0.3, 0.0, 0.4, 1.5, 3.0], &[7]).unwrap();
+    let got = gelu_tanh(&Var::constant(x)).value().to_vec();
+    for (g, e) in got.iter().zip(expected) {
+        assert!((g - e).abs() < 1e-6, "{g} vs {e}");
+    }
 }
 
 #[test]

@@ -182,7 +182,7 @@ struct AdaBeliefCoefficients {
 /// The fused AdaBelief element loop over one chunk (`AMSGRAD` compile-time, so it
 /// vectorises).
 fn adabelief_chunk<const AMSGRAD: bool>(ch: Chunk<'_>, k: &AdaBeliefCoefficients) {
-    let Chunk { theta, grad, bufs: [m, s, smax, _] } = ch;
+    let Chunk { theta, grad, bufs: [m, s, smax, ..] } = ch;
     let n = theta.len();
     let (grad, m, s) = (&grad[..n], &mut m[..n], &mut s[..n]);
     let smax = if AMSGRAD { &mut smax[..n] } else { smax };

@@ -191,7 +191,7 @@ struct AdamCoefficients {
 /// The fused Adam element loop over one chunk. `AMSGRAD` is compile-time so the loop is
 /// straight-line and vectorises.
 fn adam_chunk<const AMSGRAD: bool>(ch: Chunk<'_>, k: &AdamCoefficients) {
-    let Chunk { theta, grad, bufs: [m, v, vmax, _] } = ch;
+    let Chunk { theta, grad, bufs: [m, v, vmax, ..] } = ch;
     let n = theta.len();
     let (grad, m, v) = (&grad[..n], &mut m[..n], &mut v[..n]);
     let vmax = if AMSGRAD { &mut vmax[..n] } else { vmax };

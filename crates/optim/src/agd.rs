@@ -3,7 +3,7 @@
 
 use agdlab_autograd::Param;
 
-use crate::diagnostics::{StepStats, SGD_MODE_FRACTION};
+use crate::diagnostics::{StepStats, MODE_FLIP_FRACTION, SGD_MODE_FRACTION};
 use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
 use crate::optimizer::OptimError;
@@ -43,6 +43,16 @@ pub struct AgdConfig {
     /// Clamp the ratio m_t / max(sqrt(b_t), δ·sqrt(1-β2^t)) to [-clip, clip] (default
     /// `None`; the authors suggest trying 5 if training is unstable).
     pub clip: Option<f32>,
+    /// Update b (and so recompute the stepwise difference) only every k steps: at steps
+    /// 1, 1+k, 1+2k, ...; between them b is kept as it is. Default 1, the paper's AGD. Not
+    /// in the paper: a study option for "how often must the difference be computed". b's
+    /// bias correction then counts b's updates, n_b = ⌊(t-1)/k⌋ + 1, not the steps.
+    pub difference_every: u32,
+    /// Count, per parameter and step, the coordinates whose mode (SGD or adaptive) changed
+    /// since the previous step, reported as [`MODE_FLIP_FRACTION`] by
+    /// [`Optimizer::diagnostics`](crate::Optimizer::diagnostics). Costs a state buffer
+    /// (`sgd_mode`, each coordinate's last mode as 0 or 1). Default off.
+    pub monitor_switching: bool,
 }
 
 impl Default for AgdConfig {
@@ -56,6 +66,8 @@ impl Default for AgdConfig {
             amsgrad: false,
             win: false,
             clip: None,
+            difference_every: 1,
+            monitor_switching: false,
         }
     }
 }
@@ -94,6 +106,12 @@ impl Default for AgdConfig {
 /// - `clip`: u_t = clamp(m_t / max(sqrt(b̂_t), δ·sqrt(1-β2^t)), -clip, clip), before the
 ///   learning rate and the bias correction; the step is θ ← θ - γ_t·u_t with
 ///   γ_t = γ·sqrt(1-β2^t)/(1-β1^t).
+/// - `difference_every` (k, a study option, not in the paper): b is updated only at
+///   steps 1, 1+k, 1+2k, ... and kept between them; its bias correction uses the number
+///   of its updates n_b = ⌊(t-1)/k⌋ + 1 in place of t. k = 1 is the paper's AGD, bit
+///   for bit.
+/// - `monitor_switching`: counts the coordinates whose mode changed since the previous
+///   step ([`MODE_FLIP_FRACTION`]); an extra buffer `sgd_mode` remembers each mode.
 /// - `win`: an extra buffer z and the Win extrapolation, with λ entering only here:
 ///   ```text
 ///   z_t = (z_{t-1} - γ_t·u_t) / (1 + λ·γ_t)
@@ -114,7 +132,8 @@ impl Default for AgdConfig {
 /// for Transformer-like models; their CIFAR demo uses δ = 1e-8; try clip = 5 if training
 /// is unstable.
 ///
-/// State: `exp_avg` (m), `exp_avg_sq` (b), `max_exp_avg_sq` (AMSGrad), `z` (Win), step.
+/// State: `exp_avg` (m), `exp_avg_sq` (b), `max_exp_avg_sq` (AMSGrad), `z` (Win),
+/// `sgd_mode` (the switching monitor), step.
 /// Parameter groups may set `lr`, `beta1`, `beta2`, `delta` and `weight_decay`.
 pub type Agd = PerParameter<AgdRule>;
 
@@ -154,6 +173,8 @@ impl AgdRule {
     /// # Errors
     /// As [`Agd::new`].
     pub fn new(config: AgdConfig) -> Result<AgdRule, OptimError> {
+        let k = config.difference_every;
+        check_hyperparam("AGD", "difference_every", k as f64, k >= 1, "a whole number >= 1")?;
         if let Some(c) = config.clip {
             check_hyperparam("AGD", "clip", c as f64, c > 0.0 && c.is_finite(), "a positive number")?;
         }
@@ -165,20 +186,31 @@ impl AgdRule {
     }
 }
 
-/// What AGD's fused loop counts: the coordinates that took the SGD branch.
+/// What AGD's fused loop counts: the coordinates that took the SGD branch, and (with the
+/// switching monitor) those whose mode changed since the previous step.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AgdStats {
     pub sgd_mode: usize,
+    /// `None` without the switching monitor.
+    pub flips: Option<usize>,
 }
 
 impl StepStats for AgdStats {
     fn merge(self, other: AgdStats) -> AgdStats {
-        AgdStats { sgd_mode: self.sgd_mode + other.sgd_mode }
+        let flips = match (self.flips, other.flips) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        };
+        AgdStats { sgd_mode: self.sgd_mode + other.sgd_mode, flips }
     }
 
     fn report(&self, numel: usize) -> Vec<(&'static str, f64)> {
-        let fraction = if numel == 0 { 0.0 } else { self.sgd_mode as f64 / numel as f64 };
-        vec![(SGD_MODE_FRACTION, fraction)]
+        let fraction = |count: usize| if numel == 0 { 0.0 } else { count as f64 / numel as f64 };
+        let mut out = vec![(SGD_MODE_FRACTION, fraction(self.sgd_mode))];
+        if let Some(flips) = self.flips {
+            out.push((MODE_FLIP_FRACTION, fraction(flips)));
+        }
+        out
     }
 }
 
@@ -223,19 +255,29 @@ impl UpdateRule for AgdRule {
         &["exp_avg_sq", "max_exp_avg_sq"]
     }
 
+    /// `exp_avg`, `exp_avg_sq`, then `max_exp_avg_sq` (AMSGrad), `z` (Win) and `sgd_mode`
+    /// (the switching monitor) when their options are on, in this order.
     fn buffers(&self) -> &'static [&'static str] {
-        match (self.config.amsgrad, self.config.win) {
-            (false, false) => &["exp_avg", "exp_avg_sq"],
-            (true, false) => &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
-            (false, true) => &["exp_avg", "exp_avg_sq", "z"],
-            (true, true) => &["exp_avg", "exp_avg_sq", "max_exp_avg_sq", "z"],
-        }
+        const ALL: [&str; 5] = ["exp_avg", "exp_avg_sq", "max_exp_avg_sq", "z", "sgd_mode"];
+        const LISTS: [&[&str]; 8] = [
+            &[ALL[0], ALL[1]],
+            &[ALL[0], ALL[1], ALL[4]],
+            &[ALL[0], ALL[1], ALL[3]],
+            &[ALL[0], ALL[1], ALL[3], ALL[4]],
+            &[ALL[0], ALL[1], ALL[2]],
+            &[ALL[0], ALL[1], ALL[2], ALL[4]],
+            &[ALL[0], ALL[1], ALL[2], ALL[3]],
+            &ALL,
+        ];
+        let c = &self.config;
+        LISTS[4 * c.amsgrad as usize + 2 * c.win as usize + c.monitor_switching as usize]
     }
 
     /// Win: z_0 = θ_0 (see [`Agd`]'s documentation for this choice).
     fn init(&self, theta: &[f32], bufs: &mut [Vec<f32>]) {
         if self.config.win {
-            bufs[bufs.len() - 1].copy_from_slice(theta);
+            let z = 2 + self.config.amsgrad as usize;
+            bufs[z].copy_from_slice(theta);
         }
     }
 
@@ -257,7 +299,13 @@ impl UpdateRule for AgdRule {
         // with the old-momentum coefficient set to 0.
         let bc1 = 1.0 - (b1 as f64).powf(t);
         let bc1_old = 1.0 - (b1 as f64).powf(t - 1.0);
-        let bc2 = 1.0 - (b2 as f64).powf(t);
+        // b is updated at steps 1, 1+k, 1+2k, ... (every step for the paper's k = 1), and
+        // its bias correction counts those updates.
+        let every = c.difference_every as u64;
+        let updates_b = (step - 1) % every == 0;
+        let b_updates = ((step - 1) / every + 1) as f64;
+        let bc2 = 1.0 - (b2 as f64).powf(b_updates);
+        let (b_keep, b_new) = if updates_b { (b2, 1.0 - b2) } else { (1.0, 0.0) };
         let inv_bc1 = (1.0 / bc1) as f32;
         let inv_bc1_old = if first { 0.0 } else { (1.0 / bc1_old) as f32 };
         let delta_adj = (c.delta as f64 * bc2.sqrt()) as f32;
@@ -270,7 +318,9 @@ impl UpdateRule for AgdRule {
 
         let k = AgdCoefficients {
             b1,
-            b2,
+            b_keep,
+            b_new,
+            count_flips: !first,
             keep,
             l2,
             inv_bc1,
@@ -286,11 +336,15 @@ impl UpdateRule for AgdRule {
         // One monomorphised loop per option set, so the element loop has no
         // loop-invariant branches left and vectorises.
         let agd_kernel = |ch: Chunk<'_>| -> AgdStats {
-            match (amsgrad, win) {
-                (false, false) => agd_chunk::<false, false>(ch, &k),
-                (true, false) => agd_chunk::<true, false>(ch, &k),
-                (false, true) => agd_chunk::<false, true>(ch, &k),
-                (true, true) => agd_chunk::<true, true>(ch, &k),
+            match (amsgrad, win, c.monitor_switching) {
+                (false, false, false) => agd_chunk::<false, false, false>(ch, &k),
+                (false, false, true) => agd_chunk::<false, false, true>(ch, &k),
+                (false, true, false) => agd_chunk::<false, true, false>(ch, &k),
+                (false, true, true) => agd_chunk::<false, true, true>(ch, &k),
+                (true, false, false) => agd_chunk::<true, false, false>(ch, &k),
+                (true, false, true) => agd_chunk::<true, false, true>(ch, &k),
+                (true, true, false) => agd_chunk::<true, true, false>(ch, &k),
+                (true, true, true) => agd_chunk::<true, true, true>(ch, &k),
             }
         };
         kernel::run_fused(Chunk::new(theta, grad, bufs), &agd_kernel)
@@ -300,7 +354,11 @@ impl UpdateRule for AgdRule {
 /// The loop-invariant numbers of one AGD step on one parameter.
 struct AgdCoefficients {
     b1: f32,
-    b2: f32,
+    /// b ← b_keep·b + b_new·s²: (β2, 1-β2) when b is updated this step, (1, 0) when kept.
+    b_keep: f32,
+    b_new: f32,
+    /// Whether mode changes count (not at a parameter's first step: no previous mode).
+    count_flips: bool,
     /// θ ← keep·θ before the update (decoupled or fixed weight decay; 1 otherwise).
     keep: f32,
     /// g ← g + l2·θ (L2 weight decay; 0 otherwise).
@@ -308,9 +366,9 @@ struct AgdCoefficients {
     /// 1/(1-β1^t) and 1/(1-β1^(t-1)) (0 at t = 1).
     inv_bc1: f32,
     inv_bc1_old: f32,
-    /// δ·sqrt(1-β2^t), the switching threshold on sqrt(b_t).
+    /// δ·sqrt(1-β2^n_b), the switching threshold on sqrt(b_t) (n_b = t for k = 1).
     delta_adj: f32,
-    /// γ·sqrt(1-β2^t)/(1-β1^t).
+    /// γ·sqrt(1-β2^n_b)/(1-β1^t).
     lr_adj: f32,
     /// |u| bound (infinite when clipping is off).
     clip: f32,
@@ -321,16 +379,30 @@ struct AgdCoefficients {
     tao2: f32,
 }
 
-/// The fused AGD element loop over one chunk; counts the coordinates in SGD mode.
-/// `AMSGRAD` and `WIN` are compile-time so each variant is a straight-line loop.
-fn agd_chunk<const AMSGRAD: bool, const WIN: bool>(ch: Chunk<'_>, k: &AgdCoefficients) -> AgdStats {
-    let Chunk { theta, grad, bufs: [m, b, x, y] } = ch;
-    let (bmax, z) = if AMSGRAD { (x, y) } else { (y, x) };
+/// The fused AGD element loop over one chunk; counts the coordinates in SGD mode (and,
+/// with `MONITOR`, those whose mode changed). The options are compile-time so each
+/// variant is a straight-line loop that vectorises.
+fn agd_chunk<const AMSGRAD: bool, const WIN: bool, const MONITOR: bool>(
+    ch: Chunk<'_>,
+    k: &AgdCoefficients,
+) -> AgdStats {
+    let Chunk { theta, grad, bufs: [m, b, x, y, w] } = ch;
     let n = theta.len();
+    // The optional buffers come in the order of `AgdRule::buffers`.
+    let mut optional = [x, y, w].into_iter();
+    let mut next = |on: bool| -> &mut [f32] {
+        if on {
+            optional.next().expect("buffer")
+        } else {
+            &mut []
+        }
+    };
+    let (bmax, z, last_mode) = (next(AMSGRAD), next(WIN), next(MONITOR));
     let (grad, m, b) = (&grad[..n], &mut m[..n], &mut b[..n]);
     let bmax = if AMSGRAD { &mut bmax[..n] } else { bmax };
     let z = if WIN { &mut z[..n] } else { z };
-    let mut sgd_count = 0usize;
+    let last_mode = if MONITOR { &mut last_mode[..n] } else { last_mode };
+    let (mut sgd_count, mut flips) = (0usize, 0usize);
     for i in 0..n {
         let g = grad[i] + k.l2 * theta[i];
         let m_old = m[i];
@@ -338,7 +410,7 @@ fn agd_chunk<const AMSGRAD: bool, const WIN: bool>(ch: Chunk<'_>, k: &AgdCoeffic
         m[i] = m_new;
         // The stepwise difference of bias-corrected momenta.
         let s = m_new * k.inv_bc1 - m_old * k.inv_bc1_old;
-        b[i] = k.b2 * b[i] + (1.0 - k.b2) * s * s;
+        b[i] = k.b_keep * b[i] + k.b_new * s * s;
         let b_hat = if AMSGRAD {
             bmax[i] = bmax[i].max(b[i]);
             bmax[i]
@@ -348,6 +420,11 @@ fn agd_chunk<const AMSGRAD: bool, const WIN: bool>(ch: Chunk<'_>, k: &AgdCoeffic
         let root = b_hat.sqrt();
         let sgd_mode = root <= k.delta_adj;
         sgd_count += sgd_mode as usize;
+        if MONITOR {
+            let mode = sgd_mode as u8 as f32;
+            flips += (k.count_flips & (mode != last_mode[i])) as usize;
+            last_mode[i] = mode;
+        }
         let denom = if sgd_mode { k.delta_adj } else { root };
         let ratio = m_new / denom;
         // Written as selects (not f32::clamp) so the loop vectorises; a NaN stays NaN.
@@ -366,5 +443,5 @@ fn agd_chunk<const AMSGRAD: bool, const WIN: bool>(ch: Chunk<'_>, k: &AgdCoeffic
             th - k.lr_adj * u
         };
     }
-    AgdStats { sgd_mode: sgd_count }
+    AgdStats { sgd_mode: sgd_count, flips: MONITOR.then_some(flips) }
 }

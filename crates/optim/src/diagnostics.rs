@@ -13,6 +13,10 @@
 /// δ·sqrt(1-β2^t)) rather than an adaptive one.
 pub const SGD_MODE_FRACTION: &str = "sgd_mode_fraction";
 
+/// AGD's switching monitor: the fraction of coordinates whose mode (SGD or adaptive)
+/// differs from the previous step's.
+pub const MODE_FLIP_FRACTION: &str = "mode_flip_fraction";
+
 /// Statistics a rule gathers in its fused loop over one parameter, summed over the
 /// pieces the loop is split into. `()` gathers nothing.
 pub trait StepStats: Default + Send {

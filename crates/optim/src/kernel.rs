@@ -11,8 +11,11 @@ use crate::optimizer::OptimError;
 /// one serial loop (per-task overhead dominates small models).
 pub(crate) const PAR_THRESHOLD: usize = 32 * 1024;
 
+/// The most state buffers one parameter may have.
+pub const MAX_BUFFERS: usize = 5;
+
 /// The slices one fused loop works on: a run of parameter elements, the matching gradient
-/// elements and up to four state buffers. Buffers an optimizer does not use are empty.
+/// elements and up to [`MAX_BUFFERS`] state buffers. Buffers an optimizer does not use are empty.
 ///
 /// Built over a whole parameter by [`Chunk::new`] and split by [`run_fused`]; an
 /// [`UpdateRule`](crate::UpdateRule) destructures it in its element loop.
@@ -23,7 +26,7 @@ pub struct Chunk<'a> {
     pub grad: &'a [f32],
     /// The matching elements of the state buffers, in the rule's buffer order; empty
     /// slices past the rule's last buffer.
-    pub bufs: [&'a mut [f32]; 4],
+    pub bufs: [&'a mut [f32]; MAX_BUFFERS],
 }
 
 fn split_buf(b: &mut [f32], mid: usize) -> (&mut [f32], &mut [f32]) {
@@ -38,7 +41,7 @@ impl<'a> Chunk<'a> {
     /// A chunk over a whole parameter. Buffers are taken in order from `bufs`.
     ///
     /// # Panics
-    /// When `grad`'s length differs from `theta`'s, or `bufs` holds more than four buffers.
+    /// When `grad`'s length differs from `theta`'s, or `bufs` holds more than [`MAX_BUFFERS`].
     pub fn new(theta: &'a mut [f32], grad: &'a [f32], bufs: &'a mut [Vec<f32>]) -> Chunk<'a> {
         assert_eq!(
             theta.len(),
@@ -57,8 +60,8 @@ impl<'a> Chunk<'a> {
                 None => &mut [],
             }
         };
-        let bufs = [next(), next(), next(), next()];
-        assert!(it.next().is_none(), "optimizer step: at most 4 state buffers per parameter");
+        let bufs = [next(), next(), next(), next(), next()];
+        assert!(it.next().is_none(), "optimizer step: at most {MAX_BUFFERS} state buffers per parameter");
         Chunk { theta, grad, bufs }
     }
 
@@ -69,14 +72,15 @@ impl<'a> Chunk<'a> {
     fn split(self, mid: usize) -> (Chunk<'a>, Chunk<'a>) {
         let (t0, t1) = self.theta.split_at_mut(mid);
         let (g0, g1) = self.grad.split_at(mid);
-        let [a, b, c, d] = self.bufs;
+        let [a, b, c, d, e] = self.bufs;
         let (a0, a1) = split_buf(a, mid);
         let (b0, b1) = split_buf(b, mid);
         let (c0, c1) = split_buf(c, mid);
         let (d0, d1) = split_buf(d, mid);
+        let (e0, e1) = split_buf(e, mid);
         (
-            Chunk { theta: t0, grad: g0, bufs: [a0, b0, c0, d0] },
-            Chunk { theta: t1, grad: g1, bufs: [a1, b1, c1, d1] },
+            Chunk { theta: t0, grad: g0, bufs: [a0, b0, c0, d0, e0] },
+            Chunk { theta: t1, grad: g1, bufs: [a1, b1, c1, d1, e1] },
         )
     }
 }
@@ -133,10 +137,17 @@ pub(crate) fn check_finite(params: &[(String, Param)], grads: &Gradients) -> Res
     Ok(())
 }
 
-/// True when no element is NaN or ±Inf. Written as a branch-free `&` reduction over
-/// blocks (rather than a short-circuiting `all`) so it vectorises.
+/// True when no element is NaN or ±Inf: a branch-free `&` reduction over blocks (rather
+/// than a short-circuiting `all`) so it vectorises, and blocks checked on rayon's threads
+/// when the slice is large, so the check reads memory as fast as the update that follows.
 pub(crate) fn all_finite(values: &[f32]) -> bool {
-    values.chunks(4096).all(|block| block.iter().fold(true, |ok, x| ok & x.is_finite()))
+    let block_finite = |block: &[f32]| block.iter().fold(true, |ok, x| ok & x.is_finite());
+    if values.len() > PAR_THRESHOLD && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        values.par_chunks(PAR_THRESHOLD).all(|chunk| chunk.chunks(4096).all(block_finite))
+    } else {
+        values.chunks(4096).all(block_finite)
+    }
 }
 
 /// Σ x² in f64, over blocks of f32 lanes (so it vectorises) added in order.

@@ -17,7 +17,7 @@ use agdlab_tensor::Tensor;
 
 use crate::diagnostics::{Diagnostics, ParamReport, StepStats};
 use crate::group::{ParamGroup, SparseMode};
-use crate::kernel::{self, all_finite, ParamState};
+use crate::kernel::{self, all_finite, ParamState, MAX_BUFFERS};
 use crate::optimizer::{OptimError, Optimizer};
 use crate::state::OptimizerState;
 
@@ -203,10 +203,14 @@ impl<R: UpdateRule> PerParameter<R> {
     /// initial learning rate that is not positive, or a parameter (or name) in two places.
     ///
     /// # Panics
-    /// When the rule names more than four buffers (the most a
+    /// When the rule names more than [`MAX_BUFFERS`] buffers (the most a
     /// [`Chunk`](crate::Chunk) carries).
     pub fn with_rule_groups(groups: Vec<ParamGroup>, rule: R) -> Result<PerParameter<R>, OptimError> {
-        assert!(rule.buffers().len() <= 4, "{}: at most 4 state buffers per parameter", rule.name());
+        assert!(
+            rule.buffers().len() <= MAX_BUFFERS,
+            "{}: at most {MAX_BUFFERS} state buffers per parameter",
+            rule.name()
+        );
         let mut params = Vec::new();
         let mut group_of = Vec::new();
         let mut states = Vec::new();

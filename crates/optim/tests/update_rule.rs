@@ -156,8 +156,8 @@ fn non_finite_gradient_changes_nothing() {
 }
 
 #[test]
-#[should_panic(expected = "at most 4 state buffers")]
-fn more_than_four_buffers_is_refused_at_construction() {
+#[should_panic(expected = "at most 5 state buffers")]
+fn more_than_five_buffers_is_refused_at_construction() {
     #[derive(Clone)]
     struct Wide;
     impl UpdateRule for Wide {
@@ -172,7 +172,7 @@ fn more_than_four_buffers_is_refused_at_construction() {
             Ok(())
         }
         fn buffers(&self) -> &'static [&'static str] {
-            &["a", "b", "c", "d", "e"]
+            &["a", "b", "c", "d", "e", "f"]
         }
         fn update(&self, _: u64, _: &mut [f32], _: &[f32], _: &mut [Vec<f32>]) {}
     }

@@ -17,6 +17,7 @@
 //! | [`index`] | concat/stack, index_select/index_add, gather/scatter_add |
 //! | [`matmul`] | 2-D and batched products through `matrixmultiply::sgemm`, strides passed straight through |
 //! | [`parallel`] | when and how loops use rayon's threads |
+//! | [`alloc_count`] | a counting allocator for tests that promise "no copy" |
 //! | [`gemm`] | one serial, bounds-checked `sgemm` on matrices inside slices |
 //! | [`conv`] | 2-D convolution: im2col + sgemm forward, col2im + sgemm backward |
 //! | [`pool`] | max, average and global average pooling of NCHW planes |
@@ -32,6 +33,7 @@
 //! panics with the op's name and the shapes (each op's `# Panics`); sizes that come from
 //! data (`from_vec`, `reshape`) return a [`TensorError`].
 
+pub mod alloc_count;
 pub mod batch_norm;
 pub mod conv;
 pub mod elementwise;

@@ -44,10 +44,23 @@ impl Tensor {
     /// dimensions do not broadcast; the message names `matmul` and both shapes.
     pub fn matmul(&self, rhs: &Tensor) -> Tensor {
         let plan = Plan::new("matmul", self, rhs);
-        // sgemm with beta = 0 never reads C, but the buffer must exist; zeroing is
-        // cheap next to the product (and `k == 0` relies on it).
-        let mut out = vec![0.0; plan.out_shape.iter().product()];
-        plan.run(self, rhs, &mut out, 1.0, 0.0);
+        let len: usize = plan.out_shape.iter().product();
+        if plan.k == 0 || len == 0 {
+            // An empty sum: the product is all zeros.
+            return Tensor::zeros(&plan.out_shape);
+        }
+        // sgemm with beta = 0 writes every element of C without reading it, so the output
+        // is not zeroed first (for the small products of attention heads, zeroing cost as
+        // much as a fifth of the product).
+        let mut out: Vec<f32> = Vec::with_capacity(len);
+        // SAFETY: `out` has room for `len` elements; `run_raw` with beta = 0 and k > 0 has
+        // sgemm write each of the `len` elements of C (the blocks of C the tasks cover tile
+        // it exactly) and read none, and nothing else touches `out` meanwhile. After it,
+        // all `len` elements are initialised, so setting the length is sound.
+        unsafe {
+            plan.run_raw(self, rhs, out.as_mut_ptr(), len, 1.0, 0.0);
+            out.set_len(len);
+        }
         Tensor::from_contiguous(out, &plan.out_shape)
     }
 
@@ -122,16 +135,27 @@ impl Plan {
 
     /// Compute `c = alpha·A·B + beta·c` for every batch entry; `c` is row-major.
     fn run(&self, a: &Tensor, b: &Tensor, c: &mut [f32], alpha: f32, beta: f32) {
-        let (m, k, n) = (self.m, self.k, self.n);
         debug_assert_eq!(c.len(), self.out_shape.iter().product::<usize>());
         if c.is_empty() {
             return;
         }
-        if k == 0 {
+        if self.k == 0 {
             // An empty sum: A·B is all zeros. Don't hand sgemm zero sizes.
             scale(c, beta);
             return;
         }
+        // SAFETY: `c` is an initialised, exclusively borrowed buffer of `c.len()` elements.
+        unsafe { self.run_raw(a, b, c.as_mut_ptr(), c.len(), alpha, beta) }
+    }
+
+    /// [`Plan::run`] through a raw pointer, for an output not yet initialised.
+    ///
+    /// # Safety
+    /// `c` must be valid for writes of `c_len` elements (the product's size), not aliased
+    /// by anything else for the duration, and initialised unless `beta == 0`; `k > 0`.
+    unsafe fn run_raw(&self, a: &Tensor, b: &Tensor, c: *mut f32, c_len: usize, alpha: f32, beta: f32) {
+        let (m, k, n) = (self.m, self.k, self.n);
+        debug_assert!(k > 0 && c_len == self.out_shape.iter().product::<usize>());
         let rank = self.out_shape.len();
         let a_batch = self.a.squeeze(rank - 1).squeeze(rank - 2);
         let b_batch = self.b.squeeze(rank - 1).squeeze(rank - 2);
@@ -148,7 +172,7 @@ impl Plan {
             beta,
         };
 
-        let batches = c.len() / (m * n);
+        let batches = c_len / (m * n);
         let threads = rayon::current_num_threads();
         let parallel = threads > 1 && batches * m * k * n >= PARALLEL_MULADDS;
         // When the batch alone does not give every thread work, cut each matrix of C into
@@ -163,8 +187,7 @@ impl Plan {
         };
         let (rsa, csb) = (self.a.strides()[rank - 2], self.b.strides()[rank - 1]);
 
-        let c_ptr = CPtr(c.as_mut_ptr());
-        let c_len = c.len();
+        let c_ptr = CPtr(c);
         let mut tasks = Vec::new();
         for (matrix, (a_offset, b_offset)) in a_batch.offsets().zip(b_batch.offsets()).enumerate() {
             for row0 in (0..m).step_by(rows_per_block) {
@@ -192,8 +215,9 @@ impl Plan {
 #[derive(Clone, Copy)]
 struct CPtr(*mut f32);
 // SAFETY: the tasks of one product write pairwise disjoint blocks of C (different batch
-// entries, row ranges or column ranges), and `run` holds the exclusive borrow of C until
-// every task has finished, so sending the pointer to rayon's threads creates no aliasing.
+// entries, row ranges or column ranges), and C is exclusively `run_raw`'s until every task
+// has finished (its callers' contract: an exclusive borrow, or a fresh buffer nothing else
+// can see), so sending the pointer to rayon's threads creates no aliasing.
 unsafe impl Send for CPtr {}
 unsafe impl Sync for CPtr {}
 
@@ -242,10 +266,11 @@ impl Geometry<'_> {
         // i < rows, p < k; all strides are non-negative, so the largest is `a_last`,
         // checked above to lie in `self.a` (likewise `b_last` for B with p < k, j < cols).
         // C is written at `c_offset + i*n + j` (rsc = n, csc = 1), i < rows, j < cols <= n:
-        // distinct elements, the largest `c_last`, checked to lie in C, whose exclusive
-        // borrow `run` holds; no other task touches this block (see `CPtr`), and C cannot
-        // overlap A or B, which are shared borrows. With beta == 0 sgemm does not read C.
-        // Sizes are non-zero (k == 0 and empty C are handled by `run`).
+        // distinct elements, the largest `c_last`, checked to lie in C, which `run_raw`
+        // holds exclusively; no other task touches this block (see `CPtr`), and C cannot
+        // overlap A or B, which are shared borrows. With beta == 0 sgemm does not read C
+        // (matrixmultiply documents that C need not be initialised then). Sizes are
+        // non-zero (k == 0 and empty C never reach here).
         unsafe {
             matrixmultiply::sgemm(
                 rows,

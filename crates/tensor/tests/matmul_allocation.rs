@@ -2,38 +2,13 @@
 //! operand allocates no more than a contiguous one (a copy of an operand here would be
 //! 4 MB). Counted with a global allocator in this test binary of its own.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
+use agdlab_tensor::alloc_count::{measure, CountingAllocator};
 use agdlab_tensor::{matmul_into, Tensor};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-struct Counting;
-static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counter is only
-// a statistic and never affects what is returned.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
-        System.alloc_zeroed(layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATED.fetch_add(new_size, Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 /// Bytes allocated while running `f` on a one-thread pool.
 fn allocated_by<R>(f: impl FnOnce() -> R + Send) -> usize
@@ -41,13 +16,7 @@ where
     R: Send,
 {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    pool.install(|| {
-        let before = ALLOCATED.load(Ordering::Relaxed);
-        let result = f();
-        let after = ALLOCATED.load(Ordering::Relaxed);
-        drop(result);
-        after - before
-    })
+    pool.install(|| measure(f).1.allocated)
 }
 
 #[test]

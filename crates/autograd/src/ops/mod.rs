@@ -12,6 +12,7 @@ mod conv;
 mod index;
 mod linear;
 mod matmul;
+mod norm;
 mod pool;
 mod reduce;
 mod shape;

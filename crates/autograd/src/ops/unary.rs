@@ -96,6 +96,43 @@ impl Var {
         self.unary("clamp", x.clamp(min, max), move || x.map(|v| (v >= min && v <= max) as u8 as f32))
     }
 
+    /// GELU, exact: `y = x·Φ(x)` with `Φ(x) = ½(1 + erf(x/√2))`, the normal CDF.
+    /// d/dx = Φ(x) + x·φ(x), with `φ(x) = e^(-x²/2)/√(2π)` the normal density. Fused: one
+    /// `erf` per element forward, one `exp` backward (Hendrycks & Gimpel, "Gaussian Error
+    /// Linear Units", 2016). PyTorch equivalent: `F.gelu(x)`.
+    pub fn gelu(&self) -> Var {
+        let x = self.value().clone();
+        let cdf =
+            x.map(|v| 0.5 * (1.0 + agdlab_tensor::elementwise::erf(v * std::f32::consts::FRAC_1_SQRT_2)));
+        let out = x.mul(&cdf);
+        Var::record("gelu", out, &[self], move |g, grads| {
+            grads.add(0, || {
+                let inv_sqrt_2pi = 0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2;
+                let slope = x.zip_map(&cdf, "gelu", |v, phi| phi + v * inv_sqrt_2pi * (-0.5 * v * v).exp());
+                g.mul(&slope)
+            })
+        })
+    }
+
+    /// GELU's tanh approximation: `y = ½x(1 + tanh u)`, `u = √(2/π)(x + 0.044715x³)`.
+    /// d/dx = ½(1 + tanh u) + ½x(1 - tanh²u)·√(2/π)(1 + 3·0.044715x²). Fused, saving
+    /// `tanh u`. PyTorch equivalent: `F.gelu(x, approximate="tanh")`.
+    pub fn gelu_tanh(&self) -> Var {
+        const C: f32 = 0.044_715;
+        let k = (2.0 / std::f32::consts::PI).sqrt();
+        let x = self.value().clone();
+        let th = x.map(|v| (k * (v + C * v * v * v)).tanh());
+        let out = x.zip_map(&th, "gelu_tanh", |v, t| 0.5 * v * (1.0 + t));
+        Var::record("gelu_tanh", out, &[self], move |g, grads| {
+            grads.add(0, || {
+                let slope = x.zip_map(&th, "gelu_tanh", |v, t| {
+                    0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * k * (1.0 + 3.0 * C * v * v)
+                });
+                g.mul(&slope)
+            })
+        })
+    }
+
     /// Gauss error function.  d/dx = 2/√π · e^(-x²).
     pub fn erf(&self) -> Var {
         let x = self.value().clone();
