@@ -11,6 +11,7 @@
 //! for example
 //! `data/mnist/t10k-labels-idx1-ubyte.gz: truncated: header says 10000 labels (10000 bytes), found 9000 bytes`.
 
+pub mod fashion_mnist;
 pub mod locate;
 pub mod mnist;
 
