@@ -209,7 +209,9 @@ pub fn batch_norm_input_grad(grad_out: &Tensor, x: &Tensor, a: &[f32], b: &[f32]
     let (g, xs) = (grad_out.contiguous(), x.contiguous());
     let (g, xs) = (g.as_slice().expect("contiguous"), xs.as_slice().expect("contiguous"));
     let mut out = vec![0.0f32; g.len()];
-    let apply = |(p, (o, (g, x))): (usize, (&mut [f32], (&[f32], &[f32])))| {
+    // One plane: (plane index, (output, (gradient, input))).
+    type Plane<'a> = (usize, (&'a mut [f32], (&'a [f32], &'a [f32])));
+    let apply = |(p, (o, (g, x))): Plane<'_>| {
         let ch = p % c;
         let (a, b, d) = (a[ch], b[ch], d[ch]);
         for ((o, &g), &x) in o.iter_mut().zip(g).zip(x) {
