@@ -7,8 +7,8 @@ use agdlab_tensor::Pool2dSpec;
 use crate::var::Var;
 
 impl Var {
-    /// Max pooling over windows of `[n, c, h, w]`.
-    ///   dx[winner of window] += dy[window]   (NaN wins, as in PyTorch).
+    /// Max pooling over windows of `[n, c, h, w]`. Backward:
+    /// `dx[winner of window] += dy[window]` (NaN wins, as in PyTorch).
     /// PyTorch equivalent: `torch.nn.functional.max_pool2d(x, kernel, stride, padding)`.
     ///
     /// # Shapes
@@ -24,8 +24,8 @@ impl Var {
         })
     }
 
-    /// Average pooling over windows of `[n, c, h, w]`, padding counted as zeros.
-    ///   dx[p] += dy[window] / (kh·kw) for every pixel p of the window.
+    /// Average pooling over windows of `[n, c, h, w]`, padding counted as zeros. Backward:
+    /// `dx[p] += dy[window] / (kh·kw)` for every pixel `p` of the window.
     /// PyTorch equivalent: `torch.nn.functional.avg_pool2d(x, kernel, stride, padding)`.
     ///
     /// # Shapes
