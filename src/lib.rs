@@ -17,6 +17,7 @@
 //! | [`data`] | the MNIST IDX loader and the data-set locator used by every example |
 //! | [`checkpoint`] | safetensors checkpoints of models and optimizer state |
 //! | [`metrics`] | AUC and log loss of binary classifiers |
+//! | [`models`] | shared models: LeNet-5, ResNet-20 |
 //!
 //! Data flows one way: loader -> batch tensors -> module forward on a tape -> loss ->
 //! backward -> gradients -> optimizer step -> parameters, and at chosen steps
@@ -35,6 +36,7 @@ pub use agdlab_tensor as tensor;
 pub mod checkpoint;
 pub mod data;
 pub mod metrics;
+pub mod models;
 pub mod state_dict;
 pub mod study;
 pub mod train;

@@ -18,6 +18,7 @@
 
 pub mod criteo;
 pub mod ctr;
+pub mod fashion_mnist;
 pub mod locate;
 pub mod mnist;
 pub mod movielens;

@@ -19,6 +19,10 @@
 //! | [`matmul`] | 2-D and batched products through `matrixmultiply::sgemm`, strides passed straight through |
 //! | [`parallel`] | when and how loops use rayon's threads |
 //! | [`alloc_count`] | a counting allocator for tests that promise "no copy" |
+//! | [`gemm`] | one serial, bounds-checked `sgemm` on matrices inside slices |
+//! | [`conv`] | 2-D convolution: im2col + sgemm forward, col2im + sgemm backward |
+//! | [`pool`] | max, average and global average pooling of NCHW planes |
+//! | [`batch_norm`] | per-channel statistics and affine maps of batch normalisation |
 //!
 //! Threads: element-wise loops and reductions over more than
 //! [`parallel::PARALLEL_THRESHOLD`] elements, and large matmuls, split across rayon's
@@ -31,19 +35,25 @@
 //! data (`from_vec`, `reshape`) return a [`TensorError`].
 
 pub mod alloc_count;
+pub mod batch_norm;
+pub mod conv;
 pub mod elementwise;
 pub mod error;
 pub mod exp;
+pub mod gemm;
 pub mod index;
 pub mod layout;
 pub mod matmul;
 pub mod parallel;
+pub mod pool;
 pub mod reduce;
 pub mod softmax;
 pub mod tensor;
 
+pub use conv::{Conv2dSpec, ConvGeometry};
 pub use error::{Result, TensorError};
 pub use index::Indices;
 pub use layout::Layout;
 pub use matmul::matmul_into;
+pub use pool::Pool2dSpec;
 pub use tensor::Tensor;

@@ -6,11 +6,14 @@
 //! [`Var::broadcast_to`] node, whose backward (`sum_to`) undoes the broadcast, so each
 //! binary backward below only deals with equal shapes.
 
+mod batch_norm;
 mod binary;
+mod conv;
 mod index;
 mod linear;
 mod matmul;
 mod norm;
+mod pool;
 mod reduce;
 mod shape;
 mod softmax;

@@ -1,0 +1,262 @@
+//! Per-channel kernels of batch normalisation over `[n, c, *]` tensors: statistics, the
+//! normalising affine map, and the sums its backward pass needs.
+//!
+//! Channel `c` of an `[n, c, l]` tensor (trailing dimensions flattened into `l`) is `n`
+//! runs of `l` contiguous elements, one per image: a plane. Every loop here walks planes,
+//! split across rayon's pool when the tensor is large; per-plane sums are f32 over
+//! 8 lanes, combined per channel in f64, so the statistics of a 100,000-element
+//! channel keep their precision. The mean and variance are two passes (the mean first,
+//! then the squared deviations from it), which stays accurate when the mean is large
+//! next to the spread.
+
+use rayon::prelude::*;
+
+use crate::parallel::worth_parallel;
+use crate::tensor::Tensor;
+
+/// `[n, c, l]` of a tensor of rank ≥ 2 (the trailing dimensions flattened).
+///
+/// # Panics
+/// When the rank is below 2; the message names `op`.
+pub fn channel_layout(op: &str, shape: &[usize]) -> [usize; 3] {
+    assert!(shape.len() >= 2, "{op}: needs [n, c, ...], got {shape:?}");
+    [shape[0], shape[1], shape[2..].iter().product()]
+}
+
+/// Sum of a run in f32 over 8 lanes (vectorised), returned as f64.
+fn lane_sum(xs: impl Iterator<Item = f32>) -> f64 {
+    let mut lanes = [0.0f32; 8];
+    for (i, x) in xs.enumerate() {
+        lanes[i % 8] += x;
+    }
+    lanes.iter().map(|&v| v as f64).sum()
+}
+
+fn plane_sum(plane: &[f32]) -> f64 {
+    let mut lanes = [0.0f32; 8];
+    let mut chunks = plane.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (l, &x) in lanes.iter_mut().zip(chunk) {
+            *l += x;
+        }
+    }
+    lanes.iter().map(|&v| v as f64).sum::<f64>() + lane_sum(chunks.remainder().iter().copied())
+}
+
+/// `f(channel, plane)` summed per channel: one value per plane (in parallel when
+/// large), then added up per channel in f64.
+fn per_channel(x: &[f32], [n, c, l]: [usize; 3], f: impl Fn(usize, &[f32]) -> f64 + Sync) -> Vec<f64> {
+    let mut sums = vec![0.0f64; c];
+    if l == 0 || c == 0 {
+        return sums;
+    }
+    let plane_value = |(p, plane): (usize, &[f32])| f(p % c, plane);
+    let per_plane: Vec<f64> = if worth_parallel(x.len()) {
+        x.par_chunks(l).enumerate().map(plane_value).collect()
+    } else {
+        x.chunks(l).enumerate().map(plane_value).collect()
+    };
+    debug_assert_eq!(per_plane.len(), n * c);
+    for (p, v) in per_plane.into_iter().enumerate() {
+        sums[p % c] += v;
+    }
+    sums
+}
+
+/// Per-channel sums of two tensors of one shape, `Σ f(a, b)` over each channel's
+/// elements, for a pair of plane loops fused into one pass.
+fn per_channel_pair(
+    a: &[f32],
+    b: &[f32],
+    layout: [usize; 3],
+    f: impl Fn(usize, &[f32], &[f32]) -> (f64, f64) + Sync,
+) -> (Vec<f64>, Vec<f64>) {
+    let [_, c, l] = layout;
+    let mut sums = (vec![0.0f64; c], vec![0.0f64; c]);
+    if l == 0 || c == 0 {
+        return sums;
+    }
+    let plane_value = |(p, (a, b)): (usize, (&[f32], &[f32]))| f(p % c, a, b);
+    let per_plane: Vec<(f64, f64)> = if worth_parallel(a.len()) {
+        a.par_chunks(l).zip(b.par_chunks(l)).enumerate().map(plane_value).collect()
+    } else {
+        a.chunks(l).zip(b.chunks(l)).enumerate().map(plane_value).collect()
+    };
+    for (p, (u, v)) in per_plane.into_iter().enumerate() {
+        sums.0[p % c] += u;
+        sums.1[p % c] += v;
+    }
+    sums
+}
+
+/// The per-channel sum of `[n, c, ...]`: `[c]`. PyTorch equivalent: `x.sum((0, 2, 3))`
+/// for NCHW.
+///
+/// # Panics
+/// When the rank is below 2.
+pub fn channel_sums(x: &Tensor) -> Tensor {
+    let layout = channel_layout("channel_sums", x.shape());
+    let x = x.contiguous();
+    let sums = per_channel(x.as_slice().expect("contiguous"), layout, |_, plane| plane_sum(plane));
+    Tensor::from_contiguous(sums.into_iter().map(|s| s as f32).collect(), &[layout[1]])
+}
+
+/// Per-channel mean and biased variance (divided by the count `n·l`) of `[n, c, ...]`,
+/// each `[c]`, in two passes.
+///
+/// PyTorch equivalent: `x.mean((0, 2, 3))` and `x.var((0, 2, 3), unbiased=False)`.
+///
+/// # Panics
+/// When the rank is below 2.
+pub fn channel_mean_var(x: &Tensor) -> (Tensor, Tensor) {
+    let layout @ [n, c, l] = channel_layout("channel_mean_var", x.shape());
+    let x = x.contiguous();
+    let x = x.as_slice().expect("contiguous");
+    let count = (n * l).max(1) as f64;
+    let mean: Vec<f64> =
+        per_channel(x, layout, |_, plane| plane_sum(plane)).iter().map(|s| s / count).collect();
+    let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+    let var: Vec<f32> = per_channel(x, layout, |ch, plane| {
+        let m = mean32[ch];
+        lane_sum(plane.iter().map(|&v| (v - m) * (v - m)))
+    })
+    .iter()
+    .map(|s| (s / count) as f32)
+    .collect();
+    (Tensor::from_contiguous(mean32, &[c]), Tensor::from_contiguous(var, &[c]))
+}
+
+/// `y = x·scale[c] + shift[c]` on every element of channel `c` of `[n, c, ...]`: the
+/// normalising map of batch norm once its statistics and affine parameters are folded
+/// into one scale and one shift per channel. With `relu`, `y = max(y, 0)` in the same
+/// pass (NaN staying NaN).
+///
+/// # Panics
+/// When the rank is below 2 or `scale`/`shift` do not hold one value per channel.
+pub fn channel_affine(x: &Tensor, scale: &[f32], shift: &[f32], relu: bool) -> Tensor {
+    let [_, c, l] = channel_layout("channel_affine", x.shape());
+    assert!(
+        scale.len() == c && shift.len() == c,
+        "channel_affine: {} scales and {} shifts for {c} channels of {:?}",
+        scale.len(),
+        shift.len(),
+        x.shape()
+    );
+    let source = x.contiguous();
+    let input = source.as_slice().expect("contiguous");
+    let mut out = vec![0.0f32; input.len()];
+    let apply = |(p, (o, i)): (usize, (&mut [f32], &[f32]))| {
+        let (s, t) = (scale[p % c], shift[p % c]);
+        if relu {
+            o.iter_mut().zip(i).for_each(|(o, &i)| {
+                let y = i * s + t;
+                *o = if y <= 0.0 { 0.0 } else { y };
+            });
+        } else {
+            o.iter_mut().zip(i).for_each(|(o, &i)| *o = i * s + t);
+        }
+    };
+    if l > 0 {
+        if worth_parallel(input.len()) {
+            out.par_chunks_mut(l).zip(input.par_chunks(l)).enumerate().for_each(apply);
+        } else {
+            out.chunks_mut(l).zip(input.chunks(l)).enumerate().for_each(apply);
+        }
+    }
+    Tensor::from_contiguous(out, x.shape())
+}
+
+/// The two per-channel sums batch norm's backward pass needs, in one pass over
+/// `grad_out` and `x` (both `[n, c, ...]`): `Σ dy` and `Σ dy·(x - mean[c])`.
+///
+/// # Panics
+/// When the shapes differ, the rank is below 2 or `mean` is not `[c]`.
+pub fn batch_norm_grad_sums(grad_out: &Tensor, x: &Tensor, mean: &[f32]) -> (Vec<f64>, Vec<f64>) {
+    assert_eq!(grad_out.shape(), x.shape(), "batch_norm_grad_sums: gradient and input shapes differ");
+    let layout = channel_layout("batch_norm_grad_sums", x.shape());
+    assert_eq!(mean.len(), layout[1], "batch_norm_grad_sums: {} means for {:?}", mean.len(), x.shape());
+    let (g, x) = (grad_out.contiguous(), x.contiguous());
+    let (g, x) = (g.as_slice().expect("contiguous"), x.as_slice().expect("contiguous"));
+    per_channel_pair(g, x, layout, |ch, g, x| {
+        let m = mean[ch];
+        (plane_sum(g), lane_sum(g.iter().zip(x).map(|(&g, &x)| g * (x - m))))
+    })
+}
+
+/// ReLU's backward in one pass: `dy` where the ReLU's output `y > 0`, else 0. A batch
+/// norm fused with a ReLU masks its output gradient this way before its own backward.
+///
+/// # Panics
+/// When the shapes differ.
+pub fn relu_grad(grad_out: &Tensor, relu_output: &Tensor) -> Tensor {
+    assert_eq!(relu_output.shape(), grad_out.shape(), "relu_grad: output and gradient shapes differ");
+    grad_out.zip_map(relu_output, "relu_grad", |g, y| if y > 0.0 { g } else { 0.0 })
+}
+
+/// `dx = a[c]·dy + b[c]·x + d[c]` on every element of channel `c` (`grad_out` and `x`
+/// of one shape `[n, c, ...]`): batch norm's input gradient with its per-channel
+/// coefficients folded in.
+///
+/// # Panics
+/// When the shapes differ, the rank is below 2 or a coefficient list is not `[c]`.
+pub fn batch_norm_input_grad(grad_out: &Tensor, x: &Tensor, a: &[f32], b: &[f32], d: &[f32]) -> Tensor {
+    assert_eq!(grad_out.shape(), x.shape(), "batch_norm_input_grad: gradient and input shapes differ");
+    let [_, c, l] = channel_layout("batch_norm_input_grad", x.shape());
+    assert!(
+        a.len() == c && b.len() == c && d.len() == c,
+        "batch_norm_input_grad: coefficients for {c} channels"
+    );
+    let (g, xs) = (grad_out.contiguous(), x.contiguous());
+    let (g, xs) = (g.as_slice().expect("contiguous"), xs.as_slice().expect("contiguous"));
+    let mut out = vec![0.0f32; g.len()];
+    // One plane: (plane index, (output, (gradient, input))).
+    type Plane<'a> = (usize, (&'a mut [f32], (&'a [f32], &'a [f32])));
+    let apply = |(p, (o, (g, x))): Plane<'_>| {
+        let ch = p % c;
+        let (a, b, d) = (a[ch], b[ch], d[ch]);
+        for ((o, &g), &x) in o.iter_mut().zip(g).zip(x) {
+            *o = a * g + b * x + d;
+        }
+    };
+    if l > 0 {
+        if worth_parallel(g.len()) {
+            out.par_chunks_mut(l).zip(g.par_chunks(l).zip(xs.par_chunks(l))).enumerate().for_each(apply);
+        } else {
+            out.chunks_mut(l).zip(g.chunks(l).zip(xs.chunks(l))).enumerate().for_each(apply);
+        }
+    }
+    Tensor::from_contiguous(out, x.shape())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_of_a_large_offset_channel_stay_accurate() {
+        // 1e4 + small spread: a one-pass E[x²] - E[x]² in f32 would lose the variance.
+        let n = 64 * 100;
+        let data: Vec<f32> =
+            (0..2 * n).map(|i| if i % 200 < 100 { 1e4 + (i % 7) as f32 } else { -3.0 }).collect();
+        let x = Tensor::from_vec(data.clone(), &[64, 2, 100]).unwrap();
+        let (mean, var) = channel_mean_var(&x);
+        for ch in 0..2 {
+            let vals: Vec<f64> = data
+                .chunks(100)
+                .enumerate()
+                .filter(|(p, _)| p % 2 == ch)
+                .flat_map(|(_, r)| r.iter().map(|&v| v as f64))
+                .collect();
+            let m = vals.iter().sum::<f64>() / vals.len() as f64;
+            let v = vals.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / vals.len() as f64;
+            assert!((mean.to_vec()[ch] as f64 - m).abs() < 1e-3 * m.abs().max(1.0));
+            assert!((var.to_vec()[ch] as f64 - v).abs() < 1e-3 * v.max(1e-3), "{} vs {v}", var.to_vec()[ch]);
+        }
+    }
+
+    #[test]
+    fn channel_sums_match_sum_dims() {
+        let x = Tensor::from_vec((0..2 * 3 * 5).map(|v| v as f32 * 0.5).collect(), &[2, 3, 5]).unwrap();
+        assert_eq!(channel_sums(&x).to_vec(), x.sum_dims(&[0, 2], false).to_vec());
+    }
+}

@@ -1,0 +1,214 @@
+//! One serial `sgemm` on matrices that lie inside plain slices, bounds-checked.
+//!
+//! [`Tensor::matmul`](crate::Tensor::matmul) works on whole tensors and splits large
+//! products across threads. The convolution kernels (`conv.rs`) need something smaller:
+//! a product of a weight matrix with one image's columns, written into a window of the
+//! output, on the thread that already owns that image. [`sgemm`] is that: the operands
+//! are [`MatRef`]s (a slice plus shape and strides), the result a [`MatMut`], and every
+//! element either reaches is checked to lie inside its slice before `matrixmultiply`
+//! is called, so the function is safe to call with any arguments.
+
+/// A read-only `rows × cols` matrix inside a slice: element `(i, j)` is
+/// `data[offset + i·row_stride + j·col_stride]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a> {
+    pub data: &'a [f32],
+    pub offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// The row-major `rows × cols` matrix starting at `offset`.
+    pub fn row_major(data: &'a [f32], offset: usize, rows: usize, cols: usize) -> MatRef<'a> {
+        MatRef { data, offset, rows, cols, row_stride: cols, col_stride: 1 }
+    }
+
+    /// The transpose: a view, nothing is copied.
+    pub fn t(self) -> MatRef<'a> {
+        MatRef {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+}
+
+/// A writable `rows × cols` matrix inside a slice, laid out as [`MatRef`]. Its elements
+/// must be distinct (checked by [`sgemm`]).
+#[derive(Debug)]
+pub struct MatMut<'a> {
+    pub data: &'a mut [f32],
+    pub offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl<'a> MatMut<'a> {
+    /// The row-major `rows × cols` matrix starting at `offset`.
+    pub fn row_major(data: &'a mut [f32], offset: usize, rows: usize, cols: usize) -> MatMut<'a> {
+        MatMut { data, offset, rows, cols, row_stride: cols, col_stride: 1 }
+    }
+}
+
+/// The largest offset a `rows × cols` view reaches (strides are non-negative).
+fn last_offset(offset: usize, rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> usize {
+    offset + (rows - 1) * row_stride + (cols - 1) * col_stride
+}
+
+/// `C = alpha·A·B + beta·C`, on the calling thread. With `beta == 0` the old contents
+/// of `C` are not read (even NaN is overwritten), as in BLAS.
+///
+/// PyTorch equivalent: `torch.addmm(c, a, b, beta=beta, alpha=alpha, out=c)`.
+///
+/// # Panics
+/// When the shapes do not fit (`a.cols != b.rows`, `c` not `a.rows × b.cols`), when a
+/// view reaches past its slice, or when two elements of `c` share a place in memory.
+pub fn sgemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert!(
+        b.rows == k && c.rows == m && c.cols == n,
+        "sgemm: shapes do not fit: A {m}x{k}, B {}x{n}, C {}x{}",
+        b.rows,
+        c.rows,
+        c.cols
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    let distinct = m == 1 || n == 1 || c.row_stride >= n * c.col_stride || c.col_stride >= m * c.row_stride;
+    assert!(
+        distinct && (m == 1 || c.row_stride > 0) && (n == 1 || c.col_stride > 0),
+        "sgemm: C's strides ({}, {}) make elements of a {m}x{n} matrix overlap",
+        c.row_stride,
+        c.col_stride
+    );
+    let c_last = last_offset(c.offset, m, n, c.row_stride, c.col_stride);
+    assert!(c_last < c.data.len(), "sgemm: C reaches {c_last} in a slice of {}", c.data.len());
+    if k == 0 {
+        // An empty sum: A·B is all zeros. Don't hand sgemm a zero size.
+        for i in 0..m {
+            for j in 0..n {
+                let x = &mut c.data[c.offset + i * c.row_stride + j * c.col_stride];
+                *x = if beta == 0.0 { 0.0 } else { beta * *x };
+            }
+        }
+        return;
+    }
+    let a_last = last_offset(a.offset, m, k, a.row_stride, a.col_stride);
+    let b_last = last_offset(b.offset, k, n, b.row_stride, b.col_stride);
+    assert!(
+        a_last < a.data.len() && b_last < b.data.len(),
+        "sgemm: an operand reaches past its slice (A to {a_last} of {}, B to {b_last} of {})",
+        a.data.len(),
+        b.data.len()
+    );
+    // SAFETY: every element sgemm reads of A is at `a.offset + i·rsa + p·csa` with i < m,
+    // p < k; strides are non-negative, so the largest is `a_last`, checked above to lie in
+    // `a.data` (likewise `b_last` for B). C is written at `c.offset + i·rsc + j·csc`,
+    // i < m, j < n: the largest is `c_last`, inside `c.data`, and the stride check above
+    // makes these places distinct. `c.data` is an exclusive borrow, so it overlaps neither
+    // A nor B. With beta == 0 sgemm does not read C. All sizes are non-zero.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            alpha,
+            a.data.as_ptr().add(a.offset),
+            a.row_stride as isize,
+            a.col_stride as isize,
+            b.data.as_ptr().add(b.offset),
+            b.row_stride as isize,
+            b.col_stride as isize,
+            beta,
+            c.data.as_mut_ptr().add(c.offset),
+            c.row_stride as isize,
+            c.col_stride as isize,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: MatRef<'_>, b: MatRef<'_>) -> Vec<f32> {
+        let at = |m: &MatRef<'_>, i: usize, j: usize| m.data[m.offset + i * m.row_stride + j * m.col_stride];
+        let mut out = vec![0.0; a.rows * b.cols];
+        for i in 0..a.rows {
+            for j in 0..b.cols {
+                out[i * b.cols + j] = (0..a.cols).map(|p| at(&a, i, p) * at(&b, p, j)).sum();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_a_triple_loop_on_transposed_and_offset_views() {
+        let a: Vec<f32> = (0..40).map(|x| (x as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..60).map(|x| (x as f32 * 0.11).cos()).collect();
+        let (m, k, n) = (3, 5, 7);
+        let a_view = MatRef::row_major(&a, 2, k, m).t(); // 3x5, read down columns
+        let b_view = MatRef::row_major(&b, 1, k, n);
+        let want = naive(a_view, b_view);
+        // C written column-major (as NCHW output from a pixel-major product would be).
+        let mut c = vec![f32::NAN; 4 + m * n];
+        sgemm(
+            1.0,
+            a_view,
+            b_view,
+            0.0,
+            MatMut { data: &mut c, offset: 4, rows: m, cols: n, row_stride: 1, col_stride: m },
+        );
+        for i in 0..m {
+            for j in 0..n {
+                assert!((c[4 + i + j * m] - want[i * n + j]).abs() < 1e-5);
+            }
+        }
+        // beta = 1 accumulates.
+        sgemm(
+            1.0,
+            a_view,
+            b_view,
+            1.0,
+            MatMut { data: &mut c, offset: 4, rows: m, cols: n, row_stride: 1, col_stride: m },
+        );
+        assert!((c[4] - 2.0 * want[0]).abs() < 1e-5);
+    }
+
+    #[test]
+    #[should_panic(expected = "overlap")]
+    fn refuses_overlapping_output() {
+        let a = vec![1.0; 4];
+        let mut c = vec![0.0; 4];
+        let v = MatRef::row_major(&a, 0, 2, 2);
+        sgemm(
+            1.0,
+            v,
+            v,
+            0.0,
+            MatMut { data: &mut c, offset: 0, rows: 2, cols: 2, row_stride: 1, col_stride: 1 },
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "reaches past")]
+    fn refuses_views_past_the_slice() {
+        let a = vec![1.0; 4];
+        let mut c = vec![0.0; 4];
+        sgemm(
+            1.0,
+            MatRef::row_major(&a, 1, 2, 2),
+            MatRef::row_major(&a, 0, 2, 2),
+            0.0,
+            MatMut::row_major(&mut c, 0, 2, 2),
+        );
+    }
+}
