@@ -14,10 +14,12 @@
 //! | [`autograd`] | the tape: records ops, runs them backwards; [`autograd::Param`] |
 //! | [`nn`] | modules that own parameters (Linear, Conv2d, Embedding, LSTM, ...) |
 //! | [`optim`] | one `Optimizer` trait: SGD, Adam/AdamW, AGD, ...; saveable state |
-//! | [`data`] | the MNIST IDX loader and the data-set locator used by every example |
+//! | [`data`] | loaders (MNIST/Fashion-MNIST IDX, PTB, MovieLens-100k, Criteo, synthetic CTR) and the data-set locator |
 //! | [`checkpoint`] | safetensors checkpoints of models and optimizer state |
 //! | [`metrics`] | AUC and log loss of binary classifiers |
 //! | [`models`] | shared models: LeNet-5, ResNet-20 |
+//! | [`train`] | the one training loop every example uses (progress, metrics, checkpoints, NaN checks) |
+//! | [`study`] | the comparison runner's recipes, CSV readers, tables and SVG pictures |
 //!
 //! Data flows one way: loader -> batch tensors -> module forward on a tape -> loss ->
 //! backward -> gradients -> optimizer step -> parameters, and at chosen steps
