@@ -34,6 +34,9 @@ import time
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_common import AGD  # noqa: E402  (AGD from the paper's equations)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 M64 = (1 << 64) - 1
 AGE_BUCKETS = [18, 25, 35, 45, 50, 56]  # lower ends after "under 18"
@@ -105,35 +108,6 @@ class FactorizationMachine(torch.nn.Module):
         w, e = rows[..., 0], rows[..., 1:]
         pairs = 0.5 * (e.sum(1).pow(2) - e.pow(2).sum(1)).sum(1)
         return self.bias + w.sum(1) + pairs
-
-
-class AGD(torch.optim.Optimizer):
-    """AGD (Yue et al., NeurIPS 2023) from the paper's equations, no options."""
-
-    def __init__(self, params, lr=1e-4, betas=(0.9, 0.999), delta=1e-5):
-        super().__init__(params, dict(lr=lr, betas=betas, delta=delta))
-
-    @torch.no_grad()
-    def step(self):
-        for group in self.param_groups:
-            b1, b2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["m"] = torch.zeros_like(p)
-                    state["b"] = torch.zeros_like(p)
-                state["step"] += 1
-                t, m, b = state["step"], state["m"], state["b"]
-                bc1, bc1_old, bc2 = 1 - b1**t, 1 - b1 ** (t - 1), 1 - b2**t
-                m_old_corrected = m / bc1_old if t > 1 else torch.zeros_like(m)
-                m.mul_(b1).add_(p.grad, alpha=1 - b1)
-                s = m / bc1 - m_old_corrected
-                b.mul_(b2).addcmul_(s, s, value=1 - b2)
-                denom = b.sqrt().clamp_(min=group["delta"] * bc2**0.5)
-                p.addcdiv_(m, denom, value=-group["lr"] * bc2**0.5 / bc1)
 
 
 LRS = {"agd": 1e-4, "adam": 1e-3, "sgd": 0.5}

@@ -20,47 +20,19 @@ is faster), per thread count. Bare times are printed for reference only.
 """
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
+import sys
 import tempfile
 import time
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_common import AGD, build_bench, criterion_median_seconds  # noqa: E402  (AGD from the paper's equations)
+
 VOCAB, SIZE, LAYERS, BATCH, SEQ, DROPOUT, CLIP = 10_000, 200, 2, 20, 35, 0.2, 0.25
 BENCH_GROUP, BENCH_NAME = "lstm_lm_step_2x200_batch20_seq35", "whole_step_clip_agd"
-
-
-class AGD(torch.optim.Optimizer):
-    """AGD (Yue et al., NeurIPS 2023) from the paper's equations, no options."""
-
-    def __init__(self, params, lr=1e-4, betas=(0.9, 0.999), delta=1e-5):
-        super().__init__(params, dict(lr=lr, betas=betas, delta=delta))
-
-    @torch.no_grad()
-    def step(self):
-        for group in self.param_groups:
-            b1, b2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["m"] = torch.zeros_like(p)
-                    state["b"] = torch.zeros_like(p)
-                state["step"] += 1
-                t, m, b = state["step"], state["m"], state["b"]
-                bc1, bc1_old, bc2 = 1 - b1**t, 1 - b1 ** (t - 1), 1 - b2**t
-                m_old_corrected = m / bc1_old if t > 1 else torch.zeros_like(m)
-                m.mul_(b1).add_(p.grad, alpha=1 - b1)
-                s = m / bc1 - m_old_corrected
-                b.mul_(b2).addcmul_(s, s, value=1 - b2)
-                denom = b.sqrt().clamp_(min=group["delta"] * bc2**0.5)
-                p.addcdiv_(m, denom, value=-group["lr"] * bc2**0.5 / bc1)
 
 
 class LanguageModel(torch.nn.Module):
@@ -102,31 +74,9 @@ def torch_step_seconds(steps):
     return statistics.median(times)
 
 
-def build_bench():
-    """Build benches/lstm_step.rs and return the path of its executable."""
-    out = subprocess.run(
-        ["cargo", "bench", "--bench", "lstm_step", "--no-run", "--message-format=json"],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    ).stdout
-    for line in out.splitlines():
-        message = json.loads(line)
-        if message.get("reason") == "compiler-artifact" and message["target"]["name"] == "lstm_step":
-            if message.get("executable"):
-                return message["executable"]
-    raise RuntimeError("cargo did not report the lstm_step bench executable")
-
-
 def agdlab_step_seconds(binary, threads, criterion_home):
-    """Median time of one step from a short criterion run of `whole_step_clip_agd`."""
-    env = dict(os.environ, RAYON_NUM_THREADS=str(threads), CRITERION_HOME=criterion_home)
-    subprocess.run(
-        [binary, "--bench", f"^{BENCH_GROUP}/{BENCH_NAME}$", "--noplot", "--sample-size", "10",
-         "--warm-up-time", "1", "--measurement-time", "5"],
-        cwd=ROOT, env=env, check=True, capture_output=True,
-    )
-    path = os.path.join(criterion_home, BENCH_GROUP, BENCH_NAME, "new", "estimates.json")
-    with open(path) as f:
-        return json.load(f)["median"]["point_estimate"] * 1e-9
+    """Median time of one agdlab step: the criterion bench's `whole_step_clip_agd`."""
+    return criterion_median_seconds(binary, BENCH_GROUP, BENCH_NAME, threads, criterion_home)
 
 
 def main():
@@ -136,7 +86,7 @@ def main():
     parser.add_argument("--steps", type=int, default=20, help="PyTorch steps timed per round")
     args = parser.parse_args()
 
-    binary = build_bench()
+    binary = build_bench("lstm_step")
     print(f"torch {torch.__version__}; one step = forward + backward + clip {CLIP} + AGD; "
           f"{LAYERS}x{SIZE} LSTM, vocabulary {VOCAB}, batch {BATCH} x {SEQ}; {args.rounds} rounds")
     print(f"{'threads':>7} {'pytorch ms':>11} {'agdlab ms':>10} {'agdlab/pytorch (median of rounds)':>34}")

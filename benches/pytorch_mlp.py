@@ -29,6 +29,9 @@ import time
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_common import AGD  # noqa: E402  (AGD from the paper's equations)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -40,35 +43,6 @@ def load_mnist_train():
         labels = np.frombuffer(f.read(), np.uint8, offset=8)
     x = (torch.from_numpy(images.astype(np.float32)) / 255.0 - 0.1307) / 0.3081
     return x, torch.from_numpy(labels.astype(np.int64))
-
-
-class AGD(torch.optim.Optimizer):
-    """AGD (Yue et al., NeurIPS 2023) from the paper's equations, no options."""
-
-    def __init__(self, params, lr=1e-4, betas=(0.9, 0.999), delta=1e-5):
-        super().__init__(params, dict(lr=lr, betas=betas, delta=delta))
-
-    @torch.no_grad()
-    def step(self):
-        for group in self.param_groups:
-            b1, b2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["m"] = torch.zeros_like(p)
-                    state["b"] = torch.zeros_like(p)
-                state["step"] += 1
-                t, m, b = state["step"], state["m"], state["b"]
-                bc1, bc1_old, bc2 = 1 - b1**t, 1 - b1 ** (t - 1), 1 - b2**t
-                m_old_corrected = m / bc1_old if t > 1 else torch.zeros_like(m)
-                m.mul_(b1).add_(p.grad, alpha=1 - b1)
-                s = m / bc1 - m_old_corrected
-                b.mul_(b2).addcmul_(s, s, value=1 - b2)
-                denom = b.sqrt().clamp_(min=group["delta"] * bc2**0.5)
-                p.addcdiv_(m, denom, value=-group["lr"] * bc2**0.5 / bc1)
 
 
 def torch_epoch(optimizer_name, lr, x, y, seed=0):

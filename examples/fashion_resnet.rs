@@ -30,7 +30,7 @@ use agdlab::nn::{cross_entropy, Forward, Module};
 use agdlab::optim::{CosineAnnealing, ParamGroup};
 use agdlab::say;
 use agdlab::train::{
-    count_correct, fit, parse_with_defaults, thread_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
+    count_correct, fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
 };
 use clap::Parser;
 use rand::rngs::StdRng;
@@ -132,14 +132,7 @@ fn evaluate(model: &ResNet, split: &MnistSplit) -> (f64, f64) {
 
 fn main() {
     let args: Args = parse_with_defaults(&[("epochs", "10"), ("batch_size", "128"), ("delta", "1e-8")]);
-    let result = match thread_pool(args.common.threads) {
-        Ok((pool, threads)) => pool.install(|| run(&args, threads)),
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    run_in_pool(args.common.threads, |threads| run(&args, threads));
 }
 
 fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> {

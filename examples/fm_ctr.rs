@@ -34,7 +34,7 @@ use agdlab::nn::{bce_with_logits, FactorizationMachine, FmConfig, Module};
 use agdlab::optim::{Constant, ParamGroup, SparseMode};
 use agdlab::say;
 use agdlab::train::{
-    fit, parse_with_defaults, thread_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
+    fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
 };
 use clap::{Parser, ValueEnum};
 use rand::rngs::StdRng;
@@ -183,14 +183,7 @@ fn evaluate(model: &FactorizationMachine, examples: &CtrExamples) -> (f64, f64) 
 
 fn main() {
     let args: Args = parse_with_defaults(&[("epochs", "20"), ("batch_size", "1024")]);
-    let result = match thread_pool(args.common.threads) {
-        Ok((pool, threads)) => pool.install(|| run(&args, threads)),
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    run_in_pool(args.common.threads, |threads| run(&args, threads));
 }
 
 /// The data set the flags ask for, its description, and the planted model's test AUC.

@@ -24,7 +24,7 @@ use agdlab::optim::{Constant, CosineAnnealing, LrSchedule, ParamGroup, StepDecay
 use agdlab::say;
 use agdlab::tensor::Tensor;
 use agdlab::train::{
-    fit, parse_with_defaults, thread_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
+    fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
 };
 use clap::Parser;
 use rand::rngs::StdRng;
@@ -219,14 +219,7 @@ pub fn mean_loss(model: &LanguageModel, streams: &Streams, seq_len: usize) -> f6
 
 fn main() {
     let args: Args = parse_with_defaults(&[("epochs", "3"), ("batch_size", "20"), ("momentum", "0")]);
-    let result = match thread_pool(args.common.threads) {
-        Ok((pool, threads)) => pool.install(|| run(&args, threads)),
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    run_in_pool(args.common.threads, |threads| run(&args, threads));
 }
 
 fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> {

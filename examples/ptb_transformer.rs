@@ -31,7 +31,7 @@ use agdlab::nn::{
 use agdlab::optim::{CosineAnnealing, LinearWarmup, ParamGroup};
 use agdlab::say;
 use agdlab::train::{
-    fit, parse_with_defaults, thread_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
+    fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
 };
 use clap::Parser;
 use rand::rngs::StdRng;
@@ -280,14 +280,7 @@ fn main() {
         ("delta", "1e-14"),
         ("weight_decay", "0.01"),
     ]);
-    let result = match thread_pool(args.common.threads) {
-        Ok((pool, threads)) => pool.install(|| run(&args, threads)),
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    run_in_pool(args.common.threads, |threads| run(&args, threads));
 }
 
 fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> {

@@ -22,7 +22,7 @@ use agdlab::optim::{CosineAnnealing, LinearWarmup, ParamGroup};
 use agdlab::say;
 use agdlab::tensor::Tensor;
 use agdlab::train::{
-    fit, parse_with_defaults, thread_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
+    fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
 };
 use clap::Parser;
 use rand::rngs::StdRng;
@@ -212,14 +212,7 @@ fn greedy_decode(model: &Reverser, src: &[Vec<usize>]) -> Vec<Vec<usize>> {
 
 fn main() {
     let args: Args = parse_with_defaults(&[("epochs", "20"), ("batch_size", "64"), ("delta", "1e-14")]);
-    let result = match thread_pool(args.common.threads) {
-        Ok((pool, threads)) => pool.install(|| run(&args, threads)),
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    run_in_pool(args.common.threads, |threads| run(&args, threads));
 }
 
 fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> {

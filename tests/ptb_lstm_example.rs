@@ -3,6 +3,8 @@
 //! loss must fall, and the metrics must hold train, validation and test perplexity.
 
 mod common;
+#[path = "common/corpus.rs"]
+mod corpus;
 
 #[allow(dead_code)]
 #[path = "../examples/ptb_lstm.rs"]
@@ -15,26 +17,8 @@ use agdlab::nn::Module;
 use agdlab::optim::{Agd, AgdConfig, Constant};
 use agdlab::train::{fit, Task, TrainConfig};
 use common::temp_dir;
+use corpus::synthetic_text;
 use ptb_lstm::{LanguageModel, LanguageModelling};
-
-/// Sentences over 12 words in which each word mostly decides the next one: `lines`
-/// lines from a small linear congruential generator, so the test needs no files.
-fn synthetic_text(lines: usize, seed: u64) -> String {
-    let mut state = seed;
-    let mut text = String::new();
-    for _ in 0..lines {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let mut word = (state >> 33) % 12;
-        for _ in 0..5 {
-            text.push_str(&format!("w{word} "));
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            // The next word is (3·word + 1) mod 12, except now and then.
-            word = if (state >> 33) % 8 == 0 { (state >> 40) % 12 } else { (3 * word + 1) % 12 };
-        }
-        text.push('\n');
-    }
-    text
-}
 
 #[test]
 fn the_example_task_learns_a_tiny_corpus() {

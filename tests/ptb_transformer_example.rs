@@ -4,6 +4,8 @@
 //! the per-kind SGD-mode table must be built from the diagnostics CSV.
 
 mod common;
+#[path = "common/corpus.rs"]
+mod corpus;
 
 #[allow(dead_code)]
 #[path = "../examples/ptb_transformer.rs"]
@@ -17,28 +19,8 @@ use agdlab::nn::Module;
 use agdlab::optim::{Agd, AgdConfig, Constant};
 use agdlab::train::{fit, Task, TrainConfig};
 use common::temp_dir;
+use corpus::synthetic_text;
 use ptb_transformer::{parameter_kind, sgd_mode_by_kind, LanguageModelling, TransformerLm};
-
-/// Sentences over 12 words in which each word mostly decides the next one, from a small
-/// linear congruential generator, so the test needs no files.
-fn synthetic_text(lines: usize, seed: u64) -> String {
-    let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        state >> 33
-    };
-    let mut text = String::new();
-    for _ in 0..lines {
-        let mut word = next() % 12;
-        for _ in 0..5 {
-            text.push_str(&format!("w{word} "));
-            // The next word is (3·word + 1) mod 12, except now and then.
-            word = if next() % 8 == 0 { next() % 12 } else { (3 * word + 1) % 12 };
-        }
-        text.push('\n');
-    }
-    text
-}
 
 #[test]
 fn the_example_task_learns_a_tiny_corpus() {

@@ -21,7 +21,7 @@ pub use error::TrainError;
 pub use fit::{describe, fit, show, EpochRecord, RunSummary, SwitchWarning, TrainConfig, EPOCH_KEY};
 pub use metrics_log::MetricsLog;
 pub use optimizer_choice::{OptimizerKind, OptimizerSettings};
-pub use output::{print_line, thread_pool, warn};
+pub use output::{print_line, run_in_pool, thread_pool, warn};
 pub use progress::EpochProgress;
 pub use settings::{RunSettings, SETTINGS_PREFIX};
 pub use task::{Better, StepOutput, Task};

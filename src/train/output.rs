@@ -55,3 +55,20 @@ pub fn thread_pool(requested: Option<usize>) -> Result<(rayon::ThreadPool, usize
         .map_err(|e| TrainError::Settings(format!("--threads {threads}: cannot start the threads: {e}")))?;
     Ok((pool, threads))
 }
+
+/// The body of every training example's `main`: run `run(threads)` inside a pool of
+/// `requested` threads (see [`thread_pool`]); on an error, print it to stderr and exit
+/// with status 1.
+pub fn run_in_pool<F>(requested: Option<usize>, run: F)
+where
+    F: FnOnce(usize) -> Result<(), Box<dyn std::error::Error + Send + Sync>> + Send,
+{
+    let result = match thread_pool(requested) {
+        Ok((pool, threads)) => pool.install(|| run(threads)),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
