@@ -4,9 +4,13 @@
 Each script puts this directory on `sys.path` and imports from here.
 """
 
+import argparse
 import json
 import os
+import statistics
 import subprocess
+import tempfile
+import time
 
 import torch
 
@@ -68,3 +72,46 @@ def criterion_median_seconds(binary, group, name, threads, criterion_home):
     path = os.path.join(criterion_home, group, name, "new", "estimates.json")
     with open(path) as f:
         return json.load(f)["median"]["point_estimate"] * 1e-9
+
+
+def median_step_seconds(step, steps):
+    """Median wall time of `step()` over `steps` calls, after 2 warm-up calls."""
+    times = []
+    for i in range(steps + 2):
+        start = time.perf_counter()
+        step()
+        if i >= 2:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def compare_steps(description, bench):
+    """Parse the step scripts' flags (--threads, --rounds, --steps) and build
+    `benches/<bench>.rs`; returns its executable and the flags."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=20, help="PyTorch steps timed per round")
+    args = parser.parse_args()
+    binary = build_bench(bench)
+    return binary, args
+
+
+def alternate_rounds(binary, group, name, torch_step_seconds, args):
+    """Per thread count, alternate PyTorch (`torch_step_seconds(steps)`) and agdlab
+    (criterion's `group/name`) for --rounds rounds, and print both medians and the median
+    of the per-round ratios agdlab / PyTorch (below 1: agdlab is faster)."""
+    print(f"{'threads':>7} {'pytorch ms':>11} {'agdlab ms':>10} {'agdlab/pytorch (median of rounds)':>34}")
+    with tempfile.TemporaryDirectory() as criterion_home:
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            theirs, ours, ratios = [], [], []
+            for _ in range(args.rounds):  # alternate so both see the same machine load
+                t = torch_step_seconds(args.steps)
+                o = criterion_median_seconds(binary, group, name, threads, criterion_home)
+                theirs.append(t)
+                ours.append(o)
+                ratios.append(o / t)
+            per_round = " ".join(f"{r:.2f}" for r in ratios)
+            print(f"{threads:>7} {statistics.median(theirs) * 1e3:>11.1f} {statistics.median(ours) * 1e3:>10.1f} "
+                  f"{statistics.median(ratios):>8.2f}  (rounds: {per_round})", flush=True)

@@ -17,17 +17,13 @@ ratio agdlab time / PyTorch time (below 1: agdlab is faster), per thread count.
     python3 benches/pytorch_transformer.py --threads 2 --rounds 3
 """
 
-import argparse
 import os
-import statistics
 import sys
-import tempfile
-import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_common import AGD, build_bench, criterion_median_seconds  # noqa: E402  (AGD from the paper's equations)
+from pytorch_common import AGD, alternate_rounds, compare_steps, median_step_seconds  # noqa: E402
 
 VOCAB, DIM, HEADS, LAYERS, BATCH, SEQ, DROPOUT, CLIP = 10_000, 128, 4, 2, 20, 35, 0.1, 1.0
 BENCH_GROUP, BENCH_NAME = "transformer_lm_step_2x128_batch20_seq35", "whole_step_clip_agd"
@@ -71,44 +67,14 @@ def torch_step_seconds(steps):
         torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
         optimizer.step()
 
-    times = []
-    for i in range(steps + 2):
-        start = time.perf_counter()
-        step()
-        if i >= 2:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def agdlab_step_seconds(binary, threads, criterion_home):
-    """Median time of one agdlab step: the criterion bench's `whole_step_clip_agd`."""
-    return criterion_median_seconds(binary, BENCH_GROUP, BENCH_NAME, threads, criterion_home)
+    return median_step_seconds(step, steps)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=20, help="PyTorch steps timed per round")
-    args = parser.parse_args()
-
-    binary = build_bench(BENCH)
+    binary, args = compare_steps(__doc__, BENCH)
     print(f"torch {torch.__version__}; one step = forward + backward + clip {CLIP} + AGD; "
           f"{LAYERS} x {DIM} pre-LN Transformer, vocabulary {VOCAB}, batch {BATCH} x {SEQ}; {args.rounds} rounds")
-    print(f"{'threads':>7} {'pytorch ms':>11} {'agdlab ms':>10} {'agdlab/pytorch (median of rounds)':>34}")
-    with tempfile.TemporaryDirectory() as criterion_home:
-        for threads in args.threads:
-            torch.set_num_threads(threads)
-            theirs, ours, ratios = [], [], []
-            for _ in range(args.rounds):  # alternate so both see the same machine load
-                t = torch_step_seconds(args.steps)
-                o = agdlab_step_seconds(binary, threads, criterion_home)
-                theirs.append(t)
-                ours.append(o)
-                ratios.append(o / t)
-            per_round = " ".join(f"{r:.2f}" for r in ratios)
-            print(f"{threads:>7} {statistics.median(theirs) * 1e3:>11.1f} {statistics.median(ours) * 1e3:>10.1f} "
-                  f"{statistics.median(ratios):>8.2f}  (rounds: {per_round})", flush=True)
+    alternate_rounds(binary, BENCH_GROUP, BENCH_NAME, torch_step_seconds, args)
 
 
 if __name__ == "__main__":
