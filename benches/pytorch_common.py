@@ -18,10 +18,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class AGD(torch.optim.Optimizer):
-    """AGD (Yue et al., NeurIPS 2023) from the paper's equations, no options."""
+    """AGD (Yue et al., NeurIPS 2023) from the paper's equations; the one option is
+    decoupled weight decay (per group, as `weight_decay` in a parameter group)."""
 
-    def __init__(self, params, lr=1e-4, betas=(0.9, 0.999), delta=1e-5):
-        super().__init__(params, dict(lr=lr, betas=betas, delta=delta))
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.999), delta=1e-5, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, delta=delta, weight_decay=weight_decay))
 
     @torch.no_grad()
     def step(self):
@@ -42,6 +43,8 @@ class AGD(torch.optim.Optimizer):
                 m.mul_(b1).add_(p.grad, alpha=1 - b1)
                 s = m / bc1 - m_old_corrected
                 b.mul_(b2).addcmul_(s, s, value=1 - b2)
+                if group["weight_decay"]:
+                    p.mul_(1 - group["lr"] * group["weight_decay"])
                 denom = b.sqrt().clamp_(min=group["delta"] * bc2**0.5)
                 p.addcdiv_(m, denom, value=-group["lr"] * bc2**0.5 / bc1)
 

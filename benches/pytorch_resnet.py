@@ -38,6 +38,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_common import AGD  # noqa: E402  (with decoupled weight decay)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -113,37 +116,6 @@ class ResNet(nn.Module):
         x = F.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(x.mean((2, 3)))
-
-
-class AGD(torch.optim.Optimizer):
-    """AGD (Yue et al., NeurIPS 2023) from the paper's equations, decoupled weight decay."""
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), delta=1e-8, weight_decay=0.0):
-        super().__init__(params, dict(lr=lr, betas=betas, delta=delta, weight_decay=weight_decay))
-
-    @torch.no_grad()
-    def step(self):
-        for group in self.param_groups:
-            b1, b2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["m"] = torch.zeros_like(p)
-                    state["b"] = torch.zeros_like(p)
-                state["step"] += 1
-                t, m, b = state["step"], state["m"], state["b"]
-                bc1, bc1_old, bc2 = 1 - b1**t, 1 - b1 ** (t - 1), 1 - b2**t
-                m_old_corrected = m / bc1_old if t > 1 else torch.zeros_like(m)
-                m.mul_(b1).add_(p.grad, alpha=1 - b1)
-                s = m / bc1 - m_old_corrected
-                b.mul_(b2).addcmul_(s, s, value=1 - b2)
-                if group["weight_decay"]:
-                    p.mul_(1 - group["lr"] * group["weight_decay"])
-                denom = b.sqrt().clamp_(min=group["delta"] * bc2**0.5)
-                p.addcdiv_(m, denom, value=-group["lr"] * bc2**0.5 / bc1)
 
 
 SETTINGS = {  # model -> (data set, mean, std, agdlab example, extra flags, lr per optimizer, wd per optimizer)
