@@ -120,8 +120,8 @@ pub fn gather_strided(storage: &[f32], layout: &Layout) -> Vec<f32> {
     }
     let (cols, down_columns) = (blocks.cols, blocks.tiles_down_columns());
     let fill = |out: &mut [MaybeUninit<f32>]| {
-        fill_blocks(out, &blocks, tile_shape(cols)[0], |dst, [base], rows| {
-            for ([r0, c0], size) in tiles(rows, cols, down_columns) {
+        fill_blocks(out, &blocks, tile_shape(cols, COPY_TILE_ELEMENTS)[0], |dst, [base], rows| {
+            for ([r0, c0], size) in tiles(rows, cols, down_columns, COPY_TILE_ELEMENTS) {
                 let source = blocks.patch(0, storage, base).at(r0, c0);
                 transpose_tile(source, size, &mut dst[r0 * cols + c0..], cols);
             }
@@ -151,9 +151,9 @@ pub fn map_strided(storage: &[f32], layout: &Layout, f: impl Fn(f32) -> f32 + Sy
             return;
         }
         let down_columns = blocks.tiles_down_columns();
-        fill_blocks(out, &blocks, tile_shape(cols)[0], |dst, [base], rows| {
+        fill_blocks(out, &blocks, tile_shape(cols, SCRATCH_TILE_ELEMENTS)[0], |dst, [base], rows| {
             let mut scratch = Scratch::new();
-            for ([r0, c0], size) in tiles(rows, cols, down_columns) {
+            for ([r0, c0], size) in tiles(rows, cols, down_columns, SCRATCH_TILE_ELEMENTS) {
                 let tile = scratch.fill(blocks.patch(0, storage, base).at(r0, c0), size);
                 map_patch(&mut dst[r0 * cols + c0..], cols, size, tile, &f);
             }
@@ -193,9 +193,9 @@ pub fn zip_strided(
             return;
         }
         let down_columns = blocks.tiles_down_columns();
-        fill_blocks(out, &blocks, tile_shape(cols)[0], |dst, bases, rows| {
+        fill_blocks(out, &blocks, tile_shape(cols, SCRATCH_TILE_ELEMENTS)[0], |dst, bases, rows| {
             let (mut scratch_x, mut scratch_y) = (Scratch::new(), Scratch::new());
-            for ([r0, c0], size) in tiles(rows, cols, down_columns) {
+            for ([r0, c0], size) in tiles(rows, cols, down_columns, SCRATCH_TILE_ELEMENTS) {
                 // A transposed operand is read through its scratch tile, the other in place.
                 let [x, y] = [0, 1].map(|k| blocks.patch(k, data[k], bases[k]).at(r0, c0));
                 let x = if transposed[0] { scratch_x.fill(x, size) } else { x };
@@ -430,25 +430,38 @@ fn fill_blocks<const K: usize>(
 // Transposed tiles
 // ---------------------------------------------------------------------------------
 
-/// Elements in a tile of a transposing walk: 4 KiB of `f32`s, so the lines a tile
-/// reads, its scratch copy and the lines it writes all stay in L1.
-const TILE_ELEMENTS: usize = 1024;
+/// Elements in a tile that [`map_strided`] and [`zip_strided`] read through a scratch
+/// copy: 4 KiB of `f32`s, so the lines a tile reads, its scratch copies and the lines it
+/// writes all stay in L1.
+const SCRATCH_TILE_ELEMENTS: usize = 1024;
+
+/// Elements in a tile that [`gather_strided`] transposes straight into the output, with
+/// no scratch: 16 KiB read and 16 KiB written still fit in L1, and the larger tile
+/// halves the per-tile walk (a whole 64 × 64 plane of a permuted `[128, 64, 8, 8]`
+/// activation is one tile).
+const COPY_TILE_ELEMENTS: usize = 4096;
 
 /// Columns in the widest tile; wider blocks are cut into tiles of 8 rows.
 const MAX_TILE_COLS: usize = 128;
 
 /// `[rows, cols]` of the tiles of a block with `cols` columns: as wide as the block up
 /// to [`MAX_TILE_COLS`], so that a tile's output rows usually form one run; as tall as
-/// fits in [`TILE_ELEMENTS`], in whole 8-row steps (the AVX blocks).
-fn tile_shape(cols: usize) -> [usize; 2] {
+/// fits in `elements`, in whole 8-row steps (the AVX blocks).
+fn tile_shape(cols: usize, elements: usize) -> [usize; 2] {
     let tile_cols = cols.clamp(1, MAX_TILE_COLS);
-    [(TILE_ELEMENTS / tile_cols).max(8) / 8 * 8, tile_cols]
+    [(elements / tile_cols).max(8) / 8 * 8, tile_cols]
 }
 
 /// The tiles covering a `rows × cols` block, as `(origin, size)` with sizes cut short at
-/// the edges, walked down the columns of tiles or along their rows.
-fn tiles(rows: usize, cols: usize, down_columns: bool) -> impl Iterator<Item = ([usize; 2], [usize; 2])> {
-    let [tile_rows, tile_cols] = tile_shape(cols);
+/// the edges, walked down the columns of tiles or along their rows; each tile holds at
+/// most `elements` (see [`tile_shape`]).
+fn tiles(
+    rows: usize,
+    cols: usize,
+    down_columns: bool,
+    elements: usize,
+) -> impl Iterator<Item = ([usize; 2], [usize; 2])> {
+    let [tile_rows, tile_cols] = tile_shape(cols, elements);
     let (down, across) = (rows.div_ceil(tile_rows), cols.div_ceil(tile_cols));
     (0..down * across).map(move |i| {
         let (r, c) = if down_columns { (i % down, i / down) } else { (i / across, i % across) };
@@ -460,18 +473,18 @@ fn tiles(rows: usize, cols: usize, down_columns: bool) -> impl Iterator<Item = (
 /// Room for a tile of an operand that runs down its columns, transposed into row-major
 /// order so that its rows can be read as slices.
 struct Scratch {
-    tile: [MaybeUninit<f32>; TILE_ELEMENTS],
+    tile: [MaybeUninit<f32>; SCRATCH_TILE_ELEMENTS],
 }
 
 impl Scratch {
     fn new() -> Self {
-        Scratch { tile: [MaybeUninit::uninit(); TILE_ELEMENTS] }
+        Scratch { tile: [MaybeUninit::uninit(); SCRATCH_TILE_ELEMENTS] }
     }
 
     /// Transpose the `size[0] × size[1]` patch `x` (row stride 1) into the scratch tile,
     /// densely (row stride `size[1]`), and return the tile as a patch.
     fn fill(&mut self, x: Patch, size @ [rows, cols]: [usize; 2]) -> Patch<'_> {
-        assert!(rows * cols <= TILE_ELEMENTS, "scratch: {rows} x {cols} patch");
+        assert!(rows * cols <= SCRATCH_TILE_ELEMENTS, "scratch: {rows} x {cols} patch");
         transpose_tile(x, size, &mut self.tile, cols);
         let written = &self.tile[..rows * cols];
         // SAFETY: `transpose_tile` wrote every element of the `rows × cols` patch, which
@@ -510,6 +523,11 @@ fn transpose_scalar(
     dst: &mut [MaybeUninit<f32>],
     dst_stride: usize,
 ) {
+    // An empty row range must not cost a pass over the columns (an AVX tile's edges are
+    // usually empty, and the slicing below would still be checked once per column).
+    if rows.is_empty() {
+        return;
+    }
     for c in cols {
         let column = &src[start + c * col_stride..];
         for r in rows.clone() {
@@ -518,9 +536,8 @@ fn transpose_scalar(
     }
 }
 
-/// AVX 8 x 8 transposes: eight 8-float loads, 24 shuffles and eight 8-float stores where
-/// the scalar loop needs 64 loads and 64 stores; two to three times faster on data in
-/// cache.
+/// AVX 8 x 8 transposes: sixteen 4-float loads, 16 shuffles and eight 8-float stores where
+/// the scalar loop needs 64 loads and 64 stores.
 #[cfg(target_arch = "x86_64")]
 mod avx {
     use std::arch::x86_64::*;
@@ -569,32 +586,34 @@ mod avx {
 
     /// `dst[i * dst_stride + j] = src[j * src_stride + i]` for `i, j < 8`.
     ///
+    /// Each 256-bit register is loaded as two 128-bit halves, row `j` below and row `j + 4`
+    /// above, so after two rounds of in-lane shuffles every register is an output row:
+    /// 16 shuffles and no lane-crossing permute (a 128-bit load into the upper half runs
+    /// on the load ports, not the shuffle unit that limits this loop).
+    ///
     /// # Safety
     /// The CPU must support AVX; `src[j * src_stride..][..8]` and `dst[i * dst_stride..][..8]`
     /// must be valid for reads and writes for `i, j < 8`.
     #[target_feature(enable = "avx")]
     unsafe fn transpose_8x8(src: *const f32, src_stride: usize, dst: *mut f32, dst_stride: usize) {
-        let load = |j: usize| _mm256_loadu_ps(src.add(j * src_stride));
+        // Columns `half * 4 .. half * 4 + 4` of source rows `j` (low lane) and `j + 4` (high lane).
+        let load = |j: usize, half: usize| {
+            let low = _mm_loadu_ps(src.add(j * src_stride + half * 4));
+            let high = _mm_loadu_ps(src.add((j + 4) * src_stride + half * 4));
+            _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(low), high)
+        };
         let store = |i: usize, v: __m256| _mm256_storeu_ps(dst.add(i * dst_stride), v);
-        // Interleave pairs of rows, then pairs of pairs: each 128-bit lane then holds a
-        // 4 x 4 transpose; swapping lanes finishes the 8 x 8.
-        let [r0, r1, r2, r3, r4, r5, r6, r7] = [0, 1, 2, 3, 4, 5, 6, 7].map(load);
-        let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
-        let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
-        let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
-        let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
-        let (u0, u1) = (_mm256_shuffle_ps::<0x44>(t0, t2), _mm256_shuffle_ps::<0xEE>(t0, t2));
-        let (u2, u3) = (_mm256_shuffle_ps::<0x44>(t1, t3), _mm256_shuffle_ps::<0xEE>(t1, t3));
-        let (u4, u5) = (_mm256_shuffle_ps::<0x44>(t4, t6), _mm256_shuffle_ps::<0xEE>(t4, t6));
-        let (u6, u7) = (_mm256_shuffle_ps::<0x44>(t5, t7), _mm256_shuffle_ps::<0xEE>(t5, t7));
-        store(0, _mm256_permute2f128_ps::<0x20>(u0, u4));
-        store(1, _mm256_permute2f128_ps::<0x20>(u1, u5));
-        store(2, _mm256_permute2f128_ps::<0x20>(u2, u6));
-        store(3, _mm256_permute2f128_ps::<0x20>(u3, u7));
-        store(4, _mm256_permute2f128_ps::<0x31>(u0, u4));
-        store(5, _mm256_permute2f128_ps::<0x31>(u1, u5));
-        store(6, _mm256_permute2f128_ps::<0x31>(u2, u6));
-        store(7, _mm256_permute2f128_ps::<0x31>(u3, u7));
+        for half in 0..2 {
+            let [a0, a1, a2, a3] = [0, 1, 2, 3].map(|j| load(j, half));
+            // Interleave rows 0/1 and 2/3 (4/5 and 6/7 in the high lane) ...
+            let (b0, b1) = (_mm256_unpacklo_ps(a0, a1), _mm256_unpackhi_ps(a0, a1));
+            let (b2, b3) = (_mm256_unpacklo_ps(a2, a3), _mm256_unpackhi_ps(a2, a3));
+            // ... then pairs of pairs: each register is one column of the 8 rows.
+            store(half * 4, _mm256_shuffle_ps::<0x44>(b0, b2));
+            store(half * 4 + 1, _mm256_shuffle_ps::<0xEE>(b0, b2));
+            store(half * 4 + 2, _mm256_shuffle_ps::<0x44>(b1, b3));
+            store(half * 4 + 3, _mm256_shuffle_ps::<0xEE>(b1, b3));
+        }
     }
 }
 
@@ -607,12 +626,13 @@ mod tests {
     /// shapes of narrow and wide blocks, into a wider output.
     #[test]
     fn transpose_tile_matches_the_scalar_loop_for_every_size() {
-        let (max_rows, max_cols) = (tile_shape(3)[0], MAX_TILE_COLS);
+        let (max_rows, max_cols) = (tile_shape(3, COPY_TILE_ELEMENTS)[0], MAX_TILE_COLS);
         let col_stride = max_rows + 5;
         let src: Vec<f32> = (0..max_cols * col_stride + 3).map(|i| i as f32).collect();
         let dst_stride = max_cols + 5;
         let small = (1..=40).flat_map(|rows| (1..=40).map(move |cols| [rows, cols]));
-        let sizes = small.chain([tile_shape(3), tile_shape(16), tile_shape(100), tile_shape(5000)]);
+        let tile_shapes = [3, 16, 100, 5000].map(|cols| tile_shape(cols, COPY_TILE_ELEMENTS));
+        let sizes = small.chain(tile_shapes).chain([tile_shape(16, SCRATCH_TILE_ELEMENTS)]);
         for [rows, cols] in sizes {
             {
                 let mut fast = vec![MaybeUninit::new(-1.0); max_rows * dst_stride];
