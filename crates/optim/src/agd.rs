@@ -398,12 +398,43 @@ fn agd_chunk<const AMSGRAD: bool, const WIN: bool, const MONITOR: bool>(
         }
     };
     let (bmax, z, last_mode) = (next(AMSGRAD), next(WIN), next(MONITOR));
-    let (grad, m, b) = (&grad[..n], &mut m[..n], &mut b[..n]);
-    let bmax = if AMSGRAD { &mut bmax[..n] } else { bmax };
-    let z = if WIN { &mut z[..n] } else { z };
-    let last_mode = if MONITOR { &mut last_mode[..n] } else { last_mode };
+    // The counts are summed in u32 lanes, as wide as the f32 ones: a usize counter makes
+    // the compiler vectorise the whole loop 4-wide (the width of 64-bit lanes) instead of
+    // 8, halving the rate of the sqrt and the division. Blocks keep each u32 sum in range.
     let (mut sgd_count, mut flips) = (0usize, 0usize);
-    for i in 0..n {
+    for block in (0..n).step_by(COUNT_BLOCK) {
+        let (block_sgd, block_flips) = agd_block::<AMSGRAD, WIN, MONITOR>(
+            block..n.min(block + COUNT_BLOCK),
+            k,
+            (theta, grad, m, b),
+            (bmax, z, last_mode),
+        );
+        sgd_count += block_sgd as usize;
+        flips += block_flips as usize;
+    }
+    AgdStats { sgd_mode: sgd_count, flips: MONITOR.then_some(flips) }
+}
+
+/// Elements per block of [`agd_chunk`]'s loop, whose counts fit a u32.
+const COUNT_BLOCK: usize = 1 << 30;
+
+/// [`agd_chunk`]'s element loop over `range`: returns the number of coordinates in SGD
+/// mode and (with `MONITOR`) of mode changes.
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn agd_block<const AMSGRAD: bool, const WIN: bool, const MONITOR: bool>(
+    range: std::ops::Range<usize>,
+    k: &AgdCoefficients,
+    (theta, grad, m, b): (&mut [f32], &[f32], &mut [f32], &mut [f32]),
+    (bmax, z, last_mode): (&mut [f32], &mut [f32], &mut [f32]),
+) -> (u32, u32) {
+    let (theta, grad) = (&mut theta[range.clone()], &grad[range.clone()]);
+    let (m, b) = (&mut m[range.clone()], &mut b[range.clone()]);
+    let bmax = if AMSGRAD { &mut bmax[range.clone()] } else { bmax };
+    let z = if WIN { &mut z[range.clone()] } else { z };
+    let last_mode = if MONITOR { &mut last_mode[range] } else { last_mode };
+    let (mut sgd_count, mut flips) = (0u32, 0u32);
+    for i in 0..theta.len() {
         let g = grad[i] + k.l2 * theta[i];
         let m_old = m[i];
         let m_new = k.b1 * m_old + (1.0 - k.b1) * g;
@@ -419,10 +450,10 @@ fn agd_chunk<const AMSGRAD: bool, const WIN: bool, const MONITOR: bool>(
         };
         let root = b_hat.sqrt();
         let sgd_mode = root <= k.delta_adj;
-        sgd_count += sgd_mode as usize;
+        sgd_count += sgd_mode as u32;
         if MONITOR {
             let mode = sgd_mode as u8 as f32;
-            flips += (k.count_flips & (mode != last_mode[i])) as usize;
+            flips += (k.count_flips & (mode != last_mode[i])) as u32;
             last_mode[i] = mode;
         }
         let denom = if sgd_mode { k.delta_adj } else { root };
@@ -443,5 +474,5 @@ fn agd_chunk<const AMSGRAD: bool, const WIN: bool, const MONITOR: bool>(
             th - k.lr_adj * u
         };
     }
-    AgdStats { sgd_mode: sgd_count, flips: MONITOR.then_some(flips) }
+    (sgd_count, flips)
 }
