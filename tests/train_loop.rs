@@ -86,6 +86,7 @@ fn run(task: &mut Tiny, config: &TrainConfig) -> Result<agdlab::train::RunSummar
         weight_decay: None,
         momentum: 0.9,
         difference_every: 1,
+        monitor_switching: false,
     };
     let mut optimizer = settings.build(vec![ParamGroup::new(task.model.named_parameters())])?;
     let model = task.model.named_parameters();
@@ -264,4 +265,47 @@ fn a_layer_that_keeps_switching_agd_mode_is_warned_about() {
     }
     assert!(!warned_at.contains(&1e-12), "with δ = 1e-12 every coordinate stays adaptive: no warning");
     assert!(!warned_at.is_empty(), "some δ must sit at the size of the gradient differences");
+}
+
+/// `--warn-switching` (a shared flag of every example) turns on AGD's switching monitor
+/// and the loop's warning with the given window; out-of-range values are refused naming
+/// the flag, and without the flag neither is on.
+#[test]
+fn the_warn_switching_flag_turns_on_the_monitor_and_the_warning() {
+    use agdlab::optim::MODE_FLIP_FRACTION;
+    use agdlab::train::{CommonArgs, SwitchWarning};
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        common: CommonArgs,
+    }
+    let parse = |extra: &[&str]| Flags::parse_from(["example"].iter().chain(extra)).common;
+
+    let on = parse(&["--warn-switching", "0.05", "--warn-switching-window", "7"]);
+    on.validate().unwrap();
+    let config = on.train_config("x".into(), "x", Default::default());
+    assert_eq!(config.switch_warning, Some(SwitchWarning { threshold: 0.05, window: 7 }));
+    let settings = on.optimizer_settings(|_| 1e-3);
+    assert!(settings.monitor_switching);
+    // The AGD it builds reports mode flips (from its second step on).
+    let mut task = tiny();
+    let mut optimizer = settings.build(vec![ParamGroup::new(task.model.named_parameters())]).unwrap();
+    for step in 0..2 {
+        let grads = task.train_step(&Tape::new(), step).loss.backward();
+        optimizer.step(&grads).unwrap();
+    }
+    assert!(optimizer.diagnostics().overall(MODE_FLIP_FRACTION).is_some(), "no flip fraction reported");
+
+    let off = parse(&[]);
+    assert_eq!(off.train_config("x".into(), "x", Default::default()).switch_warning, None);
+    assert!(!off.optimizer_settings(|_| 1e-3).monitor_switching);
+
+    for (args, flag) in [
+        (&["--warn-switching", "1.5"][..], "--warn-switching 1.5"),
+        (&["--warn-switching", "0.1", "--warn-switching-window", "0"][..], "--warn-switching-window"),
+    ] {
+        let message = parse(args).validate().unwrap_err().to_string();
+        assert!(message.contains(flag), "{message}");
+    }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, FromArgMatches};
 
-use super::fit::TrainConfig;
+use super::fit::{SwitchWarning, TrainConfig};
 use super::optimizer_choice::{OptimizerKind, OptimizerSettings};
 use super::settings::RunSettings;
 
@@ -60,6 +60,13 @@ pub struct CommonArgs {
     /// AGD: form the stepwise difference every K steps (1: the paper's AGD).
     #[arg(long, default_value_t = 1)]
     pub difference_every: u32,
+    /// AGD: watch mode switching, and warn when more than this fraction (0-1) of a
+    /// layer's coordinates changes mode at each of --warn-switching-window steps in a row.
+    #[arg(long, value_name = "FRACTION")]
+    pub warn_switching: Option<f64>,
+    /// Steps in a row for --warn-switching.
+    #[arg(long, default_value_t = 20, value_name = "STEPS")]
+    pub warn_switching_window: usize,
 }
 
 impl CommonArgs {
@@ -83,6 +90,14 @@ impl CommonArgs {
                 return bad(format!("--lr {lr}: must be a positive number"));
             }
         }
+        if let Some(fraction) = self.warn_switching {
+            if !(0.0..=1.0).contains(&fraction) {
+                return bad(format!("--warn-switching {fraction}: a fraction of coordinates, in [0, 1]"));
+            }
+            if self.warn_switching_window == 0 {
+                return bad("--warn-switching-window must be at least 1".into());
+            }
+        }
         Ok(())
     }
 
@@ -96,6 +111,7 @@ impl CommonArgs {
             weight_decay: self.weight_decay,
             momentum: self.momentum,
             difference_every: self.difference_every,
+            monitor_switching: self.warn_switching.is_some(),
         }
     }
 
@@ -118,12 +134,16 @@ impl CommonArgs {
     /// The training loop's configuration from these flags: metrics to `--metrics` or
     /// `runs/<name>_<optimizer>.csv`, checkpoints to `--save`, resume from `--resume`,
     /// diagnostics rows every `--diagnostics-every` steps (once the example sets
-    /// [`TrainConfig::diagnostics`]).
+    /// [`TrainConfig::diagnostics`]), switching warnings from `--warn-switching`.
     pub fn train_config(&self, label: String, name: &str, settings: RunSettings) -> TrainConfig {
         let metrics =
             self.metrics.clone().unwrap_or_else(|| format!("runs/{name}_{}.csv", self.optimizer).into());
+        let switch_warning = self
+            .warn_switching
+            .map(|threshold| SwitchWarning { threshold, window: self.warn_switching_window });
         TrainConfig {
             diagnostics_every: self.diagnostics_every,
+            switch_warning,
             save: self.save.clone(),
             resume: self.resume.clone(),
             allow_changed_settings: self.allow_changed_settings,

@@ -73,6 +73,9 @@ pub struct OptimizerSettings {
     pub momentum: f32,
     /// AGD's `difference_every` (1: the paper's AGD; ignored by the others).
     pub difference_every: u32,
+    /// AGD's switching monitor: report the fraction of coordinates that changed mode at
+    /// each step (ignored by the others).
+    pub monitor_switching: bool,
 }
 
 impl OptimizerSettings {
@@ -126,6 +129,7 @@ impl OptimizerSettings {
                     weight_decay: wd(d.weight_decay),
                     delta: self.delta,
                     difference_every: self.difference_every,
+                    monitor_switching: self.monitor_switching,
                     ..d
                 };
                 Box::new(Agd::with_groups(groups, config)?)
