@@ -31,7 +31,8 @@ use agdlab::nn::{
 use agdlab::optim::{CosineAnnealing, LinearWarmup, ParamGroup};
 use agdlab::say;
 use agdlab::train::{
-    fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
+    fit, loss_and_perplexity, parse_with_defaults, perplexity_status, run_in_pool, Better, CommonArgs,
+    OptimizerKind, StepOutput, Task,
 };
 use clap::Parser;
 use rand::rngs::StdRng;
@@ -189,16 +190,15 @@ impl Task for LanguageModelling<'_> {
     }
 
     fn train_metrics(&self, mean_loss: f64) -> Vec<(String, f64)> {
-        vec![("train_loss".into(), mean_loss), ("train_ppl".into(), mean_loss.exp())]
+        loss_and_perplexity("train", mean_loss)
     }
 
     fn progress_status(&self, mean_loss: f64) -> String {
-        format!("loss {mean_loss:.3} ppl {:.1}", mean_loss.exp())
+        perplexity_status(mean_loss)
     }
 
     fn evaluate(&mut self) -> Vec<(String, f64)> {
-        let loss = mean_loss(self.model, &self.valid, self.seq_len);
-        vec![("valid_loss".into(), loss), ("valid_ppl".into(), loss.exp())]
+        loss_and_perplexity("valid", mean_loss(self.model, &self.valid, self.seq_len))
     }
 
     fn primary_metric(&self) -> (&'static str, Better) {
@@ -206,8 +206,7 @@ impl Task for LanguageModelling<'_> {
     }
 
     fn final_evaluation(&mut self) -> Vec<(String, f64)> {
-        let loss = mean_loss(self.model, &self.test, self.seq_len);
-        vec![("test_loss".into(), loss), ("test_ppl".into(), loss.exp())]
+        loss_and_perplexity("test", mean_loss(self.model, &self.test, self.seq_len))
     }
 }
 

@@ -10,26 +10,17 @@ mod corpus;
 #[path = "../examples/ptb_lstm.rs"]
 mod ptb_lstm;
 
-use std::path::Path;
-
-use agdlab::data::ptb::{Ptb, Streams};
+use agdlab::data::ptb::Streams;
 use agdlab::nn::Module;
 use agdlab::optim::{Agd, AgdConfig, Constant};
 use agdlab::train::{fit, Task, TrainConfig};
 use common::temp_dir;
-use corpus::synthetic_text;
+use corpus::tiny_ptb;
 use ptb_lstm::{LanguageModel, LanguageModelling};
 
 #[test]
 fn the_example_task_learns_a_tiny_corpus() {
-    let (train, valid, test) = (synthetic_text(400, 1), synthetic_text(60, 2), synthetic_text(60, 3));
-    let ptb = Ptb::from_texts(
-        (Path::new("train"), train.as_bytes()),
-        (Path::new("valid"), valid.as_bytes()),
-        (Path::new("test"), test.as_bytes()),
-    )
-    .unwrap();
-    assert_eq!(ptb.vocab.len(), 13); // w0..w11 and <eos>
+    let ptb = tiny_ptb();
     let model = LanguageModel::new(ptb.vocab.len(), 16, 16, 2, 0.1, 0);
     let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names[..3], ["encoder.weight", "rnn.weight_ih_l0", "rnn.weight_hh_l0"]);

@@ -12,26 +12,18 @@ mod corpus;
 mod ptb_transformer;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use agdlab::data::ptb::{Ptb, Streams};
+use agdlab::data::ptb::Streams;
 use agdlab::nn::Module;
 use agdlab::optim::{Agd, AgdConfig, Constant};
 use agdlab::train::{fit, Task, TrainConfig};
 use common::temp_dir;
-use corpus::synthetic_text;
+use corpus::tiny_ptb;
 use ptb_transformer::{parameter_kind, sgd_mode_by_kind, LanguageModelling, TransformerLm};
 
 #[test]
 fn the_example_task_learns_a_tiny_corpus() {
-    let (train, valid, test) = (synthetic_text(400, 1), synthetic_text(60, 2), synthetic_text(60, 3));
-    let ptb = Ptb::from_texts(
-        (Path::new("train"), train.as_bytes()),
-        (Path::new("valid"), valid.as_bytes()),
-        (Path::new("test"), test.as_bytes()),
-    )
-    .unwrap();
-    assert_eq!(ptb.vocab.len(), 13); // w0..w11 and <eos>
+    let ptb = tiny_ptb();
     let model = TransformerLm::new(ptb.vocab.len(), 16, 2, 1, 10, 0.0, 0);
     let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names[..3], ["embedding.weight", "positions.weight", "blocks.0.self_attn.in_proj_weight"]);

@@ -61,3 +61,14 @@ pub trait Task {
         Vec::new()
     }
 }
+
+/// A language model's metrics for one split from its mean loss per token (natural log):
+/// `{split}_loss` and `{split}_ppl` = exp(loss), the perplexity.
+pub fn loss_and_perplexity(split: &str, mean_loss: f64) -> Vec<(String, f64)> {
+    vec![(format!("{split}_loss"), mean_loss), (format!("{split}_ppl"), mean_loss.exp())]
+}
+
+/// A language model's progress status: the running loss and its perplexity.
+pub fn perplexity_status(mean_loss: f64) -> String {
+    format!("loss {mean_loss:.3} ppl {:.1}", mean_loss.exp())
+}

@@ -18,3 +18,18 @@ pub fn synthetic_text(lines: usize, seed: u64) -> String {
     }
     text
 }
+
+/// A PTB corpus from three synthetic texts (400 training lines, 60 validation and 60
+/// test), with its 13-word vocabulary (w0..w11 and `<eos>`) checked.
+pub fn tiny_ptb() -> agdlab::data::ptb::Ptb {
+    use std::path::Path;
+    let (train, valid, test) = (synthetic_text(400, 1), synthetic_text(60, 2), synthetic_text(60, 3));
+    let ptb = agdlab::data::ptb::Ptb::from_texts(
+        (Path::new("train"), train.as_bytes()),
+        (Path::new("valid"), valid.as_bytes()),
+        (Path::new("test"), test.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(ptb.vocab.len(), 13); // w0..w11 and <eos>
+    ptb
+}
