@@ -30,11 +30,11 @@ use agdlab::nn::{cross_entropy, Forward, Module};
 use agdlab::optim::{CosineAnnealing, ParamGroup};
 use agdlab::say;
 use agdlab::train::{
-    count_correct, fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
+    count_correct, epoch_order, fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind,
+    StepOutput, Task,
 };
 use clap::Parser;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 /// Default peak learning rate per optimizer.
@@ -92,9 +92,7 @@ impl Task for Classify<'_> {
 
     fn start_epoch(&mut self, epoch: usize) {
         // The order depends only on (seed, epoch): a resumed run sees the same batches.
-        self.order = (0..self.data.train.len()).collect();
-        let seed = self.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64);
-        self.order.shuffle(&mut StdRng::seed_from_u64(seed));
+        self.order = epoch_order(self.data.train.len(), self.seed, epoch);
     }
 
     fn train_step(&mut self, tape: &Tape, step: usize) -> StepOutput {

@@ -34,11 +34,10 @@ use agdlab::nn::{bce_with_logits, FactorizationMachine, FmConfig, Module};
 use agdlab::optim::{Constant, ParamGroup, SparseMode};
 use agdlab::say;
 use agdlab::train::{
-    fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
+    epoch_order, fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
 };
 use clap::{Parser, ValueEnum};
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 /// Default learning rate per optimizer, tuned on MovieLens-100k (see README.md).
@@ -130,10 +129,7 @@ impl Task for ClickTask<'_> {
     }
 
     fn start_epoch(&mut self, epoch: usize) {
-        self.order = (0..self.data.train.len()).collect();
-        self.order.shuffle(&mut StdRng::seed_from_u64(
-            self.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64),
-        ));
+        self.order = epoch_order(self.data.train.len(), self.seed, epoch);
         self.seen = (Vec::new(), Vec::new());
     }
 

@@ -24,7 +24,7 @@ pub use optimizer_choice::{OptimizerKind, OptimizerSettings};
 pub use output::{print_line, run_in_pool, thread_pool, warn};
 pub use progress::EpochProgress;
 pub use settings::{RunSettings, SETTINGS_PREFIX};
-pub use task::{loss_and_perplexity, perplexity_status, Better, StepOutput, Task};
+pub use task::{epoch_order, loss_and_perplexity, perplexity_status, Better, StepOutput, Task};
 
 use crate::tensor::Tensor;
 
