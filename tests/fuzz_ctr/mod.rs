@@ -13,14 +13,16 @@
 
 #![allow(dead_code)] // each test file uses one of the two checks
 
-use std::io::{self, BufReader, Read, Write};
+#[path = "../fuzz_common/mod.rs"]
+mod fuzz_common;
+
+use std::io::BufReader;
 use std::path::Path;
 
 use agdlab::data::criteo::{read_criteo_from, CriteoOptions, IntegerEncoding, NUM_FIELDS};
 use agdlab::data::movielens::MovieLens;
 use agdlab::data::{CtrExamples, DataError, DataErrorKind, Skipped};
-use flate2::write::GzEncoder;
-use flate2::Compression;
+use fuzz_common::{presented, SmallReads};
 
 /// `criteo`: the first byte is a control byte, the rest is the file.
 ///
@@ -177,34 +179,5 @@ fn compare(
             ok(a),
             ok(b)
         ),
-    }
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
-    encoder.write_all(bytes).expect("writing to a Vec cannot fail");
-    encoder.finish().expect("writing to a Vec cannot fail")
-}
-
-/// The file as the reader sees it, per bits 0-1 of the control byte.
-fn presented(encoding: u8, bytes: &[u8]) -> Vec<u8> {
-    let (front, back) = bytes.split_at(bytes.len() / 2);
-    match encoding {
-        0 => bytes.to_vec(),
-        1 => gzip(bytes),
-        2 => [gzip(front), gzip(back)].concat(),
-        _ => [gzip(front), back.to_vec()].concat(),
-    }
-}
-
-/// A source that hands out at most 7 bytes per `read`, like a pipe.
-struct SmallReads<'a>(&'a [u8]);
-
-impl Read for SmallReads<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min(self.0.len()).min(7);
-        buf[..n].copy_from_slice(&self.0[..n]);
-        self.0 = &self.0[n..];
-        Ok(n)
     }
 }

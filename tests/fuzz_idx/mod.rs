@@ -27,13 +27,14 @@
 //! limit it can meet corruption just after the items asked for, which a reader given
 //! 7 bytes at a time never reaches.
 
-use std::io::{self, Read, Write};
+#[path = "../fuzz_common/mod.rs"]
+mod fuzz_common;
+
 use std::path::Path;
 
 use agdlab::data::mnist::{read_idx_u8_from, IdxArray};
 use agdlab::data::{DataError, DataErrorKind};
-use flate2::write::GzEncoder;
-use flate2::Compression;
+use fuzz_common::{presented, SmallReads};
 
 /// Read `input` as the control byte says and panic if an answer breaks a rule above.
 pub fn check(input: &[u8]) {
@@ -91,34 +92,5 @@ fn summary(answer: &Result<IdxArray, DataError>) -> String {
     match answer {
         Ok(array) => format!("{:?} with {} items", array.dims, array.items),
         Err(e) => e.to_string(),
-    }
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
-    encoder.write_all(bytes).expect("writing to a Vec cannot fail");
-    encoder.finish().expect("writing to a Vec cannot fail")
-}
-
-/// The file as the reader sees it, per bits 0-1 of the control byte.
-fn presented(encoding: u8, bytes: &[u8]) -> Vec<u8> {
-    let (front, back) = bytes.split_at(bytes.len() / 2);
-    match encoding {
-        0 => bytes.to_vec(),
-        1 => gzip(bytes),
-        2 => [gzip(front), gzip(back)].concat(),
-        _ => [gzip(front), back.to_vec()].concat(),
-    }
-}
-
-/// A source that hands out at most 7 bytes per `read`, like a pipe.
-struct SmallReads<'a>(&'a [u8]);
-
-impl Read for SmallReads<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min(self.0.len()).min(7);
-        buf[..n].copy_from_slice(&self.0[..n]);
-        self.0 = &self.0[n..];
-        Ok(n)
     }
 }
