@@ -221,7 +221,12 @@ fn sweeps_replace_the_recipes_flag_instead_of_repeating_it() {
     assert_eq!(file_stem("lr=1.0e-4 δ=1e-8"), "lr_1.0e-4_delta_1e-8");
     // Every recipe belongs to a task, and every task has an AGD recipe.
     assert!(recipes::RECIPES.iter().all(|r| recipes::task(r.task).is_some()));
-    assert!(TASKS.iter().all(|t| recipes::recipe(t.name, "agd").is_some()));
+    // Every task has a recipe for each of the six optimizers of the comparison.
+    for t in TASKS {
+        for optimizer in ["agd", "sgd", "adam", "adamw", "adabelief", "radam"] {
+            assert!(recipes::recipe(t.name, optimizer).is_some(), "no {optimizer} recipe for {}", t.name);
+        }
+    }
 }
 
 #[test]
