@@ -60,7 +60,7 @@ fn default_lr(kind: OptimizerKind) -> f32 {
 }
 
 /// Token embedding (shared by both sides), learned positions, pre-LN layers, a head.
-struct Reverser {
+pub struct Reverser {
     embedding: Param,
     positions: LearnedPositions,
     encoder: Vec<TransformerEncoderLayer>,
@@ -94,6 +94,28 @@ fn embed(model: &Reverser, tape: &Tape, ids: &[usize], batch: usize) -> Var {
 }
 
 impl Reverser {
+    /// A model of width `dim` (4 heads, feed-forward 4·dim, GELU, pre-LN, no dropout)
+    /// with `layers` encoder and `layers` decoder layers, initialised from `seed`.
+    pub fn new(dim: usize, layers: usize, seed: u64) -> Reverser {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let layer = LayerConfig {
+            dim_feedforward: 4 * dim,
+            dropout: 0.0,
+            activation: Activation::Gelu,
+            norm_first: true,
+            ..LayerConfig::new(dim, 4)
+        };
+        Reverser {
+            embedding: Param::new(init::normal(&[VOCAB, dim], 1.0, &mut rng)),
+            positions: LearnedPositions::new(MAX_LEN + 2, dim, &mut rng),
+            encoder: (0..layers).map(|_| TransformerEncoderLayer::new(layer, &mut rng)).collect(),
+            encoder_norm: LayerNorm::new(dim, 1e-5),
+            decoder: (0..layers).map(|_| TransformerDecoderLayer::new(layer, &mut rng)).collect(),
+            decoder_norm: LayerNorm::new(dim, 1e-5),
+            head: Linear::new(dim, VOCAB, true, &mut rng),
+        }
+    }
+
     /// The encoder's memory `[batch, ls, D]` of the sources, and their padding mask.
     fn encode(&self, tape: &Tape, src: &[Vec<usize>]) -> (Var, Tensor) {
         let (src_ids, src_pad) = padded(src);
@@ -128,14 +150,14 @@ fn padded(seqs: &[Vec<usize>]) -> (Vec<usize>, Vec<Vec<bool>>) {
 }
 
 /// Source sequences, the decoder's inputs (BOS + reversed) and its targets (reversed + EOS).
-struct Examples {
-    src: Vec<Vec<usize>>,
-    inputs: Vec<Vec<usize>>,
-    targets: Vec<Vec<usize>>,
+pub struct Examples {
+    pub src: Vec<Vec<usize>>,
+    pub inputs: Vec<Vec<usize>>,
+    pub targets: Vec<Vec<usize>>,
 }
 
 /// `n` random sequences of 8 to `MAX_LEN` symbols.
-fn sample(rng: &mut StdRng, n: usize) -> Examples {
+pub fn sample(rng: &mut StdRng, n: usize) -> Examples {
     let src: Vec<Vec<usize>> = (0..n)
         .map(|_| (0..rng.random_range(8..=MAX_LEN)).map(|_| 3 + rng.random_range(0..SYMBOLS)).collect())
         .collect();
@@ -145,12 +167,12 @@ fn sample(rng: &mut StdRng, n: usize) -> Examples {
     Examples { src, inputs, targets }
 }
 
-struct Reverse<'a> {
-    model: &'a Reverser,
-    steps: usize,
-    batch: usize,
-    seed: u64,
-    epoch: usize,
+pub struct Reverse<'a> {
+    pub model: &'a Reverser,
+    pub steps: usize,
+    pub batch: usize,
+    pub seed: u64,
+    pub epoch: usize,
 }
 
 impl Task for Reverse<'_> {
@@ -188,7 +210,7 @@ impl Task for Reverse<'_> {
 
 /// Decode each source greedily, one token at a time, up to EOS (included) or
 /// `MAX_LEN + 1` tokens.
-fn greedy_decode(model: &Reverser, src: &[Vec<usize>]) -> Vec<Vec<usize>> {
+pub fn greedy_decode(model: &Reverser, src: &[Vec<usize>]) -> Vec<Vec<usize>> {
     let tape = Tape::no_grad();
     let (memory, src_mask) = model.encode(&tape, src);
     let mut outputs: Vec<Vec<usize>> = vec![Vec::new(); src.len()];
@@ -196,7 +218,9 @@ fn greedy_decode(model: &Reverser, src: &[Vec<usize>]) -> Vec<Vec<usize>> {
         let inputs: Vec<Vec<usize>> =
             outputs.iter().map(|o| std::iter::once(BOS).chain(o.iter().copied()).collect()).collect();
         let logits = model.decode(&tape, &memory, &src_mask, &inputs);
-        let len = inputs[0].len();
+        // The decoder's rows are padded to the longest input: finished sequences stop
+        // growing, so the first input is not always that long.
+        let len = inputs.iter().map(Vec::len).max().unwrap_or(0);
         let next = logits.value().argmax_dim(1);
         for (b, out) in outputs.iter_mut().enumerate() {
             if out.last() != Some(&EOS) {
@@ -218,23 +242,7 @@ fn main() {
 fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> {
     let c = &args.common;
     c.validate()?;
-    let mut rng = StdRng::seed_from_u64(c.seed);
-    let layer = LayerConfig {
-        dim_feedforward: 4 * args.dim,
-        dropout: 0.0,
-        activation: Activation::Gelu,
-        norm_first: true,
-        ..LayerConfig::new(args.dim, 4)
-    };
-    let model = Reverser {
-        embedding: Param::new(init::normal(&[VOCAB, args.dim], 1.0, &mut rng)),
-        positions: LearnedPositions::new(MAX_LEN + 2, args.dim, &mut rng),
-        encoder: (0..args.layers).map(|_| TransformerEncoderLayer::new(layer, &mut rng)).collect(),
-        encoder_norm: LayerNorm::new(args.dim, 1e-5),
-        decoder: (0..args.layers).map(|_| TransformerDecoderLayer::new(layer, &mut rng)).collect(),
-        decoder_norm: LayerNorm::new(args.dim, 1e-5),
-        head: Linear::new(args.dim, VOCAB, true, &mut rng),
-    };
+    let model = Reverser::new(args.dim, args.layers, c.seed);
     let optimizer_settings = c.optimizer_settings(default_lr);
     let groups = ParamGroup::split(
         model.named_parameters(),
