@@ -43,16 +43,14 @@ fn the_example_task_learns_a_tiny_corpus() {
     config.diagnostics = Some(dir.join("diagnostics.csv"));
     let summary = fit(&model, &mut optimizer, &Constant, &mut task, &config).unwrap();
 
-    let metric = |epoch: usize, name: &str| {
-        let row = &summary.history[epoch].metrics;
-        row.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name}")).1
-    };
+    let metric =
+        |epoch: usize, name: &str| summary.history[epoch].get(name).unwrap_or_else(|| panic!("no {name}"));
     let (first, last) = (metric(0, "train_ppl"), metric(2, "train_ppl"));
     assert!(last < 0.6 * first, "training perplexity did not fall enough: {first} -> {last}");
     assert!((metric(2, "train_loss").exp() - last).abs() < 1e-6 * last);
     // Chance is 13; the corpus is mostly predictable, so far below it.
     assert!(metric(2, "valid_ppl") < 6.0, "valid_ppl {}", metric(2, "valid_ppl"));
-    let test_ppl = summary.final_metrics.iter().find(|(n, _)| n == "test_ppl").expect("test_ppl").1;
+    let test_ppl = summary.final_metric("test_ppl").expect("test_ppl");
     assert!(test_ppl < 6.0, "test_ppl {test_ppl}");
     let csv = std::fs::read_to_string(&config.metrics).unwrap();
     assert!(csv.starts_with("epoch,train_loss,train_ppl,valid_loss,valid_ppl,lr,"), "{csv}");

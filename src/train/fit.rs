@@ -117,6 +117,18 @@ pub struct EpochRecord {
     pub metrics: Vec<(String, f64)>,
 }
 
+impl EpochRecord {
+    /// The value of `metric` in this epoch.
+    pub fn get(&self, metric: &str) -> Option<f64> {
+        lookup(&self.metrics, metric)
+    }
+}
+
+/// The value named `name` in a list of metrics.
+fn lookup(metrics: &[(String, f64)], name: &str) -> Option<f64> {
+    metrics.iter().find(|(n, _)| n == name).map(|&(_, v)| v)
+}
+
 /// What a run did.
 #[derive(Clone, Debug, Default)]
 pub struct RunSummary {
@@ -136,7 +148,12 @@ pub struct RunSummary {
 impl RunSummary {
     /// The last epoch's value of `metric`.
     pub fn last(&self, metric: &str) -> Option<f64> {
-        self.history.last().and_then(|r| r.metrics.iter().find(|(n, _)| n == metric).map(|(_, v)| *v))
+        self.history.last().and_then(|r| r.get(metric))
+    }
+
+    /// The value of `metric` among [`RunSummary::final_metrics`].
+    pub fn final_metric(&self, metric: &str) -> Option<f64> {
+        lookup(&self.final_metrics, metric)
     }
 }
 
