@@ -138,7 +138,7 @@ impl UpdateRule for AdaBeliefRule {
         }
     }
 
-    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) {
+    fn update(&self, step: u64, chunk: Chunk<'_>) {
         let c = self.config;
         let (b1, b2) = c.betas;
         let (eps, amsgrad, wd) = (c.eps, c.amsgrad, c.weight_decay);
@@ -160,7 +160,7 @@ impl UpdateRule for AdaBeliefRule {
                 adabelief_chunk::<false>(ch, &k)
             }
         };
-        kernel::run_fused(Chunk::new(theta, grad, bufs), &belief_kernel)
+        kernel::run_fused(chunk, &belief_kernel)
     }
 }
 
@@ -182,7 +182,7 @@ struct AdaBeliefCoefficients {
 /// The fused AdaBelief element loop over one chunk (`AMSGRAD` compile-time, so it
 /// vectorises).
 fn adabelief_chunk<const AMSGRAD: bool>(ch: Chunk<'_>, k: &AdaBeliefCoefficients) {
-    let Chunk { theta, grad, bufs: [m, s, smax, ..] } = ch;
+    let Chunk { theta, grad, bufs: [m, s, smax, ..], .. } = ch;
     let n = theta.len();
     let (grad, m, s) = (&grad[..n], &mut m[..n], &mut s[..n]);
     let smax = if AMSGRAD { &mut smax[..n] } else { smax };

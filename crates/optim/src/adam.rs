@@ -150,7 +150,7 @@ impl UpdateRule for AdamRule {
         }
     }
 
-    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) {
+    fn update(&self, step: u64, chunk: Chunk<'_>) {
         let c = self.config;
         let (b1, b2) = c.betas;
         let t = step as f64;
@@ -169,7 +169,7 @@ impl UpdateRule for AdamRule {
                 adam_chunk::<false>(ch, &k)
             }
         };
-        kernel::run_fused(Chunk::new(theta, grad, bufs), &adam_kernel)
+        kernel::run_fused(chunk, &adam_kernel)
     }
 }
 
@@ -191,7 +191,7 @@ struct AdamCoefficients {
 /// The fused Adam element loop over one chunk. `AMSGRAD` is compile-time so the loop is
 /// straight-line and vectorises.
 fn adam_chunk<const AMSGRAD: bool>(ch: Chunk<'_>, k: &AdamCoefficients) {
-    let Chunk { theta, grad, bufs: [m, v, vmax, ..] } = ch;
+    let Chunk { theta, grad, bufs: [m, v, vmax, ..], .. } = ch;
     let n = theta.len();
     let (grad, m, v) = (&grad[..n], &mut m[..n], &mut v[..n]);
     let vmax = if AMSGRAD { &mut vmax[..n] } else { vmax };

@@ -281,7 +281,7 @@ impl UpdateRule for AgdRule {
         }
     }
 
-    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> AgdStats {
+    fn update(&self, step: u64, chunk: Chunk<'_>) -> AgdStats {
         let c = self.config;
         let (b1, b2) = c.betas;
         let (amsgrad, win, wd) = (c.amsgrad, c.win, c.weight_decay);
@@ -347,7 +347,7 @@ impl UpdateRule for AgdRule {
                 (true, true, true) => agd_chunk::<true, true, true>(ch, &k),
             }
         };
-        kernel::run_fused(Chunk::new(theta, grad, bufs), &agd_kernel)
+        kernel::run_fused(chunk, &agd_kernel)
     }
 }
 
@@ -386,7 +386,7 @@ fn agd_chunk<const AMSGRAD: bool, const WIN: bool, const MONITOR: bool>(
     ch: Chunk<'_>,
     k: &AgdCoefficients,
 ) -> AgdStats {
-    let Chunk { theta, grad, bufs: [m, b, x, y, w] } = ch;
+    let Chunk { theta, grad, bufs: [m, b, x, y, w], .. } = ch;
     let n = theta.len();
     // The optional buffers come in the order of `AgdRule::buffers`.
     let mut optional = [x, y, w].into_iter();

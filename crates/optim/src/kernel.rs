@@ -1,6 +1,8 @@
 //! Machinery shared by the per-parameter optimizers: per-parameter state, the fused-loop
-//! driver (serial for small tensors, rayon divide-and-conquer for large ones), the
-//! non-finite gradient check, and saving/loading state by parameter name.
+//! driver (serial for small tensors, rayon divide-and-conquer for large ones) with its
+//! piece-by-piece non-finite gradient check, and the whole-step check.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use agdlab_autograd::{Gradients, Param};
 
@@ -17,8 +19,10 @@ pub const MAX_BUFFERS: usize = 5;
 /// The slices one fused loop works on: a run of parameter elements, the matching gradient
 /// elements and up to [`MAX_BUFFERS`] state buffers. Buffers an optimizer does not use are empty.
 ///
-/// Built over a whole parameter by [`Chunk::new`] and split by [`run_fused`]; an
-/// [`UpdateRule`](crate::UpdateRule) destructures it in its element loop.
+/// Built over a whole parameter by [`Chunk::new`] (or by
+/// [`PerParameter`](crate::PerParameter), which also asks for the non-finite check) and
+/// split by [`run_fused`]; an [`UpdateRule`](crate::UpdateRule) destructures it in its
+/// element loop (`let Chunk { theta, grad, bufs: [m, v, ..], .. } = chunk;`).
 pub struct Chunk<'a> {
     /// Parameter elements, updated in place.
     pub theta: &'a mut [f32],
@@ -27,6 +31,9 @@ pub struct Chunk<'a> {
     /// The matching elements of the state buffers, in the rule's buffer order; empty
     /// slices past the rule's last buffer.
     pub bufs: [&'a mut [f32]; MAX_BUFFERS],
+    /// When set, [`run_fused`] checks each piece's gradient before the kernel sees it,
+    /// skips a piece holding NaN or ±Inf and raises this flag.
+    non_finite: Option<&'a AtomicBool>,
 }
 
 fn split_buf(b: &mut [f32], mid: usize) -> (&mut [f32], &mut [f32]) {
@@ -62,7 +69,13 @@ impl<'a> Chunk<'a> {
         };
         let bufs = [next(), next(), next(), next(), next()];
         assert!(it.next().is_none(), "optimizer step: at most {MAX_BUFFERS} state buffers per parameter");
-        Chunk { theta, grad, bufs }
+        Chunk { theta, grad, bufs, non_finite: None }
+    }
+
+    /// This chunk with [`run_fused`]'s non-finite check on: a piece whose gradient holds
+    /// NaN or ±Inf is left untouched and `flag` is raised.
+    pub(crate) fn checked(self, flag: &'a AtomicBool) -> Chunk<'a> {
+        Chunk { non_finite: Some(flag), ..self }
     }
 
     fn len(&self) -> usize {
@@ -78,9 +91,10 @@ impl<'a> Chunk<'a> {
         let (c0, c1) = split_buf(c, mid);
         let (d0, d1) = split_buf(d, mid);
         let (e0, e1) = split_buf(e, mid);
+        let flag = self.non_finite;
         (
-            Chunk { theta: t0, grad: g0, bufs: [a0, b0, c0, d0, e0] },
-            Chunk { theta: t1, grad: g1, bufs: [a1, b1, c1, d1, e1] },
+            Chunk { theta: t0, grad: g0, bufs: [a0, b0, c0, d0, e0], non_finite: flag },
+            Chunk { theta: t1, grad: g1, bufs: [a1, b1, c1, d1, e1], non_finite: flag },
         )
     }
 }
@@ -91,6 +105,12 @@ impl<'a> Chunk<'a> {
 /// Allocates nothing.
 ///
 /// The kernel sees each piece once, so it must treat elements independently.
+///
+/// For a chunk from [`PerParameter`](crate::PerParameter), each piece's gradient is
+/// checked for NaN and ±Inf just before the kernel runs on it (the piece, at most
+/// 128 KiB of gradient, is then still in cache, so the check costs no second pass over
+/// memory); a piece that fails is skipped, so no non-finite value reaches the parameter
+/// or the state.
 pub fn run_fused<K, S>(chunk: Chunk<'_>, kernel: &K) -> S
 where
     K: Fn(Chunk<'_>) -> S + Sync,
@@ -98,6 +118,12 @@ where
 {
     let n = chunk.len();
     if n <= PAR_THRESHOLD {
+        if let Some(flag) = chunk.non_finite {
+            if !all_finite_serial(chunk.grad) {
+                flag.store(true, Ordering::Relaxed);
+                return S::default();
+            }
+        }
         kernel(chunk)
     } else {
         let (lo, hi) = chunk.split(n / 2);
@@ -120,8 +146,31 @@ impl ParamState {
     }
 }
 
-/// The error for the first parameter (in order) whose gradient holds NaN or Inf.
-pub(crate) fn check_finite(params: &[(String, Param)], grads: &Gradients) -> Result<(), OptimError> {
+/// Check every gradient for NaN and ±Inf before a step, naming the first parameter (in
+/// `params`' order) whose gradient holds one. One read of every gradient.
+///
+/// [`Optimizer::step`](crate::Optimizer::step) checks as it updates, so on a non-finite
+/// gradient it reports the error but has already updated the parameters before that one.
+/// Call this first when a bad step must leave everything untouched (to skip the step and
+/// go on, as PyTorch's `GradScaler` does):
+///
+/// ```
+/// # use agdlab_autograd::{Gradients, Param};
+/// # use agdlab_optim::{check_gradients, Optimizer, Sgd, SgdConfig};
+/// # use agdlab_tensor::Tensor;
+/// let w = Param::new(Tensor::from_vec(vec![1.0, 2.0], &[2]).unwrap());
+/// let mut opt = Sgd::new(vec![("w".into(), w.clone())], SgdConfig::default()).unwrap();
+/// let mut grads = Gradients::new();
+/// grads.insert(&w, Tensor::from_vec(vec![f32::NAN, 1.0], &[2]).unwrap());
+/// if check_gradients(opt.params(), &grads).is_ok() {
+///     opt.step(&grads).unwrap();
+/// }
+/// assert_eq!(w.value().to_vec(), vec![1.0, 2.0]); // skipped: nothing changed
+/// ```
+///
+/// # Errors
+/// [`OptimError::NonFiniteGradient`] naming the parameter.
+pub fn check_gradients(params: &[(String, Param)], grads: &Gradients) -> Result<(), OptimError> {
     for (name, p) in params {
         if let Some(g) = grads.get(p) {
             let values = g.stored_values();
@@ -141,13 +190,17 @@ pub(crate) fn check_finite(params: &[(String, Param)], grads: &Gradients) -> Res
 /// than a short-circuiting `all`) so it vectorises, and blocks checked on rayon's threads
 /// when the slice is large, so the check reads memory as fast as the update that follows.
 pub(crate) fn all_finite(values: &[f32]) -> bool {
-    let block_finite = |block: &[f32]| block.iter().fold(true, |ok, x| ok & x.is_finite());
     if values.len() > PAR_THRESHOLD && rayon::current_num_threads() > 1 {
         use rayon::prelude::*;
-        values.par_chunks(PAR_THRESHOLD).all(|chunk| chunk.chunks(4096).all(block_finite))
+        values.par_chunks(PAR_THRESHOLD).all(all_finite_serial)
     } else {
-        values.chunks(4096).all(block_finite)
+        all_finite_serial(values)
     }
+}
+
+/// [`all_finite`] on the calling thread only (for one piece of [`run_fused`]).
+fn all_finite_serial(values: &[f32]) -> bool {
+    values.chunks(4096).all(|block| block.iter().fold(true, |ok, x| ok & x.is_finite()))
 }
 
 /// Σ x² in f64, over blocks of f32 lanes (so it vectorises) added in order.

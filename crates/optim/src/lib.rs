@@ -51,8 +51,8 @@
 //! Write only the math, in one file: implement [`UpdateRule`] for a struct holding the
 //! hyper-parameters, and wrap it in [`PerParameter`]. The rule lists its hyper-parameters
 //! by name (so parameter groups can set them), names its state buffers and updates one
-//! parameter in place; [`PerParameter`] does the rest (the NaN/Inf check before anything
-//! changes, skipping parameters without a gradient, row-sparse gradients, step counts,
+//! parameter in place; [`PerParameter`] does the rest (the NaN/Inf check as the gradient
+//! is read, skipping parameters without a gradient, row-sparse gradients, step counts,
 //! creating zeroed buffers, parameter groups and learning-rate schedules, saving and
 //! loading state by parameter name, diagnostics). [`run_fused`] splits large tensors
 //! across threads. Heavy-ball momentum, for example:
@@ -82,10 +82,10 @@
 //!         Ok(())
 //!     }
 //!     fn buffers(&self) -> &'static [&'static str] { &["momentum_buffer"] }
-//!     fn update(&self, _step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) {
+//!     fn update(&self, _step: u64, chunk: Chunk<'_>) {
 //!         let (lr, mu) = (self.lr, self.momentum);
-//!         run_fused(Chunk::new(theta, grad, bufs), &|ch: Chunk<'_>| {
-//!             let Chunk { theta, grad, bufs: [b, ..] } = ch;
+//!         run_fused(chunk, &|ch: Chunk<'_>| {
+//!             let Chunk { theta, grad, bufs: [b, ..], .. } = ch;
 //!             for ((t, &g), b) in theta.iter_mut().zip(grad).zip(b.iter_mut()) {
 //!                 *b = mu * *b + g;
 //!                 *t -= lr * *b;
@@ -126,7 +126,7 @@ pub use agd::{Agd, AgdConfig, AgdRule, AgdStats, WeightDecayMode};
 pub use clip::clip_grad_norm;
 pub use diagnostics::{Diagnostics, ParamReport, StepStats, MODE_FLIP_FRACTION, SGD_MODE_FRACTION};
 pub use group::{ParamGroup, SparseMode};
-pub use kernel::{run_fused, Chunk, MAX_BUFFERS};
+pub use kernel::{check_gradients, run_fused, Chunk, MAX_BUFFERS};
 pub use optimizer::{OptimError, Optimizer};
 pub use radam::{RAdam, RAdamConfig, RAdamRule};
 pub use rule::{check_hyperparam, unknown_hyperparam, PerParameter, UpdateRule, MAX_STEP};

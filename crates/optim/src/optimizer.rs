@@ -24,7 +24,8 @@ pub enum OptimError {
     UnknownHyperparameter { optimizer: &'static str, name: String, known: Vec<&'static str> },
     /// The same parameter (or parameter name) appears twice among the groups.
     DuplicateParameter { name: String },
-    /// A gradient holds NaN or ±Inf; no parameter or state was modified.
+    /// A gradient holds NaN or ±Inf. No non-finite value was written, but the step may
+    /// have been applied in part (see [`Optimizer::step`]).
     NonFiniteGradient { param: String },
     /// The state was written by another optimizer (for example `"Adam"` into `"AGD"`).
     KindMismatch { expected: String, found: String },
@@ -52,7 +53,7 @@ impl fmt::Display for OptimError {
                 write!(f, "parameter `{name}` appears twice among the optimizer's parameter groups")
             }
             OptimError::NonFiniteGradient { param } => {
-                write!(f, "gradient of parameter `{param}` contains NaN or Inf; step skipped")
+                write!(f, "gradient of parameter `{param}` contains NaN or Inf; the step stopped there")
             }
             OptimError::KindMismatch { expected, found } => {
                 write!(f, "optimizer state was saved by `{found}`, cannot load it into `{expected}`")
@@ -88,8 +89,13 @@ pub trait Optimizer {
     ///
     /// # Errors
     /// [`OptimError::NonFiniteGradient`] naming the first parameter (in construction
-    /// order) whose gradient holds NaN or Inf. The check runs before anything is
-    /// modified, so on error parameters and state are untouched.
+    /// order) whose gradient holds NaN or Inf. The check is fused into the update (each
+    /// piece of a gradient is checked as it is read, so a step reads every gradient once,
+    /// as PyTorch's fused optimizers do): no non-finite value ever reaches a parameter or
+    /// the optimizer's state, but the parameters before the bad one, and the pieces of
+    /// the bad one that were finite, have taken the step. Stop there (the training loop
+    /// does), or call [`check_gradients`](crate::check_gradients) before `step` to skip
+    /// such a step with nothing changed.
     ///
     /// # Panics
     /// When a gradient's shape differs from its parameter's (a programming error;

@@ -127,7 +127,7 @@ impl UpdateRule for RAdamRule {
         &["exp_avg", "exp_avg_sq"]
     }
 
-    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) {
+    fn update(&self, step: u64, chunk: Chunk<'_>) {
         let c = self.config;
         let (b1, b2) = c.betas;
         let eps = c.eps;
@@ -151,7 +151,7 @@ impl UpdateRule for RAdamRule {
             0.0
         };
         let radam_kernel = |ch: Chunk<'_>| {
-            let Chunk { theta, grad, bufs: [m, v, ..] } = ch;
+            let Chunk { theta, grad, bufs: [m, v, ..], .. } = ch;
             let n = theta.len();
             let (grad, m, v) = (&grad[..n], &mut m[..n], &mut v[..n]);
             for i in 0..n {
@@ -163,6 +163,6 @@ impl UpdateRule for RAdamRule {
                 theta[i] = if rectified { th - mh * (adaptive / (v[i].sqrt() + eps)) } else { th - mh * lr };
             }
         };
-        kernel::run_fused(Chunk::new(theta, grad, bufs), &radam_kernel)
+        kernel::run_fused(chunk, &radam_kernel)
     }
 }

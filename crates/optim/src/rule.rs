@@ -17,7 +17,9 @@ use agdlab_tensor::Tensor;
 
 use crate::diagnostics::{Diagnostics, ParamReport, StepStats};
 use crate::group::{ParamGroup, SparseMode};
-use crate::kernel::{self, all_finite, ParamState, MAX_BUFFERS};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::kernel::{all_finite, Chunk, ParamState, MAX_BUFFERS};
 use crate::optimizer::{OptimError, Optimizer};
 use crate::state::OptimizerState;
 
@@ -69,10 +71,16 @@ pub trait UpdateRule: Clone + Send + Sync {
         let _ = (theta, bufs);
     }
 
-    /// Update one parameter in place. `step` is this parameter's step count including the
-    /// current step (1 at its first step); `bufs` holds the buffers named by
-    /// [`UpdateRule::buffers`], in that order. `grad` has `theta`'s length.
-    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> Self::Stats;
+    /// Update one parameter in place: hand `chunk` (the parameter, its gradient and the
+    /// buffers named by [`UpdateRule::buffers`], in that order) to [`run_fused`] with the
+    /// element loop. `step` is this parameter's step count including the current step (1
+    /// at its first step).
+    ///
+    /// Go through [`run_fused`]: it splits large tensors across threads and checks each
+    /// piece's gradient for NaN and ±Inf before the loop sees it.
+    ///
+    /// [`run_fused`]: crate::run_fused
+    fn update(&self, step: u64, chunk: Chunk<'_>) -> Self::Stats;
 
     /// The current learning rate (the `"lr"` hyper-parameter).
     fn lr(&self) -> f32 {
@@ -263,7 +271,6 @@ impl<R: UpdateRule> PerParameter<R> {
 
 impl<R: UpdateRule> Optimizer for PerParameter<R> {
     fn step(&mut self, grads: &Gradients) -> Result<(), OptimError> {
-        kernel::check_finite(&self.params, grads)?;
         for i in 0..self.params.len() {
             self.last[i] = None;
             let Some(grad) = grads.get(&self.params[i].1) else { continue };
@@ -278,27 +285,38 @@ impl<R: UpdateRule> Optimizer for PerParameter<R> {
                 grad.shape(),
                 p.shape()
             );
+            let non_finite_error = || OptimError::NonFiniteGradient { param: self.params[i].0.clone() };
+            // A row-sparse gradient holds only the touched rows: check them all before
+            // anything of this parameter changes (a dense one is checked piece by piece
+            // in the fused loop, as it is read).
+            if let Grad::RowSparse(rows) = grad {
+                if !all_finite(rows.values().as_slice().expect("row-sparse values are contiguous")) {
+                    return Err(non_finite_error());
+                }
+            }
             let fresh = self.states[i].is_none();
             let st = self.states[i].get_or_insert_with(|| ParamState::zeros(rule.buffers().len(), numel));
             st.step += 1;
             let scratch = &mut self.sparse_scratch[i];
+            let non_finite = AtomicBool::new(false);
             let stats = p.update(|theta| {
                 if fresh {
                     rule.init(theta, &mut st.bufs);
                 }
                 match grad {
-                    Grad::Dense(g) => rule.update(
-                        st.step,
-                        theta,
-                        g.as_slice().expect("Gradients hold contiguous tensors"),
-                        &mut st.bufs,
-                    ),
+                    Grad::Dense(g) => {
+                        let g = g.as_slice().expect("Gradients hold contiguous tensors");
+                        rule.update(st.step, Chunk::new(theta, g, &mut st.bufs).checked(&non_finite))
+                    }
                     Grad::RowSparse(rows) => match group.sparse {
                         SparseMode::Dense => update_dense_from_rows(rule, st, theta, rows, scratch),
                         SparseMode::Lazy => update_touched_rows(rule, st, theta, rows),
                     },
                 }
             });
+            if non_finite.load(Ordering::Relaxed) {
+                return Err(non_finite_error());
+            }
             self.last[i] = Some((stats, numel));
         }
         Ok(())
@@ -409,7 +427,7 @@ fn update_dense_from_rows<R: UpdateRule>(
     for (k, &r) in rows.rows().iter().enumerate() {
         scratch[r * row_len..(r + 1) * row_len].copy_from_slice(&values[k * row_len..(k + 1) * row_len]);
     }
-    let stats = rule.update(st.step, theta, scratch, &mut st.bufs);
+    let stats = rule.update(st.step, Chunk::new(theta, scratch, &mut st.bufs));
     for &r in rows.rows() {
         scratch[r * row_len..(r + 1) * row_len].fill(0.0);
     }
@@ -431,7 +449,7 @@ fn update_touched_rows<R: UpdateRule>(
     let mut compact_theta = gather(theta);
     let mut compact_bufs: Vec<Vec<f32>> = st.bufs.iter().map(|b| gather(b)).collect();
     let values = rows.values().as_slice().expect("row-sparse values are contiguous");
-    let stats = rule.update(st.step, &mut compact_theta, values, &mut compact_bufs);
+    let stats = rule.update(st.step, Chunk::new(&mut compact_theta, values, &mut compact_bufs));
     let scatter = |full: &mut [f32], compact: &[f32]| {
         for (k, &r) in rows.rows().iter().enumerate() {
             full[r * row_len..(r + 1) * row_len].copy_from_slice(&compact[k * row_len..(k + 1) * row_len]);

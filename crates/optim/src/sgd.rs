@@ -138,12 +138,12 @@ impl UpdateRule for SgdRule {
         }
     }
 
-    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) {
+    fn update(&self, step: u64, chunk: Chunk<'_>) {
         let c = self.config;
         let first = step == 1;
         let (lr, mu, damp, wd, nesterov) = (c.lr, c.momentum, c.dampening, c.weight_decay, c.nesterov);
         let sgd_kernel = |ch: Chunk<'_>| {
-            let Chunk { theta, grad, bufs: [buf, ..] } = ch;
+            let Chunk { theta, grad, bufs: [buf, ..], .. } = ch;
             if mu == 0.0 {
                 for (t, &g) in theta.iter_mut().zip(grad) {
                     let g = if wd != 0.0 { g + wd * *t } else { g };
@@ -158,6 +158,6 @@ impl UpdateRule for SgdRule {
                 }
             }
         };
-        kernel::run_fused(Chunk::new(theta, grad, bufs), &sgd_kernel)
+        kernel::run_fused(chunk, &sgd_kernel)
     }
 }

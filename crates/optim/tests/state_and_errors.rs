@@ -4,8 +4,8 @@ mod common;
 
 use agdlab_autograd::{Gradients, Param};
 use agdlab_optim::{
-    AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, OptimError, Optimizer, RAdam, RAdamConfig,
-    Sgd, SgdConfig, WeightDecayMode,
+    check_gradients, AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, OptimError, Optimizer,
+    RAdam, RAdamConfig, Sgd, SgdConfig, WeightDecayMode,
 };
 use agdlab_tensor::Tensor;
 use common::*;
@@ -279,14 +279,19 @@ fn failed_load_changes_nothing() {
     }
 }
 
+/// Every parameter value and state tensor is finite.
+fn all_finite(opt: &dyn Optimizer, params: &[(String, Param)]) -> bool {
+    values(params).iter().flatten().all(|x| x.is_finite())
+        && opt.state().tensors.iter().all(|(_, t)| t.to_vec().iter().all(|x| x.is_finite()))
+}
+
 #[test]
-fn non_finite_gradient_is_reported_and_nothing_changes() {
+fn non_finite_gradient_is_reported_and_never_applied() {
     for bad_value in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
         for (label, make) in factories() {
             let params = fresh_params(None);
             let mut opt = make(params.clone());
             opt.step(&grads_for(2, &params)).unwrap();
-            let state_before = opt.state();
             let values_before = values(&params);
 
             let mut grads = grads_for(4, &params);
@@ -296,14 +301,38 @@ fn non_finite_gradient_is_reported_and_nothing_changes() {
             assert_eq!(err, OptimError::NonFiniteGradient { param: "fc.bias".into() }, "{label}");
             assert!(err.to_string().contains("fc.bias"));
 
-            // Parameters listed before the bad one were not touched either.
-            assert_eq!(values(&params), values_before, "{label}");
-            let state_after = opt.state();
-            assert_eq!(state_before.scalars, state_after.scalars, "{label}");
-            for ((_, a), (_, b)) in state_before.tensors.iter().zip(&state_after.tensors) {
-                assert_eq!(a.to_vec(), b.to_vec(), "{label}");
-            }
+            // The check is fused into the update: the parameters before the bad one took
+            // the step, the bad one (a single piece) did not, and nothing non-finite got in.
+            let after = values(&params);
+            assert_ne!(after[0], values_before[0], "{label}: fc.weight took the step");
+            assert_eq!(after[2], values_before[2], "{label}: fc.bias was left as it was");
+            assert!(all_finite(opt.as_ref(), &params), "{label}: a non-finite value got in");
         }
+    }
+}
+
+#[test]
+fn check_gradients_first_skips_a_bad_step_with_nothing_changed() {
+    for (label, make) in factories() {
+        let params = fresh_params(None);
+        let mut opt = make(params.clone());
+        opt.step(&grads_for(2, &params)).unwrap();
+        let state_before = opt.state();
+        let values_before = values(&params);
+
+        let mut grads = grads_for(4, &params);
+        grads.insert(&params[2].1, Tensor::from_vec(vec![0.1, f32::NAN, 0.2], &[3]).unwrap());
+        let err = check_gradients(opt.params(), &grads).unwrap_err();
+        assert_eq!(err, OptimError::NonFiniteGradient { param: "fc.bias".into() }, "{label}");
+
+        // The caller skips the step: parameters and state are as they were.
+        assert_eq!(values(&params), values_before, "{label}");
+        let state_after = opt.state();
+        assert_eq!(state_before.scalars, state_after.scalars, "{label}");
+        for ((_, a), (_, b)) in state_before.tensors.iter().zip(&state_after.tensors) {
+            assert_eq!(a.to_vec(), b.to_vec(), "{label}");
+        }
+        check_gradients(opt.params(), &grads_for(4, &params)).unwrap();
     }
 }
 

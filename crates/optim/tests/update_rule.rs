@@ -63,10 +63,10 @@ impl UpdateRule for Probe {
         self.inits.fetch_add(1, Ordering::SeqCst);
         bufs[1].copy_from_slice(theta);
     }
-    fn update(&self, step: u64, theta: &mut [f32], grad: &[f32], bufs: &mut [Vec<f32>]) -> Positive {
+    fn update(&self, step: u64, chunk: Chunk<'_>) -> Positive {
         let lr = self.lr;
-        run_fused(Chunk::new(theta, grad, bufs), &|ch: Chunk<'_>| {
-            let Chunk { theta, grad, bufs: [last, ..] } = ch;
+        run_fused(chunk, &|ch: Chunk<'_>| {
+            let Chunk { theta, grad, bufs: [last, ..], .. } = ch;
             let mut positive = 0;
             for ((t, &g), l) in theta.iter_mut().zip(grad).zip(last.iter_mut()) {
                 *t -= lr * g;
@@ -139,17 +139,25 @@ fn steps_are_one_based_per_parameter_and_init_runs_once() {
 }
 
 #[test]
-fn non_finite_gradient_changes_nothing() {
+fn a_non_finite_piece_of_a_large_gradient_is_skipped_and_reported() {
     let (a, big, mut opt) = setup();
     let mut g = Gradients::new();
     g.insert(&a, tensor(vec![1.0, 1.0, 1.0]));
-    g.insert(&big, tensor(vec![f32::NAN; 100_000]));
+    let mut bad = vec![1.0; 100_000];
+    bad[60_000] = f32::NAN;
+    g.insert(&big, tensor(bad));
     let err = opt.step(&g).unwrap_err();
     assert_eq!(err, OptimError::NonFiniteGradient { param: "big".to_string() });
-    assert_eq!(a.value().to_vec(), vec![1.0, 2.0, 3.0]);
-    assert_eq!(opt.rule().inits.load(Ordering::SeqCst), 0);
-    assert_eq!(opt.state().scalar("a.step"), Some(0.0));
-    assert!(opt.diagnostics().is_empty());
+    // `a` comes first and took its step (θ - 0.5·g).
+    assert_eq!(a.value().to_vec(), vec![0.5, 1.5, 2.5]);
+    // In `big` the piece holding the NaN was left as it was, the rest of the tensor (at
+    // least 32 Ki elements away from it) took the step, and no NaN got in.
+    let big_now = big.value().to_vec();
+    assert_eq!(big_now[60_000], 1.0);
+    assert_eq!((big_now[0], big_now[99_999]), (0.5, 0.5));
+    assert!(big_now.iter().all(|x| x.is_finite()));
+    assert!(opt.state().tensors.iter().all(|(_, t)| t.to_vec().iter().all(|x| x.is_finite())));
+    assert!(opt.diagnostics().per_param("positive_fraction").iter().all(|(name, _)| *name == "a"));
 
     opt.set_lr_factor(0.5);
     assert_eq!((opt.lr(), opt.name(), opt.state().kind.as_str()), (0.25, "Probe", "Probe"));
@@ -174,7 +182,7 @@ fn more_than_five_buffers_is_refused_at_construction() {
         fn buffers(&self) -> &'static [&'static str] {
             &["a", "b", "c", "d", "e", "f"]
         }
-        fn update(&self, _: u64, _: &mut [f32], _: &[f32], _: &mut [Vec<f32>]) {}
+        fn update(&self, _: u64, _: Chunk<'_>) {}
     }
     let _ = PerParameter::with_rule(Vec::new(), Wide);
 }
