@@ -90,6 +90,35 @@ class TransformerLm(torch.nn.Module):
         return self.head(self.norm(x)).reshape(-1, self.head.out_features)
 
 
+def parameter_kind(name):
+    """examples/ptb_transformer.rs's `parameter_kind`, on PyTorch's names."""
+    if name.startswith(("embedding.", "positions")):
+        return "embedding"
+    if "self_attn." in name:
+        return "attention"
+    if "linear1." in name or "linear2." in name:
+        return "feed-forward"
+    if "norm" in name:
+        return "norm"
+    return "head"
+
+
+@torch.no_grad()
+def sgd_mode_by_kind(model, optimizer):
+    """AGD's share of coordinates in SGD mode after the last step, size-weighted per kind."""
+    counts = {}
+    for name, p in model.named_parameters():
+        state = optimizer.state.get(p)
+        if not state:
+            continue
+        group = next(g for g in optimizer.param_groups if any(q is p for q in g["params"]))
+        threshold = group["delta"] * (1 - group["betas"][1] ** state["step"]) ** 0.5
+        kind = parameter_kind(name)
+        sgd, total = counts.get(kind, (0, 0))
+        counts[kind] = (sgd + int((state["b"].sqrt() <= threshold).sum()), total + p.numel())
+    return {k: sgd / total for k, (sgd, total) in counts.items()}
+
+
 @torch.no_grad()
 def mean_loss(model, data, seq):
     model.eval()
@@ -167,6 +196,9 @@ def main():
         valid_loss = mean_loss(model, valid, args.seq_len)
         print(f"epoch {epoch}: train_ppl {math.exp(total_loss / count):.1f} valid_ppl "
               f"{math.exp(valid_loss):.1f} epoch_seconds {seconds:.0f}", flush=True)
+        if args.optimizer == "agd":
+            shares = sgd_mode_by_kind(model, optimizer)
+            print("  SGD mode: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in sorted(shares.items())), flush=True)
     print(f"test_ppl {math.exp(mean_loss(model, test, args.seq_len)):.1f}", flush=True)
 
 
