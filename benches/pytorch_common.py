@@ -49,6 +49,32 @@ class AGD(torch.optim.Optimizer):
                 p.addcdiv_(m, denom, value=-group["lr"] * bc2**0.5 / bc1)
 
 
+class TransformerLm(torch.nn.Module):
+    """examples/ptb_transformer.rs's model in PyTorch modules: token + learned position
+    embeddings with dropout, pre-LN encoder layers (GELU, causal), a final LayerNorm and
+    an untied head; logits [batch·len, vocab]."""
+
+    def __init__(self, vocab, dim, heads, layers, window, dropout):
+        super().__init__()
+        self.embedding = torch.nn.Embedding(vocab, dim)
+        self.positions = torch.nn.Parameter(torch.randn(window, dim))
+        self.drop = torch.nn.Dropout(dropout)
+        self.blocks = torch.nn.ModuleList(
+            torch.nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout, activation="gelu",
+                                             batch_first=True, norm_first=True)
+            for _ in range(layers))
+        self.norm = torch.nn.LayerNorm(dim)
+        self.head = torch.nn.Linear(dim, vocab)
+
+    def forward(self, ids):
+        length = ids.shape[1]
+        mask = torch.nn.Transformer.generate_square_subsequent_mask(length)
+        x = self.drop(self.embedding(ids) + self.positions[:length])
+        for block in self.blocks:
+            x = block(x, src_mask=mask, is_causal=True)
+        return self.head(self.norm(x)).reshape(-1, self.head.out_features)
+
+
 def build_bench(bench):
     """Build `benches/<bench>.rs` (cargo bench --no-run) and return its executable's path."""
     out = subprocess.run(

@@ -26,7 +26,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_common import AGD  # noqa: E402
+from pytorch_common import AGD, TransformerLm  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -66,28 +66,6 @@ def windows(data, seq):
     for start in range(0, data.shape[0] - 1, seq):
         length = min(seq, data.shape[0] - 1 - start)
         yield data[start:start + length].t(), data[start + 1:start + 1 + length].t()
-
-
-class TransformerLm(torch.nn.Module):
-    def __init__(self, vocab, dim, heads, layers, window, dropout):
-        super().__init__()
-        self.embedding = torch.nn.Embedding(vocab, dim)
-        self.positions = torch.nn.Parameter(torch.randn(window, dim))
-        self.drop = torch.nn.Dropout(dropout)
-        self.blocks = torch.nn.ModuleList(
-            torch.nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout, activation="gelu",
-                                             batch_first=True, norm_first=True)
-            for _ in range(layers))
-        self.norm = torch.nn.LayerNorm(dim)
-        self.head = torch.nn.Linear(dim, vocab)
-
-    def forward(self, ids):
-        length = ids.shape[1]
-        mask = torch.nn.Transformer.generate_square_subsequent_mask(length)
-        x = self.drop(self.embedding(ids) + self.positions[:length])
-        for block in self.blocks:
-            x = block(x, src_mask=mask, is_causal=True)
-        return self.head(self.norm(x)).reshape(-1, self.head.out_features)
 
 
 def parameter_kind(name):

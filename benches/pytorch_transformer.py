@@ -23,39 +23,16 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_common import AGD, alternate_rounds, compare_steps, median_step_seconds  # noqa: E402
+from pytorch_common import AGD, TransformerLm, alternate_rounds, compare_steps, median_step_seconds  # noqa: E402
 
 VOCAB, DIM, HEADS, LAYERS, BATCH, SEQ, DROPOUT, CLIP = 10_000, 128, 4, 2, 20, 35, 0.1, 1.0
 BENCH_GROUP, BENCH_NAME = "transformer_lm_step_2x128_batch20_seq35", "whole_step_clip_agd"
 BENCH = "transformer_step"
 
-class TransformerLm(torch.nn.Module):
-    """examples/ptb_transformer.rs's model in PyTorch modules."""
-
-    def __init__(self):
-        super().__init__()
-        self.embedding = torch.nn.Embedding(VOCAB, DIM)
-        self.positions = torch.nn.Parameter(torch.randn(SEQ, DIM))
-        self.drop = torch.nn.Dropout(DROPOUT)
-        self.blocks = torch.nn.ModuleList(
-            torch.nn.TransformerEncoderLayer(DIM, HEADS, 4 * DIM, DROPOUT, activation="gelu",
-                                             batch_first=True, norm_first=True)
-            for _ in range(LAYERS))
-        self.norm = torch.nn.LayerNorm(DIM)
-        self.head = torch.nn.Linear(DIM, VOCAB)
-        self.register_buffer("mask", torch.nn.Transformer.generate_square_subsequent_mask(SEQ))
-
-    def forward(self, ids):
-        x = self.drop(self.embedding(ids) + self.positions[: ids.shape[1]])
-        for block in self.blocks:
-            x = block(x, src_mask=self.mask, is_causal=True)
-        return self.head(self.norm(x)).reshape(-1, VOCAB)
-
-
 def torch_step_seconds(steps):
     """Median wall time of one training step over `steps` steps (after 2 warm-up steps)."""
     torch.manual_seed(0)
-    model = TransformerLm()
+    model = TransformerLm(VOCAB, DIM, HEADS, LAYERS, SEQ, DROPOUT)
     optimizer = AGD(model.parameters(), lr=3e-4, delta=1e-14)
     ids = torch.randint(0, VOCAB, (BATCH, SEQ))
     targets = torch.randint(0, VOCAB, (SEQ * BATCH,))
