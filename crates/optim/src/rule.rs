@@ -212,7 +212,7 @@ impl<R: UpdateRule> PerParameter<R> {
     ///
     /// # Panics
     /// When the rule names more than [`MAX_BUFFERS`] buffers (the most a
-    /// [`Chunk`](crate::Chunk) carries).
+    /// [`Chunk`] carries).
     pub fn with_rule_groups(groups: Vec<ParamGroup>, rule: R) -> Result<PerParameter<R>, OptimError> {
         assert!(
             rule.buffers().len() <= MAX_BUFFERS,
