@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use agdlab::autograd::{Tape, Var};
+use agdlab::autograd::{Param, Tape, Var};
 use agdlab::nn::{cross_entropy, Forward, Linear, Module};
 use agdlab::optim::{Constant, ParamGroup};
 use agdlab::tensor::Tensor;
@@ -29,6 +29,11 @@ struct Tiny {
     eval_nan: bool,
     /// Scale the inputs of odd steps up and even steps down (gradients that alternate).
     alternate: bool,
+    /// At this step the loss stays finite but `extra`'s gradient is NaN.
+    poison_grad: Option<usize>,
+    /// A parameter after the model's (in the optimizer's order) that the loss touches
+    /// with weight 0, through an op whose backward can return NaN.
+    extra: Param,
 }
 
 impl Task for Tiny {
@@ -46,7 +51,14 @@ impl Task for Tiny {
         }
         let labels: Vec<usize> = (0..8).map(|i| i % 2).collect();
         let logits = self.model.forward(&tape.input(x));
-        StepOutput { loss: cross_entropy(&logits, &labels), examples: 8, sums: vec![] }
+        let extra = self.extra.on(&logits);
+        let nan_gradient = self.poison_grad == Some(step);
+        let zero =
+            Var::record("zero_with_poisoned_gradient", Tensor::zeros(&[1]), &[&extra], move |g, grads| {
+                grads.add(0, || if nan_gradient { g.mul_scalar(f32::NAN) } else { g })
+            });
+        let loss = cross_entropy(&logits, &labels).add(&zero.sum_dims(&[0], false).mul_scalar(0.0));
+        StepOutput { loss, examples: 8, sums: vec![] }
     }
 
     fn evaluate(&mut self) -> Vec<(String, f64)> {
@@ -67,6 +79,8 @@ fn tiny() -> Tiny {
         poison: None,
         eval_nan: false,
         alternate: false,
+        poison_grad: None,
+        extra: Param::new(Tensor::zeros(&[1])),
     }
 }
 
@@ -88,8 +102,9 @@ fn run(task: &mut Tiny, config: &TrainConfig) -> Result<agdlab::train::RunSummar
         difference_every: 1,
         monitor_switching: false,
     };
-    let mut optimizer = settings.build(vec![ParamGroup::new(task.model.named_parameters())])?;
-    let model = task.model.named_parameters();
+    let mut model = task.model.named_parameters();
+    model.push(("extra".to_string(), task.extra.clone()));
+    let mut optimizer = settings.build(vec![ParamGroup::new(model.clone())])?;
     fit(&model, optimizer.as_mut(), &Constant, task, config)
 }
 
@@ -170,6 +185,34 @@ fn a_nan_loss_stops_training_naming_epoch_and_step() {
     assert!(matches!(err, TrainError::NonFinite { epoch: 1, step: Some(2), .. }), "{err}");
     assert!(err.to_string().contains("--lr"), "{err}");
     assert!(!dir.join("ckpt.safetensors").exists(), "no checkpoint of NaN weights");
+}
+
+#[test]
+fn with_clipping_a_nan_gradient_stops_training_before_the_step_changes_anything() {
+    // After one clean step (a one-step run) ...
+    let one_step = temp_dir("loop-nan-grad-ref");
+    let mut reference = tiny();
+    reference.steps = 1;
+    let config_one =
+        TrainConfig { clip_grad_norm: Some(1.0), ..TrainConfig::new("tiny", 1, one_step.join("m.csv")) };
+    run(&mut reference, &config_one).unwrap();
+
+    // ... a second step whose last parameter's gradient is NaN changes nothing: the
+    // clipping norm is NaN, so the loop stops before the optimizer, which would update
+    // the model's parameters (listed first) before reaching the bad one.
+    let dir = temp_dir("loop-nan-grad");
+    let mut task = tiny();
+    task.poison_grad = Some(1);
+    let config = TrainConfig { clip_grad_norm: Some(1.0), ..config(&dir, RunSettings::default()) };
+    let err = run(&mut task, &config).unwrap_err();
+    assert!(
+        matches!(&err, TrainError::NonFinite { what, epoch: 1, step: Some(2), .. } if what.contains("gradient of extra")),
+        "{err}"
+    );
+    let values = |t: &Tiny| -> Vec<Vec<f32>> {
+        t.model.named_parameters().iter().map(|(_, p)| p.value().to_vec()).collect()
+    };
+    assert_eq!(values(&task), values(&reference));
 }
 
 #[test]

@@ -9,9 +9,10 @@
 //!     out  = task.train_step(&tape, step)              forward + loss
 //!     check out.loss is finite                         else stop, naming epoch and step
 //!     grads = out.loss.backward()
-//!     clip_grad_norm(grads)                            if asked
+//!     clip_grad_norm(grads)                            if asked; a NaN/Inf norm stops
+//!                                                      here, before anything changes
 //!     schedule.apply(optimizer, global step)
-//!     optimizer.step(&grads)                           refuses NaN gradients
+//!     optimizer.step(&grads)                           stops at a NaN/Inf gradient
 //!     add up loss, counts and the optimizer's diagnostics
 //! model.eval(); metrics = task.evaluate(); model.train()
 //! check the evaluation loss is finite
@@ -34,7 +35,7 @@ use crate::checkpoint::{
     check_writable_target, load_training, save_training, CheckpointError, CheckpointErrorKind,
 };
 use crate::nn::Module;
-use crate::optim::{clip_grad_norm, LrSchedule, OptimError, Optimizer, MODE_FLIP_FRACTION};
+use crate::optim::{check_gradients, clip_grad_norm, LrSchedule, OptimError, Optimizer, MODE_FLIP_FRACTION};
 
 use super::error::TrainError;
 use super::metrics_log::{make_parent, MetricsLog};
@@ -225,7 +226,22 @@ pub fn fit(
                 }
             }
             if let Some(max_norm) = config.clip_grad_norm {
-                clip_grad_norm(&mut grads, optimizer.params(), max_norm);
+                let norm = clip_grad_norm(&mut grads, optimizer.params(), max_norm);
+                if !norm.is_finite() {
+                    // The norm has read every gradient already: stop before the step
+                    // changes anything, naming the parameter (a second read, only here).
+                    let what = match check_gradients(optimizer.params(), &grads) {
+                        Err(OptimError::NonFiniteGradient { param }) => format!("the gradient of {param}"),
+                        _ => "the gradient norm".into(),
+                    };
+                    return Err(TrainError::NonFinite {
+                        what,
+                        epoch: epoch + 1,
+                        step: Some(step + 1),
+                        value: norm as f64,
+                        hint: "the learning rate (--lr) is probably too high for this model".into(),
+                    });
+                }
             }
             schedule.apply(optimizer, epoch * steps + step);
             optimizer.step(&grads).map_err(|e| match e {
