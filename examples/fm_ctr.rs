@@ -35,10 +35,11 @@ use agdlab::data::synthetic_ctr::{SyntheticCtr, SyntheticCtrConfig};
 use agdlab::data::{CtrDataset, CtrExamples};
 use agdlab::metrics::{auc, log_loss_with_logits};
 use agdlab::nn::{bce_with_logits, FactorizationMachine, FmConfig, Module};
-use agdlab::optim::{Constant, CosineAnnealing, LrSchedule, ParamGroup, SparseMode};
+use agdlab::optim::{ParamGroup, SparseMode};
 use agdlab::say;
 use agdlab::train::{
-    epoch_order, fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
+    epoch_order, fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind, ScheduleFlag,
+    StepOutput, Task,
 };
 use clap::{Parser, ValueEnum};
 use rand::rngs::StdRng;
@@ -52,18 +53,16 @@ use rand::SeedableRng;
 /// AGD authors advise. The synthetic and Criteo sources memorise rare values within a
 /// few epochs, so they keep the smaller rates (AGD 1e-4, Adam 1e-3, SGD 0.5).
 fn default_lr(source: Source, kind: OptimizerKind) -> f32 {
-    let movielens = matches!(source, Source::Movielens);
+    let (agd, adam_family, sgd) = match source {
+        Source::Movielens => (1e-3, 1e-2, 2.0),
+        Source::Synthetic | Source::Criteo => (1e-4, 1e-3, 0.5),
+    };
     match kind {
-        OptimizerKind::Agd if movielens => 1e-3,
-        OptimizerKind::Agd => 1e-4,
-        OptimizerKind::Sgd if movielens => 2.0,
-        OptimizerKind::Sgd => 0.5,
-        OptimizerKind::Adam | OptimizerKind::AdamW | OptimizerKind::AdaBelief | OptimizerKind::RAdam
-            if movielens =>
-        {
-            1e-2
+        OptimizerKind::Agd => agd,
+        OptimizerKind::Sgd => sgd,
+        OptimizerKind::Adam | OptimizerKind::AdamW | OptimizerKind::AdaBelief | OptimizerKind::RAdam => {
+            adam_family
         }
-        OptimizerKind::Adam | OptimizerKind::AdamW | OptimizerKind::AdaBelief | OptimizerKind::RAdam => 1e-3,
     }
 }
 
@@ -109,17 +108,8 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "500000,100000")]
     synthetic_size: Vec<usize>,
     /// Learning-rate schedule over all steps.
-    #[arg(long, value_enum, default_value_t = Schedule::Cosine)]
-    schedule: Schedule,
-}
-
-/// How the learning rate moves over the run's steps.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-enum Schedule {
-    /// The peak learning rate throughout.
-    Constant,
-    /// From the peak learning rate down to 0 along a half cosine.
-    Cosine,
+    #[arg(long, value_enum, default_value_t = ScheduleFlag::Cosine)]
+    schedule: ScheduleFlag,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -324,12 +314,7 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
     if let Some(planted) = planted_test_auc {
         say!("the planted model's own test AUC (the ceiling): {planted:.4}");
     }
-    let schedule: Box<dyn LrSchedule> = match args.schedule {
-        Schedule::Constant => Box::new(Constant),
-        Schedule::Cosine => {
-            Box::new(CosineAnnealing { t_max: c.epochs * task.steps_per_epoch().max(1), min_factor: 0.0 })
-        }
-    };
+    let schedule = args.schedule.build(c.epochs * task.steps_per_epoch());
     fit(
         &model,
         optimizer.as_mut(),

@@ -20,11 +20,11 @@ use agdlab::autograd::Tape;
 use agdlab::data::mnist::{Mnist, MnistSplit, IMAGE_SIZE};
 use agdlab::models::LeNet5;
 use agdlab::nn::{cross_entropy, Forward, Linear, Module, Walk};
-use agdlab::optim::{Constant, CosineAnnealing, LrSchedule, ParamGroup};
+use agdlab::optim::ParamGroup;
 use agdlab::say;
 use agdlab::train::{
     count_correct, epoch_order, fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind,
-    StepOutput, Task,
+    ScheduleFlag, StepOutput, Task,
 };
 use clap::Parser;
 use rand::rngs::StdRng;
@@ -51,8 +51,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
     model: ModelKind,
     /// Learning-rate schedule over all steps.
-    #[arg(long, value_enum, default_value_t = Schedule::Cosine)]
-    schedule: Schedule,
+    #[arg(long, value_enum, default_value_t = ScheduleFlag::Cosine)]
+    schedule: ScheduleFlag,
     /// Directory with the four MNIST IDX files [default: $AGDLAB_MNIST, data/mnist, ../shared/data/mnist].
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -71,15 +71,6 @@ enum ModelKind {
     Mlp,
     /// LeNet-5 (`agdlab::models::LeNet5`): two 5x5 convolutions with max pooling, three linear layers.
     Cnn,
-}
-
-/// How the learning rate moves over the run's steps.
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum Schedule {
-    /// From the peak learning rate down to 0 along a half cosine.
-    Cosine,
-    /// The peak learning rate throughout.
-    Constant,
 }
 
 /// The model: two hidden ReLU layers.
@@ -200,12 +191,7 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         seed: c.seed,
         order: Vec::new(),
     };
-    let schedule: Box<dyn LrSchedule> = match args.schedule {
-        Schedule::Cosine => {
-            Box::new(CosineAnnealing { t_max: c.epochs * task.steps_per_epoch(), min_factor: 0.0 })
-        }
-        Schedule::Constant => Box::new(Constant),
-    };
+    let schedule = args.schedule.build(c.epochs * task.steps_per_epoch());
     let settings = c
         .run_settings(&optimizer_settings)
         .with("schedule", format!("{:?}", args.schedule))

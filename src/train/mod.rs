@@ -13,6 +13,7 @@ mod metrics_log;
 mod optimizer_choice;
 mod output;
 mod progress;
+mod schedule_flag;
 mod settings;
 mod task;
 
@@ -23,6 +24,7 @@ pub use metrics_log::MetricsLog;
 pub use optimizer_choice::{OptimizerKind, OptimizerSettings};
 pub use output::{print_line, run_in_pool, thread_pool, warn};
 pub use progress::EpochProgress;
+pub use schedule_flag::ScheduleFlag;
 pub use settings::{RunSettings, SETTINGS_PREFIX};
 pub use task::{epoch_order, loss_and_perplexity, perplexity_status, Better, StepOutput, Task};
 
