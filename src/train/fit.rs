@@ -204,15 +204,23 @@ pub fn fit(
         for step in 0..steps {
             let tape = Tape::new();
             let out = task.train_step(&tape, step);
+            // A NaN or Inf at this step: stop, naming what, the epoch and the step.
+            let non_finite = |what: String, value: f64| TrainError::NonFinite {
+                what,
+                epoch: epoch + 1,
+                step: Some(step + 1),
+                value,
+                hint: "the learning rate (--lr) is probably too high for this model".into(),
+            };
+            let gradient_error = |e: OptimError, value: f64| match e {
+                OptimError::NonFiniteGradient { param } => {
+                    non_finite(format!("the gradient of {param}"), value)
+                }
+                other => TrainError::Optimizer(other),
+            };
             let loss = out.loss.item() as f64;
             if !loss.is_finite() {
-                return Err(TrainError::NonFinite {
-                    what: "the training loss".into(),
-                    epoch: epoch + 1,
-                    step: Some(step + 1),
-                    value: loss,
-                    hint: "the learning rate (--lr) is probably too high for this model".into(),
-                });
+                return Err(non_finite("the training loss".into(), loss));
             }
             let mut grads = out.loss.backward();
             if !warned_missing {
@@ -230,30 +238,12 @@ pub fn fit(
                 if !norm.is_finite() {
                     // The norm has read every gradient already: stop before the step
                     // changes anything, naming the parameter (a second read, only here).
-                    let what = match check_gradients(optimizer.params(), &grads) {
-                        Err(OptimError::NonFiniteGradient { param }) => format!("the gradient of {param}"),
-                        _ => "the gradient norm".into(),
-                    };
-                    return Err(TrainError::NonFinite {
-                        what,
-                        epoch: epoch + 1,
-                        step: Some(step + 1),
-                        value: norm as f64,
-                        hint: "the learning rate (--lr) is probably too high for this model".into(),
-                    });
+                    check_gradients(optimizer.params(), &grads)
+                        .map_err(|e| gradient_error(e, norm as f64))?;
                 }
             }
             schedule.apply(optimizer, epoch * steps + step);
-            optimizer.step(&grads).map_err(|e| match e {
-                OptimError::NonFiniteGradient { param } => TrainError::NonFinite {
-                    what: format!("the gradient of {param}"),
-                    epoch: epoch + 1,
-                    step: Some(step + 1),
-                    value: f64::NAN,
-                    hint: "the learning rate (--lr) is probably too high for this model".into(),
-                },
-                other => TrainError::Optimizer(other),
-            })?;
+            optimizer.step(&grads).map_err(|e| gradient_error(e, f64::NAN))?;
             let report = optimizer.diagnostics();
             totals.add(loss, &out.sums, out.examples, &report);
             if let Some(warning) = &config.switch_warning {
