@@ -182,11 +182,27 @@ struct AdaBeliefCoefficients {
 /// The fused AdaBelief element loop over one chunk (`AMSGRAD` compile-time, so it
 /// vectorises).
 fn adabelief_chunk<const AMSGRAD: bool>(ch: Chunk<'_>, k: &AdaBeliefCoefficients) {
-    let Chunk { theta, grad, bufs: [m, s, smax, ..], .. } = ch;
-    let n = theta.len();
-    let (grad, m, s) = (&grad[..n], &mut m[..n], &mut s[..n]);
-    let smax = if AMSGRAD { &mut smax[..n] } else { smax };
-    for i in 0..n {
+    let Chunk { theta, grad, bufs: [m, s, smax, ..] } = ch;
+    for (range, grad) in grad.finite_blocks() {
+        let n = grad.len();
+        let theta = &mut theta[range.start..][..n];
+        let (m, s) = (&mut m[range.start..][..n], &mut s[range.start..][..n]);
+        let smax = if AMSGRAD { &mut smax[range.start..][..n] } else { &mut *smax };
+        adabelief_block::<AMSGRAD>(k, theta, grad, m, s, smax);
+    }
+}
+
+/// [`adabelief_chunk`]'s element loop over one block (all slices of the block's length).
+#[inline(always)]
+fn adabelief_block<const AMSGRAD: bool>(
+    k: &AdaBeliefCoefficients,
+    theta: &mut [f32],
+    grad: &[f32],
+    m: &mut [f32],
+    s: &mut [f32],
+    smax: &mut [f32],
+) {
+    for i in 0..grad.len() {
         let g = grad[i] + k.l2 * theta[i];
         let th = theta[i] * k.keep;
         m[i] = k.b1 * m[i] + (1.0 - k.b1) * g;

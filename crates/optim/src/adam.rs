@@ -191,11 +191,27 @@ struct AdamCoefficients {
 /// The fused Adam element loop over one chunk. `AMSGRAD` is compile-time so the loop is
 /// straight-line and vectorises.
 fn adam_chunk<const AMSGRAD: bool>(ch: Chunk<'_>, k: &AdamCoefficients) {
-    let Chunk { theta, grad, bufs: [m, v, vmax, ..], .. } = ch;
-    let n = theta.len();
-    let (grad, m, v) = (&grad[..n], &mut m[..n], &mut v[..n]);
-    let vmax = if AMSGRAD { &mut vmax[..n] } else { vmax };
-    for i in 0..n {
+    let Chunk { theta, grad, bufs: [m, v, vmax, ..] } = ch;
+    for (range, grad) in grad.finite_blocks() {
+        let n = grad.len();
+        let theta = &mut theta[range.start..][..n];
+        let (m, v) = (&mut m[range.start..][..n], &mut v[range.start..][..n]);
+        let vmax = if AMSGRAD { &mut vmax[range.start..][..n] } else { &mut *vmax };
+        adam_block::<AMSGRAD>(k, theta, grad, m, v, vmax);
+    }
+}
+
+/// [`adam_chunk`]'s element loop over one block (all slices of the block's length).
+#[inline(always)]
+fn adam_block<const AMSGRAD: bool>(
+    k: &AdamCoefficients,
+    theta: &mut [f32],
+    grad: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    vmax: &mut [f32],
+) {
+    for i in 0..grad.len() {
         let g = grad[i] + k.l2 * theta[i];
         m[i] = k.b1 * m[i] + (1.0 - k.b1) * g;
         v[i] = k.b2 * v[i] + (1.0 - k.b2) * g * g;

@@ -386,8 +386,7 @@ fn agd_chunk<const AMSGRAD: bool, const WIN: bool, const MONITOR: bool>(
     ch: Chunk<'_>,
     k: &AgdCoefficients,
 ) -> AgdStats {
-    let Chunk { theta, grad, bufs: [m, b, x, y, w], .. } = ch;
-    let n = theta.len();
+    let Chunk { theta, grad, bufs: [m, b, x, y, w] } = ch;
     // The optional buffers come in the order of `AgdRule::buffers`.
     let mut optional = [x, y, w].into_iter();
     let mut next = |on: bool| -> &mut [f32] {
@@ -398,28 +397,21 @@ fn agd_chunk<const AMSGRAD: bool, const WIN: bool, const MONITOR: bool>(
         }
     };
     let (bmax, z, last_mode) = (next(AMSGRAD), next(WIN), next(MONITOR));
-    // The counts are summed in u32 lanes, as wide as the f32 ones: a usize counter makes
-    // the compiler vectorise the whole loop 4-wide (the width of 64-bit lanes) instead of
-    // 8, halving the rate of the sqrt and the division. Blocks keep each u32 sum in range.
     let (mut sgd_count, mut flips) = (0usize, 0usize);
-    for block in (0..n).step_by(COUNT_BLOCK) {
-        let (block_sgd, block_flips) = agd_block::<AMSGRAD, WIN, MONITOR>(
-            block..n.min(block + COUNT_BLOCK),
-            k,
-            (theta, grad, m, b),
-            (bmax, z, last_mode),
-        );
+    for (range, grad) in grad.finite_blocks() {
+        let (block_sgd, block_flips) =
+            agd_block::<AMSGRAD, WIN, MONITOR>(range, k, (theta, grad, m, b), (bmax, z, last_mode));
         sgd_count += block_sgd as usize;
         flips += block_flips as usize;
     }
     AgdStats { sgd_mode: sgd_count, flips: MONITOR.then_some(flips) }
 }
 
-/// Elements per block of [`agd_chunk`]'s loop, whose counts fit a u32.
-const COUNT_BLOCK: usize = 1 << 30;
-
-/// [`agd_chunk`]'s element loop over `range`: returns the number of coordinates in SGD
-/// mode and (with `MONITOR`) of mode changes.
+/// [`agd_chunk`]'s element loop over the elements `range` of the chunk, whose gradient is
+/// `grad`: returns the number of coordinates in SGD mode and (with `MONITOR`) of mode
+/// changes. The counts are summed in u32 lanes, as wide as the f32 ones: a usize counter
+/// makes the compiler vectorise the whole loop 4-wide (the width of 64-bit lanes) instead
+/// of 8, halving the rate of the sqrt and the division.
 #[inline(always)]
 #[allow(clippy::type_complexity)]
 fn agd_block<const AMSGRAD: bool, const WIN: bool, const MONITOR: bool>(
@@ -428,11 +420,13 @@ fn agd_block<const AMSGRAD: bool, const WIN: bool, const MONITOR: bool>(
     (theta, grad, m, b): (&mut [f32], &[f32], &mut [f32], &mut [f32]),
     (bmax, z, last_mode): (&mut [f32], &mut [f32], &mut [f32]),
 ) -> (u32, u32) {
-    let (theta, grad) = (&mut theta[range.clone()], &grad[range.clone()]);
-    let (m, b) = (&mut m[range.clone()], &mut b[range.clone()]);
-    let bmax = if AMSGRAD { &mut bmax[range.clone()] } else { bmax };
-    let z = if WIN { &mut z[range.clone()] } else { z };
-    let last_mode = if MONITOR { &mut last_mode[range] } else { last_mode };
+    let n = grad.len();
+    let at = range.start;
+    let theta = &mut theta[at..][..n];
+    let (m, b) = (&mut m[at..][..n], &mut b[at..][..n]);
+    let bmax = if AMSGRAD { &mut bmax[at..][..n] } else { bmax };
+    let z = if WIN { &mut z[at..][..n] } else { z };
+    let last_mode = if MONITOR { &mut last_mode[at..][..n] } else { last_mode };
     let (mut sgd_count, mut flips) = (0u32, 0u32);
     for i in 0..theta.len() {
         let g = grad[i] + k.l2 * theta[i];

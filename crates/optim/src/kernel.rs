@@ -1,6 +1,7 @@
 //! Machinery shared by the per-parameter optimizers: per-parameter state, the fused-loop
-//! driver (serial for small tensors, rayon divide-and-conquer for large ones) with its
-//! piece-by-piece non-finite gradient check, and the whole-step check.
+//! driver (serial for small tensors, rayon divide-and-conquer for large ones), the
+//! gradient a kernel reads block by block, each block checked for NaN and ±Inf as it
+//! comes, and the whole-step check.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -21,19 +22,90 @@ pub const MAX_BUFFERS: usize = 5;
 ///
 /// Built over a whole parameter by [`Chunk::new`] (or by
 /// [`PerParameter`](crate::PerParameter), which also asks for the non-finite check) and
-/// split by [`run_fused`]; an [`UpdateRule`](crate::UpdateRule) destructures it in its
-/// element loop (`let Chunk { theta, grad, bufs: [m, v, ..], .. } = chunk;`).
+/// split by [`run_fused`]; an [`UpdateRule`](crate::UpdateRule) destructures it and walks
+/// the gradient's blocks in its element loop:
+///
+/// ```text
+/// let Chunk { theta, grad, bufs: [m, v, ..] } = chunk;
+/// for (range, g) in grad.finite_blocks() { /* θ[range], g, m[range], v[range] */ }
+/// ```
 pub struct Chunk<'a> {
     /// Parameter elements, updated in place.
     pub theta: &'a mut [f32],
-    /// The matching gradient elements.
-    pub grad: &'a [f32],
+    /// The matching gradient elements, read through [`Gradient::finite_blocks`].
+    pub grad: Gradient<'a>,
     /// The matching elements of the state buffers, in the rule's buffer order; empty
     /// slices past the rule's last buffer.
     pub bufs: [&'a mut [f32]; MAX_BUFFERS],
-    /// When set, [`run_fused`] checks each piece's gradient before the kernel sees it,
-    /// skips a piece holding NaN or ±Inf and raises this flag.
+}
+
+/// A chunk's gradient elements. The only way to read them is
+/// [`finite_blocks`](Gradient::finite_blocks), so an update rule cannot forget the
+/// NaN/±Inf check that [`PerParameter`](crate::PerParameter) asks for.
+#[derive(Clone, Copy)]
+pub struct Gradient<'a> {
+    values: &'a [f32],
+    /// Set when blocks holding NaN or ±Inf must be skipped and reported here.
     non_finite: Option<&'a AtomicBool>,
+}
+
+/// Elements per block of [`Gradient::finite_blocks`] when the gradient is checked.
+///
+/// Small on purpose: each block's check is the first read of that block's gradient, and
+/// while it runs one stream is read where the update reads four (θ, g, m, v) at once.
+/// Checking a whole 32 Ki-element piece before its update cost the AGD step about 15% at
+/// one thread (10M parameters); checked a block at a time inside the update's own loop,
+/// the hardware prefetchers keep every stream coming. Measured against the unchecked
+/// loop: 64-element blocks cost 5–10% (per-block overhead), 128 0–6%, 256 and 512 more.
+pub const CHECK_BLOCK: usize = 128;
+
+impl<'a> Gradient<'a> {
+    /// The gradient in consecutive blocks, as `(range, values)`: `range` is where the
+    /// block sits in the chunk (index θ and the buffers with it) and `values` its gradient
+    /// elements. When the chunk is checked (every chunk [`PerParameter`](crate::PerParameter)
+    /// makes), blocks are [`CHECK_BLOCK`] long and each is checked just before it is
+    /// yielded: one holding NaN or ±Inf is skipped, so nothing of it is updated, and the
+    /// step reports [`OptimError::NonFiniteGradient`]. Otherwise the whole gradient comes
+    /// as one block.
+    pub fn finite_blocks(self) -> FiniteBlocks<'a> {
+        let block = if self.non_finite.is_some() { CHECK_BLOCK } else { self.values.len().max(1) };
+        FiniteBlocks { grad: self, start: 0, block }
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True when there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+/// The iterator of [`Gradient::finite_blocks`].
+pub struct FiniteBlocks<'a> {
+    grad: Gradient<'a>,
+    start: usize,
+    block: usize,
+}
+
+impl<'a> Iterator for FiniteBlocks<'a> {
+    type Item = (std::ops::Range<usize>, &'a [f32]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let values = self.grad.values;
+        while self.start < values.len() {
+            let range = self.start..values.len().min(self.start + self.block);
+            self.start = range.end;
+            let block = &values[range.clone()];
+            match self.grad.non_finite {
+                Some(flag) if !all_finite_serial(block) => flag.store(true, Ordering::Relaxed),
+                _ => return Some((range, block)),
+            }
+        }
+        None
+    }
 }
 
 fn split_buf(b: &mut [f32], mid: usize) -> (&mut [f32], &mut [f32]) {
@@ -69,13 +141,13 @@ impl<'a> Chunk<'a> {
         };
         let bufs = [next(), next(), next(), next(), next()];
         assert!(it.next().is_none(), "optimizer step: at most {MAX_BUFFERS} state buffers per parameter");
-        Chunk { theta, grad, bufs, non_finite: None }
+        Chunk { theta, grad: Gradient { values: grad, non_finite: None }, bufs }
     }
 
-    /// This chunk with [`run_fused`]'s non-finite check on: a piece whose gradient holds
-    /// NaN or ±Inf is left untouched and `flag` is raised.
+    /// This chunk with the non-finite check on: [`Gradient::finite_blocks`] skips a block
+    /// whose gradient holds NaN or ±Inf and raises `flag`.
     pub(crate) fn checked(self, flag: &'a AtomicBool) -> Chunk<'a> {
-        Chunk { non_finite: Some(flag), ..self }
+        Chunk { grad: Gradient { non_finite: Some(flag), ..self.grad }, ..self }
     }
 
     fn len(&self) -> usize {
@@ -84,17 +156,17 @@ impl<'a> Chunk<'a> {
 
     fn split(self, mid: usize) -> (Chunk<'a>, Chunk<'a>) {
         let (t0, t1) = self.theta.split_at_mut(mid);
-        let (g0, g1) = self.grad.split_at(mid);
+        let (g0, g1) = self.grad.values.split_at(mid);
+        let flag = self.grad.non_finite;
         let [a, b, c, d, e] = self.bufs;
         let (a0, a1) = split_buf(a, mid);
         let (b0, b1) = split_buf(b, mid);
         let (c0, c1) = split_buf(c, mid);
         let (d0, d1) = split_buf(d, mid);
         let (e0, e1) = split_buf(e, mid);
-        let flag = self.non_finite;
         (
-            Chunk { theta: t0, grad: g0, bufs: [a0, b0, c0, d0, e0], non_finite: flag },
-            Chunk { theta: t1, grad: g1, bufs: [a1, b1, c1, d1, e1], non_finite: flag },
+            Chunk { theta: t0, grad: Gradient { values: g0, non_finite: flag }, bufs: [a0, b0, c0, d0, e0] },
+            Chunk { theta: t1, grad: Gradient { values: g1, non_finite: flag }, bufs: [a1, b1, c1, d1, e1] },
         )
     }
 }
@@ -104,13 +176,8 @@ impl<'a> Chunk<'a> {
 /// statistics merged over the pieces (AGD counts SGD-mode coordinates this way).
 /// Allocates nothing.
 ///
-/// The kernel sees each piece once, so it must treat elements independently.
-///
-/// For a chunk from [`PerParameter`](crate::PerParameter), each piece's gradient is
-/// checked for NaN and ±Inf just before the kernel runs on it (the piece, at most
-/// 128 KiB of gradient, is then still in cache, so the check costs no second pass over
-/// memory); a piece that fails is skipped, so no non-finite value reaches the parameter
-/// or the state.
+/// The kernel sees each piece once, so it must treat elements independently. It reads the
+/// gradient through [`Gradient::finite_blocks`], which does the non-finite check.
 pub fn run_fused<K, S>(chunk: Chunk<'_>, kernel: &K) -> S
 where
     K: Fn(Chunk<'_>) -> S + Sync,
@@ -118,12 +185,6 @@ where
 {
     let n = chunk.len();
     if n <= PAR_THRESHOLD {
-        if let Some(flag) = chunk.non_finite {
-            if !all_finite_serial(chunk.grad) {
-                flag.store(true, Ordering::Relaxed);
-                return S::default();
-            }
-        }
         kernel(chunk)
     } else {
         let (lo, hi) = chunk.split(n / 2);
@@ -198,9 +259,16 @@ pub(crate) fn all_finite(values: &[f32]) -> bool {
     }
 }
 
-/// [`all_finite`] on the calling thread only (for one piece of [`run_fused`]).
+/// [`all_finite`] on the calling thread only (for one block of [`Gradient::finite_blocks`]).
+///
+/// A float is NaN or ±Inf exactly when its exponent bits are all ones, that is when its
+/// bits without the sign are at least those of +Inf. The largest such magnitude over the
+/// slice is an integer max, one instruction per vector (a fold of `is_finite` compiles
+/// to compares, masks and an `and` per vector, measurably slower on this hot path).
 fn all_finite_serial(values: &[f32]) -> bool {
-    values.chunks(4096).all(|block| block.iter().fold(true, |ok, x| ok & x.is_finite()))
+    const SIGN_OFF: u32 = 0x7fff_ffff;
+    let largest = values.iter().fold(0u32, |acc, x| acc.max(x.to_bits() & SIGN_OFF));
+    largest < f32::INFINITY.to_bits()
 }
 
 /// Σ x² in f64, over blocks of f32 lanes (so it vectorises) added in order.
@@ -219,4 +287,48 @@ pub(crate) fn sum_of_squares(values: &[f32]) -> f64 {
             (lanes.iter().sum::<f32>() + tail) as f64
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocks(chunk: Chunk<'_>) -> Vec<std::ops::Range<usize>> {
+        chunk
+            .grad
+            .finite_blocks()
+            .map(|(range, values)| {
+                assert_eq!(values.len(), range.len());
+                range
+            })
+            .collect()
+    }
+
+    #[test]
+    fn unchecked_gradient_comes_as_one_block() {
+        let (mut theta, mut grad) = (vec![0.0; 300], vec![1.0; 300]);
+        grad[130] = f32::NAN;
+        assert_eq!(blocks(Chunk::new(&mut theta, &grad, &mut [])), vec![0..300]);
+    }
+
+    #[test]
+    fn checked_gradient_skips_and_flags_exactly_the_non_finite_blocks() {
+        let (mut theta, mut grad) = (vec![0.0; 300], vec![1.0; 300]);
+        let flag = AtomicBool::new(false);
+        let all = blocks(Chunk::new(&mut theta, &grad, &mut []).checked(&flag));
+        assert_eq!(all, vec![0..CHECK_BLOCK, CHECK_BLOCK..2 * CHECK_BLOCK, 2 * CHECK_BLOCK..300]);
+        assert!(!flag.load(Ordering::Relaxed));
+
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            grad[CHECK_BLOCK + 2] = bad;
+            let finite = blocks(Chunk::new(&mut theta, &grad, &mut []).checked(&flag));
+            assert_eq!(finite, vec![0..CHECK_BLOCK, 2 * CHECK_BLOCK..300], "{bad}");
+            assert!(flag.swap(false, Ordering::Relaxed), "{bad}");
+        }
+        // The largest finite magnitude and subnormals are finite.
+        grad[CHECK_BLOCK + 2] = -f32::MAX;
+        grad[3] = f32::MIN_POSITIVE / 2.0;
+        assert_eq!(blocks(Chunk::new(&mut theta, &grad, &mut []).checked(&flag)), all);
+        assert!(!flag.load(Ordering::Relaxed));
+    }
 }

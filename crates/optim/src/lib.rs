@@ -85,10 +85,13 @@
 //!     fn update(&self, _step: u64, chunk: Chunk<'_>) {
 //!         let (lr, mu) = (self.lr, self.momentum);
 //!         run_fused(chunk, &|ch: Chunk<'_>| {
-//!             let Chunk { theta, grad, bufs: [b, ..], .. } = ch;
-//!             for ((t, &g), b) in theta.iter_mut().zip(grad).zip(b.iter_mut()) {
-//!                 *b = mu * *b + g;
-//!                 *t -= lr * *b;
+//!             let Chunk { theta, grad, bufs: [b, ..] } = ch;
+//!             // Blocks of the gradient, each checked for NaN/Inf just before it comes.
+//!             for (range, grad) in grad.finite_blocks() {
+//!                 for ((t, &g), b) in theta[range.clone()].iter_mut().zip(grad).zip(&mut b[range]) {
+//!                     *b = mu * *b + g;
+//!                     *t -= lr * *b;
+//!                 }
 //!             }
 //!         })
 //!     }
@@ -126,7 +129,7 @@ pub use agd::{Agd, AgdConfig, AgdRule, AgdStats, WeightDecayMode};
 pub use clip::clip_grad_norm;
 pub use diagnostics::{Diagnostics, ParamReport, StepStats, MODE_FLIP_FRACTION, SGD_MODE_FRACTION};
 pub use group::{ParamGroup, SparseMode};
-pub use kernel::{check_gradients, run_fused, Chunk, MAX_BUFFERS};
+pub use kernel::{check_gradients, run_fused, Chunk, FiniteBlocks, Gradient, CHECK_BLOCK, MAX_BUFFERS};
 pub use optimizer::{OptimError, Optimizer};
 pub use radam::{RAdam, RAdamConfig, RAdamRule};
 pub use rule::{check_hyperparam, unknown_hyperparam, PerParameter, UpdateRule, MAX_STEP};

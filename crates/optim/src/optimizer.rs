@@ -90,10 +90,10 @@ pub trait Optimizer {
     /// # Errors
     /// [`OptimError::NonFiniteGradient`] naming the first parameter (in construction
     /// order) whose gradient holds NaN or Inf. The check is fused into the update (each
-    /// piece of a gradient is checked as it is read, so a step reads every gradient once,
-    /// as PyTorch's fused optimizers do): no non-finite value ever reaches a parameter or
-    /// the optimizer's state, but the parameters before the bad one, and the pieces of
-    /// the bad one that were finite, have taken the step. Stop there (the training loop
+    /// block of 128 gradient elements is checked just before it is used, so a step reads
+    /// every gradient once, as PyTorch's fused optimizers do): no non-finite value ever
+    /// reaches a parameter or the optimizer's state, but the parameters before the bad
+    /// one, and the blocks of the bad one that were finite, have taken the step. Stop there (the training loop
     /// does), or call [`check_gradients`](crate::check_gradients) before `step` to skip
     /// such a step with nothing changed.
     ///

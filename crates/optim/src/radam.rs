@@ -151,16 +151,20 @@ impl UpdateRule for RAdamRule {
             0.0
         };
         let radam_kernel = |ch: Chunk<'_>| {
-            let Chunk { theta, grad, bufs: [m, v, ..], .. } = ch;
-            let n = theta.len();
-            let (grad, m, v) = (&grad[..n], &mut m[..n], &mut v[..n]);
-            for i in 0..n {
-                let gi = if l2 != 0.0 { grad[i] + l2 * theta[i] } else { grad[i] };
-                let th = theta[i] * keep;
-                m[i] = b1 * m[i] + (1.0 - b1) * gi;
-                v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
-                let mh = m[i] * inv_bc1;
-                theta[i] = if rectified { th - mh * (adaptive / (v[i].sqrt() + eps)) } else { th - mh * lr };
+            let Chunk { theta, grad, bufs: [m, v, ..] } = ch;
+            for (range, grad) in grad.finite_blocks() {
+                let n = grad.len();
+                let theta = &mut theta[range.start..][..n];
+                let (m, v) = (&mut m[range.start..][..n], &mut v[range.start..][..n]);
+                for i in 0..n {
+                    let gi = if l2 != 0.0 { grad[i] + l2 * theta[i] } else { grad[i] };
+                    let th = theta[i] * keep;
+                    m[i] = b1 * m[i] + (1.0 - b1) * gi;
+                    v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
+                    let mh = m[i] * inv_bc1;
+                    theta[i] =
+                        if rectified { th - mh * (adaptive / (v[i].sqrt() + eps)) } else { th - mh * lr };
+                }
             }
         };
         kernel::run_fused(chunk, &radam_kernel)

@@ -76,10 +76,13 @@ pub trait UpdateRule: Clone + Send + Sync {
     /// element loop. `step` is this parameter's step count including the current step (1
     /// at its first step).
     ///
-    /// Go through [`run_fused`]: it splits large tensors across threads and checks each
-    /// piece's gradient for NaN and ±Inf before the loop sees it.
+    /// Go through [`run_fused`] (it splits large tensors across threads), and read the
+    /// gradient with [`Gradient::finite_blocks`], block by block inside the element loop:
+    /// each block is checked for NaN and ±Inf just before it comes, and one that fails is
+    /// skipped and reported, so no non-finite value reaches the parameter or the state.
     ///
     /// [`run_fused`]: crate::run_fused
+    /// [`Gradient::finite_blocks`]: crate::Gradient::finite_blocks
     fn update(&self, step: u64, chunk: Chunk<'_>) -> Self::Stats;
 
     /// The current learning rate (the `"lr"` hyper-parameter).
@@ -287,7 +290,7 @@ impl<R: UpdateRule> Optimizer for PerParameter<R> {
             );
             let non_finite_error = || OptimError::NonFiniteGradient { param: self.params[i].0.clone() };
             // A row-sparse gradient holds only the touched rows: check them all before
-            // anything of this parameter changes (a dense one is checked piece by piece
+            // anything of this parameter changes (a dense one is checked block by block
             // in the fused loop, as it is read).
             if let Grad::RowSparse(rows) = grad {
                 if !all_finite(rows.values().as_slice().expect("row-sparse values are contiguous")) {

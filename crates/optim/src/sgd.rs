@@ -143,18 +143,21 @@ impl UpdateRule for SgdRule {
         let first = step == 1;
         let (lr, mu, damp, wd, nesterov) = (c.lr, c.momentum, c.dampening, c.weight_decay, c.nesterov);
         let sgd_kernel = |ch: Chunk<'_>| {
-            let Chunk { theta, grad, bufs: [buf, ..], .. } = ch;
-            if mu == 0.0 {
-                for (t, &g) in theta.iter_mut().zip(grad) {
-                    let g = if wd != 0.0 { g + wd * *t } else { g };
-                    *t -= lr * g;
-                }
-            } else {
-                for ((t, &g), b) in theta.iter_mut().zip(grad).zip(buf.iter_mut()) {
-                    let g = if wd != 0.0 { g + wd * *t } else { g };
-                    *b = if first { g } else { mu * *b + (1.0 - damp) * g };
-                    let d = if nesterov { g + mu * *b } else { *b };
-                    *t -= lr * d;
+            let Chunk { theta, grad, bufs: [buf, ..] } = ch;
+            for (range, grad) in grad.finite_blocks() {
+                let theta = &mut theta[range.clone()];
+                if mu == 0.0 {
+                    for (t, &g) in theta.iter_mut().zip(grad) {
+                        let g = if wd != 0.0 { g + wd * *t } else { g };
+                        *t -= lr * g;
+                    }
+                } else {
+                    for ((t, &g), b) in theta.iter_mut().zip(grad).zip(&mut buf[range]) {
+                        let g = if wd != 0.0 { g + wd * *t } else { g };
+                        *b = if first { g } else { mu * *b + (1.0 - damp) * g };
+                        let d = if nesterov { g + mu * *b } else { *b };
+                        *t -= lr * d;
+                    }
                 }
             }
         };

@@ -302,7 +302,7 @@ fn non_finite_gradient_is_reported_and_never_applied() {
             assert!(err.to_string().contains("fc.bias"));
 
             // The check is fused into the update: the parameters before the bad one took
-            // the step, the bad one (a single piece) did not, and nothing non-finite got in.
+            // the step, the bad one (a single block) did not, and nothing non-finite got in.
             let after = values(&params);
             assert_ne!(after[0], values_before[0], "{label}: fc.weight took the step");
             assert_eq!(after[2], values_before[2], "{label}: fc.bias was left as it was");
