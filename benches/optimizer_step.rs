@@ -7,13 +7,17 @@
 //! ```
 //!
 //! Prints one line per optimizer: `name numel threads median_ms min_ms gb_per_s`, where
-//! the bandwidth counts the bytes the update must move (AGD and Adam: read θ, g, m, v and
-//! write θ, m, v: 28 bytes per parameter; SGD with momentum: 20; the copy: 28).
+//! the bandwidth counts the bytes the update must move (AGD, Adam, AdaBelief and RAdam:
+//! read θ, g, m, v and write θ, m, v: 28 bytes per parameter; SGD with momentum: 20; the
+//! copy: 28).
 
 use std::time::Instant;
 
 use agdlab::autograd::{Gradients, Param};
-use agdlab::optim::{Adam, AdamConfig, Agd, AgdConfig, Optimizer, Sgd, SgdConfig};
+use agdlab::optim::{
+    AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, Optimizer, RAdam, RAdamConfig, Sgd,
+    SgdConfig,
+};
 use agdlab::tensor::Tensor;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -65,6 +69,8 @@ fn main() {
     let optimizers: Vec<(&str, usize, Box<dyn Optimizer>)> = vec![
         ("agd", 28, Box::new(Agd::new(params.clone(), AgdConfig::default()).unwrap())),
         ("adam", 28, Box::new(Adam::new(params.clone(), AdamConfig::default()).unwrap())),
+        ("adabelief", 28, Box::new(AdaBelief::new(params.clone(), AdaBeliefConfig::default()).unwrap())),
+        ("radam", 28, Box::new(RAdam::new(params.clone(), RAdamConfig::default()).unwrap())),
         (
             "sgd_momentum",
             20,

@@ -150,23 +150,51 @@ impl UpdateRule for RAdamRule {
         } else {
             0.0
         };
-        let radam_kernel = |ch: Chunk<'_>| {
-            let Chunk { theta, grad, bufs: [m, v, ..] } = ch;
-            for (range, grad) in grad.finite_blocks() {
-                let n = grad.len();
-                let theta = &mut theta[range.start..][..n];
-                let (m, v) = (&mut m[range.start..][..n], &mut v[range.start..][..n]);
-                for i in 0..n {
-                    let gi = if l2 != 0.0 { grad[i] + l2 * theta[i] } else { grad[i] };
-                    let th = theta[i] * keep;
-                    m[i] = b1 * m[i] + (1.0 - b1) * gi;
-                    v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
-                    let mh = m[i] * inv_bc1;
-                    theta[i] =
-                        if rectified { th - mh * (adaptive / (v[i].sqrt() + eps)) } else { th - mh * lr };
-                }
-            }
+        let k = RAdamCoefficients { b1, b2, eps, keep, l2, inv_bc1, lr, adaptive };
+        // One monomorphised loop per (rectified, L2) pair: no loop-invariant branch is left
+        // in the element loop, so it vectorises without computing both arms.
+        let radam_kernel = |ch: Chunk<'_>| match (rectified, l2 != 0.0) {
+            (false, false) => radam_chunk::<false, false>(ch, &k),
+            (false, true) => radam_chunk::<false, true>(ch, &k),
+            (true, false) => radam_chunk::<true, false>(ch, &k),
+            (true, true) => radam_chunk::<true, true>(ch, &k),
         };
         kernel::run_fused(chunk, &radam_kernel)
+    }
+}
+
+/// The loop-invariant numbers of one RAdam step on one parameter.
+struct RAdamCoefficients {
+    b1: f32,
+    b2: f32,
+    eps: f32,
+    /// θ ← keep·θ (decoupled weight decay; 1 otherwise) and g ← g + l2·θ (L2; 0 otherwise).
+    keep: f32,
+    l2: f32,
+    /// 1/(1-β1^t).
+    inv_bc1: f32,
+    /// γ, the plain (momentum SGD) step while the variance is not yet rectifiable.
+    lr: f32,
+    /// γ·r_t·sqrt(1-β2^t), the adaptive step's scale once it is.
+    adaptive: f32,
+}
+
+/// The fused RAdam element loop over one chunk, block by block (`RECTIFIED` and `L2`
+/// compile-time).
+fn radam_chunk<const RECTIFIED: bool, const L2: bool>(ch: Chunk<'_>, k: &RAdamCoefficients) {
+    let Chunk { theta, grad, bufs: [m, v, ..] } = ch;
+    for (range, grad) in grad.finite_blocks() {
+        let n = grad.len();
+        let theta = &mut theta[range.start..][..n];
+        let (m, v) = (&mut m[range.start..][..n], &mut v[range.start..][..n]);
+        for i in 0..n {
+            let gi = if L2 { grad[i] + k.l2 * theta[i] } else { grad[i] };
+            let th = theta[i] * k.keep;
+            m[i] = k.b1 * m[i] + (1.0 - k.b1) * gi;
+            v[i] = k.b2 * v[i] + (1.0 - k.b2) * gi * gi;
+            let mh = m[i] * k.inv_bc1;
+            theta[i] =
+                if RECTIFIED { th - mh * (k.adaptive / (v[i].sqrt() + k.eps)) } else { th - mh * k.lr };
+        }
     }
 }

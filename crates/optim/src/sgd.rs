@@ -140,27 +140,61 @@ impl UpdateRule for SgdRule {
 
     fn update(&self, step: u64, chunk: Chunk<'_>) {
         let c = self.config;
-        let first = step == 1;
-        let (lr, mu, damp, wd, nesterov) = (c.lr, c.momentum, c.dampening, c.weight_decay, c.nesterov);
-        let sgd_kernel = |ch: Chunk<'_>| {
-            let Chunk { theta, grad, bufs: [buf, ..] } = ch;
-            for (range, grad) in grad.finite_blocks() {
-                let theta = &mut theta[range.clone()];
-                if mu == 0.0 {
-                    for (t, &g) in theta.iter_mut().zip(grad) {
-                        let g = if wd != 0.0 { g + wd * *t } else { g };
-                        *t -= lr * g;
-                    }
-                } else {
-                    for ((t, &g), b) in theta.iter_mut().zip(grad).zip(&mut buf[range]) {
-                        let g = if wd != 0.0 { g + wd * *t } else { g };
-                        *b = if first { g } else { mu * *b + (1.0 - damp) * g };
-                        let d = if nesterov { g + mu * *b } else { *b };
-                        *t -= lr * d;
-                    }
-                }
-            }
+        let k = SgdCoefficients {
+            lr: c.lr,
+            mu: c.momentum,
+            damp: c.dampening,
+            wd: c.weight_decay,
+            nesterov: c.nesterov,
+            first: step == 1,
+        };
+        // One monomorphised loop per (momentum, weight decay) pair, so the element loop
+        // has no loop-invariant branches left and vectorises.
+        let sgd_kernel = |ch: Chunk<'_>| match (k.mu != 0.0, k.wd != 0.0) {
+            (false, false) => sgd_chunk::<false, false>(ch, &k),
+            (false, true) => sgd_chunk::<false, true>(ch, &k),
+            (true, false) => sgd_chunk::<true, false>(ch, &k),
+            (true, true) => sgd_chunk::<true, true>(ch, &k),
         };
         kernel::run_fused(chunk, &sgd_kernel)
+    }
+}
+
+/// The loop-invariant numbers of one SGD step on one parameter.
+struct SgdCoefficients {
+    lr: f32,
+    /// Momentum μ and dampening τ.
+    mu: f32,
+    damp: f32,
+    /// L2 weight decay λ (g ← g + λ·θ).
+    wd: f32,
+    nesterov: bool,
+    /// The parameter's first step: the buffer starts as g.
+    first: bool,
+}
+
+/// The fused SGD element loop over one chunk, block by block; `MOMENTUM` and `DECAY`
+/// (weight decay non-zero) are compile-time, `first` and `nesterov` become selects.
+fn sgd_chunk<const MOMENTUM: bool, const DECAY: bool>(ch: Chunk<'_>, k: &SgdCoefficients) {
+    let Chunk { theta, grad, bufs: [buf, ..] } = ch;
+    for (range, grad) in grad.finite_blocks() {
+        let n = grad.len();
+        let theta = &mut theta[range.start..][..n];
+        let buf = if MOMENTUM { &mut buf[range.start..][..n] } else { &mut *buf };
+        for i in 0..n {
+            let g = if DECAY { grad[i] + k.wd * theta[i] } else { grad[i] };
+            let d = if MOMENTUM {
+                let b = if k.first { g } else { k.mu * buf[i] + (1.0 - k.damp) * g };
+                buf[i] = b;
+                if k.nesterov {
+                    g + k.mu * b
+                } else {
+                    b
+                }
+            } else {
+                g
+            };
+            theta[i] -= k.lr * d;
+        }
     }
 }
