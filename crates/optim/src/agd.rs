@@ -411,7 +411,8 @@ fn agd_chunk<const AMSGRAD: bool, const WIN: bool, const MONITOR: bool>(
 /// `grad`: returns the number of coordinates in SGD mode and (with `MONITOR`) of mode
 /// changes. The counts are summed in u32 lanes, as wide as the f32 ones: a usize counter
 /// makes the compiler vectorise the whole loop 4-wide (the width of 64-bit lanes) instead
-/// of 8, halving the rate of the sqrt and the division.
+/// of 8, halving the rate of the sqrt and the division. A block lies within one of
+/// `run_fused`'s pieces (at most 32 Ki elements), so the u32 sums cannot overflow.
 #[inline(always)]
 #[allow(clippy::type_complexity)]
 fn agd_block<const AMSGRAD: bool, const WIN: bool, const MONITOR: bool>(
