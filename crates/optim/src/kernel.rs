@@ -71,16 +71,6 @@ impl<'a> Gradient<'a> {
         let block = if self.non_finite.is_some() { CHECK_BLOCK } else { self.values.len().max(1) };
         FiniteBlocks { grad: self, start: 0, block }
     }
-
-    /// The number of elements.
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    /// True when there are no elements.
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
 }
 
 /// The iterator of [`Gradient::finite_blocks`].
