@@ -31,7 +31,7 @@
 //! before feeding it to the next window.
 
 use agdlab_autograd::{Param, Var};
-use agdlab_tensor::elementwise::sigmoid;
+use agdlab_tensor::elementwise::{sigmoid, tanh};
 use agdlab_tensor::Tensor;
 use rand::Rng;
 
@@ -320,14 +320,10 @@ pub fn lstm_cell(gates: &Var, c_prev: &Var) -> (Var, Var) {
         let (h_out, c_out) = out[row * 2 * hidden..(row + 1) * 2 * hidden].split_at_mut(hidden);
         let cp = &c_prev_slice[row * hidden..(row + 1) * hidden];
         let tc = &mut tanh_c[row * hidden..(row + 1) * hidden];
-        for j in 0..hidden {
-            let (i, f, g, o) =
-                (sigmoid(p[j]), sigmoid(p[hidden + j]), p[2 * hidden + j].tanh(), sigmoid(p[3 * hidden + j]));
-            let c = f * cp[j] + i * g;
-            let t = c.tanh();
-            (ai[j], af[j], ag[j], ao[j]) = (i, f, g, o);
-            (c_out[j], tc[j], h_out[j]) = (c, t, o * t);
-        }
+        let (pi, rest) = p.split_at(hidden);
+        let (pf, rest) = rest.split_at(hidden);
+        let (pg, po) = rest.split_at(hidden);
+        cell_forward([pi, pf, pg, po], cp, [ai, af, ag, ao], [h_out, c_out, tc]);
     }
     let out = Tensor::from_vec(out, &[batch, 2 * hidden]).expect("sized above");
     let activated = Tensor::from_vec(activated, &[batch, 4 * hidden]).expect("sized above");
@@ -372,4 +368,25 @@ pub fn lstm_cell(gates: &Var, c_prev: &Var) -> (Var, Var) {
         });
     });
     (both.narrow(1, 0, hidden), both.narrow(1, hidden, hidden))
+}
+
+/// One row of the cell's forward pass: from the pre-activations `[i, f, g, o]` and
+/// `c_prev`, the activated gates, `h`, `c` and `tanh c`. Every slice is `hidden` long.
+///
+/// A function of its own so that its slices are distinct arguments, which the compiler
+/// knows do not overlap: inlined into `lstm_cell`'s row loop the element loop could not
+/// vectorise (a dozen slices cut from three buffers).
+#[inline(never)]
+fn cell_forward(pre: [&[f32]; 4], c_prev: &[f32], gates: [&mut [f32]; 4], [h, c, tanh_c]: [&mut [f32]; 3]) {
+    let hidden = c_prev.len();
+    let [pi, pf, pg, po] = pre.map(|p| &p[..hidden]);
+    let [ai, af, ag, ao] = gates.map(|a| &mut a[..hidden]);
+    let (h, c, tanh_c) = (&mut h[..hidden], &mut c[..hidden], &mut tanh_c[..hidden]);
+    for j in 0..hidden {
+        let (i, f, g, o) = (sigmoid(pi[j]), sigmoid(pf[j]), tanh(pg[j]), sigmoid(po[j]));
+        let c_new = f * c_prev[j] + i * g;
+        let t = tanh(c_new);
+        (ai[j], af[j], ag[j], ao[j]) = (i, f, g, o);
+        (c[j], tanh_c[j], h[j]) = (c_new, t, o * t);
+    }
 }

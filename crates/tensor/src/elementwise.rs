@@ -168,8 +168,9 @@ impl Tensor {
     pub fn recip(&self) -> Tensor {
         self.map(|x| 1.0 / x)
     }
+    /// Hyperbolic tangent, within 2 ulp (see [`tanh`]).
     pub fn tanh(&self) -> Tensor {
-        self.map(f32::tanh)
+        self.map(tanh)
     }
     /// `1 / (1 + e^-x)`, evaluated without overflow for large `|x|`.
     pub fn sigmoid(&self) -> Tensor {
@@ -224,6 +225,35 @@ pub fn sigmoid(x: f32) -> f32 {
     }
 }
 
+/// Hyperbolic tangent in straight-line arithmetic, so that loops over it vectorise
+/// (`f32::tanh` calls the C library, which goes through `expm1f`, one element at a
+/// time: ~5% of an LSTM language model's step). Cephes' `tanhf` (Moshier), as SLEEF
+/// also does it:
+///
+/// ```text
+/// |x| < 0.625:  tanh x = x + x·z·P(z),  z = x²       (degree-4 minimax P: no cancellation near 0)
+/// otherwise:    tanh|x| = 1 - 2/(e^(2|x|) + 1)       (exp saturates to +inf, giving ±1 far out)
+/// ```
+///
+/// Both are evaluated and one is selected, without a branch. Within 2 ulp of the true
+/// value (tested against `f64::tanh`); `tanh(±0) = ±0`, `tanh(±inf) = ±1`, NaN stays NaN.
+#[inline]
+pub fn tanh(x: f32) -> f32 {
+    let z = x * x;
+    let mut p = -5.704_988_7e-3;
+    p = p * z + 2.063_909e-2;
+    p = p * z - 5.373_971_6e-2;
+    p = p * z + 1.333_144_2e-1;
+    p = p * z - 3.333_328e-1;
+    let small = p * z * x + x;
+    let e = crate::exp::exp(2.0 * x.abs());
+    let large = 1.0 - 2.0 / (e + 1.0);
+    // NaN fails the comparison and takes `large`, which is NaN too. The sign is x's in
+    // both forms (copied, so that tanh(-0) is -0).
+    let magnitude = if x.abs() < 0.625 { small } else { large };
+    magnitude.copysign(x)
+}
+
 /// Gauss error function, Abramowitz & Stegun 7.1.26 refined in f64 (|error| < 1.2e-7).
 pub fn erf(x: f32) -> f32 {
     // W. J. Cody's rational approximation would be tighter; this series is plenty for f32.
@@ -267,5 +297,48 @@ impl Neg for &Tensor {
     type Output = Tensor;
     fn neg(self) -> Tensor {
         Tensor::neg(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tanh;
+
+    /// The distance in ulps between `got` and the f32 nearest to `want`.
+    fn ulps(got: f32, want: f64) -> u32 {
+        let want = want as f32;
+        (got.to_bits() as i64 - want.to_bits() as i64).unsigned_abs() as u32
+    }
+
+    #[test]
+    fn tanh_is_within_two_ulps_of_the_true_value_across_the_range() {
+        let mut worst = (0u32, 0.0f32);
+        let mut x = -12.0f32;
+        while x < 12.0 {
+            for x in [x, x * 1e-3, x * 1e-6] {
+                let d = ulps(tanh(x), (x as f64).tanh());
+                if d > worst.0 {
+                    worst = (d, x);
+                }
+            }
+            x += 0.000_377;
+        }
+        assert!(worst.0 <= 2, "{} ulps at x = {}", worst.0, worst.1);
+        // Either side of the switch between the polynomial and the exp form.
+        for x in [0.624_999_9f32, 0.625, 0.625_000_1, -0.625] {
+            assert!(ulps(tanh(x), (x as f64).tanh()) <= 2, "tanh({x}) = {}", tanh(x));
+        }
+    }
+
+    #[test]
+    fn tanh_special_values() {
+        assert_eq!(tanh(0.0).to_bits(), 0.0f32.to_bits());
+        assert_eq!(tanh(-0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(tanh(f32::INFINITY), 1.0);
+        assert_eq!(tanh(f32::NEG_INFINITY), -1.0);
+        assert_eq!(tanh(1e30), 1.0);
+        assert_eq!(tanh(-1e30), -1.0);
+        assert_eq!(tanh(f32::MIN_POSITIVE), f32::MIN_POSITIVE);
+        assert!(tanh(f32::NAN).is_nan());
     }
 }

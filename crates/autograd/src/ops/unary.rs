@@ -1,5 +1,6 @@
 //! Element-wise unary math. Each backward multiplies the output gradient by f'(x).
 
+use agdlab_tensor::elementwise::tanh;
 use agdlab_tensor::Tensor;
 
 use crate::var::Var;
@@ -121,7 +122,7 @@ impl Var {
         const C: f32 = 0.044_715;
         let k = (2.0 / std::f32::consts::PI).sqrt();
         let x = self.value().clone();
-        let th = x.map(|v| (k * (v + C * v * v * v)).tanh());
+        let th = x.map(|v| tanh(k * (v + C * v * v * v)));
         let out = x.zip_map(&th, "gelu_tanh", |v, t| 0.5 * v * (1.0 + t));
         Var::record("gelu_tanh", out, &[self], move |g, grads| {
             grads.add(0, || {
