@@ -90,6 +90,8 @@ impl Products {
 }
 
 fn lstm_step(c: &mut Criterion) {
+    // As the training loop does (`fit`): steps reuse freed pages instead of faulting in new ones.
+    agdlab::tensor::memory::keep_freed_memory();
     let model = LanguageModel::new(VOCAB, SIZE, SIZE, LAYERS, 0.2, 0);
     let mut rng = StdRng::seed_from_u64(1);
     let ids: Vec<usize> = (0..SEQ * BATCH).map(|_| rng.random_range(0..VOCAB)).collect();

@@ -21,6 +21,12 @@
 //! print the epoch's line
 //! ```
 //!
+//! Memory: before the first step, `fit` asks the C library's allocator to keep freed
+//! memory for reuse ([`crate::tensor::memory::keep_freed_memory`]), so each step's large
+//! buffers (logits, activations) land on pages that are already mapped instead of
+//! costing a page fault per 4 KiB (9–15% of a PTB LSTM step without it). The process's
+//! resident size stays at its peak.
+//!
 //! Crash consistency: the metrics row is written before the checkpoint, and a resumed
 //! run cuts the metrics back to the checkpoint's epoch, so after a kill at any moment
 //! the two agree. A resume also checks the run's settings against the checkpoint's
@@ -174,6 +180,7 @@ pub fn fit(
     config: &TrainConfig,
 ) -> Result<RunSummary, TrainError> {
     check_paths(config)?;
+    crate::tensor::memory::keep_freed_memory();
     let steps = task.steps_per_epoch();
     if steps == 0 {
         return Err(TrainError::Data("no training data: the training set is empty".into()));

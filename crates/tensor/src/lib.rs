@@ -19,6 +19,7 @@
 //! | [`matmul`] | 2-D and batched products through `matrixmultiply::sgemm`, strides passed straight through |
 //! | [`parallel`] | when and how loops use rayon's threads |
 //! | [`alloc_count`] | a counting allocator for tests that promise "no copy" |
+//! | [`memory`] | keeping freed memory for reuse between training steps (glibc's `mallopt`) |
 //! | [`gemm`] | one serial, bounds-checked `sgemm` on matrices inside slices |
 //! | [`conv`] | 2-D convolution: im2col + sgemm forward, col2im + sgemm backward |
 //! | [`pool`] | max, average and global average pooling of NCHW planes |
@@ -44,6 +45,7 @@ pub mod gemm;
 pub mod index;
 pub mod layout;
 pub mod matmul;
+pub mod memory;
 pub mod parallel;
 pub mod pool;
 pub mod reduce;
