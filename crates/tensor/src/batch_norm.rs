@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use crate::parallel::worth_parallel;
+use crate::parallel::{map_planes, worth_parallel, zip_planes};
 use crate::tensor::Tensor;
 
 /// `[n, c, l]` of a tensor of rank ≥ 2 (the trailing dimensions flattened).
@@ -144,25 +144,19 @@ pub fn channel_affine(x: &Tensor, scale: &[f32], shift: &[f32], relu: bool) -> T
     );
     let source = x.contiguous();
     let input = source.as_slice().expect("contiguous");
-    let mut out = vec![0.0f32; input.len()];
-    let apply = |(p, (o, i)): (usize, (&mut [f32], &[f32]))| {
-        let (s, t) = (scale[p % c], shift[p % c]);
-        if relu {
-            o.iter_mut().zip(i).for_each(|(o, &i)| {
-                let y = i * s + t;
-                *o = if y <= 0.0 { 0.0 } else { y };
-            });
-        } else {
-            o.iter_mut().zip(i).for_each(|(o, &i)| *o = i * s + t);
-        }
+    let per_channel = |p: usize| (scale[p % c], shift[p % c]);
+    let out = if relu {
+        map_planes(input, l, per_channel, |x, &(s, t)| {
+            let y = x * s + t;
+            if y <= 0.0 {
+                0.0
+            } else {
+                y
+            }
+        })
+    } else {
+        map_planes(input, l, per_channel, |x, &(s, t)| x * s + t)
     };
-    if l > 0 {
-        if worth_parallel(input.len()) {
-            out.par_chunks_mut(l).zip(input.par_chunks(l)).enumerate().for_each(apply);
-        } else {
-            out.chunks_mut(l).zip(input.chunks(l)).enumerate().for_each(apply);
-        }
-    }
     Tensor::from_contiguous(out, x.shape())
 }
 
@@ -208,23 +202,8 @@ pub fn batch_norm_input_grad(grad_out: &Tensor, x: &Tensor, a: &[f32], b: &[f32]
     );
     let (g, xs) = (grad_out.contiguous(), x.contiguous());
     let (g, xs) = (g.as_slice().expect("contiguous"), xs.as_slice().expect("contiguous"));
-    let mut out = vec![0.0f32; g.len()];
-    // One plane: (plane index, (output, (gradient, input))).
-    type Plane<'a> = (usize, (&'a mut [f32], (&'a [f32], &'a [f32])));
-    let apply = |(p, (o, (g, x))): Plane<'_>| {
-        let ch = p % c;
-        let (a, b, d) = (a[ch], b[ch], d[ch]);
-        for ((o, &g), &x) in o.iter_mut().zip(g).zip(x) {
-            *o = a * g + b * x + d;
-        }
-    };
-    if l > 0 {
-        if worth_parallel(g.len()) {
-            out.par_chunks_mut(l).zip(g.par_chunks(l).zip(xs.par_chunks(l))).enumerate().for_each(apply);
-        } else {
-            out.chunks_mut(l).zip(g.chunks(l).zip(xs.chunks(l))).enumerate().for_each(apply);
-        }
-    }
+    let per_channel = |p: usize| (a[p % c], b[p % c], d[p % c]);
+    let out = zip_planes(g, xs, l, per_channel, |g, x, &(a, b, d)| a * g + b * x + d);
     Tensor::from_contiguous(out, x.shape())
 }
 

@@ -93,6 +93,63 @@ unsafe fn filled_buffer(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) 
     out
 }
 
+/// `out[i] = f(x[i], param(i / plane))`: an element-wise map whose constants change from
+/// one `plane`-long run of `x` to the next (batch norm's per-channel scale and shift,
+/// with `param(p)` giving plane `p`'s), into a new buffer, in parallel when large.
+///
+/// The output is written once, never zeroed first (see [`filled_buffer`]).
+///
+/// # Panics
+/// When `plane` is 0 and `x` is not empty, or `x` is not a whole number of planes.
+pub fn map_planes<P>(
+    x: &[f32],
+    plane: usize,
+    param: impl Fn(usize) -> P + Sync,
+    f: impl Fn(f32, &P) -> f32 + Sync,
+) -> Vec<f32> {
+    zip_planes(x, x, plane, param, |v, _, p| f(v, p))
+}
+
+/// `out[i] = f(a[i], b[i], param(i / plane))`: [`map_planes`] over two inputs of one length.
+///
+/// # Panics
+/// When the lengths differ, `plane` is 0 and the inputs are not empty, or they are not a
+/// whole number of planes.
+pub fn zip_planes<P>(
+    a: &[f32],
+    b: &[f32],
+    plane: usize,
+    param: impl Fn(usize) -> P + Sync,
+    f: impl Fn(f32, f32, &P) -> f32 + Sync,
+) -> Vec<f32> {
+    assert_eq!(a.len(), b.len(), "zip_planes: lengths differ");
+    if a.is_empty() {
+        return Vec::new();
+    }
+    assert!(plane > 0 && a.len() % plane == 0, "zip_planes: {} elements in planes of {plane}", a.len());
+    // One plane: (plane index, (output, (a, b))).
+    type Plane<'a> = (usize, (&'a mut [MaybeUninit<f32>], (&'a [f32], &'a [f32])));
+    let fill_plane = |(p, (out, (a, b))): Plane<'_>| {
+        let constants = param(p);
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            o.write(f(x, y, &constants));
+        }
+    };
+    let fill = |out: &mut [MaybeUninit<f32>]| {
+        if worth_parallel(a.len()) {
+            out.par_chunks_mut(plane)
+                .zip(a.par_chunks(plane).zip(b.par_chunks(plane)))
+                .enumerate()
+                .for_each(fill_plane);
+        } else {
+            out.chunks_mut(plane).zip(a.chunks(plane).zip(b.chunks(plane))).enumerate().for_each(fill_plane);
+        }
+    };
+    // SAFETY: `out`, `a` and `b` have one length and are cut into the same planes, and
+    // `fill_plane` writes every element of each output plane.
+    unsafe { filled_buffer(a.len(), fill) }
+}
+
 // ---------------------------------------------------------------------------------
 // Strided views: copy, map and zip without walking element by element
 // ---------------------------------------------------------------------------------
@@ -620,6 +677,24 @@ mod avx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each plane gets its own constants, in the serial path and in the parallel one
+    /// (40 planes of 1,000: above the parallel threshold), and every element is written.
+    #[test]
+    fn map_and_zip_planes_apply_each_planes_constants() {
+        for (planes, plane) in [(3, 5), (40, 1000), (1, 1)] {
+            let a: Vec<f32> = (0..planes * plane).map(|i| (i % 97) as f32 - 40.0).collect();
+            let b: Vec<f32> = (0..planes * plane).map(|i| (i % 13) as f32 * 0.5).collect();
+            let mapped = map_planes(&a, plane, |p| (p as f32, 1.0 - p as f32), |x, &(s, t)| x * s + t);
+            let zipped = zip_planes(&a, &b, plane, |p| p as f32, |x, y, &s| x - s * y);
+            for i in 0..planes * plane {
+                let p = (i / plane) as f32;
+                assert_eq!(mapped[i], a[i] * p + (1.0 - p), "map_planes at {i} ({planes} x {plane})");
+                assert_eq!(zipped[i], a[i] - p * b[i], "zip_planes at {i} ({planes} x {plane})");
+            }
+        }
+        assert!(map_planes(&[], 0, |_| (), |x, _| x).is_empty());
+    }
 
     /// `transpose_tile` (AVX blocks and scalar edges where the CPU has AVX) writes what
     /// the scalar loop writes, for every patch size up to 40 x 40 and for the tile
