@@ -253,7 +253,9 @@ fn ours(x: &Tensor, w: &Tensor, b: &Tensor, spec: Conv2dSpec, dy: &Tensor) -> [V
 fn conv2d_matches_a_direct_convolution_on_larger_batches() {
     let mut rng = StdRng::seed_from_u64(7);
     // 37 images: three runs of the weight gradient (16 + 16 + 5), and enough work for
-    // the parallel path.
+    // the parallel path. Small outputs are multiplied several images per product
+    // (`ConvGeometry::images_per_product`): 2 images of 15x13 outputs (the last alone),
+    // 7 of 8x7 in the grouped case, 15 of 5x5 in the strided 1x1 one (then 6).
     let cases = [
         ([37, 8, 15, 13], [12, 8, 3, 3], Conv2dSpec::default().padding(1)),
         ([37, 8, 15, 13], [12, 4, 3, 2], Conv2dSpec::default().stride(2).padding(1).dilation(2).groups(2)),
