@@ -303,12 +303,7 @@ impl Neg for &Tensor {
 #[cfg(test)]
 mod tests {
     use super::tanh;
-
-    /// The distance in ulps between `got` and the f32 nearest to `want`.
-    fn ulps(got: f32, want: f64) -> u32 {
-        let want = want as f32;
-        (got.to_bits() as i64 - want.to_bits() as i64).unsigned_abs() as u32
-    }
+    use crate::exp::ulps;
 
     #[test]
     fn tanh_is_within_two_ulps_of_the_true_value_across_the_range() {

@@ -70,15 +70,17 @@ pub fn sum_exp_shifted(x: &[f32], shift: f32) -> f64 {
     total
 }
 
+/// The distance in ulps between `got` and the f32 nearest to `want` (for the accuracy
+/// tests of `exp` here and of `tanh` in `elementwise`).
+#[cfg(test)]
+pub(crate) fn ulps(got: f32, want: f64) -> u32 {
+    let want = want as f32;
+    (got.to_bits() as i64 - want.to_bits() as i64).unsigned_abs() as u32
+}
+
 #[cfg(test)]
 mod tests {
-    use super::exp;
-
-    /// The distance in ulps between `got` and the f32 nearest to `want`.
-    fn ulps(got: f32, want: f64) -> u32 {
-        let want = want as f32;
-        (got.to_bits() as i64 - want.to_bits() as i64).unsigned_abs() as u32
-    }
+    use super::{exp, ulps};
 
     #[test]
     fn within_two_ulps_of_the_true_value_across_the_range() {
