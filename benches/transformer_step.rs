@@ -18,11 +18,11 @@
 mod ptb_transformer;
 
 use agdlab::autograd::Tape;
-use agdlab::nn::{cross_entropy, Module};
-use agdlab::optim::{clip_grad_norm, Agd, AgdConfig, Optimizer};
-use agdlab::tensor::matmul::matmul_into;
+use agdlab::nn::{Module, cross_entropy};
+use agdlab::optim::{Agd, AgdConfig, Optimizer, clip_grad_norm};
 use agdlab::tensor::Tensor;
-use criterion::{criterion_group, criterion_main, Criterion};
+use agdlab::tensor::matmul::matmul_into;
+use criterion::{Criterion, criterion_group, criterion_main};
 use ptb_transformer::TransformerLm;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

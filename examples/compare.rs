@@ -23,8 +23,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use agdlab::say;
-use agdlab::study::plan::{run_all, run_spec, sweep_specs, Outcome, RunSpec, Sweep};
-use agdlab::study::recipes::{self, TaskSpec, TASKS};
+use agdlab::study::plan::{Outcome, RunSpec, Sweep, run_all, run_spec, sweep_specs};
+use agdlab::study::recipes::{self, TASKS, TaskSpec};
 use agdlab::study::report::{comparison_report, sweep_report};
 use clap::{Parser, ValueEnum};
 
@@ -220,9 +220,5 @@ fn run_example(binary: &Path, spec: &RunSpec, resume: bool) -> Result<(), String
         .args(spec.command_line(resume))
         .status()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{} exited with {status}", binary.display()))
-    }
+    if status.success() { Ok(()) } else { Err(format!("{} exited with {status}", binary.display())) }
 }

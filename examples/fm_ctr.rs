@@ -34,16 +34,16 @@ use agdlab::data::movielens::MovieLens;
 use agdlab::data::synthetic_ctr::{SyntheticCtr, SyntheticCtrConfig};
 use agdlab::data::{CtrDataset, CtrExamples};
 use agdlab::metrics::{auc, log_loss_with_logits};
-use agdlab::nn::{bce_with_logits, FactorizationMachine, FmConfig, Module};
+use agdlab::nn::{FactorizationMachine, FmConfig, Module, bce_with_logits};
 use agdlab::optim::{ParamGroup, SparseMode};
 use agdlab::say;
 use agdlab::train::{
-    epoch_order, fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind, ScheduleFlag,
-    StepOutput, Task,
+    Better, CommonArgs, OptimizerKind, ScheduleFlag, StepOutput, Task, epoch_order, fit, parse_with_defaults,
+    run_in_pool,
 };
 use clap::{Parser, ValueEnum};
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 /// Default learning rate per optimizer and source (see README.md).
 ///

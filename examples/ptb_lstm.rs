@@ -19,17 +19,17 @@ use std::path::PathBuf;
 
 use agdlab::autograd::{Tape, Var};
 use agdlab::data::ptb::{Ptb, Streams};
-use agdlab::nn::{cross_entropy, init, Dropout, Embedding, Forward, Linear, Lstm, LstmConfig, Module, Walk};
+use agdlab::nn::{Dropout, Embedding, Forward, Linear, Lstm, LstmConfig, Module, Walk, cross_entropy, init};
 use agdlab::optim::{Constant, CosineAnnealing, LrSchedule, ParamGroup, StepDecay};
 use agdlab::say;
 use agdlab::tensor::Tensor;
 use agdlab::train::{
-    fit, loss_and_perplexity, parse_with_defaults, perplexity_status, run_in_pool, Better, CommonArgs,
-    OptimizerKind, StepOutput, Task,
+    Better, CommonArgs, OptimizerKind, StepOutput, Task, fit, loss_and_perplexity, parse_with_defaults,
+    perplexity_status, run_in_pool,
 };
 use clap::Parser;
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 /// Default learning rate per optimizer (the recipes of issue 9; see README.md).
 fn default_lr(kind: OptimizerKind) -> f32 {

@@ -24,7 +24,7 @@ use std::path::Path;
 
 use crate::autograd::{Param, ShapeMismatch};
 use crate::checkpoint::{
-    decode_f32, parse_raw, serialize, write_atomic, CheckpointError, CheckpointErrorKind, Dtype, RawTensor,
+    CheckpointError, CheckpointErrorKind, Dtype, RawTensor, decode_f32, parse_raw, serialize, write_atomic,
 };
 use crate::nn::{Buffer, Item, Module, Walk};
 use crate::tensor::Tensor;
@@ -194,7 +194,7 @@ fn decode_any(name: &str, t: &RawTensor) -> Result<Tensor, CheckpointErrorKind> 
             return Err(CheckpointErrorKind::WrongDtype {
                 tensor: name.to_string(),
                 dtype: format!("{other:?}"),
-            })
+            });
         }
     };
     Tensor::from_vec(values, &t.shape)

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use agdlab::autograd::Param;
 use agdlab::checkpoint::{
-    check_writable_target, load_training, save_training, Checkpoint, CheckpointError, CheckpointErrorKind,
+    Checkpoint, CheckpointError, CheckpointErrorKind, check_writable_target, load_training, save_training,
 };
 use agdlab::optim::OptimizerState;
 use agdlab::tensor::Tensor;

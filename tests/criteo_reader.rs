@@ -11,10 +11,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use agdlab::data::criteo::{
-    bucket, field_names, read_criteo, read_criteo_from, CriteoOptions, IntegerEncoding,
+    CriteoOptions, IntegerEncoding, bucket, field_names, read_criteo, read_criteo_from,
 };
-use agdlab::data::ctr::{feature_row, Token};
-use agdlab::data::{find_dataset, CtrExamples, DataErrorKind};
+use agdlab::data::ctr::{Token, feature_row};
+use agdlab::data::{CtrExamples, DataErrorKind, find_dataset};
 use common::temp_dir;
 
 /// A line's 40 fields: the label, 13 integers, 26 categories ("" for missing).

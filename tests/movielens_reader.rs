@@ -23,7 +23,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use agdlab::data::movielens::{self, MovieLens};
-use agdlab::data::{find_dataset, DataErrorKind};
+use agdlab::data::{DataErrorKind, find_dataset};
 use common::temp_dir;
 
 const USERS: &str = "7|24|M|technician|85711\n2|53|F|other|94043\n3|17|M|writer|32067\n";

@@ -8,12 +8,12 @@ use std::fs;
 use std::path::Path;
 
 use agdlab::optim::{Adam, AdamConfig, Agd, AgdConfig, Optimizer, Sgd, SgdConfig};
-use agdlab::study::plan::{file_stem, run_all, run_spec, set_flag, sweep_specs, Outcome, RunSpec, Sweep};
+use agdlab::study::plan::{Outcome, RunSpec, Sweep, file_stem, run_all, run_spec, set_flag, sweep_specs};
 use agdlab::study::recipes::{self, TASKS};
 use agdlab::study::report::{comparison_report, layer_step_map, sweep_report};
-use agdlab::study::runs::{parse_diagnostics, MetricsTable};
-use agdlab::study::summary::{aggregate, markdown_table, MeanStd, RunResult};
-use agdlab::study::trajectory::{start_param, trajectory, TestFunction};
+use agdlab::study::runs::{MetricsTable, parse_diagnostics};
+use agdlab::study::summary::{MeanStd, RunResult, aggregate, markdown_table};
+use agdlab::study::trajectory::{TestFunction, start_param, trajectory};
 use agdlab::train::Better;
 use common::temp_dir;
 

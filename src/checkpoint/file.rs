@@ -65,7 +65,7 @@ fn check_target(path: &Path) -> Result<(), CheckpointError> {
             return Err(refuse(
                 path,
                 format!("the directory {} does not exist (saving does not create it)", dir.display()),
-            ))
+            ));
         }
         Err(e) => return Err(CheckpointError::new(path, CheckpointErrorKind::Io(e))),
     }

@@ -298,7 +298,7 @@ fn parse_header(header: &[u8]) -> Result<serde_json::Map<String, Value>, Checkpo
     let map = match serde_json::from_str(text) {
         Ok(Value::Object(map)) => map,
         Ok(other) => {
-            return Err(NotSafetensors(format!("the header must be a JSON object, found {}", brief(&other))))
+            return Err(NotSafetensors(format!("the header must be a JSON object, found {}", brief(&other))));
         }
         Err(e) => return Err(NotSafetensors(format!("the header is not valid JSON: {e}"))),
     };
@@ -412,7 +412,7 @@ fn tensor_info(name: &str, value: &Value) -> Result<TensorInfo, CheckpointErrorK
     let dtype = match field("dtype")? {
         Value::String(s) => Dtype::from_name(s).ok_or_else(|| bad(format!("unknown dtype {s:?}")))?,
         other => {
-            return Err(bad(format!("\"dtype\" must be a string such as \"F32\", found {}", brief(other))))
+            return Err(bad(format!("\"dtype\" must be a string such as \"F32\", found {}", brief(other))));
         }
     };
     let shape_value = field("shape")?;
@@ -428,7 +428,7 @@ fn tensor_info(name: &str, value: &Value) -> Result<TensorInfo, CheckpointErrorK
             return Err(bad(format!(
                 "\"data_offsets\" must be two non-negative integers [begin, end], found {}",
                 brief(offsets_value)
-            )))
+            )));
         }
     };
     if end < begin {
@@ -469,7 +469,7 @@ fn parse_metadata(value: Option<&Value>) -> Result<BTreeMap<String, String>, Che
             return Err(CheckpointErrorKind::BadMetadata {
                 key: "__metadata__".into(),
                 problem: format!("must be a map of strings, found {}", brief(other)),
-            })
+            });
         }
     };
     let mut sorted: Vec<(&String, &Value)> = map.iter().collect();

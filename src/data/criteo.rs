@@ -45,7 +45,7 @@ use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
 
-use super::ctr::{feature_row, CtrExamples, Skipped, Token};
+use super::ctr::{CtrExamples, Skipped, Token, feature_row};
 use super::{DataError, DataErrorKind};
 
 /// Integer fields per example (I1..I13).
@@ -281,9 +281,5 @@ fn parse_hex(raw: &[u8]) -> Option<u64> {
 /// The bucket of integer `x`: `⌊x⌋` up to 2, then `⌊(ln x)²⌋` (3 → 1, 10 → 5,
 /// 1000 → 47, 10^9 → 429).
 pub fn bucket(x: f64) -> i64 {
-    if x <= 2.0 {
-        x.floor() as i64
-    } else {
-        x.ln().powi(2).floor() as i64
-    }
+    if x <= 2.0 { x.floor() as i64 } else { x.ln().powi(2).floor() as i64 }
 }

@@ -127,9 +127,5 @@ fn check_dir(dir: &Path, required_files: &[&str]) -> Result<(), String> {
         problems.push(format!("missing {}", missing.join(", ")));
     }
     problems.extend(directories.iter().map(|name| format!("{name} is a directory, not a file")));
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("; "))
-    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
 }

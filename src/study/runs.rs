@@ -118,7 +118,7 @@ pub fn parse_diagnostics(text: &str, path: &Path) -> Result<Vec<DiagnosticRow>, 
         None => return Ok(Vec::new()),
         Some((_, header)) if header.trim() == HEADER => {}
         Some((_, header)) => {
-            return Err(StudyError::new(path, Some(1), format!("header `{header}`, expected `{HEADER}`")))
+            return Err(StudyError::new(path, Some(1), format!("header `{header}`, expected `{HEADER}`")));
         }
     }
     let mut rows = Vec::new();

@@ -3,7 +3,7 @@
 //! table.
 
 use super::runs::MetricsTable;
-use crate::train::{show, Better};
+use crate::train::{Better, show};
 
 /// One finished run: its label (the optimizer, or a sweep point), seed and metrics.
 #[derive(Clone, Debug)]

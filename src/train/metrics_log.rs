@@ -69,7 +69,7 @@ impl MetricsLog {
                 return Err(TrainError::Data(format!(
                     "{}: has columns {header:?}, this run writes {columns:?}; use another --metrics file",
                     self.path.display()
-                )))
+                )));
             }
             Some(_) => {}
         }

@@ -28,11 +28,7 @@ impl RunSettings {
     /// Add a setting only when `condition` holds (a flag at its historical default is not
     /// stored, so older checkpoints keep resuming).
     pub fn with_if(self, condition: bool, flag: &str, value: impl std::fmt::Display) -> RunSettings {
-        if condition {
-            self.with(flag, value)
-        } else {
-            self
-        }
+        if condition { self.with(flag, value) } else { self }
     }
 
     /// The metadata entries a checkpoint stores.
@@ -61,13 +57,13 @@ impl RunSettings {
                         "--{flag} is {value}, but the checkpoint was made with --{flag} {old}; \
                          resuming would not continue the same run (pass --allow-changed-settings to \
                          resume anyway)"
-                    )))
+                    )));
                 }
                 None => {
                     return Err(TrainError::Settings(format!(
                         "the checkpoint does not record --{flag} (made by an older version?); pass \
                          --allow-changed-settings to resume anyway"
-                    )))
+                    )));
                 }
             }
         }

@@ -19,10 +19,10 @@ mod fuzz_common;
 use std::io::BufReader;
 use std::path::Path;
 
-use agdlab::data::criteo::{read_criteo_from, CriteoOptions, IntegerEncoding, NUM_FIELDS};
+use agdlab::data::criteo::{CriteoOptions, IntegerEncoding, NUM_FIELDS, read_criteo_from};
 use agdlab::data::movielens::MovieLens;
 use agdlab::data::{CtrExamples, DataError, DataErrorKind, Skipped};
-use fuzz_common::{presented, SmallReads};
+use fuzz_common::{SmallReads, presented};
 
 /// `criteo`: the first byte is a control byte, the rest is the file.
 ///

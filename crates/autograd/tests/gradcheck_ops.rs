@@ -8,12 +8,12 @@
 // `&[x.clone()]` reads better than `std::slice::from_ref(&x)` next to the multi-input calls.
 #![allow(clippy::cloned_ref_to_slice_refs)]
 
-use agdlab_autograd::{check_gradients, GradCheck, Var};
-use agdlab_tensor::index::Indices;
+use agdlab_autograd::{GradCheck, Var, check_gradients};
 use agdlab_tensor::Tensor;
+use agdlab_tensor::index::Indices;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
 
 /// Tensors of logical shape `shape` in several layouts, values from `transform`.
 ///
@@ -157,11 +157,7 @@ fn unary_math() {
     check_unary("erf", identity, |x| x.erf());
     fn off_bounds(x: f32) -> f32 {
         // Keep values clear of the clamp bounds ±0.5.
-        if (x.abs() - 0.5).abs() < 0.1 {
-            x + 0.25f32.copysign(x)
-        } else {
-            x
-        }
+        if (x.abs() - 0.5).abs() < 0.1 { x + 0.25f32.copysign(x) } else { x }
     }
     check_unary("clamp", off_bounds, |x| x.clamp(-0.5, 0.5));
 }

@@ -31,8 +31,8 @@
 //! before feeding it to the next window.
 
 use agdlab_autograd::{Param, Var};
-use agdlab_tensor::elementwise::{sigmoid, tanh};
 use agdlab_tensor::Tensor;
+use agdlab_tensor::elementwise::{sigmoid, tanh};
 use rand::Rng;
 
 use crate::dropout::Dropout;

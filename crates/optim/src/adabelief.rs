@@ -6,7 +6,7 @@ use crate::agd::WeightDecayMode;
 use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
 use crate::optimizer::OptimError;
-use crate::rule::{unknown_hyperparam, validated, AdamFamily, PerParameter, UpdateRule};
+use crate::rule::{AdamFamily, PerParameter, UpdateRule, unknown_hyperparam, validated};
 
 /// Hyper-parameters of [`AdaBelief`]; `Default` matches `adabelief-pytorch` 0.2
 /// (`eps=1e-16`, `weight_decouple=True`, `fixed_decay=False`, `amsgrad=False`), except
@@ -119,11 +119,7 @@ impl UpdateRule for AdaBeliefRule {
     }
 
     fn set_hyperparam(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
-        if self.family().set(name, value)? {
-            Ok(())
-        } else {
-            Err(unknown_hyperparam(self, name))
-        }
+        if self.family().set(name, value)? { Ok(()) } else { Err(unknown_hyperparam(self, name)) }
     }
 
     fn nonnegative_buffers(&self) -> &'static [&'static str] {
@@ -154,11 +150,7 @@ impl UpdateRule for AdaBeliefRule {
         let bc2_sqrt = bc2.sqrt() as f32;
         let k = AdaBeliefCoefficients { b1, b2, l2, keep, step_size, bc2_sqrt, eps };
         let belief_kernel = |ch: Chunk<'_>| {
-            if amsgrad {
-                adabelief_chunk::<true>(ch, &k)
-            } else {
-                adabelief_chunk::<false>(ch, &k)
-            }
+            if amsgrad { adabelief_chunk::<true>(ch, &k) } else { adabelief_chunk::<false>(ch, &k) }
         };
         kernel::run_fused(chunk, &belief_kernel)
     }

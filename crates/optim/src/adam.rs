@@ -5,7 +5,7 @@ use agdlab_autograd::Param;
 use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
 use crate::optimizer::OptimError;
-use crate::rule::{unknown_hyperparam, validated, AdamFamily, PerParameter, UpdateRule};
+use crate::rule::{AdamFamily, PerParameter, UpdateRule, unknown_hyperparam, validated};
 
 /// Hyper-parameters of [`Adam`]. `Default` is `torch.optim.Adam`'s defaults;
 /// [`AdamConfig::adamw`] is `torch.optim.AdamW`'s (weight decay 1e-2, decoupled).
@@ -119,11 +119,7 @@ impl UpdateRule for AdamRule {
     type Stats = ();
 
     fn name(&self) -> &'static str {
-        if self.config.decoupled_weight_decay {
-            "AdamW"
-        } else {
-            "Adam"
-        }
+        if self.config.decoupled_weight_decay { "AdamW" } else { "Adam" }
     }
 
     fn hyperparams(&self) -> Vec<(&'static str, f64)> {
@@ -131,11 +127,7 @@ impl UpdateRule for AdamRule {
     }
 
     fn set_hyperparam(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
-        if self.family().set(name, value)? {
-            Ok(())
-        } else {
-            Err(unknown_hyperparam(self, name))
-        }
+        if self.family().set(name, value)? { Ok(()) } else { Err(unknown_hyperparam(self, name)) }
     }
 
     fn nonnegative_buffers(&self) -> &'static [&'static str] {
@@ -163,11 +155,7 @@ impl UpdateRule for AdamRule {
         let (eps, amsgrad) = (c.eps, c.amsgrad);
         let k = AdamCoefficients { b1, b2, l2, decay, step_size, bc2_sqrt, eps };
         let adam_kernel = |ch: Chunk<'_>| {
-            if amsgrad {
-                adam_chunk::<true>(ch, &k)
-            } else {
-                adam_chunk::<false>(ch, &k)
-            }
+            if amsgrad { adam_chunk::<true>(ch, &k) } else { adam_chunk::<false>(ch, &k) }
         };
         kernel::run_fused(chunk, &adam_kernel)
     }

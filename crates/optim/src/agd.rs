@@ -3,11 +3,11 @@
 
 use agdlab_autograd::Param;
 
-use crate::diagnostics::{StepStats, MODE_FLIP_FRACTION, SGD_MODE_FRACTION};
+use crate::diagnostics::{MODE_FLIP_FRACTION, SGD_MODE_FRACTION, StepStats};
 use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
 use crate::optimizer::OptimError;
-use crate::rule::{check_hyperparam, unknown_hyperparam, validated, PerParameter, UpdateRule};
+use crate::rule::{PerParameter, UpdateRule, check_hyperparam, unknown_hyperparam, validated};
 
 /// How [`Agd`] applies weight decay λ (ignored when `win` is on: Win has its own decay).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -389,13 +389,7 @@ fn agd_chunk<const AMSGRAD: bool, const WIN: bool, const MONITOR: bool>(
     let Chunk { theta, grad, bufs: [m, b, x, y, w] } = ch;
     // The optional buffers come in the order of `AgdRule::buffers`.
     let mut optional = [x, y, w].into_iter();
-    let mut next = |on: bool| -> &mut [f32] {
-        if on {
-            optional.next().expect("buffer")
-        } else {
-            &mut []
-        }
-    };
+    let mut next = |on: bool| -> &mut [f32] { if on { optional.next().expect("buffer") } else { &mut [] } };
     let (bmax, z, last_mode) = (next(AMSGRAD), next(WIN), next(MONITOR));
     let (mut sgd_count, mut flips) = (0usize, 0usize);
     for (range, grad) in grad.finite_blocks() {

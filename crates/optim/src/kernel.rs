@@ -99,11 +99,7 @@ impl<'a> Iterator for FiniteBlocks<'a> {
 }
 
 fn split_buf(b: &mut [f32], mid: usize) -> (&mut [f32], &mut [f32]) {
-    if b.is_empty() {
-        (b, &mut [])
-    } else {
-        b.split_at_mut(mid)
-    }
+    if b.is_empty() { (b, &mut []) } else { b.split_at_mut(mid) }
 }
 
 impl<'a> Chunk<'a> {

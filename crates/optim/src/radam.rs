@@ -5,7 +5,7 @@ use agdlab_autograd::Param;
 use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
 use crate::optimizer::OptimError;
-use crate::rule::{unknown_hyperparam, validated, AdamFamily, PerParameter, UpdateRule};
+use crate::rule::{AdamFamily, PerParameter, UpdateRule, unknown_hyperparam, validated};
 
 /// Hyper-parameters of [`RAdam`]; `Default` matches `torch.optim.RAdam`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -112,11 +112,7 @@ impl UpdateRule for RAdamRule {
     }
 
     fn set_hyperparam(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
-        if self.family().set(name, value)? {
-            Ok(())
-        } else {
-            Err(unknown_hyperparam(self, name))
-        }
+        if self.family().set(name, value)? { Ok(()) } else { Err(unknown_hyperparam(self, name)) }
     }
 
     fn nonnegative_buffers(&self) -> &'static [&'static str] {

@@ -5,7 +5,7 @@ use agdlab_autograd::Param;
 use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
 use crate::optimizer::OptimError;
-use crate::rule::{check_hyperparam, unknown_hyperparam, validated, PerParameter, UpdateRule};
+use crate::rule::{PerParameter, UpdateRule, check_hyperparam, unknown_hyperparam, validated};
 
 /// Hyper-parameters of [`Sgd`]; `Default` matches `torch.optim.SGD` (lr 1e-3).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -131,11 +131,7 @@ impl UpdateRule for SgdRule {
     }
 
     fn buffers(&self) -> &'static [&'static str] {
-        if self.config.momentum != 0.0 {
-            &["momentum_buffer"]
-        } else {
-            &[]
-        }
+        if self.config.momentum != 0.0 { &["momentum_buffer"] } else { &[] }
     }
 
     fn update(&self, step: u64, chunk: Chunk<'_>) {
@@ -186,11 +182,7 @@ fn sgd_chunk<const MOMENTUM: bool, const DECAY: bool>(ch: Chunk<'_>, k: &SgdCoef
             let d = if MOMENTUM {
                 let b = if k.first { g } else { k.mu * buf[i] + (1.0 - k.damp) * g };
                 buf[i] = b;
-                if k.nesterov {
-                    g + k.mu * b
-                } else {
-                    b
-                }
+                if k.nesterov { g + k.mu * b } else { b }
             } else {
                 g
             };

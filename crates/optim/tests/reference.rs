@@ -9,8 +9,8 @@
 mod common;
 
 use agdlab_optim::{
-    AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, Optimizer, RAdam, RAdamConfig, Sgd,
-    SgdConfig, WeightDecayMode, SGD_MODE_FRACTION,
+    AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, Optimizer, RAdam, RAdamConfig,
+    SGD_MODE_FRACTION, Sgd, SgdConfig, WeightDecayMode,
 };
 use common::*;
 

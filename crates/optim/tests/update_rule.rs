@@ -2,13 +2,13 @@
 //! step numbering, the `init` hook, skipped parameters, the NaN check, state by name,
 //! hyper-parameters by name and the diagnostics report.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use agdlab_autograd::{Gradients, Param};
 use agdlab_optim::{
-    check_hyperparam, run_fused, unknown_hyperparam, Chunk, OptimError, Optimizer, PerParameter, StepStats,
-    UpdateRule, CHECK_BLOCK,
+    CHECK_BLOCK, Chunk, OptimError, Optimizer, PerParameter, StepStats, UpdateRule, check_hyperparam,
+    run_fused, unknown_hyperparam,
 };
 use agdlab_tensor::Tensor;
 

@@ -49,7 +49,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use crate::gemm::{sgemm, MatMut, MatRef};
+use crate::gemm::{MatMut, MatRef, sgemm};
 use crate::matmul::PARALLEL_MULADDS;
 use crate::tensor::Tensor;
 

@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use crate::layout::{broadcast_shape, Layout};
+use crate::layout::{Layout, broadcast_shape};
 use crate::tensor::Tensor;
 
 /// Products with at least this many multiply-adds (`batch·m·k·n`) split across rayon.
