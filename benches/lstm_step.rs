@@ -1,7 +1,9 @@
 //! One training step of the `ptb_lstm` example's model (the example's own code: a
 //! 10,000-word vocabulary, embedding 200, 2 x 200 LSTM, decoder; dropout 0.2) at batch
 //! 20 and 35 steps, split into its parts: forward on a tape, forward + backward, and the
-//! whole step (+ clipping to norm 0.25 and an AGD step), as `fit` runs it.
+//! whole step (+ clipping to norm 0.25 and an AGD step), as `fit` runs it; and the
+//! whole step with each other optimizer (`whole_step_clip_sgd`, `..._adam`, `..._adamw`,
+//! `..._adabelief`, `..._radam`, at the example's learning rates).
 //!
 //! `gemm_only` runs just the matrix products of one step, with the same shapes and
 //! operand layouts (through `matmul_into`, as the ops do), so `gemm_only / whole_step`
@@ -19,9 +21,10 @@ mod ptb_lstm;
 
 use agdlab::autograd::Tape;
 use agdlab::nn::{Module, cross_entropy};
-use agdlab::optim::{Agd, AgdConfig, Optimizer, clip_grad_norm};
+use agdlab::optim::{Agd, AgdConfig, Optimizer, ParamGroup, clip_grad_norm};
 use agdlab::tensor::Tensor;
 use agdlab::tensor::matmul::matmul_into;
+use agdlab::train::{OptimizerKind, OptimizerSettings};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ptb_lstm::LanguageModel;
 use rand::rngs::StdRng;
@@ -121,6 +124,26 @@ fn lstm_step(c: &mut Criterion) {
             opt.step(&grads).unwrap();
         })
     });
+    for kind in OptimizerKind::ALL.into_iter().filter(|&k| k != OptimizerKind::Agd) {
+        let settings = OptimizerSettings {
+            kind,
+            lr: ptb_lstm::default_lr(kind),
+            delta: 1e-5,
+            weight_decay: None,
+            momentum: 0.0,
+            difference_every: 1,
+            monitor_switching: false,
+        };
+        let mut opt = settings.build(vec![ParamGroup::new(params.clone())]).unwrap();
+        group.bench_function(format!("whole_step_clip_{kind}"), |b| {
+            b.iter(|| {
+                let tape = Tape::new();
+                let mut grads = cross_entropy(&model.forward(&tape, &ids, SEQ, None).0, &targets).backward();
+                clip_grad_norm(&mut grads, &params, 0.25);
+                opt.step(&grads).unwrap();
+            })
+        });
+    }
     let products = Products::new(&mut rng);
     group.bench_function("gemm_only", |b| b.iter(|| products.run()));
     group.finish();

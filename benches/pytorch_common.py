@@ -49,6 +49,51 @@ class AGD(torch.optim.Optimizer):
                 p.addcdiv_(m, denom, value=-group["lr"] * bc2**0.5 / bc1)
 
 
+class AdaBelief(torch.optim.Optimizer):
+    """AdaBelief (Zhuang et al., NeurIPS 2020) from its equations, as agdlab's
+    `AdaBelief` implements it (adabelief-pytorch 0.2 with rectify=False, eps 1e-16,
+    decoupled weight decay): the second moment tracks (g - m)^2 + eps."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-16, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            lr, eps = group["lr"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["m"] = torch.zeros_like(p)
+                    state["s"] = torch.zeros_like(p)
+                state["step"] += 1
+                t, m, s = state["step"], state["m"], state["s"]
+                if group["weight_decay"]:
+                    p.mul_(1 - lr * group["weight_decay"])
+                m.mul_(b1).add_(p.grad, alpha=1 - b1)
+                belief = p.grad - m
+                s.mul_(b2).addcmul_(belief, belief, value=1 - b2).add_(eps)
+                denom = (s.sqrt() / (1 - b2**t) ** 0.5).add_(eps)
+                p.addcdiv_(m, denom, value=-lr / (1 - b1**t))
+
+
+def make_optimizer(name, params, lr):
+    """The optimizer `name` (agd, sgd, adam, adamw, adabelief, radam) at learning rate
+    `lr`, with the defaults agdlab's examples use (AdamW: weight decay 1e-2)."""
+    return {
+        "agd": lambda: AGD(params, lr=lr),
+        "sgd": lambda: torch.optim.SGD(params, lr=lr),
+        "adam": lambda: torch.optim.Adam(params, lr=lr),
+        "adamw": lambda: torch.optim.AdamW(params, lr=lr, weight_decay=1e-2),
+        "adabelief": lambda: AdaBelief(params, lr=lr),
+        "radam": lambda: torch.optim.RAdam(params, lr=lr),
+    }[name]()
+
+
 class TransformerLm(torch.nn.Module):
     """examples/ptb_transformer.rs's model in PyTorch modules: token + learned position
     embeddings with dropout, pre-LN encoder layers (GELU, causal), a final LayerNorm and
@@ -114,13 +159,16 @@ def median_step_seconds(step, steps):
     return statistics.median(times)
 
 
-def compare_steps(description, bench):
-    """Parse the step scripts' flags (--threads, --rounds, --steps) and build
-    `benches/<bench>.rs`; returns its executable and the flags."""
+def compare_steps(description, bench, add_flags=None):
+    """Parse the step scripts' flags (--threads, --rounds, --steps, and any that
+    `add_flags(parser)` adds) and build `benches/<bench>.rs`; returns its executable and
+    the flags."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20, help="PyTorch steps timed per round")
+    if add_flags:
+        add_flags(parser)
     args = parser.parse_args()
     binary = build_bench(bench)
     return binary, args

@@ -32,7 +32,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 /// Default learning rate per optimizer (the recipes of issue 9; see README.md).
-fn default_lr(kind: OptimizerKind) -> f32 {
+pub fn default_lr(kind: OptimizerKind) -> f32 {
     match kind {
         OptimizerKind::Agd => 3e-4,
         OptimizerKind::Sgd => 20.0,
