@@ -15,16 +15,18 @@
 //!
 //! `benches/pytorch_lstm.py` times the same step in PyTorch and agdlab, alternating.
 
+#[path = "common/baselines.rs"]
+mod baselines;
 #[allow(dead_code)]
 #[path = "../examples/ptb_lstm.rs"]
 mod ptb_lstm;
 
 use agdlab::autograd::Tape;
 use agdlab::nn::{Module, cross_entropy};
-use agdlab::optim::{Agd, AgdConfig, Optimizer, ParamGroup, clip_grad_norm};
+use agdlab::optim::{Agd, AgdConfig, Optimizer, clip_grad_norm};
 use agdlab::tensor::Tensor;
 use agdlab::tensor::matmul::matmul_into;
-use agdlab::train::{OptimizerKind, OptimizerSettings};
+use baselines::baseline_optimizers;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ptb_lstm::LanguageModel;
 use rand::rngs::StdRng;
@@ -124,17 +126,7 @@ fn lstm_step(c: &mut Criterion) {
             opt.step(&grads).unwrap();
         })
     });
-    for kind in OptimizerKind::ALL.into_iter().filter(|&k| k != OptimizerKind::Agd) {
-        let settings = OptimizerSettings {
-            kind,
-            lr: ptb_lstm::default_lr(kind),
-            delta: 1e-5,
-            weight_decay: None,
-            momentum: 0.0,
-            difference_every: 1,
-            monitor_switching: false,
-        };
-        let mut opt = settings.build(vec![ParamGroup::new(params.clone())]).unwrap();
+    for (kind, mut opt) in baseline_optimizers(&params, ptb_lstm::default_lr, 0.0) {
         group.bench_function(format!("whole_step_clip_{kind}"), |b| {
             b.iter(|| {
                 let tape = Tape::new();

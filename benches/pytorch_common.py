@@ -81,12 +81,13 @@ class AdaBelief(torch.optim.Optimizer):
                 p.addcdiv_(m, denom, value=-lr / (1 - b1**t))
 
 
-def make_optimizer(name, params, lr):
+def make_optimizer(name, params, lr, delta=1e-5, momentum=0.0):
     """The optimizer `name` (agd, sgd, adam, adamw, adabelief, radam) at learning rate
-    `lr`, with the defaults agdlab's examples use (AdamW: weight decay 1e-2)."""
+    `lr` (AGD with `delta`, SGD with `momentum`), with the defaults agdlab's examples use
+    (AdamW: weight decay 1e-2)."""
     return {
-        "agd": lambda: AGD(params, lr=lr),
-        "sgd": lambda: torch.optim.SGD(params, lr=lr),
+        "agd": lambda: AGD(params, lr=lr, delta=delta),
+        "sgd": lambda: torch.optim.SGD(params, lr=lr, momentum=momentum),
         "adam": lambda: torch.optim.Adam(params, lr=lr),
         "adamw": lambda: torch.optim.AdamW(params, lr=lr, weight_decay=1e-2),
         "adabelief": lambda: AdaBelief(params, lr=lr),

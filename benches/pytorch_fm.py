@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_common import AGD  # noqa: E402  (AGD from the paper's equations)
+from pytorch_common import make_optimizer  # noqa: E402  (AGD from the paper's equations)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 M64 = (1 << 64) - 1
@@ -113,14 +113,6 @@ class FactorizationMachine(torch.nn.Module):
 LRS = {"agd": 1e-4, "adam": 1e-3, "sgd": 0.5}
 
 
-def make_optimizer(name, params):
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=LRS[name], momentum=0.9)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=LRS[name])
-    return AGD(params, lr=LRS[name])
-
-
 def auc(scores, labels):
     """Exact AUC with ties counting one half."""
     order = np.argsort(scores, kind="mergesort")
@@ -135,7 +127,7 @@ def torch_epochs(name, train, test, table_size, epochs, seed=0, batch=1024):
     """Seconds of each of `epochs` epochs, and the test AUC after each."""
     torch.manual_seed(seed)
     model = FactorizationMachine(table_size, 16)
-    opt = make_optimizer(name, model.parameters())
+    opt = make_optimizer(name, model.parameters(), LRS[name], momentum=0.9)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     (x, y), (x_test, y_test) = train, test
     seconds, aucs = [], []

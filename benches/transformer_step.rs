@@ -2,7 +2,9 @@
 //! a 10,000-word vocabulary, 2 pre-LN blocks of width 128 with 4 heads, feed-forward 512,
 //! dropout 0.1, an untied head) at batch 20 and windows of 35 tokens, split into its
 //! parts: forward on a tape, forward + backward, and the whole step (+ clipping to norm
-//! 1.0 and an AGD step), as `fit` runs it.
+//! 1.0 and an AGD step), as `fit` runs it; and the whole step with each other optimizer
+//! (`whole_step_clip_sgd`, `..._adam`, `..._adamw`, `..._adabelief`, `..._radam`, at the
+//! learning rates of the example and of `agdlab::study::recipes`; SGD with momentum 0.9).
 //!
 //! `head_only` runs the vocabulary head's three products alone (forward, dX, dW through
 //! `matmul_into`, as the ops do), so `head_only / whole_step` is its share of the step.
@@ -13,6 +15,8 @@
 //!
 //! `benches/pytorch_transformer.py` times the same step in PyTorch and agdlab, alternating.
 
+#[path = "common/baselines.rs"]
+mod baselines;
 #[allow(dead_code)]
 #[path = "../examples/ptb_transformer.rs"]
 mod ptb_transformer;
@@ -22,6 +26,7 @@ use agdlab::nn::{Module, cross_entropy};
 use agdlab::optim::{Agd, AgdConfig, Optimizer, clip_grad_norm};
 use agdlab::tensor::Tensor;
 use agdlab::tensor::matmul::matmul_into;
+use baselines::baseline_optimizers;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ptb_transformer::TransformerLm;
 use rand::rngs::StdRng;
@@ -67,6 +72,16 @@ fn transformer_step(c: &mut Criterion) {
             opt.step(&grads).unwrap();
         })
     });
+    for (kind, mut opt) in baseline_optimizers(&params, ptb_transformer::default_lr, 0.9) {
+        group.bench_function(format!("whole_step_clip_{kind}"), |b| {
+            b.iter(|| {
+                let tape = Tape::new();
+                let mut grads = cross_entropy(&model.forward(&tape, &ids, BATCH), &targets).backward();
+                clip_grad_norm(&mut grads, &params, 1.0);
+                opt.step(&grads).unwrap();
+            })
+        });
+    }
     let n = |shape: &[usize], rng: &mut StdRng| Tensor::normal(shape, 0.0, 0.1, rng);
     let (x, head, d_logits) =
         (n(&[SEQ * BATCH, DIM], &mut rng), n(&[VOCAB, DIM], &mut rng), n(&[SEQ * BATCH, VOCAB], &mut rng));

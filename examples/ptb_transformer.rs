@@ -40,7 +40,7 @@ use rand::rngs::StdRng;
 
 /// Default learning rate per optimizer (issue 11's recipes; AGD's README: about a tenth
 /// of AdamW's... here a third, the best of the PyTorch runs).
-fn default_lr(kind: OptimizerKind) -> f32 {
+pub fn default_lr(kind: OptimizerKind) -> f32 {
     match kind {
         OptimizerKind::Agd => 3e-4,
         OptimizerKind::Sgd => 0.1,
