@@ -17,17 +17,13 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class AGD(torch.optim.Optimizer):
-    """AGD (Yue et al., NeurIPS 2023) from the paper's equations; the one option is
-    decoupled weight decay (per group, as `weight_decay` in a parameter group)."""
-
-    def __init__(self, params, lr=1e-4, betas=(0.9, 0.999), delta=1e-5, weight_decay=0.0):
-        super().__init__(params, dict(lr=lr, betas=betas, delta=delta, weight_decay=weight_decay))
+class TwoMoments(torch.optim.Optimizer):
+    """An optimizer with two moment buffers per parameter (`m`, `v`) and a step count:
+    `step()` keeps the state and calls `self.update(p, group, t, m, v)` per parameter."""
 
     @torch.no_grad()
     def step(self):
         for group in self.param_groups:
-            b1, b2 = group["betas"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -35,21 +31,33 @@ class AGD(torch.optim.Optimizer):
                 if not state:
                     state["step"] = 0
                     state["m"] = torch.zeros_like(p)
-                    state["b"] = torch.zeros_like(p)
+                    state["v"] = torch.zeros_like(p)
                 state["step"] += 1
-                t, m, b = state["step"], state["m"], state["b"]
-                bc1, bc1_old, bc2 = 1 - b1**t, 1 - b1 ** (t - 1), 1 - b2**t
-                m_old_corrected = m / bc1_old if t > 1 else torch.zeros_like(m)
-                m.mul_(b1).add_(p.grad, alpha=1 - b1)
-                s = m / bc1 - m_old_corrected
-                b.mul_(b2).addcmul_(s, s, value=1 - b2)
-                if group["weight_decay"]:
-                    p.mul_(1 - group["lr"] * group["weight_decay"])
-                denom = b.sqrt().clamp_(min=group["delta"] * bc2**0.5)
-                p.addcdiv_(m, denom, value=-group["lr"] * bc2**0.5 / bc1)
+                self.update(p, group, state["step"], state["m"], state["v"])
 
 
-class AdaBelief(torch.optim.Optimizer):
+class AGD(TwoMoments):
+    """AGD (Yue et al., NeurIPS 2023) from the paper's equations; the one option is
+    decoupled weight decay (per group, as `weight_decay` in a parameter group)."""
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.999), delta=1e-5, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, delta=delta, weight_decay=weight_decay))
+
+    @staticmethod
+    def update(p, group, t, m, b):
+        b1, b2 = group["betas"]
+        bc1, bc1_old, bc2 = 1 - b1**t, 1 - b1 ** (t - 1), 1 - b2**t
+        m_old_corrected = m / bc1_old if t > 1 else torch.zeros_like(m)
+        m.mul_(b1).add_(p.grad, alpha=1 - b1)
+        s = m / bc1 - m_old_corrected
+        b.mul_(b2).addcmul_(s, s, value=1 - b2)
+        if group["weight_decay"]:
+            p.mul_(1 - group["lr"] * group["weight_decay"])
+        denom = b.sqrt().clamp_(min=group["delta"] * bc2**0.5)
+        p.addcdiv_(m, denom, value=-group["lr"] * bc2**0.5 / bc1)
+
+
+class AdaBelief(TwoMoments):
     """AdaBelief (Zhuang et al., NeurIPS 2020) from its equations, as agdlab's
     `AdaBelief` implements it (adabelief-pytorch 0.2 with rectify=False, eps 1e-16,
     decoupled weight decay): the second moment tracks (g - m)^2 + eps."""
@@ -57,28 +65,17 @@ class AdaBelief(torch.optim.Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-16, weight_decay=0.0):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
-    @torch.no_grad()
-    def step(self):
-        for group in self.param_groups:
-            b1, b2 = group["betas"]
-            lr, eps = group["lr"], group["eps"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["m"] = torch.zeros_like(p)
-                    state["s"] = torch.zeros_like(p)
-                state["step"] += 1
-                t, m, s = state["step"], state["m"], state["s"]
-                if group["weight_decay"]:
-                    p.mul_(1 - lr * group["weight_decay"])
-                m.mul_(b1).add_(p.grad, alpha=1 - b1)
-                belief = p.grad - m
-                s.mul_(b2).addcmul_(belief, belief, value=1 - b2).add_(eps)
-                denom = (s.sqrt() / (1 - b2**t) ** 0.5).add_(eps)
-                p.addcdiv_(m, denom, value=-lr / (1 - b1**t))
+    @staticmethod
+    def update(p, group, t, m, s):
+        b1, b2 = group["betas"]
+        lr, eps = group["lr"], group["eps"]
+        if group["weight_decay"]:
+            p.mul_(1 - lr * group["weight_decay"])
+        m.mul_(b1).add_(p.grad, alpha=1 - b1)
+        belief = p.grad - m
+        s.mul_(b2).addcmul_(belief, belief, value=1 - b2).add_(eps)
+        denom = (s.sqrt() / (1 - b2**t) ** 0.5).add_(eps)
+        p.addcdiv_(m, denom, value=-lr / (1 - b1**t))
 
 
 def make_optimizer(name, params, lr, delta=1e-5, momentum=0.0):

@@ -83,7 +83,7 @@ def parameter_kind(name):
 
 @torch.no_grad()
 def sgd_mode_by_kind(model, optimizer):
-    """AGD's share of coordinates in SGD mode after the last step, size-weighted per kind."""
+    """AGD's share of coordinates in SGD mode after the last step (its `v` is AGD's b), size-weighted per kind."""
     counts = {}
     for name, p in model.named_parameters():
         state = optimizer.state.get(p)
@@ -93,7 +93,7 @@ def sgd_mode_by_kind(model, optimizer):
         threshold = group["delta"] * (1 - group["betas"][1] ** state["step"]) ** 0.5
         kind = parameter_kind(name)
         sgd, total = counts.get(kind, (0, 0))
-        counts[kind] = (sgd + int((state["b"].sqrt() <= threshold).sum()), total + p.numel())
+        counts[kind] = (sgd + int((state["v"].sqrt() <= threshold).sum()), total + p.numel())
     return {k: sgd / total for k, (sgd, total) in counts.items()}
 
 
