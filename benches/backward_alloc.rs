@@ -8,11 +8,11 @@
 //! `cargo bench --bench backward_alloc`
 
 use agdlab_autograd::{Param, Tape, Var};
+use agdlab_tensor::alloc_count::{measure, CountingAllocator};
 use agdlab_tensor::Tensor;
-use agdlab_tensor::alloc_count::{CountingAllocator, measure};
-use criterion::{Criterion, criterion_group, criterion_main};
-use rand::SeedableRng;
+use criterion::{criterion_group, criterion_main, Criterion};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -36,7 +36,11 @@ fn unroll(cell: &Cell, tape: &Tape, xs: &[Tensor]) -> Var {
     let mut h = tape.input(Tensor::zeros(&[BATCH, HIDDEN]));
     let mut c = tape.input(Tensor::zeros(&[BATCH, HIDDEN]));
     for x in xs {
-        let gates = tape.input(x.clone()).matmul(&w_ih_t).add(&h.matmul(&w_hh_t)).add(&bias);
+        let gates = tape
+            .input(x.clone())
+            .matmul(&w_ih_t)
+            .add(&h.matmul(&w_hh_t))
+            .add(&bias);
         let i = gates.narrow(1, 0, HIDDEN).sigmoid();
         let f = gates.narrow(1, HIDDEN, HIDDEN).sigmoid();
         let g = gates.narrow(1, 2 * HIDDEN, HIDDEN).tanh();
@@ -48,14 +52,18 @@ fn unroll(cell: &Cell, tape: &Tape, xs: &[Tensor]) -> Var {
 }
 
 fn backward_allocation(c: &mut Criterion) {
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(1).build_global();
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global();
     let mut rng = StdRng::seed_from_u64(0);
     let cell = Cell {
         w_ih: Param::new(Tensor::normal(&[4 * HIDDEN, HIDDEN], 0.0, 0.07, &mut rng)),
         w_hh: Param::new(Tensor::normal(&[4 * HIDDEN, HIDDEN], 0.0, 0.07, &mut rng)),
         bias: Param::new(Tensor::zeros(&[4 * HIDDEN])),
     };
-    let xs: Vec<Tensor> = (0..STEPS).map(|_| Tensor::normal(&[BATCH, HIDDEN], 0.0, 1.0, &mut rng)).collect();
+    let xs: Vec<Tensor> = (0..STEPS)
+        .map(|_| Tensor::normal(&[BATCH, HIDDEN], 0.0, 1.0, &mut rng))
+        .collect();
 
     let tape = Tape::new();
     let loss = unroll(&cell, &tape, &xs);

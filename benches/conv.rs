@@ -14,11 +14,11 @@
 //! `cargo bench --bench conv -- --warm-up-time 1 --measurement-time 5`
 
 use agdlab_tensor::conv::{conv2d_input_grad, conv2d_weight_grad};
-use agdlab_tensor::gemm::{MatMut, MatRef, sgemm};
+use agdlab_tensor::gemm::{sgemm, MatMut, MatRef};
 use agdlab_tensor::{Conv2dSpec, ConvGeometry, Tensor};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rand::SeedableRng;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 use rayon::prelude::*;
 
 const BATCH: usize = 128;
@@ -27,19 +27,50 @@ const BATCH: usize = 128;
 fn shapes() -> Vec<(&'static str, [usize; 4], [usize; 4], Conv2dSpec)> {
     let d = Conv2dSpec::default();
     vec![
-        ("lenet_conv1", [BATCH, 1, 28, 28], [6, 1, 5, 5], d.padding(2)),
+        (
+            "lenet_conv1",
+            [BATCH, 1, 28, 28],
+            [6, 1, 5, 5],
+            d.padding(2),
+        ),
         ("lenet_conv2", [BATCH, 6, 14, 14], [16, 6, 5, 5], d),
-        ("resnet_16x28x28", [BATCH, 16, 28, 28], [16, 16, 3, 3], d.padding(1)),
-        ("resnet_16to32_stride2", [BATCH, 16, 28, 28], [32, 16, 3, 3], d.stride(2).padding(1)),
-        ("resnet_32x14x14", [BATCH, 32, 14, 14], [32, 32, 3, 3], d.padding(1)),
-        ("resnet_64x7x7", [BATCH, 64, 7, 7], [64, 64, 3, 3], d.padding(1)),
+        (
+            "resnet_16x28x28",
+            [BATCH, 16, 28, 28],
+            [16, 16, 3, 3],
+            d.padding(1),
+        ),
+        (
+            "resnet_16to32_stride2",
+            [BATCH, 16, 28, 28],
+            [32, 16, 3, 3],
+            d.stride(2).padding(1),
+        ),
+        (
+            "resnet_32x14x14",
+            [BATCH, 32, 14, 14],
+            [32, 32, 3, 3],
+            d.padding(1),
+        ),
+        (
+            "resnet_64x7x7",
+            [BATCH, 64, 7, 7],
+            [64, 64, 3, 3],
+            d.padding(1),
+        ),
     ]
 }
 
 /// The three products of one image's convolution at its matrix sizes.
 fn raw_products(geo: &ConvGeometry, bufs: &mut RawBuffers) {
     let (m, k, n) = geo.gemm_sizes();
-    let RawBuffers { w, cols, y, dcols, dw } = bufs;
+    let RawBuffers {
+        w,
+        cols,
+        y,
+        dcols,
+        dw,
+    } = bufs;
     for _ in 0..geo.spec.groups {
         sgemm(
             1.0,
@@ -77,7 +108,10 @@ struct RawBuffers {
 fn conv(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(0);
     for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         let mut group = c.benchmark_group(format!("conv_fwd_bwd_{threads}t"));
         group.sample_size(10);
         for (name, xs, ws, spec) in shapes() {

@@ -7,9 +7,9 @@
 //! `cargo bench --bench elementwise -- --warm-up-time 1 --measurement-time 3`
 
 use agdlab_tensor::Tensor;
-use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
-use rand::SeedableRng;
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Size rayon's global pool: `RAYON_NUM_THREADS` threads, 1 when unset.
 ///
@@ -17,9 +17,14 @@ use rand::rngs::StdRng;
 /// a pool worker costs a cross-thread wake-up and cold caches, tens of µs at n = 128,
 /// which would be charged to the wrapper). With one thread they take the serial path.
 fn single_threaded_by_default() {
-    let threads = std::env::var("RAYON_NUM_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     // Fails only if the global pool already exists (another group set it up first).
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
 }
 
 const N: usize = 1 << 20;
@@ -90,7 +95,9 @@ fn reductions(c: &mut Criterion) {
             out
         })
     });
-    group.bench_function("Tensor::sum_dims", |bench| bench.iter(|| x.sum_dims(&[0], false)));
+    group.bench_function("Tensor::sum_dims", |bench| {
+        bench.iter(|| x.sum_dims(&[0], false))
+    });
     group.bench_function("Tensor::sum_to", |bench| bench.iter(|| x.sum_to(&[512])));
     group.finish();
 
@@ -100,7 +107,9 @@ fn reductions(c: &mut Criterion) {
     group.throughput(Throughput::Elements(N as u64));
     // A plain f32 `.sum()` is a serial dependency chain (and less accurate); the
     // 8-lane loop is what a hand-vectorised version looks like.
-    group.bench_function("slice_iter_sum", |bench| bench.iter(|| black_box(&av).iter().sum::<f32>()));
+    group.bench_function("slice_iter_sum", |bench| {
+        bench.iter(|| black_box(&av).iter().sum::<f32>())
+    });
     group.bench_function("slice_8_lanes", |bench| {
         bench.iter(|| {
             let mut lanes = [0.0f32; 8];
@@ -138,7 +147,9 @@ fn softmax(c: &mut Criterion) {
             })
         });
         group.bench_function("Tensor::softmax", |bench| bench.iter(|| x.softmax(1)));
-        group.bench_function("Tensor::log_softmax", |bench| bench.iter(|| x.log_softmax(1)));
+        group.bench_function("Tensor::log_softmax", |bench| {
+            bench.iter(|| x.log_softmax(1))
+        });
         group.finish();
     }
 }

@@ -20,13 +20,15 @@
 //! `optimizer/<name>`; `full/<name>` is the three together.
 
 use agdlab::autograd::{Gradients, Tape};
-use agdlab::data::CtrBatch;
 use agdlab::data::synthetic_ctr::{SyntheticCtr, SyntheticCtrConfig};
-use agdlab::nn::{FactorizationMachine, FmConfig, Module, bce_with_logits};
-use agdlab::optim::{Adam, AdamConfig, Agd, AgdConfig, Optimizer, ParamGroup, Sgd, SgdConfig, SparseMode};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rand::SeedableRng;
+use agdlab::data::CtrBatch;
+use agdlab::nn::{bce_with_logits, FactorizationMachine, FmConfig, Module};
+use agdlab::optim::{
+    Adam, AdamConfig, Agd, AgdConfig, Optimizer, ParamGroup, Sgd, SgdConfig, SparseMode,
+};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 use rayon::prelude::*;
 
 const BATCH: usize = 1024;
@@ -36,12 +38,31 @@ type Build = fn(ParamGroup) -> Box<dyn Optimizer>;
 
 const OPTIMIZERS: [(&str, usize, Build); 3] = [
     ("agd", 28, |g| {
-        Box::new(Agd::with_groups(vec![g], AgdConfig { lr: 1e-4, ..Default::default() }).unwrap())
+        Box::new(
+            Agd::with_groups(
+                vec![g],
+                AgdConfig {
+                    lr: 1e-4,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+        )
     }),
-    ("adam", 28, |g| Box::new(Adam::with_groups(vec![g], AdamConfig::default()).unwrap())),
+    ("adam", 28, |g| {
+        Box::new(Adam::with_groups(vec![g], AdamConfig::default()).unwrap())
+    }),
     ("sgd", 20, |g| {
         Box::new(
-            Sgd::with_groups(vec![g], SgdConfig { lr: 0.1, momentum: 0.9, ..Default::default() }).unwrap(),
+            Sgd::with_groups(
+                vec![g],
+                SgdConfig {
+                    lr: 0.1,
+                    momentum: 0.9,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
         )
     }),
 ];
@@ -63,7 +84,10 @@ fn setup(cardinalities: Vec<usize>, table_size: Option<usize>) -> (Factorization
 }
 
 fn loss_on(tape: &Tape, model: &FactorizationMachine, batch: &CtrBatch) -> agdlab::autograd::Var {
-    bce_with_logits(&model.forward(tape, &batch.ids, batch.values.as_ref()), &batch.labels)
+    bce_with_logits(
+        &model.forward(tape, &batch.ids, batch.values.as_ref()),
+        &batch.labels,
+    )
 }
 
 fn gradients(model: &FactorizationMachine, batch: &CtrBatch) -> Gradients {
@@ -81,7 +105,9 @@ fn bench_shape(
     let numel = model.num_parameters();
     let mut group = c.benchmark_group(group_name);
     group.sample_size(20);
-    group.bench_function("forward", |b| b.iter(|| loss_on(&Tape::new(), &model, &batch)));
+    group.bench_function("forward", |b| {
+        b.iter(|| loss_on(&Tape::new(), &model, &batch))
+    });
     group.bench_function("forward_backward", |b| b.iter(|| gradients(&model, &batch)));
     for (name, bytes, build) in OPTIMIZERS {
         let mut optimizer = build(ParamGroup::new(model.named_parameters()));
@@ -120,11 +146,22 @@ fn bench_shape(
 }
 
 fn fm_step(c: &mut Criterion) {
-    let threads = std::env::var("RAYON_NUM_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
     let criteo = agdlab::data::synthetic_ctr::criteo_shaped_cardinalities();
     bench_shape(c, "fm_step_criteo", criteo, Some(1 << 20), true);
-    bench_shape(c, "fm_step_movielens", vec![943, 1682, 7, 2, 21], None, false);
+    bench_shape(
+        c,
+        "fm_step_movielens",
+        vec![943, 1682, 7, 2, 21],
+        None,
+        false,
+    );
 }
 
 criterion_group!(benches, fm_step);

@@ -22,12 +22,12 @@ mod baselines;
 mod ptb_lstm;
 
 use agdlab::autograd::Tape;
-use agdlab::nn::{Module, cross_entropy};
-use agdlab::optim::{Agd, AgdConfig, Optimizer, clip_grad_norm};
-use agdlab::tensor::Tensor;
+use agdlab::nn::{cross_entropy, Module};
+use agdlab::optim::{clip_grad_norm, Agd, AgdConfig, Optimizer};
 use agdlab::tensor::matmul::matmul_into;
+use agdlab::tensor::Tensor;
 use baselines::baseline_optimizers;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{criterion_group, criterion_main, Criterion};
 use ptb_lstm::LanguageModel;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -99,10 +99,21 @@ fn lstm_step(c: &mut Criterion) {
     agdlab::tensor::memory::keep_freed_memory();
     let model = LanguageModel::new(VOCAB, SIZE, SIZE, LAYERS, 0.2, 0);
     let mut rng = StdRng::seed_from_u64(1);
-    let ids: Vec<usize> = (0..SEQ * BATCH).map(|_| rng.random_range(0..VOCAB)).collect();
-    let targets: Vec<usize> = (0..SEQ * BATCH).map(|_| rng.random_range(0..VOCAB)).collect();
+    let ids: Vec<usize> = (0..SEQ * BATCH)
+        .map(|_| rng.random_range(0..VOCAB))
+        .collect();
+    let targets: Vec<usize> = (0..SEQ * BATCH)
+        .map(|_| rng.random_range(0..VOCAB))
+        .collect();
     let params = model.named_parameters();
-    let mut opt = Agd::new(params.clone(), AgdConfig { lr: 3e-4, ..Default::default() }).unwrap();
+    let mut opt = Agd::new(
+        params.clone(),
+        AgdConfig {
+            lr: 3e-4,
+            ..Default::default()
+        },
+    )
+    .unwrap();
 
     let mut group = c.benchmark_group("lstm_lm_step_2x200_batch20_seq35");
     group.sample_size(20);
@@ -121,7 +132,8 @@ fn lstm_step(c: &mut Criterion) {
     group.bench_function("whole_step_clip_agd", |b| {
         b.iter(|| {
             let tape = Tape::new();
-            let mut grads = cross_entropy(&model.forward(&tape, &ids, SEQ, None).0, &targets).backward();
+            let mut grads =
+                cross_entropy(&model.forward(&tape, &ids, SEQ, None).0, &targets).backward();
             clip_grad_norm(&mut grads, &params, 0.25);
             opt.step(&grads).unwrap();
         })
@@ -130,7 +142,8 @@ fn lstm_step(c: &mut Criterion) {
         group.bench_function(format!("whole_step_clip_{kind}"), |b| {
             b.iter(|| {
                 let tape = Tape::new();
-                let mut grads = cross_entropy(&model.forward(&tape, &ids, SEQ, None).0, &targets).backward();
+                let mut grads =
+                    cross_entropy(&model.forward(&tape, &ids, SEQ, None).0, &targets).backward();
                 clip_grad_norm(&mut grads, &params, 0.25);
                 opt.step(&grads).unwrap();
             })

@@ -6,10 +6,10 @@
 //!
 //! `cargo bench --bench matmul -- --warm-up-time 1 --measurement-time 3`
 
-use agdlab_tensor::{Tensor, matmul_into};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rand::SeedableRng;
+use agdlab_tensor::{matmul_into, Tensor};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Size rayon's global pool: `RAYON_NUM_THREADS` threads, 1 when unset.
 ///
@@ -17,14 +17,23 @@ use rand::rngs::StdRng;
 /// a pool worker costs a cross-thread wake-up and cold caches, tens of µs at n = 128,
 /// which would be charged to the wrapper). With one thread they take the serial path.
 fn single_threaded_by_default() {
-    let threads = std::env::var("RAYON_NUM_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     // Fails only if the global pool already exists (another group set it up first).
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
 }
 
 /// `c = a·b` for row-major `n × n` buffers, or with `a` read transposed.
 fn raw_sgemm(n: usize, a: &[f32], a_transposed: bool, b: &[f32], c: &mut [f32]) {
-    let (rsa, csa) = if a_transposed { (1, n as isize) } else { (n as isize, 1) };
+    let (rsa, csa) = if a_transposed {
+        (1, n as isize)
+    } else {
+        (n as isize, 1)
+    };
     assert!(a.len() >= n * n && b.len() >= n * n && c.len() >= n * n);
     // SAFETY: all three buffers hold n·n elements and the strides address exactly
     // those; c is exclusively borrowed and distinct from a and b.
@@ -70,7 +79,9 @@ fn square(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("raw_sgemm", n), |bench| {
             bench.iter(|| raw_sgemm(n, &a_data, false, &b_data, &mut raw))
         });
-        group.bench_function(BenchmarkId::new("Tensor::matmul", n), |bench| bench.iter(|| a.matmul(&b)));
+        group.bench_function(BenchmarkId::new("Tensor::matmul", n), |bench| {
+            bench.iter(|| a.matmul(&b))
+        });
         group.bench_function(BenchmarkId::new("matmul_into", n), |bench| {
             bench.iter(|| matmul_into(&a, &b, &mut out, 1.0, 0.0))
         });
@@ -94,7 +105,9 @@ fn transposed(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("raw_sgemm", n), |bench| {
         bench.iter(|| raw_sgemm(n, &a_data, true, &b_data, &mut raw))
     });
-    group.bench_function(BenchmarkId::new("Tensor::matmul", n), |bench| bench.iter(|| at.matmul(&b)));
+    group.bench_function(BenchmarkId::new("Tensor::matmul", n), |bench| {
+        bench.iter(|| at.matmul(&b))
+    });
     group.finish();
 }
 

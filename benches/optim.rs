@@ -8,9 +8,9 @@
 use agdlab::autograd::{Gradients, Param};
 use agdlab::optim::{Adam, AdamConfig, Agd, AgdConfig, Optimizer, Sgd, SgdConfig};
 use agdlab::tensor::Tensor;
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rand::SeedableRng;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Makes an optimizer over the given parameters.
 type BuildOptimizer = fn(Vec<(String, Param)>) -> Box<dyn Optimizer>;
@@ -37,20 +37,48 @@ fn optimizer_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("optimizer_step_mlp");
     group.throughput(Throughput::Elements(numel as u64));
     let builders: [(&str, BuildOptimizer); 5] = [
-        ("agd", |p| Box::new(Agd::new(p, AgdConfig::default()).unwrap())),
-        ("agd_amsgrad_win", |p| {
-            Box::new(Agd::new(p, AgdConfig { amsgrad: true, win: true, ..Default::default() }).unwrap())
+        ("agd", |p| {
+            Box::new(Agd::new(p, AgdConfig::default()).unwrap())
         }),
-        ("adam", |p| Box::new(Adam::new(p, AdamConfig::default()).unwrap())),
-        ("adamw", |p| Box::new(Adam::new(p, AdamConfig::adamw()).unwrap())),
+        ("agd_amsgrad_win", |p| {
+            Box::new(
+                Agd::new(
+                    p,
+                    AgdConfig {
+                        amsgrad: true,
+                        win: true,
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
+            )
+        }),
+        ("adam", |p| {
+            Box::new(Adam::new(p, AdamConfig::default()).unwrap())
+        }),
+        ("adamw", |p| {
+            Box::new(Adam::new(p, AdamConfig::adamw()).unwrap())
+        }),
         ("sgd_momentum", |p| {
-            Box::new(Sgd::new(p, SgdConfig { lr: 0.1, momentum: 0.9, ..Default::default() }).unwrap())
+            Box::new(
+                Sgd::new(
+                    p,
+                    SgdConfig {
+                        lr: 0.1,
+                        momentum: 0.9,
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
+            )
         }),
     ];
     for (name, build) in builders {
         let (params, grads) = mlp_params_and_grads();
         let mut opt = build(params);
-        group.bench_function(BenchmarkId::new("step", name), |b| b.iter(|| opt.step(&grads).unwrap()));
+        group.bench_function(BenchmarkId::new("step", name), |b| {
+            b.iter(|| opt.step(&grads).unwrap())
+        });
     }
     // The floor: one pass reading g, m, v and writing θ, m, v.
     let mut theta = vec![0.1f32; numel];

@@ -15,12 +15,12 @@ use std::time::Instant;
 
 use agdlab::autograd::{Gradients, Param};
 use agdlab::optim::{
-    AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, Optimizer, RAdam, RAdamConfig, Sgd,
-    SgdConfig,
+    AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, Optimizer, RAdam, RAdamConfig,
+    Sgd, SgdConfig,
 };
 use agdlab::tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 fn flag(args: &[String], name: &str, default: usize) -> usize {
     args.iter()
@@ -57,8 +57,13 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let numel = flag(&args, "--numel", 10_000_000);
     let reps = flag(&args, "--reps", 30);
-    let threads = std::env::var("RAYON_NUM_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
 
     let mut rng = StdRng::seed_from_u64(0);
     let param = Param::new(Tensor::normal(&[numel], 0.0, 0.05, &mut rng));
@@ -67,16 +72,39 @@ fn main() {
     let params = vec![("w".to_string(), param)];
 
     let optimizers: Vec<(&str, usize, Box<dyn Optimizer>)> = vec![
-        ("agd", 28, Box::new(Agd::new(params.clone(), AgdConfig::default()).unwrap())),
-        ("adam", 28, Box::new(Adam::new(params.clone(), AdamConfig::default()).unwrap())),
-        ("adabelief", 28, Box::new(AdaBelief::new(params.clone(), AdaBeliefConfig::default()).unwrap())),
-        ("radam", 28, Box::new(RAdam::new(params.clone(), RAdamConfig::default()).unwrap())),
+        (
+            "agd",
+            28,
+            Box::new(Agd::new(params.clone(), AgdConfig::default()).unwrap()),
+        ),
+        (
+            "adam",
+            28,
+            Box::new(Adam::new(params.clone(), AdamConfig::default()).unwrap()),
+        ),
+        (
+            "adabelief",
+            28,
+            Box::new(AdaBelief::new(params.clone(), AdaBeliefConfig::default()).unwrap()),
+        ),
+        (
+            "radam",
+            28,
+            Box::new(RAdam::new(params.clone(), RAdamConfig::default()).unwrap()),
+        ),
         (
             "sgd_momentum",
             20,
             Box::new(
-                Sgd::new(params.clone(), SgdConfig { lr: 0.01, momentum: 0.9, ..Default::default() })
-                    .unwrap(),
+                Sgd::new(
+                    params.clone(),
+                    SgdConfig {
+                        lr: 0.01,
+                        momentum: 0.9,
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
             ),
         ),
     ];

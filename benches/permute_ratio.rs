@@ -18,12 +18,17 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use agdlab_tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// NCHW activation shapes: ResNet stage outputs at batch 128, and one large map (the
 /// shapes of `benches/strided.rs`).
-const SHAPES: [[usize; 4]; 4] = [[128, 16, 32, 32], [128, 32, 16, 16], [128, 64, 8, 8], [128, 16, 64, 64]];
+const SHAPES: [[usize; 4]; 4] = [
+    [128, 16, 32, 32],
+    [128, 32, 16, 16],
+    [128, 64, 8, 8],
+    [128, 16, 64, 64],
+];
 
 /// Calls timed together in one measurement, so that one measurement lasts about a
 /// millisecond at the small shapes and the clock's resolution does not matter.
@@ -50,10 +55,16 @@ fn main() {
         .iter()
         .position(|a| a == "--rounds")
         .and_then(|i| args.get(i + 1))
-        .map(|n| n.parse::<usize>().expect("--rounds takes a positive integer"))
+        .map(|n| {
+            n.parse::<usize>()
+                .expect("--rounds takes a positive integer")
+        })
         .unwrap_or(200)
         .max(1);
-    let threads = std::env::var("RAYON_NUM_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
@@ -69,7 +80,11 @@ fn main() {
         let copy = || nchw.to_vec();
         let to_nhwc = || nchw.permute(&[0, 2, 3, 1]).contiguous();
         let to_nchw = || nhwc.permute(&[0, 3, 1, 2]).contiguous();
-        assert_eq!(to_nhwc().to_vec(), nchw.permute(&[0, 2, 3, 1]).to_vec(), "permute-copy is a copy");
+        assert_eq!(
+            to_nhwc().to_vec(),
+            nchw.permute(&[0, 2, 3, 1]).to_vec(),
+            "permute-copy is a copy"
+        );
 
         // Warm up: the allocator's free lists, the caches, the pool's threads.
         for _ in 0..20 {

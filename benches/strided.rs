@@ -24,22 +24,32 @@
 //! A filter picks one shape, e.g. `-- 128x16x64x64`.
 
 use agdlab_tensor::Tensor;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rand::SeedableRng;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Size rayon's global pool: `RAYON_NUM_THREADS` threads, 1 when unset.
 ///
 /// The ops run on the bench thread itself (no `ThreadPool::install`), as in the other
 /// benches; with one thread they take the serial path.
 fn single_threaded_by_default() {
-    let threads = std::env::var("RAYON_NUM_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     // Fails only if the global pool already exists (another group set it up first).
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
 }
 
 /// NCHW activation shapes: ResNet stage outputs at batch 128, and one large map.
-const SHAPES: [[usize; 4]; 4] = [[128, 16, 32, 32], [128, 32, 16, 16], [128, 64, 8, 8], [128, 16, 64, 64]];
+const SHAPES: [[usize; 4]; 4] = [
+    [128, 16, 32, 32],
+    [128, 32, 16, 16],
+    [128, 64, 8, 8],
+    [128, 16, 64, 64],
+];
 
 /// NCHW -> NHWC.
 const TO_NHWC: [usize; 4] = [0, 2, 3, 1];
@@ -58,8 +68,12 @@ fn strided_views(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("permute_copy/{name}"));
         group.throughput(Throughput::Bytes(4 * numel as u64));
         group.bench_function("contiguous_copy", |b| b.iter(|| nchw.to_vec()));
-        group.bench_function("nchw_to_nhwc", |b| b.iter(|| nchw.permute(&TO_NHWC).contiguous()));
-        group.bench_function("nhwc_to_nchw", |b| b.iter(|| nhwc.permute(&TO_NCHW).contiguous()));
+        group.bench_function("nchw_to_nhwc", |b| {
+            b.iter(|| nchw.permute(&TO_NHWC).contiguous())
+        });
+        group.bench_function("nhwc_to_nchw", |b| {
+            b.iter(|| nhwc.permute(&TO_NCHW).contiguous())
+        });
         group.finish();
 
         let interior = nchw.narrow(2, 1, h - 2).narrow(3, 1, w - 2);

@@ -5,12 +5,12 @@
 //! `RAYON_NUM_THREADS=1 cargo bench --bench train_step`
 
 use agdlab::autograd::Tape;
-use agdlab::nn::{Forward, Linear, Module, ReLU, Sequential, cross_entropy};
+use agdlab::nn::{cross_entropy, Forward, Linear, Module, ReLU, Sequential};
 use agdlab::optim::{Agd, AgdConfig, Optimizer};
 use agdlab::tensor::Tensor;
-use criterion::{Criterion, criterion_group, criterion_main};
-use rand::SeedableRng;
+use criterion::{criterion_group, criterion_main, Criterion};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 fn mlp(rng: &mut StdRng) -> Sequential {
     Sequential::new()
@@ -28,10 +28,19 @@ fn train_step(c: &mut Criterion) {
     let model = mlp(&mut rng);
     let x = Tensor::normal(&[128, 784], 0.0, 1.0, &mut rng);
     let labels: Vec<usize> = (0..128).map(|i| i % 10).collect();
-    let mut opt = Agd::new(model.named_parameters(), AgdConfig { lr: 1e-4, ..Default::default() }).unwrap();
+    let mut opt = Agd::new(
+        model.named_parameters(),
+        AgdConfig {
+            lr: 1e-4,
+            ..Default::default()
+        },
+    )
+    .unwrap();
 
     let mut group = c.benchmark_group("mlp_step_batch128");
-    group.bench_function("forward_no_tape", |b| b.iter(|| model.forward(&Tape::no_grad().input(x.clone()))));
+    group.bench_function("forward_no_tape", |b| {
+        b.iter(|| model.forward(&Tape::no_grad().input(x.clone())))
+    });
     group.bench_function("forward_on_tape", |b| {
         b.iter(|| {
             let tape = Tape::new();

@@ -22,12 +22,12 @@ mod baselines;
 mod ptb_transformer;
 
 use agdlab::autograd::Tape;
-use agdlab::nn::{Module, cross_entropy};
-use agdlab::optim::{Agd, AgdConfig, Optimizer, clip_grad_norm};
-use agdlab::tensor::Tensor;
+use agdlab::nn::{cross_entropy, Module};
+use agdlab::optim::{clip_grad_norm, Agd, AgdConfig, Optimizer};
 use agdlab::tensor::matmul::matmul_into;
+use agdlab::tensor::Tensor;
 use baselines::baseline_optimizers;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{criterion_group, criterion_main, Criterion};
 use ptb_transformer::TransformerLm;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -44,10 +44,19 @@ fn transformer_step(c: &mut Criterion) {
     agdlab::tensor::memory::keep_freed_memory();
     let model = TransformerLm::new(VOCAB, DIM, HEADS, LAYERS, SEQ, 0.1, 0);
     let mut rng = StdRng::seed_from_u64(1);
-    let ids: Vec<usize> = (0..SEQ * BATCH).map(|_| rng.random_range(0..VOCAB)).collect();
-    let targets: Vec<usize> = (0..SEQ * BATCH).map(|_| rng.random_range(0..VOCAB)).collect();
+    let ids: Vec<usize> = (0..SEQ * BATCH)
+        .map(|_| rng.random_range(0..VOCAB))
+        .collect();
+    let targets: Vec<usize> = (0..SEQ * BATCH)
+        .map(|_| rng.random_range(0..VOCAB))
+        .collect();
     let params = model.named_parameters();
-    let config = AgdConfig { lr: 3e-4, delta: 1e-14, weight_decay: 0.01, ..Default::default() };
+    let config = AgdConfig {
+        lr: 3e-4,
+        delta: 1e-14,
+        weight_decay: 0.01,
+        ..Default::default()
+    };
     let mut opt = Agd::new(params.clone(), config).unwrap();
 
     let mut group = c.benchmark_group("transformer_lm_step_2x128_batch20_seq35");
@@ -76,15 +85,19 @@ fn transformer_step(c: &mut Criterion) {
         group.bench_function(format!("whole_step_clip_{kind}"), |b| {
             b.iter(|| {
                 let tape = Tape::new();
-                let mut grads = cross_entropy(&model.forward(&tape, &ids, BATCH), &targets).backward();
+                let mut grads =
+                    cross_entropy(&model.forward(&tape, &ids, BATCH), &targets).backward();
                 clip_grad_norm(&mut grads, &params, 1.0);
                 opt.step(&grads).unwrap();
             })
         });
     }
     let n = |shape: &[usize], rng: &mut StdRng| Tensor::normal(shape, 0.0, 0.1, rng);
-    let (x, head, d_logits) =
-        (n(&[SEQ * BATCH, DIM], &mut rng), n(&[VOCAB, DIM], &mut rng), n(&[SEQ * BATCH, VOCAB], &mut rng));
+    let (x, head, d_logits) = (
+        n(&[SEQ * BATCH, DIM], &mut rng),
+        n(&[VOCAB, DIM], &mut rng),
+        n(&[SEQ * BATCH, VOCAB], &mut rng),
+    );
     group.bench_function("head_only", |b| {
         b.iter(|| {
             let mut logits = Tensor::zeros(&[SEQ * BATCH, VOCAB]);

@@ -23,8 +23,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use agdlab::say;
-use agdlab::study::plan::{Outcome, RunSpec, Sweep, run_all, run_spec, sweep_specs};
-use agdlab::study::recipes::{self, TASKS, TaskSpec};
+use agdlab::study::plan::{run_all, run_spec, sweep_specs, Outcome, RunSpec, Sweep};
+use agdlab::study::recipes::{self, TaskSpec, TASKS};
 use agdlab::study::report::{comparison_report, sweep_report};
 use clap::{Parser, ValueEnum};
 
@@ -79,10 +79,18 @@ fn main() {
 fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let task = recipes::task(&args.task).ok_or_else(|| {
         let names: Vec<&str> = TASKS.iter().map(|t| t.name).collect();
-        format!("unknown task `{}` (choose one of: {})", args.task, names.join(", "))
+        format!(
+            "unknown task `{}` (choose one of: {})",
+            args.task,
+            names.join(", ")
+        )
     })?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if !root.join("examples").join(format!("{}.rs", task.example)).is_file() {
+    if !root
+        .join("examples")
+        .join(format!("{}.rs", task.example))
+        .is_file()
+    {
         return Err(format!(
             "example {} not found in this checkout: task {} runs examples/{}.rs, which has not landed on \
              this branch yet",
@@ -118,16 +126,37 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let outcomes = run_all(
         &specs,
         |spec, resume| run_example(&binary, spec, resume),
-        |i, spec, outcome| say!("[{}/{total}] {} seed {}: {outcome}", i + 1, spec.label, spec.seed),
+        |i, spec, outcome| {
+            say!(
+                "[{}/{total}] {} seed {}: {outcome}",
+                i + 1,
+                spec.label,
+                spec.seed
+            )
+        },
     );
-    let failed = outcomes.iter().filter(|o| matches!(o, Outcome::Failed(_))).count();
-    let ran = outcomes.iter().filter(|o| matches!(o, Outcome::Ran { .. })).count();
+    let failed = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Failed(_)))
+        .count();
+    let ran = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Ran { .. }))
+        .count();
     let header = format!(
         "## {}{}: {}{}\n\nCommand: `cargo run --release --example compare -- {}`",
         task.name,
         sweep.map_or(String::new(), |s| format!(" ({})", s.name())),
-        if args.quick { "quick budget" } else { "full budget" },
-        if failed > 0 { format!(" ({failed} runs FAILED)") } else { String::new() },
+        if args.quick {
+            "quick budget"
+        } else {
+            "full budget"
+        },
+        if failed > 0 {
+            format!(" ({failed} runs FAILED)")
+        } else {
+            String::new()
+        },
         std::env::args().skip(1).collect::<Vec<_>>().join(" "),
     );
     let report = match sweep {
@@ -141,22 +170,31 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         report.files[0].display()
     );
     if failed > 0 {
-        return Err(
-            format!("{failed} of {total} runs failed (see above); the table covers the others").into()
-        );
+        return Err(format!(
+            "{failed} of {total} runs failed (see above); the table covers the others"
+        )
+        .into());
     }
     Ok(())
 }
 
 /// The runs: every optimizer × seed, or the sweep's points × seeds.
-fn plan(args: &Args, task: &TaskSpec, sweep: Option<Sweep>, dir: &Path) -> Result<Vec<RunSpec>, String> {
+fn plan(
+    args: &Args,
+    task: &TaskSpec,
+    sweep: Option<Sweep>,
+    dir: &Path,
+) -> Result<Vec<RunSpec>, String> {
     let quick = args.quick;
     let mut specs = Vec::new();
     match sweep {
         None => {
             let optimizers: Vec<String> = if args.optimizers.is_empty() {
-                let default: &[&str] =
-                    if quick { &["agd", "adam", "sgd"] } else { &["agd", "adam", "adamw", "sgd"] };
+                let default: &[&str] = if quick {
+                    &["agd", "adam", "sgd"]
+                } else {
+                    &["agd", "adam", "adamw", "sgd"]
+                };
                 default.iter().map(|s| s.to_string()).collect()
             } else {
                 args.optimizers.clone()
@@ -194,15 +232,27 @@ fn plan(args: &Args, task: &TaskSpec, sweep: Option<Sweep>, dir: &Path) -> Resul
 fn build_example(example: &str) -> Result<PathBuf, Box<dyn Error>> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let here = std::env::current_exe()?;
-    let examples_dir = here.parent().ok_or("cannot tell where this program's binary lives")?;
-    let release = examples_dir.parent().and_then(|p| p.file_name()).is_some_and(|n| n == "release");
+    let examples_dir = here
+        .parent()
+        .ok_or("cannot tell where this program's binary lives")?;
+    let release = examples_dir
+        .parent()
+        .and_then(|p| p.file_name())
+        .is_some_and(|n| n == "release");
     let mut command = Command::new(&cargo);
-    command.current_dir(env!("CARGO_MANIFEST_DIR")).args(["build", "--example", example]);
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--example", example]);
     if release {
         command.arg("--release");
     }
-    say!("building examples/{example}.rs ({})", if release { "release" } else { "debug" });
-    let status = command.status().map_err(|e| format!("cannot run {}: {e}", Path::new(&cargo).display()))?;
+    say!(
+        "building examples/{example}.rs ({})",
+        if release { "release" } else { "debug" }
+    );
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", Path::new(&cargo).display()))?;
     if !status.success() {
         return Err(format!("cargo build --example {example} failed ({status})").into());
     }
@@ -215,10 +265,19 @@ fn build_example(example: &str) -> Result<PathBuf, Box<dyn Error>> {
 
 /// One run: the example's binary with the spec's flags; its output goes to our terminal.
 fn run_example(binary: &Path, spec: &RunSpec, resume: bool) -> Result<(), String> {
-    say!("--- {} seed {}{}", spec.label, spec.seed, if resume { " (resuming)" } else { "" });
+    say!(
+        "--- {} seed {}{}",
+        spec.label,
+        spec.seed,
+        if resume { " (resuming)" } else { "" }
+    );
     let status = Command::new(binary)
         .args(spec.command_line(resume))
         .status()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-    if status.success() { Ok(()) } else { Err(format!("{} exited with {status}", binary.display())) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} exited with {status}", binary.display()))
+    }
 }

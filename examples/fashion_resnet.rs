@@ -26,16 +26,16 @@ use agdlab::autograd::Tape;
 use agdlab::data::fashion_mnist::load_fashion_mnist;
 use agdlab::data::mnist::{Mnist, MnistSplit};
 use agdlab::models::ResNet;
-use agdlab::nn::{Forward, Module, cross_entropy};
+use agdlab::nn::{cross_entropy, Forward, Module};
 use agdlab::optim::{CosineAnnealing, ParamGroup};
 use agdlab::say;
 use agdlab::train::{
-    Better, CommonArgs, OptimizerKind, StepOutput, Task, count_correct, epoch_order, fit,
-    parse_with_defaults, run_in_pool,
+    count_correct, epoch_order, fit, parse_with_defaults, run_in_pool, Better, CommonArgs,
+    OptimizerKind, StepOutput, Task,
 };
 use clap::Parser;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Default peak learning rate per optimizer.
 fn default_lr(kind: OptimizerKind) -> f32 {
@@ -97,10 +97,17 @@ impl Task for Classify<'_> {
 
     fn train_step(&mut self, tape: &Tape, step: usize) -> StepOutput {
         let end = ((step + 1) * self.batch_size).min(self.order.len());
-        let (x, y) = self.data.train.batch_nchw(&self.order[step * self.batch_size..end]);
+        let (x, y) = self
+            .data
+            .train
+            .batch_nchw(&self.order[step * self.batch_size..end]);
         let logits = self.model.forward(&tape.input(x));
         let correct = count_correct(logits.value(), &y) as f64;
-        StepOutput { loss: cross_entropy(&logits, &y), examples: y.len(), sums: vec![("train_acc", correct)] }
+        StepOutput {
+            loss: cross_entropy(&logits, &y),
+            examples: y.len(),
+            sums: vec![("train_acc", correct)],
+        }
     }
 
     fn evaluate(&mut self) -> Vec<(String, f64)> {
@@ -125,11 +132,15 @@ fn evaluate(model: &ResNet, split: &MnistSplit) -> (f64, f64) {
         loss += cross_entropy(&logits, &y).item() as f64 * idx.len() as f64;
         correct += count_correct(logits.value(), &y);
     }
-    (loss / split.len().max(1) as f64, correct as f64 / split.len().max(1) as f64)
+    (
+        loss / split.len().max(1) as f64,
+        correct as f64 / split.len().max(1) as f64,
+    )
 }
 
 fn main() {
-    let args: Args = parse_with_defaults(&[("epochs", "10"), ("batch_size", "128"), ("delta", "1e-8")]);
+    let args: Args =
+        parse_with_defaults(&[("epochs", "10"), ("batch_size", "128"), ("delta", "1e-8")]);
     run_in_pool(args.common.threads, |threads| run(&args, threads));
 }
 
@@ -146,7 +157,9 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
     let mut rng = StdRng::seed_from_u64(c.seed);
     let model = ResNet::new(args.blocks, 1, 10, &mut rng);
     let mut optimizer_settings = c.optimizer_settings(default_lr);
-    let weight_decay = c.weight_decay.unwrap_or_else(|| default_weight_decay(c.optimizer));
+    let weight_decay = c
+        .weight_decay
+        .unwrap_or_else(|| default_weight_decay(c.optimizer));
     optimizer_settings.weight_decay = Some(weight_decay);
     // Decay the convolution and linear weights only: not biases, not batch-norm γ and β.
     let groups = ParamGroup::split(
@@ -155,9 +168,17 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         |g| g.set("weight_decay", 0.0),
     );
     let mut optimizer = optimizer_settings.build(groups)?;
-    let mut task =
-        Classify { model: &model, data: &data, batch_size: c.batch_size, seed: c.seed, order: vec![] };
-    let schedule = CosineAnnealing { t_max: c.epochs * task.steps_per_epoch(), min_factor: 0.0 };
+    let mut task = Classify {
+        model: &model,
+        data: &data,
+        batch_size: c.batch_size,
+        seed: c.seed,
+        order: vec![],
+    };
+    let schedule = CosineAnnealing {
+        t_max: c.epochs * task.steps_per_epoch(),
+        min_factor: 0.0,
+    };
     let settings = c
         .run_settings(&optimizer_settings)
         .with("model", format!("resnet{}", model.depth()))
@@ -174,11 +195,10 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         c.batch_size,
     );
     let mut config = c.train_config(label, "fashion_resnet", settings);
-    config.diagnostics = Some(
-        args.diagnostics
-            .clone()
-            .unwrap_or_else(|| format!("runs/fashion_resnet_{}_diagnostics.csv", c.optimizer).into()),
-    );
+    config.diagnostics =
+        Some(args.diagnostics.clone().unwrap_or_else(|| {
+            format!("runs/fashion_resnet_{}_diagnostics.csv", c.optimizer).into()
+        }));
     fit(&model, optimizer.as_mut(), &schedule, &mut task, &config)?;
     Ok(())
 }

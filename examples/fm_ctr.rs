@@ -34,16 +34,16 @@ use agdlab::data::movielens::MovieLens;
 use agdlab::data::synthetic_ctr::{SyntheticCtr, SyntheticCtrConfig};
 use agdlab::data::{CtrDataset, CtrExamples};
 use agdlab::metrics::{auc, log_loss_with_logits};
-use agdlab::nn::{FactorizationMachine, FmConfig, Module, bce_with_logits};
+use agdlab::nn::{bce_with_logits, FactorizationMachine, FmConfig, Module};
 use agdlab::optim::{ParamGroup, SparseMode};
 use agdlab::say;
 use agdlab::train::{
-    Better, CommonArgs, OptimizerKind, ScheduleFlag, StepOutput, Task, epoch_order, fit, parse_with_defaults,
-    run_in_pool,
+    epoch_order, fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind,
+    ScheduleFlag, StepOutput, Task,
 };
 use clap::{Parser, ValueEnum};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Default learning rate per optimizer and source (see README.md).
 ///
@@ -60,9 +60,10 @@ fn default_lr(source: Source, kind: OptimizerKind) -> f32 {
     match kind {
         OptimizerKind::Agd => agd,
         OptimizerKind::Sgd => sgd,
-        OptimizerKind::Adam | OptimizerKind::AdamW | OptimizerKind::AdaBelief | OptimizerKind::RAdam => {
-            adam_family
-        }
+        OptimizerKind::Adam
+        | OptimizerKind::AdamW
+        | OptimizerKind::AdaBelief
+        | OptimizerKind::RAdam => adam_family,
     }
 }
 
@@ -155,7 +156,10 @@ impl Task for ClickTask<'_> {
 
     fn train_step(&mut self, tape: &Tape, step: usize) -> StepOutput {
         let end = ((step + 1) * self.batch_size).min(self.order.len());
-        let batch = self.data.train.batch(&self.order[step * self.batch_size..end]);
+        let batch = self
+            .data
+            .train
+            .batch(&self.order[step * self.batch_size..end]);
         let logits = self.model.forward(tape, &batch.ids, batch.values.as_ref());
         self.seen.0.extend(logits.value().to_vec());
         self.seen.1.extend(batch.labels.to_vec());
@@ -169,12 +173,18 @@ impl Task for ClickTask<'_> {
     /// The running log loss and AUC of the epoch's predictions as they were made.
     fn train_metrics(&self, mean_loss: f64) -> Vec<(String, f64)> {
         let train_auc = auc(&self.seen.0, &self.seen.1).unwrap_or(f64::NAN);
-        vec![("train_logloss".into(), mean_loss), ("train_auc".into(), train_auc)]
+        vec![
+            ("train_logloss".into(), mean_loss),
+            ("train_auc".into(), train_auc),
+        ]
     }
 
     fn evaluate(&mut self) -> Vec<(String, f64)> {
         let (logloss, test_auc) = evaluate(self.model, &self.data.test);
-        vec![("test_logloss".into(), logloss), ("test_auc".into(), test_auc)]
+        vec![
+            ("test_logloss".into(), logloss),
+            ("test_auc".into(), test_auc),
+        ]
     }
 
     fn primary_metric(&self) -> (&'static str, Better) {
@@ -182,7 +192,10 @@ impl Task for ClickTask<'_> {
     }
 
     fn final_evaluation(&mut self) -> Vec<(String, f64)> {
-        self.planted_test_auc.map(|a| ("planted_test_auc".to_string(), a)).into_iter().collect()
+        self.planted_test_auc
+            .map(|a| ("planted_test_auc".to_string(), a))
+            .into_iter()
+            .collect()
     }
 }
 
@@ -192,9 +205,17 @@ fn evaluate(model: &FactorizationMachine, examples: &CtrExamples) -> (f64, f64) 
     let mut logits = Vec::with_capacity(all.len());
     for chunk in all.chunks(8192) {
         let batch = examples.batch(chunk);
-        logits.extend(model.forward(&Tape::no_grad(), &batch.ids, batch.values.as_ref()).value().to_vec());
+        logits.extend(
+            model
+                .forward(&Tape::no_grad(), &batch.ids, batch.values.as_ref())
+                .value()
+                .to_vec(),
+        );
     }
-    (log_loss_with_logits(&logits, examples.labels()), auc(&logits, examples.labels()).unwrap_or(f64::NAN))
+    (
+        log_loss_with_logits(&logits, examples.labels()),
+        auc(&logits, examples.labels()).unwrap_or(f64::NAN),
+    )
 }
 
 fn main() {
@@ -203,7 +224,10 @@ fn main() {
 }
 
 /// The data set the flags ask for, its description, and the planted model's test AUC.
-fn load(args: &Args, seed: u64) -> Result<(CtrDataset, String, Option<f64>), Box<dyn Error + Send + Sync>> {
+fn load(
+    args: &Args,
+    seed: u64,
+) -> Result<(CtrDataset, String, Option<f64>), Box<dyn Error + Send + Sync>> {
     let report = |skipped: agdlab::data::Skipped| {
         if skipped.count > 0 {
             say!("{skipped}")
@@ -229,10 +253,17 @@ fn load(args: &Args, seed: u64) -> Result<(CtrDataset, String, Option<f64>), Box
             };
             let synthetic = SyntheticCtr::generate(&config);
             let planted = synthetic.planted_test_auc();
-            (synthetic.data, format!("synthetic Criteo-shaped (seed {seed})"), planted)
+            (
+                synthetic.data,
+                format!("synthetic Criteo-shaped (seed {seed})"),
+                planted,
+            )
         }
         Source::Criteo => {
-            let path = args.criteo_file.as_deref().ok_or("--source criteo needs --criteo-file PATH")?;
+            let path = args
+                .criteo_file
+                .as_deref()
+                .ok_or("--source criteo needs --criteo-file PATH")?;
             let integers = match args.integers {
                 Integers::Bucket => IntegerEncoding::Bucket,
                 Integers::Log => IntegerEncoding::Log,
@@ -248,7 +279,12 @@ fn load(args: &Args, seed: u64) -> Result<(CtrDataset, String, Option<f64>), Box
             report(skipped);
             let (train, test) = examples.split_80_20(seed);
             (
-                CtrDataset { train, test, table_size, field_names: criteo::field_names() },
+                CtrDataset {
+                    train,
+                    test,
+                    table_size,
+                    field_names: criteo::field_names(),
+                },
                 path.display().to_string(),
                 None,
             )
@@ -265,16 +301,20 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
     let split_seed = args.split_seed.unwrap_or(c.seed);
     let (data, source, planted_test_auc) = load(args, split_seed)?;
     let fields = data.field_names.len();
-    let config =
-        FmConfig { mlp_hidden: args.mlp.clone(), ..FmConfig::new(data.table_size, fields, args.dim) };
+    let config = FmConfig {
+        mlp_hidden: args.mlp.clone(),
+        ..FmConfig::new(data.table_size, fields, args.dim)
+    };
     let model = FactorizationMachine::new(&config, &mut StdRng::seed_from_u64(c.seed));
     let optimizer_settings = c.optimizer_settings(|kind| default_lr(args.source, kind));
     let sparse = match args.sparse {
         Sparse::Dense => SparseMode::Dense,
         Sparse::Lazy => SparseMode::Lazy,
     };
-    let mut optimizer =
-        optimizer_settings.build(vec![ParamGroup::new(model.named_parameters()).sparse(sparse)])?;
+    let mut optimizer = optimizer_settings
+        .build(vec![
+            ParamGroup::new(model.named_parameters()).sparse(sparse)
+        ])?;
     let mut task = ClickTask {
         model: &model,
         data: &data,
@@ -285,7 +325,11 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         planted_test_auc,
     };
     let mlp: Vec<String> = args.mlp.iter().map(|h| h.to_string()).collect();
-    let kind = if args.mlp.is_empty() { "FM".to_string() } else { format!("DeepFM (MLP {})", mlp.join("-")) };
+    let kind = if args.mlp.is_empty() {
+        "FM".to_string()
+    } else {
+        format!("DeepFM (MLP {})", mlp.join("-"))
+    };
     let settings = c
         .run_settings(&optimizer_settings)
         .with("source", format!("{:?} {source}", args.source))
@@ -296,7 +340,10 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         .with("integers", format!("{:?}", args.integers))
         .with("split-seed", split_seed)
         .with("schedule", format!("{:?}", args.schedule))
-        .with("examples", format!("{}+{}", data.train.len(), data.test.len()));
+        .with(
+            "examples",
+            format!("{}+{}", data.train.len(), data.test.len()),
+        );
     let label = format!("{kind} dim {} on {source}, {}", args.dim, c.optimizer);
     say!(
         "{label} ({} parameters) | lr {:e}{} | {:?} table updates | {} train / {} test ({:.1}% positive) | {} fields, {} rows | batch {} | {threads} thread(s)",

@@ -17,18 +17,18 @@ use std::error::Error;
 use std::path::PathBuf;
 
 use agdlab::autograd::Tape;
-use agdlab::data::mnist::{IMAGE_SIZE, Mnist, MnistSplit};
+use agdlab::data::mnist::{Mnist, MnistSplit, IMAGE_SIZE};
 use agdlab::models::LeNet5;
-use agdlab::nn::{Forward, Linear, Module, Walk, cross_entropy};
+use agdlab::nn::{cross_entropy, Forward, Linear, Module, Walk};
 use agdlab::optim::ParamGroup;
 use agdlab::say;
 use agdlab::train::{
-    Better, CommonArgs, OptimizerKind, ScheduleFlag, StepOutput, Task, count_correct, epoch_order, fit,
-    parse_with_defaults, run_in_pool,
+    count_correct, epoch_order, fit, parse_with_defaults, run_in_pool, Better, CommonArgs,
+    OptimizerKind, ScheduleFlag, StepOutput, Task,
 };
 use clap::Parser;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Default learning rate per model and optimizer, tuned on this task (see README.md).
 fn default_lr(model: ModelKind, kind: OptimizerKind) -> f32 {
@@ -36,9 +36,13 @@ fn default_lr(model: ModelKind, kind: OptimizerKind) -> f32 {
         (ModelKind::Mlp, OptimizerKind::Agd) => 1e-4,
         (ModelKind::Cnn, OptimizerKind::Agd) => 1e-3,
         (_, OptimizerKind::Sgd) => 0.1,
-        (_, OptimizerKind::Adam | OptimizerKind::AdamW | OptimizerKind::AdaBelief | OptimizerKind::RAdam) => {
-            1e-3
-        }
+        (
+            _,
+            OptimizerKind::Adam
+            | OptimizerKind::AdamW
+            | OptimizerKind::AdaBelief
+            | OptimizerKind::RAdam,
+        ) => 1e-3,
     }
 }
 
@@ -119,10 +123,18 @@ impl Task for Classify<'_> {
 
     fn train_step(&mut self, tape: &Tape, step: usize) -> StepOutput {
         let end = ((step + 1) * self.batch_size).min(self.order.len());
-        let (x, y) = batch(&self.data.train, &self.order[step * self.batch_size..end], self.nchw);
+        let (x, y) = batch(
+            &self.data.train,
+            &self.order[step * self.batch_size..end],
+            self.nchw,
+        );
         let logits = self.model.forward(&tape.input(x));
         let correct = count_correct(logits.value(), &y) as f64;
-        StepOutput { loss: cross_entropy(&logits, &y), examples: y.len(), sums: vec![("train_acc", correct)] }
+        StepOutput {
+            loss: cross_entropy(&logits, &y),
+            examples: y.len(),
+            sums: vec![("train_acc", correct)],
+        }
     }
 
     fn evaluate(&mut self) -> Vec<(String, f64)> {
@@ -136,8 +148,16 @@ impl Task for Classify<'_> {
 }
 
 /// The examples at `indices`, flat or as images.
-fn batch(split: &MnistSplit, indices: &[usize], nchw: bool) -> (agdlab::tensor::Tensor, Vec<usize>) {
-    if nchw { split.batch_nchw(indices) } else { split.batch(indices) }
+fn batch(
+    split: &MnistSplit,
+    indices: &[usize],
+    nchw: bool,
+) -> (agdlab::tensor::Tensor, Vec<usize>) {
+    if nchw {
+        split.batch_nchw(indices)
+    } else {
+        split.batch(indices)
+    }
 }
 
 /// Mean loss and accuracy over a whole split, recording nothing.
@@ -151,7 +171,10 @@ fn evaluate(model: &dyn Forward, split: &MnistSplit, nchw: bool) -> (f64, f64) {
         loss += cross_entropy(&logits, &y).item() as f64 * idx.len() as f64;
         correct += count_correct(logits.value(), &y);
     }
-    (loss / split.len().max(1) as f64, correct as f64 / split.len().max(1) as f64)
+    (
+        loss / split.len().max(1) as f64,
+        correct as f64 / split.len().max(1) as f64,
+    )
 }
 
 fn main() {
@@ -166,7 +189,8 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         return Err("--train-subset 0: there would be nothing to train on".into());
     }
     // With --train-subset only the first N training images are read and decoded.
-    let data = Mnist::locate_and_load_limited(args.data_dir.as_deref(), args.train_subset)?.normalized();
+    let data =
+        Mnist::locate_and_load_limited(args.data_dir.as_deref(), args.train_subset)?.normalized();
     let mut rng = StdRng::seed_from_u64(c.seed);
     let model: Box<dyn Forward> = match args.model {
         ModelKind::Mlp => Box::new(Mlp {
@@ -177,7 +201,8 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         ModelKind::Cnn => Box::new(LeNet5::new(10, &mut rng)),
     };
     let optimizer_settings = c.optimizer_settings(|kind| default_lr(args.model, kind));
-    let mut optimizer = optimizer_settings.build(vec![ParamGroup::new(model.named_parameters())])?;
+    let mut optimizer =
+        optimizer_settings.build(vec![ParamGroup::new(model.named_parameters())])?;
     let nchw = args.model == ModelKind::Cnn;
     let mut task = Classify {
         model: model.as_ref(),
@@ -202,13 +227,23 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         "{label} ({} parameters) | lr {:e}{} | {} train / {} test | batch {} | {threads} thread(s)",
         model.num_parameters(),
         optimizer_settings.lr,
-        if c.optimizer == OptimizerKind::Agd { format!(" δ {:e}", c.delta) } else { String::new() },
+        if c.optimizer == OptimizerKind::Agd {
+            format!(" δ {:e}", c.delta)
+        } else {
+            String::new()
+        },
         data.train.len(),
         data.test.len(),
         c.batch_size,
     );
     let mut config = c.train_config(label, if nchw { "mnist_cnn" } else { "mnist" }, settings);
     config.diagnostics = args.diagnostics.clone();
-    fit(model.as_ref(), optimizer.as_mut(), schedule.as_ref(), &mut task, &config)?;
+    fit(
+        model.as_ref(),
+        optimizer.as_mut(),
+        schedule.as_ref(),
+        &mut task,
+        &config,
+    )?;
     Ok(())
 }

@@ -19,24 +19,29 @@ use std::path::PathBuf;
 
 use agdlab::autograd::{Tape, Var};
 use agdlab::data::ptb::{Ptb, Streams};
-use agdlab::nn::{Dropout, Embedding, Forward, Linear, Lstm, LstmConfig, Module, Walk, cross_entropy, init};
+use agdlab::nn::{
+    cross_entropy, init, Dropout, Embedding, Forward, Linear, Lstm, LstmConfig, Module, Walk,
+};
 use agdlab::optim::{Constant, CosineAnnealing, LrSchedule, ParamGroup, StepDecay};
 use agdlab::say;
 use agdlab::tensor::Tensor;
 use agdlab::train::{
-    Better, CommonArgs, OptimizerKind, StepOutput, Task, fit, loss_and_perplexity, parse_with_defaults,
-    perplexity_status, run_in_pool,
+    fit, loss_and_perplexity, parse_with_defaults, perplexity_status, run_in_pool, Better,
+    CommonArgs, OptimizerKind, StepOutput, Task,
 };
 use clap::Parser;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Default learning rate per optimizer (the recipes of issue 9; see README.md).
 pub fn default_lr(kind: OptimizerKind) -> f32 {
     match kind {
         OptimizerKind::Agd => 3e-4,
         OptimizerKind::Sgd => 20.0,
-        OptimizerKind::Adam | OptimizerKind::AdamW | OptimizerKind::AdaBelief | OptimizerKind::RAdam => 2e-3,
+        OptimizerKind::Adam
+        | OptimizerKind::AdamW
+        | OptimizerKind::AdaBelief
+        | OptimizerKind::RAdam => 2e-3,
     }
 }
 
@@ -117,13 +122,33 @@ impl LanguageModel {
     ) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let encoder = Embedding::new(vocab, embedding, None, &mut rng);
-        encoder.weight.set(init::uniform(&[vocab, embedding], 0.1, &mut rng)).expect("same shape");
-        let config = LstmConfig { num_layers: layers, dropout, batch_first: false };
+        encoder
+            .weight
+            .set(init::uniform(&[vocab, embedding], 0.1, &mut rng))
+            .expect("same shape");
+        let config = LstmConfig {
+            num_layers: layers,
+            dropout,
+            batch_first: false,
+        };
         let rnn = Lstm::new(embedding, hidden, config, &mut rng);
         let decoder = Linear::new(hidden, vocab, true, &mut rng);
-        decoder.weight.set(init::uniform(&[vocab, hidden], 0.1, &mut rng)).expect("same shape");
-        decoder.bias.as_ref().expect("has a bias").set(Tensor::zeros(&[vocab])).expect("same shape");
-        LanguageModel { encoder, rnn, decoder, drop: Dropout::new(dropout, seed.wrapping_add(1)) }
+        decoder
+            .weight
+            .set(init::uniform(&[vocab, hidden], 0.1, &mut rng))
+            .expect("same shape");
+        decoder
+            .bias
+            .as_ref()
+            .expect("has a bias")
+            .set(Tensor::zeros(&[vocab]))
+            .expect("same shape");
+        LanguageModel {
+            encoder,
+            rnn,
+            decoder,
+            drop: Dropout::new(dropout, seed.wrapping_add(1)),
+        }
     }
 
     /// Logits `[len·batch, vocab]` for the ids of a `[len, batch]` window, and the new state.
@@ -134,9 +159,16 @@ impl LanguageModel {
         len: usize,
         state: Option<(Var, Var)>,
     ) -> (Var, (Var, Var)) {
-        let embedded = self.drop.forward(&self.encoder.forward(tape, ids, &[len, ids.len() / len]));
-        let (output, state) = self.rnn.forward(&embedded, state.as_ref().map(|(h, c)| (h, c)));
-        let hidden = self.drop.forward(&output).reshape(&[ids.len() as isize, -1]);
+        let embedded = self
+            .drop
+            .forward(&self.encoder.forward(tape, ids, &[len, ids.len() / len]));
+        let (output, state) = self
+            .rnn
+            .forward(&embedded, state.as_ref().map(|(h, c)| (h, c)));
+        let hidden = self
+            .drop
+            .forward(&output)
+            .reshape(&[ids.len() as isize, -1]);
         (self.decoder.forward(&hidden), state)
     }
 }
@@ -172,7 +204,10 @@ impl Task for LanguageModelling<'_> {
 
     fn train_step(&mut self, tape: &Tape, step: usize) -> StepOutput {
         let window = self.train.window(step, self.seq_len);
-        let state = self.state.take().map(|(h, c)| (tape.input(h), tape.input(c)));
+        let state = self
+            .state
+            .take()
+            .map(|(h, c)| (tape.input(h), tape.input(c)));
         let (logits, (h, c)) = self.model.forward(tape, &window.inputs, window.len, state);
         self.state = Some((h.value().clone(), c.value().clone())); // detached
         StepOutput {
@@ -210,14 +245,16 @@ pub fn mean_loss(model: &LanguageModel, streams: &Streams, seq_len: usize) -> f6
     for w in 0..streams.windows(seq_len) {
         let window = streams.window(w, seq_len);
         let (logits, next) = model.forward(&tape, &window.inputs, window.len, state);
-        total += cross_entropy(&logits, &window.targets).item() as f64 * window.targets.len() as f64;
+        total +=
+            cross_entropy(&logits, &window.targets).item() as f64 * window.targets.len() as f64;
         state = Some(next);
     }
     total / streams.predictions().max(1) as f64
 }
 
 fn main() {
-    let args: Args = parse_with_defaults(&[("epochs", "3"), ("batch_size", "20"), ("momentum", "0")]);
+    let args: Args =
+        parse_with_defaults(&[("epochs", "3"), ("batch_size", "20"), ("momentum", "0")]);
     run_in_pool(args.common.threads, |threads| run(&args, threads));
 }
 
@@ -240,8 +277,14 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         split.truncate(args.eval_tokens.unwrap_or(usize::MAX));
     }
     let (layers, vocab) = (args.layers as usize, ptb.vocab.len());
-    let model =
-        LanguageModel::new(vocab, args.embedding_size, args.hidden_size, layers, args.dropout, c.seed);
+    let model = LanguageModel::new(
+        vocab,
+        args.embedding_size,
+        args.hidden_size,
+        layers,
+        args.dropout,
+        c.seed,
+    );
     let eval_batch = 10; // as word_language_model
     let mut task = LanguageModelling {
         model: &model,
@@ -255,14 +298,24 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         return Err(format!("too few validation or test tokens for {eval_batch} streams").into());
     }
     let optimizer_settings = c.optimizer_settings(default_lr);
-    let mut optimizer = optimizer_settings.build(vec![ParamGroup::new(model.named_parameters())])?;
+    let mut optimizer =
+        optimizer_settings.build(vec![ParamGroup::new(model.named_parameters())])?;
     let steps = task.steps_per_epoch();
     let schedule: Box<dyn LrSchedule> = match args.schedule {
         Schedule::Constant => Box::new(Constant),
-        Schedule::Cosine => Box::new(CosineAnnealing { t_max: c.epochs * steps.max(1), min_factor: 0.0 }),
-        Schedule::Step => Box::new(StepDecay { step_size: steps.max(1), gamma: args.lr_decay }),
+        Schedule::Cosine => Box::new(CosineAnnealing {
+            t_max: c.epochs * steps.max(1),
+            min_factor: 0.0,
+        }),
+        Schedule::Step => Box::new(StepDecay {
+            step_size: steps.max(1),
+            gamma: args.lr_decay,
+        }),
     };
-    let model_name = format!("{layers}x{} LSTM, embedding {}", args.hidden_size, args.embedding_size);
+    let model_name = format!(
+        "{layers}x{} LSTM, embedding {}",
+        args.hidden_size, args.embedding_size
+    );
     let settings = c
         .run_settings(&optimizer_settings)
         .with("model", &model_name)
@@ -289,6 +342,12 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
             .clone()
             .unwrap_or_else(|| format!("runs/ptb_lstm_{}_diagnostics.csv", c.optimizer).into()),
     );
-    fit(&model, optimizer.as_mut(), schedule.as_ref(), &mut task, &config)?;
+    fit(
+        &model,
+        optimizer.as_mut(),
+        schedule.as_ref(),
+        &mut task,
+        &config,
+    )?;
     Ok(())
 }

@@ -25,18 +25,18 @@ use std::path::{Path, PathBuf};
 use agdlab::autograd::{Tape, Var};
 use agdlab::data::ptb::{Ptb, Streams, Window};
 use agdlab::nn::{
-    Activation, Dropout, Embedding, Forward, LayerConfig, LayerNorm, LearnedPositions, Linear, Module,
-    TransformerEncoderLayer, Walk, causal_mask, cross_entropy,
+    causal_mask, cross_entropy, Activation, Dropout, Embedding, Forward, LayerConfig, LayerNorm,
+    LearnedPositions, Linear, Module, TransformerEncoderLayer, Walk,
 };
 use agdlab::optim::{CosineAnnealing, LinearWarmup, ParamGroup};
 use agdlab::say;
 use agdlab::train::{
-    Better, CommonArgs, OptimizerKind, StepOutput, Task, fit, loss_and_perplexity, parse_with_defaults,
-    perplexity_status, run_in_pool,
+    fit, loss_and_perplexity, parse_with_defaults, perplexity_status, run_in_pool, Better,
+    CommonArgs, OptimizerKind, StepOutput, Task,
 };
 use clap::Parser;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Default learning rate per optimizer (issue 11's recipes; AGD's README: about a tenth
 /// of AdamW's... here a third, the best of the PyTorch runs).
@@ -44,12 +44,17 @@ pub fn default_lr(kind: OptimizerKind) -> f32 {
     match kind {
         OptimizerKind::Agd => 3e-4,
         OptimizerKind::Sgd => 0.1,
-        OptimizerKind::Adam | OptimizerKind::AdamW | OptimizerKind::AdaBelief | OptimizerKind::RAdam => 1e-3,
+        OptimizerKind::Adam
+        | OptimizerKind::AdamW
+        | OptimizerKind::AdaBelief
+        | OptimizerKind::RAdam => 1e-3,
     }
 }
 
 #[derive(Parser, Debug)]
-#[command(about = "Train a Transformer language model on Penn Treebank with AGD or a baseline optimizer")]
+#[command(
+    about = "Train a Transformer language model on Penn Treebank with AGD or a baseline optimizer"
+)]
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
@@ -124,7 +129,9 @@ impl TransformerLm {
         TransformerLm {
             embedding: Embedding::new(vocab, dim, None, &mut rng),
             positions: LearnedPositions::new(window, dim, &mut rng),
-            blocks: (0..layers).map(|_| TransformerEncoderLayer::new(block, &mut rng)).collect(),
+            blocks: (0..layers)
+                .map(|_| TransformerEncoderLayer::new(block, &mut rng))
+                .collect(),
             norm: LayerNorm::new(dim, 1e-5),
             head: Linear::new(dim, vocab, true, &mut rng),
             drop: Dropout::new(dropout, seed.wrapping_add(1)),
@@ -141,7 +148,9 @@ impl TransformerLm {
         for block in &self.blocks {
             x = block.forward(&x, Some(&mask));
         }
-        self.head.forward(&self.norm.forward(&x)).reshape(&[(batch * len) as isize, -1])
+        self.head
+            .forward(&self.norm.forward(&x))
+            .reshape(&[(batch * len) as isize, -1])
     }
 }
 
@@ -161,7 +170,9 @@ impl Module for TransformerLm {
 /// A window of `[len, batch]` streams as batch-first inputs and targets `[batch, len]`.
 fn batch_first(window: &Window, batch: usize) -> (Vec<usize>, Vec<usize>) {
     let transpose = |seq_major: &[usize]| -> Vec<usize> {
-        (0..batch).flat_map(|b| (0..window.len).map(move |t| seq_major[t * batch + b])).collect()
+        (0..batch)
+            .flat_map(|b| (0..window.len).map(move |t| seq_major[t * batch + b]))
+            .collect()
     };
     (transpose(&window.inputs), transpose(&window.targets))
 }
@@ -186,7 +197,11 @@ impl Task for LanguageModelling<'_> {
         let window = self.train.window(step, self.seq_len);
         let (inputs, targets) = batch_first(&window, self.train.batch());
         let logits = self.model.forward(tape, &inputs, self.train.batch());
-        StepOutput { loss: cross_entropy(&logits, &targets), examples: targets.len(), sums: vec![] }
+        StepOutput {
+            loss: cross_entropy(&logits, &targets),
+            examples: targets.len(),
+            sums: vec![],
+        }
     }
 
     fn train_metrics(&self, mean_loss: f64) -> Vec<(String, f64)> {
@@ -261,14 +276,26 @@ pub fn sgd_mode_by_kind(
     let mut table: BTreeMap<usize, BTreeMap<&'static str, (f64, f64)>> = BTreeMap::new();
     for ((epoch, param), fraction) in last {
         if let Some(&size) = sizes.get(&param) {
-            let entry = table.entry(epoch).or_default().entry(parameter_kind(&param)).or_default();
+            let entry = table
+                .entry(epoch)
+                .or_default()
+                .entry(parameter_kind(&param))
+                .or_default();
             entry.0 += fraction * size as f64;
             entry.1 += size as f64;
         }
     }
     Ok(table
         .into_iter()
-        .map(|(epoch, kinds)| (epoch, kinds.into_iter().map(|(k, (sum, n))| (k, sum / n)).collect()))
+        .map(|(epoch, kinds)| {
+            (
+                epoch,
+                kinds
+                    .into_iter()
+                    .map(|(k, (sum, n))| (k, sum / n))
+                    .collect(),
+            )
+        })
         .collect())
 }
 
@@ -285,7 +312,11 @@ fn main() {
 fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> {
     let c = &args.common;
     c.validate()?;
-    if args.seq_len == 0 || args.dim == 0 || args.layers == 0 || args.heads == 0 || args.dim % args.heads != 0
+    if args.seq_len == 0
+        || args.dim == 0
+        || args.layers == 0
+        || args.heads == 0
+        || args.dim % args.heads != 0
     {
         return Err(format!(
             "--seq-len, --dim, --layers and --heads must be at least 1, and --heads {} must divide --dim {}",
@@ -306,8 +337,15 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         split.truncate(args.eval_tokens.unwrap_or(usize::MAX));
     }
     let vocab = ptb.vocab.len();
-    let model =
-        TransformerLm::new(vocab, args.dim, args.heads, args.layers, args.seq_len, args.dropout, c.seed);
+    let model = TransformerLm::new(
+        vocab,
+        args.dim,
+        args.heads,
+        args.layers,
+        args.seq_len,
+        args.dropout,
+        c.seed,
+    );
     let eval_batch = 10;
     let mut task = LanguageModelling {
         model: &model,
@@ -333,9 +371,15 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
     let schedule = LinearWarmup::new(
         args.warmup,
         1.0 / args.warmup.max(1) as f32,
-        CosineAnnealing { t_max: total.saturating_sub(args.warmup).max(1), min_factor: 0.0 },
+        CosineAnnealing {
+            t_max: total.saturating_sub(args.warmup).max(1),
+            min_factor: 0.0,
+        },
     );
-    let model_name = format!("{} x D {} ({} heads) pre-LN Transformer", args.layers, args.dim, args.heads);
+    let model_name = format!(
+        "{} x D {} ({} heads) pre-LN Transformer",
+        args.layers, args.dim, args.heads
+    );
     let settings = c
         .run_settings(&optimizer_settings)
         .with("model", &model_name)
@@ -365,13 +409,21 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
     fit(&model, optimizer.as_mut(), &schedule, &mut task, &config)?;
 
     if c.optimizer == OptimizerKind::Agd {
-        let sizes = model.named_parameters().into_iter().map(|(n, p)| (n, p.numel())).collect();
+        let sizes = model
+            .named_parameters()
+            .into_iter()
+            .map(|(n, p)| (n, p.numel()))
+            .collect();
         let table = sgd_mode_by_kind(&diagnostics, &sizes)?;
         say!("AGD's coordinates in SGD mode, per parameter kind (mean over each epoch):");
         say!("| epoch | embedding | attention | feed-forward | norm | head |");
         say!("|---|---|---|---|---|---|");
         for (epoch, kinds) in table {
-            let cell = |k: &str| kinds.get(k).map_or("—".to_string(), |f| format!("{:.1}%", 100.0 * f));
+            let cell = |k: &str| {
+                kinds
+                    .get(k)
+                    .map_or("—".to_string(), |f| format!("{:.1}%", 100.0 * f))
+            };
             say!(
                 "| {epoch} | {} | {} | {} | {} | {} |",
                 cell("embedding"),

@@ -15,14 +15,15 @@ use std::error::Error;
 
 use agdlab::autograd::{Param, Tape, Var};
 use agdlab::nn::{
-    Activation, CrossEntropyLoss, Forward, LayerConfig, LayerNorm, LearnedPositions, Linear, Module,
-    TransformerDecoderLayer, TransformerEncoderLayer, Walk, causal_mask, init, key_padding_mask,
+    causal_mask, init, key_padding_mask, Activation, CrossEntropyLoss, Forward, LayerConfig,
+    LayerNorm, LearnedPositions, Linear, Module, TransformerDecoderLayer, TransformerEncoderLayer,
+    Walk,
 };
 use agdlab::optim::{CosineAnnealing, LinearWarmup, ParamGroup};
 use agdlab::say;
 use agdlab::tensor::Tensor;
 use agdlab::train::{
-    Better, CommonArgs, OptimizerKind, StepOutput, Task, fit, parse_with_defaults, run_in_pool,
+    fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
 };
 use clap::Parser;
 use rand::rngs::StdRng;
@@ -90,7 +91,9 @@ impl Module for Reverser {
 fn embed(model: &Reverser, tape: &Tape, ids: &[usize], batch: usize) -> Var {
     let len = ids.len() / batch;
     let rows = tape.param(&model.embedding).embedding(ids, Some(PAD));
-    model.positions.forward(&rows.reshape(&[batch as isize, len as isize, -1]))
+    model
+        .positions
+        .forward(&rows.reshape(&[batch as isize, len as isize, -1]))
 }
 
 impl Reverser {
@@ -108,9 +111,13 @@ impl Reverser {
         Reverser {
             embedding: Param::new(init::normal(&[VOCAB, dim], 1.0, &mut rng)),
             positions: LearnedPositions::new(MAX_LEN + 2, dim, &mut rng),
-            encoder: (0..layers).map(|_| TransformerEncoderLayer::new(layer, &mut rng)).collect(),
+            encoder: (0..layers)
+                .map(|_| TransformerEncoderLayer::new(layer, &mut rng))
+                .collect(),
             encoder_norm: LayerNorm::new(dim, 1e-5),
-            decoder: (0..layers).map(|_| TransformerDecoderLayer::new(layer, &mut rng)).collect(),
+            decoder: (0..layers)
+                .map(|_| TransformerDecoderLayer::new(layer, &mut rng))
+                .collect(),
             decoder_norm: LayerNorm::new(dim, 1e-5),
             head: Linear::new(dim, VOCAB, true, &mut rng),
         }
@@ -135,7 +142,9 @@ impl Reverser {
         for layer in &self.decoder {
             x = layer.forward(&x, memory, Some(&self_mask), Some(src_mask));
         }
-        self.head.forward(&self.decoder_norm.forward(&x)).reshape(&[-1, VOCAB as isize])
+        self.head
+            .forward(&self.decoder_norm.forward(&x))
+            .reshape(&[-1, VOCAB as isize])
     }
 }
 
@@ -144,9 +153,18 @@ fn padded(seqs: &[Vec<usize>]) -> (Vec<usize>, Vec<Vec<bool>>) {
     let len = seqs.iter().map(Vec::len).max().unwrap_or(0);
     let ids = seqs
         .iter()
-        .flat_map(|s| s.iter().copied().chain(std::iter::repeat(PAD).take(len - s.len())))
+        .flat_map(|s| {
+            s.iter()
+                .copied()
+                .chain(std::iter::repeat(PAD).take(len - s.len()))
+        })
         .collect();
-    (ids, seqs.iter().map(|s| (0..len).map(|i| i >= s.len()).collect()).collect())
+    (
+        ids,
+        seqs.iter()
+            .map(|s| (0..len).map(|i| i >= s.len()).collect())
+            .collect(),
+    )
 }
 
 /// Source sequences, the decoder's inputs (BOS + reversed) and its targets (reversed + EOS).
@@ -159,12 +177,29 @@ pub struct Examples {
 /// `n` random sequences of 8 to `MAX_LEN` symbols.
 pub fn sample(rng: &mut StdRng, n: usize) -> Examples {
     let src: Vec<Vec<usize>> = (0..n)
-        .map(|_| (0..rng.random_range(8..=MAX_LEN)).map(|_| 3 + rng.random_range(0..SYMBOLS)).collect())
+        .map(|_| {
+            (0..rng.random_range(8..=MAX_LEN))
+                .map(|_| 3 + rng.random_range(0..SYMBOLS))
+                .collect()
+        })
         .collect();
-    let reversed: Vec<Vec<usize>> = src.iter().map(|s| s.iter().rev().copied().collect()).collect();
-    let inputs = reversed.iter().map(|r| std::iter::once(BOS).chain(r.iter().copied()).collect()).collect();
-    let targets = reversed.iter().map(|r| r.iter().copied().chain([EOS]).collect()).collect();
-    Examples { src, inputs, targets }
+    let reversed: Vec<Vec<usize>> = src
+        .iter()
+        .map(|s| s.iter().rev().copied().collect())
+        .collect();
+    let inputs = reversed
+        .iter()
+        .map(|r| std::iter::once(BOS).chain(r.iter().copied()).collect())
+        .collect();
+    let targets = reversed
+        .iter()
+        .map(|r| r.iter().copied().chain([EOS]).collect())
+        .collect();
+    Examples {
+        src,
+        inputs,
+        targets,
+    }
 }
 
 pub struct Reverse<'a> {
@@ -186,18 +221,30 @@ impl Task for Reverse<'_> {
 
     fn train_step(&mut self, tape: &Tape, step: usize) -> StepOutput {
         let stream = (self.seed << 32) ^ ((self.epoch * self.steps + step) as u64 + 1);
-        let Examples { src, inputs, targets } = sample(&mut StdRng::seed_from_u64(stream), self.batch);
+        let Examples {
+            src,
+            inputs,
+            targets,
+        } = sample(&mut StdRng::seed_from_u64(stream), self.batch);
         let (memory, src_mask) = self.model.encode(tape, &src);
         let logits = self.model.decode(tape, &memory, &src_mask, &inputs);
         let (target_ids, _) = padded(&targets);
         let tokens = target_ids.iter().filter(|&&t| t != PAD).count();
-        let loss =
-            CrossEntropyLoss { ignore_index: Some(PAD), ..Default::default() }.forward(&logits, &target_ids);
-        StepOutput { loss, examples: tokens, sums: vec![] }
+        let loss = CrossEntropyLoss {
+            ignore_index: Some(PAD),
+            ..Default::default()
+        }
+        .forward(&logits, &target_ids);
+        StepOutput {
+            loss,
+            examples: tokens,
+            sums: vec![],
+        }
     }
 
     fn evaluate(&mut self) -> Vec<(String, f64)> {
-        let Examples { src, targets, .. } = sample(&mut StdRng::seed_from_u64(u64::MAX - self.seed), 512);
+        let Examples { src, targets, .. } =
+            sample(&mut StdRng::seed_from_u64(u64::MAX - self.seed), 512);
         let decoded = greedy_decode(self.model, &src);
         let exact = decoded.iter().zip(&targets).filter(|(d, t)| d == t).count();
         vec![("exact_acc".into(), exact as f64 / src.len() as f64)]
@@ -215,8 +262,10 @@ pub fn greedy_decode(model: &Reverser, src: &[Vec<usize>]) -> Vec<Vec<usize>> {
     let (memory, src_mask) = model.encode(&tape, src);
     let mut outputs: Vec<Vec<usize>> = vec![Vec::new(); src.len()];
     for _ in 0..=MAX_LEN {
-        let inputs: Vec<Vec<usize>> =
-            outputs.iter().map(|o| std::iter::once(BOS).chain(o.iter().copied()).collect()).collect();
+        let inputs: Vec<Vec<usize>> = outputs
+            .iter()
+            .map(|o| std::iter::once(BOS).chain(o.iter().copied()).collect())
+            .collect();
         let logits = model.decode(&tape, &memory, &src_mask, &inputs);
         // The decoder's rows are padded to the longest input: finished sequences stop
         // growing, so the first input is not always that long.
@@ -235,7 +284,8 @@ pub fn greedy_decode(model: &Reverser, src: &[Vec<usize>]) -> Vec<Vec<usize>> {
 }
 
 fn main() {
-    let args: Args = parse_with_defaults(&[("epochs", "20"), ("batch_size", "64"), ("delta", "1e-14")]);
+    let args: Args =
+        parse_with_defaults(&[("epochs", "20"), ("batch_size", "64"), ("delta", "1e-14")]);
     run_in_pool(args.common.threads, |threads| run(&args, threads));
 }
 
@@ -254,7 +304,10 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
     let schedule = LinearWarmup::new(
         100,
         0.01,
-        CosineAnnealing { t_max: total.saturating_sub(100).max(1), min_factor: 0.0 },
+        CosineAnnealing {
+            t_max: total.saturating_sub(100).max(1),
+            min_factor: 0.0,
+        },
     );
     let settings = c
         .run_settings(&optimizer_settings)
@@ -271,7 +324,13 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         args.steps,
         c.batch_size
     );
-    let mut task = Reverse { model: &model, steps: args.steps, batch: c.batch_size, seed: c.seed, epoch: 0 };
+    let mut task = Reverse {
+        model: &model,
+        steps: args.steps,
+        batch: c.batch_size,
+        seed: c.seed,
+        epoch: 0,
+    };
     let mut config = c.train_config(label, "seq2seq_reverse", settings);
     config.clip_grad_norm = Some(1.0);
     fit(&model, optimizer.as_mut(), &schedule, &mut task, &config)?;

@@ -22,7 +22,13 @@
 /// # Panics
 /// When `scores` and `labels` differ in length, or a score is NaN.
 pub fn auc(scores: &[f32], labels: &[f32]) -> Option<f64> {
-    assert_eq!(scores.len(), labels.len(), "auc: {} scores for {} labels", scores.len(), labels.len());
+    assert_eq!(
+        scores.len(),
+        labels.len(),
+        "auc: {} scores for {} labels",
+        scores.len(),
+        labels.len()
+    );
     assert!(!scores.iter().any(|s| s.is_nan()), "auc: a score is NaN");
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_unstable_by(|&a, &b| scores[a].total_cmp(&scores[b]));
@@ -30,7 +36,10 @@ pub fn auc(scores: &[f32], labels: &[f32]) -> Option<f64> {
     let mut group = order.as_slice();
     while let Some(&first) = group.first() {
         // One group of equal scores (+0 and -0 are equal scores).
-        let len = group.iter().position(|&i| scores[i] != scores[first]).unwrap_or(group.len());
+        let len = group
+            .iter()
+            .position(|&i| scores[i] != scores[first])
+            .unwrap_or(group.len());
         let positives = group[..len].iter().filter(|&&i| labels[i] > 0.5).count() as u64;
         let negatives = len as u64 - positives;
         pairs_won += (positives * negatives_below) as f64 + 0.5 * (positives * negatives) as f64;
@@ -38,7 +47,8 @@ pub fn auc(scores: &[f32], labels: &[f32]) -> Option<f64> {
         group = &group[len..];
     }
     let positives = scores.len() as u64 - negatives_below;
-    (positives > 0 && negatives_below > 0).then(|| pairs_won / (positives as f64 * negatives_below as f64))
+    (positives > 0 && negatives_below > 0)
+        .then(|| pairs_won / (positives as f64 * negatives_below as f64))
 }
 
 /// The mean negative log-likelihood of the labels under the predicted probabilities,
@@ -49,7 +59,11 @@ pub fn auc(scores: &[f32], labels: &[f32]) -> Option<f64> {
 /// # Panics
 /// When the lengths differ.
 pub fn log_loss(probabilities: &[f32], labels: &[f32]) -> f64 {
-    assert_eq!(probabilities.len(), labels.len(), "log_loss: lengths differ");
+    assert_eq!(
+        probabilities.len(),
+        labels.len(),
+        "log_loss: lengths differ"
+    );
     const CLIP: f64 = 1e-15;
     let total: f64 = probabilities
         .iter()
@@ -70,7 +84,11 @@ pub fn log_loss(probabilities: &[f32], labels: &[f32]) -> f64 {
 /// # Panics
 /// When the lengths differ.
 pub fn log_loss_with_logits(logits: &[f32], labels: &[f32]) -> f64 {
-    assert_eq!(logits.len(), labels.len(), "log_loss_with_logits: lengths differ");
+    assert_eq!(
+        logits.len(),
+        labels.len(),
+        "log_loss_with_logits: lengths differ"
+    );
     let total: f64 = logits
         .iter()
         .zip(labels)
@@ -109,10 +127,16 @@ mod tests {
     #[test]
     fn auc_of_hand_computed_cases() {
         // scikit-learn's documentation example: 3 of the 4 pairs are ordered.
-        assert_eq!(auc(&[0.1, 0.4, 0.35, 0.8], &[0.0, 0.0, 1.0, 1.0]), Some(0.75));
+        assert_eq!(
+            auc(&[0.1, 0.4, 0.35, 0.8], &[0.0, 0.0, 1.0, 1.0]),
+            Some(0.75)
+        );
         // Ties count one half: positives {0.5, 0.9}, negatives {0.5, 0.5}:
         // 0.5 vs 0.5 twice (½ each), 0.9 vs 0.5 twice (1 each): 3 of 4.
-        assert_eq!(auc(&[0.5, 0.5, 0.5, 0.9], &[0.0, 1.0, 0.0, 1.0]), Some(0.75));
+        assert_eq!(
+            auc(&[0.5, 0.5, 0.5, 0.9], &[0.0, 1.0, 0.0, 1.0]),
+            Some(0.75)
+        );
         // All scores equal: one half, whatever the order of the examples.
         assert_eq!(auc(&[2.0; 5], &[1.0, 0.0, 0.0, 1.0, 0.0]), Some(0.5));
         // Perfect and perfectly wrong.
@@ -129,7 +153,9 @@ mod tests {
     fn auc_equals_the_pair_count_with_many_ties() {
         let mut state = 12345u64;
         let mut next = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (state >> 33) as u32
         };
         for n in [2, 3, 10, 101, 500] {
@@ -167,7 +193,10 @@ mod tests {
         assert_eq!(log_loss(&[], &[]), 0.0);
         // From logits: σ(0) = ½ costs ln 2; σ(ln 4) = 0.8 costs -ln 0.8 for a positive.
         let got = log_loss_with_logits(&[0.0, 4f32.ln()], &[0.0, 1.0]);
-        assert!((got - (2f64.ln() + 0.223_143_551) / 2.0).abs() < 1e-7, "{got}");
+        assert!(
+            (got - (2f64.ln() + 0.223_143_551) / 2.0).abs() < 1e-7,
+            "{got}"
+        );
         // Large logits stay finite and exact: a logit of -100 for a positive costs 100.
         assert!((log_loss_with_logits(&[-100.0], &[1.0]) - 100.0).abs() < 1e-9);
     }

@@ -24,7 +24,8 @@ use std::path::Path;
 
 use crate::autograd::{Param, ShapeMismatch};
 use crate::checkpoint::{
-    CheckpointError, CheckpointErrorKind, Dtype, RawTensor, decode_f32, parse_raw, serialize, write_atomic,
+    decode_f32, parse_raw, serialize, write_atomic, CheckpointError, CheckpointErrorKind, Dtype,
+    RawTensor,
 };
 use crate::nn::{Buffer, Item, Module, Walk};
 use crate::tensor::Tensor;
@@ -129,10 +130,16 @@ pub fn load_state_dict(
         };
         let expected = entry.shape();
         if t.shape != expected {
-            return Err(err(CheckpointErrorKind::ShapeMismatch { tensor: name, expected, found: t.shape }));
+            return Err(err(CheckpointErrorKind::ShapeMismatch {
+                tensor: name,
+                expected,
+                found: t.shape,
+            }));
         }
         if t.dtype != Dtype::F32 {
-            report.converted.push((name.clone(), format!("{:?}", t.dtype)));
+            report
+                .converted
+                .push((name.clone(), format!("{:?}", t.dtype)));
         }
         let value = decode_any(&name, &t).map_err(err)?;
         updates.push((entry, value));
@@ -165,7 +172,11 @@ pub fn save_state_dict(model: &dyn Module, path: impl AsRef<Path>) -> Result<(),
         .into_iter()
         .map(|(name, entry)| {
             let value = entry.value();
-            let raw = if entry.is_integer() { RawTensor::i64(&value) } else { RawTensor::f32(&value) };
+            let raw = if entry.is_integer() {
+                RawTensor::i64(&value)
+            } else {
+                RawTensor::f32(&value)
+            };
             (name, raw)
         })
         .collect();
@@ -176,18 +187,30 @@ pub fn save_state_dict(model: &dyn Module, path: impl AsRef<Path>) -> Result<(),
 /// A float or integer raw tensor as an `f32` [`Tensor`].
 fn decode_any(name: &str, t: &RawTensor) -> Result<Tensor, CheckpointErrorKind> {
     fn le<const N: usize>(bytes: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
-        bytes.chunks_exact(N).map(|c| c.try_into().expect("chunks_exact gives N bytes"))
+        bytes
+            .chunks_exact(N)
+            .map(|c| c.try_into().expect("chunks_exact gives N bytes"))
     }
     let values: Vec<f32> = match t.dtype {
         Dtype::F32 => return decode_f32(name, t),
-        Dtype::F64 => le::<8>(&t.bytes).map(|b| f64::from_le_bytes(b) as f32).collect(),
-        Dtype::F16 => le::<2>(&t.bytes).map(|b| f16_to_f32(u16::from_le_bytes(b))).collect(),
-        Dtype::BF16 => {
-            le::<2>(&t.bytes).map(|b| f32::from_bits((u16::from_le_bytes(b) as u32) << 16)).collect()
-        }
-        Dtype::I64 => le::<8>(&t.bytes).map(|b| i64::from_le_bytes(b) as f32).collect(),
-        Dtype::I32 => le::<4>(&t.bytes).map(|b| i32::from_le_bytes(b) as f32).collect(),
-        Dtype::I16 => le::<2>(&t.bytes).map(|b| i16::from_le_bytes(b) as f32).collect(),
+        Dtype::F64 => le::<8>(&t.bytes)
+            .map(|b| f64::from_le_bytes(b) as f32)
+            .collect(),
+        Dtype::F16 => le::<2>(&t.bytes)
+            .map(|b| f16_to_f32(u16::from_le_bytes(b)))
+            .collect(),
+        Dtype::BF16 => le::<2>(&t.bytes)
+            .map(|b| f32::from_bits((u16::from_le_bytes(b) as u32) << 16))
+            .collect(),
+        Dtype::I64 => le::<8>(&t.bytes)
+            .map(|b| i64::from_le_bytes(b) as f32)
+            .collect(),
+        Dtype::I32 => le::<4>(&t.bytes)
+            .map(|b| i32::from_le_bytes(b) as f32)
+            .collect(),
+        Dtype::I16 => le::<2>(&t.bytes)
+            .map(|b| i16::from_le_bytes(b) as f32)
+            .collect(),
         Dtype::I8 => t.bytes.iter().map(|&b| b as i8 as f32).collect(),
         Dtype::U8 => t.bytes.iter().map(|&b| b as f32).collect(),
         other => {

@@ -11,15 +11,19 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use agdlab::data::criteo::{
-    CriteoOptions, IntegerEncoding, bucket, field_names, read_criteo, read_criteo_from,
+    bucket, field_names, read_criteo, read_criteo_from, CriteoOptions, IntegerEncoding,
 };
-use agdlab::data::ctr::{Token, feature_row};
-use agdlab::data::{CtrExamples, DataErrorKind, find_dataset};
+use agdlab::data::ctr::{feature_row, Token};
+use agdlab::data::{find_dataset, CtrExamples, DataErrorKind};
 use common::temp_dir;
 
 /// A line's 40 fields: the label, 13 integers, 26 categories ("" for missing).
 fn fields(label: &str, integers: [&str; 13], categories: [&str; 26]) -> Vec<String> {
-    std::iter::once(label).chain(integers).chain(categories).map(String::from).collect()
+    std::iter::once(label)
+        .chain(integers)
+        .chain(categories)
+        .map(String::from)
+        .collect()
 }
 
 fn example_lines() -> Vec<Vec<String>> {
@@ -28,8 +32,18 @@ fn example_lines() -> Vec<Vec<String>> {
     categories[5] = "";
     categories[25] = "00000000";
     vec![
-        fields("0", ["", "3", "260.0", "", "17668.0", "", "", "33.0", "", "", "", "0.0", ""], categories),
-        fields("1", ["1", "-1", "2", "1000", "", "", "", "", "", "", "", "", "7"], ["deadbeef"; 26]),
+        fields(
+            "0",
+            [
+                "", "3", "260.0", "", "17668.0", "", "", "33.0", "", "", "", "0.0", "",
+            ],
+            categories,
+        ),
+        fields(
+            "1",
+            ["1", "-1", "2", "1000", "", "", "", "", "", "", "", "", "7"],
+            ["deadbeef"; 26],
+        ),
         fields("0", [""; 13], [""; 26]),
     ]
 }
@@ -39,8 +53,13 @@ fn tab_file(lines: &[Vec<String>]) -> String {
 }
 
 fn csv_file(lines: &[Vec<String>]) -> String {
-    let header = std::iter::once("label".to_string()).chain(field_names()).collect::<Vec<_>>().join(",");
-    std::iter::once(header + "\n").chain(lines.iter().map(|l| l.join(",") + "\n")).collect()
+    let header = std::iter::once("label".to_string())
+        .chain(field_names())
+        .collect::<Vec<_>>()
+        .join(",");
+    std::iter::once(header + "\n")
+        .chain(lines.iter().map(|l| l.join(",") + "\n"))
+        .collect()
 }
 
 fn read(text: &[u8], options: &CriteoOptions) -> CtrExamples {
@@ -63,10 +82,18 @@ fn tab_separated_comma_separated_with_header_and_gzip_read_the_same() {
     assert_eq!(from_tabs.len(), 3);
     assert_eq!(from_tabs.labels(), [0.0, 1.0, 0.0]);
     assert_eq!(read(csv_file(&lines).as_bytes(), &options), from_tabs);
-    assert_eq!(read(&gzip(tab_file(&lines).as_bytes()), &options), from_tabs);
+    assert_eq!(
+        read(&gzip(tab_file(&lines).as_bytes()), &options),
+        from_tabs
+    );
     // CRLF line ends, a blank line and no final newline change nothing.
-    let crlf = tab_file(&lines).replace('\n', "\r\n").replacen("\r\n", "\r\n\r\n", 1);
-    assert_eq!(read(crlf.strip_suffix("\r\n").unwrap().as_bytes(), &options), from_tabs);
+    let crlf = tab_file(&lines)
+        .replace('\n', "\r\n")
+        .replacen("\r\n", "\r\n\r\n", 1);
+    assert_eq!(
+        read(crlf.strip_suffix("\r\n").unwrap().as_bytes(), &options),
+        from_tabs
+    );
     // From a file, gzip'd or not.
     let dir = temp_dir("criteo");
     fs::write(dir.join("train.txt"), tab_file(&lines)).unwrap();
@@ -81,8 +108,13 @@ fn tab_separated_comma_separated_with_header_and_gzip_read_the_same() {
 fn fields_become_the_documented_features() {
     let table = 1 << 20;
     let lines = example_lines();
-    let bucketed =
-        read(tab_file(&lines).as_bytes(), &CriteoOptions { table_size: table, ..Default::default() });
+    let bucketed = read(
+        tab_file(&lines).as_bytes(),
+        &CriteoOptions {
+            table_size: table,
+            ..Default::default()
+        },
+    );
     assert!(bucketed.values().is_none());
     let row = |field, token| feature_row(field, token, table);
     let first = &bucketed.ids()[..39];
@@ -110,30 +142,55 @@ fn fields_become_the_documented_features() {
     assert_eq!(first[38], row(38, Token::Category(0)));
     // The same category in two fields is two features.
     assert_ne!(first[13], first[15 + 1]);
-    assert_eq!(bucketed.ids()[39 + 1], row(1, Token::Bucket(-1)), "I2 = -1 is its own bucket");
+    assert_eq!(
+        bucketed.ids()[39 + 1],
+        row(1, Token::Bucket(-1)),
+        "I2 = -1 is its own bucket"
+    );
 
     // Log: one numeric feature per integer field, valued sign(x)·ln(1 + |x|); a missing
     // integer is the field's missing feature with value 1; categories have value 1.
     let logged = read(
         tab_file(&lines).as_bytes(),
-        &CriteoOptions { integers: IntegerEncoding::Log, ..Default::default() },
+        &CriteoOptions {
+            integers: IntegerEncoding::Log,
+            ..Default::default()
+        },
     );
     let values = logged.values().unwrap();
     let default_table = CriteoOptions::default().table_size;
-    assert_eq!(logged.ids()[2], feature_row(2, Token::Numeric, default_table));
-    assert_eq!(logged.ids()[0], feature_row(0, Token::Missing, default_table));
+    assert_eq!(
+        logged.ids()[2],
+        feature_row(2, Token::Numeric, default_table)
+    );
+    assert_eq!(
+        logged.ids()[0],
+        feature_row(0, Token::Missing, default_table)
+    );
     assert!((values[2] - 261f32.ln()).abs() < 1e-6, "{}", values[2]);
     assert_eq!(values[0], 1.0);
     assert_eq!(values[11], 0.0, "I12 = 0 -> ln 1 = 0");
-    assert!((values[39 + 1] + 2f32.ln()).abs() < 1e-6, "I2 = -1 -> -ln 2");
+    assert!(
+        (values[39 + 1] + 2f32.ln()).abs() < 1e-6,
+        "I2 = -1 -> -ln 2"
+    );
     assert!(values[13..39].iter().all(|&v| v == 1.0));
 }
 
 #[test]
 fn buckets_follow_the_published_rule() {
     // x <= 2: ⌊x⌋; x > 2: ⌊(ln x)²⌋ (Juan et al. 2016, the winning Kaggle solution).
-    let cases =
-        [(-3.0, -3), (-1.0, -1), (0.0, 0), (0.5, 0), (1.0, 1), (2.0, 2), (2.5, 0), (3.0, 1), (10.0, 5)];
+    let cases = [
+        (-3.0, -3),
+        (-1.0, -1),
+        (0.0, 0),
+        (0.5, 0),
+        (1.0, 1),
+        (2.0, 2),
+        (2.5, 0),
+        (3.0, 1),
+        (10.0, 5),
+    ];
     for (x, want) in cases {
         assert_eq!(bucket(x), want, "x = {x}");
     }
@@ -143,11 +200,21 @@ fn buckets_follow_the_published_rule() {
 
 /// The error for `text`, which must be malformed on `line`.
 fn malformed(text: &str, line: usize) -> String {
-    let err =
-        read_criteo_from(text.as_bytes(), Path::new("clicks.txt"), &CriteoOptions::default()).unwrap_err();
-    assert!(matches!(err.kind(), DataErrorKind::Malformed { line: l, .. } if *l == line), "{err}");
+    let err = read_criteo_from(
+        text.as_bytes(),
+        Path::new("clicks.txt"),
+        &CriteoOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err.kind(), DataErrorKind::Malformed { line: l, .. } if *l == line),
+        "{err}"
+    );
     let message = err.to_string();
-    assert!(message.starts_with(&format!("clicks.txt:{line}: ")), "{message}");
+    assert!(
+        message.starts_with(&format!("clicks.txt:{line}: ")),
+        "{message}"
+    );
     message
 }
 
@@ -169,16 +236,18 @@ fn malformed_lines_are_errors_naming_file_line_and_field() {
     assert!(malformed(&tab_file(&infinite), 3).contains("field I1: \"inf\" is not a number"));
     let mut bad_category = lines.clone();
     bad_category[1][14 + 4] = "xyz".into();
-    assert!(
-        malformed(&tab_file(&bad_category), 2).contains("field C5: \"xyz\" is not a hexadecimal category")
-    );
+    assert!(malformed(&tab_file(&bad_category), 2)
+        .contains("field C5: \"xyz\" is not a hexadecimal category"));
     // The header is checked: an Avazu file is not a Criteo file.
     let avazu = "id,click,hour,C1,banner_pos,site_id\n1,0,14102100,1005,0,1fbe01fe\n";
-    assert!(
-        malformed(avazu, 1).contains("a header of 6 column(s) (id, click, hour, C1, banner_pos, site_id)")
-    );
+    assert!(malformed(avazu, 1)
+        .contains("a header of 6 column(s) (id, click, hour, C1, banner_pos, site_id)"));
     // Line numbers count every line, the header and blank lines included.
-    let with_blank = format!("{}\n{}", csv_file(&lines[..1]), tab_file(&short[1..2]).replace('\t', ","));
+    let with_blank = format!(
+        "{}\n{}",
+        csv_file(&lines[..1]),
+        tab_file(&short[1..2]).replace('\t', ",")
+    );
     assert!(malformed(&with_blank, 4).contains("39 comma-separated field(s)"));
     assert_eq!(read(good.as_bytes(), &CriteoOptions::default()).len(), 3);
 }
@@ -189,11 +258,17 @@ fn skipping_malformed_lines_counts_them_and_keeps_the_rest() {
     let mut broken = lines.clone();
     broken[0][0] = "yes".into();
     broken[2][20] = "0x12".into();
-    let options = CriteoOptions { skip_malformed: true, ..Default::default() };
+    let options = CriteoOptions {
+        skip_malformed: true,
+        ..Default::default()
+    };
     let (examples, skipped) =
         read_criteo_from(tab_file(&broken).as_bytes(), Path::new("c.txt"), &options).unwrap();
     assert_eq!(examples.len(), 1);
-    assert_eq!(examples, read(tab_file(&lines[1..2]).as_bytes(), &CriteoOptions::default()));
+    assert_eq!(
+        examples,
+        read(tab_file(&lines[1..2]).as_bytes(), &CriteoOptions::default())
+    );
     assert_eq!(skipped.count, 2);
     let message = skipped.to_string();
     assert!(
@@ -205,22 +280,40 @@ fn skipping_malformed_lines_counts_them_and_keeps_the_rest() {
 #[test]
 fn max_examples_stops_early_and_missing_files_are_named() {
     let lines = example_lines();
-    let options = CriteoOptions { max_examples: Some(2), ..Default::default() };
+    let options = CriteoOptions {
+        max_examples: Some(2),
+        ..Default::default()
+    };
     // The third line is malformed, but never read.
     let mut third_bad = lines.clone();
     third_bad[2][0] = "x".into();
-    let (examples, _) = read_criteo_from(tab_file(&third_bad).as_bytes(), Path::new("c"), &options).unwrap();
+    let (examples, _) =
+        read_criteo_from(tab_file(&third_bad).as_bytes(), Path::new("c"), &options).unwrap();
     assert_eq!(examples.len(), 2);
-    let err = read_criteo(Path::new("/nonexistent/train.txt"), &CriteoOptions::default()).unwrap_err();
+    let err = read_criteo(
+        Path::new("/nonexistent/train.txt"),
+        &CriteoOptions::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err.kind(), DataErrorKind::Io(_)));
-    assert!(err.to_string().starts_with("/nonexistent/train.txt: "), "{err}");
+    assert!(
+        err.to_string().starts_with("/nonexistent/train.txt: "),
+        "{err}"
+    );
 }
 
 fn sample() -> Option<PathBuf> {
-    match find_dataset("ctr-samples", None, "AGDLAB_CTR_SAMPLES", &["criteo_sample.txt"]) {
+    match find_dataset(
+        "ctr-samples",
+        None,
+        "AGDLAB_CTR_SAMPLES",
+        &["criteo_sample.txt"],
+    ) {
         Ok(dir) => Some(dir.join("criteo_sample.txt")),
         Err(e) => {
-            println!("skipped: the Criteo sample is not here (not committed; see data/README.md):\n{e}");
+            println!(
+                "skipped: the Criteo sample is not here (not committed; see data/README.md):\n{e}"
+            );
             None
         }
     }
@@ -230,8 +323,14 @@ fn sample() -> Option<PathBuf> {
 fn the_criteo_sample_reads_with_its_header() {
     let Some(path) = sample() else { return };
     let table = 1 << 20;
-    let (examples, skipped) =
-        read_criteo(&path, &CriteoOptions { table_size: table, ..Default::default() }).unwrap();
+    let (examples, skipped) = read_criteo(
+        &path,
+        &CriteoOptions {
+            table_size: table,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(skipped.count, 0);
     assert_eq!(examples.len(), 200);
     assert_eq!(examples.labels().iter().filter(|&&y| y == 1.0).count(), 49);
@@ -239,8 +338,14 @@ fn the_criteo_sample_reads_with_its_header() {
     let first = &examples.ids()[..39];
     assert_eq!(first[0], feature_row(0, Token::Missing, table));
     assert_eq!(first[2], feature_row(2, Token::Bucket(30), table));
-    assert_eq!(first[13], feature_row(13, Token::Category(0x05db_9164), table));
-    assert_eq!(first[14], feature_row(14, Token::Category(0x08d6_d899), table));
+    assert_eq!(
+        first[13],
+        feature_row(13, Token::Category(0x05db_9164), table)
+    );
+    assert_eq!(
+        first[14],
+        feature_row(14, Token::Category(0x08d6_d899), table)
+    );
     assert_eq!(first[38], feature_row(38, Token::Missing, table));
 }
 
@@ -251,7 +356,11 @@ fn fuzz_findings_stay_fixed() {
     let lines = example_lines();
     let mut inputs: Vec<Vec<u8>> = Vec::new();
     for control in [0x00, 0x01, 0x02, 0x03, 0x04, 0x08, 0x3c, 0xf1, 0xf0] {
-        for file in [tab_file(&lines), csv_file(&lines), tab_file(&lines)[..100].to_string()] {
+        for file in [
+            tab_file(&lines),
+            csv_file(&lines),
+            tab_file(&lines)[..100].to_string(),
+        ] {
             inputs.push([&[control][..], file.as_bytes()].concat());
         }
     }

@@ -15,8 +15,18 @@ use std::process::Command;
 fn example(name: &str) -> PathBuf {
     // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
     let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("examples").join(name);
-    assert!(path.exists(), "{} not built: run `cargo test` (which builds the examples)", path.display());
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo test` (which builds the examples)",
+        path.display()
+    );
     path
 }
 
@@ -40,19 +50,38 @@ fn train_losses(name: &str, args: &[&str], tag: &str) -> Vec<f64> {
     let text = std::fs::read_to_string(&metrics).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = header.iter().position(|h| *h == "train_loss").expect("a train_loss column");
-    lines.map(|l| l.split(',').nth(col).unwrap().parse().unwrap()).collect()
+    let col = header
+        .iter()
+        .position(|h| *h == "train_loss")
+        .expect("a train_loss column");
+    lines
+        .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
+        .collect()
 }
 
 #[test]
 fn lenet_example_learns_on_a_tiny_subset() {
     let losses = train_losses(
         "mnist_agd",
-        &["--model", "cnn", "--train-subset", "512", "--epochs", "3", "--batch-size", "32", "--threads", "2"],
+        &[
+            "--model",
+            "cnn",
+            "--train-subset",
+            "512",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "32",
+            "--threads",
+            "2",
+        ],
         "cv_lenet_smoke",
     );
     assert_eq!(losses.len(), 3);
-    assert!(losses[2] < 0.7 * losses[0], "LeNet training loss did not fall: {losses:?}");
+    assert!(
+        losses[2] < 0.7 * losses[0],
+        "LeNet training loss did not fall: {losses:?}"
+    );
 }
 
 #[test]
@@ -81,5 +110,8 @@ fn resnet_example_learns_on_a_tiny_subset() {
     }
     let losses = train_losses("fashion_resnet", &args, "cv_resnet_smoke");
     assert_eq!(losses.len(), 3);
-    assert!(losses[2] < 0.8 * losses[0], "ResNet training loss did not fall: {losses:?}");
+    assert!(
+        losses[2] < 0.8 * losses[0],
+        "ResNet training loss did not fall: {losses:?}"
+    );
 }

@@ -3,21 +3,27 @@
 //! set well above chance and approach the planted model's own AUC. A few seconds.
 
 use agdlab::autograd::Tape;
-use agdlab::data::CtrExamples;
 use agdlab::data::synthetic_ctr::{SyntheticCtr, SyntheticCtrConfig};
+use agdlab::data::CtrExamples;
 use agdlab::metrics::{auc, log_loss_with_logits};
-use agdlab::nn::{FactorizationMachine, FmConfig, Module, bce_with_logits};
+use agdlab::nn::{bce_with_logits, FactorizationMachine, FmConfig, Module};
 use agdlab::optim::{Agd, AgdConfig, Optimizer, ParamGroup, SparseMode};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::SeedableRng;
 
 /// Test AUC and log loss of `model` on `examples`, recording nothing.
 fn evaluate(model: &FactorizationMachine, examples: &CtrExamples) -> (f64, f64) {
     let all: Vec<usize> = (0..examples.len()).collect();
     let batch = examples.batch(&all);
-    let logits = model.forward(&Tape::no_grad(), &batch.ids, None).value().to_vec();
-    (auc(&logits, examples.labels()).unwrap(), log_loss_with_logits(&logits, examples.labels()))
+    let logits = model
+        .forward(&Tape::no_grad(), &batch.ids, None)
+        .value()
+        .to_vec();
+    (
+        auc(&logits, examples.labels()).unwrap(),
+        log_loss_with_logits(&logits, examples.labels()),
+    )
 }
 
 #[test]
@@ -43,8 +49,14 @@ fn an_fm_trained_with_agd_ranks_synthetic_clicks_well_above_chance() {
             &mut StdRng::seed_from_u64(1),
         );
         let group = ParamGroup::new(model.named_parameters()).sparse(sparse);
-        let mut optimizer =
-            Agd::with_groups(vec![group], AgdConfig { lr: 2e-3, ..Default::default() }).unwrap();
+        let mut optimizer = Agd::with_groups(
+            vec![group],
+            AgdConfig {
+                lr: 2e-3,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let (auc_before, _) = evaluate(&model, &data.test);
         let mut order: Vec<usize> = (0..data.train.len()).collect();
         let mut rng = StdRng::seed_from_u64(2);
@@ -54,14 +66,19 @@ fn an_fm_trained_with_agd_ranks_synthetic_clicks_well_above_chance() {
                 let batch = data.train.batch(chunk);
                 let tape = Tape::new();
                 let logits = model.forward(&tape, &batch.ids, None);
-                optimizer.step(&bce_with_logits(&logits, &batch.labels).backward()).unwrap();
+                optimizer
+                    .step(&bce_with_logits(&logits, &batch.labels).backward())
+                    .unwrap();
             }
         }
         let (auc_after, log_loss) = evaluate(&model, &data.test);
         eprintln!(
             "{sparse:?}: test AUC {auc_before:.4} -> {auc_after:.4} (planted {planted:.4}), log loss {log_loss:.4}"
         );
-        assert!(planted > 0.75, "the planted model is too weak to test against: {planted}");
+        assert!(
+            planted > 0.75,
+            "the planted model is too weak to test against: {planted}"
+        );
         assert!(
             auc_after > 0.75 && auc_after > planted - 0.05,
             "{sparse:?}: AUC {auc_after}, planted {planted}"

@@ -13,11 +13,11 @@ use common::temp_dir;
 use std::fs;
 use std::io::Write;
 
-use agdlab::data::DataErrorKind;
 use agdlab::data::mnist::read_idx_u8;
-use agdlab::tensor::alloc_count::{CountingAllocator, measure};
-use flate2::Compression;
+use agdlab::data::DataErrorKind;
+use agdlab::tensor::alloc_count::{measure, CountingAllocator};
 use flate2::write::GzEncoder;
+use flate2::Compression;
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
@@ -64,7 +64,12 @@ fn a_huge_count_in_a_small_file_allocates_only_what_the_file_holds() {
         let peak = stats.peak;
         let e = result.expect_err("a file claiming 2^31 images but holding 100 must fail");
         match e.kind() {
-            DataErrorKind::Truncated { items, expected_bytes, found_bytes, .. } => {
+            DataErrorKind::Truncated {
+                items,
+                expected_bytes,
+                found_bytes,
+                ..
+            } => {
                 assert_eq!(*items, 1 << 31, "{e}");
                 assert_eq!(*expected_bytes, (1u64 << 31) * 784, "{e}");
                 assert_eq!(*found_bytes, payload.len() as u64, "{e}");

@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use agdlab::autograd::{Tape, Var};
 use agdlab::checkpoint::Checkpoint;
-use agdlab::nn::{Forward, Linear, Module, ReLU, Sequential, cross_entropy};
+use agdlab::nn::{cross_entropy, Forward, Linear, Module, ReLU, Sequential};
 use agdlab::optim::{Agd, AgdConfig, CosineAnnealing, ParamGroup};
 use agdlab::tensor::Tensor;
-use agdlab::train::{Better, RunSettings, StepOutput, Task, TrainConfig, fit};
+use agdlab::train::{fit, Better, RunSettings, StepOutput, Task, TrainConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -44,12 +44,19 @@ impl Task for Quadrants {
         let x = self.x.index_select(0, &rows);
         let y: Vec<usize> = rows.iter().map(|&r| self.y[r]).collect();
         let logits = self.model.forward(&tape.input(x));
-        StepOutput { loss: cross_entropy(&logits, &y), examples: y.len(), sums: vec![] }
+        StepOutput {
+            loss: cross_entropy(&logits, &y),
+            examples: y.len(),
+            sums: vec![],
+        }
     }
 
     fn evaluate(&mut self) -> Vec<(String, f64)> {
         let logits = self.model.forward(&Var::constant(self.x.clone()));
-        vec![("eval_loss".into(), cross_entropy(&logits, &self.y).item() as f64)]
+        vec![(
+            "eval_loss".into(),
+            cross_entropy(&logits, &self.y).item() as f64,
+        )]
     }
 
     fn primary_metric(&self) -> (&'static str, Better) {
@@ -74,9 +81,18 @@ fn kill_loop_child() {
         .append(ReLU)
         .append(Linear::new(512, 4, true, &mut rng));
     let x = Tensor::uniform(&[512, 2], -1.0, 1.0, &mut rng);
-    let y = x.to_vec().chunks(2).map(|p| (p[0] > 0.0) as usize * 2 + (p[1] > 0.0) as usize).collect();
-    let config = AgdConfig { lr: 3e-3, amsgrad: true, ..Default::default() };
-    let mut optimizer = Agd::with_groups(vec![ParamGroup::new(model.named_parameters())], config).unwrap();
+    let y = x
+        .to_vec()
+        .chunks(2)
+        .map(|p| (p[0] > 0.0) as usize * 2 + (p[1] > 0.0) as usize)
+        .collect();
+    let config = AgdConfig {
+        lr: 3e-3,
+        amsgrad: true,
+        ..Default::default()
+    };
+    let mut optimizer =
+        Agd::with_groups(vec![ParamGroup::new(model.named_parameters())], config).unwrap();
     let checkpoint = dir.join("run.safetensors");
     let mut task = Quadrants { model, x, y };
     let train = TrainConfig {
@@ -85,16 +101,35 @@ fn kill_loop_child() {
         diagnostics_every: 3,
         save: Some(checkpoint.clone()),
         resume: checkpoint.exists().then_some(checkpoint),
-        settings: RunSettings::default().with("lr", 3e-3).with("epochs", EPOCHS),
+        settings: RunSettings::default()
+            .with("lr", 3e-3)
+            .with("epochs", EPOCHS),
         ..TrainConfig::new("kill-loop", EPOCHS, dir.join("metrics.csv"))
     };
-    let schedule = CosineAnnealing { t_max: EPOCHS * 8, min_factor: 0.0 };
-    fit(&task.model.named_parameters(), &mut optimizer, &schedule, &mut task, &train).unwrap();
+    let schedule = CosineAnnealing {
+        t_max: EPOCHS * 8,
+        min_factor: 0.0,
+    };
+    fit(
+        &task.model.named_parameters(),
+        &mut optimizer,
+        &schedule,
+        &mut task,
+        &train,
+    )
+    .unwrap();
 }
 
 fn child(dir: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["kill_loop_child", "--exact", "--ignored", "--test-threads", "1", "--nocapture"])
+        .args([
+            "kill_loop_child",
+            "--exact",
+            "--ignored",
+            "--test-threads",
+            "1",
+            "--nocapture",
+        ])
         .env(DIR_ENV, dir)
         .env("RAYON_NUM_THREADS", "1")
         .stdout(Stdio::null())
@@ -106,7 +141,10 @@ fn child(dir: &Path) -> Child {
 /// The epochs of the metrics rows (first column), in file order.
 fn metric_epochs(dir: &Path) -> Vec<usize> {
     let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap_or_default();
-    text.lines().skip(1).filter_map(|l| l.split(',').next()?.parse().ok()).collect()
+    text.lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next()?.parse().ok())
+        .collect()
 }
 
 fn checkpoint_epoch(dir: &Path) -> usize {
@@ -126,7 +164,10 @@ fn temporaries(dir: &Path) -> Vec<String> {
 
 fn model_bits(dir: &Path) -> Vec<(String, Vec<u32>)> {
     let c = Checkpoint::load(dir.join("run.safetensors")).unwrap();
-    c.tensors.into_iter().map(|(n, t)| (n, t.to_vec().iter().map(|v| v.to_bits()).collect())).collect()
+    c.tensors
+        .into_iter()
+        .map(|(n, t)| (n, t.to_vec().iter().map(|v| v.to_bits()).collect()))
+        .collect()
 }
 
 #[test]
@@ -135,7 +176,11 @@ fn kill_minus_nine_at_random_moments_never_breaks_a_run() {
     let straight = temp_dir("kill-loop-straight");
     let started = Instant::now();
     let out = child(&straight).wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let run_time = started.elapsed();
     assert_eq!(metric_epochs(&straight), (1..=EPOCHS).collect::<Vec<_>>());
 
@@ -185,21 +230,40 @@ fn kill_minus_nine_at_random_moments_never_breaks_a_run() {
         let epochs = metric_epochs(&dir);
         let mut deduplicated = epochs.clone();
         deduplicated.dedup();
-        assert_eq!(epochs, deduplicated, "kill {kills}: an epoch appears twice in the metrics");
+        assert_eq!(
+            epochs, deduplicated,
+            "kill {kills}: an epoch appears twice in the metrics"
+        );
         let saved = checkpoint_epoch(&dir);
         row_ahead += (epochs.len() == saved + 1) as usize;
         assert!(
             epochs.len() == saved || epochs.len() == saved + 1,
             "kill {kills}: metrics rows {epochs:?} do not match the checkpoint's epoch {saved}"
         );
-        assert_eq!(epochs, (1..=epochs.len()).collect::<Vec<_>>(), "kill {kills}");
+        assert_eq!(
+            epochs,
+            (1..=epochs.len()).collect::<Vec<_>>(),
+            "kill {kills}"
+        );
     }
-    assert!(temporaries(&dir).is_empty(), "stale temporaries: {:?}", temporaries(&dir));
+    assert!(
+        temporaries(&dir).is_empty(),
+        "stale temporaries: {:?}",
+        temporaries(&dir)
+    );
     assert_eq!(metric_epochs(&dir), (1..=EPOCHS).collect::<Vec<_>>());
-    assert_eq!(model_bits(&dir), model_bits(&straight), "the resumed run differs from the uninterrupted one");
+    assert_eq!(
+        model_bits(&dir),
+        model_bits(&straight),
+        "the resumed run differs from the uninterrupted one"
+    );
     // The per-step diagnostics hold no timings: they are the same file as the straight run's.
     let read = |d: &Path| std::fs::read_to_string(d.join("diagnostics.csv")).unwrap();
-    assert_eq!(read(&dir), read(&straight), "diagnostics rows lost or repeated across the kills");
+    assert_eq!(
+        read(&dir),
+        read(&straight),
+        "diagnostics rows lost or repeated across the kills"
+    );
     eprintln!(
         "{kills} kills: {during_save} during a save (a temporary file left), {row_ahead} after an epoch's \
          metrics row and before its checkpoint"

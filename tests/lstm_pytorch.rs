@@ -26,13 +26,15 @@ use std::path::{Path, PathBuf};
 use agdlab::autograd::Tape;
 use agdlab::checkpoint::Checkpoint;
 use agdlab::nn::{Lstm, LstmConfig, Module};
-use agdlab::state_dict::{LoadReport, load_state_dict};
+use agdlab::state_dict::{load_state_dict, LoadReport};
 use agdlab::tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn close(what: &str, got: &Tensor, want: &Tensor, tol: f32) {
@@ -43,13 +45,21 @@ fn close(what: &str, got: &Tensor, want: &Tensor, tol: f32) {
 }
 
 fn two_layer_lstm(batch_first: bool) -> Lstm {
-    let config = LstmConfig { num_layers: 2, dropout: 0.0, batch_first };
+    let config = LstmConfig {
+        num_layers: 2,
+        dropout: 0.0,
+        batch_first,
+    };
     Lstm::new(3, 4, config, &mut StdRng::seed_from_u64(7))
 }
 
 #[test]
 fn the_names_are_pytorchs() {
-    let names: Vec<String> = two_layer_lstm(false).named_parameters().into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = two_layer_lstm(false)
+        .named_parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     let expected = [
         "weight_ih_l0",
         "weight_hh_l0",
@@ -69,25 +79,43 @@ fn a_pytorch_lstm_state_dict_reproduces_pytorchs_outputs_state_and_gradients() {
     let report = load_state_dict(&lstm, data("torch_lstm.safetensors"), true).unwrap();
     assert_eq!(report, LoadReport::default());
     let io = Checkpoint::load(data("torch_lstm_io.safetensors")).unwrap();
-    let get = |name: &str| io.get(name).unwrap_or_else(|| panic!("{name} missing")).clone();
+    let get = |name: &str| {
+        io.get(name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .clone()
+    };
 
     let tape = Tape::new();
-    let (x, h0, c0) = (tape.leaf(get("x")), tape.leaf(get("h0")), tape.leaf(get("c0")));
+    let (x, h0, c0) = (
+        tape.leaf(get("x")),
+        tape.leaf(get("h0")),
+        tape.leaf(get("c0")),
+    );
     let (out, (h, c)) = lstm.forward(&x, Some((&h0, &c0)));
     close("output", out.value(), &get("output"), 1e-4);
     close("h_n", h.value(), &get("h_n"), 1e-4);
     close("c_n", c.value(), &get("c_n"), 1e-4);
 
-    let weighted =
-        |v: &agdlab::autograd::Var, w: &str| v.mul(&agdlab::autograd::Var::constant(get(w))).sum_all();
-    let loss = weighted(&out, "w_out").add(&weighted(&h, "w_h")).add(&weighted(&c, "w_c"));
+    let weighted = |v: &agdlab::autograd::Var, w: &str| {
+        v.mul(&agdlab::autograd::Var::constant(get(w))).sum_all()
+    };
+    let loss = weighted(&out, "w_out")
+        .add(&weighted(&h, "w_h"))
+        .add(&weighted(&c, "w_c"));
     let grads = loss.backward();
     close("grad x", grads.wrt(&x).unwrap(), &get("grad_x"), 1e-4);
     close("grad h0", grads.wrt(&h0).unwrap(), &get("grad_h0"), 1e-4);
     close("grad c0", grads.wrt(&c0).unwrap(), &get("grad_c0"), 1e-4);
     for (name, param) in lstm.named_parameters() {
-        let grad = grads.dense(&param).unwrap_or_else(|| panic!("no gradient for {name}"));
-        close(&format!("grad {name}"), &grad, &get(&format!("grad_{name}")), 1e-4);
+        let grad = grads
+            .dense(&param)
+            .unwrap_or_else(|| panic!("no gradient for {name}"));
+        close(
+            &format!("grad {name}"),
+            &grad,
+            &get(&format!("grad_{name}")),
+            1e-4,
+        );
     }
 }
 

@@ -11,10 +11,10 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use agdlab::data::mnist::{self, IMAGE_SIZE, MnistSplit};
-use agdlab::data::{DataError, DataErrorKind, Mnist, find_dataset};
-use flate2::Compression;
+use agdlab::data::mnist::{self, MnistSplit, IMAGE_SIZE};
+use agdlab::data::{find_dataset, DataError, DataErrorKind, Mnist};
 use flate2::write::GzEncoder;
+use flate2::Compression;
 
 /// An IDX file: big-endian magic, dims, then the payload.
 fn idx(magic: u32, dims: &[u32], payload: &[u8]) -> Vec<u8> {
@@ -34,7 +34,9 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// `n` images whose pixel j of image i is `(7 * i + j) % 256`.
 fn image_payload(n: usize) -> Vec<u8> {
-    (0..n * IMAGE_SIZE).map(|k| ((7 * (k / IMAGE_SIZE) + k % IMAGE_SIZE) % 256) as u8).collect()
+    (0..n * IMAGE_SIZE)
+        .map(|k| ((7 * (k / IMAGE_SIZE) + k % IMAGE_SIZE) % 256) as u8)
+        .collect()
 }
 
 fn images_file(n: usize) -> Vec<u8> {
@@ -55,10 +57,26 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 fn write_set(dir: &Path, gz: bool) {
     let enc = |b: Vec<u8>| if gz { gzip(&b) } else { b };
     let ext = if gz { ".gz" } else { "" };
-    write(dir, &format!("train-images-idx3-ubyte{ext}"), &enc(images_file(3)));
-    write(dir, &format!("train-labels-idx1-ubyte{ext}"), &enc(labels_file(&[5, 0, 9])));
-    write(dir, &format!("t10k-images-idx3-ubyte{ext}"), &enc(images_file(2)));
-    write(dir, &format!("t10k-labels-idx1-ubyte{ext}"), &enc(labels_file(&[7, 2])));
+    write(
+        dir,
+        &format!("train-images-idx3-ubyte{ext}"),
+        &enc(images_file(3)),
+    );
+    write(
+        dir,
+        &format!("train-labels-idx1-ubyte{ext}"),
+        &enc(labels_file(&[5, 0, 9])),
+    );
+    write(
+        dir,
+        &format!("t10k-images-idx3-ubyte{ext}"),
+        &enc(images_file(2)),
+    );
+    write(
+        dir,
+        &format!("t10k-labels-idx1-ubyte{ext}"),
+        &enc(labels_file(&[7, 2])),
+    );
 }
 
 /// Load one split from crafted bytes; the error when it fails.
@@ -75,8 +93,13 @@ fn load_pair(
 }
 
 fn load_err(images: &[u8], labels: &[u8]) -> DataError {
-    load_pair(images, labels, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")
-        .expect_err("loading should fail")
+    load_pair(
+        images,
+        labels,
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+    )
+    .expect_err("loading should fail")
 }
 
 #[test]
@@ -129,7 +152,16 @@ fn missing_file_is_an_error_naming_it() {
 fn wrong_magic() {
     // A label file where the images should be.
     let e = load_err(&labels_file(&[1, 2, 3]), &labels_file(&[1, 2, 3]));
-    assert!(matches!(e.kind(), DataErrorKind::BadMagic { expected: 0x803, found: 0x801 }), "{e}");
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::BadMagic {
+                expected: 0x803,
+                found: 0x801
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("train-images-idx3-ubyte"), "{e}");
     assert!(e.to_string().contains("0x00000801"), "{e}");
 
@@ -141,7 +173,10 @@ fn wrong_magic() {
     assert!(e.to_string().contains("not an IDX file"), "{e}");
 
     // Right type, wrong element type (0x0d = float).
-    let e = load_err(&idx(0xd03, &[3, 28, 28], &image_payload(3)), &labels_file(&[1, 2, 3]));
+    let e = load_err(
+        &idx(0xd03, &[3, 28, 28], &image_payload(3)),
+        &labels_file(&[1, 2, 3]),
+    );
     assert!(e.to_string().contains("element type 0x0d"), "{e}");
 }
 
@@ -165,7 +200,16 @@ fn truncated_header() {
     }
     // Label file cut in its header.
     let e = load_err(&images_file(3), &labels_file(&[1, 2, 3])[..6]);
-    assert!(matches!(e.kind(), DataErrorKind::TruncatedHeader { needed: 8, found: 6 }), "{e}");
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::TruncatedHeader {
+                needed: 8,
+                found: 6
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -174,21 +218,40 @@ fn truncated_payload_raw_and_gzip() {
     let cut = &full[..full.len() - 400];
     let e = load_err(cut, &labels_file(&[1, 2, 3]));
     match e.kind() {
-        DataErrorKind::Truncated { items: 3, expected_bytes: 2352, found_bytes: 1952, .. } => {}
+        DataErrorKind::Truncated {
+            items: 3,
+            expected_bytes: 2352,
+            found_bytes: 1952,
+            ..
+        } => {}
         _ => panic!("expected Truncated, got {e}"),
     }
     assert!(
-        e.to_string().contains("truncated: header says 3 images of 28x28 (2352 bytes), found 1952 bytes"),
+        e.to_string()
+            .contains("truncated: header says 3 images of 28x28 (2352 bytes), found 1952 bytes"),
         "{e}"
     );
 
     // The same inside a valid gzip stream.
     let e = load_pair(&gzip(cut), &gzip(&labels_file(&[1, 2, 3])), "i.gz", "l.gz").unwrap_err();
-    assert!(matches!(e.kind(), DataErrorKind::Truncated { found_bytes: 1952, .. }), "{e}");
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::Truncated {
+                found_bytes: 1952,
+                ..
+            }
+        ),
+        "{e}"
+    );
 
     // Labels: header says 10000, 9000 present (the message from the brief).
     let dir = temp_dir("mnist-labels");
-    let lp = write(&dir, "t10k-labels-idx1-ubyte.gz", &gzip(&idx(0x801, &[10000], &[1; 9000])));
+    let lp = write(
+        &dir,
+        "t10k-labels-idx1-ubyte.gz",
+        &gzip(&idx(0x801, &[10000], &[1; 9000])),
+    );
     let ip = write(&dir, "t10k-images-idx3-ubyte", &images_file(1));
     let e = MnistSplit::from_files(&ip, &lp).unwrap_err();
     assert!(
@@ -223,11 +286,37 @@ fn corrupt_gzip_stream_is_an_error() {
 #[test]
 fn huge_count_claim_does_not_allocate_it() {
     // Header claims ~4 billion images (3 TB); the file holds one. Must fail fast.
-    let e = load_err(&idx(0x803, &[u32::MAX, 28, 28], &image_payload(1)), &labels_file(&[1]));
-    assert!(matches!(e.kind(), DataErrorKind::Truncated { found_bytes: 784, .. }), "{e}");
-    let e = load_pair(&gzip(&idx(0x803, &[u32::MAX, 28, 28], &[0; 784])), &labels_file(&[1]), "i.gz", "l")
-        .unwrap_err();
-    assert!(matches!(e.kind(), DataErrorKind::Truncated { found_bytes: 784, .. }), "{e}");
+    let e = load_err(
+        &idx(0x803, &[u32::MAX, 28, 28], &image_payload(1)),
+        &labels_file(&[1]),
+    );
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::Truncated {
+                found_bytes: 784,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = load_pair(
+        &gzip(&idx(0x803, &[u32::MAX, 28, 28], &[0; 784])),
+        &labels_file(&[1]),
+        "i.gz",
+        "l",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::Truncated {
+                found_bytes: 784,
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -238,18 +327,30 @@ fn a_directory_in_place_of_a_file_is_called_a_directory() {
     fs::create_dir(dir.join("t10k-labels-idx1-ubyte.gz")).unwrap();
 
     let msg = Mnist::load(&dir).unwrap_err().to_string();
-    assert!(msg.contains("t10k-labels-idx1-ubyte.gz: is a directory"), "{msg}");
+    assert!(
+        msg.contains("t10k-labels-idx1-ubyte.gz: is a directory"),
+        "{msg}"
+    );
     assert!(!msg.contains("not found"), "{msg}");
 
     let required = mnist::required_files();
     let required: Vec<&str> = required.iter().map(String::as_str).collect();
-    let msg = find_dataset("mnist", Some(&dir), "", &required).unwrap_err().to_string();
-    assert!(msg.contains("t10k-labels-idx1-ubyte.gz is a directory"), "{msg}");
+    let msg = find_dataset("mnist", Some(&dir), "", &required)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("t10k-labels-idx1-ubyte.gz is a directory"),
+        "{msg}"
+    );
     assert!(!msg.contains("missing"), "{msg}");
 
-    let msg =
-        mnist::read_idx_u8(&dir.join("t10k-labels-idx1-ubyte.gz"), &[], "labels").unwrap_err().to_string();
-    assert!(msg.contains("t10k-labels-idx1-ubyte.gz: is a directory"), "{msg}");
+    let msg = mnist::read_idx_u8(&dir.join("t10k-labels-idx1-ubyte.gz"), &[], "labels")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("t10k-labels-idx1-ubyte.gz: is a directory"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -265,7 +366,9 @@ fn bytes_after_the_gzip_stream_that_are_not_gzip_are_trailing_garbage() {
         file.extend_from_slice(junk);
         let e = load_pair(&images_file(3), &file, "i", "l.gz").unwrap_err();
         match e.kind() {
-            DataErrorKind::TrailingGarbage { bytes } => assert_eq!(*bytes, junk.len() as u64, "{what}"),
+            DataErrorKind::TrailingGarbage { bytes } => {
+                assert_eq!(*bytes, junk.len() as u64, "{what}")
+            }
             _ => panic!("{what}: expected TrailingGarbage, got {e}"),
         }
         let msg = e.to_string();
@@ -296,8 +399,13 @@ fn concatenated_gzip_members_are_one_stream() {
     let split = load_pair(&three, &labels_file(&[5, 0, 9]), "i.gz", "l").unwrap();
     assert_eq!(split.labels, vec![5, 0, 9]);
     three.extend_from_slice(b"xyz");
-    let msg = load_pair(&three, &labels_file(&[5, 0, 9]), "i.gz", "l").unwrap_err().to_string();
-    assert!(msg.contains("3 bytes after the end of the gzip stream"), "{msg}");
+    let msg = load_pair(&three, &labels_file(&[5, 0, 9]), "i.gz", "l")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("3 bytes after the end of the gzip stream"),
+        "{msg}"
+    );
 }
 
 /// A reader that hands out one byte per `read` call, as a pipe or socket may.
@@ -331,10 +439,32 @@ fn reads_from_any_byte_source_naming_it_in_errors() {
 
     let e = mnist::read_idx_u8_from(&raw[..6], name, &[], "labels", None).unwrap_err();
     assert_eq!(e.path(), name);
-    assert!(matches!(e.kind(), DataErrorKind::TruncatedHeader { needed: 8, found: 6 }), "{e}");
-    assert!(e.to_string().starts_with("labels in memory: truncated header"), "{e}");
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::TruncatedHeader {
+                needed: 8,
+                found: 6
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with("labels in memory: truncated header"),
+        "{e}"
+    );
     let e = mnist::read_idx_u8_from(&[][..], name, &[28, 28], "images", None).unwrap_err();
-    assert!(matches!(e.kind(), DataErrorKind::TruncatedHeader { needed: 16, found: 0 }), "{e}");
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::TruncatedHeader {
+                needed: 16,
+                found: 0
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -379,7 +509,14 @@ fn the_first_items_of_a_split_load_without_reading_the_rest() {
         for limit in [None, Some(5), Some(1000)] {
             let e = MnistSplit::from_files_prefix(&ip, &lp, limit).unwrap_err();
             assert!(
-                matches!(e.kind(), DataErrorKind::Truncated { expected_bytes: 3920, first: None, .. }),
+                matches!(
+                    e.kind(),
+                    DataErrorKind::Truncated {
+                        expected_bytes: 3920,
+                        first: None,
+                        ..
+                    }
+                ),
                 "limit {limit:?}: {e}"
             );
         }
@@ -392,11 +529,17 @@ fn the_first_items_of_a_split_load_without_reading_the_rest() {
     let lp = write(&dir, "labels", &labels_file(&[5, 0, 9]));
     let whole = MnistSplit::from_files(&ip, &lp).unwrap();
     for limit in [Some(3), Some(4), Some(usize::MAX)] {
-        assert_eq!(MnistSplit::from_files_prefix(&ip, &lp, limit).unwrap(), whole);
+        assert_eq!(
+            MnistSplit::from_files_prefix(&ip, &lp, limit).unwrap(),
+            whole
+        );
     }
     let mut first_two = whole.clone();
     first_two.truncate(2);
-    assert_eq!(MnistSplit::from_files_prefix(&ip, &lp, Some(2)).unwrap(), first_two);
+    assert_eq!(
+        MnistSplit::from_files_prefix(&ip, &lp, Some(2)).unwrap(),
+        first_two
+    );
 
     let mut junk_after = gzip(&images_file(3));
     junk_after.extend_from_slice(b"junk");
@@ -406,14 +549,29 @@ fn the_first_items_of_a_split_load_without_reading_the_rest() {
     let mut extra_label = labels_file(&[5, 0, 9]);
     extra_label.push(1);
     for (images, labels, what) in [
-        (junk_after, labels_file(&[5, 0, 9]), "junk after the gzip stream"),
+        (
+            junk_after,
+            labels_file(&[5, 0, 9]),
+            "junk after the gzip stream",
+        ),
         (bad_crc, labels_file(&[5, 0, 9]), "a bad gzip CRC"),
-        (gzip(&images_file(3)), extra_label, "a byte after the payload"),
+        (
+            gzip(&images_file(3)),
+            extra_label,
+            "a byte after the payload",
+        ),
     ] {
         let ip = write(&dir, "images.gz", &images);
         let lp = write(&dir, "labels", &labels);
-        assert_eq!(MnistSplit::from_files_prefix(&ip, &lp, Some(2)).unwrap(), first_two, "{what}");
-        assert!(MnistSplit::from_files_prefix(&ip, &lp, Some(3)).is_err(), "{what}");
+        assert_eq!(
+            MnistSplit::from_files_prefix(&ip, &lp, Some(2)).unwrap(),
+            first_two,
+            "{what}"
+        );
+        assert!(
+            MnistSplit::from_files_prefix(&ip, &lp, Some(3)).is_err(),
+            "{what}"
+        );
     }
 
     // A gzip stream cut off before its end, as by an interrupted download. (These
@@ -422,14 +580,29 @@ fn the_first_items_of_a_split_load_without_reading_the_rest() {
     let fifty = gzip(&images_file(50));
     let ip = write(&dir, "images.gz", &fifty[..fifty.len() - 40]);
     let lp = write(&dir, "labels", &labels_file(&[7; 50]));
-    assert_eq!(MnistSplit::from_files_prefix(&ip, &lp, Some(40)).unwrap().labels, vec![7; 40]);
+    assert_eq!(
+        MnistSplit::from_files_prefix(&ip, &lp, Some(40))
+            .unwrap()
+            .labels,
+        vec![7; 40]
+    );
     assert!(MnistSplit::from_files(&ip, &lp).is_err());
 
     // The counts in the headers must agree even when only a prefix is read.
     let ip = write(&dir, "images", &images_file(3));
     let lp = write(&dir, "labels", &idx(0x801, &[4], &[5, 0, 9, 1]));
     let e = MnistSplit::from_files_prefix(&ip, &lp, Some(1)).unwrap_err();
-    assert!(matches!(e.kind(), DataErrorKind::CountMismatch { images: 3, labels: 4, .. }), "{e}");
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::CountMismatch {
+                images: 3,
+                labels: 4,
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -452,7 +625,10 @@ fn zero_items_is_a_valid_empty_split() {
         let enc = |b: Vec<u8>| if gz { gzip(&b) } else { b };
         let split = load_pair(&enc(images_file(0)), &enc(labels_file(&[])), "i", "l").unwrap();
         assert!(split.is_empty(), "gzip {gz}");
-        assert_eq!((split.len(), split.images.len(), split.labels.len()), (0, 0, 0));
+        assert_eq!(
+            (split.len(), split.images.len(), split.labels.len()),
+            (0, 0, 0)
+        );
         assert_eq!(split.label_counts(), [0; 10]);
         let (x, y) = split.batch(&[]);
         assert_eq!(x.shape(), &[0, IMAGE_SIZE]);
@@ -472,9 +648,22 @@ fn zero_items_is_a_valid_empty_split() {
 #[test]
 fn count_mismatch_between_images_and_labels() {
     let e = load_err(&images_file(3), &labels_file(&[1, 2]));
-    assert!(matches!(e.kind(), DataErrorKind::CountMismatch { images: 3, labels: 2, .. }), "{e}");
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::CountMismatch {
+                images: 3,
+                labels: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
     let msg = e.to_string();
-    assert!(msg.contains("train-labels-idx1-ubyte") && msg.contains("train-images-idx3-ubyte"), "{msg}");
+    assert!(
+        msg.contains("train-labels-idx1-ubyte") && msg.contains("train-images-idx3-ubyte"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -482,20 +671,47 @@ fn trailing_bytes() {
     let mut f = images_file(3);
     f.extend_from_slice(&[0; 5]);
     let e = load_err(&f, &labels_file(&[1, 2, 3]));
-    assert!(matches!(e.kind(), DataErrorKind::TrailingBytes { expected_bytes: 2352, extra: 5 }), "{e}");
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::TrailingBytes {
+                expected_bytes: 2352,
+                extra: 5
+            }
+        ),
+        "{e}"
+    );
 
     let mut l = labels_file(&[1, 2, 3]);
     l.push(4);
     let e = load_pair(&gzip(&images_file(3)), &gzip(&l), "i.gz", "l.gz").unwrap_err();
-    assert!(matches!(e.kind(), DataErrorKind::TrailingBytes { expected_bytes: 3, extra: 1 }), "{e}");
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::TrailingBytes {
+                expected_bytes: 3,
+                extra: 1
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
 fn named_gz_but_not_gzip() {
-    let e =
-        load_pair(&images_file(3), &labels_file(&[1, 2, 3]), "train-images-idx3-ubyte.gz", "l").unwrap_err();
+    let e = load_pair(
+        &images_file(3),
+        &labels_file(&[1, 2, 3]),
+        "train-images-idx3-ubyte.gz",
+        "l",
+    )
+    .unwrap_err();
     assert!(matches!(e.kind(), DataErrorKind::NotGzip { .. }), "{e}");
-    assert!(e.to_string().contains("train-images-idx3-ubyte.gz: named .gz but not gzip"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("train-images-idx3-ubyte.gz: named .gz but not gzip"),
+        "{e}"
+    );
     // Empty file named .gz.
     let e = load_pair(&[], &labels_file(&[1]), "x.gz", "l").unwrap_err();
     assert!(matches!(e.kind(), DataErrorKind::NotGzip { .. }), "{e}");
@@ -504,7 +720,17 @@ fn named_gz_but_not_gzip() {
 #[test]
 fn label_out_of_range() {
     let e = load_err(&images_file(3), &labels_file(&[1, 10, 3]));
-    assert!(matches!(e.kind(), DataErrorKind::BadLabel { index: 1, label: 10, classes: 10 }), "{e}");
+    assert!(
+        matches!(
+            e.kind(),
+            DataErrorKind::BadLabel {
+                index: 1,
+                label: 10,
+                classes: 10
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("label 10 at position 1"), "{e}");
 }
 
@@ -556,14 +782,23 @@ fn find_dataset_search_order_and_errors() {
     write(&bad, "b.txt", b"x");
 
     // The flag wins, and a bad flag is an error (no silent fall-back).
-    assert_eq!(find_dataset("agdlab-test-set", Some(&good), "", &req).unwrap(), good);
+    assert_eq!(
+        find_dataset("agdlab-test-set", Some(&good), "", &req).unwrap(),
+        good
+    );
     let e = find_dataset("agdlab-test-set", Some(&bad), "", &req).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("missing a.txt") && msg.contains(&bad.display().to_string()), "{msg}");
+    assert!(
+        msg.contains("missing a.txt") && msg.contains(&bad.display().to_string()),
+        "{msg}"
+    );
 
     // The data set's own variable.
     std::env::set_var("AGDLAB_TEST_LOCATE_VAR", &good);
-    assert_eq!(find_dataset("agdlab-test-set", None, "AGDLAB_TEST_LOCATE_VAR", &req).unwrap(), good);
+    assert_eq!(
+        find_dataset("agdlab-test-set", None, "AGDLAB_TEST_LOCATE_VAR", &req).unwrap(),
+        good
+    );
     std::env::set_var("AGDLAB_TEST_LOCATE_VAR", &bad);
     assert!(find_dataset("agdlab-test-set", None, "AGDLAB_TEST_LOCATE_VAR", &req).is_err());
     std::env::remove_var("AGDLAB_TEST_LOCATE_VAR");
@@ -573,7 +808,9 @@ fn find_dataset_search_order_and_errors() {
     let msg = e.to_string();
     println!("{msg}");
     assert!(matches!(e.kind(), DataErrorKind::NotFound { .. }));
-    let crate_data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join("agdlab-no-such-set");
+    let crate_data = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data")
+        .join("agdlab-no-such-set");
     assert!(msg.contains(&crate_data.display().to_string()), "{msg}");
     assert!(msg.contains("shared/data/agdlab-no-such-set"), "{msg}");
     assert!(msg.contains("a.txt or a.txt.gz"), "{msg}");
@@ -596,12 +833,21 @@ fn real_mnist() {
     assert_eq!(m.train.images.len(), 60000 * IMAGE_SIZE);
     assert_eq!(m.test.labels.len(), 10000);
     assert_eq!(&m.train.labels[..10], &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
-    assert_eq!(m.train.label_counts(), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
+    assert_eq!(
+        m.train.label_counts(),
+        [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    );
     assert_eq!(m.test.label_counts().iter().sum::<usize>(), 10000);
     // The training mean and std are the torchvision constants.
     let n = m.train.images.len() as f64;
     let mean = m.train.images.iter().map(|&x| x as f64).sum::<f64>() / n;
-    let var = m.train.images.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+    let var = m
+        .train
+        .images
+        .iter()
+        .map(|&x| (x as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
     assert!((mean - 0.1307).abs() < 1e-4, "mean {mean}");
     assert!((var.sqrt() - 0.3081).abs() < 1e-4, "std {}", var.sqrt());
     // locate_and_load finds the same data with no flag.
@@ -619,9 +865,15 @@ fn real_fashion_mnist_if_present() {
     // Optional data, found where the locator's last default looks: beside the crate
     // root, in `../shared/data/fashion-mnist`.
     let crate_root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = crate_root.parent().unwrap_or(crate_root).join("shared/data/fashion-mnist");
+    let dir = crate_root
+        .parent()
+        .unwrap_or(crate_root)
+        .join("shared/data/fashion-mnist");
     if !dir.is_dir() {
-        println!("SKIPPED real_fashion_mnist_if_present: no Fashion-MNIST in {}", dir.display());
+        println!(
+            "SKIPPED real_fashion_mnist_if_present: no Fashion-MNIST in {}",
+            dir.display()
+        );
         return;
     }
     let m = Mnist::load(&dir).unwrap();
@@ -637,7 +889,10 @@ fn fuzz_findings_stay_fixed() {
     // deflate stream and a bad header can be reported in either order depending on how
     // the compressed bytes arrive; the checks now allow that.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz/idx");
-    let mut inputs: Vec<PathBuf> = fs::read_dir(&dir).unwrap().map(|entry| entry.unwrap().path()).collect();
+    let mut inputs: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
     inputs.sort();
     assert!(!inputs.is_empty(), "no fuzz findings in {}", dir.display());
     for path in inputs {

@@ -3,13 +3,13 @@
 //! failure, not a reason to skip.
 
 use agdlab::autograd::{Tape, Var};
-use agdlab::data::mnist::{IMAGE_SIZE, Mnist};
-use agdlab::nn::{Forward, Linear, Module, ReLU, Sequential, cross_entropy};
+use agdlab::data::mnist::{Mnist, IMAGE_SIZE};
+use agdlab::nn::{cross_entropy, Forward, Linear, Module, ReLU, Sequential};
 use agdlab::optim::{Agd, AgdConfig, Optimizer};
 use agdlab::train::count_correct;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::SeedableRng;
 
 #[test]
 fn agd_learns_mnist_on_a_small_budget() {
@@ -28,7 +28,14 @@ fn agd_learns_mnist_on_a_small_budget() {
         .append(Linear::new(IMAGE_SIZE, 128, true, &mut rng))
         .append(ReLU)
         .append(Linear::new(128, 10, true, &mut rng));
-    let mut opt = Agd::new(model.named_parameters(), AgdConfig { lr: 3e-4, ..Default::default() }).unwrap();
+    let mut opt = Agd::new(
+        model.named_parameters(),
+        AgdConfig {
+            lr: 3e-4,
+            ..Default::default()
+        },
+    )
+    .unwrap();
 
     // 5,000 training images, 3 passes of batch 64.
     let mut order: Vec<usize> = (0..5000).collect();
@@ -45,10 +52,17 @@ fn agd_learns_mnist_on_a_small_budget() {
     }
     let early: f32 = losses[..5].iter().sum::<f32>() / 5.0;
     let late: f32 = losses[losses.len() - 5..].iter().sum::<f32>() / 5.0;
-    assert!(late < 0.3 * early, "loss did not fall enough: {early} -> {late}");
+    assert!(
+        late < 0.3 * early,
+        "loss did not fall enough: {early} -> {late}"
+    );
 
     let test: Vec<usize> = (0..2000).collect();
     let (x, y) = data.test.batch(&test);
-    let accuracy = count_correct(model.forward(&Var::constant(x)).value(), &y) as f32 / y.len() as f32;
-    assert!(accuracy > 0.85, "test accuracy {accuracy} after a short run (chance is 0.1)");
+    let accuracy =
+        count_correct(model.forward(&Var::constant(x)).value(), &y) as f32 / y.len() as f32;
+    assert!(
+        accuracy > 0.85,
+        "test accuracy {accuracy} after a short run (chance is 0.1)"
+    );
 }

@@ -23,11 +23,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use agdlab::data::movielens::{self, MovieLens};
-use agdlab::data::{DataErrorKind, find_dataset};
+use agdlab::data::{find_dataset, DataErrorKind};
 use common::temp_dir;
 
 const USERS: &str = "7|24|M|technician|85711\n2|53|F|other|94043\n3|17|M|writer|32067\n";
-const RATINGS: &str = "7\t50\t4\t881250949\n2\t10\t3\t891717742\n3\t50\t1\t878887116\n7\t10\t5\t880606923\n";
+const RATINGS: &str =
+    "7\t50\t4\t881250949\n2\t10\t3\t891717742\n3\t50\t1\t878887116\n7\t10\t5\t880606923\n";
 
 fn read(
     users: &str,
@@ -61,7 +62,11 @@ fn ratings_become_five_fields_laid_out_by_offsets() {
             2, 3, 6, 12, 15, // user 7 rates item 10 a 5
         ]
     );
-    assert_eq!(data.examples.labels(), [1.0, 0.0, 0.0, 1.0], "a rating of 4 or more is a click");
+    assert_eq!(
+        data.examples.labels(),
+        [1.0, 0.0, 0.0, 1.0],
+        "a rating of 4 or more is a click"
+    );
     let split = data.split(0);
     assert_eq!((split.train.len(), split.test.len()), (4, 0));
     assert_eq!(split.field_names, movielens::FIELD_NAMES);
@@ -95,26 +100,86 @@ fn age_buckets_are_movielens_1ms() {
 fn malformed(users: &str, ratings: &str, file: &str, line: usize) -> String {
     let err = read(users, ratings, false).expect_err("a malformed file");
     assert_eq!(err.path(), Path::new(file));
-    assert!(matches!(err.kind(), DataErrorKind::Malformed { line: l, .. } if *l == line), "{err}");
+    assert!(
+        matches!(err.kind(), DataErrorKind::Malformed { line: l, .. } if *l == line),
+        "{err}"
+    );
     err.to_string()
 }
 
 #[test]
 fn malformed_lines_are_errors_naming_file_and_line() {
     let cases: [(&str, &str, &str, usize, &str); 9] = [
-        ("1|24|M|writer\n", RATINGS, "u.user", 1, "4 |-separated field(s), expected 5"),
-        ("1|24|X|writer|1\n", RATINGS, "u.user", 1, "gender \"X\" is not M or F"),
-        ("1|old|M|writer|1\n", RATINGS, "u.user", 1, "age \"old\" is not a whole number"),
-        ("1|24|M||1\n", RATINGS, "u.user", 1, "the occupation is empty"),
-        ("1|24|M|a|1\n\n1|30|F|b|2\n", RATINGS, "u.user", 3, "user 1 is listed twice (first on line 1)"),
-        (USERS, "7\t50\t6\t1\n", "u.data", 1, "rating 6 is outside 1..=5"),
-        (USERS, "7\t50\t4\n", "u.data", 1, "3 tab-separated field(s), expected 4"),
-        (USERS, "7\t50\t4\t1\n8\t50\t4\t1\n", "u.data", 2, "user 8 is not listed in u.user"),
-        (USERS, "7\t0\t4\t1\n", "u.data", 1, "item id 0 is outside 1..="),
+        (
+            "1|24|M|writer\n",
+            RATINGS,
+            "u.user",
+            1,
+            "4 |-separated field(s), expected 5",
+        ),
+        (
+            "1|24|X|writer|1\n",
+            RATINGS,
+            "u.user",
+            1,
+            "gender \"X\" is not M or F",
+        ),
+        (
+            "1|old|M|writer|1\n",
+            RATINGS,
+            "u.user",
+            1,
+            "age \"old\" is not a whole number",
+        ),
+        (
+            "1|24|M||1\n",
+            RATINGS,
+            "u.user",
+            1,
+            "the occupation is empty",
+        ),
+        (
+            "1|24|M|a|1\n\n1|30|F|b|2\n",
+            RATINGS,
+            "u.user",
+            3,
+            "user 1 is listed twice (first on line 1)",
+        ),
+        (
+            USERS,
+            "7\t50\t6\t1\n",
+            "u.data",
+            1,
+            "rating 6 is outside 1..=5",
+        ),
+        (
+            USERS,
+            "7\t50\t4\n",
+            "u.data",
+            1,
+            "3 tab-separated field(s), expected 4",
+        ),
+        (
+            USERS,
+            "7\t50\t4\t1\n8\t50\t4\t1\n",
+            "u.data",
+            2,
+            "user 8 is not listed in u.user",
+        ),
+        (
+            USERS,
+            "7\t0\t4\t1\n",
+            "u.data",
+            1,
+            "item id 0 is outside 1..=",
+        ),
     ];
     for (users, ratings, file, line, problem) in cases {
         let message = malformed(users, ratings, file, line);
-        assert!(message.starts_with(&format!("{file}:{line}: {problem}")), "{message}");
+        assert!(
+            message.starts_with(&format!("{file}:{line}: {problem}")),
+            "{message}"
+        );
     }
     let message = malformed(USERS, "7\t50\t4\t\u{0}\u{ff}\n", "u.data", 1);
     assert!(message.contains("timestamp"), "{message}");
@@ -127,7 +192,11 @@ fn malformed_lines_are_errors_naming_file_and_line() {
     )
     .err()
     .unwrap();
-    assert!(err.to_string().contains("u.data:1: not UTF-8 text (byte 4)"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("u.data:1: not UTF-8 text (byte 4)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -135,10 +204,18 @@ fn skipping_malformed_lines_counts_them_and_keeps_the_rest() {
     let users = format!("{USERS}9|x|M|a|1\n");
     let ratings = format!("{RATINGS}9\t10\t4\t1\nbroken\n");
     let (data, skipped) = read(&users, &ratings, true).unwrap();
-    assert_eq!(data.examples, read(USERS, RATINGS, false).unwrap().0.examples);
+    assert_eq!(
+        data.examples,
+        read(USERS, RATINGS, false).unwrap().0.examples
+    );
     // The bad user, the rating by that user, and the broken line.
     assert_eq!(skipped.count, 3);
-    assert!(skipped.to_string().contains("the first: u.user:4: age \"x\""), "{skipped}");
+    assert!(
+        skipped
+            .to_string()
+            .contains("the first: u.user:4: age \"x\""),
+        "{skipped}"
+    );
 }
 
 #[test]
@@ -152,14 +229,24 @@ fn missing_files_are_named() {
     // An explicit directory without the files is an error listing what is missing.
     let empty = temp_dir("movielens-empty");
     let err = MovieLens::locate_and_load(Some(&empty), false).unwrap_err();
-    assert!(err.to_string().contains("u.data") && err.to_string().contains("movielens-100k"), "{err}");
+    assert!(
+        err.to_string().contains("u.data") && err.to_string().contains("movielens-100k"),
+        "{err}"
+    );
 }
 
 fn real_data() -> Option<PathBuf> {
-    match find_dataset(movielens::NAME, None, movielens::ENV_VAR, &movielens::REQUIRED_FILES) {
+    match find_dataset(
+        movielens::NAME,
+        None,
+        movielens::ENV_VAR,
+        &movielens::REQUIRED_FILES,
+    ) {
         Ok(dir) => Some(dir),
         Err(e) => {
-            println!("skipped: MovieLens-100k is not here (not committed; see data/README.md):\n{e}");
+            println!(
+                "skipped: MovieLens-100k is not here (not committed; see data/README.md):\n{e}"
+            );
             None
         }
     }
@@ -173,8 +260,14 @@ fn the_real_files_give_pythons_examples_and_split() {
     assert_eq!(data.examples.len(), 100_000);
     assert_eq!(data.field_sizes, [943, 1682, 7, 2, 21]);
     assert_eq!(data.table_size(), 2655);
-    assert_eq!(data.examples.ids()[..10], [195, 1184, 2629, 2632, 2654, 185, 1244, 2628, 2633, 2640]);
-    assert_eq!(data.examples.labels().iter().filter(|&&y| y == 1.0).count(), 55_375);
+    assert_eq!(
+        data.examples.ids()[..10],
+        [195, 1184, 2629, 2632, 2654, 185, 1244, 2628, 2633, 2640]
+    );
+    assert_eq!(
+        data.examples.labels().iter().filter(|&&y| y == 1.0).count(),
+        55_375
+    );
     let split = data.split(0);
     assert_eq!((split.train.len(), split.test.len()), (80_000, 20_000));
     assert_eq!(
@@ -182,9 +275,18 @@ fn the_real_files_give_pythons_examples_and_split() {
         [681, 1008, 2626, 2632, 2648, 327, 1024, 2630, 2632, 2634, 181, 1053, 2628, 2632, 2648]
     );
     assert_eq!(split.train.labels()[..3], [0.0, 1.0, 1.0]);
-    assert_eq!(split.test.ids()[..10], [177, 1073, 2627, 2632, 2647, 285, 1710, 2627, 2632, 2652]);
+    assert_eq!(
+        split.test.ids()[..10],
+        [177, 1073, 2627, 2632, 2647, 285, 1710, 2627, 2632, 2652]
+    );
     let positives = |labels: &[f32]| labels.iter().filter(|&&y| y == 1.0).count();
-    assert_eq!((positives(split.train.labels()), positives(split.test.labels())), (44_306, 11_069));
+    assert_eq!(
+        (
+            positives(split.train.labels()),
+            positives(split.test.labels())
+        ),
+        (44_306, 11_069)
+    );
 }
 
 #[test]
@@ -193,8 +295,21 @@ fn fuzz_findings_stay_fixed() {
     // checks (tests/fuzz_ctr/mod.rs) on stable, after a few inputs made here.
     let mut inputs: Vec<Vec<u8>> = Vec::new();
     for control in [0u8, 1] {
-        for (users, ratings) in [(USERS, RATINGS), (USERS, "7\t1\n"), ("", RATINGS), ("1|2|M|a|b\n", "")] {
-            inputs.push([&[control][..], users.as_bytes(), &[0xff], ratings.as_bytes()].concat());
+        for (users, ratings) in [
+            (USERS, RATINGS),
+            (USERS, "7\t1\n"),
+            ("", RATINGS),
+            ("1|2|M|a|b\n", ""),
+        ] {
+            inputs.push(
+                [
+                    &[control][..],
+                    users.as_bytes(),
+                    &[0xff],
+                    ratings.as_bytes(),
+                ]
+                .concat(),
+            );
         }
         inputs.push([&[control][..], USERS.as_bytes()].concat());
     }

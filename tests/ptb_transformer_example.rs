@@ -16,21 +16,35 @@ use std::collections::BTreeMap;
 use agdlab::data::ptb::Streams;
 use agdlab::nn::Module;
 use agdlab::optim::{Agd, AgdConfig, Constant};
-use agdlab::train::{Task, TrainConfig, fit};
+use agdlab::train::{fit, Task, TrainConfig};
 use common::temp_dir;
 use corpus::tiny_ptb;
-use ptb_transformer::{LanguageModelling, TransformerLm, parameter_kind, sgd_mode_by_kind};
+use ptb_transformer::{parameter_kind, sgd_mode_by_kind, LanguageModelling, TransformerLm};
 
 #[test]
 fn the_example_task_learns_a_tiny_corpus() {
     let ptb = tiny_ptb();
     let model = TransformerLm::new(ptb.vocab.len(), 16, 2, 1, 10, 0.0, 0);
-    let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names[..3], ["embedding.weight", "positions.weight", "blocks.0.self_attn.in_proj_weight"]);
+    let names: Vec<String> = model
+        .named_parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        names[..3],
+        [
+            "embedding.weight",
+            "positions.weight",
+            "blocks.0.self_attn.in_proj_weight"
+        ]
+    );
     assert_eq!(names[names.len() - 2..], ["head.weight", "head.bias"]);
     let kinds: Vec<&str> = names.iter().map(|n| parameter_kind(n)).collect();
     for kind in ["embedding", "attention", "feed-forward", "norm", "head"] {
-        assert!(kinds.contains(&kind), "no parameter of kind {kind} in {names:?}");
+        assert!(
+            kinds.contains(&kind),
+            "no parameter of kind {kind} in {names:?}"
+        );
     }
 
     let mut task = LanguageModelling {
@@ -41,7 +55,11 @@ fn the_example_task_learns_a_tiny_corpus() {
         seq_len: 10,
     };
     assert_eq!(task.steps_per_epoch(), 60); // 2,400 tokens in 4 streams of 600, 10 per window
-    let config = AgdConfig { lr: 3e-3, delta: 1e-14, ..Default::default() };
+    let config = AgdConfig {
+        lr: 3e-3,
+        delta: 1e-14,
+        ..Default::default()
+    };
     let mut optimizer = Agd::new(model.named_parameters(), config).unwrap();
     let dir = temp_dir("ptb-transformer-smoke");
     let mut config = TrainConfig::new("smoke", 3, dir.join("metrics.csv"));
@@ -49,17 +67,30 @@ fn the_example_task_learns_a_tiny_corpus() {
     config.diagnostics = Some(dir.join("diagnostics.csv"));
     let summary = fit(&model, &mut optimizer, &Constant, &mut task, &config).unwrap();
 
-    let metric =
-        |epoch: usize, name: &str| summary.history[epoch].get(name).unwrap_or_else(|| panic!("no {name}"));
+    let metric = |epoch: usize, name: &str| {
+        summary.history[epoch]
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
     let (first, last) = (metric(0, "train_ppl"), metric(2, "train_ppl"));
-    assert!(last < 0.7 * first, "training perplexity did not fall enough: {first} -> {last}");
+    assert!(
+        last < 0.7 * first,
+        "training perplexity did not fall enough: {first} -> {last}"
+    );
     // Chance is 13; the corpus is mostly predictable, so far below it.
-    assert!(metric(2, "valid_ppl") < 6.0, "valid_ppl {}", metric(2, "valid_ppl"));
+    assert!(
+        metric(2, "valid_ppl") < 6.0,
+        "valid_ppl {}",
+        metric(2, "valid_ppl")
+    );
     let test_ppl = summary.final_metric("test_ppl").expect("test_ppl");
     assert!(test_ppl < 6.0, "test_ppl {test_ppl}");
 
-    let sizes: BTreeMap<String, usize> =
-        model.named_parameters().into_iter().map(|(n, p)| (n, p.numel())).collect();
+    let sizes: BTreeMap<String, usize> = model
+        .named_parameters()
+        .into_iter()
+        .map(|(n, p)| (n, p.numel()))
+        .collect();
     let table = sgd_mode_by_kind(&dir.join("diagnostics.csv"), &sizes).unwrap();
     assert_eq!(table.keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
     for kinds in table.values() {

@@ -9,14 +9,17 @@
 #![allow(clippy::excessive_precision)]
 
 use agdlab::autograd::{Gradients, Param, Tape};
-use agdlab::nn::{CrossEntropyLoss, bce_with_logits, mse_loss};
+use agdlab::nn::{bce_with_logits, mse_loss, CrossEntropyLoss};
 use agdlab::optim::{Adam, AdamConfig, Optimizer, RAdam, RAdamConfig, Sgd, SgdConfig};
 use agdlab::tensor::Tensor;
 
 fn assert_close(got: &[f32], want: &[f32], tol: f32, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= tol * w.abs().max(1.0), "{what}[{i}]: got {g}, PyTorch gives {w}");
+        assert!(
+            (g - w).abs() <= tol * w.abs().max(1.0),
+            "{what}[{i}]: got {g}, PyTorch gives {w}"
+        );
     }
 }
 
@@ -28,14 +31,18 @@ fn run(make: impl FnOnce(Vec<(String, Param)>) -> Box<dyn Optimizer>) -> Vec<f32
 }
 
 /// As [`run`], from `theta0`.
-fn run_from(theta0: [f32; 5], make: impl FnOnce(Vec<(String, Param)>) -> Box<dyn Optimizer>) -> Vec<f32> {
+fn run_from(
+    theta0: [f32; 5],
+    make: impl FnOnce(Vec<(String, Param)>) -> Box<dyn Optimizer>,
+) -> Vec<f32> {
     let p = Param::new(Tensor::from_vec(theta0.to_vec(), &[5]).unwrap());
     let mut opt = make(vec![("p".to_string(), p.clone())]);
     for t in 1..=12 {
         let theta = p.value().to_vec();
         let g: Vec<f32> = (0..5)
             .map(|i| {
-                (0.7 * t as f64 + 1.3 * i as f64).sin() as f32 * (1.0 + 0.1 * i as f32) + 0.05 * theta[i]
+                (0.7 * t as f64 + 1.3 * i as f64).sin() as f32 * (1.0 + 0.1 * i as f32)
+                    + 0.05 * theta[i]
             })
             .collect();
         let mut grads = Gradients::new();
@@ -65,54 +72,132 @@ fn run_from(theta0: [f32; 5], make: impl FnOnce(Vec<(String, Param)>) -> Box<dyn
 #[test]
 fn optimizers_match_torch_optim() {
     let sgd_nesterov = run(|p| {
-        let c =
-            SgdConfig { lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.01, ..Default::default() };
+        let c = SgdConfig {
+            lr: 0.05,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 0.01,
+            ..Default::default()
+        };
         Box::new(Sgd::new(p, c).unwrap())
     });
     assert_close(
         &sgd_nesterov,
-        &[-0.105_059_13, -1.163_602_5, 2.188_348, 0.472_770_1, -0.606_530_8],
+        &[
+            -0.105_059_13,
+            -1.163_602_5,
+            2.188_348,
+            0.472_770_1,
+            -0.606_530_8,
+        ],
         1e-5,
         "SGD nesterov",
     );
 
     let sgd_dampening = run(|p| {
         Box::new(
-            Sgd::new(p, SgdConfig { lr: 0.05, momentum: 0.8, dampening: 0.3, ..Default::default() }).unwrap(),
+            Sgd::new(
+                p,
+                SgdConfig {
+                    lr: 0.05,
+                    momentum: 0.8,
+                    dampening: 0.3,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
         )
     });
     assert_close(
         &sgd_dampening,
-        &[0.204_764_84, -1.289_714_2, 2.083_643, 0.291_359_75, -0.380_839_2],
+        &[
+            0.204_764_84,
+            -1.289_714_2,
+            2.083_643,
+            0.291_359_75,
+            -0.380_839_2,
+        ],
         1e-5,
         "SGD dampening",
     );
 
     let adam = run(|p| {
         Box::new(
-            Adam::new(p, AdamConfig { lr: 0.01, amsgrad: true, weight_decay: 0.05, ..Default::default() })
-                .unwrap(),
+            Adam::new(
+                p,
+                AdamConfig {
+                    lr: 0.01,
+                    amsgrad: true,
+                    weight_decay: 0.05,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
         )
     });
     assert_close(
         &adam,
-        &[0.447_608_14, -1.252_137_2, 2.010_630_4, 0.033_476_464, -0.312_573_02],
+        &[
+            0.447_608_14,
+            -1.252_137_2,
+            2.010_630_4,
+            0.033_476_464,
+            -0.312_573_02,
+        ],
         1e-5,
         "Adam amsgrad",
     );
 
     let adamw = run(|p| {
-        Box::new(Adam::new(p, AdamConfig { lr: 0.01, weight_decay: 0.1, ..AdamConfig::adamw() }).unwrap())
+        Box::new(
+            Adam::new(
+                p,
+                AdamConfig {
+                    lr: 0.01,
+                    weight_decay: 0.1,
+                    ..AdamConfig::adamw()
+                },
+            )
+            .unwrap(),
+        )
     });
     assert_close(
         &adamw,
-        &[0.444_403_95, -1.244_764_1, 2.016_56, 0.033_288_613, -0.310_563_36],
+        &[
+            0.444_403_95,
+            -1.244_764_1,
+            2.016_56,
+            0.033_288_613,
+            -0.310_563_36,
+        ],
         1e-5,
         "AdamW",
     );
 
-    let radam = run(|p| Box::new(RAdam::new(p, RAdamConfig { lr: 0.01, ..Default::default() }).unwrap()));
-    assert_close(&radam, &[0.464_180_3, -1.264_515, 2.025_578_5, 0.039_023_45, -0.312_800_97], 1e-5, "RAdam");
+    let radam = run(|p| {
+        Box::new(
+            RAdam::new(
+                p,
+                RAdamConfig {
+                    lr: 0.01,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+        )
+    });
+    assert_close(
+        &radam,
+        &[
+            0.464_180_3,
+            -1.264_515,
+            2.025_578_5,
+            0.039_023_45,
+            -0.312_800_97,
+        ],
+        1e-5,
+        "RAdam",
+    );
 }
 
 // import torch, torch.nn.functional as F
@@ -126,9 +211,18 @@ fn optimizers_match_torch_optim() {
 // loss = F.mse_loss(x, t); loss.backward(); print(loss.item(), x.grad.flatten().tolist())
 #[test]
 fn losses_and_their_gradients_match_torch_nn_functional() {
-    let x = Tensor::from_vec(vec![1.5, -0.3, 0.2, 2.2, 0.1, 0.4, -1.7, 0.0, -2.0, 3.1, 0.5, 0.9], &[3, 4])
-        .unwrap();
-    let t = Tensor::from_vec(vec![1., 0., 0., 1., 0., 1., 1., 0., 1., 1., 0., 0.], &[3, 4]).unwrap();
+    let x = Tensor::from_vec(
+        vec![
+            1.5, -0.3, 0.2, 2.2, 0.1, 0.4, -1.7, 0.0, -2.0, 3.1, 0.5, 0.9,
+        ],
+        &[3, 4],
+    )
+    .unwrap();
+    let t = Tensor::from_vec(
+        vec![1., 0., 0., 1., 0., 1., 1., 0., 1., 1., 0., 0.],
+        &[3, 4],
+    )
+    .unwrap();
     let loss_and_grad = |f: &dyn Fn(&agdlab::autograd::Var) -> agdlab::autograd::Var| {
         let tape = Tape::new();
         let leaf = tape.leaf(x.clone());
@@ -138,7 +232,11 @@ fn losses_and_their_gradients_match_torch_nn_functional() {
     };
 
     let (ce, ce_grad) = loss_and_grad(&|v| {
-        CrossEntropyLoss { label_smoothing: 0.1, ..Default::default() }.forward(v, &[3, 1, 0])
+        CrossEntropyLoss {
+            label_smoothing: 0.1,
+            ..Default::default()
+        }
+        .forward(v, &[3, 1, 0])
     });
     assert_close(&[ce], &[2.226_970_2], 1e-6, "cross_entropy");
     let want = [
@@ -225,50 +323,131 @@ fn agd_matches_the_reference_implementation_for_every_option() {
     use agdlab::optim::{Agd, AgdConfig, WeightDecayMode};
     let start = START;
     let zero = [0.0; 5];
-    let base = AgdConfig { lr: 0.01, ..Default::default() };
+    let base = AgdConfig {
+        lr: 0.01,
+        ..Default::default()
+    };
     let cases: [(&str, [f32; 5], AgdConfig, [f32; 5]); 8] = [
-        ("default", start, base, [0.404_775_47, -1.252_209_5, 2.096_382, 0.042_972_773, -0.338_978_7]),
+        (
+            "default",
+            start,
+            base,
+            [
+                0.404_775_47,
+                -1.252_209_5,
+                2.096_382,
+                0.042_972_773,
+                -0.338_978_7,
+            ],
+        ),
         (
             "decoupled_wd",
             start,
-            AgdConfig { weight_decay: 0.1, ..base },
-            [0.399_574_67, -1.237_276_6, 2.071_719_6, 0.042_631_857, -0.335_106_64],
+            AgdConfig {
+                weight_decay: 0.1,
+                ..base
+            },
+            [
+                0.399_574_67,
+                -1.237_276_6,
+                2.071_719_6,
+                0.042_631_857,
+                -0.335_106_64,
+            ],
         ),
         (
             "fixed_wd",
             start,
-            AgdConfig { weight_decay: 0.01, weight_decay_mode: WeightDecayMode::Fixed, ..base },
-            [0.355_353_38, -1.110_071_3, 1.861_479_8, 0.039_704_144, -0.302_041_53],
+            AgdConfig {
+                weight_decay: 0.01,
+                weight_decay_mode: WeightDecayMode::Fixed,
+                ..base
+            },
+            [
+                0.355_353_38,
+                -1.110_071_3,
+                1.861_479_8,
+                0.039_704_144,
+                -0.302_041_53,
+            ],
         ),
         (
             "l2_wd",
             start,
-            AgdConfig { weight_decay: 0.1, weight_decay_mode: WeightDecayMode::L2, ..base },
-            [0.394_942_16, -1.218_034_3, 1.979_265_7, 0.042_471_737, -0.328_987_4],
+            AgdConfig {
+                weight_decay: 0.1,
+                weight_decay_mode: WeightDecayMode::L2,
+                ..base
+            },
+            [
+                0.394_942_16,
+                -1.218_034_3,
+                1.979_265_7,
+                0.042_471_737,
+                -0.328_987_4,
+            ],
         ),
         (
             "amsgrad_clip",
             start,
-            AgdConfig { amsgrad: true, clip: Some(0.5), ..base },
-            [0.493_932_84, -1.251_322_5, 2.004_823, 0.004_655_711, -0.300_912_1],
+            AgdConfig {
+                amsgrad: true,
+                clip: Some(0.5),
+                ..base
+            },
+            [
+                0.493_932_84,
+                -1.251_322_5,
+                2.004_823,
+                0.004_655_711,
+                -0.300_912_1,
+            ],
         ),
         (
             "both_modes",
             start,
             AgdConfig { delta: 0.5, ..base },
-            [0.425_815_34, -1.252_183_9, 2.044_348, 0.041_430_965, -0.333_522_86],
+            [
+                0.425_815_34,
+                -1.252_183_9,
+                2.044_348,
+                0.041_430_965,
+                -0.333_522_86,
+            ],
         ),
         (
             "win_wd",
             zero,
-            AgdConfig { win: true, weight_decay: 0.1, ..base },
-            [-0.092_439_4, -0.019_369_299, 0.138_786_45, 0.045_868_866, -0.043_641_89],
+            AgdConfig {
+                win: true,
+                weight_decay: 0.1,
+                ..base
+            },
+            [
+                -0.092_439_4,
+                -0.019_369_299,
+                0.138_786_45,
+                0.045_868_866,
+                -0.043_641_89,
+            ],
         ),
         (
             "amsgrad_win_clip",
             zero,
-            AgdConfig { amsgrad: true, win: true, clip: Some(0.8), delta: 0.3, ..base },
-            [-0.009_003_399, -0.005_837_197_4, 0.010_416_416, 0.007_806_752_3, -0.002_613_199],
+            AgdConfig {
+                amsgrad: true,
+                win: true,
+                clip: Some(0.8),
+                delta: 0.3,
+                ..base
+            },
+            [
+                -0.009_003_399,
+                -0.005_837_197_4,
+                0.010_416_416,
+                0.007_806_752_3,
+                -0.002_613_199,
+            ],
         ),
     ];
     for (name, theta0, config, want) in cases {
@@ -283,12 +462,26 @@ fn agd_matches_the_reference_implementation_for_every_option() {
 // print(loss.item(), x.grad.flatten().tolist())
 #[test]
 fn cross_entropy_ignores_padding_rows_as_torch_does() {
-    let x = Tensor::from_vec(vec![0.5, -1.0, 2.0, 0.1, 1.5, 0.2, -0.3, 0.0, -2.0, 1.0, 0.5, 0.25], &[3, 4])
-        .unwrap();
+    let x = Tensor::from_vec(
+        vec![
+            0.5, -1.0, 2.0, 0.1, 1.5, 0.2, -0.3, 0.0, -2.0, 1.0, 0.5, 0.25,
+        ],
+        &[3, 4],
+    )
+    .unwrap();
     let tape = Tape::new();
     let leaf = tape.leaf(x);
-    let loss = CrossEntropyLoss { label_smoothing: 0.1, ignore_index: Some(2) }.forward(&leaf, &[3, 2, 1]);
-    assert_close(&[loss.item()], &[1.542_080_0], 1e-6, "cross_entropy with ignore_index");
+    let loss = CrossEntropyLoss {
+        label_smoothing: 0.1,
+        ignore_index: Some(2),
+    }
+    .forward(&leaf, &[3, 2, 1]);
+    assert_close(
+        &[loss.item()],
+        &[1.542_080_0],
+        1e-6,
+        "cross_entropy with ignore_index",
+    );
     let grad = loss.backward().wrt(&leaf).unwrap().to_vec();
     let want = [
         0.065_929_66,

@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use agdlab::autograd::Tape;
-use agdlab::checkpoint::{Checkpoint, load_training, save_training};
-use agdlab::nn::{Forward, Linear, Module, ReLU, Sequential, cross_entropy};
+use agdlab::checkpoint::{load_training, save_training, Checkpoint};
+use agdlab::nn::{cross_entropy, Forward, Linear, Module, ReLU, Sequential};
 use agdlab::optim::{Agd, AgdConfig, CosineAnnealing, LrSchedule, Optimizer};
 use agdlab::tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 const N: usize = 7;
 const M: usize = 6;
@@ -37,7 +37,12 @@ fn optimizer(model: &Sequential) -> Agd {
     // AMSGrad and weight decay on, so every kind of state must survive the file.
     Agd::new(
         model.named_parameters(),
-        AgdConfig { lr: 3e-3, amsgrad: true, weight_decay: 1e-2, ..Default::default() },
+        AgdConfig {
+            lr: 3e-3,
+            amsgrad: true,
+            weight_decay: 1e-2,
+            ..Default::default()
+        },
     )
     .unwrap()
 }
@@ -46,14 +51,20 @@ fn optimizer(model: &Sequential) -> Agd {
 fn batch(step: usize) -> (Tensor, Vec<usize>) {
     let mut rng = StdRng::seed_from_u64(1000 + step as u64);
     let x = Tensor::normal(&[16, 12], 0.0, 1.0, &mut rng);
-    let labels =
-        x.to_vec().chunks(12).map(|row| (row[0] > 0.0) as usize * 2 + (row[1] > 0.0) as usize).collect();
+    let labels = x
+        .to_vec()
+        .chunks(12)
+        .map(|row| (row[0] > 0.0) as usize * 2 + (row[1] > 0.0) as usize)
+        .collect();
     (x, labels)
 }
 
 /// Train steps `range` with a cosine schedule over N+M steps.
 fn train(model: &Sequential, opt: &mut Agd, range: std::ops::Range<usize>) {
-    let schedule = CosineAnnealing { t_max: N + M, min_factor: 0.0 };
+    let schedule = CosineAnnealing {
+        t_max: N + M,
+        min_factor: 0.0,
+    };
     for step in range {
         let (x, y) = batch(step);
         let tape = Tape::new();
@@ -93,7 +104,13 @@ fn resume_in_a_fresh_process_is_bit_identical() {
 
     // M more steps in a fresh process.
     let child = Command::new(std::env::current_exe().unwrap())
-        .args(["resume_child", "--exact", "--ignored", "--test-threads", "1"])
+        .args([
+            "resume_child",
+            "--exact",
+            "--ignored",
+            "--test-threads",
+            "1",
+        ])
         .env(CHECKPOINT_ENV, &checkpoint)
         .env(OUTPUT_ENV, &output)
         .output()
@@ -110,7 +127,13 @@ fn resume_in_a_fresh_process_is_bit_identical() {
     let _ = std::fs::remove_file(&checkpoint);
     let _ = std::fs::remove_file(&output);
     for (name, expected) in bits(&straight) {
-        let got: Vec<u32> = resumed.get(&name).unwrap().to_vec().iter().map(|v| v.to_bits()).collect();
+        let got: Vec<u32> = resumed
+            .get(&name)
+            .unwrap()
+            .to_vec()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
         assert_eq!(got, expected, "parameter {name} differs after resuming");
     }
     // And the resumed run really moved away from the checkpoint.
@@ -121,8 +144,11 @@ fn resume_in_a_fresh_process_is_bit_identical() {
 #[test]
 #[ignore = "started by resume_in_a_fresh_process_is_bit_identical"]
 fn resume_child() {
-    let (Ok(checkpoint), Ok(output)) = (std::env::var(CHECKPOINT_ENV), std::env::var(OUTPUT_ENV)) else {
-        eprintln!("resume_child: only runs as the child of resume_in_a_fresh_process_is_bit_identical");
+    let (Ok(checkpoint), Ok(output)) = (std::env::var(CHECKPOINT_ENV), std::env::var(OUTPUT_ENV))
+    else {
+        eprintln!(
+            "resume_child: only runs as the child of resume_in_a_fresh_process_is_bit_identical"
+        );
         return;
     };
     let fresh = model(99);
@@ -131,6 +157,15 @@ fn resume_child() {
     opt.load_state(&state).unwrap();
     let start: usize = extra["step"].parse().unwrap();
     train(&fresh, &mut opt, start..N + M);
-    let tensors = fresh.named_parameters().into_iter().map(|(n, p)| (n, p.value())).collect();
-    Checkpoint { tensors, metadata: BTreeMap::new() }.save(Path::new(&output)).unwrap();
+    let tensors = fresh
+        .named_parameters()
+        .into_iter()
+        .map(|(n, p)| (n, p.value()))
+        .collect();
+    Checkpoint {
+        tensors,
+        metadata: BTreeMap::new(),
+    }
+    .save(Path::new(&output))
+    .unwrap();
 }

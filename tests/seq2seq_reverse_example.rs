@@ -10,11 +10,11 @@ mod seq2seq_reverse;
 
 use agdlab::nn::Module;
 use agdlab::optim::{Agd, AgdConfig, Constant};
-use agdlab::train::{Task, TrainConfig, fit};
+use agdlab::train::{fit, Task, TrainConfig};
 use common::temp_dir;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
-use seq2seq_reverse::{Reverse, Reverser, greedy_decode, sample};
+use rand::SeedableRng;
+use seq2seq_reverse::{greedy_decode, sample, Reverse, Reverser};
 
 /// Sequences finish (emit EOS) at different steps, so a batch's decoder inputs have
 /// different lengths: each one's next token must still be read from its own last
@@ -24,13 +24,18 @@ use seq2seq_reverse::{Reverse, Reverser, greedy_decode, sample};
 fn batched_greedy_decoding_matches_decoding_one_sequence_at_a_time() {
     let model = Reverser::new(16, 1, 3);
     let src = sample(&mut StdRng::seed_from_u64(5), 24).src;
-    let alone: Vec<Vec<usize>> =
-        src.iter().map(|s| greedy_decode(&model, std::slice::from_ref(s)).remove(0)).collect();
+    let alone: Vec<Vec<usize>> = src
+        .iter()
+        .map(|s| greedy_decode(&model, std::slice::from_ref(s)).remove(0))
+        .collect();
     // Shortest outputs first, so the first sequence of the batch stops growing first.
     let mut order: Vec<usize> = (0..src.len()).collect();
     order.sort_by_key(|&i| alone[i].len());
     let lengths: std::collections::BTreeSet<usize> = alone.iter().map(Vec::len).collect();
-    assert!(lengths.len() > 1, "the test needs sequences that stop at different steps: {lengths:?}");
+    assert!(
+        lengths.len() > 1,
+        "the test needs sequences that stop at different steps: {lengths:?}"
+    );
     let batch: Vec<Vec<usize>> = order.iter().map(|&i| src[i].clone()).collect();
     for (&i, decoded) in order.iter().zip(greedy_decode(&model, &batch)) {
         assert_eq!(decoded, alone[i], "source {:?}", src[i]);
@@ -40,9 +45,19 @@ fn batched_greedy_decoding_matches_decoding_one_sequence_at_a_time() {
 #[test]
 fn a_small_model_learns_to_reverse() {
     let model = Reverser::new(32, 1, 0);
-    let mut task = Reverse { model: &model, steps: 60, batch: 32, seed: 0, epoch: 0 };
+    let mut task = Reverse {
+        model: &model,
+        steps: 60,
+        batch: 32,
+        seed: 0,
+        epoch: 0,
+    };
     let before = task.evaluate()[0].1;
-    let config = AgdConfig { lr: 1e-3, delta: 1e-14, ..Default::default() };
+    let config = AgdConfig {
+        lr: 1e-3,
+        delta: 1e-14,
+        ..Default::default()
+    };
     let mut optimizer = Agd::new(model.named_parameters(), config).unwrap();
     let dir = temp_dir("seq2seq");
     let train = TrainConfig {
@@ -51,5 +66,8 @@ fn a_small_model_learns_to_reverse() {
     };
     let summary = fit(&model, &mut optimizer, &Constant, &mut task, &train).unwrap();
     let (best, _) = summary.best.unwrap();
-    assert!(before < 0.01 && best > 0.2, "exact-sequence accuracy {before} -> best {best}; {summary:?}");
+    assert!(
+        before < 0.01 && best > 0.2,
+        "exact-sequence accuracy {before} -> best {best}; {summary:?}"
+    );
 }

@@ -25,10 +25,10 @@ use std::path::{Path, PathBuf};
 use agdlab::autograd::{Param, Var};
 use agdlab::checkpoint::CheckpointErrorKind;
 use agdlab::nn::{Buffer, Forward, Linear, Module, Walk};
-use agdlab::state_dict::{LoadReport, load_state_dict, save_state_dict};
+use agdlab::state_dict::{load_state_dict, save_state_dict, LoadReport};
 use agdlab::tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 fn torch_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/torch_state_dict.safetensors")
@@ -88,13 +88,25 @@ impl Net {
     fn forward_eval(&self, x: &Tensor) -> Tensor {
         let h = self.fc1.forward(&Var::constant(x.clone())).value().clone();
         let bn = &self.bn;
-        let normalized = h.sub(&bn.running_mean.value()).div(&bn.running_var.value().add_scalar(1e-5).sqrt());
-        let h = normalized.mul(&bn.weight.value()).add(&bn.bias.value()).relu();
+        let normalized = h
+            .sub(&bn.running_mean.value())
+            .div(&bn.running_var.value().add_scalar(1e-5).sqrt());
+        let h = normalized
+            .mul(&bn.weight.value())
+            .add(&bn.bias.value())
+            .relu();
         self.fc2.forward(&Var::constant(h)).value().clone()
     }
 }
 
-const TORCH_Y: [f32; 6] = [0.503_025_1, -0.550_734_3, 0.479_424_7, -0.118_818_78, 0.532_327_6, -0.177_091_45];
+const TORCH_Y: [f32; 6] = [
+    0.503_025_1,
+    -0.550_734_3,
+    0.479_424_7,
+    -0.118_818_78,
+    0.532_327_6,
+    -0.177_091_45,
+];
 
 #[test]
 fn a_pytorch_state_dict_loads_by_name_and_gives_pytorchs_outputs() {
@@ -139,21 +151,38 @@ fn strict_and_non_strict_loads_report_missing_and_unexpected_keys() {
     let before = partial.fc1.weight.value().to_vec();
     let err = load_state_dict(&partial, torch_file(), true).unwrap_err();
     match err.kind() {
-        CheckpointErrorKind::KeyMismatch { missing, unexpected } => {
+        CheckpointErrorKind::KeyMismatch {
+            missing,
+            unexpected,
+        } => {
             assert_eq!(missing, &["extra"]);
             assert_eq!(unexpected.len(), 7, "{unexpected:?}");
             assert!(unexpected.contains(&"bn.running_var".to_string()));
         }
         other => panic!("expected a key mismatch, got {other:?}"),
     }
-    assert!(err.to_string().contains("torch_state_dict.safetensors") && err.to_string().contains("extra"));
-    assert_eq!(partial.fc1.weight.value().to_vec(), before, "a refused load changes nothing");
+    assert!(
+        err.to_string().contains("torch_state_dict.safetensors")
+            && err.to_string().contains("extra")
+    );
+    assert_eq!(
+        partial.fc1.weight.value().to_vec(),
+        before,
+        "a refused load changes nothing"
+    );
 
     let report = load_state_dict(&partial, torch_file(), false).unwrap();
     assert_eq!(report.missing, ["extra"]);
     assert_eq!(report.unexpected.len(), 7);
-    assert!(report.converted.is_empty(), "the converted entry was not loaded");
-    assert_ne!(partial.fc1.weight.value().to_vec(), before, "fc1 was loaded");
+    assert!(
+        report.converted.is_empty(),
+        "the converted entry was not loaded"
+    );
+    assert_ne!(
+        partial.fc1.weight.value().to_vec(),
+        before,
+        "fc1 was loaded"
+    );
     assert_eq!(partial.extra.value().to_vec(), vec![1.0, 1.0]);
 }
 
@@ -177,16 +206,35 @@ fn a_shape_mismatch_names_the_entry_and_both_shapes_and_changes_nothing() {
 fn a_saved_state_dict_loads_back_exactly_with_int64_counts() {
     let dir = temp_dir("state-dict");
     let source = Net::new(5);
-    source.bn.num_batches_tracked.set(Tensor::scalar(12.0)).unwrap();
-    source.bn.running_var.set(Tensor::from_vec(vec![0.5, 2.0, 3.0], &[3]).unwrap()).unwrap();
+    source
+        .bn
+        .num_batches_tracked
+        .set(Tensor::scalar(12.0))
+        .unwrap();
+    source
+        .bn
+        .running_var
+        .set(Tensor::from_vec(vec![0.5, 2.0, 3.0], &[3]).unwrap())
+        .unwrap();
     let path = dir.join("net.safetensors");
     save_state_dict(&source, &path).unwrap();
 
     let bytes = std::fs::read(&path).unwrap();
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    assert_eq!(file.tensor("bn.num_batches_tracked").unwrap().dtype(), safetensors::Dtype::I64);
-    assert_eq!(file.tensor("fc1.weight").unwrap().dtype(), safetensors::Dtype::F32);
-    assert_eq!(file.names().len(), 9, "plain names, no prefixes: {:?}", file.names());
+    assert_eq!(
+        file.tensor("bn.num_batches_tracked").unwrap().dtype(),
+        safetensors::Dtype::I64
+    );
+    assert_eq!(
+        file.tensor("fc1.weight").unwrap().dtype(),
+        safetensors::Dtype::F32
+    );
+    assert_eq!(
+        file.names().len(),
+        9,
+        "plain names, no prefixes: {:?}",
+        file.names()
+    );
 
     let copy = Net::new(6);
     load_state_dict(&copy, &path, true).unwrap();
@@ -203,7 +251,9 @@ fn a_saved_state_dict_loads_back_exactly_with_int64_counts() {
 /// gives the same outputs. Needs `python3` with torch and safetensors; skips otherwise.
 #[test]
 fn a_saved_state_dict_loads_in_pytorch() {
-    let probe = std::process::Command::new("python3").args(["-c", "import torch, safetensors"]).output();
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import torch, safetensors"])
+        .output();
     if !probe.map(|o| o.status.success()).unwrap_or(false) {
         eprintln!(
             "SKIPPED a_saved_state_dict_loads_in_pytorch: python3 with torch and safetensors not found"
@@ -213,7 +263,10 @@ fn a_saved_state_dict_loads_in_pytorch() {
     let dir = temp_dir("state-dict-torch");
     let net = Net::new(7);
     load_state_dict(&net, torch_file(), true).unwrap();
-    net.fc2.weight.set(Tensor::from_vec(vec![0.1, -0.2, 0.3, 0.4, 0.5, -0.6], &[2, 3]).unwrap()).unwrap();
+    net.fc2
+        .weight
+        .set(Tensor::from_vec(vec![0.1, -0.2, 0.3, 0.4, 0.5, -0.6], &[2, 3]).unwrap())
+        .unwrap();
     let path = dir.join("ours.safetensors");
     save_state_dict(&net, &path).unwrap();
     let x = Tensor::from_vec((0..12).map(|i| i as f32 / 2.0 - 3.0).collect(), &[3, 4]).unwrap();
@@ -235,10 +288,20 @@ with torch.no_grad():
     y = net(torch.arange(12.).reshape(3, 4) / 2 - 3)
 print(" ".join(repr(v) for v in y.flatten().tolist()))
 "#;
-    let out = std::process::Command::new("python3").args(["-c", script]).arg(&path).output().unwrap();
-    assert!(out.status.success(), "PyTorch refused the file: {}", String::from_utf8_lossy(&out.stderr));
-    let theirs: Vec<f32> =
-        String::from_utf8_lossy(&out.stdout).split_whitespace().map(|v| v.parse().unwrap()).collect();
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "PyTorch refused the file: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: Vec<f32> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
     assert_eq!(theirs.len(), ours.len());
     for (a, b) in ours.iter().zip(&theirs) {
         assert!((a - b).abs() < 1e-5, "ours {ours:?} vs PyTorch {theirs:?}");

@@ -10,15 +10,15 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use agdlab::autograd::{Param, Tape, Var};
-use agdlab::nn::{Forward, Linear, Module, cross_entropy};
+use agdlab::nn::{cross_entropy, Forward, Linear, Module};
 use agdlab::optim::{Constant, ParamGroup};
 use agdlab::tensor::Tensor;
 use agdlab::train::{
-    Better, OptimizerKind, OptimizerSettings, RunSettings, StepOutput, Task, TrainConfig, TrainError, fit,
-    thread_pool,
+    fit, thread_pool, Better, OptimizerKind, OptimizerSettings, RunSettings, StepOutput, Task,
+    TrainConfig, TrainError,
 };
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// A linear classifier on fixed data; `poison` makes the loss NaN at that step, or the
 /// evaluation NaN with `eval_nan`.
@@ -53,18 +53,35 @@ impl Task for Tiny {
         let logits = self.model.forward(&tape.input(x));
         let extra = self.extra.on(&logits);
         let nan_gradient = self.poison_grad == Some(step);
-        let zero =
-            Var::record("zero_with_poisoned_gradient", Tensor::zeros(&[1]), &[&extra], move |g, grads| {
-                grads.add(0, || if nan_gradient { g.mul_scalar(f32::NAN) } else { g })
-            });
+        let zero = Var::record(
+            "zero_with_poisoned_gradient",
+            Tensor::zeros(&[1]),
+            &[&extra],
+            move |g, grads| {
+                grads.add(0, || {
+                    if nan_gradient {
+                        g.mul_scalar(f32::NAN)
+                    } else {
+                        g
+                    }
+                })
+            },
+        );
         let loss = cross_entropy(&logits, &labels).add(&zero.sum_dims(&[0], false).mul_scalar(0.0));
-        StepOutput { loss, examples: 8, sums: vec![] }
+        StepOutput {
+            loss,
+            examples: 8,
+            sums: vec![],
+        }
     }
 
     fn evaluate(&mut self) -> Vec<(String, f64)> {
         let logits = self.model.forward(&Var::constant(Tensor::ones(&[2, 3])));
         let loss = cross_entropy(&logits, &[0, 1]).item() as f64;
-        vec![("test_loss".into(), if self.eval_nan { f64::NAN } else { loss })]
+        vec![(
+            "test_loss".into(),
+            if self.eval_nan { f64::NAN } else { loss },
+        )]
     }
 
     fn primary_metric(&self) -> (&'static str, Better) {
@@ -114,18 +131,26 @@ fn a_resume_with_changed_settings_is_refused_naming_the_setting() {
     let settings = RunSettings::default().with("seed", 1).with("batch-size", 8);
     run(&mut tiny(), &config(&dir, settings)).unwrap();
 
-    let mut resumed = config(&dir, RunSettings::default().with("seed", 2).with("batch-size", 8));
+    let mut resumed = config(
+        &dir,
+        RunSettings::default().with("seed", 2).with("batch-size", 8),
+    );
     resumed.epochs = 3;
     resumed.resume = resumed.save.clone();
     let err = run(&mut tiny(), &resumed).unwrap_err().to_string();
     assert!(
-        err.contains("--seed is 2") && err.contains("--seed 1") && err.contains("--allow-changed-settings"),
+        err.contains("--seed is 2")
+            && err.contains("--seed 1")
+            && err.contains("--allow-changed-settings"),
         "{err}"
     );
 
     resumed.allow_changed_settings = true;
     let summary = run(&mut tiny(), &resumed).unwrap();
-    assert_eq!(summary.history.iter().map(|r| r.epoch).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(
+        summary.history.iter().map(|r| r.epoch).collect::<Vec<_>>(),
+        vec![3]
+    );
 }
 
 #[test]
@@ -137,7 +162,10 @@ fn a_checkpoint_beyond_the_run_is_refused() {
     let mut shorter = config(&dir, RunSettings::default());
     shorter.resume = shorter.save.clone();
     let err = run(&mut tiny(), &shorter).unwrap_err().to_string();
-    assert!(err.contains("after epoch 3") && err.contains("--epochs"), "{err}");
+    assert!(
+        err.contains("after epoch 3") && err.contains("--epochs"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -147,7 +175,10 @@ fn colliding_and_unusable_paths_are_refused_before_training() {
     same.metrics = dir.join("ckpt.safetensors");
     let err = run(&mut tiny(), &same).unwrap_err().to_string();
     assert!(err.contains("--metrics") && err.contains("--save"), "{err}");
-    assert!(!dir.join("ckpt.safetensors").exists(), "nothing was trained or written");
+    assert!(
+        !dir.join("ckpt.safetensors").exists(),
+        "nothing was trained or written"
+    );
 
     let mut into_dir = config(&dir, RunSettings::default());
     std::fs::create_dir_all(dir.join("adir")).unwrap();
@@ -158,7 +189,8 @@ fn colliding_and_unusable_paths_are_refused_before_training() {
     #[cfg(unix)]
     {
         let mut via_link = config(&dir, RunSettings::default());
-        std::os::unix::fs::symlink(dir.join("target.safetensors"), dir.join("link.safetensors")).unwrap();
+        std::os::unix::fs::symlink(dir.join("target.safetensors"), dir.join("link.safetensors"))
+            .unwrap();
         via_link.save = Some(dir.join("link.safetensors"));
         let err = run(&mut tiny(), &via_link).unwrap_err().to_string();
         assert!(err.contains("symbolic link"), "{err}");
@@ -182,9 +214,22 @@ fn a_nan_loss_stops_training_naming_epoch_and_step() {
     let mut poisoned = tiny();
     poisoned.poison = Some(1);
     let err = run(&mut poisoned, &config(&dir, RunSettings::default())).unwrap_err();
-    assert!(matches!(err, TrainError::NonFinite { epoch: 1, step: Some(2), .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            TrainError::NonFinite {
+                epoch: 1,
+                step: Some(2),
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("--lr"), "{err}");
-    assert!(!dir.join("ckpt.safetensors").exists(), "no checkpoint of NaN weights");
+    assert!(
+        !dir.join("ckpt.safetensors").exists(),
+        "no checkpoint of NaN weights"
+    );
 }
 
 #[test]
@@ -193,8 +238,10 @@ fn with_clipping_a_nan_gradient_stops_training_before_the_step_changes_anything(
     let one_step = temp_dir("loop-nan-grad-ref");
     let mut reference = tiny();
     reference.steps = 1;
-    let config_one =
-        TrainConfig { clip_grad_norm: Some(1.0), ..TrainConfig::new("tiny", 1, one_step.join("m.csv")) };
+    let config_one = TrainConfig {
+        clip_grad_norm: Some(1.0),
+        ..TrainConfig::new("tiny", 1, one_step.join("m.csv"))
+    };
     run(&mut reference, &config_one).unwrap();
 
     // ... a second step whose last parameter's gradient is NaN changes nothing: the
@@ -203,14 +250,21 @@ fn with_clipping_a_nan_gradient_stops_training_before_the_step_changes_anything(
     let dir = temp_dir("loop-nan-grad");
     let mut task = tiny();
     task.poison_grad = Some(1);
-    let config = TrainConfig { clip_grad_norm: Some(1.0), ..config(&dir, RunSettings::default()) };
+    let config = TrainConfig {
+        clip_grad_norm: Some(1.0),
+        ..config(&dir, RunSettings::default())
+    };
     let err = run(&mut task, &config).unwrap_err();
     assert!(
         matches!(&err, TrainError::NonFinite { what, epoch: 1, step: Some(2), .. } if what.contains("gradient of extra")),
         "{err}"
     );
     let values = |t: &Tiny| -> Vec<Vec<f32>> {
-        t.model.named_parameters().iter().map(|(_, p)| p.value().to_vec()).collect()
+        t.model
+            .named_parameters()
+            .iter()
+            .map(|(_, p)| p.value().to_vec())
+            .collect()
     };
     assert_eq!(values(&task), values(&reference));
 }
@@ -251,7 +305,14 @@ fn closed_pipe_child() {
 #[test]
 fn printing_to_a_closed_pipe_ends_quietly() {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["closed_pipe_child", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
+        .args([
+            "closed_pipe_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env("AGDLAB_PIPE_CHILD", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -262,12 +323,19 @@ fn printing_to_a_closed_pipe_ends_quietly() {
     let mut line = String::new();
     while !line.contains("line 0") {
         line.clear();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "the child printed nothing");
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the child printed nothing"
+        );
     }
     drop(reader);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && !stderr.contains("panicked"), "{}: {stderr}", out.status);
+    assert!(
+        out.status.success() && !stderr.contains("panicked"),
+        "{}: {stderr}",
+        out.status
+    );
 }
 
 /// AGD with its switching monitor on gradients that alternate between large and small,
@@ -285,29 +353,53 @@ fn a_layer_that_keeps_switching_agd_mode_is_warned_about() {
         let mut task = tiny();
         task.steps = 24;
         task.alternate = true;
-        let config =
-            AgdConfig { lr: 1e-3, betas: (0.9, 0.3), delta, monitor_switching: true, ..Default::default() };
+        let config = AgdConfig {
+            lr: 1e-3,
+            betas: (0.9, 0.3),
+            delta,
+            monitor_switching: true,
+            ..Default::default()
+        };
         let mut optimizer = Agd::new(task.model.named_parameters(), config).unwrap();
         let mut train = TrainConfig::new("switching", 1, dir.join("metrics.csv"));
-        train.switch_warning = Some(SwitchWarning { threshold: 0.0, window: 3 });
+        train.switch_warning = Some(SwitchWarning {
+            threshold: 0.0,
+            window: 3,
+        });
         train.diagnostics = Some(dir.join("diagnostics.csv"));
         train.diagnostics_every = 4;
         let model = task.model.named_parameters();
         let summary = fit(&model, &mut optimizer, &Constant, &mut task, &train).unwrap();
         let text = std::fs::read_to_string(dir.join("diagnostics.csv")).unwrap();
-        let steps: Vec<&str> = text.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
-        assert!(steps.contains(&"4") && steps.contains(&"24"), "a row every 4 steps: {text}");
+        let steps: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap())
+            .collect();
+        assert!(
+            steps.contains(&"4") && steps.contains(&"24"),
+            "a row every 4 steps: {text}"
+        );
         if !summary.warnings.is_empty() {
             assert!(
-                summary.warnings.iter().all(|w| w.contains("changed AGD mode")),
+                summary
+                    .warnings
+                    .iter()
+                    .all(|w| w.contains("changed AGD mode")),
                 "{:?}",
                 summary.warnings
             );
             warned_at.push(delta);
         }
     }
-    assert!(!warned_at.contains(&1e-12), "with δ = 1e-12 every coordinate stays adaptive: no warning");
-    assert!(!warned_at.is_empty(), "some δ must sit at the size of the gradient differences");
+    assert!(
+        !warned_at.contains(&1e-12),
+        "with δ = 1e-12 every coordinate stays adaptive: no warning"
+    );
+    assert!(
+        !warned_at.is_empty(),
+        "some δ must sit at the size of the gradient differences"
+    );
 }
 
 /// `--warn-switching` (a shared flag of every example) turns on AGD's switching monitor
@@ -328,25 +420,46 @@ fn the_warn_switching_flag_turns_on_the_monitor_and_the_warning() {
     let on = parse(&["--warn-switching", "0.05", "--warn-switching-window", "7"]);
     on.validate().unwrap();
     let config = on.train_config("x".into(), "x", Default::default());
-    assert_eq!(config.switch_warning, Some(SwitchWarning { threshold: 0.05, window: 7 }));
+    assert_eq!(
+        config.switch_warning,
+        Some(SwitchWarning {
+            threshold: 0.05,
+            window: 7
+        })
+    );
     let settings = on.optimizer_settings(|_| 1e-3);
     assert!(settings.monitor_switching);
     // The AGD it builds reports mode flips (from its second step on).
     let mut task = tiny();
-    let mut optimizer = settings.build(vec![ParamGroup::new(task.model.named_parameters())]).unwrap();
+    let mut optimizer = settings
+        .build(vec![ParamGroup::new(task.model.named_parameters())])
+        .unwrap();
     for step in 0..2 {
         let grads = task.train_step(&Tape::new(), step).loss.backward();
         optimizer.step(&grads).unwrap();
     }
-    assert!(optimizer.diagnostics().overall(MODE_FLIP_FRACTION).is_some(), "no flip fraction reported");
+    assert!(
+        optimizer
+            .diagnostics()
+            .overall(MODE_FLIP_FRACTION)
+            .is_some(),
+        "no flip fraction reported"
+    );
 
     let off = parse(&[]);
-    assert_eq!(off.train_config("x".into(), "x", Default::default()).switch_warning, None);
+    assert_eq!(
+        off.train_config("x".into(), "x", Default::default())
+            .switch_warning,
+        None
+    );
     assert!(!off.optimizer_settings(|_| 1e-3).monitor_switching);
 
     for (args, flag) in [
         (&["--warn-switching", "1.5"][..], "--warn-switching 1.5"),
-        (&["--warn-switching", "0.1", "--warn-switching-window", "0"][..], "--warn-switching-window"),
+        (
+            &["--warn-switching", "0.1", "--warn-switching-window", "0"][..],
+            "--warn-switching-window",
+        ),
     ] {
         let message = parse(args).validate().unwrap_err().to_string();
         assert!(message.contains(flag), "{message}");

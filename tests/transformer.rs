@@ -19,16 +19,16 @@
 
 use std::path::Path;
 
-use agdlab::autograd::{GradCheck, Tape, Var, check_gradients};
+use agdlab::autograd::{check_gradients, GradCheck, Tape, Var};
 use agdlab::checkpoint::Checkpoint;
 use agdlab::nn::{
-    Activation, LayerConfig, Module, MultiheadAttention, TransformerDecoderLayer, TransformerEncoderLayer,
-    Walk, causal_mask, key_padding_mask,
+    causal_mask, key_padding_mask, Activation, LayerConfig, Module, MultiheadAttention,
+    TransformerDecoderLayer, TransformerEncoderLayer, Walk,
 };
 use agdlab::state_dict::load_state_dict;
 use agdlab::tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 struct Layers {
     enc: TransformerEncoderLayer,
@@ -43,13 +43,23 @@ impl Module for Layers {
 }
 
 fn data(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn assert_close(got: &Tensor, want: &Tensor, tol: f32, what: &str) {
     assert_eq!(got.shape(), want.shape(), "{what}");
-    let worst = got.to_vec().iter().zip(want.to_vec()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    assert!(worst <= tol, "{what}: largest difference {worst} (tolerance {tol})");
+    let worst = got
+        .to_vec()
+        .iter()
+        .zip(want.to_vec())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst <= tol,
+        "{what}: largest difference {worst} (tolerance {tol})"
+    );
 }
 
 #[test]
@@ -61,7 +71,10 @@ fn pytorch_encoder_and_decoder_layers_load_by_name_and_match_in_eval() {
         norm_first: true,
         ..LayerConfig::new(8, 2)
     };
-    let dec_config = LayerConfig { dim_feedforward: 16, ..LayerConfig::new(8, 2) };
+    let dec_config = LayerConfig {
+        dim_feedforward: 16,
+        ..LayerConfig::new(8, 2)
+    };
     let layers = Layers {
         enc: TransformerEncoderLayer::new(enc_config, &mut rng),
         dec: TransformerDecoderLayer::new(dec_config, &mut rng),
@@ -78,21 +91,42 @@ fn pytorch_encoder_and_decoder_layers_load_by_name_and_match_in_eval() {
     let memory_padding = key_padding_mask(&[vec![false; 4], vec![false, false, false, true]]);
 
     let enc_out = layers.enc.forward(&x, Some(&x_padding));
-    assert_close(enc_out.value(), io.get("enc_out").unwrap(), 1e-4, "encoder layer (pre-LN, GELU)");
-    let dec_out = layers.dec.forward(&x, &memory, Some(&causal_mask(5)), Some(&memory_padding));
-    assert_close(dec_out.value(), io.get("dec_out").unwrap(), 1e-4, "decoder layer (post-LN, ReLU)");
+    assert_close(
+        enc_out.value(),
+        io.get("enc_out").unwrap(),
+        1e-4,
+        "encoder layer (pre-LN, GELU)",
+    );
+    let dec_out = layers
+        .dec
+        .forward(&x, &memory, Some(&causal_mask(5)), Some(&memory_padding));
+    assert_close(
+        dec_out.value(),
+        io.get("dec_out").unwrap(),
+        1e-4,
+        "decoder layer (post-LN, ReLU)",
+    );
 }
 
 #[test]
 fn the_causal_mask_hides_the_future() {
     let mut rng = StdRng::seed_from_u64(2);
     let layer = TransformerEncoderLayer::new(
-        LayerConfig { dim_feedforward: 32, norm_first: true, ..LayerConfig::new(16, 4) },
+        LayerConfig {
+            dim_feedforward: 32,
+            norm_first: true,
+            ..LayerConfig::new(16, 4)
+        },
         &mut rng,
     );
     layer.eval();
     let x = Tensor::normal(&[2, 9, 16], 0.0, 1.0, &mut rng);
-    let out = |x: &Tensor| layer.forward(&Var::constant(x.clone()), Some(&causal_mask(9))).value().clone();
+    let out = |x: &Tensor| {
+        layer
+            .forward(&Var::constant(x.clone()), Some(&causal_mask(9)))
+            .value()
+            .clone()
+    };
     let before = out(&x);
     // Change every token after position t = 4; positions 0..=4 must not move.
     let mut changed = x.to_vec();
@@ -110,7 +144,11 @@ fn the_causal_mask_hides_the_future() {
             if t <= 4 {
                 assert_eq!(row(&before), row(&after), "position {t} saw the future");
             } else {
-                assert_ne!(row(&before), row(&after), "position {t} must see its own change");
+                assert_ne!(
+                    row(&before),
+                    row(&after),
+                    "position {t} must see its own change"
+                );
             }
         }
     }
@@ -122,7 +160,7 @@ fn attention_gradients_match_finite_differences_with_masks_on_strided_inputs() {
     let attention = MultiheadAttention::new(4, 2, 0.0, &mut rng);
     let padding = key_padding_mask(&[vec![false, false, true], vec![false; 3]]);
     let mask = causal_mask(3).add(&padding); // [2, 1, 3, 3]
-    // The query as a transposed view, the memory as a narrowed one.
+                                             // The query as a transposed view, the memory as a narrowed one.
     let query = Tensor::normal(&[2, 4, 3], 0.0, 1.0, &mut rng).transpose(1, 2);
     let memory = Tensor::normal(&[2, 5, 4], 0.0, 1.0, &mut rng).narrow(1, 1, 3);
     // Self-attention with both masks, then cross-attention to the memory.
@@ -130,25 +168,41 @@ fn attention_gradients_match_finite_differences_with_masks_on_strided_inputs() {
         let own = attention.self_attention(q, Some(&mask));
         attention.forward(&own, m, m, Some(&padding))
     };
-    check_gradients(|v| run(&v[0], &v[1]), &[query.clone(), memory.clone()], &GradCheck::default()).unwrap();
+    check_gradients(
+        |v| run(&v[0], &v[1]),
+        &[query.clone(), memory.clone()],
+        &GradCheck::default(),
+    )
+    .unwrap();
 
     // The parameters' gradients (the query, key and value projections are slices of one
     // in_proj_weight): central differences on a sample of elements.
     let cotangent = Tensor::normal(&[2, 3, 4], 0.0, 1.0, &mut rng);
     let loss = |q: &Tensor, m: &Tensor| -> f64 {
-        let out = run(&Var::constant(q.clone()), &Var::constant(m.clone())).value().to_vec();
-        out.iter().zip(cotangent.to_vec()).map(|(&a, b)| a as f64 * b as f64).sum()
+        let out = run(&Var::constant(q.clone()), &Var::constant(m.clone()))
+            .value()
+            .to_vec();
+        out.iter()
+            .zip(cotangent.to_vec())
+            .map(|(&a, b)| a as f64 * b as f64)
+            .sum()
     };
     let tape = Tape::new();
-    let grads = run(&tape.input(query.clone()), &tape.input(memory.clone())).backward_with(cotangent.clone());
+    let grads = run(&tape.input(query.clone()), &tape.input(memory.clone()))
+        .backward_with(cotangent.clone());
     for (name, param) in attention.named_parameters() {
-        let analytic = grads.dense(&param).unwrap_or_else(|| panic!("{name} got no gradient")).to_vec();
+        let analytic = grads
+            .dense(&param)
+            .unwrap_or_else(|| panic!("{name} got no gradient"))
+            .to_vec();
         let base = param.value();
         for i in (0..base.numel()).step_by(3) {
             let shifted = |h: f32| {
                 let mut v = base.to_vec();
                 v[i] += h;
-                param.set(Tensor::from_vec(v, base.shape()).unwrap()).unwrap();
+                param
+                    .set(Tensor::from_vec(v, base.shape()).unwrap())
+                    .unwrap();
                 loss(&query, &memory)
             };
             let numeric = (shifted(1e-2) - shifted(-1e-2)) / 2e-2;

@@ -34,44 +34,81 @@ use agdlab::models::{LeNet5, ResNet};
 use agdlab::nn::{BatchNorm2d, Forward, Module};
 use agdlab::state_dict::load_state_dict;
 use agdlab::tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn assert_close(got: &Tensor, want: &Tensor, tol: f32, what: &str) {
     assert_eq!(got.shape(), want.shape(), "{what}: shape");
     for (i, (g, w)) in got.to_vec().iter().zip(want.to_vec()).enumerate() {
-        assert!((g - w).abs() <= tol, "{what}[{i}]: agdlab {g}, PyTorch {w} (tolerance {tol})");
+        assert!(
+            (g - w).abs() <= tol,
+            "{what}[{i}]: agdlab {g}, PyTorch {w} (tolerance {tol})"
+        );
     }
 }
 
 #[test]
 fn batch_norm_matches_pytorch_in_training_and_evaluation() {
     let file = Checkpoint::load(data("torch_batchnorm_io.safetensors")).unwrap();
-    let get = |name: &str| file.get(name).unwrap_or_else(|| panic!("{name} missing")).clone();
+    let get = |name: &str| {
+        file.get(name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .clone()
+    };
     // PyTorch's state after the two batches, loaded into a second layer to compare with.
     let reference = BatchNorm2d::new(3);
     let report = load_state_dict(&reference, data("torch_batchnorm.safetensors"), false).unwrap();
     assert!(report.missing.is_empty(), "{:?}", report.missing);
 
     let bn = BatchNorm2d::new(3);
-    bn.weight.as_ref().unwrap().set(Tensor::from_vec(vec![0.5, 1.5, -1.0], &[3]).unwrap()).unwrap();
-    bn.bias.as_ref().unwrap().set(Tensor::from_vec(vec![0.1, -0.2, 0.3], &[3]).unwrap()).unwrap();
+    bn.weight
+        .as_ref()
+        .unwrap()
+        .set(Tensor::from_vec(vec![0.5, 1.5, -1.0], &[3]).unwrap())
+        .unwrap();
+    bn.bias
+        .as_ref()
+        .unwrap()
+        .set(Tensor::from_vec(vec![0.1, -0.2, 0.3], &[3]).unwrap())
+        .unwrap();
     bn.train();
     bn.forward(&Tape::new().input(get("x1")));
     let train_out = bn.forward(&Tape::new().input(get("x2")));
-    assert_close(train_out.value(), &get("train_out"), 1e-5, "training output (batch statistics)");
-    assert_close(&bn.running_mean.value(), &reference.running_mean.value(), 1e-6, "running_mean");
-    assert_close(&bn.running_var.value(), &reference.running_var.value(), 1e-5, "running_var (unbiased)");
+    assert_close(
+        train_out.value(),
+        &get("train_out"),
+        1e-5,
+        "training output (batch statistics)",
+    );
+    assert_close(
+        &bn.running_mean.value(),
+        &reference.running_mean.value(),
+        1e-6,
+        "running_mean",
+    );
+    assert_close(
+        &bn.running_var.value(),
+        &reference.running_var.value(),
+        1e-5,
+        "running_var (unbiased)",
+    );
     assert_eq!(bn.num_batches_tracked.value().to_vec(), vec![2.0]);
     assert_eq!(reference.num_batches_tracked.value().to_vec(), vec![2.0]);
 
     bn.eval();
     let eval_out = bn.forward(&Var::constant(get("x3")));
-    assert_close(eval_out.value(), &get("eval_out"), 1e-5, "evaluation output (running statistics)");
+    assert_close(
+        eval_out.value(),
+        &get("eval_out"),
+        1e-5,
+        "evaluation output (running statistics)",
+    );
     // Evaluation leaves the statistics alone.
     assert_eq!(bn.num_batches_tracked.value().to_vec(), vec![2.0]);
 }
@@ -79,7 +116,10 @@ fn batch_norm_matches_pytorch_in_training_and_evaluation() {
 /// Load `weights` into `model` strictly and compare its eval-mode logits with PyTorch's.
 fn check_logits(model: &dyn Forward, weights: &str, io: &str) {
     let report = load_state_dict(model, data(weights), true).unwrap();
-    assert!(report.missing.is_empty() && report.unexpected.is_empty(), "{report:?}");
+    assert!(
+        report.missing.is_empty() && report.unexpected.is_empty(),
+        "{report:?}"
+    );
     model.eval();
     let io = Checkpoint::load(data(io)).unwrap();
     let x = io.get("x").unwrap().clone();
@@ -89,17 +129,30 @@ fn check_logits(model: &dyn Forward, weights: &str, io: &str) {
     let x_t = x.transpose(2, 3).contiguous().transpose(2, 3);
     assert!(!x_t.is_contiguous());
     let logits_t = model.forward(&Tape::no_grad().input(x_t));
-    assert_close(logits_t.value(), io.get("logits").unwrap(), 1e-4, "non-contiguous input");
+    assert_close(
+        logits_t.value(),
+        io.get("logits").unwrap(),
+        1e-4,
+        "non-contiguous input",
+    );
 }
 
 #[test]
 fn a_pytorch_lenet_state_dict_gives_pytorchs_logits() {
     let model = LeNet5::new(10, &mut StdRng::seed_from_u64(1));
-    check_logits(&model, "torch_lenet.safetensors", "torch_lenet_io.safetensors");
+    check_logits(
+        &model,
+        "torch_lenet.safetensors",
+        "torch_lenet_io.safetensors",
+    );
 }
 
 #[test]
 fn a_pytorch_resnet8_state_dict_gives_pytorchs_logits() {
     let model = ResNet::new(1, 1, 10, &mut StdRng::seed_from_u64(1));
-    check_logits(&model, "torch_resnet8.safetensors", "torch_resnet8_io.safetensors");
+    check_logits(
+        &model,
+        "torch_resnet8.safetensors",
+        "torch_resnet8_io.safetensors",
+    );
 }

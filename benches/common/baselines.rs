@@ -26,7 +26,9 @@ pub fn baseline_optimizers(
                 difference_every: 1,
                 monitor_switching: false,
             };
-            let optimizer = settings.build(vec![ParamGroup::new(params.to_vec())]).expect("valid settings");
+            let optimizer = settings
+                .build(vec![ParamGroup::new(params.to_vec())])
+                .expect("valid settings");
             (kind, optimizer)
         })
         .collect()

@@ -22,7 +22,9 @@ fuzz_target!(|bytes: &[u8]| {
         return;
     };
     // Names are unique (they were keys of one JSON object) and none is `__metadata__`.
-    let saved = checkpoint.to_bytes().expect("a checkpoint that loaded must save");
+    let saved = checkpoint
+        .to_bytes()
+        .expect("a checkpoint that loaded must save");
     let again = Checkpoint::from_bytes(&saved).expect("a saved checkpoint must load");
     assert_eq!(again.metadata, checkpoint.metadata);
     assert_eq!(again.tensors.len(), checkpoint.tensors.len());
@@ -31,8 +33,13 @@ fuzz_target!(|bytes: &[u8]| {
     for ((name, tensor), (expected_name, expected_tensor)) in again.tensors.iter().zip(expected) {
         assert_eq!(name, expected_name);
         assert_eq!(tensor.shape(), expected_tensor.shape(), "{name}");
-        let bits = |t: &agdlab::tensor::Tensor| t.to_vec().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let bits =
+            |t: &agdlab::tensor::Tensor| t.to_vec().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(tensor), bits(expected_tensor), "{name}");
     }
-    assert_eq!(again.to_bytes().expect("it saved once"), saved, "the writer is not deterministic");
+    assert_eq!(
+        again.to_bytes().expect("it saved once"),
+        saved,
+        "the writer is not deterministic"
+    );
 });

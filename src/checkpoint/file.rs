@@ -46,9 +46,13 @@ pub fn check_writable_target(path: impl AsRef<Path>) -> Result<(), CheckpointErr
             let _ = fs::remove_file(&probe);
             Ok(())
         }
-        Err(e) => {
-            Err(refuse(path, format!("the directory {} is not writable: {e}", parent_dir(path).display())))
-        }
+        Err(e) => Err(refuse(
+            path,
+            format!(
+                "the directory {} is not writable: {e}",
+                parent_dir(path).display()
+            ),
+        )),
     }
 }
 
@@ -60,11 +64,19 @@ fn check_target(path: &Path) -> Result<(), CheckpointError> {
     let dir = parent_dir(path);
     match fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(refuse(path, format!("{} is not a directory", dir.display()))),
+        Ok(_) => {
+            return Err(refuse(
+                path,
+                format!("{} is not a directory", dir.display()),
+            ))
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(refuse(
                 path,
-                format!("the directory {} does not exist (saving does not create it)", dir.display()),
+                format!(
+                    "the directory {} does not exist (saving does not create it)",
+                    dir.display()
+                ),
             ));
         }
         Err(e) => return Err(CheckpointError::new(path, CheckpointErrorKind::Io(e))),
@@ -122,7 +134,11 @@ fn refuse(path: &Path, why: String) -> CheckpointError {
 fn temporary_path(path: &Path) -> PathBuf {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+    name.push(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
     path.with_file_name(name)
 }
 
@@ -177,7 +193,11 @@ fn parent_dir(path: &Path) -> &Path {
 /// Remove the regular files `<file name of path>.tmp-<pid>-<n>` next to `path` whose
 /// `<pid>` is not this process's id. Targets whose file name is not UTF-8 are skipped.
 fn remove_stale_temporaries(path: &Path) {
-    let Some(prefix) = path.file_name().and_then(|n| n.to_str()).map(|n| format!("{n}.tmp-")) else {
+    let Some(prefix) = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(|n| format!("{n}.tmp-"))
+    else {
         return;
     };
     let Ok(entries) = fs::read_dir(parent_dir(path)) else {
@@ -187,7 +207,10 @@ fn remove_stale_temporaries(path: &Path) {
     let decimal = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some((pid, n)) = name.to_str().and_then(|n| n.strip_prefix(&prefix)?.split_once('-')) else {
+        let Some((pid, n)) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix)?.split_once('-'))
+        else {
             continue;
         };
         let is_file = entry.file_type().is_ok_and(|t| t.is_file());

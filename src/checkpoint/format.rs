@@ -93,12 +93,20 @@ const DTYPES: [(Dtype, &str, usize); 15] = [
 impl Dtype {
     /// The name in the header (`"F32"`).
     pub fn name(self) -> &'static str {
-        DTYPES.iter().find(|d| d.0 == self).expect("every dtype is in DTYPES").1
+        DTYPES
+            .iter()
+            .find(|d| d.0 == self)
+            .expect("every dtype is in DTYPES")
+            .1
     }
 
     /// Bytes per element.
     pub fn size(self) -> usize {
-        DTYPES.iter().find(|d| d.0 == self).expect("every dtype is in DTYPES").2
+        DTYPES
+            .iter()
+            .find(|d| d.0 == self)
+            .expect("every dtype is in DTYPES")
+            .2
     }
 
     /// The dtype a header names, if it is one of the above.
@@ -119,13 +127,25 @@ impl RawTensor {
     /// An `F32` tensor, row-major.
     pub fn f32(t: &Tensor) -> RawTensor {
         let bytes = t.to_vec().iter().flat_map(|x| x.to_le_bytes()).collect();
-        RawTensor { dtype: Dtype::F32, shape: t.shape().to_vec(), bytes }
+        RawTensor {
+            dtype: Dtype::F32,
+            shape: t.shape().to_vec(),
+            bytes,
+        }
     }
 
     /// An `I64` tensor of the (whole-number) values of `t`, row-major.
     pub fn i64(t: &Tensor) -> RawTensor {
-        let bytes = t.to_vec().iter().flat_map(|&x| (x as i64).to_le_bytes()).collect();
-        RawTensor { dtype: Dtype::I64, shape: t.shape().to_vec(), bytes }
+        let bytes = t
+            .to_vec()
+            .iter()
+            .flat_map(|&x| (x as i64).to_le_bytes())
+            .collect();
+        RawTensor {
+            dtype: Dtype::I64,
+            shape: t.shape().to_vec(),
+            bytes,
+        }
     }
 }
 
@@ -146,7 +166,9 @@ pub(crate) fn serialize(
             ));
         }
         if !seen.insert(name.as_str()) {
-            return Err(CheckpointErrorKind::InvalidInput(format!("duplicate tensor name {name:?}")));
+            return Err(CheckpointErrorKind::InvalidInput(format!(
+                "duplicate tensor name {name:?}"
+            )));
         }
     }
     let mut sorted: Vec<&(String, RawTensor)> = tensors.iter().collect();
@@ -155,13 +177,18 @@ pub(crate) fn serialize(
     let mut header = String::from("{");
     let mut entries = Vec::new();
     if !metadata.is_empty() {
-        let pairs: Vec<String> =
-            metadata.iter().map(|(k, v)| format!("{}:{}", json_string(k), json_string(v))).collect();
+        let pairs: Vec<String> = metadata
+            .iter()
+            .map(|(k, v)| format!("{}:{}", json_string(k), json_string(v)))
+            .collect();
         entries.push(format!("\"__metadata__\":{{{}}}", pairs.join(",")));
     }
     let mut offset = 0;
     for (name, t) in &sorted {
-        debug_assert_eq!(t.bytes.len(), t.shape.iter().product::<usize>() * t.dtype.size());
+        debug_assert_eq!(
+            t.bytes.len(),
+            t.shape.iter().product::<usize>() * t.dtype.size()
+        );
         let shape: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
         let end = offset + t.bytes.len();
         entries.push(format!(
@@ -231,16 +258,22 @@ pub(crate) fn parse_raw(bytes: &[u8]) -> Result<ParsedFile, CheckpointErrorKind>
                     "data_offsets [{begin}, {end}] should begin at {expected}, where the previous \
                      tensor {p:?} ends"
                 ),
-                None => format!("data_offsets [{begin}, {end}] should begin at 0, where the data begins"),
+                None => format!(
+                    "data_offsets [{begin}, {end}] should begin at 0, where the data begins"
+                ),
             };
-            return Err(CheckpointErrorKind::BadTensor { tensor: info.name.clone(), problem });
+            return Err(CheckpointErrorKind::BadTensor {
+                tensor: info.name.clone(),
+                problem,
+            });
         }
         expected = info.end;
         previous = Some(&info.name);
     }
     let found = data.len() as u64;
     if found != expected {
-        let why = format!("the header describes {expected} bytes of tensor data, the file holds {found}");
+        let why =
+            format!("the header describes {expected} bytes of tensor data, the file holds {found}");
         return Err(if found < expected {
             CheckpointErrorKind::Truncated(why)
         } else {
@@ -255,7 +288,14 @@ pub(crate) fn parse_raw(bytes: &[u8]) -> Result<ParsedFile, CheckpointErrorKind>
         .into_iter()
         .map(|info| {
             let bytes = data[info.begin as usize..info.end as usize].to_vec();
-            (info.name, RawTensor { dtype: info.dtype, shape: info.shape, bytes })
+            (
+                info.name,
+                RawTensor {
+                    dtype: info.dtype,
+                    shape: info.shape,
+                    bytes,
+                },
+            )
         })
         .collect();
     Ok((tensors, metadata))
@@ -266,11 +306,15 @@ fn split_frame(bytes: &[u8]) -> Result<(&[u8], &[u8]), CheckpointErrorKind> {
     use CheckpointErrorKind::{NotSafetensors, Truncated};
     let len = bytes.len() as u64;
     let Some((prefix, rest)) = bytes.split_first_chunk::<8>() else {
-        return Err(Truncated(format!("the file is {len} bytes, shorter than the 8-byte header length")));
+        return Err(Truncated(format!(
+            "the file is {len} bytes, shorter than the 8-byte header length"
+        )));
     };
     let n = u64::from_le_bytes(*prefix);
     if n > MAX_HEADER_LEN {
-        return Err(NotSafetensors(format!("header length {n} is implausible (over 100 MB)")));
+        return Err(NotSafetensors(format!(
+            "header length {n} is implausible (over 100 MB)"
+        )));
     }
     // Checked before the length, so that a cut-off file of another format is called
     // what it is rather than a truncated safetensors file.
@@ -293,12 +337,15 @@ fn split_frame(bytes: &[u8]) -> Result<(&[u8], &[u8]), CheckpointErrorKind> {
 /// The header as a JSON object.
 fn parse_header(header: &[u8]) -> Result<serde_json::Map<String, Value>, CheckpointErrorKind> {
     use CheckpointErrorKind::NotSafetensors;
-    let text =
-        std::str::from_utf8(header).map_err(|e| NotSafetensors(format!("the header is not UTF-8: {e}")))?;
+    let text = std::str::from_utf8(header)
+        .map_err(|e| NotSafetensors(format!("the header is not UTF-8: {e}")))?;
     let map = match serde_json::from_str(text) {
         Ok(Value::Object(map)) => map,
         Ok(other) => {
-            return Err(NotSafetensors(format!("the header must be a JSON object, found {}", brief(&other))));
+            return Err(NotSafetensors(format!(
+                "the header must be a JSON object, found {}",
+                brief(&other)
+            )));
         }
         Err(e) => return Err(NotSafetensors(format!("the header is not valid JSON: {e}"))),
     };
@@ -306,15 +353,26 @@ fn parse_header(header: &[u8]) -> Result<serde_json::Map<String, Value>, Checkpo
     match repeated_key(text) {
         None => Ok(map),
         Some(Repeat { entry: None, key }) if key == "__metadata__" => {
-            Err(CheckpointErrorKind::BadMetadata { key, problem: twice() })
+            Err(CheckpointErrorKind::BadMetadata {
+                key,
+                problem: twice(),
+            })
         }
-        Some(Repeat { entry: None, key }) => {
-            Err(CheckpointErrorKind::BadTensor { tensor: key, problem: twice() })
-        }
-        Some(Repeat { entry: Some(entry), key }) if entry == "__metadata__" => {
-            Err(CheckpointErrorKind::BadMetadata { key, problem: twice() })
-        }
-        Some(Repeat { entry: Some(entry), key }) => Err(CheckpointErrorKind::BadTensor {
+        Some(Repeat { entry: None, key }) => Err(CheckpointErrorKind::BadTensor {
+            tensor: key,
+            problem: twice(),
+        }),
+        Some(Repeat {
+            entry: Some(entry),
+            key,
+        }) if entry == "__metadata__" => Err(CheckpointErrorKind::BadMetadata {
+            key,
+            problem: twice(),
+        }),
+        Some(Repeat {
+            entry: Some(entry),
+            key,
+        }) => Err(CheckpointErrorKind::BadTensor {
             tensor: entry,
             problem: format!("the entry repeats the field {key:?}"),
         }),
@@ -363,7 +421,10 @@ fn repeated_key(text: &str) -> Option<Repeat> {
                     if depth <= 2 {
                         let key: String = serde_json::from_str(text.get(start..=i)?).ok()?;
                         if !o.keys.insert(key.clone()) {
-                            return Some(Repeat { entry: if depth == 1 { None } else { entry }, key });
+                            return Some(Repeat {
+                                entry: if depth == 1 { None } else { entry },
+                                key,
+                            });
                         }
                         if depth == 1 {
                             entry = Some(key);
@@ -371,8 +432,16 @@ fn repeated_key(text: &str) -> Option<Repeat> {
                     }
                 }
             }
-            b'{' => open.push(Open { object: true, keys: HashSet::new(), expecting_key: true }),
-            b'[' => open.push(Open { object: false, keys: HashSet::new(), expecting_key: false }),
+            b'{' => open.push(Open {
+                object: true,
+                keys: HashSet::new(),
+                expecting_key: true,
+            }),
+            b'[' => open.push(Open {
+                object: false,
+                keys: HashSet::new(),
+                expecting_key: false,
+            }),
             b'}' | b']' => {
                 open.pop();
             }
@@ -400,7 +469,10 @@ struct TensorInfo {
 /// Check the entry `name: value` of the header: a known dtype, a shape of reasonable
 /// size, and offsets spanning exactly that size.
 fn tensor_info(name: &str, value: &Value) -> Result<TensorInfo, CheckpointErrorKind> {
-    let bad = |problem: String| CheckpointErrorKind::BadTensor { tensor: name.to_string(), problem };
+    let bad = |problem: String| CheckpointErrorKind::BadTensor {
+        tensor: name.to_string(),
+        problem,
+    };
     let Value::Object(entry) = value else {
         return Err(bad(format!(
             "the entry must be an object with \"dtype\", \"shape\" and \"data_offsets\", found {}",
@@ -410,16 +482,28 @@ fn tensor_info(name: &str, value: &Value) -> Result<TensorInfo, CheckpointErrorK
     let field = |key: &str| entry.get(key).ok_or_else(|| bad(format!("no {key:?}")));
 
     let dtype = match field("dtype")? {
-        Value::String(s) => Dtype::from_name(s).ok_or_else(|| bad(format!("unknown dtype {s:?}")))?,
+        Value::String(s) => {
+            Dtype::from_name(s).ok_or_else(|| bad(format!("unknown dtype {s:?}")))?
+        }
         other => {
-            return Err(bad(format!("\"dtype\" must be a string such as \"F32\", found {}", brief(other))));
+            return Err(bad(format!(
+                "\"dtype\" must be a string such as \"F32\", found {}",
+                brief(other)
+            )));
         }
     };
     let shape_value = field("shape")?;
     let shape = integers(shape_value)
-        .and_then(|dims| dims.into_iter().map(|d| usize::try_from(d).ok()).collect::<Option<Vec<_>>>())
+        .and_then(|dims| {
+            dims.into_iter()
+                .map(|d| usize::try_from(d).ok())
+                .collect::<Option<Vec<_>>>()
+        })
         .ok_or_else(|| {
-            bad(format!("\"shape\" must be a list of non-negative integers, found {}", brief(shape_value)))
+            bad(format!(
+                "\"shape\" must be a list of non-negative integers, found {}",
+                brief(shape_value)
+            ))
         })?;
     let offsets_value = field("data_offsets")?;
     let (begin, end) = match integers(offsets_value).as_deref() {
@@ -432,10 +516,15 @@ fn tensor_info(name: &str, value: &Value) -> Result<TensorInfo, CheckpointErrorK
         }
     };
     if end < begin {
-        return Err(bad(format!("\"data_offsets\" [{begin}, {end}] end before they begin")));
+        return Err(bad(format!(
+            "\"data_offsets\" [{begin}, {end}] end before they begin"
+        )));
     }
-    let size = byte_size(&shape, dtype)
-        .ok_or_else(|| bad(format!("shape {shape:?} is too large (its size in bytes overflows)")))?;
+    let size = byte_size(&shape, dtype).ok_or_else(|| {
+        bad(format!(
+            "shape {shape:?} is too large (its size in bytes overflows)"
+        ))
+    })?;
     if end - begin != size as u64 {
         return Err(bad(format!(
             "data_offsets [{begin}, {end}] hold {} bytes, but shape {shape:?} of {} needs {size}",
@@ -443,7 +532,13 @@ fn tensor_info(name: &str, value: &Value) -> Result<TensorInfo, CheckpointErrorK
             dtype.name()
         )));
     }
-    Ok(TensorInfo { name: name.to_string(), dtype, shape, begin, end })
+    Ok(TensorInfo {
+        name: name.to_string(),
+        dtype,
+        shape,
+        begin,
+        end,
+    })
 }
 
 /// The size in bytes of a tensor of `shape` and `dtype`, or `None` when the product of
@@ -451,7 +546,10 @@ fn tensor_info(name: &str, value: &Value) -> Result<TensorInfo, CheckpointErrorK
 /// zero has no elements, but its other dimensions still become strides, which must not
 /// overflow either.
 fn byte_size(shape: &[usize], dtype: Dtype) -> Option<usize> {
-    let nonzero = shape.iter().filter(|&&d| d != 0).try_fold(dtype.size(), |acc, &d| acc.checked_mul(d))?;
+    let nonzero = shape
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(dtype.size(), |acc, &d| acc.checked_mul(d))?;
     Some(if shape.contains(&0) { 0 } else { nonzero })
 }
 
@@ -498,8 +596,13 @@ fn brief(value: &Value) -> String {
 
 /// An `F32` raw tensor as a [`Tensor`].
 pub(crate) fn decode_f32(name: &str, t: &RawTensor) -> Result<Tensor, CheckpointErrorKind> {
-    let data: Vec<f32> =
-        t.bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    Tensor::from_vec(data, &t.shape)
-        .map_err(|e| CheckpointErrorKind::BadTensor { tensor: name.to_string(), problem: e.to_string() })
+    let data: Vec<f32> = t
+        .bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Tensor::from_vec(data, &t.shape).map_err(|e| CheckpointErrorKind::BadTensor {
+        tensor: name.to_string(),
+        problem: e.to_string(),
+    })
 }

@@ -50,14 +50,14 @@ use std::path::{Path, PathBuf};
 
 use crate::nn::Module;
 use crate::optim::{OptimError, OptimizerState};
-use crate::state_dict::{StateEntry, state_entries};
+use crate::state_dict::{state_entries, StateEntry};
 use crate::tensor::Tensor;
 
 mod file;
 mod format;
 pub use file::check_writable_target;
 pub(crate) use file::write_atomic;
-pub(crate) use format::{Dtype, RawTensor, decode_f32, parse_raw, serialize};
+pub(crate) use format::{decode_f32, parse_raw, serialize, Dtype, RawTensor};
 
 /// Metadata key holding the training-checkpoint format version.
 pub const FORMAT_KEY: &str = "agdlab.format";
@@ -166,7 +166,10 @@ pub enum CheckpointErrorKind {
 
 impl CheckpointError {
     pub(crate) fn new(path: &Path, kind: CheckpointErrorKind) -> CheckpointError {
-        CheckpointError { path: path.to_path_buf(), kind }
+        CheckpointError {
+            path: path.to_path_buf(),
+            kind,
+        }
     }
 
     /// An optimizer's refusal of the state loaded from the checkpoint at `path`, so
@@ -324,7 +327,8 @@ impl Checkpoint {
     /// tensor of another dtype: the checks and their order are listed in `format.rs`.
     pub fn load(path: impl AsRef<Path>) -> Result<Checkpoint, CheckpointError> {
         let path = path.as_ref();
-        let bytes = fs::read(path).map_err(|e| CheckpointError::new(path, CheckpointErrorKind::Io(e)))?;
+        let bytes =
+            fs::read(path).map_err(|e| CheckpointError::new(path, CheckpointErrorKind::Io(e)))?;
         Checkpoint::from_bytes(&bytes).map_err(|k| CheckpointError::new(path, k))
     }
 
@@ -334,8 +338,11 @@ impl Checkpoint {
     /// # Errors
     /// Duplicate tensor names or the reserved name `__metadata__`.
     pub fn to_bytes(&self) -> Result<Vec<u8>, CheckpointErrorKind> {
-        let raw: Vec<(String, RawTensor)> =
-            self.tensors.iter().map(|(name, t)| (name.clone(), RawTensor::f32(t))).collect();
+        let raw: Vec<(String, RawTensor)> = self
+            .tensors
+            .iter()
+            .map(|(name, t)| (name.clone(), RawTensor::f32(t)))
+            .collect();
         serialize(&raw, &self.metadata)
     }
 
@@ -440,7 +447,10 @@ pub fn load_training(
         other => return Err(err(CheckpointErrorKind::UnsupportedFormat(other))),
     }
     let kind = metadata.remove(OPTIM_KIND_KEY).ok_or_else(|| {
-        err(CheckpointErrorKind::BadMetadata { key: OPTIM_KIND_KEY.into(), problem: "missing".into() })
+        err(CheckpointErrorKind::BadMetadata {
+            key: OPTIM_KIND_KEY.into(),
+            problem: "missing".into(),
+        })
     })?;
 
     let mut scalars = Vec::new();
@@ -493,7 +503,11 @@ pub fn load_training(
         }
         if let StateEntry::Param(_) = param {
             let values = t.to_vec();
-            let mut non_finite = values.iter().enumerate().filter(|(_, x)| !x.is_finite()).map(|(i, _)| i);
+            let mut non_finite = values
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| !x.is_finite())
+                .map(|(i, _)| i);
             if let Some(first_index) = non_finite.next() {
                 let count = 1 + non_finite.count();
                 return Err(err(CheckpointErrorKind::NonFiniteParameter {
@@ -506,10 +520,19 @@ pub fn load_training(
         updates.push((param, t));
     }
     if let Some(name) = model_tensors.keys().min() {
-        return Err(err(CheckpointErrorKind::UnexpectedTensor(format!("{MODEL_PREFIX}{name}"))));
+        return Err(err(CheckpointErrorKind::UnexpectedTensor(format!(
+            "{MODEL_PREFIX}{name}"
+        ))));
     }
     for (entry, t) in updates {
         entry.set(t).expect("shapes were checked above");
     }
-    Ok((OptimizerState { kind, tensors: optim_tensors, scalars }, extra))
+    Ok((
+        OptimizerState {
+            kind,
+            tensors: optim_tensors,
+            scalars,
+        },
+        extra,
+    ))
 }

@@ -45,7 +45,7 @@ use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
 
-use super::ctr::{CtrExamples, Skipped, Token, feature_row};
+use super::ctr::{feature_row, CtrExamples, Skipped, Token};
 use super::{DataError, DataErrorKind};
 
 /// Integer fields per example (I1..I13).
@@ -92,7 +92,9 @@ impl Default for CriteoOptions {
 /// The field names, `I1`..`I13` then `C1`..`C26`.
 pub fn field_names() -> Vec<String> {
     let integers = (1..=INTEGER_FIELDS).map(|i| format!("I{i}"));
-    integers.chain((1..=CATEGORICAL_FIELDS).map(|c| format!("C{c}"))).collect()
+    integers
+        .chain((1..=CATEGORICAL_FIELDS).map(|c| format!("C{c}")))
+        .collect()
 }
 
 /// Read a Criteo file (plain or gzip'd) into examples: see the [module
@@ -106,7 +108,10 @@ pub fn field_names() -> Vec<String> {
 ///
 /// # Panics
 /// When `options.table_size` is 0.
-pub fn read_criteo(path: &Path, options: &CriteoOptions) -> Result<(CtrExamples, Skipped), DataError> {
+pub fn read_criteo(
+    path: &Path,
+    options: &CriteoOptions,
+) -> Result<(CtrExamples, Skipped), DataError> {
     let file = File::open(path).map_err(|e| DataError::new(path, DataErrorKind::Io(e)))?;
     read_criteo_from(BufReader::new(file), path, options)
 }
@@ -124,8 +129,14 @@ pub fn read_criteo_from(
     path: &Path,
     options: &CriteoOptions,
 ) -> Result<(CtrExamples, Skipped), DataError> {
-    assert!(options.table_size > 0, "read_criteo: the table needs at least one row");
-    let gzipped = reader.fill_buf().map_err(|e| read_error(path, e))?.starts_with(&[0x1f, 0x8b]);
+    assert!(
+        options.table_size > 0,
+        "read_criteo: the table needs at least one row"
+    );
+    let gzipped = reader
+        .fill_buf()
+        .map_err(|e| read_error(path, e))?
+        .starts_with(&[0x1f, 0x8b]);
     if gzipped {
         read_lines(BufReader::new(MultiGzDecoder::new(reader)), path, options)
     } else {
@@ -145,11 +156,18 @@ fn read_lines(
     let (mut ids, mut values) = ([0u32; NUM_FIELDS], [1.0f32; NUM_FIELDS]);
     let mut line = Vec::new();
     for number in 1.. {
-        if options.max_examples.is_some_and(|max| examples.len() >= max) {
+        if options
+            .max_examples
+            .is_some_and(|max| examples.len() >= max)
+        {
             break;
         }
         line.clear();
-        if reader.read_until(b'\n', &mut line).map_err(|e| read_error(path, e))? == 0 {
+        if reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| read_error(path, e))?
+            == 0
+        {
             break;
         }
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
@@ -157,8 +175,15 @@ fn read_lines(
         if text.is_empty() {
             continue; // blank lines (a file ending in two newlines) hold no example
         }
-        let malformed =
-            |problem: String| DataError::new(path, DataErrorKind::Malformed { line: number, problem });
+        let malformed = |problem: String| {
+            DataError::new(
+                path,
+                DataErrorKind::Malformed {
+                    line: number,
+                    problem,
+                },
+            )
+        };
         let sep = match separator {
             Some(sep) => sep,
             None => {
@@ -182,7 +207,8 @@ fn read_lines(
 }
 
 fn read_error(path: &Path, e: io::Error) -> DataError {
-    let kind = if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::InvalidData {
+    let kind = if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::InvalidData
+    {
         DataErrorKind::Gzip(e)
     } else {
         DataErrorKind::Io(e)
@@ -192,15 +218,25 @@ fn read_error(path: &Path, e: io::Error) -> DataError {
 
 /// A first line none of whose fields is a number is taken for a header.
 fn is_header(text: &[u8], sep: u8) -> bool {
-    text.split(|&b| b == sep).all(|field| parse_number(field.trim_ascii()).is_none())
+    text.split(|&b| b == sep)
+        .all(|field| parse_number(field.trim_ascii()).is_none())
 }
 
 /// The header must name Criteo's 40 columns, in order.
 fn check_header(text: &[u8], sep: u8) -> Result<(), String> {
-    let names: Vec<String> =
-        text.split(|&b| b == sep).map(|n| String::from_utf8_lossy(n).trim().to_string()).collect();
-    let expected: Vec<String> = std::iter::once("label".to_string()).chain(field_names()).collect();
-    if names.len() == expected.len() && names.iter().zip(&expected).all(|(a, b)| a.eq_ignore_ascii_case(b)) {
+    let names: Vec<String> = text
+        .split(|&b| b == sep)
+        .map(|n| String::from_utf8_lossy(n).trim().to_string())
+        .collect();
+    let expected: Vec<String> = std::iter::once("label".to_string())
+        .chain(field_names())
+        .collect();
+    if names.len() == expected.len()
+        && names
+            .iter()
+            .zip(&expected)
+            .all(|(a, b)| a.eq_ignore_ascii_case(b))
+    {
         return Ok(());
     }
     let shown: Vec<&str> = names.iter().take(6).map(String::as_str).collect();
@@ -231,7 +267,12 @@ fn parse_line(
     let label = match fields.next().unwrap_or_default() {
         b"0" | b"0.0" => 0.0,
         b"1" | b"1.0" => 1.0,
-        other => return Err(format!("label {:?} is not 0 or 1", String::from_utf8_lossy(other))),
+        other => {
+            return Err(format!(
+                "label {:?} is not 0 or 1",
+                String::from_utf8_lossy(other)
+            ))
+        }
     };
     let table = options.table_size;
     for (field, raw) in fields.enumerate() {
@@ -241,7 +282,11 @@ fn parse_line(
             Token::Missing
         } else if field < INTEGER_FIELDS {
             let x = parse_number(raw).ok_or_else(|| {
-                format!("field I{}: {:?} is not a number", field + 1, String::from_utf8_lossy(raw))
+                format!(
+                    "field I{}: {:?} is not a number",
+                    field + 1,
+                    String::from_utf8_lossy(raw)
+                )
             })?;
             match options.integers {
                 IntegerEncoding::Bucket => Token::Bucket(bucket(x)),
@@ -281,5 +326,9 @@ fn parse_hex(raw: &[u8]) -> Option<u64> {
 /// The bucket of integer `x`: `⌊x⌋` up to 2, then `⌊(ln x)²⌋` (3 → 1, 10 → 5,
 /// 1000 → 47, 10^9 → 429).
 pub fn bucket(x: f64) -> i64 {
-    if x <= 2.0 { x.floor() as i64 } else { x.ln().powi(2).floor() as i64 }
+    if x <= 2.0 {
+        x.floor() as i64
+    } else {
+        x.ln().powi(2).floor() as i64
+    }
 }

@@ -55,7 +55,12 @@ impl CtrExamples {
     ///
     /// # Panics
     /// When the lengths disagree (a reader's bug, not a file's).
-    pub fn new(num_fields: usize, ids: Vec<u32>, values: Option<Vec<f32>>, labels: Vec<f32>) -> CtrExamples {
+    pub fn new(
+        num_fields: usize,
+        ids: Vec<u32>,
+        values: Option<Vec<f32>>,
+        labels: Vec<f32>,
+    ) -> CtrExamples {
         assert_eq!(
             ids.len(),
             labels.len() * num_fields,
@@ -64,14 +69,30 @@ impl CtrExamples {
             labels.len()
         );
         if let Some(v) = &values {
-            assert_eq!(v.len(), ids.len(), "CtrExamples: {} values for {} ids", v.len(), ids.len());
+            assert_eq!(
+                v.len(),
+                ids.len(),
+                "CtrExamples: {} values for {} ids",
+                v.len(),
+                ids.len()
+            );
         }
-        CtrExamples { num_fields, ids, values, labels }
+        CtrExamples {
+            num_fields,
+            ids,
+            values,
+            labels,
+        }
     }
 
     /// No examples of `num_fields` fields, with or without numeric values, to push into.
     pub fn empty(num_fields: usize, with_values: bool) -> CtrExamples {
-        CtrExamples { num_fields, ids: Vec::new(), values: with_values.then(Vec::new), labels: Vec::new() }
+        CtrExamples {
+            num_fields,
+            ids: Vec::new(),
+            values: with_values.then(Vec::new),
+            labels: Vec::new(),
+        }
     }
 
     /// Append one example: a row per field (and a value per field when the examples
@@ -90,7 +111,12 @@ impl CtrExamples {
         );
         match (&mut self.values, values) {
             (Some(all), Some(v)) => {
-                assert_eq!(v.len(), self.num_fields, "CtrExamples::push: {} values", v.len());
+                assert_eq!(
+                    v.len(),
+                    self.num_fields,
+                    "CtrExamples::push: {} values",
+                    v.len()
+                );
                 all.extend_from_slice(v);
             }
             (None, None) => {}
@@ -165,11 +191,18 @@ impl CtrExamples {
     /// When an index is out of range.
     pub fn select(&self, indices: &[usize]) -> CtrExamples {
         let f = self.num_fields;
-        let pick = |v: &[u32]| indices.iter().flat_map(|&i| v[i * f..(i + 1) * f].iter().copied()).collect();
-        let values = self
-            .values
-            .as_ref()
-            .map(|v| indices.iter().flat_map(|&i| v[i * f..(i + 1) * f].iter().copied()).collect());
+        let pick = |v: &[u32]| {
+            indices
+                .iter()
+                .flat_map(|&i| v[i * f..(i + 1) * f].iter().copied())
+                .collect()
+        };
+        let values = self.values.as_ref().map(|v| {
+            indices
+                .iter()
+                .flat_map(|&i| v[i * f..(i + 1) * f].iter().copied())
+                .collect()
+        });
         CtrExamples {
             num_fields: f,
             ids: pick(&self.ids),
@@ -220,7 +253,11 @@ impl fmt::Display for Skipped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.first {
             None => write!(f, "no malformed lines"),
-            Some(first) => write!(f, "skipped {} malformed line(s); the first: {first}", self.count),
+            Some(first) => write!(
+                f,
+                "skipped {} malformed line(s); the first: {first}",
+                self.count
+            ),
         }
     }
 }
@@ -247,7 +284,10 @@ pub enum Token {
 /// # Panics
 /// When `table_size` is 0.
 pub fn feature_row(field: usize, token: Token, table_size: usize) -> u32 {
-    assert!(table_size > 0, "feature_row: the table needs at least one row");
+    assert!(
+        table_size > 0,
+        "feature_row: the table needs at least one row"
+    );
     let (kind, payload) = match token {
         Token::Missing => (0, 0),
         Token::Category(value) => (1, value),
@@ -334,7 +374,10 @@ mod tests {
         assert_eq!(a, SplitMix64::new(7).permutation(1000));
         assert_ne!(a, SplitMix64::new(8).permutation(1000));
         // The Python in the documentation, run for n = 10, seed 3, printed this.
-        assert_eq!(SplitMix64::new(3).permutation(10), [2, 8, 7, 4, 5, 6, 0, 1, 9, 3]);
+        assert_eq!(
+            SplitMix64::new(3).permutation(10),
+            [2, 8, 7, 4, 5, 6, 0, 1, 9, 3]
+        );
         assert!(SplitMix64::new(0).permutation(0).is_empty());
     }
 
@@ -359,7 +402,11 @@ mod tests {
         for v in 0..100_000 {
             counts[feature_row(2, Token::Category(v), 1000) as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| (50..160).contains(&c)), "{:?}", counts.iter().max());
+        assert!(
+            counts.iter().all(|&c| (50..160).contains(&c)),
+            "{:?}",
+            counts.iter().max()
+        );
     }
 
     #[test]
@@ -376,8 +423,13 @@ mod tests {
         assert_eq!(batch.labels.to_vec(), [1.0, 0.0]);
         let (train, test) = examples.split_80_20(1);
         assert_eq!((train.len(), test.len()), (8, 2));
-        let mut seen: Vec<u32> =
-            train.ids().iter().chain(test.ids()).copied().filter(|&id| id < 100).collect();
+        let mut seen: Vec<u32> = train
+            .ids()
+            .iter()
+            .chain(test.ids())
+            .copied()
+            .filter(|&id| id < 100)
+            .collect();
         seen.sort_unstable();
         assert_eq!(seen, (0..10).collect::<Vec<_>>());
         for part in [&train, &test] {

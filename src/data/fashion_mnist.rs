@@ -6,9 +6,9 @@
 
 use std::path::Path;
 
-use super::DataError;
 use super::locate;
-use super::mnist::{Mnist, required_files};
+use super::mnist::{required_files, Mnist};
+use super::DataError;
 
 /// Mean pixel of the Fashion-MNIST training images, scaled to [0, 1].
 pub const FASHION_MNIST_MEAN: f32 = 0.2860;
@@ -40,7 +40,10 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] = [
 /// # Errors
 /// When it is found nowhere (the error lists every place looked and where to put the
 /// files) or a file is invalid (the error names the file).
-pub fn load_fashion_mnist(flag: Option<&Path>, train_items: Option<usize>) -> Result<Mnist, DataError> {
+pub fn load_fashion_mnist(
+    flag: Option<&Path>,
+    train_items: Option<usize>,
+) -> Result<Mnist, DataError> {
     let required = required_files();
     let required: Vec<&str> = required.iter().map(String::as_str).collect();
     let dir = locate::find_dataset("fashion-mnist", flag, FASHION_MNIST_ENV, &required)?;

@@ -50,7 +50,11 @@ pub fn find_dataset(
                 name: name.to_string(),
                 required: required_files.iter().map(|s| s.to_string()).collect(),
                 looked,
-                env_var: if env_var.is_empty() { DATA_ROOT_ENV.to_string() } else { env_var.to_string() },
+                env_var: if env_var.is_empty() {
+                    DATA_ROOT_ENV.to_string()
+                } else {
+                    env_var.to_string()
+                },
             },
         )
     };
@@ -59,7 +63,10 @@ pub fn find_dataset(
     if let Some(dir) = flag {
         return match check_dir(dir, required_files) {
             Ok(()) => Ok(dir.to_path_buf()),
-            Err(why) => Err(not_found(vec![(dir.to_path_buf(), format!("given by flag; {why}"))])),
+            Err(why) => Err(not_found(vec![(
+                dir.to_path_buf(),
+                format!("given by flag; {why}"),
+            )])),
         };
     }
     if !env_var.is_empty() && env_var != DATA_ROOT_ENV {
@@ -67,7 +74,10 @@ pub fn find_dataset(
             let dir = PathBuf::from(dir);
             return match check_dir(&dir, required_files) {
                 Ok(()) => Ok(dir),
-                Err(why) => Err(not_found(vec![(dir, format!("given by ${env_var}; {why}"))])),
+                Err(why) => Err(not_found(vec![(
+                    dir,
+                    format!("given by ${env_var}; {why}"),
+                )])),
             };
         }
     }
@@ -75,14 +85,23 @@ pub fn find_dataset(
     // The default places, in order.
     let mut candidates: Vec<(PathBuf, String)> = Vec::new();
     if let Some(root) = env::var_os(DATA_ROOT_ENV).filter(|v| !v.is_empty()) {
-        candidates.push((PathBuf::from(root).join(name), format!("${DATA_ROOT_ENV}/{name}")));
+        candidates.push((
+            PathBuf::from(root).join(name),
+            format!("${DATA_ROOT_ENV}/{name}"),
+        ));
     }
     let cwd = env::current_dir().ok();
     candidates.push((recommended.clone(), "crate root".into()));
     if let Some(cwd) = &cwd {
         candidates.push((cwd.join("data").join(name), "working directory".into()));
     }
-    let beside = |dir: &Path| dir.parent().unwrap_or(dir).join("shared").join("data").join(name);
+    let beside = |dir: &Path| {
+        dir.parent()
+            .unwrap_or(dir)
+            .join("shared")
+            .join("data")
+            .join(name)
+    };
     candidates.push((beside(crate_root), "shared, beside the crate root".into()));
     if let Some(cwd) = &cwd {
         candidates.push((beside(cwd), "shared, beside the working directory".into()));
@@ -108,7 +127,11 @@ pub fn find_dataset(
 /// why not, in words: which files are missing, and which are directories instead.
 fn check_dir(dir: &Path, required_files: &[&str]) -> Result<(), String> {
     if !dir.is_dir() {
-        return Err(if dir.exists() { "not a directory".into() } else { "does not exist".into() });
+        return Err(if dir.exists() {
+            "not a directory".into()
+        } else {
+            "does not exist".into()
+        });
     }
     let mut missing: Vec<&str> = Vec::new();
     let mut directories: Vec<&str> = Vec::new();
@@ -126,6 +149,14 @@ fn check_dir(dir: &Path, required_files: &[&str]) -> Result<(), String> {
     if !missing.is_empty() {
         problems.push(format!("missing {}", missing.join(", ")));
     }
-    problems.extend(directories.iter().map(|name| format!("{name} is a directory, not a file")));
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+    problems.extend(
+        directories
+            .iter()
+            .map(|name| format!("{name} is a directory, not a file")),
+    );
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
 }

@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use byteorder::{BigEndian, ByteOrder};
 use flate2::bufread::GzDecoder;
 
-use super::{DataError, DataErrorKind, locate};
+use super::{locate, DataError, DataErrorKind};
 use crate::tensor::Tensor;
 
 /// Side of an MNIST image in pixels.
@@ -82,10 +82,15 @@ pub fn file_candidates(stem: &str, ndim: usize) -> [String; 4] {
 /// The four MNIST files as [`find_dataset`](super::find_dataset) wants them: each
 /// entry lists the accepted names joined by `|`.
 pub fn required_files() -> Vec<String> {
-    [("train-images", 3), ("train-labels", 1), ("t10k-images", 3), ("t10k-labels", 1)]
-        .iter()
-        .map(|&(stem, nd)| file_candidates(stem, nd).join("|"))
-        .collect()
+    [
+        ("train-images", 3),
+        ("train-labels", 1),
+        ("t10k-images", 3),
+        ("t10k-labels", 1),
+    ]
+    .iter()
+    .map(|&(stem, nd)| file_candidates(stem, nd).join("|"))
+    .collect()
 }
 
 /// The contents of an unsigned-byte IDX file, or of its first items.
@@ -112,7 +117,11 @@ pub struct IdxArray {
 /// not another gzip member, a short header, a magic number other than
 /// `0x0800 | (1 + inner_dims.len())`, inner dimensions other than `inner_dims`, fewer
 /// payload bytes than the header promises or bytes after them.
-pub fn read_idx_u8(path: &Path, inner_dims: &[u32], what: &'static str) -> Result<IdxArray, DataError> {
+pub fn read_idx_u8(
+    path: &Path,
+    inner_dims: &[u32],
+    what: &'static str,
+) -> Result<IdxArray, DataError> {
     read_idx_u8_prefix(path, inner_dims, what, None)
 }
 
@@ -143,9 +152,16 @@ pub fn read_idx_u8_prefix(
     // Gzip is recognised by content; a `.gz` name on something else is an error.
     let mut start = [0u8; 2];
     let got = read_full(&mut file, &mut start).map_err(io_err)?;
-    let named_gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let named_gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     if named_gz && start[..got] != GZIP_MAGIC {
-        return Err(DataError::new(path, DataErrorKind::NotGzip { found: start[..got].to_vec() }));
+        return Err(DataError::new(
+            path,
+            DataErrorKind::NotGzip {
+                found: start[..got].to_vec(),
+            },
+        ));
     }
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
     read_idx_u8_from(file, path, inner_dims, what, max_items)
@@ -175,11 +191,19 @@ pub fn read_idx_u8_from(
     let is_gzip = start[..got] == GZIP_MAGIC;
     // The bytes looked at, put back in front of the rest.
     let source = (&start[..got]).chain(source);
-    let mut reader: Box<dyn Read + '_> =
-        if is_gzip { Box::new(GzipMembers::new(source)) } else { Box::new(source) };
+    let mut reader: Box<dyn Read + '_> = if is_gzip {
+        Box::new(GzipMembers::new(source))
+    } else {
+        Box::new(source)
+    };
     let stream_err = |e: io::Error| {
-        if let Some(garbage) = e.get_ref().and_then(|inner| inner.downcast_ref::<GarbageAfterGzip>()) {
-            err(DataErrorKind::TrailingGarbage { bytes: garbage.bytes })
+        if let Some(garbage) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<GarbageAfterGzip>())
+        {
+            err(DataErrorKind::TrailingGarbage {
+                bytes: garbage.bytes,
+            })
         } else if is_gzip {
             err(DataErrorKind::Gzip(e))
         } else {
@@ -193,25 +217,47 @@ pub fn read_idx_u8_from(
     let mut header = vec![0u8; header_len];
     let got = read_full(&mut reader, &mut header[..4]).map_err(stream_err)?;
     if got < 4 {
-        return Err(err(DataErrorKind::TruncatedHeader { needed: header_len, found: got }));
+        return Err(err(DataErrorKind::TruncatedHeader {
+            needed: header_len,
+            found: got,
+        }));
     }
     let magic = BigEndian::read_u32(&header[..4]);
     let expected_magic = 0x0800 | ndim as u32;
     if magic != expected_magic {
-        return Err(err(DataErrorKind::BadMagic { expected: expected_magic, found: magic }));
+        return Err(err(DataErrorKind::BadMagic {
+            expected: expected_magic,
+            found: magic,
+        }));
     }
     let got = read_full(&mut reader, &mut header[4..]).map_err(stream_err)?;
     if got < 4 * ndim {
-        return Err(err(DataErrorKind::TruncatedHeader { needed: header_len, found: 4 + got }));
+        return Err(err(DataErrorKind::TruncatedHeader {
+            needed: header_len,
+            found: 4 + got,
+        }));
     }
-    let dims: Vec<u32> = header[4..].chunks_exact(4).map(BigEndian::read_u32).collect();
+    let dims: Vec<u32> = header[4..]
+        .chunks_exact(4)
+        .map(BigEndian::read_u32)
+        .collect();
     if dims[1..] != *inner_dims {
         let expected = if inner_dims.is_empty() {
             "[n]".to_string()
         } else {
-            format!("[n, {}]", inner_dims.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))
+            format!(
+                "[n, {}]",
+                inner_dims
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         };
-        return Err(err(DataErrorKind::BadDims { expected, found: dims }));
+        return Err(err(DataErrorKind::BadDims {
+            expected,
+            found: dims,
+        }));
     }
 
     // Payload: `items * prod(inner)` bytes, all `n` items unless a limit asks for fewer.
@@ -220,7 +266,9 @@ pub fn read_idx_u8_from(
     let n = dims[0] as usize;
     let limit = max_items.filter(|&k| k < n);
     let items = limit.unwrap_or(n);
-    let item_bytes = inner_dims.iter().fold(1u64, |a, &d| a.saturating_mul(d as u64));
+    let item_bytes = inner_dims
+        .iter()
+        .fold(1u64, |a, &d| a.saturating_mul(d as u64));
     let expected_bytes = item_bytes.saturating_mul(items as u64);
     let data = read_payload(&mut reader, expected_bytes).map_err(stream_err)?;
     if (data.len() as u64) < expected_bytes {
@@ -235,10 +283,17 @@ pub fn read_idx_u8_from(
     if limit.is_none() {
         let extra = io::copy(&mut reader, &mut io::sink()).map_err(stream_err)?;
         if extra > 0 {
-            return Err(err(DataErrorKind::TrailingBytes { expected_bytes, extra }));
+            return Err(err(DataErrorKind::TrailingBytes {
+                expected_bytes,
+                extra,
+            }));
         }
     }
-    Ok(IdxArray { dims: dims.iter().map(|&d| d as usize).collect(), items, data })
+    Ok(IdxArray {
+        dims: dims.iter().map(|&d| d as usize).collect(),
+        items,
+        data,
+    })
 }
 
 /// Read `wanted` bytes, or fewer if the source ends first.
@@ -303,7 +358,9 @@ enum MemberState<S: BufRead> {
 impl<S: BufRead> GzipMembers<S> {
     /// A decoder for the gzip stream `source` starts with.
     fn new(source: S) -> GzipMembers<S> {
-        GzipMembers { state: MemberState::Between(source) }
+        GzipMembers {
+            state: MemberState::Between(source),
+        }
     }
 }
 
@@ -324,9 +381,13 @@ impl<S: BufRead> Read for GzipMembers<S> {
                     }
                     if magic[..got] != GZIP_MAGIC {
                         let bytes = got as u64 + io::copy(&mut source, &mut io::sink())?;
-                        return Err(io::Error::new(io::ErrorKind::InvalidData, GarbageAfterGzip { bytes }));
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            GarbageAfterGzip { bytes },
+                        ));
                     }
-                    self.state = MemberState::InMember(GzDecoder::new(GZIP_MAGIC.as_slice().chain(source)));
+                    self.state =
+                        MemberState::InMember(GzDecoder::new(GZIP_MAGIC.as_slice().chain(source)));
                 }
                 MemberState::InMember(mut member) => {
                     let got = member.read(buf)?;
@@ -356,7 +417,11 @@ struct GarbageAfterGzip {
 
 impl fmt::Display for GarbageAfterGzip {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} bytes after the end of the gzip stream (not another gzip member)", self.bytes)
+        write!(
+            f,
+            "{} bytes after the end of the gzip stream (not another gzip member)",
+            self.bytes
+        )
     }
 }
 
@@ -422,11 +487,19 @@ impl MnistSplit {
         if let Some(index) = labels.data.iter().position(|&l| l as usize >= NUM_CLASSES) {
             return Err(DataError::new(
                 labels_path,
-                DataErrorKind::BadLabel { index, label: labels.data[index], classes: NUM_CLASSES },
+                DataErrorKind::BadLabel {
+                    index,
+                    label: labels.data[index],
+                    classes: NUM_CLASSES,
+                },
             ));
         }
         let images = images.data.iter().map(|&p| f32::from(p) / 255.0).collect();
-        Ok(MnistSplit { images, n: labels.items, labels: labels.data })
+        Ok(MnistSplit {
+            images,
+            n: labels.items,
+            labels: labels.data,
+        })
     }
 
     /// Keep only the first `n` examples (no-op when there are fewer).
@@ -452,7 +525,11 @@ impl MnistSplit {
     /// # Panics
     /// When `i >= self.len()`.
     pub fn image(&self, i: usize) -> &[f32] {
-        assert!(i < self.n, "MnistSplit::image: index {i} out of range for {} examples", self.n);
+        assert!(
+            i < self.n,
+            "MnistSplit::image: index {i} out of range for {} examples",
+            self.n
+        );
         &self.images[i * IMAGE_SIZE..(i + 1) * IMAGE_SIZE]
     }
 
@@ -473,7 +550,10 @@ impl MnistSplit {
     /// # Panics
     /// When `std` is not a positive finite number.
     pub fn normalize(&mut self, mean: f32, std: f32) {
-        assert!(std > 0.0 && std.is_finite(), "MnistSplit::normalize: std must be positive, got {std}");
+        assert!(
+            std > 0.0 && std.is_finite(),
+            "MnistSplit::normalize: std must be positive, got {std}"
+        );
         let inv = 1.0 / std;
         for p in &mut self.images {
             *p = (*p - mean) * inv;
@@ -514,7 +594,11 @@ impl MnistSplit {
         let mut pixels = Vec::with_capacity(indices.len() * IMAGE_SIZE);
         let mut labels = Vec::with_capacity(indices.len());
         for &i in indices {
-            assert!(i < self.n, "MnistSplit::batch: index {i} out of range for {} examples", self.n);
+            assert!(
+                i < self.n,
+                "MnistSplit::batch: index {i} out of range for {} examples",
+                self.n
+            );
             pixels.extend_from_slice(&self.images[i * IMAGE_SIZE..(i + 1) * IMAGE_SIZE]);
             labels.push(self.labels[i] as usize);
         }
@@ -554,8 +638,10 @@ impl Mnist {
             &find_file(dir, "train-labels", 1)?,
             train_items,
         )?;
-        let test =
-            MnistSplit::from_files(&find_file(dir, "t10k-images", 3)?, &find_file(dir, "t10k-labels", 1)?)?;
+        let test = MnistSplit::from_files(
+            &find_file(dir, "t10k-images", 3)?,
+            &find_file(dir, "t10k-labels", 1)?,
+        )?;
         Ok(Mnist { train, test })
     }
 
@@ -612,7 +698,11 @@ fn find_file(dir: &Path, stem: &str, ndim: usize) -> Result<PathBuf, DataError> 
         &paths[0],
         DataErrorKind::Io(io::Error::new(
             io::ErrorKind::NotFound,
-            format!("not found (also tried {} in {})", names[1..].join(", "), dir.display()),
+            format!(
+                "not found (also tried {} in {})",
+                names[1..].join(", "),
+                dir.display()
+            ),
         )),
     ))
 }

@@ -174,7 +174,10 @@ pub enum DataErrorKind {
 impl DataError {
     /// An error about `path`.
     pub fn new(path: impl Into<PathBuf>, kind: DataErrorKind) -> DataError {
-        DataError { path: path.into(), kind }
+        DataError {
+            path: path.into(),
+            kind,
+        }
     }
 
     /// The file or directory concerned.
@@ -189,7 +192,11 @@ impl DataError {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl fmt::Display for DataError {

@@ -42,7 +42,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use super::ctr::{CtrDataset, CtrExamples, Skipped};
-use super::{DataError, DataErrorKind, locate};
+use super::{locate, DataError, DataErrorKind};
 
 /// The data set's directory name (`data/movielens-100k`, `../shared/data/movielens-100k`).
 pub const NAME: &str = "movielens-100k";
@@ -125,33 +125,68 @@ impl MovieLens {
     ) -> Result<(MovieLens, Skipped), DataError> {
         let mut skipped = Skipped::default();
         let mut users_by_id: BTreeMap<u32, (usize, User)> = BTreeMap::new();
-        for_each_line(users, users_path, skip_malformed, &mut skipped, |number, text| {
-            let (id, user) = parse_user(text)?;
-            if let Some((first, _)) = users_by_id.get(&id) {
-                return Err(format!("user {id} is listed twice (first on line {first})"));
-            }
-            users_by_id.insert(id, (number, user));
-            Ok(())
-        })?;
+        for_each_line(
+            users,
+            users_path,
+            skip_malformed,
+            &mut skipped,
+            |number, text| {
+                let (id, user) = parse_user(text)?;
+                if let Some((first, _)) = users_by_id.get(&id) {
+                    return Err(format!("user {id} is listed twice (first on line {first})"));
+                }
+                users_by_id.insert(id, (number, user));
+                Ok(())
+            },
+        )?;
         let mut ratings_in_order = Vec::new();
-        for_each_line(ratings, ratings_path, skip_malformed, &mut skipped, |_, text| {
-            let rating = parse_rating(text)?;
-            if !users_by_id.contains_key(&rating.user) {
-                return Err(format!("user {} is not listed in {}", rating.user, users_path.display()));
-            }
-            ratings_in_order.push(rating);
-            Ok(())
-        })?;
+        for_each_line(
+            ratings,
+            ratings_path,
+            skip_malformed,
+            &mut skipped,
+            |_, text| {
+                let rating = parse_rating(text)?;
+                if !users_by_id.contains_key(&rating.user) {
+                    return Err(format!(
+                        "user {} is not listed in {}",
+                        rating.user,
+                        users_path.display()
+                    ));
+                }
+                ratings_in_order.push(rating);
+                Ok(())
+            },
+        )?;
 
         // Offsets of each field's block of rows.
-        let user_row: HashMap<u32, usize> =
-            users_by_id.keys().enumerate().map(|(row, &id)| (id, row)).collect();
+        let user_row: HashMap<u32, usize> = users_by_id
+            .keys()
+            .enumerate()
+            .map(|(row, &id)| (id, row))
+            .collect();
         let items: BTreeSet<u32> = ratings_in_order.iter().map(|r| r.item).collect();
-        let item_row: HashMap<u32, usize> = items.iter().enumerate().map(|(row, &id)| (id, row)).collect();
-        let occupations: BTreeSet<&str> = users_by_id.values().map(|(_, u)| u.occupation.as_str()).collect();
-        let occupation_row: HashMap<&str, usize> =
-            occupations.iter().enumerate().map(|(row, &o)| (o, row)).collect();
-        let field_sizes = [user_row.len(), item_row.len(), AGE_BUCKETS.len() + 1, 2, occupation_row.len()];
+        let item_row: HashMap<u32, usize> = items
+            .iter()
+            .enumerate()
+            .map(|(row, &id)| (id, row))
+            .collect();
+        let occupations: BTreeSet<&str> = users_by_id
+            .values()
+            .map(|(_, u)| u.occupation.as_str())
+            .collect();
+        let occupation_row: HashMap<&str, usize> = occupations
+            .iter()
+            .enumerate()
+            .map(|(row, &o)| (o, row))
+            .collect();
+        let field_sizes = [
+            user_row.len(),
+            item_row.len(),
+            AGE_BUCKETS.len() + 1,
+            2,
+            occupation_row.len(),
+        ];
         let mut offsets = [0usize; 5];
         for f in 1..5 {
             offsets[f] = offsets[f - 1] + field_sizes[f - 1];
@@ -167,11 +202,20 @@ impl MovieLens {
                 user.female as usize,
                 occupation_row[user.occupation.as_str()],
             ];
-            let ids: Vec<u32> =
-                rows.iter().zip(offsets).map(|(&row, offset)| (row + offset) as u32).collect();
+            let ids: Vec<u32> = rows
+                .iter()
+                .zip(offsets)
+                .map(|(&row, offset)| (row + offset) as u32)
+                .collect();
             examples.push(&ids, None, if rating.positive { 1.0 } else { 0.0 });
         }
-        Ok((MovieLens { examples, field_sizes }, skipped))
+        Ok((
+            MovieLens {
+                examples,
+                field_sizes,
+            },
+            skipped,
+        ))
     }
 
     /// Rows of the table: the sum of [`MovieLens::field_sizes`].
@@ -203,7 +247,11 @@ fn for_each_line(
     let mut line = Vec::new();
     for number in 1.. {
         line.clear();
-        if reader.read_until(b'\n', &mut line).map_err(|e| DataError::new(path, DataErrorKind::Io(e)))? == 0 {
+        if reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| DataError::new(path, DataErrorKind::Io(e)))?
+            == 0
+        {
             return Ok(());
         }
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
@@ -216,7 +264,13 @@ fn for_each_line(
             Err(e) => Err(format!("not UTF-8 text (byte {})", e.valid_up_to() + 1)),
         };
         if let Err(problem) = result {
-            let error = DataError::new(path, DataErrorKind::Malformed { line: number, problem });
+            let error = DataError::new(
+                path,
+                DataErrorKind::Malformed {
+                    line: number,
+                    problem,
+                },
+            );
             if !skip_malformed {
                 return Err(error);
             }
@@ -230,7 +284,11 @@ fn for_each_line(
 fn number(field: &str, what: &str, range: std::ops::RangeInclusive<u64>) -> Result<u64, String> {
     match field.trim().parse::<u64>() {
         Ok(n) if range.contains(&n) => Ok(n),
-        Ok(n) => Err(format!("{what} {n} is outside {}..={}", range.start(), range.end())),
+        Ok(n) => Err(format!(
+            "{what} {n} is outside {}..={}",
+            range.start(),
+            range.end()
+        )),
         Err(_) => Err(format!("{what} {field:?} is not a whole number")),
     }
 }
@@ -256,7 +314,14 @@ fn parse_user(text: &str) -> Result<(u32, User), String> {
         return Err("the occupation is empty".into());
     }
     let age_bucket = AGE_BUCKETS.iter().take_while(|&&low| age >= low).count();
-    Ok((id, User { age_bucket, female, occupation: occupation.to_string() }))
+    Ok((
+        id,
+        User {
+            age_bucket,
+            female,
+            occupation: occupation.to_string(),
+        },
+    ))
 }
 
 /// `user \t item \t rating \t timestamp`.
@@ -272,5 +337,9 @@ fn parse_rating(text: &str) -> Result<Rating, String> {
     let item = number(item, "item id", 1..=u32::MAX as u64)? as u32;
     let rating = number(rating, "rating", 1..=5)?;
     number(timestamp, "timestamp", 0..=u64::MAX)?;
-    Ok(Rating { user, item, positive: rating >= 4 })
+    Ok(Rating {
+        user,
+        item,
+        positive: rating >= 4,
+    })
 }

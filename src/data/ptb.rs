@@ -48,7 +48,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{DataError, DataErrorKind, locate};
+use super::{locate, DataError, DataErrorKind};
 
 /// The training file's name.
 pub const TRAIN_FILE: &str = "ptb.train.txt";
@@ -131,7 +131,11 @@ impl Ptb {
             Ok((path, bytes))
         };
         let (train, valid, test) = (read(TRAIN_FILE)?, read(VALID_FILE)?, read(TEST_FILE)?);
-        Ptb::from_texts((&train.0, &train.1), (&valid.0, &valid.1), (&test.0, &test.1))
+        Ptb::from_texts(
+            (&train.0, &train.1),
+            (&valid.0, &valid.1),
+            (&test.0, &test.1),
+        )
     }
 
     /// Find the PTB directory (the `flag`, then `$AGDLAB_PTB`, then the usual places; see
@@ -161,13 +165,22 @@ impl Ptb {
         let known = |path: &Path, word: &str, line: usize| {
             vocab.id(word).ok_or_else(|| {
                 let vocabulary_file = train.0.to_path_buf();
-                let kind = DataErrorKind::UnknownWord { line, word: word.to_string(), vocabulary_file };
+                let kind = DataErrorKind::UnknownWord {
+                    line,
+                    word: word.to_string(),
+                    vocabulary_file,
+                };
                 DataError::new(path, kind)
             })
         };
         let valid_ids = tokenize(valid.1, valid.0, |word, line| known(valid.0, word, line))?;
         let test_ids = tokenize(test.1, test.0, |word, line| known(test.0, word, line))?;
-        Ok(Ptb { vocab, train: train_ids, valid: valid_ids, test: test_ids })
+        Ok(Ptb {
+            vocab,
+            train: train_ids,
+            valid: valid_ids,
+            test: test_ids,
+        })
     }
 }
 
@@ -196,12 +209,24 @@ pub fn tokenize(
     for (index, line) in body.split(|&b| b == b'\n').enumerate() {
         let number = index + 1;
         let line = std::str::from_utf8(line).map_err(|e| {
-            DataError::new(path, DataErrorKind::NotUtf8 { line: number, column: e.valid_up_to() + 1 })
+            DataError::new(
+                path,
+                DataErrorKind::NotUtf8 {
+                    line: number,
+                    column: e.valid_up_to() + 1,
+                },
+            )
         })?;
-        if let Some((column, found)) =
-            line.chars().enumerate().find(|(_, c)| c.is_control() && !c.is_whitespace())
+        if let Some((column, found)) = line
+            .chars()
+            .enumerate()
+            .find(|(_, c)| c.is_control() && !c.is_whitespace())
         {
-            let kind = DataErrorKind::ControlCharacter { line: number, column: column + 1, found };
+            let kind = DataErrorKind::ControlCharacter {
+                line: number,
+                column: column + 1,
+                found,
+            };
             return Err(DataError::new(path, kind));
         }
         for word in line.split_whitespace() {

@@ -20,7 +20,7 @@
 //! normals by Box–Muller), so a seed gives the same data on every platform and with
 //! every version of the `rand` crates.
 
-use super::ctr::{CtrDataset, CtrExamples, SplitMix64, Token, feature_row};
+use super::ctr::{feature_row, CtrDataset, CtrExamples, SplitMix64, Token};
 use crate::metrics::auc;
 
 /// What to generate; `Default` is Criteo-shaped (see the [module documentation](self)).
@@ -51,7 +51,8 @@ pub struct SyntheticCtrConfig {
 /// growing geometrically from 3 to 20,000 values.
 pub fn criteo_shaped_cardinalities() -> Vec<usize> {
     let integers = [50, 60, 40, 30, 80, 70, 40, 50, 70, 10, 30, 20, 40];
-    let categories = (0..26).map(|j| (3.0 * (20_000.0f64 / 3.0).powf(j as f64 / 25.0)).round() as usize);
+    let categories =
+        (0..26).map(|j| (3.0 * (20_000.0f64 / 3.0).powf(j as f64 / 25.0)).round() as usize);
     integers.into_iter().chain(categories).collect()
 }
 
@@ -100,11 +101,21 @@ impl SyntheticCtr {
     pub fn generate(config: &SyntheticCtrConfig) -> SyntheticCtr {
         let fields = config.cardinalities.len();
         assert!(fields > 0, "SyntheticCtr: no fields");
-        assert!(config.cardinalities.iter().all(|&n| n > 0), "SyntheticCtr: a field without values");
-        assert!(config.table_size != Some(0), "SyntheticCtr: a table of 0 rows");
+        assert!(
+            config.cardinalities.iter().all(|&n| n > 0),
+            "SyntheticCtr: a field without values"
+        );
+        assert!(
+            config.table_size != Some(0),
+            "SyntheticCtr: a table of 0 rows"
+        );
         let mut rng = Stream(SplitMix64::new(config.seed));
         let planted = Planted {
-            weights: config.cardinalities.iter().map(|&n| rng.normals(n, config.linear_std)).collect(),
+            weights: config
+                .cardinalities
+                .iter()
+                .map(|&n| rng.normals(n, config.linear_std))
+                .collect(),
             factors: config
                 .cardinalities
                 .iter()
@@ -113,8 +124,11 @@ impl SyntheticCtr {
             dim: config.planted_dim,
             bias: config.bias,
         };
-        let cdfs: Vec<Vec<f64>> =
-            config.cardinalities.iter().map(|&n| zipf_cdf(n, config.zipf_exponent)).collect();
+        let cdfs: Vec<Vec<f64>> = config
+            .cardinalities
+            .iter()
+            .map(|&n| zipf_cdf(n, config.zipf_exponent))
+            .collect();
         let mut offsets = Vec::with_capacity(fields);
         let mut total = 0;
         for &n in &config.cardinalities {
@@ -146,7 +160,16 @@ impl SyntheticCtr {
         let (train, train_logits) = make(config.train_examples);
         let (test, test_logits) = make(config.test_examples);
         let field_names = (0..fields).map(|f| format!("F{}", f + 1)).collect();
-        SyntheticCtr { data: CtrDataset { train, test, table_size, field_names }, train_logits, test_logits }
+        SyntheticCtr {
+            data: CtrDataset {
+                train,
+                test,
+                table_size,
+                field_names,
+            },
+            train_logits,
+            test_logits,
+        }
     }
 
     /// The planted model's AUC on the test set (`None` when the test set lacks a class).
@@ -268,20 +291,30 @@ mod tests {
         // The mean label matches the mean planted probability, and the planted model
         // ranks the test set well above chance.
         let train = &data.data.train;
-        let expected: f64 =
-            data.train_logits.iter().map(|&x| sigmoid(x as f64)).sum::<f64>() / train.len() as f64;
+        let expected: f64 = data
+            .train_logits
+            .iter()
+            .map(|&x| sigmoid(x as f64))
+            .sum::<f64>()
+            / train.len() as f64;
         assert!(
             (train.positive_fraction() - expected).abs() < 0.01,
             "{} vs {expected}",
             train.positive_fraction()
         );
         let planted = data.planted_test_auc().unwrap();
-        assert!(planted > 0.55 && planted < 0.95, "planted AUC {planted} (3 fields: little signal)");
+        assert!(
+            planted > 0.55 && planted < 0.95,
+            "planted AUC {planted} (3 fields: little signal)"
+        );
     }
 
     #[test]
     fn hashing_puts_values_into_the_table() {
-        let config = SyntheticCtrConfig { table_size: Some(64), ..small(5) };
+        let config = SyntheticCtrConfig {
+            table_size: Some(64),
+            ..small(5)
+        };
         let data = SyntheticCtr::generate(&config);
         assert_eq!(data.data.table_size, 64);
         assert!(data.data.train.ids().iter().all(|&id| id < 64));

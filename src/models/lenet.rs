@@ -69,7 +69,12 @@ impl Forward for LeNet5 {
     fn forward(&self, x: &Var) -> Var {
         let pool = Pool2dSpec::new(2);
         let x = self.conv1.forward(x).relu().max_pool2d(pool);
-        let x = self.conv2.forward(&x).relu().max_pool2d(pool).flatten_from(1);
+        let x = self
+            .conv2
+            .forward(&x)
+            .relu()
+            .max_pool2d(pool)
+            .flatten_from(1);
         let x = self.fc1.forward(&x).relu();
         self.fc3.forward(&self.fc2.forward(&x).relu())
     }

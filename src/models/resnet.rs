@@ -12,12 +12,20 @@ use crate::tensor::Conv2dSpec;
 
 /// A 3x3 convolution without bias, initialised as the ResNet paper does (He et al.
 /// 2015): N(0, 2/fan_in), `torch.nn.init.kaiming_normal_(w)`.
-fn conv(in_channels: usize, out_channels: usize, kernel: usize, stride: usize, rng: &mut impl Rng) -> Conv2d {
+fn conv(
+    in_channels: usize,
+    out_channels: usize,
+    kernel: usize,
+    stride: usize,
+    rng: &mut impl Rng,
+) -> Conv2d {
     let spec = Conv2dSpec::default().stride(stride).padding(kernel / 2);
     let conv = Conv2d::new(in_channels, out_channels, kernel, spec, false, rng);
     let fan_in = in_channels * kernel * kernel;
     let std = (2.0 / fan_in as f32).sqrt();
-    conv.weight.set(init::normal(&conv.weight.shape(), std, rng)).expect("same shape");
+    conv.weight
+        .set(init::normal(&conv.weight.shape(), std, rng))
+        .expect("same shape");
     conv
 }
 
@@ -40,9 +48,18 @@ pub struct BasicBlock {
 }
 
 impl BasicBlock {
-    pub fn new(in_channels: usize, out_channels: usize, stride: usize, rng: &mut impl Rng) -> BasicBlock {
-        let shortcut = (stride != 1 || in_channels != out_channels)
-            .then(|| (conv(in_channels, out_channels, 1, stride, rng), BatchNorm2d::new(out_channels)));
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        stride: usize,
+        rng: &mut impl Rng,
+    ) -> BasicBlock {
+        let shortcut = (stride != 1 || in_channels != out_channels).then(|| {
+            (
+                conv(in_channels, out_channels, 1, stride, rng),
+                BatchNorm2d::new(out_channels),
+            )
+        });
         BasicBlock {
             conv1: conv(in_channels, out_channels, 3, stride, rng),
             bn1: BatchNorm2d::new(out_channels),
@@ -133,18 +150,34 @@ impl ResNet {
     ///
     /// # Panics
     /// When `blocks_per_stage` is 0.
-    pub fn new(blocks_per_stage: usize, in_channels: usize, classes: usize, rng: &mut impl Rng) -> ResNet {
-        assert!(blocks_per_stage > 0, "ResNet: needs at least one block per stage");
+    pub fn new(
+        blocks_per_stage: usize,
+        in_channels: usize,
+        classes: usize,
+        rng: &mut impl Rng,
+    ) -> ResNet {
+        assert!(
+            blocks_per_stage > 0,
+            "ResNet: needs at least one block per stage"
+        );
         let stage = |in_channels: usize, out_channels: usize, stride: usize, rng: &mut _| {
             (0..blocks_per_stage)
                 .map(|i| {
-                    let (cin, s) = if i == 0 { (in_channels, stride) } else { (out_channels, 1) };
+                    let (cin, s) = if i == 0 {
+                        (in_channels, stride)
+                    } else {
+                        (out_channels, 1)
+                    };
                     BasicBlock::new(cin, out_channels, s, rng)
                 })
                 .collect::<Vec<_>>()
         };
         let conv1 = conv(in_channels, 16, 3, 1, rng);
-        let (layer1, layer2, layer3) = (stage(16, 16, 1, rng), stage(16, 32, 2, rng), stage(32, 64, 2, rng));
+        let (layer1, layer2, layer3) = (
+            stage(16, 16, 1, rng),
+            stage(16, 32, 2, rng),
+            stage(32, 64, 2, rng),
+        );
         ResNet {
             conv1,
             bn1: BatchNorm2d::new(16),

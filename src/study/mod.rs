@@ -42,12 +42,20 @@ pub struct StudyError {
 impl StudyError {
     /// An error about `path` (and `line`, if any).
     pub fn new(path: &Path, line: Option<usize>, message: impl Into<String>) -> StudyError {
-        StudyError { path: path.to_path_buf(), line, message: message.into() }
+        StudyError {
+            path: path.to_path_buf(),
+            line,
+            message: message.into(),
+        }
     }
 
     /// An error about no file in particular.
     pub fn other(message: impl Into<String>) -> StudyError {
-        StudyError { path: PathBuf::new(), line: None, message: message.into() }
+        StudyError {
+            path: PathBuf::new(),
+            line: None,
+            message: message.into(),
+        }
     }
 }
 

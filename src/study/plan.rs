@@ -45,7 +45,12 @@ impl RunSpec {
     pub fn command_line(&self, resume: bool) -> Vec<String> {
         let mut args = self.flags.clone();
         let path = |p: &Path| p.display().to_string();
-        args.extend(["--metrics".into(), path(&self.metrics), "--save".into(), path(&self.checkpoint)]);
+        args.extend([
+            "--metrics".into(),
+            path(&self.metrics),
+            "--save".into(),
+            path(&self.checkpoint),
+        ]);
         if let Some(d) = &self.diagnostics {
             args.extend(["--diagnostics".into(), path(d)]);
         }
@@ -69,12 +74,25 @@ pub fn run_spec(
     let budget = if quick { task.quick } else { task.full };
     let mut flags: Vec<String> = task.flags.iter().map(|s| s.to_string()).collect();
     flags.extend(budget.flags.iter().map(|s| s.to_string()));
-    flags.extend(["--optimizer".into(), recipe.optimizer.into(), "--lr".into(), format!("{:e}", recipe.lr)]);
+    flags.extend([
+        "--optimizer".into(),
+        recipe.optimizer.into(),
+        "--lr".into(),
+        format!("{:e}", recipe.lr),
+    ]);
     flags.extend(recipe.flags.iter().map(|s| s.to_string()));
-    flags.extend(["--seed".into(), seed.to_string(), "--epochs".into(), budget.epochs.to_string()]);
+    flags.extend([
+        "--seed".into(),
+        seed.to_string(),
+        "--epochs".into(),
+        budget.epochs.to_string(),
+    ]);
     let agd = recipe.optimizer == "agd";
     if task.diagnostics && agd && budget.diagnostics_every > 0 {
-        flags.extend(["--diagnostics-every".into(), budget.diagnostics_every.to_string()]);
+        flags.extend([
+            "--diagnostics-every".into(),
+            budget.diagnostics_every.to_string(),
+        ]);
     }
     let file = file_stem(label);
     RunSpec {
@@ -87,7 +105,9 @@ pub fn run_spec(
         metrics: dir.join(format!("{file}_seed{seed}.csv")),
         diagnostics: (task.diagnostics && agd)
             .then(|| dir.join(format!("{file}_seed{seed}_diagnostics.csv"))),
-        checkpoint: dir.join("checkpoints").join(format!("{file}_seed{seed}.safetensors")),
+        checkpoint: dir
+            .join("checkpoints")
+            .join(format!("{file}_seed{seed}.safetensors")),
     }
 }
 
@@ -105,7 +125,13 @@ pub fn file_stem(label: &str) -> String {
     label
         .replace('δ', "delta")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-._".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-._".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -124,8 +150,14 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Outcome::Skipped => write!(f, "finished before, skipped"),
-            Outcome::Ran { seconds, resumed: false } => write!(f, "done in {seconds:.1}s"),
-            Outcome::Ran { seconds, resumed: true } => write!(f, "resumed, done in {seconds:.1}s"),
+            Outcome::Ran {
+                seconds,
+                resumed: false,
+            } => write!(f, "done in {seconds:.1}s"),
+            Outcome::Ran {
+                seconds,
+                resumed: true,
+            } => write!(f, "resumed, done in {seconds:.1}s"),
             Outcome::Failed(why) => write!(f, "FAILED: {why}"),
         }
     }
@@ -151,7 +183,10 @@ pub fn run_all(
                 Ok(()) if spec.is_finished() => {
                     // The checkpoint only served resuming; the metrics are the result.
                     let _ = std::fs::remove_file(&spec.checkpoint);
-                    Outcome::Ran { seconds: started.elapsed().as_secs_f64(), resumed: resume }
+                    Outcome::Ran {
+                        seconds: started.elapsed().as_secs_f64(),
+                        resumed: resume,
+                    }
                 }
                 Ok(()) => Outcome::Failed(format!(
                     "{} does not hold all {} epochs after the run",
@@ -190,7 +225,9 @@ impl Sweep {
 }
 
 /// The δ values of the δ sweep (the whole range of the paper's Figure on δ and beyond).
-pub const DELTAS: &[f64] = &[1e-16, 1e-14, 1e-12, 1e-10, 1e-8, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1];
+pub const DELTAS: &[f64] = &[
+    1e-16, 1e-14, 1e-12, 1e-10, 1e-8, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1,
+];
 /// The δ values of the δ sweep with `--quick`.
 pub const QUICK_DELTAS: &[f64] = &[1e-16, 1e-12, 1e-8, 1e-5, 1e-3, 1e-1];
 /// The learning rates of the lr × δ grid, as factors of the recipe's.
@@ -236,11 +273,18 @@ pub fn sweep_specs(
         Sweep::LrDelta => {
             for &factor in if quick { QUICK_LR_FACTORS } else { LR_FACTORS } {
                 let lr = recipe.lr as f64 * factor;
-                for &delta in if quick { QUICK_GRID_DELTAS } else { GRID_DELTAS } {
+                for &delta in if quick {
+                    QUICK_GRID_DELTAS
+                } else {
+                    GRID_DELTAS
+                } {
                     points.push(SweepPoint {
                         label: format!("lr={lr:.1e} δ={delta:e}"),
                         swept: vec![("lr".into(), lr), ("delta".into(), delta)],
-                        flags: vec![("--lr", format!("{lr:e}")), ("--delta", format!("{delta:e}"))],
+                        flags: vec![
+                            ("--lr", format!("{lr:e}")),
+                            ("--delta", format!("{delta:e}")),
+                        ],
                     });
                 }
             }

@@ -56,9 +56,15 @@ impl Band {
         Band {
             label: label.into(),
             x: (1..=len).map(|e| e as f64).collect(),
-            mean: (0..len).map(|i| at(i).sum::<f64>() / curves.len() as f64).collect(),
-            low: (0..len).map(|i| at(i).fold(f64::INFINITY, f64::min)).collect(),
-            high: (0..len).map(|i| at(i).fold(f64::NEG_INFINITY, f64::max)).collect(),
+            mean: (0..len)
+                .map(|i| at(i).sum::<f64>() / curves.len() as f64)
+                .collect(),
+            low: (0..len)
+                .map(|i| at(i).fold(f64::INFINITY, f64::min))
+                .collect(),
+            high: (0..len)
+                .map(|i| at(i).fold(f64::NEG_INFINITY, f64::max))
+                .collect(),
         }
     }
 }
@@ -71,11 +77,17 @@ fn drawing_error<E: Display>(path: &Path) -> impl Fn(E) -> StudyError + '_ {
 fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
-    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.05 * lo.abs().max(1e-12) };
+    let pad = if hi > lo {
+        0.05 * (hi - lo)
+    } else {
+        0.05 * lo.abs().max(1e-12)
+    };
     (lo - pad, hi + pad)
 }
 
@@ -93,8 +105,11 @@ pub fn curves_svg(
 ) -> Result<(), StudyError> {
     let fail = drawing_error(path);
     let (x0, x1) = padded_range(bands.iter().flat_map(|b| b.x.iter().copied()));
-    let (y0, y1) =
-        padded_range(bands.iter().flat_map(|b| b.low.iter().chain(&b.high).chain(&b.mean).copied()));
+    let (y0, y1) = padded_range(
+        bands
+            .iter()
+            .flat_map(|b| b.low.iter().chain(&b.high).chain(&b.mean).copied()),
+    );
     let root = SVGBackend::new(path, (720, 440)).into_drawing_area();
     root.fill(&WHITE).map_err(&fail)?;
     let mut chart = ChartBuilder::on(&root)
@@ -106,7 +121,12 @@ pub fn curves_svg(
         .map_err(&fail)?;
     // Whole-number x values (epochs) get whole-number ticks.
     let whole = bands.iter().all(|b| b.x.iter().all(|x| x.fract() == 0.0));
-    let ticks = bands.iter().map(|b| b.x.len()).max().unwrap_or(1).clamp(2, 12);
+    let ticks = bands
+        .iter()
+        .map(|b| b.x.len())
+        .max()
+        .unwrap_or(1)
+        .clamp(2, 12);
     chart
         .configure_mesh()
         .x_desc(x_label)
@@ -126,18 +146,31 @@ pub fn curves_svg(
     for (i, band) in bands.iter().enumerate() {
         let c = colour(i);
         if band.low != band.high {
-            let mut outline: Vec<(f64, f64)> =
-                band.x.iter().copied().zip(band.high.iter().copied()).collect();
+            let mut outline: Vec<(f64, f64)> = band
+                .x
+                .iter()
+                .copied()
+                .zip(band.high.iter().copied())
+                .collect();
             outline.extend(band.x.iter().copied().zip(band.low.iter().copied()).rev());
-            chart.draw_series(std::iter::once(Polygon::new(outline, c.mix(0.2)))).map_err(&fail)?;
+            chart
+                .draw_series(std::iter::once(Polygon::new(outline, c.mix(0.2))))
+                .map_err(&fail)?;
         }
-        let points: Vec<(f64, f64)> = band.x.iter().copied().zip(band.mean.iter().copied()).collect();
+        let points: Vec<(f64, f64)> = band
+            .x
+            .iter()
+            .copied()
+            .zip(band.mean.iter().copied())
+            .collect();
         chart
             .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))
             .map_err(&fail)?
             .label(band.label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, c.filled()))).map_err(&fail)?;
+        chart
+            .draw_series(points.into_iter().map(|p| Circle::new(p, 3, c.filled())))
+            .map_err(&fail)?;
     }
     chart
         .configure_series_labels()
@@ -175,7 +208,11 @@ pub fn viridis(t: f64) -> RGBColor {
         (94.0, 201.0, 98.0),
         (253.0, 231.0, 37.0),
     ];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 } * (ANCHORS.len() - 1) as f64;
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    } * (ANCHORS.len() - 1) as f64;
     let i = (t.floor() as usize).min(ANCHORS.len() - 2);
     let f = t - i as f64;
     let (a, b) = (ANCHORS[i], ANCHORS[i + 1]);
@@ -190,17 +227,34 @@ pub fn viridis(t: f64) -> RGBColor {
 /// `rows × columns`.
 pub fn heatmap_svg(path: &Path, map: &HeatMap) -> Result<(), StudyError> {
     let fail = drawing_error(path);
-    if map.values.len() != map.rows.len() || map.values.iter().any(|r| r.len() != map.columns.len()) {
-        return Err(StudyError::new(path, None, "heat map values are not rows × columns"));
+    if map.values.len() != map.rows.len() || map.values.iter().any(|r| r.len() != map.columns.len())
+    {
+        return Err(StudyError::new(
+            path,
+            None,
+            "heat map values are not rows × columns",
+        ));
     }
     if map.rows.is_empty() || map.columns.is_empty() {
         return Err(StudyError::new(path, None, "an empty heat map"));
     }
     let (lo, hi) = map.range;
     let scale = |v: f64| if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
-    let label_width = 12 + 7 * map.rows.iter().map(|r| r.chars().count()).max().unwrap_or(4) as u32;
-    let root = SVGBackend::new(path, (760 + label_width.min(200), 80 + 24 * map.rows.len().max(8) as u32))
-        .into_drawing_area();
+    let label_width = 12
+        + 7 * map
+            .rows
+            .iter()
+            .map(|r| r.chars().count())
+            .max()
+            .unwrap_or(4) as u32;
+    let root = SVGBackend::new(
+        path,
+        (
+            760 + label_width.min(200),
+            80 + 24 * map.rows.len().max(8) as u32,
+        ),
+    )
+    .into_drawing_area();
     root.fill(&WHITE).map_err(&fail)?;
     let (width, _) = root.dim_in_pixel();
     let (left, right) = root.split_horizontally(width - 110);
@@ -211,7 +265,10 @@ pub fn heatmap_svg(path: &Path, map: &HeatMap) -> Result<(), StudyError> {
         .x_label_area_size(40)
         .y_label_area_size(label_width.min(200))
         // A segmented range `0..n` has n + 1 segments (its end is a key point too).
-        .build_cartesian_2d((0..ncols - 1).into_segmented(), (0..nrows - 1).into_segmented())
+        .build_cartesian_2d(
+            (0..ncols - 1).into_segmented(),
+            (0..nrows - 1).into_segmented(),
+        )
         .map_err(&fail)?;
     let name = |names: &[String], v: &SegmentValue<i32>| match v {
         SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
@@ -232,7 +289,11 @@ pub fn heatmap_svg(path: &Path, map: &HeatMap) -> Result<(), StudyError> {
         .map_err(&fail)?;
     let cells = map.values.iter().enumerate().flat_map(|(r, row)| {
         row.iter().enumerate().map(move |(c, &v)| {
-            let style = if v.is_finite() { viridis(scale(v)).filled() } else { WHITE.filled() };
+            let style = if v.is_finite() {
+                viridis(scale(v)).filled()
+            } else {
+                WHITE.filled()
+            };
             let (c, r) = (c as i32, r as i32);
             Rectangle::new(
                 [
@@ -249,12 +310,19 @@ pub fn heatmap_svg(path: &Path, map: &HeatMap) -> Result<(), StudyError> {
         for (r, row) in map.values.iter().enumerate() {
             for (c, &v) in row.iter().enumerate() {
                 let ink = if scale(v) > 0.6 { BLACK } else { WHITE };
-                let text = if v.is_finite() { format!("{v:.4}") } else { "n/a".into() };
+                let text = if v.is_finite() {
+                    format!("{v:.4}")
+                } else {
+                    "n/a".into()
+                };
                 let style = TextStyle::from(("sans-serif", 13)).pos(centre).color(&ink);
                 chart
                     .draw_series(std::iter::once(Text::new(
                         text,
-                        (SegmentValue::CenterOf(c as i32), SegmentValue::CenterOf(r as i32)),
+                        (
+                            SegmentValue::CenterOf(c as i32),
+                            SegmentValue::CenterOf(r as i32),
+                        ),
                         style,
                     )))
                     .map_err(&fail)?;
@@ -262,7 +330,11 @@ pub fn heatmap_svg(path: &Path, map: &HeatMap) -> Result<(), StudyError> {
         }
     }
     // The colour bar.
-    let (bar_lo, bar_hi) = if hi > lo { (lo, hi) } else { (lo - 0.5, lo + 0.5) };
+    let (bar_lo, bar_hi) = if hi > lo {
+        (lo, hi)
+    } else {
+        (lo - 0.5, lo + 0.5)
+    };
     let mut bar = ChartBuilder::on(&right)
         .margin_top(40)
         .margin_bottom(50)
@@ -281,7 +353,10 @@ pub fn heatmap_svg(path: &Path, map: &HeatMap) -> Result<(), StudyError> {
     let steps = 64;
     bar.draw_series((0..steps).map(|i| {
         let (a, b) = (i as f64 / steps as f64, (i + 1) as f64 / steps as f64);
-        let (va, vb) = (bar_lo + a * (bar_hi - bar_lo), bar_lo + b * (bar_hi - bar_lo));
+        let (va, vb) = (
+            bar_lo + a * (bar_hi - bar_lo),
+            bar_lo + b * (bar_hi - bar_lo),
+        );
         Rectangle::new([(0.0, va), (1.0, vb)], viridis((a + b) / 2.0).filled())
     }))
     .map_err(&fail)?;
@@ -317,13 +392,20 @@ pub fn sweep_svg(
     log_x: bool,
 ) -> Result<(), StudyError> {
     let fail = drawing_error(path);
-    let xs = panels.iter().flat_map(|p| p.lines.iter().flat_map(|l| l.x.iter().copied()));
+    let xs = panels
+        .iter()
+        .flat_map(|p| p.lines.iter().flat_map(|l| l.x.iter().copied()));
     if log_x && xs.clone().any(|x| x <= 0.0 || !x.is_finite()) {
-        return Err(StudyError::new(path, None, "a logarithmic x axis needs positive x values"));
+        return Err(StudyError::new(
+            path,
+            None,
+            "a logarithmic x axis needs positive x values",
+        ));
     }
     let to_axis = |x: f64| if log_x { x.log10() } else { x };
     let (x0, x1) = padded_range(xs.map(to_axis));
-    let root = SVGBackend::new(path, (720, 60 + 300 * panels.len().max(1) as u32)).into_drawing_area();
+    let root =
+        SVGBackend::new(path, (720, 60 + 300 * panels.len().max(1) as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(&fail)?;
     let root = root.titled(title, ("sans-serif", 20)).map_err(&fail)?;
     let areas = root.split_evenly((panels.len().max(1), 1));
@@ -351,14 +433,22 @@ pub fn sweep_svg(
             .map_err(&fail)?;
         for (i, line) in panel.lines.iter().enumerate() {
             let c = colour(i);
-            let points: Vec<(f64, f64)> =
-                line.x.iter().map(|&x| to_axis(x)).zip(line.y.iter().copied()).collect();
+            let points: Vec<(f64, f64)> = line
+                .x
+                .iter()
+                .map(|&x| to_axis(x))
+                .zip(line.y.iter().copied())
+                .collect();
             chart
                 .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))
                 .map_err(&fail)?
                 .label(line.label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, c.filled()))).map_err(&fail)?;
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                });
+            chart
+                .draw_series(points.into_iter().map(|p| Circle::new(p, 4, c.filled())))
+                .map_err(&fail)?;
         }
         chart
             .configure_series_labels()

@@ -70,8 +70,16 @@ pub const TASKS: &[TaskSpec] = &[
         better: Better::Higher,
         data: Some("mnist"),
         diagnostics: true,
-        full: Budget { epochs: 10, flags: &[], diagnostics_every: 25 },
-        quick: Budget { epochs: 3, flags: &["--train-subset", "20000"], diagnostics_every: 4 },
+        full: Budget {
+            epochs: 10,
+            flags: &[],
+            diagnostics_every: 25,
+        },
+        quick: Budget {
+            epochs: 3,
+            flags: &["--train-subset", "20000"],
+            diagnostics_every: 4,
+        },
     },
     TaskSpec {
         name: "mnist-cnn",
@@ -81,8 +89,16 @@ pub const TASKS: &[TaskSpec] = &[
         better: Better::Higher,
         data: Some("mnist"),
         diagnostics: true,
-        full: Budget { epochs: 10, flags: &[], diagnostics_every: 25 },
-        quick: Budget { epochs: 1, flags: &["--train-subset", "5000"], diagnostics_every: 2 },
+        full: Budget {
+            epochs: 10,
+            flags: &[],
+            diagnostics_every: 25,
+        },
+        quick: Budget {
+            epochs: 1,
+            flags: &["--train-subset", "5000"],
+            diagnostics_every: 2,
+        },
     },
     TaskSpec {
         name: "fashion-resnet",
@@ -93,8 +109,16 @@ pub const TASKS: &[TaskSpec] = &[
         data: Some("fashion-mnist"),
         diagnostics: true,
         // The recipe: 10 epochs with a cosine schedule.
-        full: Budget { epochs: 10, flags: &[], diagnostics_every: 50 },
-        quick: Budget { epochs: 1, flags: &["--train-subset", "5000"], diagnostics_every: 2 },
+        full: Budget {
+            epochs: 10,
+            flags: &[],
+            diagnostics_every: 50,
+        },
+        quick: Budget {
+            epochs: 1,
+            flags: &["--train-subset", "5000"],
+            diagnostics_every: 2,
+        },
     },
     TaskSpec {
         name: "ptb-lstm",
@@ -104,7 +128,11 @@ pub const TASKS: &[TaskSpec] = &[
         better: Better::Lower,
         data: Some("ptb"),
         diagnostics: true,
-        full: Budget { epochs: 3, flags: &[], diagnostics_every: 50 },
+        full: Budget {
+            epochs: 3,
+            flags: &[],
+            diagnostics_every: 50,
+        },
         quick: Budget {
             epochs: 1,
             flags: &["--train-tokens", "100000", "--eval-tokens", "20000"],
@@ -119,7 +147,11 @@ pub const TASKS: &[TaskSpec] = &[
         better: Better::Lower,
         data: Some("ptb"),
         diagnostics: true,
-        full: Budget { epochs: 3, flags: &[], diagnostics_every: 50 },
+        full: Budget {
+            epochs: 3,
+            flags: &[],
+            diagnostics_every: 50,
+        },
         quick: Budget {
             epochs: 1,
             flags: &["--train-tokens", "100000", "--eval-tokens", "20000"],
@@ -135,8 +167,16 @@ pub const TASKS: &[TaskSpec] = &[
         data: Some("movielens-100k"),
         diagnostics: false,
         // The example's defaults: 10 epochs, cosine schedule.
-        full: Budget { epochs: 10, flags: &[], diagnostics_every: 0 },
-        quick: Budget { epochs: 2, flags: &[], diagnostics_every: 0 },
+        full: Budget {
+            epochs: 10,
+            flags: &[],
+            diagnostics_every: 0,
+        },
+        quick: Budget {
+            epochs: 2,
+            flags: &[],
+            diagnostics_every: 0,
+        },
     },
     TaskSpec {
         name: "synthetic-ctr",
@@ -147,8 +187,16 @@ pub const TASKS: &[TaskSpec] = &[
         data: None,
         diagnostics: false,
         // The test AUC peaks within 2-3 epochs (rare values are memorised after that).
-        full: Budget { epochs: 5, flags: &[], diagnostics_every: 0 },
-        quick: Budget { epochs: 2, flags: &["--synthetic-size", "50000,10000"], diagnostics_every: 0 },
+        full: Budget {
+            epochs: 5,
+            flags: &[],
+            diagnostics_every: 0,
+        },
+        quick: Budget {
+            epochs: 2,
+            flags: &["--synthetic-size", "50000,10000"],
+            diagnostics_every: 0,
+        },
     },
 ];
 
@@ -225,10 +273,16 @@ pub fn task(name: &str) -> Option<&'static TaskSpec> {
 
 /// The recipe of `optimizer` on `task`.
 pub fn recipe(task: &str, optimizer: &str) -> Option<&'static Recipe> {
-    RECIPES.iter().find(|r| r.task == task && r.optimizer == optimizer)
+    RECIPES
+        .iter()
+        .find(|r| r.task == task && r.optimizer == optimizer)
 }
 
 /// The optimizers the table has a recipe for on `task`, in table order.
 pub fn optimizers_for(task: &str) -> Vec<&'static str> {
-    RECIPES.iter().filter(|r| r.task == task).map(|r| r.optimizer).collect()
+    RECIPES
+        .iter()
+        .filter(|r| r.task == task)
+        .map(|r| r.optimizer)
+        .collect()
 }

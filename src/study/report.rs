@@ -3,12 +3,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::StudyError;
 use super::plan::{RunSpec, Sweep};
-use super::plots::{Band, HeatMap, Panel, SweepLine, curves_svg, heatmap_svg, sweep_svg};
+use super::plots::{curves_svg, heatmap_svg, sweep_svg, Band, HeatMap, Panel, SweepLine};
 use super::recipes::TaskSpec;
-use super::runs::{DiagnosticRow, MetricsTable, read_diagnostics};
-use super::summary::{Aggregate, RunResult, aggregate, markdown_table, mean_curve};
+use super::runs::{read_diagnostics, DiagnosticRow, MetricsTable};
+use super::summary::{aggregate, markdown_table, mean_curve, Aggregate, RunResult};
+use super::StudyError;
 use crate::optim::SGD_MODE_FRACTION;
 
 /// The metrics of the finished runs among `specs` (unfinished ones are left out).
@@ -19,7 +19,11 @@ pub fn load_results(specs: &[RunSpec]) -> Result<Vec<RunResult>, StudyError> {
     let mut results = Vec::new();
     for spec in specs.iter().filter(|s| s.is_finished()) {
         let table = MetricsTable::read(&spec.metrics)?;
-        results.push(RunResult { label: spec.label.clone(), seed: spec.seed, table });
+        results.push(RunResult {
+            label: spec.label.clone(),
+            seed: spec.seed,
+            table,
+        });
     }
     Ok(results)
 }
@@ -76,17 +80,31 @@ pub fn comparison_report(
     let labels = labels_in_order(specs);
     let aggregates = aggregate(&results, task.primary, task.better);
     let mut report = Report {
-        markdown: format!("{header}\n\n{}", markdown_table(&aggregates, task.primary, task.better)),
+        markdown: format!(
+            "{header}\n\n{}",
+            markdown_table(&aggregates, task.primary, task.better)
+        ),
         files: Vec::new(),
     };
     let results_md = dir.join("results.md");
     report.files.push(results_md.clone());
 
     let mut pictures = vec![
-        ("train_loss", format!("{}: training loss", task.name), "training loss".to_string()),
-        (task.primary, format!("{}: {}", task.name, task.primary), task.primary.to_string()),
+        (
+            "train_loss",
+            format!("{}: training loss", task.name),
+            "training loss".to_string(),
+        ),
+        (
+            task.primary,
+            format!("{}: {}", task.name, task.primary),
+            task.primary.to_string(),
+        ),
     ];
-    if results.iter().any(|r| r.table.column(SGD_MODE_FRACTION).is_some()) {
+    if results
+        .iter()
+        .any(|r| r.table.column(SGD_MODE_FRACTION).is_some())
+    {
         pictures.push((
             SGD_MODE_FRACTION,
             format!("{}: share of AGD's coordinates in SGD mode", task.name),
@@ -102,8 +120,9 @@ pub fn comparison_report(
         curves_svg(&path, &title, "epoch", &y_label, &bands)?;
         report.files.push(path);
     }
-    if let Some(spec) =
-        specs.iter().find(|s| s.diagnostics.as_ref().is_some_and(|d| d.is_file()) && s.is_finished())
+    if let Some(spec) = specs
+        .iter()
+        .find(|s| s.diagnostics.as_ref().is_some_and(|d| d.is_file()) && s.is_finished())
     {
         let diagnostics = spec.diagnostics.as_ref().expect("checked above");
         let rows = read_diagnostics(diagnostics)?;
@@ -146,11 +165,19 @@ pub fn layer_step_map(rows: &[DiagnosticRow], key: &str) -> Option<HeatMap> {
     steps.sort_unstable();
     let mut values = vec![vec![f64::NAN; steps.len()]; params.len()];
     for r in &rows {
-        let p = params.iter().position(|&p| p == r.param).expect("collected above");
+        let p = params
+            .iter()
+            .position(|&p| p == r.param)
+            .expect("collected above");
         let s = steps.binary_search(&r.step).expect("collected above");
         values[p][s] = r.value;
     }
-    let largest = values.iter().flatten().copied().filter(|v| v.is_finite()).fold(0.0, f64::max);
+    let largest = values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
     Some(HeatMap {
         title: key.to_string(),
         x_label: "step".into(),
@@ -200,7 +227,10 @@ pub fn sweep_report(
     let results = load_results(specs)?;
     let aggregates = aggregate(&results, task.primary, task.better);
     let mut report = Report {
-        markdown: format!("{header}\n\n{}", markdown_table(&aggregates, task.primary, task.better)),
+        markdown: format!(
+            "{header}\n\n{}",
+            markdown_table(&aggregates, task.primary, task.better)
+        ),
         files: Vec::new(),
     };
     let results_md = dir.join("results.md");
@@ -208,12 +238,22 @@ pub fn sweep_report(
     let value_of = |a: &Aggregate, name: &str| swept(&a.label, specs, name);
     let final_line = |name: &str| SweepLine {
         label: format!("final {}", task.primary),
-        x: aggregates.iter().filter_map(|a| value_of(a, name)).collect(),
-        y: aggregates.iter().filter(|a| value_of(a, name).is_some()).map(|a| a.final_value.mean).collect(),
+        x: aggregates
+            .iter()
+            .filter_map(|a| value_of(a, name))
+            .collect(),
+        y: aggregates
+            .iter()
+            .filter(|a| value_of(a, name).is_some())
+            .map(|a| a.final_value.mean)
+            .collect(),
     };
     match sweep {
         Sweep::Delta => {
-            let mut panels = vec![Panel { y_label: task.primary.into(), lines: vec![final_line("delta")] }];
+            let mut panels = vec![Panel {
+                y_label: task.primary.into(),
+                lines: vec![final_line("delta")],
+            }];
             let with_mode: Vec<&Aggregate> = aggregates
                 .iter()
                 .filter(|a| run_mean(&results, &a.label, SGD_MODE_FRACTION).is_some())
@@ -223,7 +263,10 @@ pub fn sweep_report(
                     y_label: "SGD-mode fraction (mean over training)".into(),
                     lines: vec![SweepLine {
                         label: "SGD-mode fraction".into(),
-                        x: with_mode.iter().filter_map(|a| value_of(a, "delta")).collect(),
+                        x: with_mode
+                            .iter()
+                            .filter_map(|a| value_of(a, "delta"))
+                            .collect(),
                         y: with_mode
                             .iter()
                             .filter_map(|a| run_mean(&results, &a.label, SGD_MODE_FRACTION))
@@ -232,12 +275,24 @@ pub fn sweep_report(
                 });
             }
             let path = dir.join("sweep_delta.svg");
-            sweep_svg(&path, &format!("{}: AGD against δ", task.name), "δ", &panels, true)?;
+            sweep_svg(
+                &path,
+                &format!("{}: AGD against δ", task.name),
+                "δ",
+                &panels,
+                true,
+            )?;
             report.files.push(path);
         }
         Sweep::LrDelta => {
-            let mut lrs: Vec<f64> = aggregates.iter().filter_map(|a| value_of(a, "lr")).collect();
-            let mut deltas: Vec<f64> = aggregates.iter().filter_map(|a| value_of(a, "delta")).collect();
+            let mut lrs: Vec<f64> = aggregates
+                .iter()
+                .filter_map(|a| value_of(a, "lr"))
+                .collect();
+            let mut deltas: Vec<f64> = aggregates
+                .iter()
+                .filter_map(|a| value_of(a, "delta"))
+                .collect();
             for v in [&mut lrs, &mut deltas] {
                 v.sort_by(f64::total_cmp);
                 v.dedup();
@@ -246,13 +301,19 @@ pub fn sweep_report(
             for a in &aggregates {
                 if let (Some(lr), Some(delta)) = (value_of(a, "lr"), value_of(a, "delta")) {
                     let c = lrs.iter().position(|&x| x == lr).expect("collected above");
-                    let r = deltas.iter().position(|&x| x == delta).expect("collected above");
+                    let r = deltas
+                        .iter()
+                        .position(|&x| x == delta)
+                        .expect("collected above");
                     values[r][c] = a.final_value.mean;
                 }
             }
             let finite = values.iter().flatten().copied().filter(|v| v.is_finite());
-            let range =
-                finite.clone().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+            let range = finite
+                .clone()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                    (lo.min(v), hi.max(v))
+                });
             let map = HeatMap {
                 title: format!("{}: AGD's final {} over lr × δ", task.name, task.primary),
                 x_label: "learning rate".into(),
@@ -260,7 +321,11 @@ pub fn sweep_report(
                 columns: lrs.iter().map(|v| format!("{v:.1e}")).collect(),
                 rows: deltas.iter().map(|v| format!("{v:e}")).collect(),
                 values,
-                range: if range.0.is_finite() { range } else { (0.0, 1.0) },
+                range: if range.0.is_finite() {
+                    range
+                } else {
+                    (0.0, 1.0)
+                },
                 annotate: true,
             };
             let path = dir.join("lr_delta.svg");
@@ -268,21 +333,35 @@ pub fn sweep_report(
             report.files.push(path);
         }
         Sweep::K => {
-            let with_time: Vec<&Aggregate> =
-                aggregates.iter().filter(|a| a.seconds_per_epoch.is_some()).collect();
+            let with_time: Vec<&Aggregate> = aggregates
+                .iter()
+                .filter(|a| a.seconds_per_epoch.is_some())
+                .collect();
             let panels = vec![
                 Panel {
                     y_label: "training seconds per epoch".into(),
                     lines: vec![SweepLine {
                         label: "s / epoch".into(),
                         x: with_time.iter().filter_map(|a| value_of(a, "k")).collect(),
-                        y: with_time.iter().filter_map(|a| a.seconds_per_epoch.map(|s| s.mean)).collect(),
+                        y: with_time
+                            .iter()
+                            .filter_map(|a| a.seconds_per_epoch.map(|s| s.mean))
+                            .collect(),
                     }],
                 },
-                Panel { y_label: task.primary.into(), lines: vec![final_line("k")] },
+                Panel {
+                    y_label: task.primary.into(),
+                    lines: vec![final_line("k")],
+                },
             ];
             let path = dir.join("sweep_k.svg");
-            sweep_svg(&path, &format!("{}: AGD's difference every k steps", task.name), "k", &panels, true)?;
+            sweep_svg(
+                &path,
+                &format!("{}: AGD's difference every k steps", task.name),
+                "k",
+                &panels,
+                true,
+            )?;
             report.files.push(path);
         }
     }
@@ -294,8 +373,11 @@ pub fn sweep_report(
 /// The epoch-wise mean of a column over a label's seeds (for tests and callers that
 /// want the numbers behind a picture).
 pub fn mean_column(results: &[RunResult], label: &str, column: &str) -> Vec<f64> {
-    let curves: Vec<Vec<f64>> =
-        results.iter().filter(|r| r.label == label).filter_map(|r| r.table.column(column)).collect();
+    let curves: Vec<Vec<f64>> = results
+        .iter()
+        .filter(|r| r.label == label)
+        .filter_map(|r| r.table.column(column))
+        .collect();
     mean_curve(&curves)
 }
 
@@ -308,7 +390,11 @@ fn pictures_list(files: &[PathBuf], dir: &Path) -> String {
             format!("![{name}]({name})\n")
         })
         .collect();
-    if svgs.is_empty() { String::new() } else { format!("\n{}", svgs.join("\n")) }
+    if svgs.is_empty() {
+        String::new()
+    } else {
+        format!("\n{}", svgs.join("\n"))
+    }
 }
 
 fn ensure_dir(dir: &Path) -> Result<(), StudyError> {

@@ -29,7 +29,8 @@ impl MetricsTable {
     /// header, a first column other than `epoch`, a row of the wrong length or a value
     /// that is not a number.
     pub fn read(path: &Path) -> Result<MetricsTable, StudyError> {
-        let text = fs::read_to_string(path).map_err(|e| StudyError::new(path, None, e.to_string()))?;
+        let text =
+            fs::read_to_string(path).map_err(|e| StudyError::new(path, None, e.to_string()))?;
         MetricsTable::parse(&text, path)
     }
 
@@ -70,7 +71,11 @@ impl MetricsTable {
                 .collect::<Result<Vec<f64>, _>>()?;
             rows.push(row);
         }
-        Ok(MetricsTable { path: path.to_path_buf(), columns, rows })
+        Ok(MetricsTable {
+            path: path.to_path_buf(),
+            columns,
+            rows,
+        })
     }
 
     /// The values of column `name`, one per epoch; `None` when there is no such column.
@@ -81,7 +86,12 @@ impl MetricsTable {
 
     /// Whether the file holds exactly the epochs `1..=epochs`, in order: a finished run.
     pub fn has_epochs(&self, epochs: usize) -> bool {
-        self.rows.len() == epochs && self.rows.iter().enumerate().all(|(i, row)| row[0] == (i + 1) as f64)
+        self.rows.len() == epochs
+            && self
+                .rows
+                .iter()
+                .enumerate()
+                .all(|(i, row)| row[0] == (i + 1) as f64)
     }
 }
 
@@ -118,18 +128,30 @@ pub fn parse_diagnostics(text: &str, path: &Path) -> Result<Vec<DiagnosticRow>, 
         None => return Ok(Vec::new()),
         Some((_, header)) if header.trim() == HEADER => {}
         Some((_, header)) => {
-            return Err(StudyError::new(path, Some(1), format!("header `{header}`, expected `{HEADER}`")));
+            return Err(StudyError::new(
+                path,
+                Some(1),
+                format!("header `{header}`, expected `{HEADER}`"),
+            ));
         }
     }
     let mut rows = Vec::new();
     for (number, line) in lines {
         let fields: Vec<&str> = line.split(',').collect();
         let [epoch, step, param, key, value] = fields[..] else {
-            return Err(StudyError::new(path, Some(number), format!("{} fields, expected 5", fields.len())));
+            return Err(StudyError::new(
+                path,
+                Some(number),
+                format!("{} fields, expected 5", fields.len()),
+            ));
         };
         let whole = |field: &str, column: &str| {
             field.trim().parse::<usize>().map_err(|_| {
-                StudyError::new(path, Some(number), format!("{column} `{field}` is not a whole number"))
+                StudyError::new(
+                    path,
+                    Some(number),
+                    format!("{column} `{field}` is not a whole number"),
+                )
             })
         };
         rows.push(DiagnosticRow {
@@ -154,8 +176,11 @@ fn complete_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 fn parse_number(field: &str, column: &str, path: &Path, line: usize) -> Result<f64, StudyError> {
-    field
-        .trim()
-        .parse::<f64>()
-        .map_err(|_| StudyError::new(path, Some(line), format!("{column} `{field}` is not a number")))
+    field.trim().parse::<f64>().map_err(|_| {
+        StudyError::new(
+            path,
+            Some(line),
+            format!("{column} `{field}` is not a number"),
+        )
+    })
 }

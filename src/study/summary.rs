@@ -3,7 +3,7 @@
 //! table.
 
 use super::runs::MetricsTable;
-use crate::train::{Better, show};
+use crate::train::{show, Better};
 
 /// One finished run: its label (the optimizer, or a sweep point), seed and metrics.
 #[derive(Clone, Debug)]
@@ -88,7 +88,11 @@ pub fn aggregate(results: &[RunResult], primary: &str, better: Better) -> Vec<Ag
             continue;
         }
         let finals: Vec<f64> = curves.iter().map(|c| c[c.len() - 1]).collect();
-        let bests: Vec<f64> = curves.iter().filter_map(|c| pick(c)).map(|(_, v)| v).collect();
+        let bests: Vec<f64> = curves
+            .iter()
+            .filter_map(|c| pick(c))
+            .map(|(_, v)| v)
+            .collect();
         let mean_curve = mean_curve(&curves);
         let seconds: Vec<f64> = results
             .iter()
@@ -111,7 +115,9 @@ pub fn aggregate(results: &[RunResult], primary: &str, better: Better) -> Vec<Ag
 /// The epoch-wise mean of curves, as long as the shortest.
 pub fn mean_curve(curves: &[Vec<f64>]) -> Vec<f64> {
     let len = curves.iter().map(Vec::len).min().unwrap_or(0);
-    (0..len).map(|i| curves.iter().map(|c| c[i]).sum::<f64>() / curves.len() as f64).collect()
+    (0..len)
+        .map(|i| curves.iter().map(|c| c[i]).sum::<f64>() / curves.len() as f64)
+        .collect()
 }
 
 /// A value ± spread as people read it: accuracies as percentages, others with 4 digits.
@@ -134,8 +140,9 @@ pub fn markdown_table(aggregates: &[Aggregate], primary: &str, better: Better) -
          |---|---:|---:|---:|---:|---:|\n"
     );
     for a in aggregates {
-        let seconds =
-            a.seconds_per_epoch.map_or("-".to_string(), |s| format!("{:.1} ± {:.1}", s.mean, s.std));
+        let seconds = a
+            .seconds_per_epoch
+            .map_or("-".to_string(), |s| format!("{:.1} ± {:.1}", s.mean, s.std));
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
             a.label,

@@ -133,5 +133,9 @@ pub fn trajectory(
         Some(_) => None,
     };
     let final_distance = distance(*points.last().expect("the start at least"));
-    Ok(Trajectory { points, converged_at, final_distance })
+    Ok(Trajectory {
+        points,
+        converged_at,
+        final_distance,
+    })
 }

@@ -92,7 +92,9 @@ impl CommonArgs {
         }
         if let Some(fraction) = self.warn_switching {
             if !(0.0..=1.0).contains(&fraction) {
-                return bad(format!("--warn-switching {fraction}: a fraction of coordinates, in [0, 1]"));
+                return bad(format!(
+                    "--warn-switching {fraction}: a fraction of coordinates, in [0, 1]"
+                ));
             }
             if self.warn_switching_window == 0 {
                 return bad("--warn-switching-window must be at least 1".into());
@@ -103,7 +105,10 @@ impl CommonArgs {
 
     /// The optimizer these flags ask for; `default_lr` gives the example's tuned learning
     /// rate of each optimizer when `--lr` is not given.
-    pub fn optimizer_settings(&self, default_lr: impl Fn(OptimizerKind) -> f32) -> OptimizerSettings {
+    pub fn optimizer_settings(
+        &self,
+        default_lr: impl Fn(OptimizerKind) -> f32,
+    ) -> OptimizerSettings {
         OptimizerSettings {
             kind: self.optimizer,
             lr: self.lr.unwrap_or_else(|| default_lr(self.optimizer)),
@@ -128,7 +133,11 @@ impl CommonArgs {
             .with("batch-size", self.batch_size)
             .with("seed", self.seed)
             // Only when not the paper's AGD, so checkpoints made before the flag still resume.
-            .with_if(optimizer.difference_every != 1, "difference-every", optimizer.difference_every)
+            .with_if(
+                optimizer.difference_every != 1,
+                "difference-every",
+                optimizer.difference_every,
+            )
     }
 
     /// The training loop's configuration from these flags: metrics to `--metrics` or
@@ -136,11 +145,14 @@ impl CommonArgs {
     /// diagnostics rows every `--diagnostics-every` steps (once the example sets
     /// [`TrainConfig::diagnostics`]), switching warnings from `--warn-switching`.
     pub fn train_config(&self, label: String, name: &str, settings: RunSettings) -> TrainConfig {
-        let metrics =
-            self.metrics.clone().unwrap_or_else(|| format!("runs/{name}_{}.csv", self.optimizer).into());
-        let switch_warning = self
-            .warn_switching
-            .map(|threshold| SwitchWarning { threshold, window: self.warn_switching_window });
+        let metrics = self
+            .metrics
+            .clone()
+            .unwrap_or_else(|| format!("runs/{name}_{}.csv", self.optimizer).into());
+        let switch_warning = self.warn_switching.map(|threshold| SwitchWarning {
+            threshold,
+            window: self.warn_switching_window,
+        });
         TrainConfig {
             diagnostics_every: self.diagnostics_every,
             switch_warning,

@@ -39,7 +39,13 @@ impl fmt::Display for TrainError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TrainError::Settings(message) | TrainError::Data(message) => f.write_str(message),
-            TrainError::NonFinite { what, epoch, step, value, hint } => {
+            TrainError::NonFinite {
+                what,
+                epoch,
+                step,
+                value,
+                hint,
+            } => {
                 write!(f, "{what} became {value} at epoch {epoch}")?;
                 if let Some(step) = step {
                     write!(f, " step {step}")?;

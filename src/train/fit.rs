@@ -38,13 +38,15 @@ use std::time::Instant;
 
 use crate::autograd::Tape;
 use crate::checkpoint::{
-    CheckpointError, CheckpointErrorKind, check_writable_target, load_training, save_training,
+    check_writable_target, load_training, save_training, CheckpointError, CheckpointErrorKind,
 };
 use crate::nn::Module;
-use crate::optim::{LrSchedule, MODE_FLIP_FRACTION, OptimError, Optimizer, check_gradients, clip_grad_norm};
+use crate::optim::{
+    check_gradients, clip_grad_norm, LrSchedule, OptimError, Optimizer, MODE_FLIP_FRACTION,
+};
 
 use super::error::TrainError;
-use super::metrics_log::{MetricsLog, make_parent};
+use super::metrics_log::{make_parent, MetricsLog};
 use super::output::{print_line, warn};
 use super::progress::EpochProgress;
 use super::settings::RunSettings;
@@ -100,7 +102,11 @@ pub struct SwitchWarning {
 impl TrainConfig {
     /// A run of `epochs` epochs writing its metrics to `metrics`, with no checkpoints,
     /// clipping or diagnostics; set the other fields as needed.
-    pub fn new(label: impl Into<String>, epochs: usize, metrics: impl Into<PathBuf>) -> TrainConfig {
+    pub fn new(
+        label: impl Into<String>,
+        epochs: usize,
+        metrics: impl Into<PathBuf>,
+    ) -> TrainConfig {
         TrainConfig {
             label: label.into(),
             epochs,
@@ -183,7 +189,9 @@ pub fn fit(
     crate::tensor::memory::keep_freed_memory();
     let steps = task.steps_per_epoch();
     if steps == 0 {
-        return Err(TrainError::Data("no training data: the training set is empty".into()));
+        return Err(TrainError::Data(
+            "no training data: the training set is empty".into(),
+        ));
     }
     let start_epoch = match &config.resume {
         Some(path) => resume_from(path, model, optimizer, config)?,
@@ -235,7 +243,8 @@ pub fn fit(
                 let params = optimizer.params();
                 let missing = grads.missing(params.iter().map(|(n, p)| (n.as_str(), p)));
                 if !missing.is_empty() {
-                    let message = format!("these parameters got no gradient in the first step: {missing:?}");
+                    let message =
+                        format!("these parameters got no gradient in the first step: {missing:?}");
                     warn(format_args!("{message}"));
                     summary.warnings.push(message);
                 }
@@ -250,16 +259,29 @@ pub fn fit(
                 }
             }
             schedule.apply(optimizer, epoch * steps + step);
-            optimizer.step(&grads).map_err(|e| gradient_error(e, f64::NAN))?;
+            optimizer
+                .step(&grads)
+                .map_err(|e| gradient_error(e, f64::NAN))?;
             let report = optimizer.diagnostics();
             totals.add(loss, &out.sums, out.examples, &report);
             if let Some(warning) = &config.switch_warning {
-                summary.warnings.extend(switching.observe(&report, warning, epoch * steps + step + 1));
+                summary.warnings.extend(switching.observe(
+                    &report,
+                    warning,
+                    epoch * steps + step + 1,
+                ));
             }
-            let interval_done = config.diagnostics_every > 0 && (step + 1) % config.diagnostics_every == 0;
+            let interval_done =
+                config.diagnostics_every > 0 && (step + 1) % config.diagnostics_every == 0;
             if let (Some(log), true) = (&mut diagnostics, interval_done || step + 1 == steps) {
                 for (param, key, value) in totals.take_interval() {
-                    log.row(&diagnostics_row(epoch + 1, epoch * steps + step + 1, param, key, value))?;
+                    log.row(&diagnostics_row(
+                        epoch + 1,
+                        epoch * steps + step + 1,
+                        param,
+                        key,
+                        value,
+                    ))?;
                 }
             }
             progress.update(step + 1, || task.progress_status(totals.mean_loss()));
@@ -280,14 +302,23 @@ pub fn fit(
         row.push(("lr".into(), optimizer.lr() as f64));
         row.extend(totals.mean_diagnostics());
         row.push(("epoch_seconds".into(), train_seconds));
-        metrics.row(&row.iter().map(|(k, v)| (k.clone(), format!("{v}"))).collect::<Vec<_>>())?;
+        metrics.row(
+            &row.iter()
+                .map(|(k, v)| (k.clone(), format!("{v}")))
+                .collect::<Vec<_>>(),
+        )?;
         if let Some(path) = &config.save {
             let mut extra = config.settings.to_metadata();
             extra.insert(EPOCH_KEY.to_string(), (epoch + 1).to_string());
             save_training(path, model, &optimizer.state(), &extra)?;
         }
 
-        print_line(format_args!("epoch {:>2}/{}: {}", epoch + 1, config.epochs, describe(&row[1..])));
+        print_line(format_args!(
+            "epoch {:>2}/{}: {}",
+            epoch + 1,
+            config.epochs,
+            describe(&row[1..])
+        ));
         if let Some(value) = row.iter().find(|(n, _)| n == primary).map(|(_, v)| *v) {
             let improved = match (summary.best, better) {
                 (None, _) => true,
@@ -298,7 +329,10 @@ pub fn fit(
                 summary.best = Some((value, epoch + 1));
             }
         }
-        summary.history.push(EpochRecord { epoch: epoch + 1, metrics: row });
+        summary.history.push(EpochRecord {
+            epoch: epoch + 1,
+            metrics: row,
+        });
     }
 
     model.eval();
@@ -323,7 +357,13 @@ struct EpochTotals {
 }
 
 /// One row of the diagnostics CSV.
-fn diagnostics_row(epoch: usize, step: usize, param: String, key: &str, value: f64) -> Vec<(String, String)> {
+fn diagnostics_row(
+    epoch: usize,
+    step: usize,
+    param: String,
+    key: &str,
+    value: f64,
+) -> Vec<(String, String)> {
     vec![
         ("epoch".into(), epoch.to_string()),
         ("step".into(), step.to_string()),
@@ -351,7 +391,11 @@ impl SwitchWatch {
         let mut out = Vec::new();
         for (name, flips) in report.per_param(MODE_FLIP_FRACTION) {
             let run = self.above.entry(name.to_string()).or_insert(0);
-            *run = if flips > warning.threshold { *run + 1 } else { 0 };
+            *run = if flips > warning.threshold {
+                *run + 1
+            } else {
+                0
+            };
             if *run == warning.window {
                 let message = format!(
                     "step {global_step}: over {:.1}% of the coordinates of {name} changed AGD mode at each of \
@@ -395,8 +439,10 @@ impl EpochTotals {
         }
         for (index, report) in diagnostics.per_param.iter().enumerate() {
             for &(key, value) in &report.values {
-                let entry =
-                    self.per_param.entry((index, key)).or_insert_with(|| (report.name.clone(), 0.0, 0));
+                let entry = self
+                    .per_param
+                    .entry((index, key))
+                    .or_insert_with(|| (report.name.clone(), 0.0, 0));
                 entry.1 += value;
                 entry.2 += 1;
             }
@@ -408,12 +454,18 @@ impl EpochTotals {
     }
 
     fn mean_sums(&self) -> Vec<(String, f64)> {
-        self.sums.iter().map(|(n, s)| (n.to_string(), s / self.examples.max(1) as f64)).collect()
+        self.sums
+            .iter()
+            .map(|(n, s)| (n.to_string(), s / self.examples.max(1) as f64))
+            .collect()
     }
 
     /// Each diagnostic averaged over the epoch's steps.
     fn mean_diagnostics(&self) -> Vec<(String, f64)> {
-        self.overall.iter().map(|(k, s)| (k.to_string(), s / self.steps.max(1) as f64)).collect()
+        self.overall
+            .iter()
+            .map(|(k, s)| (k.to_string(), s / self.steps.max(1) as f64))
+            .collect()
     }
 
     /// The per-parameter diagnostics averaged since the last call, and a fresh start.
@@ -434,7 +486,8 @@ fn check_evaluation(evaluation: &[(String, f64)], epoch: usize) -> Result<(), Tr
                 epoch: epoch + 1,
                 step: None,
                 value: *value,
-                hint: "the weights have diverged: the learning rate (--lr) is probably too high".into(),
+                hint: "the weights have diverged: the learning rate (--lr) is probably too high"
+                    .into(),
             });
         }
     }
@@ -454,7 +507,9 @@ fn check_paths(config: &TrainConfig) -> Result<(), TrainError> {
                 )));
             }
             if config.diagnostics.as_deref().is_some_and(|d| same(path, d)) {
-                return Err(TrainError::Settings(format!("--diagnostics is the same file as {flag}")));
+                return Err(TrainError::Settings(format!(
+                    "--diagnostics is the same file as {flag}"
+                )));
             }
         }
     }
@@ -474,7 +529,8 @@ fn check_save_target(path: &Path) -> Result<(), TrainError> {
 }
 
 fn absolute(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| std::path::absolute(path).unwrap_or(path.to_path_buf()))
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| std::path::absolute(path).unwrap_or(path.to_path_buf()))
 }
 
 /// Load the checkpoint into the model and optimizer, check it against the run, and
@@ -489,7 +545,10 @@ fn resume_from(
     let bad = |what: String| {
         TrainError::Checkpoint(CheckpointError::new(
             path,
-            CheckpointErrorKind::BadMetadata { key: EPOCH_KEY.into(), problem: what },
+            CheckpointErrorKind::BadMetadata {
+                key: EPOCH_KEY.into(),
+                problem: what,
+            },
         ))
     };
     let epoch: usize = extra
@@ -503,14 +562,19 @@ fn resume_from(
             config.epochs
         )));
     }
-    config.settings.check_against(&extra, config.allow_changed_settings)?;
+    config
+        .settings
+        .check_against(&extra, config.allow_changed_settings)?;
     optimizer.load_state(&state).map_err(|e| {
         TrainError::Checkpoint(CheckpointError::new(
             path,
             CheckpointErrorKind::InvalidInput(format!("optimizer state: {e}")),
         ))
     })?;
-    print_line(format_args!("resumed from {} after epoch {epoch}", path.display()));
+    print_line(format_args!(
+        "resumed from {} after epoch {epoch}",
+        path.display()
+    ));
     Ok(epoch)
 }
 

@@ -28,7 +28,11 @@ impl MetricsLog {
     pub fn create(path: &Path) -> Result<MetricsLog, TrainError> {
         make_parent(path)?;
         let file = File::create(path).map_err(|e| io_error(path, e))?;
-        Ok(MetricsLog { path: path.to_path_buf(), out: BufWriter::new(file), header: None })
+        Ok(MetricsLog {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+            header: None,
+        })
     }
 
     /// Continue the file of a run resumed after `epoch` epochs: keep its header and the
@@ -44,13 +48,23 @@ impl MetricsLog {
             Err(e) => return Err(io_error(path, e)),
         };
         let (kept, header) = rows_up_to(&text, epoch).ok_or_else(|| {
-            TrainError::Data(format!("{}: not a metrics file of this program", path.display()))
+            TrainError::Data(format!(
+                "{}: not a metrics file of this program",
+                path.display()
+            ))
         })?;
         let temporary = path.with_extension("csv.resume-tmp");
         fs::write(&temporary, &kept).map_err(|e| io_error(&temporary, e))?;
         fs::rename(&temporary, path).map_err(|e| io_error(path, e))?;
-        let file = OpenOptions::new().append(true).open(path).map_err(|e| io_error(path, e))?;
-        Ok(MetricsLog { path: path.to_path_buf(), out: BufWriter::new(file), header })
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| io_error(path, e))?;
+        Ok(MetricsLog {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+            header,
+        })
     }
 
     /// Append one row of `(column, value)` pairs, flushed to the file before returning
@@ -76,7 +90,10 @@ impl MetricsLog {
         let line: Vec<&str> = values.iter().map(|(_, v)| v.as_str()).collect();
         writeln!(self.out, "{}", line.join(",")).map_err(|e| io_error(&self.path, e))?;
         self.out.flush().map_err(|e| io_error(&self.path, e))?;
-        self.out.get_ref().sync_data().map_err(|e| io_error(&self.path, e))
+        self.out
+            .get_ref()
+            .sync_data()
+            .map_err(|e| io_error(&self.path, e))
     }
 
     pub fn path(&self) -> &Path {
@@ -88,7 +105,9 @@ impl MetricsLog {
 /// and the header's columns; `None` when the text does not look like such a file.
 fn rows_up_to(text: &str, epoch: usize) -> Option<(String, Option<Vec<String>>)> {
     let mut lines = text.split_inclusive('\n').filter(|l| l.ends_with('\n'));
-    let Some(header) = lines.next() else { return Some((String::new(), None)) };
+    let Some(header) = lines.next() else {
+        return Some((String::new(), None));
+    };
     let columns: Vec<String> = header.trim_end().split(',').map(str::to_string).collect();
     if columns.first().map(String::as_str) != Some("epoch") {
         return None;
@@ -112,7 +131,10 @@ pub(crate) fn make_parent(path: &Path) -> Result<(), TrainError> {
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> TrainError {
-    TrainError::Io { path: path.to_path_buf(), source }
+    TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 #[cfg(test)]

@@ -17,16 +17,18 @@ mod schedule_flag;
 mod settings;
 mod task;
 
-pub use args::{CommonArgs, parse_with_defaults};
+pub use args::{parse_with_defaults, CommonArgs};
 pub use error::TrainError;
-pub use fit::{EPOCH_KEY, EpochRecord, RunSummary, SwitchWarning, TrainConfig, describe, fit, show};
+pub use fit::{
+    describe, fit, show, EpochRecord, RunSummary, SwitchWarning, TrainConfig, EPOCH_KEY,
+};
 pub use metrics_log::MetricsLog;
 pub use optimizer_choice::{OptimizerKind, OptimizerSettings};
 pub use output::{print_line, run_in_pool, thread_pool, warn};
 pub use progress::EpochProgress;
 pub use schedule_flag::ScheduleFlag;
 pub use settings::{RunSettings, SETTINGS_PREFIX};
-pub use task::{Better, StepOutput, Task, epoch_order, loss_and_perplexity, perplexity_status};
+pub use task::{epoch_order, loss_and_perplexity, perplexity_status, Better, StepOutput, Task};
 
 use crate::tensor::Tensor;
 
@@ -41,5 +43,10 @@ pub fn count_correct(logits: &Tensor, labels: &[usize]) -> usize {
         logits.shape(),
         labels.len()
     );
-    logits.argmax_dim(1).iter().zip(labels).filter(|(p, y)| p == y).count()
+    logits
+        .argmax_dim(1)
+        .iter()
+        .zip(labels)
+        .filter(|(p, y)| p == y)
+        .count()
 }

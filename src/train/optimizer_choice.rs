@@ -5,8 +5,8 @@ use std::str::FromStr;
 
 use super::error::TrainError;
 use crate::optim::{
-    AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, OptimError, Optimizer, ParamGroup, RAdam,
-    RAdamConfig, Sgd, SgdConfig,
+    AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, OptimError, Optimizer,
+    ParamGroup, RAdam, RAdamConfig, Sgd, SgdConfig,
 };
 
 /// The optimizers an example can be asked for by name.
@@ -52,10 +52,16 @@ impl FromStr for OptimizerKind {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        OptimizerKind::ALL.into_iter().find(|k| k.name().eq_ignore_ascii_case(s)).ok_or_else(|| {
-            let names: Vec<&str> = OptimizerKind::ALL.iter().map(|k| k.name()).collect();
-            format!("unknown optimizer `{s}` (choose one of: {})", names.join(", "))
-        })
+        OptimizerKind::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                let names: Vec<&str> = OptimizerKind::ALL.iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown optimizer `{s}` (choose one of: {})",
+                    names.join(", ")
+                )
+            })
     }
 }
 
@@ -86,9 +92,15 @@ impl OptimizerSettings {
     /// `--momentum 2`, `--weight-decay -1`, ...).
     pub fn build(&self, groups: Vec<ParamGroup>) -> Result<Box<dyn Optimizer>, TrainError> {
         self.build_optimizer(groups).map_err(|e| match e {
-            OptimError::InvalidHyperparameter { optimizer, name, value, expected } => TrainError::Settings(
-                format!("--{} {value}: {optimizer} needs {expected}", name.replace('_', "-")),
-            ),
+            OptimError::InvalidHyperparameter {
+                optimizer,
+                name,
+                value,
+                expected,
+            } => TrainError::Settings(format!(
+                "--{} {value}: {optimizer} needs {expected}",
+                name.replace('_', "-")
+            )),
             other => TrainError::Optimizer(other),
         })
     }
@@ -99,27 +111,54 @@ impl OptimizerSettings {
         Ok(match self.kind {
             OptimizerKind::Sgd => {
                 let d = SgdConfig::default();
-                let config = SgdConfig { lr, weight_decay: wd(d.weight_decay), momentum: self.momentum, ..d };
+                let config = SgdConfig {
+                    lr,
+                    weight_decay: wd(d.weight_decay),
+                    momentum: self.momentum,
+                    ..d
+                };
                 Box::new(Sgd::with_groups(groups, config)?)
             }
             OptimizerKind::Adam => {
                 let d = AdamConfig::default();
-                Box::new(Adam::with_groups(groups, AdamConfig { lr, weight_decay: wd(d.weight_decay), ..d })?)
+                Box::new(Adam::with_groups(
+                    groups,
+                    AdamConfig {
+                        lr,
+                        weight_decay: wd(d.weight_decay),
+                        ..d
+                    },
+                )?)
             }
             OptimizerKind::AdamW => {
                 let d = AdamConfig::adamw();
-                Box::new(Adam::with_groups(groups, AdamConfig { lr, weight_decay: wd(d.weight_decay), ..d })?)
+                Box::new(Adam::with_groups(
+                    groups,
+                    AdamConfig {
+                        lr,
+                        weight_decay: wd(d.weight_decay),
+                        ..d
+                    },
+                )?)
             }
             OptimizerKind::AdaBelief => {
                 let d = AdaBeliefConfig::default();
-                let config = AdaBeliefConfig { lr, weight_decay: wd(d.weight_decay), ..d };
+                let config = AdaBeliefConfig {
+                    lr,
+                    weight_decay: wd(d.weight_decay),
+                    ..d
+                };
                 Box::new(AdaBelief::with_groups(groups, config)?)
             }
             OptimizerKind::RAdam => {
                 let d = RAdamConfig::default();
                 Box::new(RAdam::with_groups(
                     groups,
-                    RAdamConfig { lr, weight_decay: wd(d.weight_decay), ..d },
+                    RAdamConfig {
+                        lr,
+                        weight_decay: wd(d.weight_decay),
+                        ..d
+                    },
                 )?)
             }
             OptimizerKind::Agd => {

@@ -10,7 +10,10 @@ use super::error::TrainError;
 /// checkpoints are written atomically, so stopping here never leaves a broken file.
 pub fn print_line(args: fmt::Arguments<'_>) {
     let mut out = io::stdout().lock();
-    let written = out.write_fmt(args).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
+    let written = out
+        .write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
     if let Err(e) = written {
         if e.kind() == io::ErrorKind::BrokenPipe {
             std::process::exit(0);
@@ -43,7 +46,9 @@ pub fn thread_pool(requested: Option<usize>) -> Result<(rayon::ThreadPool, usize
     let threads = match requested {
         Some(0) => return Err(TrainError::Settings("--threads must be at least 1".into())),
         Some(n) if n > cores => {
-            warn(format_args!("--threads {n}: this machine has {cores} core(s); using {cores}"));
+            warn(format_args!(
+                "--threads {n}: this machine has {cores} core(s); using {cores}"
+            ));
             cores
         }
         Some(n) => n,
@@ -52,7 +57,11 @@ pub fn thread_pool(requested: Option<usize>) -> Result<(rayon::ThreadPool, usize
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| TrainError::Settings(format!("--threads {threads}: cannot start the threads: {e}")))?;
+        .map_err(|e| {
+            TrainError::Settings(format!(
+                "--threads {threads}: cannot start the threads: {e}"
+            ))
+        })?;
     Ok((pool, threads))
 }
 

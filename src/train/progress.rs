@@ -12,10 +12,14 @@ pub struct EpochProgress {
 
 impl EpochProgress {
     pub fn new(label: String, steps: usize) -> EpochProgress {
-        let bar = ProgressBar::with_draw_target(Some(steps as u64), ProgressDrawTarget::stderr_with_hz(10));
-        let style = ProgressStyle::with_template("{prefix} [{bar:24}] {pos}/{len} {elapsed_precise} {msg}")
-            .expect("a valid template")
-            .progress_chars("#>.");
+        let bar = ProgressBar::with_draw_target(
+            Some(steps as u64),
+            ProgressDrawTarget::stderr_with_hz(10),
+        );
+        let style =
+            ProgressStyle::with_template("{prefix} [{bar:24}] {pos}/{len} {elapsed_precise} {msg}")
+                .expect("a valid template")
+                .progress_chars("#>.");
         bar.set_style(style);
         bar.set_prefix(label);
         bar.enable_steady_tick(Duration::from_millis(500));

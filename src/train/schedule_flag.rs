@@ -15,7 +15,10 @@ impl ScheduleFlag {
     /// The schedule over a run of `total_steps` steps (all epochs).
     pub fn build(self, total_steps: usize) -> Box<dyn LrSchedule> {
         match self {
-            ScheduleFlag::Cosine => Box::new(CosineAnnealing { t_max: total_steps.max(1), min_factor: 0.0 }),
+            ScheduleFlag::Cosine => Box::new(CosineAnnealing {
+                t_max: total_steps.max(1),
+                min_factor: 0.0,
+            }),
             ScheduleFlag::Constant => Box::new(Constant),
         }
     }

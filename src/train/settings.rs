@@ -27,13 +27,25 @@ impl RunSettings {
 
     /// Add a setting only when `condition` holds (a flag at its historical default is not
     /// stored, so older checkpoints keep resuming).
-    pub fn with_if(self, condition: bool, flag: &str, value: impl std::fmt::Display) -> RunSettings {
-        if condition { self.with(flag, value) } else { self }
+    pub fn with_if(
+        self,
+        condition: bool,
+        flag: &str,
+        value: impl std::fmt::Display,
+    ) -> RunSettings {
+        if condition {
+            self.with(flag, value)
+        } else {
+            self
+        }
     }
 
     /// The metadata entries a checkpoint stores.
     pub fn to_metadata(&self) -> BTreeMap<String, String> {
-        self.0.iter().map(|(k, v)| (format!("{SETTINGS_PREFIX}{k}"), v.clone())).collect()
+        self.0
+            .iter()
+            .map(|(k, v)| (format!("{SETTINGS_PREFIX}{k}"), v.clone()))
+            .collect()
     }
 
     /// Compare with the settings stored in a checkpoint's metadata.

@@ -65,7 +65,10 @@ pub trait Task {
 /// A language model's metrics for one split from its mean loss per token (natural log):
 /// `{split}_loss` and `{split}_ppl` = exp(loss), the perplexity.
 pub fn loss_and_perplexity(split: &str, mean_loss: f64) -> Vec<(String, f64)> {
-    vec![(format!("{split}_loss"), mean_loss), (format!("{split}_ppl"), mean_loss.exp())]
+    vec![
+        (format!("{split}_loss"), mean_loss),
+        (format!("{split}_ppl"), mean_loss.exp()),
+    ]
 }
 
 /// A language model's progress status: the running loss and its perplexity.
@@ -77,8 +80,8 @@ pub fn perplexity_status(mean_loss: f64) -> String {
 /// permutation that depends only on `(seed, epoch)`, so a resumed run sees the same
 /// batches as an uninterrupted one.
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
-    use rand::SeedableRng;
     use rand::seq::SliceRandom;
+    use rand::SeedableRng;
     let mut order: Vec<usize> = (0..n).collect();
     let epoch_seed = seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64);
     order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(epoch_seed));

@@ -6,13 +6,21 @@ pub fn synthetic_text(lines: usize, seed: u64) -> String {
     let mut state = seed;
     let mut text = String::new();
     for _ in 0..lines {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let mut word = (state >> 33) % 12;
         for _ in 0..5 {
             text.push_str(&format!("w{word} "));
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             // The next word is (3·word + 1) mod 12, except now and then.
-            word = if (state >> 33) % 8 == 0 { (state >> 40) % 12 } else { (3 * word + 1) % 12 };
+            word = if (state >> 33) % 8 == 0 {
+                (state >> 40) % 12
+            } else {
+                (3 * word + 1) % 12
+            };
         }
         text.push('\n');
     }
@@ -23,7 +31,11 @@ pub fn synthetic_text(lines: usize, seed: u64) -> String {
 /// test), with its 13-word vocabulary (w0..w11 and `<eos>`) checked.
 pub fn tiny_ptb() -> agdlab::data::ptb::Ptb {
     use std::path::Path;
-    let (train, valid, test) = (synthetic_text(400, 1), synthetic_text(60, 2), synthetic_text(60, 3));
+    let (train, valid, test) = (
+        synthetic_text(400, 1),
+        synthetic_text(60, 2),
+        synthetic_text(60, 3),
+    );
     let ptb = agdlab::data::ptb::Ptb::from_texts(
         (Path::new("train"), train.as_bytes()),
         (Path::new("valid"), valid.as_bytes()),

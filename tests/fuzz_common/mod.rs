@@ -5,13 +5,15 @@
 
 use std::io::{self, Read, Write};
 
-use flate2::Compression;
 use flate2::write::GzEncoder;
+use flate2::Compression;
 
 /// `bytes` gzip'd as one member.
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
-    encoder.write_all(bytes).expect("writing to a Vec cannot fail");
+    encoder
+        .write_all(bytes)
+        .expect("writing to a Vec cannot fail");
     encoder.finish().expect("writing to a Vec cannot fail")
 }
 

@@ -19,10 +19,10 @@ mod fuzz_common;
 use std::io::BufReader;
 use std::path::Path;
 
-use agdlab::data::criteo::{CriteoOptions, IntegerEncoding, NUM_FIELDS, read_criteo_from};
+use agdlab::data::criteo::{read_criteo_from, CriteoOptions, IntegerEncoding, NUM_FIELDS};
 use agdlab::data::movielens::MovieLens;
 use agdlab::data::{CtrExamples, DataError, DataErrorKind, Skipped};
-use fuzz_common::{SmallReads, presented};
+use fuzz_common::{presented, SmallReads};
 
 /// `criteo`: the first byte is a control byte, the rest is the file.
 ///
@@ -41,7 +41,11 @@ pub fn check_criteo(input: &[u8]) {
     let k = control >> 4;
     let options = CriteoOptions {
         table_size: 1 << k,
-        integers: if control & 0b100 != 0 { IntegerEncoding::Log } else { IntegerEncoding::Bucket },
+        integers: if control & 0b100 != 0 {
+            IntegerEncoding::Log
+        } else {
+            IntegerEncoding::Bucket
+        },
         skip_malformed: control & 0b1000 != 0,
         max_examples: (k == 15).then_some(2),
     };
@@ -58,7 +62,9 @@ pub fn check_criteo(input: &[u8]) {
                     options.integers == IntegerEncoding::Log,
                 );
                 check_skipped(skipped, options.skip_malformed);
-                assert!(options.max_examples.map_or(true, |max| examples.len() <= max));
+                assert!(options
+                    .max_examples
+                    .map_or(true, |max| examples.len() <= max));
             }
             Err(e) => check_error(e, name),
         }
@@ -106,36 +112,60 @@ pub fn check_movielens(input: &[u8]) {
                 }
                 check_skipped(skipped, skip);
             }
-            Err(e) => assert!(e.path() == users_name || e.path() == ratings_name, "{}", e.path().display()),
+            Err(e) => assert!(
+                e.path() == users_name || e.path() == ratings_name,
+                "{}",
+                e.path().display()
+            ),
         }
     }
-    let same = |a: &MovieLens, b: &MovieLens| a.examples == b.examples && a.field_sizes == b.field_sizes;
+    let same =
+        |a: &MovieLens, b: &MovieLens| a.examples == b.examples && a.field_sizes == b.field_sizes;
     match (&from_slice, &in_small_reads) {
         (Ok((a, s)), Ok((b, t))) => {
-            assert!(same(a, b) && s.count == t.count, "chunking changed the examples")
+            assert!(
+                same(a, b) && s.count == t.count,
+                "chunking changed the examples"
+            )
         }
         (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "chunking changed the error"),
         _ => {
-            panic!("read from a slice: {}; read 7 bytes at a time: {}", ok(&from_slice), ok(&in_small_reads))
+            panic!(
+                "read from a slice: {}; read 7 bytes at a time: {}",
+                ok(&from_slice),
+                ok(&in_small_reads)
+            )
         }
     }
 }
 
 fn ok<T>(answer: &Result<T, DataError>) -> String {
-    answer.as_ref().err().map_or("examples".to_string(), |e| e.to_string())
+    answer
+        .as_ref()
+        .err()
+        .map_or("examples".to_string(), |e| e.to_string())
 }
 
 /// Examples hold one row per field, inside the table, labels 0 or 1, finite values.
 fn check_examples(examples: &CtrExamples, fields: usize, table_size: usize, with_values: bool) {
     assert_eq!(examples.num_fields(), fields);
     assert_eq!(examples.ids().len(), examples.len() * fields);
-    assert!(examples.ids().iter().all(|&id| (id as usize) < table_size), "a row outside the table");
-    assert!(examples.labels().iter().all(|&y| y == 0.0 || y == 1.0), "a label other than 0 or 1");
+    assert!(
+        examples.ids().iter().all(|&id| (id as usize) < table_size),
+        "a row outside the table"
+    );
+    assert!(
+        examples.labels().iter().all(|&y| y == 0.0 || y == 1.0),
+        "a label other than 0 or 1"
+    );
     match examples.values() {
         Some(values) => {
             assert!(with_values, "values where none were asked for");
             assert_eq!(values.len(), examples.ids().len());
-            assert!(values.iter().all(|v| v.is_finite()), "a value that is not finite");
+            assert!(
+                values.iter().all(|v| v.is_finite()),
+                "a value that is not finite"
+            );
         }
         None => assert!(!with_values, "no values where they were asked for"),
     }
@@ -143,7 +173,10 @@ fn check_examples(examples: &CtrExamples, fields: usize, table_size: usize, with
 
 fn check_skipped(skipped: &Skipped, skip: bool) {
     assert_eq!(skipped.count > 0, skipped.first.is_some());
-    assert!(skip || skipped.count == 0, "lines skipped without being asked to");
+    assert!(
+        skip || skipped.count == 0,
+        "lines skipped without being asked to"
+    );
     if let Some(first) = &skipped.first {
         assert!(matches!(first.kind(), DataErrorKind::Malformed { line, .. } if *line >= 1));
         let _shown = skipped.to_string();
@@ -169,8 +202,14 @@ fn compare(
 ) {
     match (a, b) {
         (Ok((x, s)), Ok((y, t))) => {
-            assert!(x == y, "the same file read 7 bytes at a time gave other examples");
-            assert_eq!(s.count, t.count, "the same file read 7 bytes at a time skipped other lines");
+            assert!(
+                x == y,
+                "the same file read 7 bytes at a time gave other examples"
+            );
+            assert_eq!(
+                s.count, t.count,
+                "the same file read 7 bytes at a time skipped other lines"
+            );
         }
         (Err(_), Err(_)) => {}
         (Ok(_), Err(e)) | (Err(e), Ok(_)) => assert!(

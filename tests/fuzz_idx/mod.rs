@@ -32,9 +32,9 @@ mod fuzz_common;
 
 use std::path::Path;
 
-use agdlab::data::mnist::{IdxArray, read_idx_u8_from};
+use agdlab::data::mnist::{read_idx_u8_from, IdxArray};
 use agdlab::data::{DataError, DataErrorKind};
-use fuzz_common::{SmallReads, presented};
+use fuzz_common::{presented, SmallReads};
 
 /// Read `input` as the control byte says and panic if an answer breaks a rule above.
 pub fn check(input: &[u8]) {
@@ -65,7 +65,10 @@ pub fn check(input: &[u8]) {
         }
     }
     match (&from_slice, &in_small_reads) {
-        (Ok(a), Ok(b)) => assert_eq!(a, b, "the same file read 7 bytes at a time gave another array"),
+        (Ok(a), Ok(b)) => assert_eq!(
+            a, b,
+            "the same file read 7 bytes at a time gave another array"
+        ),
         (Err(_), Err(_)) => {}
         (Ok(_), Err(e)) | (Err(e), Ok(_)) => {
             // Only a limit leaves bytes unread, and only the gzip decoder reads ahead.
@@ -84,8 +87,16 @@ fn check_array(array: &IdxArray, inner_dims: &[u32], max_items: Option<usize>) {
     let inner: Vec<usize> = inner_dims.iter().map(|&d| d as usize).collect();
     assert_eq!(array.dims[1..], inner[..], "inner dimensions");
     let count = array.dims[0];
-    assert_eq!(array.items, max_items.map_or(count, |k| k.min(count)), "items read");
-    assert_eq!(array.data.len(), array.items * inner.iter().product::<usize>(), "payload length");
+    assert_eq!(
+        array.items,
+        max_items.map_or(count, |k| k.min(count)),
+        "items read"
+    );
+    assert_eq!(
+        array.data.len(),
+        array.items * inner.iter().product::<usize>(),
+        "payload length"
+    );
 }
 
 fn summary(answer: &Result<IdxArray, DataError>) -> String {

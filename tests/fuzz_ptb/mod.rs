@@ -15,8 +15,8 @@
 
 use std::path::Path;
 
+use agdlab::data::ptb::{Ptb, Streams, EOS};
 use agdlab::data::DataErrorKind;
-use agdlab::data::ptb::{EOS, Ptb, Streams};
 
 /// Read `input` as the module documentation says and panic if an answer breaks a rule.
 pub fn check(input: &[u8]) {
@@ -24,28 +24,45 @@ pub fn check(input: &[u8]) {
     let train = pieces.next().unwrap_or_default();
     let valid = pieces.next().unwrap_or(train);
     let test = pieces.next().unwrap_or(valid);
-    let names = [Path::new("train.txt"), Path::new("valid.txt"), Path::new("test.txt")];
+    let names = [
+        Path::new("train.txt"),
+        Path::new("valid.txt"),
+        Path::new("test.txt"),
+    ];
     let texts = [train, valid, test];
     match Ptb::from_texts((names[0], train), (names[1], valid), (names[2], test)) {
         Ok(ptb) => check_corpus(&ptb, train),
         Err(e) => {
-            let which = names.iter().position(|&n| n == e.path()).expect("the error names one of the files");
+            let which = names
+                .iter()
+                .position(|&n| n == e.path())
+                .expect("the error names one of the files");
             let lines = texts[which].split(|&b| b == b'\n').count();
             let line = match e.kind() {
                 DataErrorKind::NotUtf8 { line, .. }
                 | DataErrorKind::ControlCharacter { line, .. }
                 | DataErrorKind::UnknownWord { line, .. } => Some(*line),
                 DataErrorKind::NoText => {
-                    assert!(texts[which].is_empty(), "NoText for a file of {} bytes", texts[which].len());
+                    assert!(
+                        texts[which].is_empty(),
+                        "NoText for a file of {} bytes",
+                        texts[which].len()
+                    );
                     None
                 }
                 other => panic!("unexpected error kind {other:?}"),
             };
             if let Some(line) = line {
-                assert!((1..=lines).contains(&line), "line {line} of a text with {lines} lines");
+                assert!(
+                    (1..=lines).contains(&line),
+                    "line {line} of a text with {lines} lines"
+                );
             }
             let shown = e.to_string();
-            assert!(shown.starts_with(&e.path().display().to_string()), "{shown}");
+            assert!(
+                shown.starts_with(&e.path().display().to_string()),
+                "{shown}"
+            );
         }
     }
 }
@@ -54,7 +71,10 @@ fn check_corpus(ptb: &Ptb, train_text: &[u8]) {
     let vocab = &ptb.vocab;
     for (id, word) in vocab.words().iter().enumerate() {
         assert_eq!(vocab.id(word), Some(id), "{word:?}");
-        assert!(!word.is_empty() && !word.chars().any(char::is_whitespace), "{word:?}");
+        assert!(
+            !word.is_empty() && !word.chars().any(char::is_whitespace),
+            "{word:?}"
+        );
     }
     // A plain re-reading of the training text: every line's words, then <eos>.
     let text = std::str::from_utf8(train_text).expect("the corpus loaded, so the text is UTF-8");
@@ -64,8 +84,11 @@ fn check_corpus(ptb: &Ptb, train_text: &[u8]) {
         expected.extend(line.split_whitespace());
         expected.push(EOS);
     }
-    let got: Vec<&str> =
-        ptb.train.iter().map(|&id| vocab.word(id).expect("an id in the vocabulary")).collect();
+    let got: Vec<&str> = ptb
+        .train
+        .iter()
+        .map(|&id| vocab.word(id).expect("an id in the vocabulary"))
+        .collect();
     assert_eq!(got, expected);
     // Ids in order of first appearance.
     let mut next = 0;
@@ -91,7 +114,10 @@ fn check_windows(ids: &[usize], batch: usize, seq: usize) {
     for w in 0..streams.windows(seq) {
         let window = streams.window(w, seq);
         assert!(window.len >= 1 && window.len <= seq);
-        assert_eq!((window.inputs.len(), window.targets.len()), (window.len * batch, window.len * batch));
+        assert_eq!(
+            (window.inputs.len(), window.targets.len()),
+            (window.len * batch, window.len * batch)
+        );
         for t in 0..window.len {
             for b in 0..batch {
                 let row = w * seq + t;

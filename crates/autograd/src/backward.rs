@@ -24,8 +24,8 @@
 //! The tape checks every contribution's shape, and after the closure returns that every
 //! input needing a gradient got one; either mistake panics naming the op.
 
-use agdlab_tensor::Tensor;
 use agdlab_tensor::matmul::matmul_into;
+use agdlab_tensor::Tensor;
 
 use crate::grad::{Grad, RowSparse};
 
@@ -51,7 +51,13 @@ impl<'a> InputGrads<'a> {
         shapes: &'a [Vec<usize>],
         slots: &'a mut [Option<Grad>],
     ) -> InputGrads<'a> {
-        InputGrads { op, nodes, shapes, slots, given: vec![false; nodes.len()] }
+        InputGrads {
+            op,
+            nodes,
+            shapes,
+            slots,
+            given: vec![false; nodes.len()],
+        }
     }
 
     /// The op's name.
@@ -163,7 +169,12 @@ impl<'a> InputGrads<'a> {
     }
 
     fn check_index(&self, i: usize) {
-        assert!(i < self.nodes.len(), "{} backward: no input {i} (the op has {})", self.op, self.nodes.len());
+        assert!(
+            i < self.nodes.len(),
+            "{} backward: no input {i} (the op has {})",
+            self.op,
+            self.nodes.len()
+        );
     }
 
     fn check_shape(&self, i: usize, how: &str, shape: &[usize]) {

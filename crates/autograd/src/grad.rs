@@ -145,7 +145,10 @@ impl RowSparse {
     /// # Panics
     /// When `shape` has rank 0, `values` has the wrong shape, or a row is out of range.
     pub fn new(shape: &[usize], rows: Vec<usize>, values: Tensor) -> RowSparse {
-        assert!(!shape.is_empty(), "RowSparse: a gradient of rank 0 has no rows");
+        assert!(
+            !shape.is_empty(),
+            "RowSparse: a gradient of rank 0 has no rows"
+        );
         let mut expected = shape.to_vec();
         expected[0] = rows.len();
         assert_eq!(
@@ -158,7 +161,11 @@ impl RowSparse {
         if let Some(bad) = rows.iter().find(|&&r| r >= shape[0]) {
             panic!("RowSparse: row {bad} out of range for a gradient of shape {shape:?}");
         }
-        RowSparse { shape: shape.to_vec(), rows, values: values.contiguous() }
+        RowSparse {
+            shape: shape.to_vec(),
+            rows,
+            values: values.contiguous(),
+        }
     }
 
     /// The full shape.
@@ -190,14 +197,20 @@ impl RowSparse {
         let row_len = self.row_len();
         let mut order: Vec<usize> = (0..self.rows.len()).collect();
         order.sort_by_key(|&k| self.rows[k]);
-        let src = self.values.as_slice().expect("RowSparse values are contiguous");
+        let src = self
+            .values
+            .as_slice()
+            .expect("RowSparse values are contiguous");
         let mut rows: Vec<usize> = Vec::with_capacity(self.rows.len());
         let mut data: Vec<f32> = Vec::with_capacity(src.len());
         for k in order {
             let values = &src[k * row_len..(k + 1) * row_len];
             if rows.last() == Some(&self.rows[k]) {
                 let start = data.len() - row_len;
-                data[start..].iter_mut().zip(values).for_each(|(d, &v)| *d += v);
+                data[start..]
+                    .iter_mut()
+                    .zip(values)
+                    .for_each(|(d, &v)| *d += v);
             } else {
                 rows.push(self.rows[k]);
                 data.extend_from_slice(values);
@@ -206,7 +219,11 @@ impl RowSparse {
         let mut shape = self.shape.clone();
         shape[0] = rows.len();
         let values = Tensor::from_vec(data, &shape).expect("one row of values per kept row");
-        RowSparse { shape: self.shape, rows, values }
+        RowSparse {
+            shape: self.shape,
+            rows,
+            values,
+        }
     }
 
     /// `dense[rows[k]] += values[k]` for every k, in place.
@@ -214,7 +231,11 @@ impl RowSparse {
     /// # Panics
     /// When `dense` does not have this gradient's shape.
     pub fn add_to(&self, dense: &mut Tensor) {
-        assert_eq!(dense.shape(), &self.shape[..], "RowSparse::add_to: shape mismatch");
+        assert_eq!(
+            dense.shape(),
+            &self.shape[..],
+            "RowSparse::add_to: shape mismatch"
+        );
         dense.index_add_assign(0, &self.rows, &self.values);
     }
 

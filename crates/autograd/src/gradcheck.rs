@@ -12,8 +12,8 @@
 //! on exactly the layouts given.
 
 use agdlab_tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 use crate::tape::Tape;
 use crate::var::Var;
@@ -33,7 +33,12 @@ pub struct GradCheck {
 
 impl Default for GradCheck {
     fn default() -> Self {
-        GradCheck { eps: 1e-2, rtol: 2e-3, atol: 2e-3, seed: 0 }
+        GradCheck {
+            eps: 1e-2,
+            rtol: 2e-3,
+            atol: 2e-3,
+            seed: 0,
+        }
     }
 }
 
@@ -56,7 +61,10 @@ pub fn check_gradients(
     let loss = |xs: &[Tensor]| -> f64 {
         let consts: Vec<Var> = xs.iter().map(|x| Var::constant(x.clone())).collect();
         let y = f(&consts).value().to_vec();
-        y.iter().zip(cotangent.to_vec()).map(|(&y, c)| y as f64 * c as f64).sum()
+        y.iter()
+            .zip(cotangent.to_vec())
+            .map(|(&y, c)| y as f64 * c as f64)
+            .sum()
     };
     let central = |xs: &mut Vec<Tensor>, which: usize, index: &[usize], h: f32| -> f64 {
         let x = inputs[which].get(index);
@@ -70,8 +78,11 @@ pub fn check_gradients(
     };
 
     for (which, input) in inputs.iter().enumerate() {
-        let analytic =
-            grads.wrt(&leaves[which]).cloned().unwrap_or_else(|| Tensor::zeros(input.shape())).to_vec();
+        let analytic = grads
+            .wrt(&leaves[which])
+            .cloned()
+            .unwrap_or_else(|| Tensor::zeros(input.shape()))
+            .to_vec();
         let mut xs = inputs.to_vec();
         for (flat, index) in multi_indices(input.shape()).enumerate() {
             let d_h = central(&mut xs, which, &index, config.eps);

@@ -29,7 +29,10 @@ impl Gradients {
     }
 
     pub(crate) fn for_tape(tape: TapeId) -> Gradients {
-        Gradients { tape: Some(tape), ..Gradients::default() }
+        Gradients {
+            tape: Some(tape),
+            ..Gradients::default()
+        }
     }
 
     /// The gradient of `param`, or `None` if the loss did not depend on it.
@@ -55,7 +58,8 @@ impl Gradients {
             self.tape == Some(tape.id()),
             "Gradients::wrt: the value is on {} but these gradients come from {}",
             tape.id(),
-            self.tape.map_or("gradients built by hand".to_string(), |t| t.to_string())
+            self.tape
+                .map_or("gradients built by hand".to_string(), |t| t.to_string())
         );
         leaf.node().and_then(|node| self.by_leaf.get(&node))
     }
@@ -93,7 +97,10 @@ impl Gradients {
     /// # Panics
     /// As [`RowSparse::new`], against the parameter's shape.
     pub fn insert_rows(&mut self, param: &Param, rows: Vec<usize>, values: Tensor) {
-        self.insert_grad(param, Grad::RowSparse(RowSparse::new(&param.shape(), rows, values)));
+        self.insert_grad(
+            param,
+            Grad::RowSparse(RowSparse::new(&param.shape(), rows, values)),
+        );
     }
 
     /// Iterate over all parameter gradients (in no particular order).
@@ -102,7 +109,10 @@ impl Gradients {
     }
 
     /// Names of the parameters that received no gradient, in the order given.
-    pub fn missing<'a>(&self, params: impl IntoIterator<Item = (&'a str, &'a Param)>) -> Vec<String> {
+    pub fn missing<'a>(
+        &self,
+        params: impl IntoIterator<Item = (&'a str, &'a Param)>,
+    ) -> Vec<String> {
         params
             .into_iter()
             .filter(|(_, p)| !self.by_param.contains_key(&p.id()))

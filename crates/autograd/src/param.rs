@@ -34,7 +34,10 @@ pub struct Param {
 impl Param {
     /// A new parameter holding (a contiguous copy of) `value`.
     pub fn new(value: Tensor) -> Param {
-        Param { id: ParamId::fresh(), value: Arc::new(RwLock::new(value.contiguous())) }
+        Param {
+            id: ParamId::fresh(),
+            value: Arc::new(RwLock::new(value.contiguous())),
+        }
     }
 
     pub fn id(&self) -> ParamId {
@@ -47,7 +50,11 @@ impl Param {
     }
 
     pub fn shape(&self) -> Vec<usize> {
-        self.value.read().expect("parameter lock poisoned").shape().to_vec()
+        self.value
+            .read()
+            .expect("parameter lock poisoned")
+            .shape()
+            .to_vec()
     }
 
     pub fn numel(&self) -> usize {
@@ -75,7 +82,10 @@ impl Param {
     pub fn set(&self, value: Tensor) -> Result<(), ShapeMismatch> {
         let mut slot = self.value.write().expect("parameter lock poisoned");
         if slot.shape() != value.shape() {
-            return Err(ShapeMismatch { expected: slot.shape().to_vec(), found: value.shape().to_vec() });
+            return Err(ShapeMismatch {
+                expected: slot.shape().to_vec(),
+                found: value.shape().to_vec(),
+            });
         }
         *slot = value.contiguous();
         Ok(())
@@ -100,7 +110,11 @@ pub struct ShapeMismatch {
 
 impl std::fmt::Display for ShapeMismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "shape {:?} does not match the parameter's shape {:?}", self.found, self.expected)
+        write!(
+            f,
+            "shape {:?} does not match the parameter's shape {:?}",
+            self.found, self.expected
+        )
     }
 }
 

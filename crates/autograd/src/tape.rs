@@ -58,7 +58,12 @@ enum NodeKind {
     Leaf,
     /// An op: which nodes fed it (`None` for inputs needing no gradient) and how to
     /// send its gradient back to them.
-    Op { name: &'static str, inputs: Vec<Option<usize>>, input_shapes: Vec<Vec<usize>>, backward: BackwardFn },
+    Op {
+        name: &'static str,
+        inputs: Vec<Option<usize>>,
+        input_shapes: Vec<Vec<usize>>,
+        backward: BackwardFn,
+    },
 }
 
 #[derive(Default)]
@@ -92,21 +97,34 @@ impl Default for Tape {
 
 impl fmt::Debug for Tape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Tape({}, {} nodes, recording={})", self.id, self.len(), self.recording)
+        write!(
+            f,
+            "Tape({}, {} nodes, recording={})",
+            self.id,
+            self.len(),
+            self.recording
+        )
     }
 }
 
 impl Tape {
     /// A new, empty tape that records.
     pub fn new() -> Tape {
-        Tape { inner: Rc::new(RefCell::new(TapeInner::default())), id: TapeId::fresh(), recording: true }
+        Tape {
+            inner: Rc::new(RefCell::new(TapeInner::default())),
+            id: TapeId::fresh(),
+            recording: true,
+        }
     }
 
     /// A tape that records nothing: inputs, leaves and parameters put on it are plain
     /// constants, so a forward pass on it costs no memory for backward.
     /// PyTorch equivalent: running the model under `with torch.no_grad():`.
     pub fn no_grad() -> Tape {
-        Tape { recording: false, ..Tape::new() }
+        Tape {
+            recording: false,
+            ..Tape::new()
+        }
     }
 
     /// This tape's identity.
@@ -171,12 +189,20 @@ impl Tape {
         input_shapes: Vec<Vec<usize>>,
         backward: BackwardFn,
     ) -> usize {
-        self.push(NodeKind::Op { name, inputs, input_shapes, backward })
+        self.push(NodeKind::Op {
+            name,
+            inputs,
+            input_shapes,
+            backward,
+        })
     }
 
     fn push(&self, node: NodeKind) -> usize {
         let mut inner = self.inner.borrow_mut();
-        assert!(!inner.consumed, "Tape: this tape already ran backward; make a new Tape for each step");
+        assert!(
+            !inner.consumed,
+            "Tape: this tape already ran backward; make a new Tape for each step"
+        );
         inner.nodes.push(node);
         inner.nodes.len() - 1
     }
@@ -187,7 +213,10 @@ impl Tape {
     pub(crate) fn backward(&self, root: usize, seed: Tensor) -> Gradients {
         let nodes = {
             let mut inner = self.inner.borrow_mut();
-            assert!(!inner.consumed, "backward: this tape already ran backward once");
+            assert!(
+                !inner.consumed,
+                "backward: this tape already ran backward once"
+            );
             inner.consumed = true;
             inner.param_nodes.clear();
             std::mem::take(&mut inner.nodes)
@@ -197,12 +226,20 @@ impl Tape {
         let mut result = Gradients::for_tape(self.id);
 
         for (id, node) in nodes.into_iter().enumerate().take(root + 1).rev() {
-            let Some(grad) = grads[id].take() else { continue };
+            let Some(grad) = grads[id].take() else {
+                continue;
+            };
             match node {
                 NodeKind::Param(param) => result.insert_param(param, grad),
                 NodeKind::Leaf => result.insert_leaf(id, grad.into_dense()),
-                NodeKind::Op { name, inputs, input_shapes, backward } => {
-                    let mut input_grads = InputGrads::new(name, &inputs, &input_shapes, &mut grads[..id]);
+                NodeKind::Op {
+                    name,
+                    inputs,
+                    input_shapes,
+                    backward,
+                } => {
+                    let mut input_grads =
+                        InputGrads::new(name, &inputs, &input_shapes, &mut grads[..id]);
                     backward(grad.into_dense(), &mut input_grads);
                     input_grads.finish();
                 }

@@ -31,11 +31,17 @@ pub struct Var {
 impl Var {
     /// A value that never needs a gradient and records nothing.
     pub fn constant(value: Tensor) -> Var {
-        Var { value, origin: Origin::Constant }
+        Var {
+            value,
+            origin: Origin::Constant,
+        }
     }
 
     pub(crate) fn traced(value: Tensor, tape: Tape, node: Option<usize>) -> Var {
-        Var { value, origin: Origin::Traced { tape, node } }
+        Var {
+            value,
+            origin: Origin::Traced { tape, node },
+        }
     }
 
     /// The forward value.
@@ -138,7 +144,12 @@ impl Var {
     /// When the value has more than one element (use [`Var::backward_with`]), or when it
     /// was not recorded on a tape (see [`Var::backward_with`]).
     pub fn backward(&self) -> Gradients {
-        assert_eq!(self.value.numel(), 1, "backward: needs a one-element loss, got shape {:?}", self.shape());
+        assert_eq!(
+            self.value.numel(),
+            1,
+            "backward: needs a one-element loss, got shape {:?}",
+            self.shape()
+        );
         self.backward_with(Tensor::ones(self.shape()))
     }
 
@@ -151,9 +162,16 @@ impl Var {
     /// `tape.input(x)`), or a model evaluated on a [`Tape::no_grad`]; the message says
     /// so rather than returning empty gradients that an optimizer would silently skip.
     pub fn backward_with(&self, seed: Tensor) -> Gradients {
-        assert_eq!(seed.shape(), self.shape(), "backward_with: seed shape differs from value shape");
+        assert_eq!(
+            seed.shape(),
+            self.shape(),
+            "backward_with: seed shape differs from value shape"
+        );
         match &self.origin {
-            Origin::Traced { tape, node: Some(node) } => tape.backward(*node, seed),
+            Origin::Traced {
+                tape,
+                node: Some(node),
+            } => tape.backward(*node, seed),
             _ => panic!(
                 "backward: this value depends on no parameter or leaf, so there is nothing to \
                  differentiate. Was the batch put on the step's tape (tape.input(x)) and the \
@@ -165,6 +183,11 @@ impl Var {
 
 impl std::fmt::Debug for Var {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Var(requires_grad={}, {:?})", self.requires_grad(), self.value)
+        write!(
+            f,
+            "Var(requires_grad={}, {:?})",
+            self.requires_grad(),
+            self.value
+        )
     }
 }

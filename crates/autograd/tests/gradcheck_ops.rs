@@ -8,19 +8,21 @@
 // `&[x.clone()]` reads better than `std::slice::from_ref(&x)` next to the multi-input calls.
 #![allow(clippy::cloned_ref_to_slice_refs)]
 
-use agdlab_autograd::{GradCheck, Var, check_gradients};
-use agdlab_tensor::Tensor;
+use agdlab_autograd::{check_gradients, GradCheck, Var};
 use agdlab_tensor::index::Indices;
-use rand::SeedableRng;
+use agdlab_tensor::Tensor;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::SeedableRng;
 
 /// Tensors of logical shape `shape` in several layouts, values from `transform`.
 ///
 /// The transform is applied to the underlying storage before the view is taken, so the
 /// layout under test is the one the op actually sees.
 fn layouts(shape: &[usize], seed: u64, transform: fn(f32) -> f32) -> Vec<(&'static str, Tensor)> {
-    layouts_from(shape, seed, |shape, rng| Tensor::normal(shape, 0.0, 1.0, rng).map(transform))
+    layouts_from(shape, seed, |shape, rng| {
+        Tensor::normal(shape, 0.0, 1.0, rng).map(transform)
+    })
 }
 
 /// As [`layouts`], with the underlying storage drawn by `draw(storage_shape, rng)`.
@@ -43,7 +45,11 @@ fn layouts_from(
         wider[0] += 2;
         wider[rank - 1] += 3;
         let base = draw(&wider, &mut rng);
-        out.push(("narrowed", base.narrow(0, 1, shape[0]).narrow(rank - 1, 2, shape[rank - 1])));
+        out.push((
+            "narrowed",
+            base.narrow(0, 1, shape[0])
+                .narrow(rank - 1, 2, shape[rank - 1]),
+        ));
     }
     if rank >= 3 {
         // Storage holds dims in rotated order; permuting brings back `shape`.
@@ -84,17 +90,31 @@ fn check_unary(name: &str, transform: fn(f32) -> f32, f: impl Fn(&Var) -> Var + 
         }
     }
     for (layout, x) in layouts(&[1, 4], 2, transform) {
-        check(&format!("{name} on broadcast {layout}"), |v| f(&v[0].broadcast_to(&[3, 4])), &[x]);
+        check(
+            &format!("{name} on broadcast {layout}"),
+            |v| f(&v[0].broadcast_to(&[3, 4])),
+            &[x],
+        );
     }
 }
 
 /// Check a binary op on every pairing of layouts, and with NumPy broadcasting.
-fn check_binary(name: &str, ta: fn(f32) -> f32, tb: fn(f32) -> f32, f: impl Fn(&Var, &Var) -> Var + Copy) {
+fn check_binary(
+    name: &str,
+    ta: fn(f32) -> f32,
+    tb: fn(f32) -> f32,
+    f: impl Fn(&Var, &Var) -> Var + Copy,
+) {
     for shape in [&[3, 4][..], &[2, 3, 4][..]] {
-        for ((la, a), (lb, b)) in
-            layouts(shape, 3, ta).into_iter().zip(layouts(shape, 4, tb).into_iter().rev())
+        for ((la, a), (lb, b)) in layouts(shape, 3, ta)
+            .into_iter()
+            .zip(layouts(shape, 4, tb).into_iter().rev())
         {
-            check(&format!("{name} on {la} x {lb} {shape:?}"), |v| f(&v[0], &v[1]), &[a, b]);
+            check(
+                &format!("{name} on {la} x {lb} {shape:?}"),
+                |v| f(&v[0], &v[1]),
+                &[a, b],
+            );
         }
     }
     // Broadcasting: [3, 4] with [4], [3, 1] and [1, 4]; a transposed [4, 3] view with a row.
@@ -103,11 +123,23 @@ fn check_binary(name: &str, ta: fn(f32) -> f32, tb: fn(f32) -> f32, f: impl Fn(&
     let at = Tensor::normal(&[3, 4], 0.0, 1.0, &mut rng).map(ta).t();
     for b_shape in [&[4][..], &[3, 1][..], &[1, 4][..]] {
         let b = Tensor::normal(b_shape, 0.0, 1.0, &mut rng).map(tb);
-        check(&format!("{name} broadcast [3,4] x {b_shape:?}"), |v| f(&v[0], &v[1]), &[a.clone(), b.clone()]);
-        check(&format!("{name} broadcast {b_shape:?} x [3,4]"), |v| f(&v[1], &v[0]), &[a.clone(), b]);
+        check(
+            &format!("{name} broadcast [3,4] x {b_shape:?}"),
+            |v| f(&v[0], &v[1]),
+            &[a.clone(), b.clone()],
+        );
+        check(
+            &format!("{name} broadcast {b_shape:?} x [3,4]"),
+            |v| f(&v[1], &v[0]),
+            &[a.clone(), b],
+        );
     }
     let row = Tensor::normal(&[3], 0.0, 1.0, &mut rng).map(tb);
-    check(&format!("{name} broadcast transposed x row"), |v| f(&v[0], &v[1]), &[at, row]);
+    check(
+        &format!("{name} broadcast transposed x row"),
+        |v| f(&v[0], &v[1]),
+        &[at, row],
+    );
 }
 
 #[test]
@@ -135,8 +167,16 @@ fn maximum_and_minimum() {
 #[test]
 fn where_cond_routes_gradients() {
     let mask = Tensor::from_vec(vec![1.0, 0.0, 0.0, 1.0], &[4]).unwrap();
-    for ((la, a), (lb, b)) in layouts(&[3, 4], 6, identity).into_iter().zip(layouts(&[3, 4], 7, identity)) {
-        check(&format!("where_cond {la} {lb}"), |v| Var::where_cond(&mask, &v[0], &v[1]), &[a, b]);
+    for ((la, a), (lb, b)) in
+        layouts(&[3, 4], 6, identity)
+            .into_iter()
+            .zip(layouts(&[3, 4], 7, identity))
+    {
+        check(
+            &format!("where_cond {la} {lb}"),
+            |v| Var::where_cond(&mask, &v[0], &v[1]),
+            &[a, b],
+        );
     }
 }
 
@@ -157,7 +197,11 @@ fn unary_math() {
     check_unary("erf", identity, |x| x.erf());
     fn off_bounds(x: f32) -> f32 {
         // Keep values clear of the clamp bounds ±0.5.
-        if (x.abs() - 0.5).abs() < 0.1 { x + 0.25f32.copysign(x) } else { x }
+        if (x.abs() - 0.5).abs() < 0.1 {
+            x + 0.25f32.copysign(x)
+        } else {
+            x
+        }
     }
     check_unary("clamp", off_bounds, |x| x.clamp(-0.5, 0.5));
 }
@@ -171,7 +215,11 @@ fn reductions() {
             for keepdim in [false, true] {
                 let name = format!("sum_dims {dims:?} keepdim={keepdim} on {layout}");
                 check(&name, |v| v[0].sum_dims(dims, keepdim), &[x.clone()]);
-                check(&format!("mean_{name}"), |v| v[0].mean_dims(dims, keepdim), &[x.clone()]);
+                check(
+                    &format!("mean_{name}"),
+                    |v| v[0].mean_dims(dims, keepdim),
+                    &[x.clone()],
+                );
             }
         }
     }
@@ -211,7 +259,10 @@ fn shape_ops() {
     check_unary("split", identity, |x| {
         let last = x.rank() - 1;
         let pieces = x.split(&[1, 1, 2], last);
-        pieces[0].mul_scalar(3.0).add(&pieces[2].sum_dims(&[last], true)).add(&pieces[0])
+        pieces[0]
+            .mul_scalar(3.0)
+            .add(&pieces[2].sum_dims(&[last], true))
+            .add(&pieces[0])
     });
     check_unary("chunk of 4 along the last dim", identity, |x| {
         let gates = x.chunk(2, x.rank() - 1);
@@ -219,17 +270,26 @@ fn shape_ops() {
     });
     check_unary("squeeze", identity, |x| x.unsqueeze(0).squeeze(0));
     for (layout, x) in layouts(&[2, 3, 4], 10, identity) {
-        check(&format!("permute on {layout}"), |v| v[0].permute(&[2, 0, 1]), &[x]);
+        check(
+            &format!("permute on {layout}"),
+            |v| v[0].permute(&[2, 0, 1]),
+            &[x],
+        );
     }
     for (layout, x) in layouts(&[3, 1], 11, identity) {
-        check(&format!("broadcast_to on {layout}"), |v| v[0].broadcast_to(&[2, 3, 4]), &[x]);
+        check(
+            &format!("broadcast_to on {layout}"),
+            |v| v[0].broadcast_to(&[2, 3, 4]),
+            &[x],
+        );
     }
 }
 
 #[test]
 fn concat_and_stack() {
-    for ((la, a), (lb, b)) in
-        layouts(&[3, 4], 12, identity).into_iter().zip(layouts(&[3, 4], 13, identity).into_iter().rev())
+    for ((la, a), (lb, b)) in layouts(&[3, 4], 12, identity)
+        .into_iter()
+        .zip(layouts(&[3, 4], 13, identity).into_iter().rev())
     {
         check(
             &format!("concat dim 0 {la} {lb}"),
@@ -241,11 +301,16 @@ fn concat_and_stack() {
             |v| Var::concat(&[&v[0], &v[1], &v[0]], 1),
             &[a.clone(), b.clone()],
         );
-        check(&format!("stack {la} {lb}"), |v| Var::stack(&[&v[0], &v[1]], 1), &[a, b]);
+        check(
+            &format!("stack {la} {lb}"),
+            |v| Var::stack(&[&v[0], &v[1]], 1),
+            &[a, b],
+        );
     }
     // Rank 3 with permuted inputs, and a broadcast one.
-    for ((la, a), (lb, b)) in
-        layouts(&[2, 3, 4], 27, identity).into_iter().zip(layouts(&[2, 3, 4], 28, identity).into_iter().rev())
+    for ((la, a), (lb, b)) in layouts(&[2, 3, 4], 27, identity)
+        .into_iter()
+        .zip(layouts(&[2, 3, 4], 28, identity).into_iter().rev())
     {
         for dim in 0..3 {
             check(
@@ -268,16 +333,28 @@ fn matmul_all_layouts() {
     // 2-D: every pairing of layouts.
     for (la, a) in layouts(&[3, 5], 14, identity) {
         for (lb, b) in layouts(&[5, 4], 15, identity) {
-            check(&format!("matmul {la} x {lb}"), |v| v[0].matmul(&v[1]), &[a.clone(), b.clone()]);
+            check(
+                &format!("matmul {la} x {lb}"),
+                |v| v[0].matmul(&v[1]),
+                &[a.clone(), b.clone()],
+            );
         }
     }
     // Batched, with permuted operands and a broadcast batch.
     for (la, a) in layouts(&[2, 3, 5], 16, identity) {
         for (lb, b) in layouts(&[2, 5, 4], 17, identity) {
-            check(&format!("batched matmul {la} x {lb}"), |v| v[0].matmul(&v[1]), &[a.clone(), b.clone()]);
+            check(
+                &format!("batched matmul {la} x {lb}"),
+                |v| v[0].matmul(&v[1]),
+                &[a.clone(), b.clone()],
+            );
         }
         let shared = Tensor::normal(&[5, 4], 0.0, 1.0, &mut StdRng::seed_from_u64(18));
-        check(&format!("batched x broadcast matrix {la}"), |v| v[0].matmul(&v[1]), &[a.clone(), shared]);
+        check(
+            &format!("batched x broadcast matrix {la}"),
+            |v| v[0].matmul(&v[1]),
+            &[a.clone(), shared],
+        );
     }
 }
 
@@ -292,7 +369,11 @@ fn fused_linear() {
             |v| v[0].linear(&v[1], Some(&v[2])),
             &[x.clone(), w.clone(), b.clone()],
         );
-        check(&format!("linear no bias on {layout}"), |v| v[0].linear(&v[1], None), &[x, w.clone()]);
+        check(
+            &format!("linear no bias on {layout}"),
+            |v| v[0].linear(&v[1], None),
+            &[x, w.clone()],
+        );
     }
     for (layout, x) in layouts(&[2, 3, 5], 21, identity) {
         check(
@@ -314,12 +395,24 @@ fn fused_linear() {
 fn softmax_family() {
     for (layout, x) in layouts(&[3, 5], 22, identity) {
         for dim in 0..2 {
-            check(&format!("log_softmax dim {dim} on {layout}"), |v| v[0].log_softmax(dim), &[x.clone()]);
-            check(&format!("softmax dim {dim} on {layout}"), |v| v[0].softmax(dim), &[x.clone()]);
+            check(
+                &format!("log_softmax dim {dim} on {layout}"),
+                |v| v[0].log_softmax(dim),
+                &[x.clone()],
+            );
+            check(
+                &format!("softmax dim {dim} on {layout}"),
+                |v| v[0].softmax(dim),
+                &[x.clone()],
+            );
         }
     }
     for (layout, x) in layouts(&[2, 3, 4], 23, identity) {
-        check(&format!("log_softmax dim 1 on {layout}"), |v| v[0].log_softmax(1), &[x]);
+        check(
+            &format!("log_softmax dim 1 on {layout}"),
+            |v| v[0].log_softmax(1),
+            &[x],
+        );
     }
 }
 
@@ -327,27 +420,58 @@ fn softmax_family() {
 fn indexing() {
     for (layout, x) in layouts(&[4, 3], 24, identity) {
         // Repeated indices must accumulate.
-        check(&format!("index_select rows {layout}"), |v| v[0].index_select(0, &[2, 0, 2, 3]), &[x.clone()]);
-        check(&format!("index_select cols {layout}"), |v| v[0].index_select(1, &[1, 1, 0]), &[x.clone()]);
+        check(
+            &format!("index_select rows {layout}"),
+            |v| v[0].index_select(0, &[2, 0, 2, 3]),
+            &[x.clone()],
+        );
+        check(
+            &format!("index_select cols {layout}"),
+            |v| v[0].index_select(1, &[1, 1, 0]),
+            &[x.clone()],
+        );
         let index = Indices::new(vec![0, 2, 1, 1, 2, 2, 0, 0], &[4, 2]).unwrap();
-        check(&format!("gather dim 1 {layout}"), |v| v[0].gather(1, &index), &[x.clone()]);
+        check(
+            &format!("gather dim 1 {layout}"),
+            |v| v[0].gather(1, &index),
+            &[x.clone()],
+        );
         let index0 = Indices::new(vec![3, 0, 1, 1, 1, 2], &[2, 3]).unwrap();
-        check(&format!("gather dim 0 {layout}"), |v| v[0].gather(0, &index0), &[x.clone()]);
+        check(
+            &format!("gather dim 0 {layout}"),
+            |v| v[0].gather(0, &index0),
+            &[x.clone()],
+        );
         let mask = Tensor::from_vec(vec![0.0, 1.0, 0.0], &[3]).unwrap();
-        check(&format!("masked_fill {layout}"), |v| v[0].masked_fill(&mask, 7.0), &[x]);
+        check(
+            &format!("masked_fill {layout}"),
+            |v| v[0].masked_fill(&mask, 7.0),
+            &[x],
+        );
     }
     // Embedding lookups: row-sparse gradients (densified for the check), repeated ids,
     // and a table used by two lookups whose sparse gradients add up.
     for (layout, table) in layouts(&[5, 3], 30, identity) {
-        check(&format!("embedding {layout}"), |v| v[0].embedding(&[4, 1, 4, 0], None), &[table.clone()]);
+        check(
+            &format!("embedding {layout}"),
+            |v| v[0].embedding(&[4, 1, 4, 0], None),
+            &[table.clone()],
+        );
         check(
             &format!("two embedding lookups {layout}"),
-            |v| v[0].embedding(&[2, 1, 2, 4], None).mul(&v[0].embedding(&[0, 0, 3, 3], None)),
+            |v| {
+                v[0].embedding(&[2, 1, 2, 4], None)
+                    .mul(&v[0].embedding(&[0, 0, 3, 3], None))
+            },
             &[table.clone()],
         );
         check(
             &format!("embedding and a dense use {layout}"),
-            |v| v[0].embedding(&[1, 3], None).sum_all().add(&v[0].sqr().sum_all()),
+            |v| {
+                v[0].embedding(&[1, 3], None)
+                    .sum_all()
+                    .add(&v[0].sqr().sum_all())
+            },
             &[table],
         );
     }
@@ -362,7 +486,11 @@ fn indexing() {
             );
         }
         let index = Indices::new((0..12).map(|i| (i * 5) % 4).collect(), &[2, 2, 3]).unwrap();
-        check(&format!("gather rank 3 dim 1 {layout}"), |v| v[0].gather(1, &index), &[x.clone()]);
+        check(
+            &format!("gather rank 3 dim 1 {layout}"),
+            |v| v[0].gather(1, &index),
+            &[x.clone()],
+        );
     }
     // Broadcast inputs: a row stretched before it is indexed.
     for (layout, row) in layouts(&[1, 3], 26, identity) {
@@ -378,7 +506,11 @@ fn indexing() {
             &[row.clone()],
         );
         let mask = Tensor::from_vec(vec![1.0, 0.0, 0.0, 1.0], &[4, 1]).unwrap();
-        check(&format!("masked_fill of broadcast {layout}"), |v| v[0].masked_fill(&mask, -1.0), &[row]);
+        check(
+            &format!("masked_fill of broadcast {layout}"),
+            |v| v[0].masked_fill(&mask, -1.0),
+            &[row],
+        );
     }
 }
 
@@ -386,8 +518,12 @@ fn indexing() {
 fn composites_reuse_values() {
     // A value used several times: gradients from every use must add up.
     check_unary("x*x + x", identity, |x| x.mul(x).add(x));
-    check_unary("x*exp(x) - tanh(x)/2", identity, |x| x.mul(&x.exp()).sub(&x.tanh().mul_scalar(0.5)));
-    check_unary("softmax-weighted sum", identity, |x| x.softmax(x.rank() - 1).mul(x).sum_all());
+    check_unary("x*exp(x) - tanh(x)/2", identity, |x| {
+        x.mul(&x.exp()).sub(&x.tanh().mul_scalar(0.5))
+    });
+    check_unary("softmax-weighted sum", identity, |x| {
+        x.softmax(x.rank() - 1).mul(x).sum_all()
+    });
 }
 
 #[test]
@@ -420,10 +556,13 @@ fn layer_norm_with_and_without_affine() {
 fn masked_softmax_with_causal_and_padding_masks() {
     let neg = f32::NEG_INFINITY;
     // Causal [4, 4]: position t sees 0..=t.
-    let causal: Vec<f32> = (0..16).map(|i| if i % 4 > i / 4 { neg } else { 0.0 }).collect();
+    let causal: Vec<f32> = (0..16)
+        .map(|i| if i % 4 > i / 4 { neg } else { 0.0 })
+        .collect();
     let causal = Tensor::from_vec(causal, &[4, 4]).unwrap();
     // Key padding for a batch of 2: the second sequence's last key is padding.
-    let padding = Tensor::from_vec(vec![0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, neg], &[2, 1, 1, 4]).unwrap();
+    let padding =
+        Tensor::from_vec(vec![0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, neg], &[2, 1, 1, 4]).unwrap();
     for (layout, x) in layouts(&[2, 3, 4, 4], 33, identity) {
         check(
             &format!("softmax_masked causal on {layout}"),
@@ -435,6 +574,10 @@ fn masked_softmax_with_causal_and_padding_masks() {
             |v| v[0].softmax_masked(Some(&padding)),
             &[x.clone()],
         );
-        check(&format!("softmax_masked none on {layout}"), |v| v[0].softmax_masked(None), &[x]);
+        check(
+            &format!("softmax_masked none on {layout}"),
+            |v| v[0].softmax_masked(None),
+            &[x],
+        );
     }
 }

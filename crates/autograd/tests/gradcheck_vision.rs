@@ -7,11 +7,11 @@
 //!   large enough to take the parallel path and several runs of the weight gradient's
 //!   accumulation, and bit-identical at 1 and 2 threads.
 
-use agdlab_autograd::{GradCheck, Tape, Var, check_gradients};
+use agdlab_autograd::{check_gradients, GradCheck, Tape, Var};
 use agdlab_tensor::{Conv2dSpec, Pool2dSpec, Tensor};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::SeedableRng;
 
 /// `[n, c, h, w]` values in several layouts: contiguous; stored NHWC and permuted; a
 /// window narrowed out of a larger tensor (an offset, non-unit row strides); stored with
@@ -25,7 +25,10 @@ fn nchw_layouts(
     let mut rng = StdRng::seed_from_u64(seed);
     let out = vec![
         ("contiguous", draw(&shape, &mut rng)),
-        ("permuted from NHWC", draw(&[n, h, w, c], &mut rng).permute(&[0, 3, 1, 2])),
+        (
+            "permuted from NHWC",
+            draw(&[n, h, w, c], &mut rng).permute(&[0, 3, 1, 2]),
+        ),
         (
             "narrowed",
             draw(&[n + 1, c + 2, h + 1, w + 3], &mut rng)
@@ -34,7 +37,10 @@ fn nchw_layouts(
                 .narrow(3, 2, w)
                 .narrow(2, 0, h),
         ),
-        ("h and w swapped", draw(&[n, c, w, h], &mut rng).transpose(2, 3)),
+        (
+            "h and w swapped",
+            draw(&[n, c, w, h], &mut rng).transpose(2, 3),
+        ),
     ];
     for (name, t) in &out {
         assert_eq!(t.shape(), &shape, "{name}");
@@ -67,11 +73,25 @@ fn specs() -> Vec<(Conv2dSpec, [usize; 2])> {
         (d, [3, 2]),
         (d.stride(2), [3, 3]),
         (d.padding(1), [3, 3]),
-        (Conv2dSpec { padding: [2, 0], ..d }, [3, 1]),
+        (
+            Conv2dSpec {
+                padding: [2, 0],
+                ..d
+            },
+            [3, 1],
+        ),
         (d.dilation(2), [2, 3]),
         (d.groups(2), [3, 3]),
         (d.stride(2).padding(1).dilation(2).groups(2), [3, 2]),
-        (Conv2dSpec { stride: [1, 2], padding: [1, 2], dilation: [2, 1], groups: 2 }, [2, 3]),
+        (
+            Conv2dSpec {
+                stride: [1, 2],
+                padding: [1, 2],
+                dilation: [2, 1],
+                groups: 2,
+            },
+            [2, 3],
+        ),
         (d, [1, 1]),                      // pointwise: no lowering
         (d.stride(2), [1, 1]),            // 1x1 with stride: a subsampling lowering
         (d.groups(4).padding(1), [3, 3]), // depthwise
@@ -117,7 +137,11 @@ fn pooling_gradients_match_finite_differences() {
         Pool2dSpec::new(2),
         Pool2dSpec::new(3).stride(2),
         Pool2dSpec::new(3).stride(2).padding(1),
-        Pool2dSpec { kernel: [2, 3], stride: [1, 2], padding: [1, 1] },
+        Pool2dSpec {
+            kernel: [2, 3],
+            stride: [1, 2],
+            padding: [1, 1],
+        },
     ];
     for spec in specs {
         for (layout, x) in nchw_layouts([2, 3, 7, 5], 3, ramp) {
@@ -126,11 +150,19 @@ fn pooling_gradients_match_finite_differences() {
                 |v| v[0].max_pool2d(spec),
                 std::slice::from_ref(&x),
             );
-            check(&format!("avg_pool2d {spec:?} on {layout}"), |v| v[0].avg_pool2d(spec), &[x]);
+            check(
+                &format!("avg_pool2d {spec:?} on {layout}"),
+                |v| v[0].avg_pool2d(spec),
+                &[x],
+            );
         }
     }
     for (layout, x) in nchw_layouts([2, 3, 5, 4], 4, normal) {
-        check(&format!("global_avg_pool2d on {layout}"), |v| v[0].global_avg_pool2d(), &[x]);
+        check(
+            &format!("global_avg_pool2d on {layout}"),
+            |v| v[0].global_avg_pool2d(),
+            &[x],
+        );
     }
 }
 
@@ -183,7 +215,13 @@ fn batch_norm_gradients_match_finite_differences() {
 
 /// The convolution straight from its definition, in f64, with its three gradients for
 /// the cotangent `dy`: `(y, dx, dw, db)`.
-fn naive_conv(x: &Tensor, w: &Tensor, b: &Tensor, spec: Conv2dSpec, dy: Option<&Tensor>) -> [Vec<f64>; 4] {
+fn naive_conv(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    spec: Conv2dSpec,
+    dy: Option<&Tensor>,
+) -> [Vec<f64>; 4] {
     let [n, c, h, wd] = [x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]];
     let [o, cg, kh, kw] = [w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]];
     let og = o / spec.groups;
@@ -194,7 +232,11 @@ fn naive_conv(x: &Tensor, w: &Tensor, b: &Tensor, spec: Conv2dSpec, dy: Option<&
     let (xs, ws, bs) = (x.to_vec(), w.to_vec(), b.to_vec());
     let dys = dy.map(|d| d.to_vec());
     let mut y = vec![0.0f64; n * o * oh * ow];
-    let (mut dx, mut dw, mut db) = (vec![0.0f64; xs.len()], vec![0.0f64; ws.len()], vec![0.0f64; o]);
+    let (mut dx, mut dw, mut db) = (
+        vec![0.0f64; xs.len()],
+        vec![0.0f64; ws.len()],
+        vec![0.0f64; o],
+    );
     for i in 0..n {
         for oc in 0..o {
             let g = oc / og;
@@ -235,14 +277,21 @@ fn assert_close(name: &str, got: &[f32], want: &[f64]) {
     assert_eq!(got.len(), want.len(), "{name}: lengths");
     let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        assert!((g as f64 - w).abs() <= 1e-4 * scale, "{name}: element {i}: {g} vs {w}");
+        assert!(
+            (g as f64 - w).abs() <= 1e-4 * scale,
+            "{name}: element {i}: {g} vs {w}"
+        );
     }
 }
 
 /// Our conv2d and its gradients for cotangent `dy`: `[y, dx, dw, db]`.
 fn ours(x: &Tensor, w: &Tensor, b: &Tensor, spec: Conv2dSpec, dy: &Tensor) -> [Vec<f32>; 4] {
     let tape = Tape::new();
-    let (xv, wv, bv) = (tape.leaf(x.clone()), tape.leaf(w.clone()), tape.leaf(b.clone()));
+    let (xv, wv, bv) = (
+        tape.leaf(x.clone()),
+        tape.leaf(w.clone()),
+        tape.leaf(b.clone()),
+    );
     let y = xv.conv2d(&wv, Some(&bv), spec);
     let grads = y.backward_with(dy.clone());
     let get = |v: &Var| grads.wrt(v).unwrap().to_vec();
@@ -257,10 +306,26 @@ fn conv2d_matches_a_direct_convolution_on_larger_batches() {
     // (`ConvGeometry::images_per_product`): 2 images of 15x13 outputs (the last alone),
     // 7 of 8x7 in the grouped case, 15 of 5x5 in the strided 1x1 one (then 6).
     let cases = [
-        ([37, 8, 15, 13], [12, 8, 3, 3], Conv2dSpec::default().padding(1)),
-        ([37, 8, 15, 13], [12, 4, 3, 2], Conv2dSpec::default().stride(2).padding(1).dilation(2).groups(2)),
+        (
+            [37, 8, 15, 13],
+            [12, 8, 3, 3],
+            Conv2dSpec::default().padding(1),
+        ),
+        (
+            [37, 8, 15, 13],
+            [12, 4, 3, 2],
+            Conv2dSpec::default()
+                .stride(2)
+                .padding(1)
+                .dilation(2)
+                .groups(2),
+        ),
         ([21, 16, 9, 9], [8, 16, 1, 1], Conv2dSpec::default()),
-        ([21, 16, 9, 9], [8, 16, 1, 1], Conv2dSpec::default().stride(2)),
+        (
+            [21, 16, 9, 9],
+            [8, 16, 1, 1],
+            Conv2dSpec::default().stride(2),
+        ),
     ];
     for (x_shape, w_shape, spec) in cases {
         let x = Tensor::normal(&x_shape, 0.0, 1.0, &mut rng);
@@ -270,12 +335,22 @@ fn conv2d_matches_a_direct_convolution_on_larger_batches() {
         let dy = Tensor::normal(&y_shape, 0.0, 1.0, &mut rng);
         let want = naive_conv(&x, &w, &b, spec, Some(&dy));
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
             pool.install(|| ours(&x, &w, &b, spec, &dy))
         };
         let (one, two) = (run(1), run(2));
-        for (k, what) in ["output", "input grad", "weight grad", "bias grad"].iter().enumerate() {
-            assert_close(&format!("{what} of {x_shape:?} * {w_shape:?} {spec:?}"), &two[k], &want[k]);
+        for (k, what) in ["output", "input grad", "weight grad", "bias grad"]
+            .iter()
+            .enumerate()
+        {
+            assert_close(
+                &format!("{what} of {x_shape:?} * {w_shape:?} {spec:?}"),
+                &two[k],
+                &want[k],
+            );
             assert_eq!(one[k], two[k], "{what} differs between 1 and 2 threads");
         }
     }

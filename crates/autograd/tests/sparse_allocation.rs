@@ -3,8 +3,8 @@
 //! test's allocations are counted).
 
 use agdlab_autograd::{Param, Tape};
+use agdlab_tensor::alloc_count::{measure, CountingAllocator};
 use agdlab_tensor::Tensor;
-use agdlab_tensor::alloc_count::{CountingAllocator, measure};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -34,7 +34,12 @@ fn embedding_backward_allocates_for_the_touched_rows_not_the_table() {
         "backward allocated {allocated} bytes for {touched_bytes} bytes of touched rows \
          (the table is {table_bytes} bytes)"
     );
-    let grad = grads.get(&table).unwrap().as_row_sparse().expect("row-sparse").clone();
+    let grad = grads
+        .get(&table)
+        .unwrap()
+        .as_row_sparse()
+        .expect("row-sparse")
+        .clone();
     let mut unique = ids.clone();
     unique.sort_unstable();
     unique.dedup();

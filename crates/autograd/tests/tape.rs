@@ -1,15 +1,16 @@
 //! Behaviour of the tape itself: explicit tapes, checked backward closures, long chains,
 //! reuse, parameters, row-sparse gradients, no-grad evaluation.
 
-use agdlab_autograd::{GradCheck, Gradients, Param, Tape, Var, check_gradients};
+use agdlab_autograd::{check_gradients, GradCheck, Gradients, Param, Tape, Var};
 use agdlab_tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 use rayon::prelude::*;
 
 /// The message of a panic raised by `f`.
 fn panic_message(f: impl FnOnce()) -> String {
-    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("expected a panic");
+    let err =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("expected a panic");
     err.downcast_ref::<String>()
         .cloned()
         .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
@@ -36,14 +37,20 @@ fn a_second_tape_in_the_middle_of_a_step_detaches_nothing() {
     let _ = helper();
     let grads = loss.backward();
     // d/dW Σ x·Wᵀ = column sums of x = [2, 2, 2].
-    assert_eq!(grads.get(&w).expect("w must have a gradient").to_vec(), vec![2.0, 2.0, 2.0]);
+    assert_eq!(
+        grads.get(&w).expect("w must have a gradient").to_vec(),
+        vec![2.0, 2.0, 2.0]
+    );
 }
 
 /// Training steps run as rayon tasks: a worker that waits inside a parallel kernel may
 /// run another step meanwhile. Every step must still get every gradient, exactly.
 #[test]
 fn training_steps_run_as_rayon_tasks_get_every_gradient() {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     let step = |seed: u64| -> (Vec<f32>, Vec<f32>) {
         let mut rng = StdRng::seed_from_u64(seed);
         let w1 = Param::new(Tensor::normal(&[256, 256], 0.0, 0.05, &mut rng));
@@ -69,7 +76,10 @@ fn mixing_tapes_in_one_op_names_the_op() {
     let a = t1.leaf(Tensor::ones(&[2]));
     let b = t2.leaf(Tensor::ones(&[2]));
     let message = panic_message(move || drop(a.mul(&b)));
-    assert!(message.starts_with("mul: inputs come from two different tapes"), "{message}");
+    assert!(
+        message.starts_with("mul: inputs come from two different tapes"),
+        "{message}"
+    );
 }
 
 /// `wrt` with a value of another tape used to return whatever leaf had the same node
@@ -86,7 +96,10 @@ fn wrt_with_a_value_of_another_tape_is_an_error() {
     let message = panic_message(move || {
         let _ = grads.wrt(&x2);
     });
-    assert!(message.contains("Gradients::wrt") && message.contains("tape #"), "{message}");
+    assert!(
+        message.contains("Gradients::wrt") && message.contains("tape #"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -122,20 +135,30 @@ fn a_backward_that_forgets_an_input_names_the_op() {
     let a = tape.leaf(Tensor::ones(&[2]));
     let b = tape.leaf(Tensor::ones(&[2]));
     let out = a.value().mul(b.value());
-    let y = Var::record("forgetful_mul", out, &[&a, &b], move |g, grads| grads.add(0, || g)).sum_all();
+    let y = Var::record("forgetful_mul", out, &[&a, &b], move |g, grads| {
+        grads.add(0, || g)
+    })
+    .sum_all();
     let message = panic_message(move || drop(y.backward()));
-    assert!(message.starts_with("forgetful_mul backward: gave no gradient for input 1"), "{message}");
+    assert!(
+        message.starts_with("forgetful_mul backward: gave no gradient for input 1"),
+        "{message}"
+    );
 }
 
 #[test]
 fn a_backward_gradient_of_the_wrong_shape_names_the_op() {
     let tape = Tape::new();
     let a = tape.leaf(Tensor::ones(&[2, 3]));
-    let y =
-        Var::record("bad_shape", a.value().clone(), &[&a], |_, grads| grads.add(0, || Tensor::ones(&[3, 2])))
-            .sum_all();
+    let y = Var::record("bad_shape", a.value().clone(), &[&a], |_, grads| {
+        grads.add(0, || Tensor::ones(&[3, 2]))
+    })
+    .sum_all();
     let message = panic_message(move || drop(y.backward()));
-    assert!(message.contains("bad_shape backward") && message.contains("[3, 2]"), "{message}");
+    assert!(
+        message.contains("bad_shape backward") && message.contains("[3, 2]"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -143,12 +166,20 @@ fn inputs_that_need_no_gradient_are_not_computed() {
     let tape = Tape::new();
     let data = tape.input(Tensor::ones(&[2]));
     let w = tape.leaf(Tensor::ones(&[2]));
-    let y = Var::record("probe", data.value().mul(w.value()), &[&data, &w], |g, grads| {
-        assert!(!grads.needs(0) && grads.needs(1));
-        grads.add(0, || panic!("the data's gradient must not be computed"));
-        grads.add(1, || g);
-    });
-    assert_eq!(y.sum_all().backward().wrt(&w).unwrap().to_vec(), vec![1.0, 1.0]);
+    let y = Var::record(
+        "probe",
+        data.value().mul(w.value()),
+        &[&data, &w],
+        |g, grads| {
+            assert!(!grads.needs(0) && grads.needs(1));
+            grads.add(0, || panic!("the data's gradient must not be computed"));
+            grads.add(1, || g);
+        },
+    );
+    assert_eq!(
+        y.sum_all().backward().wrt(&w).unwrap().to_vec(),
+        vec![1.0, 1.0]
+    );
 }
 
 // --- Long chains, reuse, parameters ----------------------------------------------------
@@ -167,7 +198,10 @@ fn ten_thousand_op_chain_runs_backward_without_recursion() {
     let expected = 1.0001f64.powi(10_000) as f32;
     let g = grads.wrt(&x).unwrap().to_vec();
     for v in g {
-        assert!((v - expected).abs() < 1e-3 * expected, "got {v}, expected {expected}");
+        assert!(
+            (v - expected).abs() < 1e-3 * expected,
+            "got {v}, expected {expected}"
+        );
     }
 }
 
@@ -188,7 +222,9 @@ fn thirty_five_step_recurrence_matches_finite_differences() {
     let u = Tensor::normal(&[4, 3], 0.0, 0.4, &mut rng);
     let b = Tensor::normal(&[4], 0.0, 0.1, &mut rng);
     let h0 = Tensor::normal(&[2, 4], 0.0, 0.5, &mut rng);
-    let xs: Vec<Tensor> = (0..steps).map(|_| Tensor::normal(&[2, 3], 0.0, 1.0, &mut rng)).collect();
+    let xs: Vec<Tensor> = (0..steps)
+        .map(|_| Tensor::normal(&[2, 3], 0.0, 1.0, &mut rng))
+        .collect();
     check_gradients(
         |v| {
             let xs: Vec<Var> = xs.iter().map(|x| Var::constant(x.clone())).collect();
@@ -224,7 +260,10 @@ fn parameters_get_gradients_by_id_and_missing_ones_are_reported() {
     assert_eq!(grads.get(&used).unwrap().to_vec(), vec![12.0, 24.0]);
     assert!(grads.get(&unused).is_none());
     let named = [("used", &used), ("unused", &unused)];
-    assert_eq!(grads.missing(named.iter().map(|(n, p)| (*n, *p))), vec!["unused".to_string()]);
+    assert_eq!(
+        grads.missing(named.iter().map(|(n, p)| (*n, *p))),
+        vec!["unused".to_string()]
+    );
 }
 
 #[test]
@@ -265,7 +304,9 @@ fn a_tape_runs_backward_once() {
 #[should_panic(expected = "add: shapes [2, 3] and [4] do not broadcast")]
 fn shape_mismatch_names_the_op_and_both_shapes() {
     let tape = Tape::new();
-    let _ = tape.leaf(Tensor::ones(&[2, 3])).add(&tape.leaf(Tensor::ones(&[4])));
+    let _ = tape
+        .leaf(Tensor::ones(&[2, 3]))
+        .add(&tape.leaf(Tensor::ones(&[4])));
 }
 
 // --- Accumulating and row-sparse gradients ------------------------------------------------
@@ -279,12 +320,17 @@ fn an_embedding_gradient_is_row_sparse_with_sorted_unique_rows() {
     let weights = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], &[4, 2]).unwrap();
     let grads = rows.mul(&Var::constant(weights)).sum_all().backward();
     let grad = grads.get(&table).unwrap();
-    let sparse = grad.as_row_sparse().expect("an embedding's gradient stays row-sparse");
+    let sparse = grad
+        .as_row_sparse()
+        .expect("an embedding's gradient stays row-sparse");
     assert_eq!(sparse.rows(), &[1, 2, 4]);
     // Row 4 was read twice: its gradient is the sum of both uses.
     assert_eq!(sparse.values().to_vec(), vec![3.0, 4.0, 7.0, 8.0, 6.0, 8.0]);
     let dense = grad.to_dense().to_vec();
-    assert_eq!(dense, vec![0.0, 0.0, 3.0, 4.0, 7.0, 8.0, 0.0, 0.0, 6.0, 8.0, 0.0, 0.0]);
+    assert_eq!(
+        dense,
+        vec![0.0, 0.0, 3.0, 4.0, 7.0, 8.0, 0.0, 0.0, 6.0, 8.0, 0.0, 0.0]
+    );
 }
 
 #[test]
@@ -295,7 +341,10 @@ fn a_padding_row_is_read_but_gets_no_gradient() {
     let out = table.on(&dummy).embedding(&[0, 2, 0, 3], Some(0));
     assert_eq!(out.value().to_vec(), vec![1.0; 12]);
     let grads = out.sum_all().backward();
-    assert_eq!(grads.get(&table).unwrap().as_row_sparse().unwrap().rows(), &[2, 3]);
+    assert_eq!(
+        grads.get(&table).unwrap().as_row_sparse().unwrap().rows(),
+        &[2, 3]
+    );
 }
 
 #[test]
@@ -318,5 +367,8 @@ fn gradients_built_by_hand_check_shapes() {
     assert_eq!(sparse.rows(), &[0, 3]);
     assert_eq!(sparse.values().to_vec(), vec![1.0, 1.0, 2.0, 2.0]);
     let message = panic_message(move || grads.insert(&p, Tensor::ones(&[2, 4])));
-    assert!(message.contains("[2, 4]") && message.contains("[4, 2]"), "{message}");
+    assert!(
+        message.contains("[2, 4]") && message.contains("[4, 2]"),
+        "{message}"
+    );
 }

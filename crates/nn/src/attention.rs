@@ -25,7 +25,15 @@ use crate::module::{Forward, Module, Walk};
 /// 0 on and below the diagonal, `-inf` above. PyTorch equivalent:
 /// `nn.Transformer.generate_square_subsequent_mask(len)`.
 pub fn causal_mask(len: usize) -> Tensor {
-    let data = (0..len * len).map(|i| if i % len > i / len { f32::NEG_INFINITY } else { 0.0 }).collect();
+    let data = (0..len * len)
+        .map(|i| {
+            if i % len > i / len {
+                f32::NEG_INFINITY
+            } else {
+                0.0
+            }
+        })
+        .collect();
     Tensor::from_vec(data, &[len, len]).expect("len·len values")
 }
 
@@ -37,8 +45,15 @@ pub fn causal_mask(len: usize) -> Tensor {
 /// When the rows differ in length.
 pub fn key_padding_mask(padding: &[Vec<bool>]) -> Tensor {
     let len = padding.first().map_or(0, Vec::len);
-    assert!(padding.iter().all(|r| r.len() == len), "key_padding_mask: rows of different lengths");
-    let data = padding.iter().flatten().map(|&pad| if pad { f32::NEG_INFINITY } else { 0.0 }).collect();
+    assert!(
+        padding.iter().all(|r| r.len() == len),
+        "key_padding_mask: rows of different lengths"
+    );
+    let data = padding
+        .iter()
+        .flatten()
+        .map(|&pad| if pad { f32::NEG_INFINITY } else { 0.0 })
+        .collect();
     Tensor::from_vec(data, &[padding.len(), 1, 1, len]).expect("one value per key")
 }
 
@@ -60,12 +75,18 @@ impl MultiheadAttention {
     ///
     /// # Panics
     /// When `embed_dim` is not a multiple of `num_heads`, or `dropout` is outside [0, 1).
-    pub fn new(embed_dim: usize, num_heads: usize, dropout: f32, rng: &mut impl Rng) -> MultiheadAttention {
+    pub fn new(
+        embed_dim: usize,
+        num_heads: usize,
+        dropout: f32,
+        rng: &mut impl Rng,
+    ) -> MultiheadAttention {
         assert!(
             num_heads > 0 && embed_dim % num_heads == 0,
             "MultiheadAttention: embed_dim {embed_dim} is not a multiple of num_heads {num_heads}"
         );
-        let in_proj_weight = init::xavier_uniform(&[3 * embed_dim, embed_dim], embed_dim, 3 * embed_dim, rng);
+        let in_proj_weight =
+            init::xavier_uniform(&[3 * embed_dim, embed_dim], embed_dim, 3 * embed_dim, rng);
         let mut out_proj = Linear::new(embed_dim, embed_dim, true, rng);
         out_proj.bias = Some(Param::new(Tensor::zeros(&[embed_dim])));
         MultiheadAttention {
@@ -103,8 +124,14 @@ impl MultiheadAttention {
         let d = self.embed_dim();
         let w = self.in_proj_weight.on(query);
         let b = self.in_proj_bias.on(query);
-        let project = |x: &Var, k: usize| x.linear(&w.narrow(0, k * d, d), Some(&b.narrow(0, k * d, d)));
-        self.attend(&project(query, 0), &project(key, 1), &project(value, 2), mask)
+        let project =
+            |x: &Var, k: usize| x.linear(&w.narrow(0, k * d, d), Some(&b.narrow(0, k * d, d)));
+        self.attend(
+            &project(query, 0),
+            &project(key, 1),
+            &project(value, 2),
+            mask,
+        )
     }
 
     /// Scaled dot-product attention of projected `q`, `k`, `v`, then the output projection.
@@ -114,14 +141,18 @@ impl MultiheadAttention {
         let (h, dh) = (self.num_heads, d / self.num_heads);
         // [batch, len, D] -> [batch, heads, len, dh]: a reshape and a permute, both views.
         let heads = |x: &Var, len: usize| {
-            x.reshape(&[batch as isize, len as isize, h as isize, dh as isize]).permute(&[0, 2, 1, 3])
+            x.reshape(&[batch as isize, len as isize, h as isize, dh as isize])
+                .permute(&[0, 2, 1, 3])
         };
         let q = heads(&q.mul_scalar(1.0 / (dh as f32).sqrt()), lq);
         let (k, v) = (heads(k, lk), heads(v, lk));
         let weights = q.matmul(&k.transpose(2, 3)).softmax_masked(mask);
         let weights = self.dropout.forward(&weights);
-        let out =
-            weights.matmul(&v).permute(&[0, 2, 1, 3]).reshape(&[batch as isize, lq as isize, d as isize]);
+        let out = weights.matmul(&v).permute(&[0, 2, 1, 3]).reshape(&[
+            batch as isize,
+            lq as isize,
+            d as isize,
+        ]);
         self.out_proj.forward(&out)
     }
 }

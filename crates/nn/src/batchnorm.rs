@@ -24,7 +24,11 @@ pub struct BatchNormConfig {
 
 impl Default for BatchNormConfig {
     fn default() -> BatchNormConfig {
-        BatchNormConfig { eps: 1e-5, momentum: Some(0.1), affine: true }
+        BatchNormConfig {
+            eps: 1e-5,
+            momentum: Some(0.1),
+            affine: true,
+        }
     }
 }
 
@@ -64,9 +68,16 @@ impl BatchNorm2d {
     /// # Panics
     /// When `eps` is negative or not finite, or `momentum` is outside [0, 1].
     pub fn with_config(num_features: usize, config: BatchNormConfig) -> BatchNorm2d {
-        assert!(config.eps >= 0.0 && config.eps.is_finite(), "BatchNorm2d: eps {} must be >= 0", config.eps);
+        assert!(
+            config.eps >= 0.0 && config.eps.is_finite(),
+            "BatchNorm2d: eps {} must be >= 0",
+            config.eps
+        );
         if let Some(m) = config.momentum {
-            assert!((0.0..=1.0).contains(&m), "BatchNorm2d: momentum {m} must be in [0, 1]");
+            assert!(
+                (0.0..=1.0).contains(&m),
+                "BatchNorm2d: momentum {m} must be in [0, 1]"
+            );
         }
         let c = num_features;
         BatchNorm2d {

@@ -20,13 +20,19 @@ pub struct Buffer {
 impl Buffer {
     /// A buffer of real values (a running mean).
     pub fn new(value: Tensor) -> Buffer {
-        Buffer { value: Arc::new(RwLock::new(value.contiguous())), integer: false }
+        Buffer {
+            value: Arc::new(RwLock::new(value.contiguous())),
+            integer: false,
+        }
     }
 
     /// A buffer of whole numbers (a count), held as `f32` (exact below 2^24) and saved
     /// as `int64`, as PyTorch stores `num_batches_tracked`.
     pub fn integer(value: Tensor) -> Buffer {
-        Buffer { integer: true, ..Buffer::new(value) }
+        Buffer {
+            integer: true,
+            ..Buffer::new(value)
+        }
     }
 
     /// Whether it holds whole numbers (saved as `int64`).
@@ -40,7 +46,11 @@ impl Buffer {
     }
 
     pub fn shape(&self) -> Vec<usize> {
-        self.value.read().expect("buffer lock poisoned").shape().to_vec()
+        self.value
+            .read()
+            .expect("buffer lock poisoned")
+            .shape()
+            .to_vec()
     }
 
     /// Replace the value (for loading checkpoints and state dicts).
@@ -50,7 +60,10 @@ impl Buffer {
     pub fn set(&self, value: Tensor) -> Result<(), ShapeMismatch> {
         let mut slot = self.value.write().expect("buffer lock poisoned");
         if slot.shape() != value.shape() {
-            return Err(ShapeMismatch { expected: slot.shape().to_vec(), found: value.shape().to_vec() });
+            return Err(ShapeMismatch {
+                expected: slot.shape().to_vec(),
+                found: value.shape().to_vec(),
+            });
         }
         *slot = value.contiguous();
         Ok(())
@@ -65,6 +78,11 @@ impl Buffer {
 
 impl std::fmt::Debug for Buffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Buffer(shape={:?}, integer={})", self.shape(), self.integer)
+        write!(
+            f,
+            "Buffer(shape={:?}, integer={})",
+            self.shape(),
+            self.integer
+        )
     }
 }

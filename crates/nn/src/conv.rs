@@ -42,7 +42,14 @@ impl Conv2d {
         bias: bool,
         rng: &mut impl Rng,
     ) -> Conv2d {
-        Conv2d::with_kernel(in_channels, out_channels, [kernel_size, kernel_size], spec, bias, rng)
+        Conv2d::with_kernel(
+            in_channels,
+            out_channels,
+            [kernel_size, kernel_size],
+            spec,
+            bias,
+            rng,
+        )
     }
 
     /// A `kh × kw` convolution with PyTorch's default initialisation:
@@ -61,16 +68,28 @@ impl Conv2d {
     ) -> Conv2d {
         let groups = spec.groups;
         assert!(
-            groups > 0 && in_channels % groups == 0 && out_channels % groups == 0 && kh > 0 && kw > 0,
+            groups > 0
+                && in_channels % groups == 0
+                && out_channels % groups == 0
+                && kh > 0
+                && kw > 0,
             "Conv2d: {groups} group(s) must divide {in_channels} input and {out_channels} output \
              channels, and the kernel {kh}x{kw} must not be empty"
         );
         let fan_in = in_channels / groups * kh * kw;
-        let weight =
-            init::kaiming_uniform(&[out_channels, in_channels / groups, kh, kw], fan_in, 5f32.sqrt(), rng);
+        let weight = init::kaiming_uniform(
+            &[out_channels, in_channels / groups, kh, kw],
+            fan_in,
+            5f32.sqrt(),
+            rng,
+        );
         let bound = 1.0 / (fan_in as f32).sqrt();
         let bias = bias.then(|| Param::new(init::uniform(&[out_channels], bound, rng)));
-        Conv2d { weight: Param::new(weight), bias, spec }
+        Conv2d {
+            weight: Param::new(weight),
+            bias,
+            spec,
+        }
     }
 
     pub fn in_channels(&self) -> usize {

@@ -25,8 +25,15 @@ impl Dropout {
     /// # Panics
     /// When `p` is outside `[0, 1)`.
     pub fn new(p: f32, seed: u64) -> Dropout {
-        assert!((0.0..1.0).contains(&p), "Dropout: p must be in [0, 1), got {p}");
-        Dropout { p, mode: Mode::default(), rng: Mutex::new(StdRng::seed_from_u64(seed)) }
+        assert!(
+            (0.0..1.0).contains(&p),
+            "Dropout: p must be in [0, 1), got {p}"
+        );
+        Dropout {
+            p,
+            mode: Mode::default(),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+        }
     }
 
     /// The drop probability.
@@ -49,7 +56,13 @@ impl Forward for Dropout {
         let scale = 1.0 / (1.0 - self.p);
         let mut rng = self.rng.lock().expect("dropout RNG lock poisoned");
         let mask: Vec<f32> = (0..input.value().numel())
-            .map(|_| if rng.random::<f32>() < self.p { 0.0 } else { scale })
+            .map(|_| {
+                if rng.random::<f32>() < self.p {
+                    0.0
+                } else {
+                    scale
+                }
+            })
             .collect();
         let mask = Tensor::from_vec(mask, input.shape()).expect("mask has the input's size");
         input.mul(&Var::constant(mask))

@@ -43,7 +43,10 @@ impl Embedding {
             );
             weight.data_mut()[pad * embedding_dim..(pad + 1) * embedding_dim].fill(0.0);
         }
-        Embedding { weight: Param::new(weight), padding_idx }
+        Embedding {
+            weight: Param::new(weight),
+            padding_idx,
+        }
     }
 
     /// The number of rows (ids `0..num_embeddings`).

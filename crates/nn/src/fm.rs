@@ -77,7 +77,13 @@ pub struct FmConfig {
 impl FmConfig {
     /// A plain FM of dimension `dim` with factors initialised from N(0, 0.01²).
     pub fn new(table_size: usize, num_fields: usize, dim: usize) -> FmConfig {
-        FmConfig { table_size, num_fields, dim, mlp_hidden: Vec::new(), init_std: 0.01 }
+        FmConfig {
+            table_size,
+            num_fields,
+            dim,
+            mlp_hidden: Vec::new(),
+            init_std: 0.01,
+        }
     }
 }
 
@@ -107,7 +113,12 @@ impl FactorizationMachine {
     /// # Panics
     /// When `table_size`, `num_fields` or `dim` is 0, or `init_std` is negative.
     pub fn new(config: &FmConfig, rng: &mut impl Rng) -> FactorizationMachine {
-        let FmConfig { table_size, num_fields, dim, .. } = *config;
+        let FmConfig {
+            table_size,
+            num_fields,
+            dim,
+            ..
+        } = *config;
         assert!(
             table_size > 0 && num_fields > 0 && dim > 0,
             "FactorizationMachine: table_size {table_size}, num_fields {num_fields} and dim {dim} must be positive"
@@ -122,7 +133,9 @@ impl FactorizationMachine {
             let mut mlp = Sequential::new();
             let mut width = num_fields * dim;
             for &hidden in &config.mlp_hidden {
-                mlp = mlp.append(Linear::new(width, hidden, true, rng)).append(ReLU);
+                mlp = mlp
+                    .append(Linear::new(width, hidden, true, rng))
+                    .append(ReLU);
                 width = hidden;
             }
             mlp.append(Linear::new(width, 1, true, rng))
@@ -185,15 +198,20 @@ impl FactorizationMachine {
         });
 
         // One row [w_i | v_i] per field; both halves are views of it.
-        let rows =
-            tape.param(&self.table).embedding(ids, None).reshape(&[batch as isize, fields as isize, -1]);
+        let rows = tape.param(&self.table).embedding(ids, None).reshape(&[
+            batch as isize,
+            fields as isize,
+            -1,
+        ]);
         let (mut weights, mut factors) = (rows.narrow(2, 0, 1), rows.narrow(2, 1, dim));
         if let Some(x) = &values {
             weights = weights.mul(x); // w_i·x_i
             factors = factors.mul(x); // e_i = v_i·x_i
         }
-        let mut logits =
-            weights.sum_dims(&[1, 2], false).add(&fm_interactions(&factors)).add(&tape.param(&self.bias));
+        let mut logits = weights
+            .sum_dims(&[1, 2], false)
+            .add(&fm_interactions(&factors))
+            .add(&tape.param(&self.bias));
         if let Some(mlp) = &self.mlp {
             let deep = mlp.forward(&factors.reshape(&[batch as isize, (fields * dim) as isize]));
             logits = logits.add(&deep.reshape(&[batch as isize]));
@@ -227,10 +245,18 @@ impl Module for FactorizationMachine {
 /// # Panics
 /// When `e` is not of rank 3.
 pub fn fm_interactions(e: &Var) -> Var {
-    assert_eq!(e.rank(), 3, "fm_interactions: needs [batch, fields, dim], got {:?}", e.shape());
+    assert_eq!(
+        e.rank(),
+        3,
+        "fm_interactions: needs [batch, fields, dim], got {:?}",
+        e.shape()
+    );
     let (batch, fields, dim) = (e.shape()[0], e.shape()[1], e.shape()[2]);
-    let input =
-        if e.value().strides()[2] == 1 || dim <= 1 { e.value().clone() } else { e.value().contiguous() };
+    let input = if e.value().strides()[2] == 1 || dim <= 1 {
+        e.value().clone()
+    } else {
+        e.value().contiguous()
+    };
     let mut sums = vec![0.0f32; batch * dim];
     let mut out = vec![0.0f32; batch];
     let mut squares = vec![0.0f32; dim];
@@ -244,7 +270,12 @@ pub fn fm_interactions(e: &Var) -> Var {
                 *q += v * v;
             }
         }
-        *out = 0.5 * sum.iter().zip(&squares).map(|(s, q)| s * s - q).sum::<f32>();
+        *out = 0.5
+            * sum
+                .iter()
+                .zip(&squares)
+                .map(|(s, q)| s * s - q)
+                .sum::<f32>();
     }
     let out = Tensor::from_vec(out, &[batch]).expect("one value per example");
 
@@ -252,7 +283,11 @@ pub fn fm_interactions(e: &Var) -> Var {
         grads.add(0, || {
             let g = g.to_vec();
             let mut grad = vec![0.0f32; batch * fields * dim];
-            for (b, grad) in grad.chunks_mut((fields * dim).max(1)).enumerate().take(batch) {
+            for (b, grad) in grad
+                .chunks_mut((fields * dim).max(1))
+                .enumerate()
+                .take(batch)
+            {
                 let sum = &sums[b * dim..(b + 1) * dim];
                 for (f, grad_row) in grad.chunks_exact_mut(dim.max(1)).enumerate().take(fields) {
                     for ((d, &v), &s) in grad_row.iter_mut().zip(row(&input, b, f)).zip(sum) {

@@ -23,7 +23,12 @@ pub fn kaiming_uniform(shape: &[usize], fan_in: usize, a: f32, rng: &mut impl Rn
 }
 
 /// `torch.nn.init.xavier_uniform_(w)`: bound = √(6/(fan_in+fan_out)).
-pub fn xavier_uniform(shape: &[usize], fan_in: usize, fan_out: usize, rng: &mut impl Rng) -> Tensor {
+pub fn xavier_uniform(
+    shape: &[usize],
+    fan_in: usize,
+    fan_out: usize,
+    rng: &mut impl Rng,
+) -> Tensor {
     uniform(shape, (6.0 / (fan_in + fan_out) as f32).sqrt(), rng)
 }
 

@@ -17,7 +17,11 @@ pub struct LayerNorm {
 impl LayerNorm {
     /// PyTorch's defaults: weight ones, bias zeros (`eps` is 1e-5 there).
     pub fn new(d: usize, eps: f32) -> LayerNorm {
-        LayerNorm { weight: Param::new(Tensor::ones(&[d])), bias: Param::new(Tensor::zeros(&[d])), eps }
+        LayerNorm {
+            weight: Param::new(Tensor::ones(&[d])),
+            bias: Param::new(Tensor::zeros(&[d])),
+            eps,
+        }
     }
 }
 

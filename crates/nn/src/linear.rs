@@ -15,10 +15,14 @@ pub struct Linear {
 impl Linear {
     /// PyTorch's default initialisation: W and b from U(-1/√in, 1/√in).
     pub fn new(in_features: usize, out_features: usize, bias: bool, rng: &mut impl Rng) -> Linear {
-        let weight = init::kaiming_uniform(&[out_features, in_features], in_features, 5f32.sqrt(), rng);
+        let weight =
+            init::kaiming_uniform(&[out_features, in_features], in_features, 5f32.sqrt(), rng);
         let bound = 1.0 / (in_features as f32).sqrt();
         let bias = bias.then(|| Param::new(init::uniform(&[out_features], bound, rng)));
-        Linear { weight: Param::new(weight), bias }
+        Linear {
+            weight: Param::new(weight),
+            bias,
+        }
     }
 
     pub fn in_features(&self) -> usize {

@@ -5,8 +5,8 @@
 //! gradients are simply "probabilities minus targets".
 
 use agdlab_autograd::Var;
-use agdlab_tensor::Tensor;
 use agdlab_tensor::elementwise::sigmoid;
+use agdlab_tensor::Tensor;
 
 /// Mean cross-entropy of `logits: [N, C]` against integer classes, with no label
 /// smoothing. PyTorch equivalent: `F.cross_entropy(logits, targets)`. For label
@@ -45,7 +45,11 @@ impl CrossEntropyLoss {
     /// When `logits` is not `[N, C]`, `targets.len() != N`, a target other than
     /// `ignore_index` is `>= C`, or ε is outside `[0, 1]`.
     pub fn forward(&self, logits: &Var, targets: &[usize]) -> Var {
-        assert!(logits.rank() == 2, "cross_entropy: logits must be [N, C], got {:?}", logits.shape());
+        assert!(
+            logits.rank() == 2,
+            "cross_entropy: logits must be [N, C], got {:?}",
+            logits.shape()
+        );
         let (n, classes) = (logits.shape()[0], logits.shape()[1]);
         assert_eq!(
             targets.len(),
@@ -59,7 +63,10 @@ impl CrossEntropyLoss {
             panic!("cross_entropy: target class {bad} out of range for {classes} classes");
         }
         let eps = self.label_smoothing;
-        assert!((0.0..=1.0).contains(&eps), "cross_entropy: label_smoothing {eps} not in [0, 1]");
+        assert!(
+            (0.0..=1.0).contains(&eps),
+            "cross_entropy: label_smoothing {eps} not in [0, 1]"
+        );
         let on_class = 1.0 - eps;
         let off_class = eps / classes as f32;
 
@@ -142,13 +149,15 @@ pub fn bce_with_logits(logits: &Var, targets: &Tensor) -> Var {
         targets.shape()
     );
     let n = targets.numel();
-    let per_element = logits
-        .value()
-        .zip_map(targets, "bce_with_logits", |x, y| x.max(0.0) - x * y + (-x.abs()).exp().ln_1p());
+    let per_element = logits.value().zip_map(targets, "bce_with_logits", |x, y| {
+        x.max(0.0) - x * y + (-x.abs()).exp().ln_1p()
+    });
     let loss = per_element.mean_all();
     let (x, y) = (logits.value().clone(), targets.clone());
     Var::record("bce_with_logits", loss, &[logits], move |g, grads| {
         let scale = g.item() / n as f32;
-        grads.add(0, || x.zip_map(&y, "bce_with_logits", |x, y| (sigmoid(x) - y) * scale))
+        grads.add(0, || {
+            x.zip_map(&y, "bce_with_logits", |x, y| (sigmoid(x) - y) * scale)
+        })
     })
 }

@@ -31,8 +31,8 @@
 //! before feeding it to the next window.
 
 use agdlab_autograd::{Param, Var};
-use agdlab_tensor::Tensor;
 use agdlab_tensor::elementwise::{sigmoid, tanh};
+use agdlab_tensor::Tensor;
 use rand::Rng;
 
 use crate::dropout::Dropout;
@@ -56,7 +56,11 @@ pub struct LstmConfig {
 
 impl Default for LstmConfig {
     fn default() -> LstmConfig {
-        LstmConfig { num_layers: 1, dropout: 0.0, batch_first: false }
+        LstmConfig {
+            num_layers: 1,
+            dropout: 0.0,
+            batch_first: false,
+        }
     }
 }
 
@@ -91,7 +95,12 @@ impl Lstm {
     ///
     /// # Panics
     /// When a size or `num_layers` is 0, or the dropout is outside `[0, 1)`.
-    pub fn new(input_size: usize, hidden_size: usize, config: LstmConfig, rng: &mut impl Rng) -> Lstm {
+    pub fn new(
+        input_size: usize,
+        hidden_size: usize,
+        config: LstmConfig,
+        rng: &mut impl Rng,
+    ) -> Lstm {
         assert!(
             input_size > 0 && hidden_size > 0 && config.num_layers > 0,
             "Lstm: input_size {input_size}, hidden_size {hidden_size} and num_layers {} must be positive",
@@ -111,7 +120,13 @@ impl Lstm {
             })
             .collect();
         let dropout = Dropout::new(config.dropout, rng.random());
-        Lstm { layers, input_size, hidden_size, batch_first: config.batch_first, dropout }
+        Lstm {
+            layers,
+            input_size,
+            hidden_size,
+            batch_first: config.batch_first,
+            dropout,
+        }
     }
 
     pub fn input_size(&self) -> usize {
@@ -152,9 +167,17 @@ impl Lstm {
             if self.batch_first { "seq" } else { "batch" },
             self.input_size
         );
-        let mut x = if self.batch_first { input.transpose(0, 1) } else { input.clone() };
+        let mut x = if self.batch_first {
+            input.transpose(0, 1)
+        } else {
+            input.clone()
+        };
         let (seq, batch) = (x.shape()[0], x.shape()[1]);
-        assert!(seq > 0, "Lstm: the input sequence is empty (shape {:?})", input.shape());
+        assert!(
+            seq > 0,
+            "Lstm: the input sequence is empty (shape {:?})",
+            input.shape()
+        );
         let state_shape = [self.num_layers(), batch, self.hidden_size];
         let (h0, c0) = match state {
             Some((h, c)) => {
@@ -193,7 +216,11 @@ impl Lstm {
             final_h.push(h);
             final_c.push(c);
         }
-        let output = if self.batch_first { x.transpose(0, 1) } else { x };
+        let output = if self.batch_first {
+            x.transpose(0, 1)
+        } else {
+            x
+        };
         let h = Var::stack(&final_h.iter().collect::<Vec<_>>(), 0);
         let c = Var::stack(&final_c.iter().collect::<Vec<_>>(), 0);
         (output, (h, c))
@@ -242,7 +269,11 @@ pub fn lstm_layer(x: &Var, weights: &LayerWeights, h: &Var, c: &Var) -> (Var, Va
         "lstm_layer: weight_hh {w_hh:?} should be [4·hidden, hidden]"
     );
     let hidden = w_hh[1];
-    assert!(x.rank() == 3, "lstm_layer: input {:?} should be [seq, batch, in]", x.shape());
+    assert!(
+        x.rank() == 3,
+        "lstm_layer: input {:?} should be [seq, batch, in]",
+        x.shape()
+    );
     let (seq, batch) = (x.shape()[0], x.shape()[1]);
     for (name, v) in [("h", h), ("c", c)] {
         assert!(
@@ -253,12 +284,15 @@ pub fn lstm_layer(x: &Var, weights: &LayerWeights, h: &Var, c: &Var) -> (Var, Va
     }
 
     // The input projection of every step at once: one GEMM.
-    let projected = x.linear(&weights.weight_ih, Some(&weights.bias_ih)).reshape(&[-1, 4 * hidden as isize]);
+    let projected = x
+        .linear(&weights.weight_ih, Some(&weights.bias_ih))
+        .reshape(&[-1, 4 * hidden as isize]);
     let (mut h, mut c) = (h.clone(), c.clone());
     let mut outputs = Vec::with_capacity(seq);
     for t in 0..seq {
-        let gates =
-            projected.narrow(0, t * batch, batch).add(&h.linear(&weights.weight_hh, Some(&weights.bias_hh)));
+        let gates = projected
+            .narrow(0, t * batch, batch)
+            .add(&h.linear(&weights.weight_hh, Some(&weights.bias_hh)));
         (h, c) = lstm_cell(&gates, &c);
         outputs.push(h.clone());
     }
@@ -352,8 +386,12 @@ pub fn lstm_cell(gates: &Var, c_prev: &Var) -> (Var, Var) {
                 let r = row * 4 * hidden;
                 let dh = &g[row * 2 * hidden..row * 2 * hidden + hidden];
                 for j in 0..hidden {
-                    let (i, f, gg, o) =
-                        (a[r + j], a[r + hidden + j], a[r + 2 * hidden + j], a[r + 3 * hidden + j]);
+                    let (i, f, gg, o) = (
+                        a[r + j],
+                        a[r + hidden + j],
+                        a[r + 2 * hidden + j],
+                        a[r + 3 * hidden + j],
+                    );
                     let dct = dc[row * hidden + j];
                     d[r + j] += dct * gg * i * (1.0 - i);
                     d[r + hidden + j] += dct * cp[row * hidden + j] * f * (1.0 - f);
@@ -364,7 +402,9 @@ pub fn lstm_cell(gates: &Var, c_prev: &Var) -> (Var, Var) {
         });
         grads.add(1, || {
             let f = activated.narrow(1, hidden, hidden);
-            Tensor::from_vec(dc, &[batch, hidden]).expect("sized above").mul(&f)
+            Tensor::from_vec(dc, &[batch, hidden])
+                .expect("sized above")
+                .mul(&f)
         });
     });
     (both.narrow(1, 0, hidden), both.narrow(1, hidden, hidden))
@@ -377,7 +417,12 @@ pub fn lstm_cell(gates: &Var, c_prev: &Var) -> (Var, Var) {
 /// knows do not overlap: inlined into `lstm_cell`'s row loop the element loop could not
 /// vectorise (a dozen slices cut from three buffers).
 #[inline(never)]
-fn cell_forward(pre: [&[f32]; 4], c_prev: &[f32], gates: [&mut [f32]; 4], [h, c, tanh_c]: [&mut [f32]; 3]) {
+fn cell_forward(
+    pre: [&[f32]; 4],
+    c_prev: &[f32],
+    gates: [&mut [f32]; 4],
+    [h, c, tanh_c]: [&mut [f32]; 3],
+) {
     let hidden = c_prev.len();
     let [pi, pf, pg, po] = pre.map(|p| &p[..hidden]);
     let [ai, af, ag, ao] = gates.map(|a| &mut a[..hidden]);

@@ -158,7 +158,10 @@ pub struct Walk<'a> {
 impl<'a> Walk<'a> {
     /// A walk that hands every item, fully named, to `report`.
     pub fn new(report: &'a mut dyn FnMut(Item<'_>)) -> Walk<'a> {
-        Walk { prefix: String::new(), report }
+        Walk {
+            prefix: String::new(),
+            report,
+        }
     }
 
     /// A parameter called `name` within the current module.

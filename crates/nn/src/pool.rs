@@ -17,7 +17,9 @@ impl MaxPool2d {
     /// other strides and padding through [`Pool2dSpec`]'s builder:
     /// `MaxPool2d { spec: Pool2dSpec::new(3).stride(2).padding(1) }`.
     pub fn new(kernel: usize) -> MaxPool2d {
-        MaxPool2d { spec: Pool2dSpec::new(kernel) }
+        MaxPool2d {
+            spec: Pool2dSpec::new(kernel),
+        }
     }
 }
 
@@ -31,7 +33,9 @@ pub struct AvgPool2d {
 impl AvgPool2d {
     /// `kernel × kernel` windows with stride `kernel`, no padding (PyTorch's defaults).
     pub fn new(kernel: usize) -> AvgPool2d {
-        AvgPool2d { spec: Pool2dSpec::new(kernel) }
+        AvgPool2d {
+            spec: Pool2dSpec::new(kernel),
+        }
     }
 }
 

@@ -41,6 +41,8 @@ impl Module for Sequential {
 
 impl Forward for Sequential {
     fn forward(&self, input: &Var) -> Var {
-        self.layers.iter().fold(input.clone(), |x, layer| layer.forward(&x))
+        self.layers
+            .iter()
+            .fold(input.clone(), |x, layer| layer.forward(&x))
     }
 }

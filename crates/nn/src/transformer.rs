@@ -81,7 +81,11 @@ struct FeedForward<'a> {
 
 impl FeedForward<'_> {
     fn forward(&self, x: &Var) -> Var {
-        self.linear2.forward(&self.dropout.forward(&self.activation.apply(&self.linear1.forward(x))))
+        self.linear2.forward(
+            &self
+                .dropout
+                .forward(&self.activation.apply(&self.linear1.forward(x))),
+        )
     }
 }
 
@@ -128,7 +132,10 @@ impl TransformerEncoderLayer {
             linear2: &self.linear2,
             activation: self.activation,
         };
-        let sa = |x: &Var| self.dropout1.forward(&self.self_attn.self_attention(x, mask));
+        let sa = |x: &Var| {
+            self.dropout1
+                .forward(&self.self_attn.self_attention(x, mask))
+        };
         let ff = |x: &Var| self.dropout2.forward(&ff.forward(x));
         if self.norm_first {
             let x = x.add(&sa(&self.norm1.forward(x)));
@@ -208,9 +215,14 @@ impl TransformerDecoderLayer {
             linear2: &self.linear2,
             activation: self.activation,
         };
-        let sa = |x: &Var| self.dropout1.forward(&self.self_attn.self_attention(x, self_mask));
-        let ca =
-            |x: &Var| self.dropout2.forward(&self.multihead_attn.forward(x, memory, memory, memory_mask));
+        let sa = |x: &Var| {
+            self.dropout1
+                .forward(&self.self_attn.self_attention(x, self_mask))
+        };
+        let ca = |x: &Var| {
+            self.dropout2
+                .forward(&self.multihead_attn.forward(x, memory, memory, memory_mask))
+        };
         let ff = |x: &Var| self.dropout3.forward(&ff.forward(x));
         if self.norm_first {
             let x = x.add(&sa(&self.norm1.forward(x)));
@@ -248,7 +260,9 @@ pub struct LearnedPositions {
 
 impl LearnedPositions {
     pub fn new(max_len: usize, d: usize, rng: &mut impl Rng) -> LearnedPositions {
-        LearnedPositions { weight: agdlab_autograd::Param::new(crate::init::normal(&[max_len, d], 1.0, rng)) }
+        LearnedPositions {
+            weight: agdlab_autograd::Param::new(crate::init::normal(&[max_len, d], 1.0, rng)),
+        }
     }
 }
 
@@ -263,7 +277,10 @@ impl Forward for LearnedPositions {
     /// When the input is longer than the table.
     fn forward(&self, x: &Var) -> Var {
         let (len, max_len) = (x.shape()[1], self.weight.shape()[0]);
-        assert!(len <= max_len, "LearnedPositions: length {len} beyond the table's {max_len} positions");
+        assert!(
+            len <= max_len,
+            "LearnedPositions: length {len} beyond the table's {max_len} positions"
+        );
         x.add(&self.weight.on(x).narrow(0, 0, len))
     }
 }

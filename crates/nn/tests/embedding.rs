@@ -4,8 +4,8 @@
 use agdlab_autograd::{Grad, Tape, Var};
 use agdlab_nn::{Embedding, Module};
 use agdlab_tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 #[test]
 fn initialisation_is_standard_normal_with_a_zero_padding_row() {
@@ -17,14 +17,21 @@ fn initialisation_is_standard_normal_with_a_zero_padding_row() {
     let var = w.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
     assert!(mean.abs() < 0.01, "mean {mean}");
     assert!((var.sqrt() - 1.0).abs() < 0.01, "std {}", var.sqrt());
-    assert!(w[3 * 50..4 * 50].iter().all(|&v| v == 0.0), "padding row is not zero");
+    assert!(
+        w[3 * 50..4 * 50].iter().all(|&v| v == 0.0),
+        "padding row is not zero"
+    );
     assert!(w[2 * 50..3 * 50].iter().any(|&v| v != 0.0));
 }
 
 #[test]
 fn names_and_sizes_are_pytorchs() {
     let table = Embedding::new(10, 4, None, &mut StdRng::seed_from_u64(0));
-    let names: Vec<String> = table.named_parameters().into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = table
+        .named_parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     assert_eq!(names, ["weight"]);
     assert_eq!((table.num_embeddings(), table.embedding_dim()), (10, 4));
 }
@@ -54,11 +61,17 @@ fn the_gradient_is_row_sparse_adds_repeats_and_skips_padding() {
     let cotangent = Tensor::from_vec((1..=8).map(|v| v as f32).collect(), &[4, 2]).unwrap();
     let grads = out.mul(&Var::constant(cotangent)).sum_all().backward();
     let grad = grads.get(&table.weight).expect("the table gets a gradient");
-    let Grad::RowSparse(sparse) = grad else { panic!("expected a row-sparse gradient, got {grad:?}") };
+    let Grad::RowSparse(sparse) = grad else {
+        panic!("expected a row-sparse gradient, got {grad:?}")
+    };
     let mut rows = sparse.rows().to_vec();
     rows.sort();
     rows.dedup();
-    assert_eq!(rows, [3, 5], "only the rows used, and not the padding row 0");
+    assert_eq!(
+        rows,
+        [3, 5],
+        "only the rows used, and not the padding row 0"
+    );
     let dense = grad.to_dense();
     assert_eq!(dense.shape(), &[8, 2]);
     let expected_row3 = [1.0 + 5.0, 2.0 + 6.0]; // ids[0] and ids[2] are both 3

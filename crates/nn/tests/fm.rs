@@ -51,12 +51,12 @@
 // PyTorch's values are pasted as it printed them (f64 digits of f32 numbers).
 #![allow(clippy::cloned_ref_to_slice_refs, clippy::excessive_precision)]
 
-use agdlab_autograd::{GradCheck, Param, Tape, Var, check_gradients};
-use agdlab_nn::{FactorizationMachine, FmConfig, Module, bce_with_logits, fm_interactions};
+use agdlab_autograd::{check_gradients, GradCheck, Param, Tape, Var};
+use agdlab_nn::{bce_with_logits, fm_interactions, FactorizationMachine, FmConfig, Module};
 use agdlab_optim::{Adam, AdamConfig, Optimizer, ParamGroup, SparseMode};
 use agdlab_tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// `Σ_{i<j} <e_i, e_j>` per example, the O(F²·k) definition, in f64.
 fn pairwise_reference(e: &Tensor) -> Vec<f64> {
@@ -85,7 +85,8 @@ fn layouts(batch: usize, fields: usize, dim: usize, seed: u64) -> Vec<(&'static 
     let permuted = base.permute(&[2, 0, 1]).contiguous().permute(&[1, 2, 0]); // dim-major storage
     let transposed = base.transpose(1, 2).contiguous().transpose(1, 2); // fields innermost
     let padded = Tensor::concat(&[&base, &Tensor::zeros(&[batch, fields, 3])], 2).narrow(2, 0, dim);
-    let broadcast = Tensor::normal(&[1, fields, dim], 0.0, 1.0, &mut rng).broadcast_to(&[batch, fields, dim]);
+    let broadcast =
+        Tensor::normal(&[1, fields, dim], 0.0, 1.0, &mut rng).broadcast_to(&[batch, fields, dim]);
     vec![
         ("contiguous", base),
         ("permuted", permuted),
@@ -114,20 +115,34 @@ fn fm_interactions_equal_the_sum_over_pairs_on_every_layout() {
 
 #[test]
 fn fm_interactions_backward_matches_finite_differences_on_every_layout() {
-    for (layout, e) in layouts(3, 4, 5, 2).into_iter().filter(|(layout, _)| *layout != "broadcast") {
-        check_gradients(|v| fm_interactions(&v[0]), &[e.clone()], &GradCheck::default())
-            .unwrap_or_else(|m| panic!("{layout}: {m}"));
+    for (layout, e) in layouts(3, 4, 5, 2)
+        .into_iter()
+        .filter(|(layout, _)| *layout != "broadcast")
+    {
+        check_gradients(
+            |v| fm_interactions(&v[0]),
+            &[e.clone()],
+            &GradCheck::default(),
+        )
+        .unwrap_or_else(|m| panic!("{layout}: {m}"));
     }
     // A stride-0 view is read in place; broadcast inside the function, so that the
     // check perturbs one element of the leaf rather than one shared by three examples.
     let one = Tensor::normal(&[1, 4, 5], 0.0, 1.0, &mut StdRng::seed_from_u64(3));
-    check_gradients(|v| fm_interactions(&v[0].broadcast_to(&[3, 4, 5])), &[one], &GradCheck::default())
-        .unwrap_or_else(|m| panic!("broadcast: {m}"));
+    check_gradients(
+        |v| fm_interactions(&v[0].broadcast_to(&[3, 4, 5])),
+        &[one],
+        &GradCheck::default(),
+    )
+    .unwrap_or_else(|m| panic!("broadcast: {m}"));
 }
 
 /// The test model: a table of 7 rows, 3 fields, dimension 4, filled as `fill` does.
 fn torch_filled(hidden: Option<usize>) -> FactorizationMachine {
-    let config = FmConfig { mlp_hidden: hidden.into_iter().collect(), ..FmConfig::new(7, 3, 4) };
+    let config = FmConfig {
+        mlp_hidden: hidden.into_iter().collect(),
+        ..FmConfig::new(7, 3, 4)
+    };
     let model = FactorizationMachine::new(&config, &mut StdRng::seed_from_u64(0));
     let f = |values: Vec<f32>, shape: &[usize]| Tensor::from_vec(values, shape).unwrap();
     model.bias.set(f(vec![0.1], &[1])).unwrap();
@@ -137,11 +152,28 @@ fn torch_filled(hidden: Option<usize>) -> FactorizationMachine {
     });
     model.table.set(f(table.collect(), &[7, 5])).unwrap();
     if hidden.is_some() {
-        let linspace =
-            |a: f32, b: f32, n: usize| (0..n).map(|i| a + (b - a) * i as f32 / (n - 1) as f32).collect();
+        let linspace = |a: f32, b: f32, n: usize| {
+            (0..n)
+                .map(|i| a + (b - a) * i as f32 / (n - 1) as f32)
+                .collect()
+        };
         let params = model.named_parameters();
-        let set = |name: &str, t: Tensor| params.iter().find(|(n, _)| n == name).unwrap().1.set(t).unwrap();
-        set("mlp.0.weight", f((0..60).map(|i| (i as f32 * 0.3).cos() * 0.2).collect(), &[5, 12]));
+        let set = |name: &str, t: Tensor| {
+            params
+                .iter()
+                .find(|(n, _)| n == name)
+                .unwrap()
+                .1
+                .set(t)
+                .unwrap()
+        };
+        set(
+            "mlp.0.weight",
+            f(
+                (0..60).map(|i| (i as f32 * 0.3).cos() * 0.2).collect(),
+                &[5, 12],
+            ),
+        );
         set("mlp.0.bias", f(linspace(-0.2, 0.2, 5), &[5]));
         set("mlp.2.weight", f(linspace(-0.5, 0.5, 5), &[1, 5]));
         set("mlp.2.bias", f(vec![0.05], &[1]));
@@ -163,7 +195,11 @@ struct TorchCase {
 }
 
 const PLAIN: TorchCase = TorchCase {
-    logits: [0.23506876826286316, -0.2850901484489441, -0.10912226140499115],
+    logits: [
+        0.23506876826286316,
+        -0.2850901484489441,
+        -0.10912226140499115,
+    ],
     bias: -0.17984969913959503,
     w: [
         -0.14716731011867523,
@@ -295,8 +331,13 @@ const DEEP: TorchCase = TorchCase {
 };
 
 /// PyTorch's `mlp.2.weight` gradient in the DeepFM case.
-const DEEP_MLP2_WEIGHT: [f32; 5] =
-    [0.02172267995774746, 0.0, -0.017949024215340614, -0.038865696638822556, -0.072234608232975];
+const DEEP_MLP2_WEIGHT: [f32; 5] = [
+    0.02172267995774746,
+    0.0,
+    -0.017949024215340614,
+    -0.038865696638822556,
+    -0.072234608232975,
+];
 
 fn assert_close(what: &str, got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");
@@ -317,42 +358,82 @@ fn logits_and_gradients_match_pytorch() {
         let tape = Tape::new();
         let values = values.map(|v| Tensor::from_vec(v.to_vec(), &[3, 3]).unwrap());
         let logits = model.forward(&tape, &IDS, values.as_ref());
-        assert_close(&format!("{name} logits"), &logits.value().to_vec(), &want.logits);
+        assert_close(
+            &format!("{name} logits"),
+            &logits.value().to_vec(),
+            &want.logits,
+        );
         let loss = bce_with_logits(&logits, &Tensor::from_vec(LABELS.to_vec(), &[3]).unwrap());
         let grads = loss.backward();
-        assert_close(&format!("{name} bias"), &grads.dense(&model.bias).unwrap().to_vec(), &[want.bias]);
+        assert_close(
+            &format!("{name} bias"),
+            &grads.dense(&model.bias).unwrap().to_vec(),
+            &[want.bias],
+        );
         let grad = grads.get(&model.table).unwrap();
-        let rows =
-            grad.as_row_sparse().unwrap_or_else(|| panic!("{name}: the table's gradient is not row-sparse"));
-        assert_eq!(rows.rows(), &[0, 1, 2, 3, 4, 5, 6], "{name}: sorted, each row once");
+        let rows = grad
+            .as_row_sparse()
+            .unwrap_or_else(|| panic!("{name}: the table's gradient is not row-sparse"));
+        assert_eq!(
+            rows.rows(),
+            &[0, 1, 2, 3, 4, 5, 6],
+            "{name}: sorted, each row once"
+        );
         let table = grad.to_dense();
-        assert_close(&format!("{name} w"), &table.narrow(1, 0, 1).to_vec(), &want.w);
-        assert_close(&format!("{name} v"), &table.narrow(1, 1, 4).to_vec(), &want.v);
+        assert_close(
+            &format!("{name} w"),
+            &table.narrow(1, 0, 1).to_vec(),
+            &want.w,
+        );
+        assert_close(
+            &format!("{name} v"),
+            &table.narrow(1, 1, 4).to_vec(),
+            &want.v,
+        );
         if hidden.is_some() {
             let params = model.named_parameters();
             let mlp2 = &params.iter().find(|(n, _)| n == "mlp.2.weight").unwrap().1;
-            assert_close("deep mlp.2.weight", &grads.dense(mlp2).unwrap().to_vec(), &DEEP_MLP2_WEIGHT);
+            assert_close(
+                "deep mlp.2.weight",
+                &grads.dense(mlp2).unwrap().to_vec(),
+                &DEEP_MLP2_WEIGHT,
+            );
         }
     }
 }
 
 #[test]
 fn table_gradients_hold_only_the_rows_used() {
-    let model = FactorizationMachine::new(&FmConfig::new(1 << 16, 3, 8), &mut StdRng::seed_from_u64(1));
+    let model =
+        FactorizationMachine::new(&FmConfig::new(1 << 16, 3, 8), &mut StdRng::seed_from_u64(1));
     let ids = [7, 40_000, 9, 7, 123, 65_535];
     let tape = Tape::new();
     let grads = model.forward(&tape, &ids, None).sum_all().backward();
-    let rows = grads.get(&model.table).unwrap().as_row_sparse().expect("row-sparse");
+    let rows = grads
+        .get(&model.table)
+        .unwrap()
+        .as_row_sparse()
+        .expect("row-sparse");
     assert_eq!(rows.rows(), &[7, 9, 123, 40_000, 65_535]);
-    assert_eq!(rows.values().shape(), &[5, 9], "one value row per distinct id, not the table");
+    assert_eq!(
+        rows.values().shape(),
+        &[5, 9],
+        "one value row per distinct id, not the table"
+    );
 }
 
 #[test]
 fn names_shapes_and_initialisation_follow_the_config() {
-    let config = FmConfig { mlp_hidden: vec![8, 4], ..FmConfig::new(100, 5, 6) };
+    let config = FmConfig {
+        mlp_hidden: vec![8, 4],
+        ..FmConfig::new(100, 5, 6)
+    };
     let model = FactorizationMachine::new(&config, &mut StdRng::seed_from_u64(2));
     let params = model.named_parameters();
-    let shapes: Vec<(&str, Vec<usize>)> = params.iter().map(|(n, p)| (n.as_str(), p.shape())).collect();
+    let shapes: Vec<(&str, Vec<usize>)> = params
+        .iter()
+        .map(|(n, p)| (n.as_str(), p.shape()))
+        .collect();
     assert_eq!(
         shapes,
         [
@@ -367,7 +448,10 @@ fn names_shapes_and_initialisation_follow_the_config() {
         ]
     );
     let table = model.table.value();
-    assert!(table.narrow(1, 0, 1).to_vec().iter().all(|&w| w == 0.0), "w starts at 0");
+    assert!(
+        table.narrow(1, 0, 1).to_vec().iter().all(|&w| w == 0.0),
+        "w starts at 0"
+    );
     let v = table.narrow(1, 1, 6).to_vec();
     let std = (v.iter().map(|x| x * x).sum::<f32>() / v.len() as f32).sqrt();
     assert!((std - 0.01).abs() < 0.002, "factor std {std}");
@@ -397,11 +481,21 @@ fn ids_must_be_rows_of_the_table() {
 fn a_tiny_fm_learns_an_interaction_a_linear_model_cannot() {
     for sparse in [SparseMode::Dense, SparseMode::Lazy] {
         let model = FactorizationMachine::new(
-            &FmConfig { init_std: 0.1, ..FmConfig::new(4, 2, 2) },
+            &FmConfig {
+                init_std: 0.1,
+                ..FmConfig::new(4, 2, 2)
+            },
             &mut StdRng::seed_from_u64(3),
         );
         let group = ParamGroup::new(model.named_parameters()).sparse(sparse);
-        let mut opt = Adam::with_groups(vec![group], AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+        let mut opt = Adam::with_groups(
+            vec![group],
+            AdamConfig {
+                lr: 0.05,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         // Field 0 uses rows 0 and 1, field 1 rows 2 and 3.
         let ids = [0, 2, 0, 3, 1, 2, 1, 3];
         let labels = Tensor::from_vec(vec![1.0, 0.0, 0.0, 1.0], &[4]).unwrap();
@@ -415,9 +509,15 @@ fn a_tiny_fm_learns_an_interaction_a_linear_model_cannot() {
             opt.step(&grads).unwrap();
         }
         let last = loss_at(&model);
-        assert!(last < 0.05 && first > 0.6, "{sparse:?}: loss {first} -> {last}");
+        assert!(
+            last < 0.05 && first > 0.6,
+            "{sparse:?}: loss {first} -> {last}"
+        );
         let logits = model.forward(&Tape::no_grad(), &ids, None).value().to_vec();
-        assert!(logits[0] > 0.0 && logits[1] < 0.0 && logits[2] < 0.0 && logits[3] > 0.0, "{logits:?}");
+        assert!(
+            logits[0] > 0.0 && logits[1] < 0.0 && logits[2] < 0.0 && logits[3] > 0.0,
+            "{logits:?}"
+        );
     }
 }
 
@@ -426,7 +526,8 @@ fn the_optimizer_updates_the_table_in_place_after_backward() {
     // After backward no tensor saved by the ops shares the table's storage, so the step
     // writes into it in place; a shared buffer would be copied first (64 MB for a
     // 2^20 x 17 table).
-    let model = FactorizationMachine::new(&FmConfig::new(1000, 3, 4), &mut StdRng::seed_from_u64(4));
+    let model =
+        FactorizationMachine::new(&FmConfig::new(1000, 3, 4), &mut StdRng::seed_from_u64(4));
     let storage = |p: &Param| p.value().storage().as_ptr() as usize;
     let before = storage(&model.table);
     let mut opt = Adam::new(model.named_parameters(), AdamConfig::default()).unwrap();

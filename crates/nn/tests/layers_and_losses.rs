@@ -1,15 +1,15 @@
 //! Layers, losses and a tiny model that must learn.
 
-use agdlab_autograd::{GradCheck, Param, Tape, Var, check_gradients};
+use agdlab_autograd::{check_gradients, GradCheck, Param, Tape, Var};
 use agdlab_nn::activation::{gelu, gelu_tanh};
 use agdlab_nn::{
-    Buffer, CrossEntropyLoss, Dropout, Forward, Linear, Mode, Module, ReLU, Sequential, Tanh, Walk,
-    bce_with_logits, cross_entropy, mse_loss,
+    bce_with_logits, cross_entropy, mse_loss, Buffer, CrossEntropyLoss, Dropout, Forward, Linear,
+    Mode, Module, ReLU, Sequential, Tanh, Walk,
 };
 use agdlab_optim::{Adam, AdamConfig, Optimizer};
 use agdlab_tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 fn randn(shape: &[usize], seed: u64) -> Tensor {
     Tensor::normal(shape, 0.0, 1.0, &mut StdRng::seed_from_u64(seed))
@@ -20,7 +20,11 @@ fn linear_has_pytorch_layout_names_and_init_bounds() {
     let mut rng = StdRng::seed_from_u64(0);
     let layer = Linear::new(100, 30, true, &mut rng);
     assert_eq!(layer.weight.shape(), vec![30, 100]);
-    let names: Vec<String> = layer.named_parameters().into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = layer
+        .named_parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     assert_eq!(names, ["weight", "bias"]);
     // kaiming_uniform(a=√5) on fan_in 100 gives U(-0.1, 0.1); so does the bias.
     for p in [&layer.weight, layer.bias.as_ref().unwrap()] {
@@ -33,7 +37,9 @@ fn linear_has_pytorch_layout_names_and_init_bounds() {
     let x = randn(&[4, 100], 1);
     let y = layer.forward(&Var::constant(x.clone()));
     // Against the definition y = x·Wᵀ + b.
-    let expected = x.matmul(&layer.weight.value().t()).add(&layer.bias.as_ref().unwrap().value());
+    let expected = x
+        .matmul(&layer.weight.value().t())
+        .add(&layer.bias.as_ref().unwrap().value());
     assert!(y.value().allclose(&expected, 1e-5, 1e-5));
 }
 
@@ -45,7 +51,11 @@ fn sequential_names_by_position_in_declaration_order() {
         .append(ReLU)
         .append(Linear::new(4, 2, false, &mut rng))
         .append(Tanh);
-    let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = model
+        .named_parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     assert_eq!(names, ["0.weight", "0.bias", "2.weight"]);
     assert_eq!(model.num_parameters(), 3 * 4 + 4 + 4 * 2);
 }
@@ -53,7 +63,12 @@ fn sequential_names_by_position_in_declaration_order() {
 /// log-softmax in f64, straight from the definition.
 fn log_softmax_f64(row: &[f32]) -> Vec<f64> {
     let max = row.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x as f64));
-    let lse = max + row.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln();
+    let lse = max
+        + row
+            .iter()
+            .map(|&x| (x as f64 - max).exp())
+            .sum::<f64>()
+            .ln();
     row.iter().map(|&x| x as f64 - lse).collect()
 }
 
@@ -62,8 +77,13 @@ fn cross_entropy_matches_the_definition_with_and_without_smoothing() {
     let logits = randn(&[5, 7], 2).mul_scalar(3.0);
     let targets = [0, 6, 3, 3, 1];
     for eps in [0.0f32, 0.1, 0.3] {
-        let loss = CrossEntropyLoss { label_smoothing: eps, ..Default::default() };
-        let got = loss.forward(&Var::constant(logits.clone()), &targets).item() as f64;
+        let loss = CrossEntropyLoss {
+            label_smoothing: eps,
+            ..Default::default()
+        };
+        let got = loss
+            .forward(&Var::constant(logits.clone()), &targets)
+            .item() as f64;
         let rows = logits.to_vec();
         let mut expected = 0.0;
         for (row, &t) in rows.chunks(7).zip(&targets) {
@@ -71,12 +91,18 @@ fn cross_entropy_matches_the_definition_with_and_without_smoothing() {
             expected -= (1.0 - eps as f64) * lp[t] + eps as f64 / 7.0 * lp.iter().sum::<f64>();
         }
         expected /= 5.0;
-        assert!((got - expected).abs() < 1e-5, "eps {eps}: {got} vs {expected}");
+        assert!(
+            (got - expected).abs() < 1e-5,
+            "eps {eps}: {got} vs {expected}"
+        );
     }
     // Huge logits stay finite.
     let big = Tensor::from_vec(vec![1000.0, -1000.0, 0.0, 500.0, 500.0, -500.0], &[2, 3]).unwrap();
     let loss = cross_entropy(&Var::constant(big), &[1, 2]).item();
-    assert!((loss - (2000.0 + (1000.0 + 2f32.ln())) / 2.0).abs() < 1e-2, "{loss}");
+    assert!(
+        (loss - (2000.0 + (1000.0 + 2f32.ln())) / 2.0).abs() < 1e-2,
+        "{loss}"
+    );
 }
 
 #[test]
@@ -84,16 +110,38 @@ fn losses_and_gelu_pass_gradient_checks() {
     let config = GradCheck::default();
     let logits = randn(&[4, 5], 3);
     for eps in [0.0, 0.2] {
-        let loss = CrossEntropyLoss { label_smoothing: eps, ..Default::default() };
-        check_gradients(|v| loss.forward(&v[0], &[1, 0, 4, 4]), std::slice::from_ref(&logits), &config)
-            .unwrap();
+        let loss = CrossEntropyLoss {
+            label_smoothing: eps,
+            ..Default::default()
+        };
+        check_gradients(
+            |v| loss.forward(&v[0], &[1, 0, 4, 4]),
+            std::slice::from_ref(&logits),
+            &config,
+        )
+        .unwrap();
         // On a transposed view too.
-        check_gradients(|v| loss.forward(&v[0], &[2, 3, 0, 1, 1]), &[logits.t()], &config).unwrap();
+        check_gradients(
+            |v| loss.forward(&v[0], &[2, 3, 0, 1, 1]),
+            &[logits.t()],
+            &config,
+        )
+        .unwrap();
     }
     let target = randn(&[4, 5], 4);
-    check_gradients(|v| mse_loss(&v[0], &target), std::slice::from_ref(&logits), &config).unwrap();
+    check_gradients(
+        |v| mse_loss(&v[0], &target),
+        std::slice::from_ref(&logits),
+        &config,
+    )
+    .unwrap();
     let labels = randn(&[4, 5], 5).map(|x| (x > 0.0) as u8 as f32);
-    check_gradients(|v| bce_with_logits(&v[0], &labels), &[logits.mul_scalar(3.0)], &config).unwrap();
+    check_gradients(
+        |v| bce_with_logits(&v[0], &labels),
+        &[logits.mul_scalar(3.0)],
+        &config,
+    )
+    .unwrap();
     check_gradients(|v| gelu(&v[0]), std::slice::from_ref(&logits), &config).unwrap();
     check_gradients(|v| gelu_tanh(&v[0]), &[logits.t().mul_scalar(2.0)], &config).unwrap();
 }
@@ -110,7 +158,11 @@ fn bce_with_logits_matches_the_definition_and_is_stable() {
         .map(|(&x, y)| {
             let x = x as f64;
             // -[y·log σ(x) + (1-y)·log(1-σ(x))], with log σ(x) = -log(1+e^-x) written stably.
-            let log_sig = if x >= 0.0 { -(-x).exp().ln_1p() } else { x - x.exp().ln_1p() };
+            let log_sig = if x >= 0.0 {
+                -(-x).exp().ln_1p()
+            } else {
+                x - x.exp().ln_1p()
+            };
             let log_one_minus = log_sig - x;
             -(y as f64 * log_sig + (1.0 - y as f64) * log_one_minus)
         })
@@ -122,7 +174,15 @@ fn bce_with_logits_matches_the_definition_and_is_stable() {
 #[test]
 fn gelu_tanh_matches_pytorch_values() {
     // torch.nn.functional.gelu(torch.tensor([-3., -1., -0.3, 0., 0.4, 1.5, 3.]), approximate="tanh")
-    let expected = [-0.003_637_433, -0.158_808, -0.114_629_08, 0.0, 0.262_161_17, 1.399_571_5, 2.996_362_7];
+    let expected = [
+        -0.003_637_433,
+        -0.158_808,
+        -0.114_629_08,
+        0.0,
+        0.262_161_17,
+        1.399_571_5,
+        2.996_362_7,
+    ];
     let x = Tensor::from_vec(vec![-3.0, -1.0, -0.3, 0.0, 0.4, 1.5, 3.0], &[7]).unwrap();
     let got = gelu_tanh(&Var::constant(x)).value().to_vec();
     for (g, e) in got.iter().zip(expected) {
@@ -174,7 +234,14 @@ fn a_tiny_mlp_learns_two_spirals() {
         .append(Linear::new(64, 64, true, &mut rng))
         .append(Tanh)
         .append(Linear::new(64, 2, true, &mut rng));
-    let mut opt = Adam::new(model.named_parameters(), AdamConfig { lr: 1e-2, ..Default::default() }).unwrap();
+    let mut opt = Adam::new(
+        model.named_parameters(),
+        AdamConfig {
+            lr: 1e-2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let mut first_loss = None;
     let mut last_loss = 0.0;
     for _ in 0..400 {
@@ -185,8 +252,17 @@ fn a_tiny_mlp_learns_two_spirals() {
         opt.step(&loss.backward()).unwrap();
     }
     let logits = model.forward(&Var::constant(x));
-    let correct = logits.value().argmax_dim(1).iter().zip(&labels).filter(|(p, y)| p == y).count();
-    assert!(last_loss < 0.2 * first_loss.unwrap(), "loss {first_loss:?} -> {last_loss}");
+    let correct = logits
+        .value()
+        .argmax_dim(1)
+        .iter()
+        .zip(&labels)
+        .filter(|(p, y)| p == y)
+        .count();
+    assert!(
+        last_loss < 0.2 * first_loss.unwrap(),
+        "loss {first_loss:?} -> {last_loss}"
+    );
     assert!(correct as f32 / n as f32 > 0.95, "accuracy {correct}/{n}");
 }
 
@@ -198,12 +274,20 @@ fn every_parameter_of_a_model_gets_a_gradient() {
         .append(ReLU)
         .append(Linear::new(4, 2, true, &mut rng));
     let tape = Tape::new();
-    let loss = cross_entropy(&model.forward(&tape.input(randn(&[5, 3], 9))), &[0, 1, 1, 0, 1]);
+    let loss = cross_entropy(
+        &model.forward(&tape.input(randn(&[5, 3], 9))),
+        &[0, 1, 1, 0, 1],
+    );
     let grads = loss.backward();
     let params = model.named_parameters();
-    assert!(grads.missing(params.iter().map(|(n, p)| (n.as_str(), p))).is_empty());
+    assert!(grads
+        .missing(params.iter().map(|(n, p)| (n.as_str(), p)))
+        .is_empty());
     let unused = Param::new(Tensor::zeros(&[1]));
-    assert_eq!(grads.missing([("extra", &unused)]), vec!["extra".to_string()]);
+    assert_eq!(
+        grads.missing([("extra", &unused)]),
+        vec!["extra".to_string()]
+    );
 }
 
 #[test]
@@ -215,7 +299,10 @@ fn a_training_step_updates_parameters_in_place_without_copying() {
         .append(Linear::new(8, 3, true, &mut rng));
     let mut opt = Adam::new(model.named_parameters(), AdamConfig::default()).unwrap();
     let buffers = |m: &Sequential| -> Vec<*const f32> {
-        m.named_parameters().iter().map(|(_, p)| p.value().storage().as_ptr()).collect()
+        m.named_parameters()
+            .iter()
+            .map(|(_, p)| p.value().storage().as_ptr())
+            .collect()
     };
     let before = buffers(&model);
     for _ in 0..3 {
@@ -227,7 +314,11 @@ fn a_training_step_updates_parameters_in_place_without_copying() {
         // the tape must not be holding on to parameter buffers.
         assert_eq!(logits.shape(), &[4, 3]);
     }
-    assert_eq!(buffers(&model), before, "a parameter buffer was reallocated (copy-on-write copy)");
+    assert_eq!(
+        buffers(&model),
+        before,
+        "a parameter buffer was reallocated (copy-on-write copy)"
+    );
 }
 
 /// A model that is not a chain: a buffer, a mode and children two levels deep, as
@@ -276,11 +367,17 @@ fn net() -> Net {
     let mut rng = StdRng::seed_from_u64(0);
     let mut block = || Block {
         linear: Linear::new(3, 3, true, &mut rng),
-        counter: Counter { seen: Buffer::integer(Tensor::zeros(&[])), mode: Mode::default() },
+        counter: Counter {
+            seen: Buffer::integer(Tensor::zeros(&[])),
+            mode: Mode::default(),
+        },
         dropout: Dropout::new(0.5, 0),
     };
     let blocks = vec![block(), block()];
-    Net { blocks, head: Linear::new(3, 1, false, &mut StdRng::seed_from_u64(1)) }
+    Net {
+        blocks,
+        head: Linear::new(3, 1, false, &mut StdRng::seed_from_u64(1)),
+    }
 }
 
 #[test]
@@ -297,11 +394,17 @@ fn parameters_and_buffers_are_walked_by_name_in_declaration_order() {
             "head.weight"
         ]
     );
-    let buffers: Vec<(String, bool)> =
-        net.named_buffers().into_iter().map(|(n, b)| (n, b.is_integer())).collect();
+    let buffers: Vec<(String, bool)> = net
+        .named_buffers()
+        .into_iter()
+        .map(|(n, b)| (n, b.is_integer()))
+        .collect();
     assert_eq!(
         buffers,
-        [("blocks.0.counter.seen".to_string(), true), ("blocks.1.counter.seen".to_string(), true)]
+        [
+            ("blocks.0.counter.seen".to_string(), true),
+            ("blocks.1.counter.seen".to_string(), true)
+        ]
     );
     assert_eq!(net.num_parameters(), 2 * (9 + 3) + 3);
 }
@@ -315,7 +418,11 @@ fn train_and_eval_reach_every_layer_through_containers() {
     for block in &net.blocks {
         assert!(!block.counter.mode.is_training());
         let x = Var::constant(Tensor::ones(&[4, 3]));
-        assert_eq!(block.dropout.forward(&x).value().to_vec(), vec![1.0; 12], "dropout off in eval");
+        assert_eq!(
+            block.dropout.forward(&x).value().to_vec(),
+            vec![1.0; 12],
+            "dropout off in eval"
+        );
     }
     net.train();
     assert!(net.blocks.iter().all(|b| b.counter.mode.is_training()));
@@ -329,7 +436,10 @@ fn buffers_refuse_a_value_of_another_shape() {
     b.set(Tensor::ones(&[3])).unwrap();
     assert_eq!(b.value().to_vec(), vec![1.0; 3]);
     let p = Param::new(Tensor::zeros(&[2, 2]));
-    assert!(p.set(Tensor::zeros(&[4])).is_err(), "Param::set checks shapes instead of panicking");
+    assert!(
+        p.set(Tensor::zeros(&[4])).is_err(),
+        "Param::set checks shapes instead of panicking"
+    );
 }
 
 /// Evaluation on a constant (or a no-grad tape) records nothing, even while a training
@@ -337,7 +447,9 @@ fn buffers_refuse_a_value_of_another_shape() {
 #[test]
 fn evaluation_records_nothing() {
     let mut rng = StdRng::seed_from_u64(0);
-    let model = Sequential::new().append(Linear::new(3, 4, true, &mut rng)).append(ReLU);
+    let model = Sequential::new()
+        .append(Linear::new(3, 4, true, &mut rng))
+        .append(ReLU);
     let training = Tape::new();
     let y = model.forward(&Tape::no_grad().input(Tensor::ones(&[2, 3])));
     let z = model.forward(&Var::constant(Tensor::ones(&[2, 3])));

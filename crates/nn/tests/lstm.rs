@@ -5,12 +5,12 @@
 //! small stack; truncated back-propagation with a detached state.
 //! (`tests/lstm_pytorch.rs` in the root crate checks against PyTorch's own numbers.)
 
-use agdlab_autograd::{GradCheck, Gradients, Tape, Var, check_gradients};
-use agdlab_nn::lstm::{LayerWeights, lstm_cell, lstm_layer};
+use agdlab_autograd::{check_gradients, GradCheck, Gradients, Tape, Var};
+use agdlab_nn::lstm::{lstm_cell, lstm_layer, LayerWeights};
 use agdlab_nn::{Lstm, LstmConfig, Module};
 use agdlab_tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 // ---------------------------------------------------------------------------------
 // The reference: one step at a time, from primitive ops.
@@ -20,7 +20,12 @@ use rand::rngs::StdRng;
 fn reference_cell(gates: &Var, c_prev: &Var) -> (Var, Var) {
     let hidden = c_prev.shape()[1];
     let gate = |k: usize| gates.narrow(1, k * hidden, hidden);
-    let (i, f, g, o) = (gate(0).sigmoid(), gate(1).sigmoid(), gate(2).tanh(), gate(3).sigmoid());
+    let (i, f, g, o) = (
+        gate(0).sigmoid(),
+        gate(1).sigmoid(),
+        gate(2).tanh(),
+        gate(3).sigmoid(),
+    );
     let c = f.mul(c_prev).add(&i.mul(&g));
     let h = o.mul(&c.tanh());
     (h, c)
@@ -32,8 +37,11 @@ fn reference_layer(x: &Var, w: &LayerWeights, h0: &Var, c0: &Var) -> (Var, Var, 
     let mut outputs = Vec::new();
     for t in 0..x.shape()[0] {
         let x_t = x.narrow(0, t, 1).squeeze(0);
-        let gates =
-            x_t.matmul(&w.weight_ih.t()).add(&w.bias_ih).add(&h.matmul(&w.weight_hh.t())).add(&w.bias_hh);
+        let gates = x_t
+            .matmul(&w.weight_ih.t())
+            .add(&w.bias_ih)
+            .add(&h.matmul(&w.weight_hh.t()))
+            .add(&w.bias_hh);
         (h, c) = reference_cell(&gates, &c);
         outputs.push(h.unsqueeze(0));
     }
@@ -72,7 +80,10 @@ fn randn(shape: &[usize], seed: u64) -> Tensor {
 fn assert_close(what: &str, got: &Tensor, want: &Tensor, tol: f32) {
     assert_eq!(got.shape(), want.shape(), "{what}: shapes differ");
     for (k, (g, w)) in got.to_vec().iter().zip(want.to_vec()).enumerate() {
-        assert!((g - w).abs() <= tol * (1.0 + w.abs()), "{what}[{k}]: {g} vs reference {w}");
+        assert!(
+            (g - w).abs() <= tol * (1.0 + w.abs()),
+            "{what}[{k}]: {g} vs reference {w}"
+        );
     }
 }
 
@@ -153,7 +164,11 @@ fn the_fused_cell_matches_the_primitive_ops() {
         let (h, c) = cell(&g, &c0);
         let values = (h.value().clone(), c.value().clone());
         let grads = weighted_sum(&h, 1).add(&weighted_sum(&c, 2)).backward();
-        (values, grads.wrt(&g).unwrap().clone(), grads.wrt(&c0).unwrap().clone())
+        (
+            values,
+            grads.wrt(&g).unwrap().clone(),
+            grads.wrt(&c0).unwrap().clone(),
+        )
     };
     let (fused, d_gates, d_c) = run(lstm_cell);
     let (reference, ref_d_gates, ref_d_c) = run(reference_cell);
@@ -191,14 +206,22 @@ fn a_layer_matches_the_step_by_step_reference() {
             let v: Vec<Var> = inputs.iter().map(|t| tape.leaf(t.clone())).collect();
             let (out, h, c) = layer(&v[4], &weights_from(&v), &v[5], &v[6]);
             let values = [out.value().clone(), h.value().clone(), c.value().clone()];
-            let loss = weighted_sum(&out, 1).add(&weighted_sum(&h, 2)).add(&weighted_sum(&c, 3));
+            let loss = weighted_sum(&out, 1)
+                .add(&weighted_sum(&h, 2))
+                .add(&weighted_sum(&c, 3));
             let grads = loss.backward();
-            let grads: Vec<Tensor> = v.iter().map(|leaf| grads.wrt(leaf).unwrap().clone()).collect();
+            let grads: Vec<Tensor> = v
+                .iter()
+                .map(|leaf| grads.wrt(leaf).unwrap().clone())
+                .collect();
             (values, grads)
         };
         let (values, grads) = run(lstm_layer);
         let (ref_values, ref_grads) = run(reference_layer);
-        for (name, (got, want)) in ["output", "h", "c"].iter().zip(values.iter().zip(&ref_values)) {
+        for (name, (got, want)) in ["output", "h", "c"]
+            .iter()
+            .zip(values.iter().zip(&ref_values))
+        {
             assert_close(name, got, want, 1e-5);
         }
         let names = ["w_ih", "w_hh", "b_ih", "b_hh", "x", "h0", "c0"];
@@ -216,7 +239,9 @@ fn module_grads(lstm: &Lstm, grads: &Gradients) -> Vec<(String, Tensor)> {
     lstm.named_parameters()
         .into_iter()
         .map(|(name, p)| {
-            let g = grads.dense(&p).unwrap_or_else(|| panic!("{name} got no gradient"));
+            let g = grads
+                .dense(&p)
+                .unwrap_or_else(|| panic!("{name} got no gradient"));
             (name, g)
         })
         .collect()
@@ -224,22 +249,42 @@ fn module_grads(lstm: &Lstm, grads: &Gradients) -> Vec<(String, Tensor)> {
 
 #[test]
 fn a_three_layer_lstm_matches_the_reference_values_and_gradients() {
-    let config = LstmConfig { num_layers: 3, ..Default::default() };
+    let config = LstmConfig {
+        num_layers: 3,
+        ..Default::default()
+    };
     let lstm = Lstm::new(3, 4, config, &mut StdRng::seed_from_u64(5));
-    let (x, h0, c0) = (randn(&[5, 2, 3], 1), randn(&[3, 2, 4], 2), randn(&[3, 2, 4], 3));
+    let (x, h0, c0) = (
+        randn(&[5, 2, 3], 1),
+        randn(&[3, 2, 4], 2),
+        randn(&[3, 2, 4], 3),
+    );
     let run = |reference: bool| {
         let tape = Tape::new();
-        let (x, h0, c0) = (tape.leaf(x.clone()), tape.leaf(h0.clone()), tape.leaf(c0.clone()));
+        let (x, h0, c0) = (
+            tape.leaf(x.clone()),
+            tape.leaf(h0.clone()),
+            tape.leaf(c0.clone()),
+        );
         let (out, h, c) = if reference {
             reference_lstm(&lstm, &x, &h0, &c0)
         } else {
             let (out, (h, c)) = lstm.forward(&x, Some((&h0, &c0)));
             (out, h, c)
         };
-        assert_eq!((out.shape(), h.shape(), c.shape()), (&[5, 2, 4][..], &[3, 2, 4][..], &[3, 2, 4][..]));
+        assert_eq!(
+            (out.shape(), h.shape(), c.shape()),
+            (&[5, 2, 4][..], &[3, 2, 4][..], &[3, 2, 4][..])
+        );
         let values = [out.value().clone(), h.value().clone(), c.value().clone()];
-        let grads = weighted_sum(&out, 1).add(&weighted_sum(&h, 2)).add(&weighted_sum(&c, 3)).backward();
-        let inputs = [grads.wrt(&x).unwrap().clone(), grads.wrt(&h0).unwrap().clone()];
+        let grads = weighted_sum(&out, 1)
+            .add(&weighted_sum(&h, 2))
+            .add(&weighted_sum(&c, 3))
+            .backward();
+        let inputs = [
+            grads.wrt(&x).unwrap().clone(),
+            grads.wrt(&h0).unwrap().clone(),
+        ];
         (values, inputs, module_grads(&lstm, &grads))
     };
     let (values, input_grads, grads) = run(false);
@@ -264,8 +309,15 @@ fn a_three_layer_lstm_matches_the_reference_values_and_gradients() {
 
 #[test]
 fn no_initial_state_means_zeros() {
-    let lstm =
-        Lstm::new(3, 4, LstmConfig { num_layers: 2, ..Default::default() }, &mut StdRng::seed_from_u64(6));
+    let lstm = Lstm::new(
+        3,
+        4,
+        LstmConfig {
+            num_layers: 2,
+            ..Default::default()
+        },
+        &mut StdRng::seed_from_u64(6),
+    );
     let x = Var::constant(randn(&[4, 3, 3], 9));
     let zeros = Var::constant(Tensor::zeros(&[2, 3, 4]));
     let (a, (ha, ca)) = lstm.forward(&x, None);
@@ -277,20 +329,34 @@ fn no_initial_state_means_zeros() {
 
 #[test]
 fn initialisation_is_pytorchs_uniform() {
-    let config = LstmConfig { num_layers: 2, ..Default::default() };
+    let config = LstmConfig {
+        num_layers: 2,
+        ..Default::default()
+    };
     let lstm = Lstm::new(30, 25, config, &mut StdRng::seed_from_u64(0));
     let bound = 1.0 / 5.0; // 1/√hidden
-    let shapes: Vec<(String, Vec<usize>)> =
-        lstm.named_parameters().into_iter().map(|(n, p)| (n, p.shape())).collect();
+    let shapes: Vec<(String, Vec<usize>)> = lstm
+        .named_parameters()
+        .into_iter()
+        .map(|(n, p)| (n, p.shape()))
+        .collect();
     assert_eq!(shapes[0], ("weight_ih_l0".into(), vec![100, 30]));
     assert_eq!(shapes[1], ("weight_hh_l0".into(), vec![100, 25]));
     assert_eq!(shapes[2], ("bias_ih_l0".into(), vec![100]));
     assert_eq!(shapes[4], ("weight_ih_l1".into(), vec![100, 25]));
     for (name, p) in lstm.named_parameters() {
         let v = p.value().to_vec();
-        let (min, max) = v.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-        assert!(min >= -bound && max <= bound, "{name}: [{min}, {max}] outside ±{bound}");
-        assert!(min < -0.8 * bound && max > 0.8 * bound, "{name}: [{min}, {max}] does not fill ±{bound}");
+        let (min, max) = v
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        assert!(
+            min >= -bound && max <= bound,
+            "{name}: [{min}, {max}] outside ±{bound}"
+        );
+        assert!(
+            min < -0.8 * bound && max > 0.8 * bound,
+            "{name}: [{min}, {max}] does not fill ±{bound}"
+        );
     }
 }
 
@@ -298,13 +364,21 @@ fn initialisation_is_pytorchs_uniform() {
 fn dropout_acts_between_layers_in_training_only() {
     let x = Var::constant(randn(&[4, 3, 5], 1));
     let make = |layers, dropout| {
-        let config = LstmConfig { num_layers: layers, dropout, batch_first: false };
+        let config = LstmConfig {
+            num_layers: layers,
+            dropout,
+            batch_first: false,
+        };
         Lstm::new(5, 6, config, &mut StdRng::seed_from_u64(8))
     };
     let plain = make(2, 0.0);
     let dropped = make(2, 0.5);
     let out = |lstm: &Lstm| lstm.forward(&x, None).0.value().to_vec();
-    assert_ne!(out(&plain), out(&dropped), "training mode drops between layers");
+    assert_ne!(
+        out(&plain),
+        out(&dropped),
+        "training mode drops between layers"
+    );
     dropped.eval();
     assert_eq!(out(&plain), out(&dropped), "evaluation mode does not drop");
     // One layer has no "between": nothing is dropped even in training mode.
@@ -316,17 +390,25 @@ fn a_35_step_unroll_of_3_layers_runs_backward_on_a_small_stack() {
     // The tape's backward is one loop: the ~760 nodes of this unroll (a dependency chain
     // over 400 deep) need no stack depth. A recursive backward would need a frame per
     // link of that chain: several hundred bytes each overflow the 128 KiB given here.
-    let worker = std::thread::Builder::new().stack_size(128 * 1024).spawn(|| {
-        let config = LstmConfig { num_layers: 3, ..Default::default() };
-        let lstm = Lstm::new(4, 8, config, &mut StdRng::seed_from_u64(1));
-        let tape = Tape::new();
-        let x = tape.input(randn(&[35, 2, 4], 2));
-        let (out, _) = lstm.forward(&x, None);
-        let nodes = tape.len();
-        let grads = out.sum_all().backward();
-        let total: f32 = module_grads(&lstm, &grads).iter().map(|(_, g)| g.sqr().sum_all().item()).sum();
-        (nodes, total)
-    });
+    let worker = std::thread::Builder::new()
+        .stack_size(128 * 1024)
+        .spawn(|| {
+            let config = LstmConfig {
+                num_layers: 3,
+                ..Default::default()
+            };
+            let lstm = Lstm::new(4, 8, config, &mut StdRng::seed_from_u64(1));
+            let tape = Tape::new();
+            let x = tape.input(randn(&[35, 2, 4], 2));
+            let (out, _) = lstm.forward(&x, None);
+            let nodes = tape.len();
+            let grads = out.sum_all().backward();
+            let total: f32 = module_grads(&lstm, &grads)
+                .iter()
+                .map(|(_, g)| g.sqr().sum_all().item())
+                .sum();
+            (nodes, total)
+        });
     let (nodes, total) = worker.unwrap().join().expect("backward on a 128 KiB stack");
     assert!(nodes > 700, "only {nodes} nodes recorded");
     assert!(total.is_finite() && total > 0.0);
@@ -348,7 +430,12 @@ fn a_detached_state_carries_values_but_not_gradients_into_the_next_window() {
     // The values continue the sequence: the same as running both windows at once.
     let whole = Var::constant(Tensor::concat(&[&first, &second], 0));
     let (all, _) = lstm.forward(&whole, None);
-    assert_close("second window", out.value(), &all.value().narrow(0, 3, 3), 1e-6);
+    assert_close(
+        "second window",
+        out.value(),
+        &all.value().narrow(0, 3, 3),
+        1e-6,
+    );
 }
 
 #[test]
@@ -363,5 +450,8 @@ fn an_input_with_the_wrong_features_panics() {
 fn a_state_with_the_wrong_batch_panics() {
     let lstm = Lstm::new(3, 4, LstmConfig::default(), &mut StdRng::seed_from_u64(3));
     let wrong = Var::constant(Tensor::zeros(&[1, 3, 4]));
-    lstm.forward(&Var::constant(Tensor::zeros(&[2, 2, 3])), Some((&wrong, &wrong)));
+    lstm.forward(
+        &Var::constant(Tensor::zeros(&[2, 2, 3])),
+        Some((&wrong, &wrong)),
+    );
 }

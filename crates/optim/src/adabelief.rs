@@ -6,7 +6,7 @@ use crate::agd::WeightDecayMode;
 use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
 use crate::optimizer::OptimError;
-use crate::rule::{AdamFamily, PerParameter, UpdateRule, unknown_hyperparam, validated};
+use crate::rule::{unknown_hyperparam, validated, AdamFamily, PerParameter, UpdateRule};
 
 /// Hyper-parameters of [`AdaBelief`]; `Default` matches `adabelief-pytorch` 0.2
 /// (`eps=1e-16`, `weight_decouple=True`, `fixed_decay=False`, `amsgrad=False`), except
@@ -61,7 +61,10 @@ impl AdaBelief {
     /// # Errors
     /// [`OptimError::InvalidHyperparameter`] on a non-positive learning rate, betas
     /// outside [0, 1), or a negative ε or weight decay.
-    pub fn new(params: Vec<(String, Param)>, config: AdaBeliefConfig) -> Result<AdaBelief, OptimError> {
+    pub fn new(
+        params: Vec<(String, Param)>,
+        config: AdaBeliefConfig,
+    ) -> Result<AdaBelief, OptimError> {
         PerParameter::with_rule(params, AdaBeliefRule::new(config)?)
     }
 
@@ -69,7 +72,10 @@ impl AdaBelief {
     ///
     /// # Errors
     /// As [`AdaBelief::new`], and as [`PerParameter::with_rule_groups`].
-    pub fn with_groups(groups: Vec<ParamGroup>, config: AdaBeliefConfig) -> Result<AdaBelief, OptimError> {
+    pub fn with_groups(
+        groups: Vec<ParamGroup>,
+        config: AdaBeliefConfig,
+    ) -> Result<AdaBelief, OptimError> {
         PerParameter::with_rule_groups(groups, AdaBeliefRule::new(config)?)
     }
 
@@ -119,7 +125,11 @@ impl UpdateRule for AdaBeliefRule {
     }
 
     fn set_hyperparam(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
-        if self.family().set(name, value)? { Ok(()) } else { Err(unknown_hyperparam(self, name)) }
+        if self.family().set(name, value)? {
+            Ok(())
+        } else {
+            Err(unknown_hyperparam(self, name))
+        }
     }
 
     fn nonnegative_buffers(&self) -> &'static [&'static str] {
@@ -148,9 +158,21 @@ impl UpdateRule for AdaBeliefRule {
         let bc2 = 1.0 - (b2 as f64).powf(t);
         let step_size = (c.lr as f64 / bc1) as f32;
         let bc2_sqrt = bc2.sqrt() as f32;
-        let k = AdaBeliefCoefficients { b1, b2, l2, keep, step_size, bc2_sqrt, eps };
+        let k = AdaBeliefCoefficients {
+            b1,
+            b2,
+            l2,
+            keep,
+            step_size,
+            bc2_sqrt,
+            eps,
+        };
         let belief_kernel = |ch: Chunk<'_>| {
-            if amsgrad { adabelief_chunk::<true>(ch, &k) } else { adabelief_chunk::<false>(ch, &k) }
+            if amsgrad {
+                adabelief_chunk::<true>(ch, &k)
+            } else {
+                adabelief_chunk::<false>(ch, &k)
+            }
         };
         kernel::run_fused(chunk, &belief_kernel)
     }
@@ -174,12 +196,20 @@ struct AdaBeliefCoefficients {
 /// The fused AdaBelief element loop over one chunk (`AMSGRAD` compile-time, so it
 /// vectorises).
 fn adabelief_chunk<const AMSGRAD: bool>(ch: Chunk<'_>, k: &AdaBeliefCoefficients) {
-    let Chunk { theta, grad, bufs: [m, s, smax, ..] } = ch;
+    let Chunk {
+        theta,
+        grad,
+        bufs: [m, s, smax, ..],
+    } = ch;
     for (range, grad) in grad.finite_blocks() {
         let n = grad.len();
         let theta = &mut theta[range.start..][..n];
         let (m, s) = (&mut m[range.start..][..n], &mut s[range.start..][..n]);
-        let smax = if AMSGRAD { &mut smax[range.start..][..n] } else { &mut *smax };
+        let smax = if AMSGRAD {
+            &mut smax[range.start..][..n]
+        } else {
+            &mut *smax
+        };
         adabelief_block::<AMSGRAD>(k, theta, grad, m, s, smax);
     }
 }

@@ -5,7 +5,7 @@ use agdlab_autograd::Param;
 use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
 use crate::optimizer::OptimError;
-use crate::rule::{AdamFamily, PerParameter, UpdateRule, unknown_hyperparam, validated};
+use crate::rule::{unknown_hyperparam, validated, AdamFamily, PerParameter, UpdateRule};
 
 /// Hyper-parameters of [`Adam`]. `Default` is `torch.optim.Adam`'s defaults;
 /// [`AdamConfig::adamw`] is `torch.optim.AdamW`'s (weight decay 1e-2, decoupled).
@@ -37,7 +37,11 @@ impl AdamConfig {
     /// `torch.optim.AdamW` defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay
     /// 1e-2 (decoupled), no AMSGrad.
     pub fn adamw() -> AdamConfig {
-        AdamConfig { weight_decay: 1e-2, decoupled_weight_decay: true, ..Default::default() }
+        AdamConfig {
+            weight_decay: 1e-2,
+            decoupled_weight_decay: true,
+            ..Default::default()
+        }
     }
 }
 
@@ -100,7 +104,11 @@ impl AdamRule {
 
     fn family(&mut self) -> AdamFamily<'_> {
         let c = &mut self.config;
-        let optimizer = if c.decoupled_weight_decay { "AdamW" } else { "Adam" };
+        let optimizer = if c.decoupled_weight_decay {
+            "AdamW"
+        } else {
+            "Adam"
+        };
         AdamFamily {
             optimizer,
             lr: &mut c.lr,
@@ -119,7 +127,11 @@ impl UpdateRule for AdamRule {
     type Stats = ();
 
     fn name(&self) -> &'static str {
-        if self.config.decoupled_weight_decay { "AdamW" } else { "Adam" }
+        if self.config.decoupled_weight_decay {
+            "AdamW"
+        } else {
+            "Adam"
+        }
     }
 
     fn hyperparams(&self) -> Vec<(&'static str, f64)> {
@@ -127,7 +139,11 @@ impl UpdateRule for AdamRule {
     }
 
     fn set_hyperparam(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
-        if self.family().set(name, value)? { Ok(()) } else { Err(unknown_hyperparam(self, name)) }
+        if self.family().set(name, value)? {
+            Ok(())
+        } else {
+            Err(unknown_hyperparam(self, name))
+        }
     }
 
     fn nonnegative_buffers(&self) -> &'static [&'static str] {
@@ -150,12 +166,32 @@ impl UpdateRule for AdamRule {
         let bc2 = 1.0 - (b2 as f64).powf(t);
         let step_size = (c.lr as f64 / bc1) as f32;
         let bc2_sqrt = bc2.sqrt() as f32;
-        let decay = if c.decoupled_weight_decay { 1.0 - c.lr * c.weight_decay } else { 1.0 };
-        let l2 = if c.decoupled_weight_decay { 0.0 } else { c.weight_decay };
+        let decay = if c.decoupled_weight_decay {
+            1.0 - c.lr * c.weight_decay
+        } else {
+            1.0
+        };
+        let l2 = if c.decoupled_weight_decay {
+            0.0
+        } else {
+            c.weight_decay
+        };
         let (eps, amsgrad) = (c.eps, c.amsgrad);
-        let k = AdamCoefficients { b1, b2, l2, decay, step_size, bc2_sqrt, eps };
+        let k = AdamCoefficients {
+            b1,
+            b2,
+            l2,
+            decay,
+            step_size,
+            bc2_sqrt,
+            eps,
+        };
         let adam_kernel = |ch: Chunk<'_>| {
-            if amsgrad { adam_chunk::<true>(ch, &k) } else { adam_chunk::<false>(ch, &k) }
+            if amsgrad {
+                adam_chunk::<true>(ch, &k)
+            } else {
+                adam_chunk::<false>(ch, &k)
+            }
         };
         kernel::run_fused(chunk, &adam_kernel)
     }
@@ -179,12 +215,20 @@ struct AdamCoefficients {
 /// The fused Adam element loop over one chunk. `AMSGRAD` is compile-time so the loop is
 /// straight-line and vectorises.
 fn adam_chunk<const AMSGRAD: bool>(ch: Chunk<'_>, k: &AdamCoefficients) {
-    let Chunk { theta, grad, bufs: [m, v, vmax, ..] } = ch;
+    let Chunk {
+        theta,
+        grad,
+        bufs: [m, v, vmax, ..],
+    } = ch;
     for (range, grad) in grad.finite_blocks() {
         let n = grad.len();
         let theta = &mut theta[range.start..][..n];
         let (m, v) = (&mut m[range.start..][..n], &mut v[range.start..][..n]);
-        let vmax = if AMSGRAD { &mut vmax[range.start..][..n] } else { &mut *vmax };
+        let vmax = if AMSGRAD {
+            &mut vmax[range.start..][..n]
+        } else {
+            &mut *vmax
+        };
         adam_block::<AMSGRAD>(k, theta, grad, m, v, vmax);
     }
 }

@@ -3,11 +3,11 @@
 
 use agdlab_autograd::Param;
 
-use crate::diagnostics::{MODE_FLIP_FRACTION, SGD_MODE_FRACTION, StepStats};
+use crate::diagnostics::{StepStats, MODE_FLIP_FRACTION, SGD_MODE_FRACTION};
 use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
 use crate::optimizer::OptimError;
-use crate::rule::{PerParameter, UpdateRule, check_hyperparam, unknown_hyperparam, validated};
+use crate::rule::{check_hyperparam, unknown_hyperparam, validated, PerParameter, UpdateRule};
 
 /// How [`Agd`] applies weight decay λ (ignored when `win` is on: Win has its own decay).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -174,9 +174,21 @@ impl AgdRule {
     /// As [`Agd::new`].
     pub fn new(config: AgdConfig) -> Result<AgdRule, OptimError> {
         let k = config.difference_every;
-        check_hyperparam("AGD", "difference_every", k as f64, k >= 1, "a whole number >= 1")?;
+        check_hyperparam(
+            "AGD",
+            "difference_every",
+            k as f64,
+            k >= 1,
+            "a whole number >= 1",
+        )?;
         if let Some(c) = config.clip {
-            check_hyperparam("AGD", "clip", c as f64, c > 0.0 && c.is_finite(), "a positive number")?;
+            check_hyperparam(
+                "AGD",
+                "clip",
+                c as f64,
+                c > 0.0 && c.is_finite(),
+                "a positive number",
+            )?;
         }
         validated(AgdRule { config })
     }
@@ -201,11 +213,20 @@ impl StepStats for AgdStats {
             (None, None) => None,
             (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
         };
-        AgdStats { sgd_mode: self.sgd_mode + other.sgd_mode, flips }
+        AgdStats {
+            sgd_mode: self.sgd_mode + other.sgd_mode,
+            flips,
+        }
     }
 
     fn report(&self, numel: usize) -> Vec<(&'static str, f64)> {
-        let fraction = |count: usize| if numel == 0 { 0.0 } else { count as f64 / numel as f64 };
+        let fraction = |count: usize| {
+            if numel == 0 {
+                0.0
+            } else {
+                count as f64 / numel as f64
+            }
+        };
         let mut out = vec![(SGD_MODE_FRACTION, fraction(self.sgd_mode))];
         if let Some(flips) = self.flips {
             out.push((MODE_FLIP_FRACTION, fraction(flips)));
@@ -234,17 +255,21 @@ impl UpdateRule for AgdRule {
 
     fn set_hyperparam(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
         let c = &mut self.config;
-        let check = |valid: bool, expected: &str| check_hyperparam("AGD", name, value, valid, expected);
+        let check =
+            |valid: bool, expected: &str| check_hyperparam("AGD", name, value, valid, expected);
         match name {
             "lr" => c.lr = check(value >= 0.0 && value.is_finite(), "a finite number >= 0")? as f32,
             "beta1" => c.betas.0 = check((0.0..1.0).contains(&value), "a number in [0, 1)")? as f32,
             "beta2" => c.betas.1 = check((0.0..1.0).contains(&value), "a number in [0, 1)")? as f32,
             "delta" => {
-                c.delta =
-                    check(value > 0.0 && value.is_finite() && value as f32 > 0.0, "a positive number")? as f32
+                c.delta = check(
+                    value > 0.0 && value.is_finite() && value as f32 > 0.0,
+                    "a positive number",
+                )? as f32
             }
             "weight_decay" => {
-                c.weight_decay = check(value >= 0.0 && value.is_finite(), "a finite number >= 0")? as f32
+                c.weight_decay =
+                    check(value >= 0.0 && value.is_finite(), "a finite number >= 0")? as f32
             }
             _ => return Err(unknown_hyperparam(self, name)),
         }
@@ -305,7 +330,11 @@ impl UpdateRule for AgdRule {
         let updates_b = (step - 1) % every == 0;
         let b_updates = ((step - 1) / every + 1) as f64;
         let bc2 = 1.0 - (b2 as f64).powf(b_updates);
-        let (b_keep, b_new) = if updates_b { (b2, 1.0 - b2) } else { (1.0, 0.0) };
+        let (b_keep, b_new) = if updates_b {
+            (b2, 1.0 - b2)
+        } else {
+            (1.0, 0.0)
+        };
         let inv_bc1 = (1.0 / bc1) as f32;
         let inv_bc1_old = if first { 0.0 } else { (1.0 / bc1_old) as f32 };
         let delta_adj = (c.delta as f64 * bc2.sqrt()) as f32;
@@ -314,7 +343,11 @@ impl UpdateRule for AgdRule {
         // Win coefficients.
         let z_scale = (1.0 / (1.0 + wd as f64 * lr_adj64)) as f32;
         let tao64 = 1.0 / (3.0 + 2.0 * lr_adj64 * wd as f64);
-        let (tao, tao_lr2, tao2) = (tao64 as f32, (tao64 * 2.0 * lr_adj64) as f32, (2.0 * tao64) as f32);
+        let (tao, tao_lr2, tao2) = (
+            tao64 as f32,
+            (tao64 * 2.0 * lr_adj64) as f32,
+            (2.0 * tao64) as f32,
+        );
 
         let k = AgdCoefficients {
             b1,
@@ -386,10 +419,20 @@ fn agd_chunk<const AMSGRAD: bool, const WIN: bool, const MONITOR: bool>(
     ch: Chunk<'_>,
     k: &AgdCoefficients,
 ) -> AgdStats {
-    let Chunk { theta, grad, bufs: [m, b, x, y, w] } = ch;
+    let Chunk {
+        theta,
+        grad,
+        bufs: [m, b, x, y, w],
+    } = ch;
     // The optional buffers come in the order of `AgdRule::buffers`.
     let mut optional = [x, y, w].into_iter();
-    let mut next = |on: bool| -> &mut [f32] { if on { optional.next().expect("buffer") } else { &mut [] } };
+    let mut next = |on: bool| -> &mut [f32] {
+        if on {
+            optional.next().expect("buffer")
+        } else {
+            &mut []
+        }
+    };
     let (bmax, z, last_mode) = (next(AMSGRAD), next(WIN), next(MONITOR));
     let (mut sgd_count, mut flips) = (0usize, 0usize);
     for (range, grad) in grad.finite_blocks() {
@@ -398,7 +441,10 @@ fn agd_chunk<const AMSGRAD: bool, const WIN: bool, const MONITOR: bool>(
         sgd_count += block_sgd as usize;
         flips += block_flips as usize;
     }
-    AgdStats { sgd_mode: sgd_count, flips: MONITOR.then_some(flips) }
+    AgdStats {
+        sgd_mode: sgd_count,
+        flips: MONITOR.then_some(flips),
+    }
 }
 
 /// [`agd_chunk`]'s element loop over the elements `range` of the chunk, whose gradient is
@@ -421,7 +467,11 @@ fn agd_block<const AMSGRAD: bool, const WIN: bool, const MONITOR: bool>(
     let (m, b) = (&mut m[at..][..n], &mut b[at..][..n]);
     let bmax = if AMSGRAD { &mut bmax[at..][..n] } else { bmax };
     let z = if WIN { &mut z[at..][..n] } else { z };
-    let last_mode = if MONITOR { &mut last_mode[at..][..n] } else { last_mode };
+    let last_mode = if MONITOR {
+        &mut last_mode[at..][..n]
+    } else {
+        last_mode
+    };
     let (mut sgd_count, mut flips) = (0u32, 0u32);
     for i in 0..theta.len() {
         let g = grad[i] + k.l2 * theta[i];

@@ -85,7 +85,12 @@ impl Diagnostics {
     pub fn per_param(&self, key: &str) -> Vec<(&str, f64)> {
         self.per_param
             .iter()
-            .filter_map(|p| p.values.iter().find(|(k, _)| *k == key).map(|(_, v)| (p.name.as_str(), *v)))
+            .filter_map(|p| {
+                p.values
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| (p.name.as_str(), *v))
+            })
             .collect()
     }
 }

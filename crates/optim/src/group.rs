@@ -52,7 +52,11 @@ pub struct ParamGroup {
 impl ParamGroup {
     /// A group with no overrides.
     pub fn new(params: Vec<(String, Param)>) -> ParamGroup {
-        ParamGroup { params, options: Vec::new(), sparse: SparseMode::default() }
+        ParamGroup {
+            params,
+            options: Vec::new(),
+            sparse: SparseMode::default(),
+        }
     }
 
     /// Override hyper-parameter `name` for this group (checked when the optimizer is

@@ -68,8 +68,16 @@ impl<'a> Gradient<'a> {
     /// step reports [`OptimError::NonFiniteGradient`]. Otherwise the whole gradient comes
     /// as one block.
     pub fn finite_blocks(self) -> FiniteBlocks<'a> {
-        let block = if self.non_finite.is_some() { CHECK_BLOCK } else { self.values.len().max(1) };
-        FiniteBlocks { grad: self, start: 0, block }
+        let block = if self.non_finite.is_some() {
+            CHECK_BLOCK
+        } else {
+            self.values.len().max(1)
+        };
+        FiniteBlocks {
+            grad: self,
+            start: 0,
+            block,
+        }
     }
 }
 
@@ -99,7 +107,11 @@ impl<'a> Iterator for FiniteBlocks<'a> {
 }
 
 fn split_buf(b: &mut [f32], mid: usize) -> (&mut [f32], &mut [f32]) {
-    if b.is_empty() { (b, &mut []) } else { b.split_at_mut(mid) }
+    if b.is_empty() {
+        (b, &mut [])
+    } else {
+        b.split_at_mut(mid)
+    }
 }
 
 impl<'a> Chunk<'a> {
@@ -126,14 +138,30 @@ impl<'a> Chunk<'a> {
             }
         };
         let bufs = [next(), next(), next(), next(), next()];
-        assert!(it.next().is_none(), "optimizer step: at most {MAX_BUFFERS} state buffers per parameter");
-        Chunk { theta, grad: Gradient { values: grad, non_finite: None }, bufs }
+        assert!(
+            it.next().is_none(),
+            "optimizer step: at most {MAX_BUFFERS} state buffers per parameter"
+        );
+        Chunk {
+            theta,
+            grad: Gradient {
+                values: grad,
+                non_finite: None,
+            },
+            bufs,
+        }
     }
 
     /// This chunk with the non-finite check on: [`Gradient::finite_blocks`] skips a block
     /// whose gradient holds NaN or ±Inf and raises `flag`.
     pub(crate) fn checked(self, flag: &'a AtomicBool) -> Chunk<'a> {
-        Chunk { grad: Gradient { non_finite: Some(flag), ..self.grad }, ..self }
+        Chunk {
+            grad: Gradient {
+                non_finite: Some(flag),
+                ..self.grad
+            },
+            ..self
+        }
     }
 
     fn len(&self) -> usize {
@@ -151,8 +179,22 @@ impl<'a> Chunk<'a> {
         let (d0, d1) = split_buf(d, mid);
         let (e0, e1) = split_buf(e, mid);
         (
-            Chunk { theta: t0, grad: Gradient { values: g0, non_finite: flag }, bufs: [a0, b0, c0, d0, e0] },
-            Chunk { theta: t1, grad: Gradient { values: g1, non_finite: flag }, bufs: [a1, b1, c1, d1, e1] },
+            Chunk {
+                theta: t0,
+                grad: Gradient {
+                    values: g0,
+                    non_finite: flag,
+                },
+                bufs: [a0, b0, c0, d0, e0],
+            },
+            Chunk {
+                theta: t1,
+                grad: Gradient {
+                    values: g1,
+                    non_finite: flag,
+                },
+                bufs: [a1, b1, c1, d1, e1],
+            },
         )
     }
 }
@@ -189,7 +231,10 @@ pub(crate) struct ParamState {
 
 impl ParamState {
     pub fn zeros(n_bufs: usize, numel: usize) -> ParamState {
-        ParamState { step: 0, bufs: vec![vec![0.0; numel]; n_bufs] }
+        ParamState {
+            step: 0,
+            bufs: vec![vec![0.0; numel]; n_bufs],
+        }
     }
 }
 
@@ -226,7 +271,9 @@ pub fn check_gradients(params: &[(String, Param)], grads: &Gradients) -> Result<
                 None => all_finite(&values.to_vec()),
             };
             if !finite {
-                return Err(OptimError::NonFiniteGradient { param: name.clone() });
+                return Err(OptimError::NonFiniteGradient {
+                    param: name.clone(),
+                });
             }
         }
     }
@@ -253,7 +300,9 @@ pub(crate) fn all_finite(values: &[f32]) -> bool {
 /// to compares, masks and an `and` per vector, measurably slower on this hot path).
 fn all_finite_serial(values: &[f32]) -> bool {
     const SIGN_OFF: u32 = 0x7fff_ffff;
-    let largest = values.iter().fold(0u32, |acc, x| acc.max(x.to_bits() & SIGN_OFF));
+    let largest = values
+        .iter()
+        .fold(0u32, |acc, x| acc.max(x.to_bits() & SIGN_OFF));
     largest < f32::INFINITY.to_bits()
 }
 
@@ -302,7 +351,14 @@ mod tests {
         let (mut theta, mut grad) = (vec![0.0; 300], vec![1.0; 300]);
         let flag = AtomicBool::new(false);
         let all = blocks(Chunk::new(&mut theta, &grad, &mut []).checked(&flag));
-        assert_eq!(all, vec![0..CHECK_BLOCK, CHECK_BLOCK..2 * CHECK_BLOCK, 2 * CHECK_BLOCK..300]);
+        assert_eq!(
+            all,
+            vec![
+                0..CHECK_BLOCK,
+                CHECK_BLOCK..2 * CHECK_BLOCK,
+                2 * CHECK_BLOCK..300
+            ]
+        );
         assert!(!flag.load(Ordering::Relaxed));
 
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
@@ -314,7 +370,10 @@ mod tests {
         // The largest finite magnitude and subnormals are finite.
         grad[CHECK_BLOCK + 2] = -f32::MAX;
         grad[3] = f32::MIN_POSITIVE / 2.0;
-        assert_eq!(blocks(Chunk::new(&mut theta, &grad, &mut []).checked(&flag)), all);
+        assert_eq!(
+            blocks(Chunk::new(&mut theta, &grad, &mut []).checked(&flag)),
+            all
+        );
         assert!(!flag.load(Ordering::Relaxed));
     }
 }

@@ -19,9 +19,18 @@ use crate::state::OptimizerState;
 pub enum OptimError {
     /// A hyper-parameter is out of its range (a negative δ, β1 ≥ 1, ...). `name` is the
     /// hyper-parameter's name as a parameter group spells it (`"delta"`, `"beta1"`).
-    InvalidHyperparameter { optimizer: &'static str, name: String, value: f64, expected: String },
+    InvalidHyperparameter {
+        optimizer: &'static str,
+        name: String,
+        value: f64,
+        expected: String,
+    },
     /// A parameter group sets a hyper-parameter this optimizer does not have.
-    UnknownHyperparameter { optimizer: &'static str, name: String, known: Vec<&'static str> },
+    UnknownHyperparameter {
+        optimizer: &'static str,
+        name: String,
+        known: Vec<&'static str>,
+    },
     /// The same parameter (or parameter name) appears twice among the groups.
     DuplicateParameter { name: String },
     /// A gradient holds NaN or ±Inf. No non-finite value was written, but the step may
@@ -34,7 +43,11 @@ pub enum OptimError {
     /// A parameter of this optimizer (or one of its buffers) is absent from the state.
     MissingEntry { param: String, entry: String },
     /// A saved buffer's shape differs from its parameter's.
-    ShapeMismatch { key: String, expected: Vec<usize>, found: Vec<usize> },
+    ShapeMismatch {
+        key: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
     /// A saved value is unusable (a negative or fractional step count, a NaN moment,
     /// a parameter saved in another group).
     InvalidValue { key: String, reason: String },

@@ -5,7 +5,7 @@ use agdlab_autograd::Param;
 use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
 use crate::optimizer::OptimError;
-use crate::rule::{AdamFamily, PerParameter, UpdateRule, unknown_hyperparam, validated};
+use crate::rule::{unknown_hyperparam, validated, AdamFamily, PerParameter, UpdateRule};
 
 /// Hyper-parameters of [`RAdam`]; `Default` matches `torch.optim.RAdam`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -112,7 +112,11 @@ impl UpdateRule for RAdamRule {
     }
 
     fn set_hyperparam(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
-        if self.family().set(name, value)? { Ok(()) } else { Err(unknown_hyperparam(self, name)) }
+        if self.family().set(name, value)? {
+            Ok(())
+        } else {
+            Err(unknown_hyperparam(self, name))
+        }
     }
 
     fn nonnegative_buffers(&self) -> &'static [&'static str] {
@@ -127,8 +131,11 @@ impl UpdateRule for RAdamRule {
         let c = self.config;
         let (b1, b2) = c.betas;
         let eps = c.eps;
-        let (keep, l2) =
-            if c.decoupled_weight_decay { (1.0 - c.lr * c.weight_decay, 0.0) } else { (1.0, c.weight_decay) };
+        let (keep, l2) = if c.decoupled_weight_decay {
+            (1.0 - c.lr * c.weight_decay, 0.0)
+        } else {
+            (1.0, c.weight_decay)
+        };
         let rho_inf = 2.0 / (1.0 - b2 as f64) - 1.0;
         let t = step as f64;
         let bc1 = 1.0 - (b1 as f64).powf(t);
@@ -146,7 +153,16 @@ impl UpdateRule for RAdamRule {
         } else {
             0.0
         };
-        let k = RAdamCoefficients { b1, b2, eps, keep, l2, inv_bc1, lr, adaptive };
+        let k = RAdamCoefficients {
+            b1,
+            b2,
+            eps,
+            keep,
+            l2,
+            inv_bc1,
+            lr,
+            adaptive,
+        };
         // One monomorphised loop per (rectified, L2) pair: no loop-invariant branch is left
         // in the element loop, so it vectorises without computing both arms.
         let radam_kernel = |ch: Chunk<'_>| match (rectified, l2 != 0.0) {
@@ -178,19 +194,30 @@ struct RAdamCoefficients {
 /// The fused RAdam element loop over one chunk, block by block (`RECTIFIED` and `L2`
 /// compile-time).
 fn radam_chunk<const RECTIFIED: bool, const L2: bool>(ch: Chunk<'_>, k: &RAdamCoefficients) {
-    let Chunk { theta, grad, bufs: [m, v, ..] } = ch;
+    let Chunk {
+        theta,
+        grad,
+        bufs: [m, v, ..],
+    } = ch;
     for (range, grad) in grad.finite_blocks() {
         let n = grad.len();
         let theta = &mut theta[range.start..][..n];
         let (m, v) = (&mut m[range.start..][..n], &mut v[range.start..][..n]);
         for i in 0..n {
-            let gi = if L2 { grad[i] + k.l2 * theta[i] } else { grad[i] };
+            let gi = if L2 {
+                grad[i] + k.l2 * theta[i]
+            } else {
+                grad[i]
+            };
             let th = theta[i] * k.keep;
             m[i] = k.b1 * m[i] + (1.0 - k.b1) * gi;
             v[i] = k.b2 * v[i] + (1.0 - k.b2) * gi * gi;
             let mh = m[i] * k.inv_bc1;
-            theta[i] =
-                if RECTIFIED { th - mh * (k.adaptive / (v[i].sqrt() + k.eps)) } else { th - mh * k.lr };
+            theta[i] = if RECTIFIED {
+                th - mh * (k.adaptive / (v[i].sqrt() + k.eps))
+            } else {
+                th - mh * k.lr
+            };
         }
     }
 }

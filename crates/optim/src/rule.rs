@@ -19,7 +19,7 @@ use crate::diagnostics::{Diagnostics, ParamReport, StepStats};
 use crate::group::{ParamGroup, SparseMode};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::kernel::{Chunk, MAX_BUFFERS, ParamState, all_finite};
+use crate::kernel::{all_finite, Chunk, ParamState, MAX_BUFFERS};
 use crate::optimizer::{OptimError, Optimizer};
 use crate::state::OptimizerState;
 
@@ -87,7 +87,10 @@ pub trait UpdateRule: Clone + Send + Sync {
 
     /// The current learning rate (the `"lr"` hyper-parameter).
     fn lr(&self) -> f32 {
-        self.hyperparams().iter().find(|(n, _)| *n == "lr").map_or(0.0, |(_, v)| *v as f32)
+        self.hyperparams()
+            .iter()
+            .find(|(n, _)| *n == "lr")
+            .map_or(0.0, |(_, v)| *v as f32)
     }
 }
 
@@ -143,15 +146,22 @@ impl AdamFamily<'_> {
 
     /// Set `name`; `Ok(false)` when it is not one of these.
     pub fn set(self, name: &str, value: f64) -> Result<bool, OptimError> {
-        let check =
-            |valid: bool, expected: &str| check_hyperparam(self.optimizer, name, value, valid, expected);
+        let check = |valid: bool, expected: &str| {
+            check_hyperparam(self.optimizer, name, value, valid, expected)
+        };
         let finite_nonnegative = value >= 0.0 && value.is_finite();
         match name {
             "lr" => *self.lr = check(finite_nonnegative, "a finite number >= 0")? as f32,
-            "beta1" => self.betas.0 = check((0.0..1.0).contains(&value), "a number in [0, 1)")? as f32,
-            "beta2" => self.betas.1 = check((0.0..1.0).contains(&value), "a number in [0, 1)")? as f32,
+            "beta1" => {
+                self.betas.0 = check((0.0..1.0).contains(&value), "a number in [0, 1)")? as f32
+            }
+            "beta2" => {
+                self.betas.1 = check((0.0..1.0).contains(&value), "a number in [0, 1)")? as f32
+            }
             "eps" => *self.eps = check(finite_nonnegative, "a finite number >= 0")? as f32,
-            "weight_decay" => *self.weight_decay = check(finite_nonnegative, "a finite number >= 0")? as f32,
+            "weight_decay" => {
+                *self.weight_decay = check(finite_nonnegative, "a finite number >= 0")? as f32
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -216,7 +226,10 @@ impl<R: UpdateRule> PerParameter<R> {
     /// # Panics
     /// When the rule names more than [`MAX_BUFFERS`] buffers (the most a
     /// [`Chunk`] carries).
-    pub fn with_rule_groups(groups: Vec<ParamGroup>, rule: R) -> Result<PerParameter<R>, OptimError> {
+    pub fn with_rule_groups(
+        groups: Vec<ParamGroup>,
+        rule: R,
+    ) -> Result<PerParameter<R>, OptimError> {
         assert!(
             rule.buffers().len() <= MAX_BUFFERS,
             "{}: at most {MAX_BUFFERS} state buffers per parameter",
@@ -244,8 +257,18 @@ impl<R: UpdateRule> PerParameter<R> {
                 group_rule.set_hyperparam(name, *value)?;
             }
             let initial_lr = group_rule.lr();
-            check_hyperparam(rule.name(), "lr", initial_lr as f64, initial_lr > 0.0, "a positive number")?;
-            group_states.push(GroupState { rule: group_rule, initial_lr, sparse: group.sparse });
+            check_hyperparam(
+                rule.name(),
+                "lr",
+                initial_lr as f64,
+                initial_lr > 0.0,
+                "a positive number",
+            )?;
+            group_states.push(GroupState {
+                rule: group_rule,
+                initial_lr,
+                sparse: group.sparse,
+            });
         }
         let n = params.len();
         Ok(PerParameter {
@@ -276,7 +299,9 @@ impl<R: UpdateRule> Optimizer for PerParameter<R> {
     fn step(&mut self, grads: &Gradients) -> Result<(), OptimError> {
         for i in 0..self.params.len() {
             self.last[i] = None;
-            let Some(grad) = grads.get(&self.params[i].1) else { continue };
+            let Some(grad) = grads.get(&self.params[i].1) else {
+                continue;
+            };
             let group = &self.groups[self.group_of[i]];
             let (p, rule) = (&self.params[i].1, &group.rule);
             let numel = p.numel();
@@ -288,17 +313,24 @@ impl<R: UpdateRule> Optimizer for PerParameter<R> {
                 grad.shape(),
                 p.shape()
             );
-            let non_finite_error = || OptimError::NonFiniteGradient { param: self.params[i].0.clone() };
+            let non_finite_error = || OptimError::NonFiniteGradient {
+                param: self.params[i].0.clone(),
+            };
             // A row-sparse gradient holds only the touched rows: check them all before
             // anything of this parameter changes (a dense one is checked block by block
             // in the fused loop, as it is read).
             if let Grad::RowSparse(rows) = grad {
-                if !all_finite(rows.values().as_slice().expect("row-sparse values are contiguous")) {
+                if !all_finite(
+                    rows.values()
+                        .as_slice()
+                        .expect("row-sparse values are contiguous"),
+                ) {
                     return Err(non_finite_error());
                 }
             }
             let fresh = self.states[i].is_none();
-            let st = self.states[i].get_or_insert_with(|| ParamState::zeros(rule.buffers().len(), numel));
+            let st = self.states[i]
+                .get_or_insert_with(|| ParamState::zeros(rule.buffers().len(), numel));
             st.step += 1;
             let scratch = &mut self.sparse_scratch[i];
             let non_finite = AtomicBool::new(false);
@@ -309,7 +341,10 @@ impl<R: UpdateRule> Optimizer for PerParameter<R> {
                 match grad {
                     Grad::Dense(g) => {
                         let g = g.as_slice().expect("Gradients hold contiguous tensors");
-                        rule.update(st.step, Chunk::new(theta, g, &mut st.bufs).checked(&non_finite))
+                        rule.update(
+                            st.step,
+                            Chunk::new(theta, g, &mut st.bufs).checked(&non_finite),
+                        )
                     }
                     Grad::RowSparse(rows) => match group.sparse {
                         SparseMode::Dense => update_dense_from_rows(rule, st, theta, rows, scratch),
@@ -348,17 +383,24 @@ impl<R: UpdateRule> Optimizer for PerParameter<R> {
         );
         for group in &mut self.groups {
             let lr = group.initial_lr as f64 * factor;
-            group.rule.set_hyperparam("lr", lr).expect("a learning rate >= 0 is always valid");
+            group
+                .rule
+                .set_hyperparam("lr", lr)
+                .expect("a learning rate >= 0 is always valid");
         }
     }
 
     fn state(&self) -> OptimizerState {
-        let mut out = OptimizerState { kind: self.name().to_string(), ..Default::default() };
+        let mut out = OptimizerState {
+            kind: self.name().to_string(),
+            ..Default::default()
+        };
         for (g, group) in self.groups.iter().enumerate() {
             for (name, value) in group.rule.hyperparams() {
                 out.scalars.push((format!("group.{g}.{name}"), value));
             }
-            out.scalars.push((format!("group.{g}.initial_lr"), group.initial_lr as f64));
+            out.scalars
+                .push((format!("group.{g}.initial_lr"), group.initial_lr as f64));
         }
         let buf_names = self.groups[0].rule.buffers();
         for (((name, p), st), &g) in self.params.iter().zip(&self.states).zip(&self.group_of) {
@@ -368,8 +410,8 @@ impl<R: UpdateRule> Optimizer for PerParameter<R> {
             if let Some(st) = st {
                 let shape = p.shape();
                 for (buf_name, buf) in buf_names.iter().zip(&st.bufs) {
-                    let t =
-                        Tensor::from_vec(buf.clone(), &shape).expect("a buffer has its parameter's length");
+                    let t = Tensor::from_vec(buf.clone(), &shape)
+                        .expect("a buffer has its parameter's length");
                     out.tensors.push((format!("{name}.{buf_name}"), t));
                 }
             }
@@ -405,7 +447,11 @@ impl<R: UpdateRule> Optimizer for PerParameter<R> {
             .zip(&self.last)
             .filter_map(|((name, _), last)| {
                 let (stats, numel) = last.as_ref()?;
-                Some(ParamReport { name: name.clone(), numel: *numel, values: stats.report(*numel) })
+                Some(ParamReport {
+                    name: name.clone(),
+                    numel: *numel,
+                    values: stats.report(*numel),
+                })
             })
             .collect();
         Diagnostics { per_param }
@@ -426,9 +472,13 @@ fn update_dense_from_rows<R: UpdateRule>(
         *scratch = vec![0.0; theta.len()];
     }
     let row_len = rows.row_len();
-    let values = rows.values().as_slice().expect("row-sparse values are contiguous");
+    let values = rows
+        .values()
+        .as_slice()
+        .expect("row-sparse values are contiguous");
     for (k, &r) in rows.rows().iter().enumerate() {
-        scratch[r * row_len..(r + 1) * row_len].copy_from_slice(&values[k * row_len..(k + 1) * row_len]);
+        scratch[r * row_len..(r + 1) * row_len]
+            .copy_from_slice(&values[k * row_len..(k + 1) * row_len]);
     }
     let stats = rule.update(st.step, Chunk::new(theta, scratch, &mut st.bufs));
     for &r in rows.rows() {
@@ -447,15 +497,25 @@ fn update_touched_rows<R: UpdateRule>(
 ) -> R::Stats {
     let row_len = rows.row_len();
     let gather = |full: &[f32]| -> Vec<f32> {
-        rows.rows().iter().flat_map(|&r| full[r * row_len..(r + 1) * row_len].iter().copied()).collect()
+        rows.rows()
+            .iter()
+            .flat_map(|&r| full[r * row_len..(r + 1) * row_len].iter().copied())
+            .collect()
     };
     let mut compact_theta = gather(theta);
     let mut compact_bufs: Vec<Vec<f32>> = st.bufs.iter().map(|b| gather(b)).collect();
-    let values = rows.values().as_slice().expect("row-sparse values are contiguous");
-    let stats = rule.update(st.step, Chunk::new(&mut compact_theta, values, &mut compact_bufs));
+    let values = rows
+        .values()
+        .as_slice()
+        .expect("row-sparse values are contiguous");
+    let stats = rule.update(
+        st.step,
+        Chunk::new(&mut compact_theta, values, &mut compact_bufs),
+    );
     let scatter = |full: &mut [f32], compact: &[f32]| {
         for (k, &r) in rows.rows().iter().enumerate() {
-            full[r * row_len..(r + 1) * row_len].copy_from_slice(&compact[k * row_len..(k + 1) * row_len]);
+            full[r * row_len..(r + 1) * row_len]
+                .copy_from_slice(&compact[k * row_len..(k + 1) * row_len]);
         }
     };
     scatter(theta, &compact_theta);
@@ -485,9 +545,15 @@ impl LoadedState {
         s: &OptimizerState,
     ) -> Result<LoadedState, OptimError> {
         if s.kind != kind {
-            return Err(OptimError::KindMismatch { expected: kind.to_string(), found: s.kind.clone() });
+            return Err(OptimError::KindMismatch {
+                expected: kind.to_string(),
+                found: s.kind.clone(),
+            });
         }
-        let invalid = |key: &str, reason: String| OptimError::InvalidValue { key: key.to_string(), reason };
+        let invalid = |key: &str, reason: String| OptimError::InvalidValue {
+            key: key.to_string(),
+            reason,
+        };
         // key -> (param index, what)
         enum Entry {
             Step,
@@ -508,11 +574,17 @@ impl LoadedState {
         let mut lrs = vec![None; num_groups];
         for &(ref key, value) in &s.scalars {
             if let Some(rest) = key.strip_prefix("group.") {
-                let (g, hyper) =
-                    rest.split_once('.').ok_or_else(|| OptimError::UnknownEntry { key: key.clone() })?;
-                let g: usize = g.parse().map_err(|_| OptimError::UnknownEntry { key: key.clone() })?;
+                let (g, hyper) = rest
+                    .split_once('.')
+                    .ok_or_else(|| OptimError::UnknownEntry { key: key.clone() })?;
+                let g: usize = g
+                    .parse()
+                    .map_err(|_| OptimError::UnknownEntry { key: key.clone() })?;
                 if g >= num_groups {
-                    return Err(invalid(key, format!("the optimizer has {num_groups} parameter group(s)")));
+                    return Err(invalid(
+                        key,
+                        format!("the optimizer has {num_groups} parameter group(s)"),
+                    ));
                 }
                 if !value.is_finite() {
                     return Err(invalid(key, format!("{value} is not a finite number")));
@@ -528,7 +600,10 @@ impl LoadedState {
             if key == "lr" {
                 // Format of agdlab 0.1: one learning rate for the one group.
                 if !(value.is_finite() && value >= 0.0) {
-                    return Err(invalid(key, format!("learning rate {value} is not a number >= 0")));
+                    return Err(invalid(
+                        key,
+                        format!("learning rate {value} is not a number >= 0"),
+                    ));
                 }
                 lrs.iter_mut().for_each(|lr| *lr = Some(value));
                 continue;
@@ -579,15 +654,20 @@ impl LoadedState {
             }
             if nonnegative.contains(&buf_names[*b]) {
                 if let Some(v) = values.iter().find(|&&v| v < 0.0) {
-                    return Err(invalid(key, format!("a second moment cannot be negative, found {v}")));
+                    return Err(invalid(
+                        key,
+                        format!("a second moment cannot be negative, found {v}"),
+                    ));
                 }
             }
             bufs[*i][*b] = Some(values);
         }
         let mut states = Vec::with_capacity(n);
         for (i, (name, _)) in params.iter().enumerate() {
-            let step = steps[i]
-                .ok_or_else(|| OptimError::MissingEntry { param: name.clone(), entry: "step".into() })?;
+            let step = steps[i].ok_or_else(|| OptimError::MissingEntry {
+                param: name.clone(),
+                entry: "step".into(),
+            })?;
             if step == 0 {
                 if let Some(b) = bufs[i].iter().position(|b| b.is_some()) {
                     return Err(invalid(
@@ -598,7 +678,10 @@ impl LoadedState {
                 states.push(None);
                 continue;
             }
-            let mut st = ParamState { step, bufs: Vec::with_capacity(buf_names.len()) };
+            let mut st = ParamState {
+                step,
+                bufs: Vec::with_capacity(buf_names.len()),
+            };
             for (b, buf) in bufs[i].iter_mut().enumerate() {
                 let v = buf.take().ok_or_else(|| OptimError::MissingEntry {
                     param: name.clone(),
@@ -617,7 +700,14 @@ impl<R: UpdateRule> std::fmt::Debug for PerParameter<R> {
         let names: Vec<&str> = self.params.iter().map(|(n, _)| n.as_str()).collect();
         f.debug_struct(self.name())
             .field("params", &names)
-            .field("groups", &self.groups.iter().map(|g| g.rule.hyperparams()).collect::<Vec<_>>())
+            .field(
+                "groups",
+                &self
+                    .groups
+                    .iter()
+                    .map(|g| g.rule.hyperparams())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

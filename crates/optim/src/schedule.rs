@@ -90,7 +90,11 @@ impl LinearWarmup {
         start_factor: f32,
         inner: impl LrSchedule + Send + Sync + 'static,
     ) -> Self {
-        LinearWarmup { warmup_steps, start_factor, inner: Box::new(inner) }
+        LinearWarmup {
+            warmup_steps,
+            start_factor,
+            inner: Box::new(inner),
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use agdlab_autograd::Param;
 use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
 use crate::optimizer::OptimError;
-use crate::rule::{PerParameter, UpdateRule, check_hyperparam, unknown_hyperparam, validated};
+use crate::rule::{check_hyperparam, unknown_hyperparam, validated, PerParameter, UpdateRule};
 
 /// Hyper-parameters of [`Sgd`]; `Default` matches `torch.optim.SGD` (lr 1e-3).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -19,7 +19,13 @@ pub struct SgdConfig {
 
 impl Default for SgdConfig {
     fn default() -> Self {
-        SgdConfig { lr: 1e-3, momentum: 0.0, dampening: 0.0, weight_decay: 0.0, nesterov: false }
+        SgdConfig {
+            lr: 1e-3,
+            momentum: 0.0,
+            dampening: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+        }
     }
 }
 
@@ -113,25 +119,36 @@ impl UpdateRule for SgdRule {
     /// momentum buffer, so it is not a per-group option then).
     fn set_hyperparam(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
         let c = &mut self.config;
-        let check = |valid: bool, expected: &str| check_hyperparam("SGD", name, value, valid, expected);
+        let check =
+            |valid: bool, expected: &str| check_hyperparam("SGD", name, value, valid, expected);
         let finite_nonnegative = value >= 0.0 && value.is_finite();
         match name {
             "lr" => c.lr = check(finite_nonnegative, "a finite number >= 0")? as f32,
             "momentum" => {
                 check((0.0..=1.0).contains(&value), "a number in [0, 1]")?;
                 let same_kind = (value == 0.0) == (c.momentum == 0.0);
-                c.momentum =
-                    check(same_kind, "zero in a group exactly when the optimizer's momentum is")? as f32
+                c.momentum = check(
+                    same_kind,
+                    "zero in a group exactly when the optimizer's momentum is",
+                )? as f32
             }
-            "dampening" => c.dampening = check((0.0..=1.0).contains(&value), "a number in [0, 1]")? as f32,
-            "weight_decay" => c.weight_decay = check(finite_nonnegative, "a finite number >= 0")? as f32,
+            "dampening" => {
+                c.dampening = check((0.0..=1.0).contains(&value), "a number in [0, 1]")? as f32
+            }
+            "weight_decay" => {
+                c.weight_decay = check(finite_nonnegative, "a finite number >= 0")? as f32
+            }
             _ => return Err(unknown_hyperparam(self, name)),
         }
         Ok(())
     }
 
     fn buffers(&self) -> &'static [&'static str] {
-        if self.config.momentum != 0.0 { &["momentum_buffer"] } else { &[] }
+        if self.config.momentum != 0.0 {
+            &["momentum_buffer"]
+        } else {
+            &[]
+        }
     }
 
     fn update(&self, step: u64, chunk: Chunk<'_>) {
@@ -172,17 +189,37 @@ struct SgdCoefficients {
 /// The fused SGD element loop over one chunk, block by block; `MOMENTUM` and `DECAY`
 /// (weight decay non-zero) are compile-time, `first` and `nesterov` become selects.
 fn sgd_chunk<const MOMENTUM: bool, const DECAY: bool>(ch: Chunk<'_>, k: &SgdCoefficients) {
-    let Chunk { theta, grad, bufs: [buf, ..] } = ch;
+    let Chunk {
+        theta,
+        grad,
+        bufs: [buf, ..],
+    } = ch;
     for (range, grad) in grad.finite_blocks() {
         let n = grad.len();
         let theta = &mut theta[range.start..][..n];
-        let buf = if MOMENTUM { &mut buf[range.start..][..n] } else { &mut *buf };
+        let buf = if MOMENTUM {
+            &mut buf[range.start..][..n]
+        } else {
+            &mut *buf
+        };
         for i in 0..n {
-            let g = if DECAY { grad[i] + k.wd * theta[i] } else { grad[i] };
+            let g = if DECAY {
+                grad[i] + k.wd * theta[i]
+            } else {
+                grad[i]
+            };
             let d = if MOMENTUM {
-                let b = if k.first { g } else { k.mu * buf[i] + (1.0 - k.damp) * g };
+                let b = if k.first {
+                    g
+                } else {
+                    k.mu * buf[i] + (1.0 - k.damp) * g
+                };
                 buf[i] = b;
-                if k.nesterov { g + k.mu * b } else { b }
+                if k.nesterov {
+                    g + k.mu * b
+                } else {
+                    b
+                }
             } else {
                 g
             };

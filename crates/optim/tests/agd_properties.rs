@@ -14,8 +14,17 @@ fn first_step_is_lr_times_sign_of_gradient() {
     let lr = 0.01f32;
     let p = param(init32(n), &[n]);
     let before = p.value().to_vec();
-    let mut opt = Agd::new(vec![("w".into(), p.clone())], AgdConfig { lr, ..Default::default() }).unwrap();
-    let g: Vec<f32> = (0..n).map(|i| [3.0, -0.2, 0.05, -7.0, 1.0][i % 5] * (1.0 + i as f32)).collect();
+    let mut opt = Agd::new(
+        vec![("w".into(), p.clone())],
+        AgdConfig {
+            lr,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let g: Vec<f32> = (0..n)
+        .map(|i| [3.0, -0.2, 0.05, -7.0, 1.0][i % 5] * (1.0 + i as f32))
+        .collect();
     let mut grads = Gradients::new();
     grads.insert(&p, Tensor::from_vec(g.clone(), &[n]).unwrap());
     opt.step(&grads).unwrap();
@@ -41,7 +50,12 @@ fn huge_delta_is_bias_corrected_momentum_sgd() {
     let p = param(init32(n), &[n]);
     let mut opt = Agd::new(
         vec![("w".into(), p.clone())],
-        AgdConfig { lr, delta, betas: (b1, 0.999), ..Default::default() },
+        AgdConfig {
+            lr,
+            delta,
+            betas: (b1, 0.999),
+            ..Default::default()
+        },
     )
     .unwrap();
     let (lr, delta, b1) = (lr as f64, delta as f64, b1 as f64);
@@ -74,11 +88,22 @@ fn huge_delta_is_bias_corrected_momentum_sgd() {
 fn tiny_delta_is_fully_adaptive() {
     let n = 16;
     let p = param(init32(n), &[n]);
-    let mut opt = Agd::new(vec![("w".into(), p)], AgdConfig { delta: 1e-14, ..Default::default() }).unwrap();
+    let mut opt = Agd::new(
+        vec![("w".into(), p)],
+        AgdConfig {
+            delta: 1e-14,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     for t in 1..=15 {
         let grads = grads_at(t, opt.params());
         opt.step(&grads).unwrap();
-        assert_eq!(opt.diagnostics().overall(SGD_MODE_FRACTION).unwrap(), 0.0, "step {t}");
+        assert_eq!(
+            opt.diagnostics().overall(SGD_MODE_FRACTION).unwrap(),
+            0.0,
+            "step {t}"
+        );
     }
 }
 
@@ -89,8 +114,15 @@ fn report_is_per_parameter_and_element_weighted() {
     let small = param(vec![0.0; 5], &[5]);
     let skipped = param(vec![0.0; 2], &[2]);
     let mut opt = Agd::new(
-        vec![("big".into(), big.clone()), ("small".into(), small.clone()), ("skipped".into(), skipped)],
-        AgdConfig { delta: 1.0, ..Default::default() },
+        vec![
+            ("big".into(), big.clone()),
+            ("small".into(), small.clone()),
+            ("skipped".into(), skipped),
+        ],
+        AgdConfig {
+            delta: 1.0,
+            ..Default::default()
+        },
     )
     .unwrap();
     let mut grads = Gradients::new();
@@ -98,7 +130,10 @@ fn report_is_per_parameter_and_element_weighted() {
     grads.insert(&small, Tensor::full(&[5], 1e-3));
     opt.step(&grads).unwrap();
     let r = opt.diagnostics();
-    assert_eq!(r.per_param(SGD_MODE_FRACTION), vec![("big", 0.0), ("small", 1.0)]);
+    assert_eq!(
+        r.per_param(SGD_MODE_FRACTION),
+        vec![("big", 0.0), ("small", 1.0)]
+    );
     assert!((r.overall(SGD_MODE_FRACTION).unwrap() - 5.0 / 8.0).abs() < 1e-12);
     assert_eq!(r.keys(), vec![SGD_MODE_FRACTION]);
 }

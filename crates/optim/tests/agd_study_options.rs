@@ -9,7 +9,7 @@
 
 mod common;
 
-use agdlab_optim::{Agd, AgdConfig, MODE_FLIP_FRACTION, Optimizer, SGD_MODE_FRACTION};
+use agdlab_optim::{Agd, AgdConfig, Optimizer, MODE_FLIP_FRACTION, SGD_MODE_FRACTION};
 use common::*;
 
 /// One step of AGD in f32 exactly as the kernel computed it before `difference_every` and
@@ -63,14 +63,30 @@ fn bits(v: &[f32]) -> Vec<u32> {
 fn k_equal_1_and_the_monitor_leave_agd_unchanged_bit_for_bit() {
     let n = 100_003; // above the parallel threshold, and odd
     for base in [
-        AgdConfig { lr: 0.01, ..Default::default() },
-        AgdConfig { lr: 0.01, delta: 0.05, clip: Some(0.5), ..Default::default() },
+        AgdConfig {
+            lr: 0.01,
+            ..Default::default()
+        },
+        AgdConfig {
+            lr: 0.01,
+            delta: 0.05,
+            clip: Some(0.5),
+            ..Default::default()
+        },
     ] {
         for monitor in [false, true] {
-            let c = AgdConfig { difference_every: 1, monitor_switching: monitor, ..base };
+            let c = AgdConfig {
+                difference_every: 1,
+                monitor_switching: monitor,
+                ..base
+            };
             let p = param(init32(n), &[n]);
             let mut opt = Agd::new(vec![("w".into(), p.clone())], c).unwrap();
-            let mut frozen = FrozenAgd { c, m: vec![0.0; n], b: vec![0.0; n] };
+            let mut frozen = FrozenAgd {
+                c,
+                m: vec![0.0; n],
+                b: vec![0.0; n],
+            };
             let mut theta = init32(n);
             for t in 1..=12 {
                 let grads = grads_at(t, opt.params());
@@ -97,7 +113,11 @@ fn reference_every_k(c: AgdConfig, k: usize, n: usize, steps: usize) -> Vec<Vec<
             let m_old = m[i];
             m[i] = b1 * m_old + (1.0 - b1) * g;
             if (t - 1) % k == 0 {
-                let s = if t == 1 { m[i] / bc1 } else { m[i] / bc1 - m_old / (1.0 - b1.powi(t as i32 - 1)) };
+                let s = if t == 1 {
+                    m[i] / bc1
+                } else {
+                    m[i] / bc1 - m_old / (1.0 - b1.powi(t as i32 - 1))
+                };
                 b[i] = b2 * b[i] + (1.0 - b2) * s * s;
             }
             let denom = b[i].sqrt().max(c.delta as f64 * bc2.sqrt());
@@ -112,7 +132,12 @@ fn reference_every_k(c: AgdConfig, k: usize, n: usize, steps: usize) -> Vec<Vec<
 fn the_difference_every_k_steps_follows_its_definition() {
     let n = 64;
     for k in [2, 5] {
-        let c = AgdConfig { lr: 0.01, delta: 1e-3, difference_every: k, ..Default::default() };
+        let c = AgdConfig {
+            lr: 0.01,
+            delta: 1e-3,
+            difference_every: k,
+            ..Default::default()
+        };
         let p = param(init32(n), &[n]);
         let mut opt = Agd::new(vec![("w".into(), p.clone())], c).unwrap();
         let want = reference_every_k(c, k as usize, n, 15);
@@ -133,7 +158,10 @@ fn the_difference_every_k_steps_follows_its_definition() {
     // k = 0 is refused, naming the option.
     let err = Agd::new(
         vec![("w".into(), param(vec![0.0], &[1]))],
-        AgdConfig { difference_every: 0, ..Default::default() },
+        AgdConfig {
+            difference_every: 0,
+            ..Default::default()
+        },
     );
     assert!(err.unwrap_err().to_string().contains("difference_every"));
 }
@@ -142,7 +170,12 @@ fn the_difference_every_k_steps_follows_its_definition() {
 fn the_flip_fraction_counts_coordinates_whose_mode_changed() {
     let n = 40;
     // δ near the size of the gradient differences, so coordinates change mode often.
-    let c = AgdConfig { lr: 0.01, delta: 0.3, monitor_switching: true, ..Default::default() };
+    let c = AgdConfig {
+        lr: 0.01,
+        delta: 0.3,
+        monitor_switching: true,
+        ..Default::default()
+    };
     let p = param(init32(n), &[n]);
     let mut opt = Agd::new(vec![("w".into(), p.clone())], c).unwrap();
     let mut previous: Option<Vec<f32>> = None;
@@ -156,17 +189,27 @@ fn the_flip_fraction_counts_coordinates_whose_mode_changed() {
         assert_eq!(report.overall(SGD_MODE_FRACTION), Some(in_sgd), "step {t}");
         let expected = match &previous {
             None => 0.0, // no previous mode at the first step
-            Some(before) => before.iter().zip(&modes).filter(|(a, b)| a != b).count() as f64 / n as f64,
+            Some(before) => {
+                before.iter().zip(&modes).filter(|(a, b)| a != b).count() as f64 / n as f64
+            }
         };
         assert_eq!(flips, expected, "step {t}");
         total_flips += flips;
         previous = Some(modes);
     }
-    assert!(total_flips > 0.0, "the sequence must make some coordinates switch");
+    assert!(
+        total_flips > 0.0,
+        "the sequence must make some coordinates switch"
+    );
     // Without the monitor the fraction is not reported at all.
-    let mut plain =
-        Agd::new(vec![("w".into(), param(init32(n), &[n]))], AgdConfig { delta: 0.3, ..Default::default() })
-            .unwrap();
+    let mut plain = Agd::new(
+        vec![("w".into(), param(init32(n), &[n]))],
+        AgdConfig {
+            delta: 0.3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     plain.step(&grads_at(1, plain.params())).unwrap();
     assert_eq!(plain.diagnostics().overall(MODE_FLIP_FRACTION), None);
 }

@@ -5,8 +5,8 @@ mod common;
 
 use agdlab_autograd::{Gradients, Param};
 use agdlab_optim::{
-    AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, OptimError, Optimizer, ParamGroup, RAdam,
-    RAdamConfig, Sgd, SgdConfig, SparseMode,
+    AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, OptimError, Optimizer,
+    ParamGroup, RAdam, RAdamConfig, Sgd, SgdConfig, SparseMode,
 };
 use agdlab_tensor::Tensor;
 use common::*;
@@ -19,16 +19,30 @@ fn named(name: &str, p: &Param) -> (String, Param) {
 fn group_overrides_equal_separate_optimizers() {
     let (a1, b1) = (param(init32(40), &[8, 5]), param(init32(12), &[12]));
     let (a2, b2) = (param(init32(40), &[8, 5]), param(init32(12), &[12]));
-    let base = AgdConfig { lr: 0.02, weight_decay: 0.01, ..Default::default() };
+    let base = AgdConfig {
+        lr: 0.02,
+        weight_decay: 0.01,
+        ..Default::default()
+    };
     let groups = vec![
         ParamGroup::new(vec![named("a", &a1)]),
-        ParamGroup::new(vec![named("b", &b1)]).set("delta", 1e-8).set("weight_decay", 0.0).set("lr", 0.005),
+        ParamGroup::new(vec![named("b", &b1)])
+            .set("delta", 1e-8)
+            .set("weight_decay", 0.0)
+            .set("lr", 0.005),
     ];
     let mut grouped = Agd::with_groups(groups, base).unwrap();
     let mut only_a = Agd::new(vec![named("a", &a2)], base).unwrap();
-    let mut only_b =
-        Agd::new(vec![named("b", &b2)], AgdConfig { delta: 1e-8, weight_decay: 0.0, lr: 0.005, ..base })
-            .unwrap();
+    let mut only_b = Agd::new(
+        vec![named("b", &b2)],
+        AgdConfig {
+            delta: 1e-8,
+            weight_decay: 0.0,
+            lr: 0.005,
+            ..base
+        },
+    )
+    .unwrap();
     for t in 1..=8 {
         grouped.step(&grads_at(t, grouped.params())).unwrap();
         only_a.step(&grads_at(t, only_a.params())).unwrap();
@@ -36,7 +50,14 @@ fn group_overrides_equal_separate_optimizers() {
     }
     assert_eq!(a1.value().to_vec(), a2.value().to_vec());
     assert_eq!(b1.value().to_vec(), b2.value().to_vec());
-    assert_eq!((grouped.num_groups(), grouped.group_lr(0), grouped.group_lr(1)), (2, 0.02, 0.005));
+    assert_eq!(
+        (
+            grouped.num_groups(),
+            grouped.group_lr(0),
+            grouped.group_lr(1)
+        ),
+        (2, 0.02, 0.005)
+    );
     assert_eq!(grouped.group_rule(1).config().delta, 1e-8);
 }
 
@@ -51,7 +72,10 @@ fn split_puts_matrices_and_vectors_in_two_groups() {
     assert_eq!(groups.len(), 2);
     assert_eq!(groups[0].params[0].0, "w");
     assert!(groups[0].options.is_empty());
-    assert_eq!((groups[1].params[0].0.as_str(), groups[1].options[0].1), ("b", 0.0));
+    assert_eq!(
+        (groups[1].params[0].0.as_str(), groups[1].options[0].1),
+        ("b", 0.0)
+    );
 }
 
 #[test]
@@ -62,12 +86,21 @@ fn unknown_and_out_of_range_group_options_are_errors() {
         AgdConfig::default(),
     )
     .unwrap_err();
-    assert!(matches!(&err, OptimError::UnknownHyperparameter { name, known, .. }
-        if name == "momentum" && known.contains(&"delta")));
-    assert!(err.to_string().contains("momentum") && err.to_string().contains("delta"), "{err}");
-    for (name, value) in
-        [("delta", 0.0), ("delta", f64::NAN), ("beta2", 1.0), ("weight_decay", -1.0), ("lr", 0.0)]
-    {
+    assert!(
+        matches!(&err, OptimError::UnknownHyperparameter { name, known, .. }
+        if name == "momentum" && known.contains(&"delta"))
+    );
+    assert!(
+        err.to_string().contains("momentum") && err.to_string().contains("delta"),
+        "{err}"
+    );
+    for (name, value) in [
+        ("delta", 0.0),
+        ("delta", f64::NAN),
+        ("beta2", 1.0),
+        ("weight_decay", -1.0),
+        ("lr", 0.0),
+    ] {
         let group = ParamGroup::new(vec![named("p", &p)]).set(name, value);
         let err = Agd::with_groups(vec![group], AgdConfig::default()).unwrap_err();
         assert!(
@@ -81,18 +114,105 @@ fn unknown_and_out_of_range_group_options_are_errors() {
 fn every_optimizer_validates_its_config_naming_the_setting() {
     let p = || vec![named("p", &param(vec![1.0], &[1]))];
     let errors = [
-        ("delta", Agd::new(p(), AgdConfig { delta: 0.0, ..Default::default() }).unwrap_err()),
-        ("lr", Agd::new(p(), AgdConfig { lr: -1.0, ..Default::default() }).unwrap_err()),
-        ("clip", Agd::new(p(), AgdConfig { clip: Some(0.0), ..Default::default() }).unwrap_err()),
-        ("eps", Adam::new(p(), AdamConfig { eps: -1.0, ..Default::default() }).unwrap_err()),
-        ("beta1", RAdam::new(p(), RAdamConfig { betas: (1.0, 0.999), ..Default::default() }).unwrap_err()),
+        (
+            "delta",
+            Agd::new(
+                p(),
+                AgdConfig {
+                    delta: 0.0,
+                    ..Default::default()
+                },
+            )
+            .unwrap_err(),
+        ),
+        (
+            "lr",
+            Agd::new(
+                p(),
+                AgdConfig {
+                    lr: -1.0,
+                    ..Default::default()
+                },
+            )
+            .unwrap_err(),
+        ),
+        (
+            "clip",
+            Agd::new(
+                p(),
+                AgdConfig {
+                    clip: Some(0.0),
+                    ..Default::default()
+                },
+            )
+            .unwrap_err(),
+        ),
+        (
+            "eps",
+            Adam::new(
+                p(),
+                AdamConfig {
+                    eps: -1.0,
+                    ..Default::default()
+                },
+            )
+            .unwrap_err(),
+        ),
+        (
+            "beta1",
+            RAdam::new(
+                p(),
+                RAdamConfig {
+                    betas: (1.0, 0.999),
+                    ..Default::default()
+                },
+            )
+            .unwrap_err(),
+        ),
         (
             "weight_decay",
-            AdaBelief::new(p(), AdaBeliefConfig { weight_decay: -0.1, ..Default::default() }).unwrap_err(),
+            AdaBelief::new(
+                p(),
+                AdaBeliefConfig {
+                    weight_decay: -0.1,
+                    ..Default::default()
+                },
+            )
+            .unwrap_err(),
         ),
-        ("lr", AdaBelief::new(p(), AdaBeliefConfig { lr: f32::NAN, ..Default::default() }).unwrap_err()),
-        ("momentum", Sgd::new(p(), SgdConfig { momentum: 2.0, ..Default::default() }).unwrap_err()),
-        ("nesterov", Sgd::new(p(), SgdConfig { nesterov: true, ..Default::default() }).unwrap_err()),
+        (
+            "lr",
+            AdaBelief::new(
+                p(),
+                AdaBeliefConfig {
+                    lr: f32::NAN,
+                    ..Default::default()
+                },
+            )
+            .unwrap_err(),
+        ),
+        (
+            "momentum",
+            Sgd::new(
+                p(),
+                SgdConfig {
+                    momentum: 2.0,
+                    ..Default::default()
+                },
+            )
+            .unwrap_err(),
+        ),
+        (
+            "nesterov",
+            Sgd::new(
+                p(),
+                SgdConfig {
+                    nesterov: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap_err(),
+        ),
     ];
     for (setting, err) in errors {
         assert!(err.to_string().contains(setting), "{setting}: {err}");
@@ -102,7 +222,10 @@ fn every_optimizer_validates_its_config_naming_the_setting() {
 #[test]
 fn a_parameter_in_two_places_is_refused() {
     let p = param(vec![1.0], &[1]);
-    let groups = vec![ParamGroup::new(vec![named("a", &p)]), ParamGroup::new(vec![named("b", &p)])];
+    let groups = vec![
+        ParamGroup::new(vec![named("a", &p)]),
+        ParamGroup::new(vec![named("b", &p)]),
+    ];
     let err = Adam::with_groups(groups, AdamConfig::default()).unwrap_err();
     assert_eq!(err, OptimError::DuplicateParameter { name: "b".into() });
 }
@@ -114,7 +237,8 @@ fn state_keeps_the_groups() {
         let (first, second) = if swap { (&b, &a) } else { (&a, &b) };
         let groups = vec![
             ParamGroup::new(vec![named(if swap { "b" } else { "a" }, first)]),
-            ParamGroup::new(vec![named(if swap { "a" } else { "b" }, second)]).set("weight_decay", 0.0),
+            ParamGroup::new(vec![named(if swap { "a" } else { "b" }, second)])
+                .set("weight_decay", 0.0),
         ];
         Adam::with_groups(groups, AdamConfig::adamw()).unwrap()
     };
@@ -133,24 +257,52 @@ fn state_keeps_the_groups() {
 }
 
 /// The five optimizers, over one group whose sparse mode is `mode`.
-fn all_optimizers(params: Vec<(String, Param)>, mode: SparseMode) -> Vec<(&'static str, Box<dyn Optimizer>)> {
+fn all_optimizers(
+    params: Vec<(String, Param)>,
+    mode: SparseMode,
+) -> Vec<(&'static str, Box<dyn Optimizer>)> {
     let g = || vec![ParamGroup::new(params.clone()).sparse(mode)];
     vec![
         (
             "agd",
             Box::new(
-                Agd::with_groups(g(), AgdConfig { lr: 0.01, delta: 1e-3, ..Default::default() }).unwrap(),
+                Agd::with_groups(
+                    g(),
+                    AgdConfig {
+                        lr: 0.01,
+                        delta: 1e-3,
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
             ),
         ),
-        ("adam", Box::new(Adam::with_groups(g(), AdamConfig::adamw()).unwrap())),
+        (
+            "adam",
+            Box::new(Adam::with_groups(g(), AdamConfig::adamw()).unwrap()),
+        ),
         (
             "sgd",
             Box::new(
-                Sgd::with_groups(g(), SgdConfig { lr: 0.1, momentum: 0.9, ..Default::default() }).unwrap(),
+                Sgd::with_groups(
+                    g(),
+                    SgdConfig {
+                        lr: 0.1,
+                        momentum: 0.9,
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
             ),
         ),
-        ("adabelief", Box::new(AdaBelief::with_groups(g(), AdaBeliefConfig::default()).unwrap())),
-        ("radam", Box::new(RAdam::with_groups(g(), RAdamConfig::default()).unwrap())),
+        (
+            "adabelief",
+            Box::new(AdaBelief::with_groups(g(), AdaBeliefConfig::default()).unwrap()),
+        ),
+        (
+            "radam",
+            Box::new(RAdam::with_groups(g(), RAdamConfig::default()).unwrap()),
+        ),
     ]
 }
 
@@ -169,7 +321,11 @@ fn sparse_and_dense(t: usize, table: &Param, rows: &[usize]) -> (Gradients, Grad
         }
     }
     let mut sparse_grads = Gradients::new();
-    sparse_grads.insert_rows(table, rows.to_vec(), Tensor::from_vec(values, &[rows.len(), row_len]).unwrap());
+    sparse_grads.insert_rows(
+        table,
+        rows.to_vec(),
+        Tensor::from_vec(values, &[rows.len(), row_len]).unwrap(),
+    );
     let mut dense_grads = Gradients::new();
     dense_grads.insert(table, Tensor::from_vec(dense, &table.shape()).unwrap());
     (sparse_grads, dense_grads)
@@ -183,19 +339,30 @@ fn a_row_sparse_gradient_by_default_equals_the_dense_one_with_zero_rows() {
     let sparse_opts = all_optimizers(vec![named("t", &sparse_table)], SparseMode::Dense);
     let dense_opts = all_optimizers(vec![named("t", &dense_table)], SparseMode::Dense);
     for ((label, mut sparse_opt), (_, mut dense_opt)) in sparse_opts.into_iter().zip(dense_opts) {
-        sparse_table.set(Tensor::from_vec(init32(200), &[50, 4]).unwrap()).unwrap();
-        dense_table.set(Tensor::from_vec(init32(200), &[50, 4]).unwrap()).unwrap();
+        sparse_table
+            .set(Tensor::from_vec(init32(200), &[50, 4]).unwrap())
+            .unwrap();
+        dense_table
+            .set(Tensor::from_vec(init32(200), &[50, 4]).unwrap())
+            .unwrap();
         let mut row_49 = 0.0;
         for t in 1..=8 {
             let (sparse, _) = sparse_and_dense(t, &sparse_table, touched[t % 4]);
             let (_, dense) = sparse_and_dense(t, &dense_table, touched[t % 4]);
             sparse_opt.step(&sparse).unwrap();
             dense_opt.step(&dense).unwrap();
-            assert_eq!(sparse_table.value().to_vec(), dense_table.value().to_vec(), "{label} step {t}");
+            assert_eq!(
+                sparse_table.value().to_vec(),
+                dense_table.value().to_vec(),
+                "{label} step {t}"
+            );
             // Row 49 is touched at step 2 only; at step 3 its momentum still moves it.
             let now = sparse_table.value().to_vec()[4 * 49];
             if t == 3 {
-                assert_ne!(now, row_49, "{label}: an untouched row keeps moving in the dense semantics");
+                assert_ne!(
+                    now, row_49,
+                    "{label}: an untouched row keeps moving in the dense semantics"
+                );
             }
             row_49 = now;
         }
@@ -207,15 +374,24 @@ fn lazy_mode_updates_only_the_touched_rows() {
     let table = param(init32(200), &[50, 4]);
     // The reference: the same optimizer over a table of just the touched rows.
     let rows = [3usize, 17, 40];
-    let compact = param(rows.iter().flat_map(|&r| init32(200)[r * 4..r * 4 + 4].to_vec()).collect(), &[3, 4]);
+    let compact = param(
+        rows.iter()
+            .flat_map(|&r| init32(200)[r * 4..r * 4 + 4].to_vec())
+            .collect(),
+        &[3, 4],
+    );
     let lazy = all_optimizers(vec![named("t", &table)], SparseMode::Lazy);
     let reference = all_optimizers(vec![named("t", &compact)], SparseMode::Dense);
     for ((label, mut lazy_opt), (_, mut ref_opt)) in lazy.into_iter().zip(reference) {
-        table.set(Tensor::from_vec(init32(200), &[50, 4]).unwrap()).unwrap();
+        table
+            .set(Tensor::from_vec(init32(200), &[50, 4]).unwrap())
+            .unwrap();
         compact
             .set(
                 Tensor::from_vec(
-                    rows.iter().flat_map(|&r| init32(200)[r * 4..r * 4 + 4].to_vec()).collect(),
+                    rows.iter()
+                        .flat_map(|&r| init32(200)[r * 4..r * 4 + 4].to_vec())
+                        .collect(),
                     &[3, 4],
                 )
                 .unwrap(),
@@ -224,7 +400,13 @@ fn lazy_mode_updates_only_the_touched_rows() {
         for t in 1..=6 {
             let (sparse, _) = sparse_and_dense(t, &table, &rows);
             lazy_opt.step(&sparse).unwrap();
-            let values = sparse.get(&table).unwrap().as_row_sparse().unwrap().values().clone();
+            let values = sparse
+                .get(&table)
+                .unwrap()
+                .as_row_sparse()
+                .unwrap()
+                .values()
+                .clone();
             let mut g = Gradients::new();
             g.insert(&compact, values);
             ref_opt.step(&g).unwrap();
@@ -234,8 +416,16 @@ fn lazy_mode_updates_only_the_touched_rows() {
         for r in 0..50 {
             let row = &now[r * 4..r * 4 + 4];
             match rows.iter().position(|&x| x == r) {
-                Some(k) => assert_eq!(row, &compact.value().to_vec()[k * 4..k * 4 + 4], "{label} row {r}"),
-                None => assert_eq!(row, &start[r * 4..r * 4 + 4], "{label}: untouched row {r} moved"),
+                Some(k) => assert_eq!(
+                    row,
+                    &compact.value().to_vec()[k * 4..k * 4 + 4],
+                    "{label} row {r}"
+                ),
+                None => assert_eq!(
+                    row,
+                    &start[r * 4..r * 4 + 4],
+                    "{label}: untouched row {r} moved"
+                ),
             }
         }
     }

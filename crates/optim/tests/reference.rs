@@ -10,7 +10,7 @@ mod common;
 
 use agdlab_optim::{
     AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, Optimizer, RAdam, RAdamConfig,
-    SGD_MODE_FRACTION, Sgd, SgdConfig, WeightDecayMode,
+    Sgd, SgdConfig, WeightDecayMode, SGD_MODE_FRACTION,
 };
 use common::*;
 
@@ -40,7 +40,12 @@ fn check(
 // SGD: torch.optim.SGD documentation pseudo-code.
 
 fn sgd_ref(c: SgdConfig, n: usize) -> impl FnMut(usize, &mut [f64], &[f64]) {
-    let (lr, mu, damp, wd) = (c.lr as f64, c.momentum as f64, c.dampening as f64, c.weight_decay as f64);
+    let (lr, mu, damp, wd) = (
+        c.lr as f64,
+        c.momentum as f64,
+        c.dampening as f64,
+        c.weight_decay as f64,
+    );
     let mut buf = vec![0.0f64; n];
     move |t, theta, grad| {
         for i in 0..theta.len() {
@@ -66,33 +71,99 @@ fn sgd_ref(c: SgdConfig, n: usize) -> impl FnMut(usize, &mut [f64], &[f64]) {
 }
 
 fn sgd_configs() -> Vec<(&'static str, SgdConfig)> {
-    let base = SgdConfig { lr: 0.05, ..Default::default() };
+    let base = SgdConfig {
+        lr: 0.05,
+        ..Default::default()
+    };
     vec![
         ("plain", base),
-        ("momentum", SgdConfig { momentum: 0.9, ..base }),
-        ("momentum+dampening", SgdConfig { momentum: 0.9, dampening: 0.3, ..base }),
-        ("nesterov", SgdConfig { momentum: 0.8, nesterov: true, ..base }),
-        ("wd", SgdConfig { weight_decay: 0.1, ..base }),
-        ("momentum+dampening+wd", SgdConfig { momentum: 0.7, dampening: 0.5, weight_decay: 0.05, ..base }),
-        ("nesterov+wd", SgdConfig { momentum: 0.9, nesterov: true, weight_decay: 0.05, ..base }),
+        (
+            "momentum",
+            SgdConfig {
+                momentum: 0.9,
+                ..base
+            },
+        ),
+        (
+            "momentum+dampening",
+            SgdConfig {
+                momentum: 0.9,
+                dampening: 0.3,
+                ..base
+            },
+        ),
+        (
+            "nesterov",
+            SgdConfig {
+                momentum: 0.8,
+                nesterov: true,
+                ..base
+            },
+        ),
+        (
+            "wd",
+            SgdConfig {
+                weight_decay: 0.1,
+                ..base
+            },
+        ),
+        (
+            "momentum+dampening+wd",
+            SgdConfig {
+                momentum: 0.7,
+                dampening: 0.5,
+                weight_decay: 0.05,
+                ..base
+            },
+        ),
+        (
+            "nesterov+wd",
+            SgdConfig {
+                momentum: 0.9,
+                nesterov: true,
+                weight_decay: 0.05,
+                ..base
+            },
+        ),
     ]
 }
 
 #[test]
 fn sgd_matches_reference() {
     for (label, c) in sgd_configs() {
-        check(&format!("SGD {label}"), N_SMALL, |p| Box::new(Sgd::new(p, c).unwrap()), sgd_ref(c, N_SMALL));
+        check(
+            &format!("SGD {label}"),
+            N_SMALL,
+            |p| Box::new(Sgd::new(p, c).unwrap()),
+            sgd_ref(c, N_SMALL),
+        );
     }
-    let c = SgdConfig { lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.01, ..Default::default() };
-    check("SGD large", N_LARGE, |p| Box::new(Sgd::new(p, c).unwrap()), sgd_ref(c, N_LARGE));
+    let c = SgdConfig {
+        lr: 0.05,
+        momentum: 0.9,
+        nesterov: true,
+        weight_decay: 0.01,
+        ..Default::default()
+    };
+    check(
+        "SGD large",
+        N_LARGE,
+        |p| Box::new(Sgd::new(p, c).unwrap()),
+        sgd_ref(c, N_LARGE),
+    );
 }
 
 // ---------------------------------------------------------------------------------------
 // Adam / AdamW: Kingma & Ba Algorithm 1 with torch's eps placement and AMSGrad form.
 
 fn adam_ref(c: AdamConfig, n: usize) -> impl FnMut(usize, &mut [f64], &[f64]) {
-    let (lr, b1, b2, eps, wd) =
-        (c.lr as f64, c.betas.0 as f64, c.betas.1 as f64, c.eps as f64, c.weight_decay as f64);
+    let (lr, b1, b2, eps, wd) = (
+        c.lr as f64,
+        c.betas.0 as f64,
+        c.betas.1 as f64,
+        c.eps as f64,
+        c.weight_decay as f64,
+    );
     let (mut m, mut v, mut vmax) = (vec![0.0f64; n], vec![0.0f64; n], vec![0.0f64; n]);
     move |t, theta, grad| {
         let t = t as i32;
@@ -120,30 +191,92 @@ fn adam_ref(c: AdamConfig, n: usize) -> impl FnMut(usize, &mut [f64], &[f64]) {
 
 #[test]
 fn adam_and_adamw_match_reference() {
-    let adam = AdamConfig { lr: 0.01, ..Default::default() };
-    let adamw = AdamConfig { lr: 0.01, ..AdamConfig::adamw() };
+    let adam = AdamConfig {
+        lr: 0.01,
+        ..Default::default()
+    };
+    let adamw = AdamConfig {
+        lr: 0.01,
+        ..AdamConfig::adamw()
+    };
     let configs = [
         ("Adam", adam),
-        ("Adam amsgrad", AdamConfig { amsgrad: true, ..adam }),
-        ("Adam L2", AdamConfig { weight_decay: 0.1, ..adam }),
-        ("Adam L2+amsgrad", AdamConfig { weight_decay: 0.1, amsgrad: true, ..adam }),
-        ("Adam betas/eps", AdamConfig { betas: (0.8, 0.99), eps: 1e-3, ..adam }),
+        (
+            "Adam amsgrad",
+            AdamConfig {
+                amsgrad: true,
+                ..adam
+            },
+        ),
+        (
+            "Adam L2",
+            AdamConfig {
+                weight_decay: 0.1,
+                ..adam
+            },
+        ),
+        (
+            "Adam L2+amsgrad",
+            AdamConfig {
+                weight_decay: 0.1,
+                amsgrad: true,
+                ..adam
+            },
+        ),
+        (
+            "Adam betas/eps",
+            AdamConfig {
+                betas: (0.8, 0.99),
+                eps: 1e-3,
+                ..adam
+            },
+        ),
         ("AdamW default wd", adamw),
-        ("AdamW wd 0.5", AdamConfig { weight_decay: 0.5, ..adamw }),
-        ("AdamW amsgrad", AdamConfig { weight_decay: 0.2, amsgrad: true, ..adamw }),
+        (
+            "AdamW wd 0.5",
+            AdamConfig {
+                weight_decay: 0.5,
+                ..adamw
+            },
+        ),
+        (
+            "AdamW amsgrad",
+            AdamConfig {
+                weight_decay: 0.2,
+                amsgrad: true,
+                ..adamw
+            },
+        ),
     ];
     for (label, c) in configs {
-        check(label, N_SMALL, |p| Box::new(Adam::new(p, c).unwrap()), adam_ref(c, N_SMALL));
+        check(
+            label,
+            N_SMALL,
+            |p| Box::new(Adam::new(p, c).unwrap()),
+            adam_ref(c, N_SMALL),
+        );
     }
-    let c = AdamConfig { weight_decay: 0.1, amsgrad: true, ..adamw };
-    check("AdamW large", N_LARGE, |p| Box::new(Adam::new(p, c).unwrap()), adam_ref(c, N_LARGE));
+    let c = AdamConfig {
+        weight_decay: 0.1,
+        amsgrad: true,
+        ..adamw
+    };
+    check(
+        "AdamW large",
+        N_LARGE,
+        |p| Box::new(Adam::new(p, c).unwrap()),
+        adam_ref(c, N_LARGE),
+    );
 }
 
 #[test]
 fn adamw_defaults_and_names() {
     assert_eq!(AdamConfig::adamw().weight_decay, 1e-2);
     let p = vec![("w".to_string(), param(vec![1.0], &[1]))];
-    assert_eq!(Adam::new(p.clone(), AdamConfig::default()).unwrap().name(), "Adam");
+    assert_eq!(
+        Adam::new(p.clone(), AdamConfig::default()).unwrap().name(),
+        "Adam"
+    );
     assert_eq!(Adam::new(p, AdamConfig::adamw()).unwrap().name(), "AdamW");
 }
 
@@ -174,8 +307,13 @@ impl AgdRef {
 
     pub fn step(&mut self, t: usize, theta: &mut [f64], grad: &[f64]) {
         let c = self.c;
-        let (lr, b1, b2, delta, wd) =
-            (c.lr as f64, c.betas.0 as f64, c.betas.1 as f64, c.delta as f64, c.weight_decay as f64);
+        let (lr, b1, b2, delta, wd) = (
+            c.lr as f64,
+            c.betas.0 as f64,
+            c.betas.1 as f64,
+            c.delta as f64,
+            c.weight_decay as f64,
+        );
         let ti = t as i32;
         let bc1 = 1.0 - b1.powi(ti);
         let bc2 = 1.0 - b2.powi(ti);
@@ -193,7 +331,11 @@ impl AgdRef {
                 }
             }
             // Bias-corrected momentum before and after this step.
-            let m_hat_prev = if t > 1 { self.m[i] / (1.0 - b1.powi(ti - 1)) } else { 0.0 };
+            let m_hat_prev = if t > 1 {
+                self.m[i] / (1.0 - b1.powi(ti - 1))
+            } else {
+                0.0
+            };
             self.m[i] = b1 * self.m[i] + (1.0 - b1) * g;
             let m_hat = self.m[i] / bc1;
             let s = m_hat - m_hat_prev;
@@ -238,7 +380,11 @@ fn check_agd(label: &str, c: AgdConfig, n: usize) -> Vec<f64> {
         let grads = grads_at(t, opt.params());
         opt.step(&grads).unwrap();
         got.push(p.value().to_vec());
-        let g: Vec<f64> = theta.iter().enumerate().map(|(i, &th)| grad_fn(t, i, th)).collect();
+        let g: Vec<f64> = theta
+            .iter()
+            .enumerate()
+            .map(|(i, &th)| grad_fn(t, i, th))
+            .collect();
         reference.step(t, &mut theta, &g);
         want.push(theta.clone());
         let report = opt.diagnostics();
@@ -259,19 +405,64 @@ fn check_agd(label: &str, c: AgdConfig, n: usize) -> Vec<f64> {
 }
 
 fn agd_configs() -> Vec<(&'static str, AgdConfig)> {
-    let base = AgdConfig { lr: 0.01, ..Default::default() };
+    let base = AgdConfig {
+        lr: 0.01,
+        ..Default::default()
+    };
     // δ large enough that the small-noise coordinates switch to SGD mode.
-    let mixed = AgdConfig { delta: MIXED_DELTA, ..base };
+    let mixed = AgdConfig {
+        delta: MIXED_DELTA,
+        ..base
+    };
     vec![
         ("default", base),
         ("mixed modes", mixed),
-        ("decoupled wd", AgdConfig { weight_decay: 0.1, ..mixed }),
-        ("fixed wd", AgdConfig { weight_decay: 0.01, weight_decay_mode: WeightDecayMode::Fixed, ..mixed }),
-        ("L2 wd", AgdConfig { weight_decay: 0.1, weight_decay_mode: WeightDecayMode::L2, ..mixed }),
-        ("amsgrad", AgdConfig { amsgrad: true, ..mixed }),
-        ("clip", AgdConfig { clip: Some(0.5), ..mixed }),
+        (
+            "decoupled wd",
+            AgdConfig {
+                weight_decay: 0.1,
+                ..mixed
+            },
+        ),
+        (
+            "fixed wd",
+            AgdConfig {
+                weight_decay: 0.01,
+                weight_decay_mode: WeightDecayMode::Fixed,
+                ..mixed
+            },
+        ),
+        (
+            "L2 wd",
+            AgdConfig {
+                weight_decay: 0.1,
+                weight_decay_mode: WeightDecayMode::L2,
+                ..mixed
+            },
+        ),
+        (
+            "amsgrad",
+            AgdConfig {
+                amsgrad: true,
+                ..mixed
+            },
+        ),
+        (
+            "clip",
+            AgdConfig {
+                clip: Some(0.5),
+                ..mixed
+            },
+        ),
         ("win", AgdConfig { win: true, ..mixed }),
-        ("win wd", AgdConfig { win: true, weight_decay: 0.1, ..mixed }),
+        (
+            "win wd",
+            AgdConfig {
+                win: true,
+                weight_decay: 0.1,
+                ..mixed
+            },
+        ),
         (
             "amsgrad+clip+L2",
             AgdConfig {
@@ -294,10 +485,28 @@ fn agd_configs() -> Vec<(&'static str, AgdConfig)> {
         ),
         (
             "win+amsgrad+clip+wd",
-            AgdConfig { win: true, amsgrad: true, clip: Some(1.0), weight_decay: 0.05, ..mixed },
+            AgdConfig {
+                win: true,
+                amsgrad: true,
+                clip: Some(1.0),
+                weight_decay: 0.05,
+                ..mixed
+            },
         ),
-        ("betas", AgdConfig { betas: (0.8, 0.95), ..mixed }),
-        ("transformer delta", AgdConfig { delta: 1e-14, ..base }),
+        (
+            "betas",
+            AgdConfig {
+                betas: (0.8, 0.95),
+                ..mixed
+            },
+        ),
+        (
+            "transformer delta",
+            AgdConfig {
+                delta: 1e-14,
+                ..base
+            },
+        ),
     ]
 }
 
@@ -317,9 +526,21 @@ fn agd_matches_reference() {
 
 #[test]
 fn agd_large_tensor_matches_reference() {
-    let c = AgdConfig { lr: 0.01, delta: MIXED_DELTA, amsgrad: true, clip: Some(1.0), ..Default::default() };
+    let c = AgdConfig {
+        lr: 0.01,
+        delta: MIXED_DELTA,
+        amsgrad: true,
+        clip: Some(1.0),
+        ..Default::default()
+    };
     check_agd("AGD large", c, N_LARGE);
-    let c = AgdConfig { lr: 0.01, delta: MIXED_DELTA, win: true, weight_decay: 0.1, ..Default::default() };
+    let c = AgdConfig {
+        lr: 0.01,
+        delta: MIXED_DELTA,
+        win: true,
+        weight_decay: 0.1,
+        ..Default::default()
+    };
     check_agd("AGD large win", c, N_LARGE);
 }
 
@@ -327,8 +548,13 @@ fn agd_large_tensor_matches_reference() {
 // AdaBelief: adabelief-pytorch 0.2, rectify=False.
 
 fn adabelief_ref(c: AdaBeliefConfig, n: usize) -> impl FnMut(usize, &mut [f64], &[f64]) {
-    let (lr, b1, b2, eps, wd) =
-        (c.lr as f64, c.betas.0 as f64, c.betas.1 as f64, c.eps as f64, c.weight_decay as f64);
+    let (lr, b1, b2, eps, wd) = (
+        c.lr as f64,
+        c.betas.0 as f64,
+        c.betas.1 as f64,
+        c.eps as f64,
+        c.weight_decay as f64,
+    );
     let (mut m, mut s, mut smax) = (vec![0.0f64; n], vec![0.0f64; n], vec![0.0f64; n]);
     move |t, theta, grad| {
         let t = t as i32;
@@ -355,15 +581,35 @@ fn adabelief_ref(c: AdaBeliefConfig, n: usize) -> impl FnMut(usize, &mut [f64], 
 
 #[test]
 fn adabelief_matches_reference() {
-    let base = AdaBeliefConfig { lr: 0.01, ..Default::default() };
+    let base = AdaBeliefConfig {
+        lr: 0.01,
+        ..Default::default()
+    };
     let configs = [
         ("default", base),
         ("eps 1e-4", AdaBeliefConfig { eps: 1e-4, ..base }),
-        ("amsgrad", AdaBeliefConfig { amsgrad: true, eps: 1e-6, ..base }),
-        ("decoupled wd", AdaBeliefConfig { weight_decay: 0.2, ..base }),
+        (
+            "amsgrad",
+            AdaBeliefConfig {
+                amsgrad: true,
+                eps: 1e-6,
+                ..base
+            },
+        ),
+        (
+            "decoupled wd",
+            AdaBeliefConfig {
+                weight_decay: 0.2,
+                ..base
+            },
+        ),
         (
             "fixed wd",
-            AdaBeliefConfig { weight_decay: 0.01, weight_decay_mode: WeightDecayMode::Fixed, ..base },
+            AdaBeliefConfig {
+                weight_decay: 0.01,
+                weight_decay_mode: WeightDecayMode::Fixed,
+                ..base
+            },
         ),
         (
             "L2 wd+amsgrad",
@@ -383,8 +629,17 @@ fn adabelief_matches_reference() {
             adabelief_ref(c, N_SMALL),
         );
     }
-    let c = AdaBeliefConfig { weight_decay: 0.1, amsgrad: true, ..base };
-    check("AdaBelief large", N_LARGE, |p| Box::new(AdaBelief::new(p, c).unwrap()), adabelief_ref(c, N_LARGE));
+    let c = AdaBeliefConfig {
+        weight_decay: 0.1,
+        amsgrad: true,
+        ..base
+    };
+    check(
+        "AdaBelief large",
+        N_LARGE,
+        |p| Box::new(AdaBelief::new(p, c).unwrap()),
+        adabelief_ref(c, N_LARGE),
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -395,8 +650,13 @@ fn radam_ref(
     n: usize,
     rectified_steps: &mut Vec<usize>,
 ) -> impl FnMut(usize, &mut [f64], &[f64]) + '_ {
-    let (lr, b1, b2, eps, wd) =
-        (c.lr as f64, c.betas.0 as f64, c.betas.1 as f64, c.eps as f64, c.weight_decay as f64);
+    let (lr, b1, b2, eps, wd) = (
+        c.lr as f64,
+        c.betas.0 as f64,
+        c.betas.1 as f64,
+        c.eps as f64,
+        c.weight_decay as f64,
+    );
     let (mut m, mut v) = (vec![0.0f64; n], vec![0.0f64; n]);
     move |t, theta, grad| {
         let tf = t as f64;
@@ -430,14 +690,35 @@ fn radam_ref(
 
 #[test]
 fn radam_matches_reference() {
-    let base = RAdamConfig { lr: 0.01, ..Default::default() };
+    let base = RAdamConfig {
+        lr: 0.01,
+        ..Default::default()
+    };
     let configs = [
         ("default", base),
-        ("beta2 0.99", RAdamConfig { betas: (0.9, 0.99), ..base }),
-        ("L2 wd", RAdamConfig { betas: (0.9, 0.99), weight_decay: 0.1, ..base }),
+        (
+            "beta2 0.99",
+            RAdamConfig {
+                betas: (0.9, 0.99),
+                ..base
+            },
+        ),
+        (
+            "L2 wd",
+            RAdamConfig {
+                betas: (0.9, 0.99),
+                weight_decay: 0.1,
+                ..base
+            },
+        ),
         (
             "decoupled wd",
-            RAdamConfig { betas: (0.85, 0.98), weight_decay: 0.1, decoupled_weight_decay: true, ..base },
+            RAdamConfig {
+                betas: (0.85, 0.98),
+                weight_decay: 0.1,
+                decoupled_weight_decay: true,
+                ..base
+            },
         ),
     ];
     for (label, c) in configs {
@@ -449,9 +730,16 @@ fn radam_matches_reference() {
             radam_ref(c, N_SMALL, &mut rectified),
         );
         // Both branches must be exercised within 25 steps.
-        assert!(!rectified.is_empty() && rectified[0] > 1, "RAdam {label}: rectified steps {rectified:?}");
+        assert!(
+            !rectified.is_empty() && rectified[0] > 1,
+            "RAdam {label}: rectified steps {rectified:?}"
+        );
     }
-    let c = RAdamConfig { betas: (0.9, 0.99), weight_decay: 0.05, ..base };
+    let c = RAdamConfig {
+        betas: (0.9, 0.99),
+        weight_decay: 0.05,
+        ..base
+    };
     let mut rectified = Vec::new();
     check(
         "RAdam large",

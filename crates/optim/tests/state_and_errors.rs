@@ -4,8 +4,8 @@ mod common;
 
 use agdlab_autograd::{Gradients, Param};
 use agdlab_optim::{
-    AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, OptimError, Optimizer, RAdam, RAdamConfig,
-    Sgd, SgdConfig, WeightDecayMode, check_gradients,
+    check_gradients, AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, OptimError,
+    Optimizer, RAdam, RAdamConfig, Sgd, SgdConfig, WeightDecayMode,
 };
 use agdlab_tensor::Tensor;
 use common::*;
@@ -16,37 +16,87 @@ fn factories() -> Vec<(&'static str, Factory)> {
     vec![
         ("sgd", |p| {
             Box::new(
-                Sgd::new(p, SgdConfig { lr: 0.05, momentum: 0.9, nesterov: true, ..Default::default() })
-                    .unwrap(),
+                Sgd::new(
+                    p,
+                    SgdConfig {
+                        lr: 0.05,
+                        momentum: 0.9,
+                        nesterov: true,
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
             )
         }),
         ("adam", |p| {
-            Box::new(Adam::new(p, AdamConfig { lr: 0.01, amsgrad: true, ..Default::default() }).unwrap())
+            Box::new(
+                Adam::new(
+                    p,
+                    AdamConfig {
+                        lr: 0.01,
+                        amsgrad: true,
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
+            )
         }),
-        ("adamw", |p| Box::new(Adam::new(p, AdamConfig::adamw()).unwrap())),
+        ("adamw", |p| {
+            Box::new(Adam::new(p, AdamConfig::adamw()).unwrap())
+        }),
         ("agd", |p| {
             Box::new(
                 Agd::new(
                     p,
-                    AgdConfig { lr: 0.01, delta: 0.5, amsgrad: true, clip: Some(1.0), ..Default::default() },
+                    AgdConfig {
+                        lr: 0.01,
+                        delta: 0.5,
+                        amsgrad: true,
+                        clip: Some(1.0),
+                        ..Default::default()
+                    },
                 )
                 .unwrap(),
             )
         }),
         ("agd win", |p| {
             Box::new(
-                Agd::new(p, AgdConfig { lr: 0.01, win: true, weight_decay: 0.1, ..Default::default() })
-                    .unwrap(),
+                Agd::new(
+                    p,
+                    AgdConfig {
+                        lr: 0.01,
+                        win: true,
+                        weight_decay: 0.1,
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
             )
         }),
         ("adabelief", |p| {
             Box::new(
-                AdaBelief::new(p, AdaBeliefConfig { amsgrad: true, weight_decay: 0.1, ..Default::default() })
-                    .unwrap(),
+                AdaBelief::new(
+                    p,
+                    AdaBeliefConfig {
+                        amsgrad: true,
+                        weight_decay: 0.1,
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
             )
         }),
         ("radam", |p| {
-            Box::new(RAdam::new(p, RAdamConfig { betas: (0.9, 0.99), ..Default::default() }).unwrap())
+            Box::new(
+                RAdam::new(
+                    p,
+                    RAdamConfig {
+                        betas: (0.9, 0.99),
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
+            )
         }),
     ]
 }
@@ -54,8 +104,11 @@ fn factories() -> Vec<(&'static str, Factory)> {
 /// Three parameters: a matrix, a vector large enough for the parallel path, and a bias
 /// that only gets a gradient on even steps.
 fn fresh_params(values: Option<&[Vec<f32>]>) -> Vec<(String, Param)> {
-    let shapes: [(&str, Vec<usize>); 3] =
-        [("fc.weight", vec![3, 4]), ("emb.weight", vec![200, 250]), ("fc.bias", vec![3])];
+    let shapes: [(&str, Vec<usize>); 3] = [
+        ("fc.weight", vec![3, 4]),
+        ("emb.weight", vec![200, 250]),
+        ("fc.bias", vec![3]),
+    ];
     shapes
         .iter()
         .enumerate()
@@ -114,7 +167,11 @@ fn save_load_continue_is_bit_identical() {
         let saved = opt.state();
         assert_eq!(saved.kind, opt.name());
         assert_eq!(scalar(&saved, "fc.weight.step"), Some(5.0), "{label}");
-        assert_eq!(scalar(&saved, "fc.bias.step"), Some(2.0), "{label}: skipped steps not counted");
+        assert_eq!(
+            scalar(&saved, "fc.bias.step"),
+            Some(2.0),
+            "{label}: skipped steps not counted"
+        );
         let saved_values = values(&first);
         drop(opt);
         drop(first);
@@ -166,13 +223,23 @@ fn load_refuses_another_kind() {
     let params = fresh_params(None);
     let mut adam = Adam::new(params.clone(), AdamConfig::default()).unwrap();
     adam.step(&grads_for(2, &params)).unwrap();
-    let err = agd(fresh_params(None)).load_state(&adam.state()).unwrap_err();
-    assert_eq!(err, OptimError::KindMismatch { expected: "AGD".into(), found: "Adam".into() });
+    let err = agd(fresh_params(None))
+        .load_state(&adam.state())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        OptimError::KindMismatch {
+            expected: "AGD".into(),
+            found: "Adam".into()
+        }
+    );
     assert!(err.to_string().contains("Adam") && err.to_string().contains("AGD"));
     // AdamW state is not Adam state either.
     let mut adamw = Adam::new(params.clone(), AdamConfig::adamw()).unwrap();
     adamw.step(&grads_for(2, &params)).unwrap();
-    let err = Adam::new(fresh_params(None), AdamConfig::default()).unwrap().load_state(&adamw.state());
+    let err = Adam::new(fresh_params(None), AdamConfig::default())
+        .unwrap()
+        .load_state(&adamw.state());
     assert!(matches!(err, Err(OptimError::KindMismatch { .. })));
 }
 
@@ -183,7 +250,11 @@ fn load_refuses_wrong_shape() {
     params[0].1 = param(vec![0.0; 12], &[4, 3]); // fc.weight transposed
     let err = agd(params).load_state(&s).unwrap_err();
     match &err {
-        OptimError::ShapeMismatch { key, expected, found } => {
+        OptimError::ShapeMismatch {
+            key,
+            expected,
+            found,
+        } => {
             assert!(key.starts_with("fc.weight."), "{key}");
             assert_eq!(expected, &vec![4, 3]);
             assert_eq!(found, &vec![3, 4]);
@@ -199,7 +270,13 @@ fn load_refuses_missing_param() {
     let mut params = fresh_params(None);
     params.push(("head.weight".to_string(), param(vec![0.0; 2], &[2])));
     let err = agd(params).load_state(&s).unwrap_err();
-    assert_eq!(err, OptimError::MissingEntry { param: "head.weight".into(), entry: "step".into() });
+    assert_eq!(
+        err,
+        OptimError::MissingEntry {
+            param: "head.weight".into(),
+            entry: "step".into()
+        }
+    );
     assert!(err.to_string().contains("head.weight"));
 }
 
@@ -207,28 +284,52 @@ fn load_refuses_missing_param() {
 fn load_refuses_missing_buffer_and_unknown_entries() {
     let s = stepped_state();
     // Without the AMSGrad maximum the state cannot drive an AMSGrad AGD.
-    let err = Agd::new(fresh_params(None), AgdConfig { amsgrad: true, ..Default::default() })
-        .unwrap()
-        .load_state(&s)
-        .unwrap_err();
-    assert_eq!(err, OptimError::MissingEntry { param: "fc.weight".into(), entry: "max_exp_avg_sq".into() });
+    let err = Agd::new(
+        fresh_params(None),
+        AgdConfig {
+            amsgrad: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .load_state(&s)
+    .unwrap_err();
+    assert_eq!(
+        err,
+        OptimError::MissingEntry {
+            param: "fc.weight".into(),
+            entry: "max_exp_avg_sq".into()
+        }
+    );
 
     // A parameter this optimizer does not know.
     let mut params = fresh_params(None);
     params.remove(2);
     let err = agd(params).load_state(&s).unwrap_err();
-    assert!(matches!(&err, OptimError::UnknownEntry { key } if key.starts_with("fc.bias.")), "{err:?}");
+    assert!(
+        matches!(&err, OptimError::UnknownEntry { key } if key.starts_with("fc.bias.")),
+        "{err:?}"
+    );
 
     // A renamed buffer.
     let mut bad = s.clone();
     bad.tensors[0].0 = "fc.weight.momentum".into();
     let err = agd(fresh_params(None)).load_state(&bad).unwrap_err();
-    assert_eq!(err, OptimError::UnknownEntry { key: "fc.weight.momentum".into() });
+    assert_eq!(
+        err,
+        OptimError::UnknownEntry {
+            key: "fc.weight.momentum".into()
+        }
+    );
 
     // A fractional step count, and one beyond 2^53 (no longer an exact integer in f64).
     for step in [1.5, 2f64.powi(53) + 2.0, -1.0, f64::NAN] {
         let mut bad = s.clone();
-        bad.scalars.iter_mut().find(|(k, _)| k == "fc.weight.step").unwrap().1 = step;
+        bad.scalars
+            .iter_mut()
+            .find(|(k, _)| k == "fc.weight.step")
+            .unwrap()
+            .1 = step;
         let err = agd(fresh_params(None)).load_state(&bad).unwrap_err();
         assert!(
             matches!(&err, OptimError::InvalidValue { key, .. } if key == "fc.weight.step"),
@@ -240,7 +341,11 @@ fn load_refuses_missing_buffer_and_unknown_entries() {
 #[test]
 fn load_refuses_non_finite_state_and_negative_second_moments() {
     let s = stepped_state();
-    for (buffer, value) in [("exp_avg", f32::NAN), ("exp_avg_sq", f32::INFINITY), ("exp_avg_sq", -1e-3)] {
+    for (buffer, value) in [
+        ("exp_avg", f32::NAN),
+        ("exp_avg_sq", f32::INFINITY),
+        ("exp_avg_sq", -1e-3),
+    ] {
         let mut bad = s.clone();
         let key = format!("emb.weight.{buffer}");
         let t = &mut bad.tensors.iter_mut().find(|(k, _)| *k == key).unwrap().1;
@@ -255,7 +360,12 @@ fn load_refuses_non_finite_state_and_negative_second_moments() {
     }
     // A negative first moment is ordinary.
     let mut fine = s.clone();
-    let t = &mut fine.tensors.iter_mut().find(|(k, _)| k == "emb.weight.exp_avg").unwrap().1;
+    let t = &mut fine
+        .tensors
+        .iter_mut()
+        .find(|(k, _)| k == "emb.weight.exp_avg")
+        .unwrap()
+        .1;
     let mut values = t.to_vec();
     values[7] = -5.0;
     *t = Tensor::from_vec(values, t.shape()).unwrap();
@@ -282,7 +392,11 @@ fn failed_load_changes_nothing() {
 /// Every parameter value and state tensor is finite.
 fn all_finite(opt: &dyn Optimizer, params: &[(String, Param)]) -> bool {
     values(params).iter().flatten().all(|x| x.is_finite())
-        && opt.state().tensors.iter().all(|(_, t)| t.to_vec().iter().all(|x| x.is_finite()))
+        && opt
+            .state()
+            .tensors
+            .iter()
+            .all(|(_, t)| t.to_vec().iter().all(|x| x.is_finite()))
 }
 
 #[test]
@@ -296,17 +410,35 @@ fn non_finite_gradient_is_reported_and_never_applied() {
 
             let mut grads = grads_for(4, &params);
             let bias = &params[2].1;
-            grads.insert(bias, Tensor::from_vec(vec![0.1, bad_value, 0.2], &[3]).unwrap());
+            grads.insert(
+                bias,
+                Tensor::from_vec(vec![0.1, bad_value, 0.2], &[3]).unwrap(),
+            );
             let err = opt.step(&grads).unwrap_err();
-            assert_eq!(err, OptimError::NonFiniteGradient { param: "fc.bias".into() }, "{label}");
+            assert_eq!(
+                err,
+                OptimError::NonFiniteGradient {
+                    param: "fc.bias".into()
+                },
+                "{label}"
+            );
             assert!(err.to_string().contains("fc.bias"));
 
             // The check is fused into the update: the parameters before the bad one took
             // the step, the bad one (a single block) did not, and nothing non-finite got in.
             let after = values(&params);
-            assert_ne!(after[0], values_before[0], "{label}: fc.weight took the step");
-            assert_eq!(after[2], values_before[2], "{label}: fc.bias was left as it was");
-            assert!(all_finite(opt.as_ref(), &params), "{label}: a non-finite value got in");
+            assert_ne!(
+                after[0], values_before[0],
+                "{label}: fc.weight took the step"
+            );
+            assert_eq!(
+                after[2], values_before[2],
+                "{label}: fc.bias was left as it was"
+            );
+            assert!(
+                all_finite(opt.as_ref(), &params),
+                "{label}: a non-finite value got in"
+            );
         }
     }
 }
@@ -321,9 +453,18 @@ fn check_gradients_first_skips_a_bad_step_with_nothing_changed() {
         let values_before = values(&params);
 
         let mut grads = grads_for(4, &params);
-        grads.insert(&params[2].1, Tensor::from_vec(vec![0.1, f32::NAN, 0.2], &[3]).unwrap());
+        grads.insert(
+            &params[2].1,
+            Tensor::from_vec(vec![0.1, f32::NAN, 0.2], &[3]).unwrap(),
+        );
         let err = check_gradients(opt.params(), &grads).unwrap_err();
-        assert_eq!(err, OptimError::NonFiniteGradient { param: "fc.bias".into() }, "{label}");
+        assert_eq!(
+            err,
+            OptimError::NonFiniteGradient {
+                param: "fc.bias".into()
+            },
+            "{label}"
+        );
 
         // The caller skips the step: parameters and state are as they were.
         assert_eq!(values(&params), values_before, "{label}");
@@ -341,12 +482,20 @@ fn params_without_gradient_are_skipped() {
     let params = fresh_params(None);
     let mut opt = Agd::new(
         params.clone(),
-        AgdConfig { weight_decay: 0.5, weight_decay_mode: WeightDecayMode::Fixed, ..Default::default() },
+        AgdConfig {
+            weight_decay: 0.5,
+            weight_decay_mode: WeightDecayMode::Fixed,
+            ..Default::default()
+        },
     )
     .unwrap();
     let bias_before = params[2].1.value().to_vec();
     opt.step(&grads_for(1, &params)).unwrap(); // no bias gradient on odd steps
-    assert_eq!(params[2].1.value().to_vec(), bias_before, "weight decay must not touch skipped params");
+    assert_eq!(
+        params[2].1.value().to_vec(),
+        bias_before,
+        "weight decay must not touch skipped params"
+    );
     let s = opt.state();
     assert_eq!(scalar(&s, "fc.bias.step"), Some(0.0));
     assert!(s.tensors.iter().all(|(k, _)| !k.starts_with("fc.bias.")));

@@ -73,7 +73,10 @@ pub struct AllocStats {
 /// Run `f` and return what it allocated (meaningful only with [`CountingAllocator`]
 /// installed as the global allocator).
 pub fn measure<R>(f: impl FnOnce() -> R) -> (R, AllocStats) {
-    let (allocated, allocations) = (ALLOCATED.load(Ordering::SeqCst), ALLOCATIONS.load(Ordering::SeqCst));
+    let (allocated, allocations) = (
+        ALLOCATED.load(Ordering::SeqCst),
+        ALLOCATIONS.load(Ordering::SeqCst),
+    );
     let live = LIVE.load(Ordering::SeqCst);
     PEAK.store(live, Ordering::SeqCst);
     let result = f();

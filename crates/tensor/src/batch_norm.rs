@@ -45,7 +45,11 @@ fn plane_sum(plane: &[f32]) -> f64 {
 
 /// `f(channel, plane)` summed per channel: one value per plane (in parallel when
 /// large), then added up per channel in f64.
-fn per_channel(x: &[f32], [n, c, l]: [usize; 3], f: impl Fn(usize, &[f32]) -> f64 + Sync) -> Vec<f64> {
+fn per_channel(
+    x: &[f32],
+    [n, c, l]: [usize; 3],
+    f: impl Fn(usize, &[f32]) -> f64 + Sync,
+) -> Vec<f64> {
     let mut sums = vec![0.0f64; c];
     if l == 0 || c == 0 {
         return sums;
@@ -78,9 +82,17 @@ fn per_channel_pair(
     }
     let plane_value = |(p, (a, b)): (usize, (&[f32], &[f32]))| f(p % c, a, b);
     let per_plane: Vec<(f64, f64)> = if worth_parallel(a.len()) {
-        a.par_chunks(l).zip(b.par_chunks(l)).enumerate().map(plane_value).collect()
+        a.par_chunks(l)
+            .zip(b.par_chunks(l))
+            .enumerate()
+            .map(plane_value)
+            .collect()
     } else {
-        a.chunks(l).zip(b.chunks(l)).enumerate().map(plane_value).collect()
+        a.chunks(l)
+            .zip(b.chunks(l))
+            .enumerate()
+            .map(plane_value)
+            .collect()
     };
     for (p, (u, v)) in per_plane.into_iter().enumerate() {
         sums.0[p % c] += u;
@@ -97,7 +109,9 @@ fn per_channel_pair(
 pub fn channel_sums(x: &Tensor) -> Tensor {
     let layout = channel_layout("channel_sums", x.shape());
     let x = x.contiguous();
-    let sums = per_channel(x.as_slice().expect("contiguous"), layout, |_, plane| plane_sum(plane));
+    let sums = per_channel(x.as_slice().expect("contiguous"), layout, |_, plane| {
+        plane_sum(plane)
+    });
     Tensor::from_contiguous(sums.into_iter().map(|s| s as f32).collect(), &[layout[1]])
 }
 
@@ -113,8 +127,10 @@ pub fn channel_mean_var(x: &Tensor) -> (Tensor, Tensor) {
     let x = x.contiguous();
     let x = x.as_slice().expect("contiguous");
     let count = (n * l).max(1) as f64;
-    let mean: Vec<f64> =
-        per_channel(x, layout, |_, plane| plane_sum(plane)).iter().map(|s| s / count).collect();
+    let mean: Vec<f64> = per_channel(x, layout, |_, plane| plane_sum(plane))
+        .iter()
+        .map(|s| s / count)
+        .collect();
     let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
     let var: Vec<f32> = per_channel(x, layout, |ch, plane| {
         let m = mean32[ch];
@@ -123,7 +139,10 @@ pub fn channel_mean_var(x: &Tensor) -> (Tensor, Tensor) {
     .iter()
     .map(|s| (s / count) as f32)
     .collect();
-    (Tensor::from_contiguous(mean32, &[c]), Tensor::from_contiguous(var, &[c]))
+    (
+        Tensor::from_contiguous(mean32, &[c]),
+        Tensor::from_contiguous(var, &[c]),
+    )
 }
 
 /// `y = x·scale[c] + shift[c]` on every element of channel `c` of `[n, c, ...]`: the
@@ -148,7 +167,11 @@ pub fn channel_affine(x: &Tensor, scale: &[f32], shift: &[f32], relu: bool) -> T
     let out = if relu {
         map_planes(input, l, per_channel, |x, &(s, t)| {
             let y = x * s + t;
-            if y <= 0.0 { 0.0 } else { y }
+            if y <= 0.0 {
+                0.0
+            } else {
+                y
+            }
         })
     } else {
         map_planes(input, l, per_channel, |x, &(s, t)| x * s + t)
@@ -162,14 +185,30 @@ pub fn channel_affine(x: &Tensor, scale: &[f32], shift: &[f32], relu: bool) -> T
 /// # Panics
 /// When the shapes differ, the rank is below 2 or `mean` is not `[c]`.
 pub fn batch_norm_grad_sums(grad_out: &Tensor, x: &Tensor, mean: &[f32]) -> (Vec<f64>, Vec<f64>) {
-    assert_eq!(grad_out.shape(), x.shape(), "batch_norm_grad_sums: gradient and input shapes differ");
+    assert_eq!(
+        grad_out.shape(),
+        x.shape(),
+        "batch_norm_grad_sums: gradient and input shapes differ"
+    );
     let layout = channel_layout("batch_norm_grad_sums", x.shape());
-    assert_eq!(mean.len(), layout[1], "batch_norm_grad_sums: {} means for {:?}", mean.len(), x.shape());
+    assert_eq!(
+        mean.len(),
+        layout[1],
+        "batch_norm_grad_sums: {} means for {:?}",
+        mean.len(),
+        x.shape()
+    );
     let (g, x) = (grad_out.contiguous(), x.contiguous());
-    let (g, x) = (g.as_slice().expect("contiguous"), x.as_slice().expect("contiguous"));
+    let (g, x) = (
+        g.as_slice().expect("contiguous"),
+        x.as_slice().expect("contiguous"),
+    );
     per_channel_pair(g, x, layout, |ch, g, x| {
         let m = mean[ch];
-        (plane_sum(g), lane_sum(g.iter().zip(x).map(|(&g, &x)| g * (x - m))))
+        (
+            plane_sum(g),
+            lane_sum(g.iter().zip(x).map(|(&g, &x)| g * (x - m))),
+        )
     })
 }
 
@@ -179,8 +218,16 @@ pub fn batch_norm_grad_sums(grad_out: &Tensor, x: &Tensor, mean: &[f32]) -> (Vec
 /// # Panics
 /// When the shapes differ.
 pub fn relu_grad(grad_out: &Tensor, relu_output: &Tensor) -> Tensor {
-    assert_eq!(relu_output.shape(), grad_out.shape(), "relu_grad: output and gradient shapes differ");
-    grad_out.zip_map(relu_output, "relu_grad", |g, y| if y > 0.0 { g } else { 0.0 })
+    assert_eq!(
+        relu_output.shape(),
+        grad_out.shape(),
+        "relu_grad: output and gradient shapes differ"
+    );
+    grad_out.zip_map(
+        relu_output,
+        "relu_grad",
+        |g, y| if y > 0.0 { g } else { 0.0 },
+    )
 }
 
 /// `dx = a[c]·dy + b[c]·x + d[c]` on every element of channel `c` (`grad_out` and `x`
@@ -189,15 +236,28 @@ pub fn relu_grad(grad_out: &Tensor, relu_output: &Tensor) -> Tensor {
 ///
 /// # Panics
 /// When the shapes differ, the rank is below 2 or a coefficient list is not `[c]`.
-pub fn batch_norm_input_grad(grad_out: &Tensor, x: &Tensor, a: &[f32], b: &[f32], d: &[f32]) -> Tensor {
-    assert_eq!(grad_out.shape(), x.shape(), "batch_norm_input_grad: gradient and input shapes differ");
+pub fn batch_norm_input_grad(
+    grad_out: &Tensor,
+    x: &Tensor,
+    a: &[f32],
+    b: &[f32],
+    d: &[f32],
+) -> Tensor {
+    assert_eq!(
+        grad_out.shape(),
+        x.shape(),
+        "batch_norm_input_grad: gradient and input shapes differ"
+    );
     let [_, c, l] = channel_layout("batch_norm_input_grad", x.shape());
     assert!(
         a.len() == c && b.len() == c && d.len() == c,
         "batch_norm_input_grad: coefficients for {c} channels"
     );
     let (g, xs) = (grad_out.contiguous(), x.contiguous());
-    let (g, xs) = (g.as_slice().expect("contiguous"), xs.as_slice().expect("contiguous"));
+    let (g, xs) = (
+        g.as_slice().expect("contiguous"),
+        xs.as_slice().expect("contiguous"),
+    );
     let per_channel = |p: usize| (a[p % c], b[p % c], d[p % c]);
     let out = zip_planes(g, xs, l, per_channel, |g, x, &(a, b, d)| a * g + b * x + d);
     Tensor::from_contiguous(out, x.shape())
@@ -211,8 +271,15 @@ mod tests {
     fn statistics_of_a_large_offset_channel_stay_accurate() {
         // 1e4 + small spread: a one-pass E[x²] - E[x]² in f32 would lose the variance.
         let n = 64 * 100;
-        let data: Vec<f32> =
-            (0..2 * n).map(|i| if i % 200 < 100 { 1e4 + (i % 7) as f32 } else { -3.0 }).collect();
+        let data: Vec<f32> = (0..2 * n)
+            .map(|i| {
+                if i % 200 < 100 {
+                    1e4 + (i % 7) as f32
+                } else {
+                    -3.0
+                }
+            })
+            .collect();
         let x = Tensor::from_vec(data.clone(), &[64, 2, 100]).unwrap();
         let (mean, var) = channel_mean_var(&x);
         for ch in 0..2 {
@@ -225,13 +292,21 @@ mod tests {
             let m = vals.iter().sum::<f64>() / vals.len() as f64;
             let v = vals.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / vals.len() as f64;
             assert!((mean.to_vec()[ch] as f64 - m).abs() < 1e-3 * m.abs().max(1.0));
-            assert!((var.to_vec()[ch] as f64 - v).abs() < 1e-3 * v.max(1e-3), "{} vs {v}", var.to_vec()[ch]);
+            assert!(
+                (var.to_vec()[ch] as f64 - v).abs() < 1e-3 * v.max(1e-3),
+                "{} vs {v}",
+                var.to_vec()[ch]
+            );
         }
     }
 
     #[test]
     fn channel_sums_match_sum_dims() {
-        let x = Tensor::from_vec((0..2 * 3 * 5).map(|v| v as f32 * 0.5).collect(), &[2, 3, 5]).unwrap();
-        assert_eq!(channel_sums(&x).to_vec(), x.sum_dims(&[0, 2], false).to_vec());
+        let x =
+            Tensor::from_vec((0..2 * 3 * 5).map(|v| v as f32 * 0.5).collect(), &[2, 3, 5]).unwrap();
+        assert_eq!(
+            channel_sums(&x).to_vec(),
+            x.sum_dims(&[0, 2], false).to_vec()
+        );
     }
 }

@@ -49,7 +49,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use crate::gemm::{MatMut, MatRef, sgemm};
+use crate::gemm::{sgemm, MatMut, MatRef};
 use crate::matmul::PARALLEL_MULADDS;
 use crate::tensor::Tensor;
 
@@ -76,24 +76,38 @@ pub struct Conv2dSpec {
 
 impl Default for Conv2dSpec {
     fn default() -> Conv2dSpec {
-        Conv2dSpec { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 }
+        Conv2dSpec {
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+        }
     }
 }
 
 impl Conv2dSpec {
     /// The same stride along both axes (builder style).
     pub fn stride(self, stride: usize) -> Conv2dSpec {
-        Conv2dSpec { stride: [stride, stride], ..self }
+        Conv2dSpec {
+            stride: [stride, stride],
+            ..self
+        }
     }
 
     /// The same zero padding on all four sides.
     pub fn padding(self, padding: usize) -> Conv2dSpec {
-        Conv2dSpec { padding: [padding, padding], ..self }
+        Conv2dSpec {
+            padding: [padding, padding],
+            ..self
+        }
     }
 
     /// The same dilation along both axes.
     pub fn dilation(self, dilation: usize) -> Conv2dSpec {
-        Conv2dSpec { dilation: [dilation, dilation], ..self }
+        Conv2dSpec {
+            dilation: [dilation, dilation],
+            ..self
+        }
     }
 
     /// Split the channels into `groups` independent convolutions.
@@ -130,7 +144,12 @@ impl ConvGeometry {
             input.len() == 4 && weight.len() == 4,
             "{op}: needs input [n, c, h, w] and weight [out, in/groups, kh, kw], got {input:?} and {weight:?}"
         );
-        let Conv2dSpec { stride, padding, dilation, groups } = spec;
+        let Conv2dSpec {
+            stride,
+            padding,
+            dilation,
+            groups,
+        } = spec;
         assert!(
             stride.iter().chain(&dilation).all(|&s| s > 0) && groups > 0,
             "{op}: stride {stride:?}, dilation {dilation:?} and groups {groups} must be positive"
@@ -154,7 +173,18 @@ impl ConvGeometry {
         };
         let out_h = out_size(in_h, kernel_h, 0);
         let out_w = out_size(in_w, kernel_w, 1);
-        ConvGeometry { batch, in_channels, in_h, in_w, out_channels, kernel_h, kernel_w, out_h, out_w, spec }
+        ConvGeometry {
+            batch,
+            in_channels,
+            in_h,
+            in_w,
+            out_channels,
+            kernel_h,
+            kernel_w,
+            out_h,
+            out_w,
+            spec,
+        }
     }
 
     /// `[n, out, out_h, out_w]`.
@@ -169,7 +199,12 @@ impl ConvGeometry {
 
     /// `[out, in/groups, kh, kw]`.
     pub fn weight_shape(&self) -> [usize; 4] {
-        [self.out_channels, self.group_in(), self.kernel_h, self.kernel_w]
+        [
+            self.out_channels,
+            self.group_in(),
+            self.kernel_h,
+            self.kernel_w,
+        ]
     }
 
     /// Input channels per group.
@@ -218,15 +253,33 @@ impl ConvGeometry {
     /// [`conv2d_input_grad`]), when this convolution has stride 1, is not pointwise, and
     /// its padding is at most `d·(k-1)` on both axes.
     fn input_grad_as_convolution(&self) -> Option<ConvGeometry> {
-        let Conv2dSpec { stride, padding, dilation, groups } = self.spec;
-        let spans = [dilation[0] * (self.kernel_h - 1), dilation[1] * (self.kernel_w - 1)];
-        if stride != [1, 1] || self.is_pointwise() || padding[0] > spans[0] || padding[1] > spans[1] {
+        let Conv2dSpec {
+            stride,
+            padding,
+            dilation,
+            groups,
+        } = self.spec;
+        let spans = [
+            dilation[0] * (self.kernel_h - 1),
+            dilation[1] * (self.kernel_w - 1),
+        ];
+        if stride != [1, 1] || self.is_pointwise() || padding[0] > spans[0] || padding[1] > spans[1]
+        {
             return None;
         }
-        let spec =
-            Conv2dSpec { stride, padding: [spans[0] - padding[0], spans[1] - padding[1]], dilation, groups };
+        let spec = Conv2dSpec {
+            stride,
+            padding: [spans[0] - padding[0], spans[1] - padding[1]],
+            dilation,
+            groups,
+        };
         let input = [self.batch, self.out_channels, self.out_h, self.out_w];
-        let weight = [self.in_channels, self.group_out(), self.kernel_h, self.kernel_w];
+        let weight = [
+            self.in_channels,
+            self.group_out(),
+            self.kernel_h,
+            self.kernel_w,
+        ];
         let transposed = ConvGeometry::new("conv2d_input_grad", &input, &weight, spec);
         debug_assert_eq!([transposed.out_h, transposed.out_w], [self.in_h, self.in_w]);
         Some(transposed)
@@ -271,7 +324,10 @@ impl Tensor {
 pub fn conv2d(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>, spec: Conv2dSpec) -> Tensor {
     let geo = ConvGeometry::new("conv2d", input.shape(), weight.shape(), spec);
     let (x, w) = (input.contiguous(), weight.contiguous());
-    let (x, w) = (x.as_slice().expect("contiguous"), w.as_slice().expect("contiguous"));
+    let (x, w) = (
+        x.as_slice().expect("contiguous"),
+        w.as_slice().expect("contiguous"),
+    );
     let (n_pix, per_out) = (geo.out_pixels(), geo.out_channels * geo.out_pixels());
     let mut out = match bias {
         Some(b) => {
@@ -318,7 +374,13 @@ fn convolve_into(geo: &ConvGeometry, x: &[f32], w: &[f32], out: &mut [f32], beta
             let w_g = MatRef::row_major(&w_t, g * m * k, k, m).t();
             if count == 1 && geo.is_pointwise() {
                 let y_g = MatMut::row_major(y, g * m * n, m, n);
-                sgemm(1.0, w_g, MatRef::row_major(images, g * k * n, k, n), beta, y_g);
+                sgemm(
+                    1.0,
+                    w_g,
+                    MatRef::row_major(images, g * k * n, k, n),
+                    beta,
+                    y_g,
+                );
             } else if count == 1 {
                 with_scratch(k * n, |cols| {
                     im2col(geo, images, g, cols, n);
@@ -345,12 +407,18 @@ fn convolve_into(geo: &ConvGeometry, x: &[f32], w: &[f32], out: &mut [f32], beta
                         MatMut::row_major(product, 0, m, width),
                     );
                     for (i, y_image) in y.chunks_exact_mut(per_out).enumerate() {
-                        for (r, y_row) in y_image[g * m * n..][..m * n].chunks_exact_mut(n).enumerate() {
+                        for (r, y_row) in y_image[g * m * n..][..m * n]
+                            .chunks_exact_mut(n)
+                            .enumerate()
+                        {
                             let p_row = &product[r * width + i * n..][..n];
                             if beta == 0.0 {
                                 y_row.copy_from_slice(p_row);
                             } else {
-                                y_row.iter_mut().zip(p_row).for_each(|(y, &p)| *y = p + beta * *y);
+                                y_row
+                                    .iter_mut()
+                                    .zip(p_row)
+                                    .for_each(|(y, &p)| *y = p + beta * *y);
                             }
                         }
                     }
@@ -377,7 +445,10 @@ pub fn conv2d_input_grad(grad_out: &Tensor, weight: &Tensor, spec: Conv2dSpec, d
     let geo = ConvGeometry::new("conv2d_input_grad", dx.shape(), weight.shape(), spec);
     check_grad_out("conv2d_input_grad", &geo, grad_out);
     let (dy, w) = (grad_out.contiguous(), weight.contiguous());
-    let (dy, w) = (dy.as_slice().expect("contiguous"), w.as_slice().expect("contiguous"));
+    let (dy, w) = (
+        dy.as_slice().expect("contiguous"),
+        w.as_slice().expect("contiguous"),
+    );
     if let Some(transposed) = geo.input_grad_as_convolution() {
         let flipped = flip_kernel(&geo, w);
         convolve_into(&transposed, dy, &flipped, dx.data_mut(), 1.0);
@@ -392,7 +463,13 @@ pub fn conv2d_input_grad(grad_out: &Tensor, weight: &Tensor, spec: Conv2dSpec, d
             let w_g_t = MatRef::row_major(w, g * m * k, m, k).t();
             let dy_g = MatRef::row_major(dy_image, g * m * n, m, n);
             if geo.is_pointwise() {
-                sgemm(1.0, w_g_t, dy_g, 1.0, MatMut::row_major(dx_image, g * k * n, k, n));
+                sgemm(
+                    1.0,
+                    w_g_t,
+                    dy_g,
+                    1.0,
+                    MatMut::row_major(dx_image, g * k * n, k, n),
+                );
             } else {
                 with_scratch(k * n, |cols| {
                     sgemm(1.0, w_g_t, dy_g, 0.0, MatMut::row_major(cols, 0, k, n));
@@ -407,7 +484,11 @@ pub fn conv2d_input_grad(grad_out: &Tensor, weight: &Tensor, spec: Conv2dSpec, d
 /// of the copy: `out[b][j][i] = a[b][i][j]`.
 fn transpose_blocks(a: &[f32], blocks: usize, rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; a.len()];
-    for (src, dst) in a.chunks_exact(rows * cols).zip(out.chunks_exact_mut(rows * cols)).take(blocks) {
+    for (src, dst) in a
+        .chunks_exact(rows * cols)
+        .zip(out.chunks_exact_mut(rows * cols))
+        .take(blocks)
+    {
         for i in 0..rows {
             for j in 0..cols {
                 dst[j * rows + i] = src[i * cols + j];
@@ -428,7 +509,8 @@ fn flip_kernel(geo: &ConvGeometry, w: &[f32]) -> Vec<f32> {
                 for ki in 0..kh {
                     for kj in 0..kw {
                         let from = (((g * out_g + o) * in_g + c) * kh + ki) * kw + kj;
-                        let to = (((g * in_g + c) * out_g + o) * kh + (kh - 1 - ki)) * kw + (kw - 1 - kj);
+                        let to = (((g * in_g + c) * out_g + o) * kh + (kh - 1 - ki)) * kw
+                            + (kw - 1 - kj);
                         flipped[to] = w[from];
                     }
                 }
@@ -448,7 +530,10 @@ pub fn conv2d_weight_grad(grad_out: &Tensor, input: &Tensor, spec: Conv2dSpec, d
     let geo = ConvGeometry::new("conv2d_weight_grad", input.shape(), dw.shape(), spec);
     check_grad_out("conv2d_weight_grad", &geo, grad_out);
     let (dy, x) = (grad_out.contiguous(), input.contiguous());
-    let (dy, x) = (dy.as_slice().expect("contiguous"), x.as_slice().expect("contiguous"));
+    let (dy, x) = (
+        dy.as_slice().expect("contiguous"),
+        x.as_slice().expect("contiguous"),
+    );
     let per_in = geo.in_channels * geo.in_pixels();
     let per_out = geo.out_channels * geo.out_pixels();
     let (m, k, n) = geo.gemm_sizes();
@@ -471,11 +556,19 @@ pub fn conv2d_weight_grad(grad_out: &Tensor, input: &Tensor, spec: Conv2dSpec, d
             for g in 0..geo.spec.groups {
                 let dw_g = MatMut::row_major(target, g * m * k, m, k);
                 if count == 1 {
-                    let (image, dy_image) =
-                        (&x[first * per_in..][..per_in], &dy[first * per_out..][..per_out]);
+                    let (image, dy_image) = (
+                        &x[first * per_in..][..per_in],
+                        &dy[first * per_out..][..per_out],
+                    );
                     let dy_g = MatRef::row_major(dy_image, g * m * n, m, n);
                     if geo.is_pointwise() {
-                        sgemm(1.0, dy_g, MatRef::row_major(image, g * k * n, k, n).t(), beta, dw_g);
+                        sgemm(
+                            1.0,
+                            dy_g,
+                            MatRef::row_major(image, g * k * n, k, n).t(),
+                            beta,
+                            dw_g,
+                        );
                     } else {
                         with_scratch(k * n, |cols| {
                             im2col(&geo, image, g, cols, n);
@@ -489,14 +582,26 @@ pub fn conv2d_weight_grad(grad_out: &Tensor, input: &Tensor, spec: Conv2dSpec, d
                     let (cols, dys) = scratch.split_at_mut(k * width);
                     for i in 0..count {
                         let image = first + i;
-                        im2col(&geo, &x[image * per_in..][..per_in], g, &mut cols[i * n..], width);
+                        im2col(
+                            &geo,
+                            &x[image * per_in..][..per_in],
+                            g,
+                            &mut cols[i * n..],
+                            width,
+                        );
                         let dy_g = &dy[image * per_out + g * m * n..][..m * n];
                         for (r, dy_row) in dy_g.chunks_exact(n).enumerate() {
                             dys[r * width + i * n..][..n].copy_from_slice(dy_row);
                         }
                     }
                     let dys = MatRef::row_major(dys, 0, m, width);
-                    sgemm(1.0, dys, MatRef::row_major(cols, 0, k, width).t(), beta, dw_g);
+                    sgemm(
+                        1.0,
+                        dys,
+                        MatRef::row_major(cols, 0, k, width).t(),
+                        beta,
+                        dw_g,
+                    );
                 });
             }
         }
@@ -505,11 +610,20 @@ pub fn conv2d_weight_grad(grad_out: &Tensor, input: &Tensor, spec: Conv2dSpec, d
     let dw = dw.data_mut();
     let mut partials = vec![0.0f32; (runs - 1) * w_len];
     let mut targets: Vec<(usize, &mut [f32])> = vec![(0, dw)];
-    targets.extend(partials.chunks_mut(w_len).enumerate().map(|(r, p)| (r + 1, p)));
+    targets.extend(
+        partials
+            .chunks_mut(w_len)
+            .enumerate()
+            .map(|(r, p)| (r + 1, p)),
+    );
     if geo.parallel() && runs > 1 {
-        targets.into_par_iter().for_each(|(run, target)| accumulate(run, target, run > 0));
+        targets
+            .into_par_iter()
+            .for_each(|(run, target)| accumulate(run, target, run > 0));
     } else {
-        targets.into_iter().for_each(|(run, target)| accumulate(run, target, run > 0));
+        targets
+            .into_iter()
+            .for_each(|(run, target)| accumulate(run, target, run > 0));
     }
     for partial in partials.chunks(w_len) {
         dw.iter_mut().zip(partial).for_each(|(d, p)| *d += p);
@@ -522,7 +636,12 @@ pub fn conv2d_weight_grad(grad_out: &Tensor, input: &Tensor, spec: Conv2dSpec, d
 /// # Panics
 /// When `grad_out` is not of rank 4.
 pub fn conv2d_bias_grad(grad_out: &Tensor) -> Tensor {
-    assert_eq!(grad_out.rank(), 4, "conv2d_bias_grad: needs [n, out, h, w], got {:?}", grad_out.shape());
+    assert_eq!(
+        grad_out.rank(),
+        4,
+        "conv2d_bias_grad: needs [n, out, h, w], got {:?}",
+        grad_out.shape()
+    );
     grad_out.sum_dims(&[0, 2, 3], false)
 }
 
@@ -541,15 +660,24 @@ fn check_grad_out(op: &str, geo: &ConvGeometry, grad_out: &Tensor) {
 /// [`ConvGeometry::images_per_product`] images (the last run may be shorter),
 /// `per_image` elements of `out` each; one run per rayon task when the convolution is
 /// large enough.
-fn over_images(geo: &ConvGeometry, out: &mut [f32], per_image: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+fn over_images(
+    geo: &ConvGeometry,
+    out: &mut [f32],
+    per_image: usize,
+    f: impl Fn(usize, &mut [f32]) + Sync,
+) {
     if per_image == 0 {
         return;
     }
     let count = geo.images_per_product();
     if geo.parallel() {
-        out.par_chunks_mut(count * per_image).enumerate().for_each(|(run, o)| f(run * count, o));
+        out.par_chunks_mut(count * per_image)
+            .enumerate()
+            .for_each(|(run, o)| f(run * count, o));
     } else {
-        out.chunks_mut(count * per_image).enumerate().for_each(|(run, o)| f(run * count, o));
+        out.chunks_mut(count * per_image)
+            .enumerate()
+            .for_each(|(run, o)| f(run * count, o));
     }
 }
 
@@ -565,9 +693,13 @@ fn over_images_one_by_one(
         return;
     }
     if geo.parallel() {
-        out.par_chunks_mut(per_image).enumerate().for_each(|(i, o)| f(i, o));
+        out.par_chunks_mut(per_image)
+            .enumerate()
+            .for_each(|(i, o)| f(i, o));
     } else {
-        out.chunks_mut(per_image).enumerate().for_each(|(i, o)| f(i, o));
+        out.chunks_mut(per_image)
+            .enumerate()
+            .for_each(|(i, o)| f(i, o));
     }
 }
 
@@ -593,9 +725,23 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 
 /// The output positions `o` in `0..out` whose input position `o·stride + offset -
 /// pad` lies in `0..size` (a contiguous range, possibly empty).
-fn valid_outputs(out: usize, size: usize, stride: usize, pad: usize, offset: usize) -> (usize, usize) {
-    let lo = if pad > offset { (pad - offset).div_ceil(stride) } else { 0 };
-    let hi = if size + pad > offset { ((size - 1 + pad - offset) / stride + 1).min(out) } else { 0 };
+fn valid_outputs(
+    out: usize,
+    size: usize,
+    stride: usize,
+    pad: usize,
+    offset: usize,
+) -> (usize, usize) {
+    let lo = if pad > offset {
+        (pad - offset).div_ceil(stride)
+    } else {
+        0
+    };
+    let hi = if size + pad > offset {
+        ((size - 1 + pad - offset) / stride + 1).min(out)
+    } else {
+        0
+    };
     (lo.min(hi), hi)
 }
 
@@ -608,8 +754,21 @@ fn valid_outputs(out: usize, size: usize, stride: usize, pad: usize, offset: usi
 /// copy of the input plane (then the side-padding columns are zeroed); otherwise it is
 /// gathered output row by output row.
 fn im2col(geo: &ConvGeometry, image: &[f32], g: usize, cols: &mut [f32], row_stride: usize) {
-    let ConvGeometry { in_h, in_w, out_h, out_w, kernel_h, kernel_w, .. } = *geo;
-    let Conv2dSpec { stride: [sh, sw], padding: [ph, pw], dilation: [dh, dw], .. } = geo.spec;
+    let ConvGeometry {
+        in_h,
+        in_w,
+        out_h,
+        out_w,
+        kernel_h,
+        kernel_w,
+        ..
+    } = *geo;
+    let Conv2dSpec {
+        stride: [sh, sw],
+        padding: [ph, pw],
+        dilation: [dh, dw],
+        ..
+    } = geo.spec;
     let n = out_h * out_w;
     let same_pitch = sh == 1 && sw == 1 && out_w == in_w;
     for c in 0..geo.group_in() {
@@ -627,7 +786,12 @@ fn im2col(geo: &ConvGeometry, image: &[f32], g: usize, cols: &mut [f32], row_str
                     let shift = (ki * dh) as isize * in_w as isize - (ph * in_w) as isize
                         + (kj * dw) as isize
                         - pw as isize;
-                    copy_shifted(plane, shift, &mut row[oy_lo * out_w..oy_hi * out_w], oy_lo * out_w);
+                    copy_shifted(
+                        plane,
+                        shift,
+                        &mut row[oy_lo * out_w..oy_hi * out_w],
+                        oy_lo * out_w,
+                    );
                     // The columns whose input lies in the side padding picked up pixels of
                     // the neighbouring rows: zero them.
                     zero_columns(&mut row[oy_lo * out_w..oy_hi * out_w], out_w, ox_lo, ox_hi);
@@ -684,8 +848,21 @@ fn copy_shifted(plane: &[f32], shift: isize, dst: &mut [f32], first: usize) {
 /// The adjoint of [`im2col`]: add every entry of `cols: [K, N]` into the pixel of group
 /// `g` of `image_grad` (`[in, h, w]`) it was copied from.
 fn col2im_add(geo: &ConvGeometry, cols: &[f32], g: usize, image_grad: &mut [f32]) {
-    let ConvGeometry { in_h, in_w, out_h, out_w, kernel_h, kernel_w, .. } = *geo;
-    let Conv2dSpec { stride: [sh, sw], padding: [ph, pw], dilation: [dh, dw], .. } = geo.spec;
+    let ConvGeometry {
+        in_h,
+        in_w,
+        out_h,
+        out_w,
+        kernel_h,
+        kernel_w,
+        ..
+    } = *geo;
+    let Conv2dSpec {
+        stride: [sh, sw],
+        padding: [ph, pw],
+        dilation: [dh, dw],
+        ..
+    } = geo.spec;
     let n = out_h * out_w;
     for c in 0..geo.group_in() {
         let plane = &mut image_grad[(g * geo.group_in() + c) * in_h * in_w..][..in_h * in_w];
@@ -702,7 +879,10 @@ fn col2im_add(geo: &ConvGeometry, cols: &[f32], g: usize, image_grad: &mut [f32]
                     let dst = &mut plane[(oy * sh + ki * dh - ph) * in_w..][..in_w];
                     let ix0 = ox_lo * sw + kj * dw - pw;
                     if sw == 1 {
-                        dst[ix0..ix0 + src.len()].iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                        dst[ix0..ix0 + src.len()]
+                            .iter_mut()
+                            .zip(src)
+                            .for_each(|(d, s)| *d += s);
                     } else {
                         for (d, s) in dst[ix0..].iter_mut().step_by(sw).zip(src) {
                             *d += s;
@@ -720,14 +900,21 @@ mod tests {
 
     #[test]
     fn valid_outputs_cover_exactly_the_inside() {
-        for (out, size, stride, pad, offset) in
-            [(5, 5, 1, 1, 0), (5, 5, 1, 1, 2), (3, 7, 2, 1, 1), (4, 6, 2, 2, 0)]
-        {
+        for (out, size, stride, pad, offset) in [
+            (5, 5, 1, 1, 0),
+            (5, 5, 1, 1, 2),
+            (3, 7, 2, 1, 1),
+            (4, 6, 2, 2, 0),
+        ] {
             let (lo, hi) = valid_outputs(out, size, stride, pad, offset);
             for o in 0..out {
                 let pos = (o * stride + offset) as isize - pad as isize;
                 let inside = pos >= 0 && (pos as usize) < size;
-                assert_eq!(inside, (lo..hi).contains(&o), "{out} {size} {stride} {pad} {offset}: o={o}");
+                assert_eq!(
+                    inside,
+                    (lo..hi).contains(&o),
+                    "{out} {size} {stride} {pad} {offset}: o={o}"
+                );
             }
         }
     }
@@ -743,14 +930,23 @@ mod tests {
         );
         assert_eq!(geo.output_shape(), [1, 4, 14, 14]);
         // dilation 2, kernel 3 spans 5: 9 -> 5
-        let geo =
-            ConvGeometry::new("t", &[1, 2, 9, 9], &[2, 1, 3, 3], Conv2dSpec::default().dilation(2).groups(2));
+        let geo = ConvGeometry::new(
+            "t",
+            &[1, 2, 9, 9],
+            &[2, 1, 3, 3],
+            Conv2dSpec::default().dilation(2).groups(2),
+        );
         assert_eq!(geo.output_shape(), [1, 2, 5, 5]);
     }
 
     #[test]
     #[should_panic(expected = "do not fit 2 group(s)")]
     fn groups_must_divide_the_channels() {
-        ConvGeometry::new("conv2d", &[1, 3, 5, 5], &[4, 1, 3, 3], Conv2dSpec::default().groups(2));
+        ConvGeometry::new(
+            "conv2d",
+            &[1, 3, 5, 5],
+            &[4, 1, 3, 3],
+            Conv2dSpec::default().groups(2),
+        );
     }
 }

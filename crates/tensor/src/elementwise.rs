@@ -31,7 +31,11 @@ impl Tensor {
     /// When the shapes do not broadcast; the message names `op` and both shapes.
     pub fn zip_map(&self, other: &Tensor, op: &str, f: impl Fn(f32, f32) -> f32 + Sync) -> Tensor {
         let shape = broadcast_shape(self.shape(), other.shape()).unwrap_or_else(|| {
-            panic!("{op}: shapes {:?} and {:?} do not broadcast", self.shape(), other.shape())
+            panic!(
+                "{op}: shapes {:?} and {:?} do not broadcast",
+                self.shape(),
+                other.shape()
+            )
         });
         let (a, b) = (self.broadcast_to(&shape), other.broadcast_to(&shape));
         if let (Some(x), Some(y)) = (a.as_slice(), b.as_slice()) {
@@ -49,7 +53,11 @@ impl Tensor {
     pub fn zip_assign(&mut self, other: &Tensor, op: &str, f: impl Fn(f32, f32) -> f32 + Sync) {
         let shape = self.shape().to_vec();
         let compatible = broadcast_shape(&shape, other.shape()).as_deref() == Some(&shape[..]);
-        assert!(compatible, "{op}: cannot broadcast {:?} into {shape:?}", other.shape());
+        assert!(
+            compatible,
+            "{op}: cannot broadcast {:?} into {shape:?}",
+            other.shape()
+        );
         let other = other.broadcast_to(&shape);
         let dst = self.data_mut();
         match other.as_slice() {
@@ -128,8 +136,17 @@ impl Tensor {
         let mask = self.broadcast_to(&shape).contiguous();
         let t = on_true.broadcast_to(&shape).contiguous();
         let f = on_false.broadcast_to(&shape).contiguous();
-        let (m, t, f) = (mask.as_slice().unwrap(), t.as_slice().unwrap(), f.as_slice().unwrap());
-        let data = m.iter().zip(t).zip(f).map(|((&m, &t), &f)| if m != 0.0 { t } else { f }).collect();
+        let (m, t, f) = (
+            mask.as_slice().unwrap(),
+            t.as_slice().unwrap(),
+            f.as_slice().unwrap(),
+        );
+        let data = m
+            .iter()
+            .zip(t)
+            .zip(f)
+            .map(|((&m, &t), &f)| if m != 0.0 { t } else { f })
+            .collect();
         Tensor::from_contiguous(data, &shape)
     }
 
@@ -218,7 +235,11 @@ impl Tensor {
 pub fn sigmoid(x: f32) -> f32 {
     let e = crate::exp::exp(-x.abs());
     let s = 1.0 / (1.0 + e);
-    if x >= 0.0 { s } else { e * s }
+    if x >= 0.0 {
+        s
+    } else {
+        e * s
+    }
 }
 
 /// Hyperbolic tangent in straight-line arithmetic, so that loops over it vectorise
@@ -263,7 +284,8 @@ pub fn erf(x: f32) -> f32 {
                         + t * (-0.186_288_06
                             + t * (0.278_868_07
                                 + t * (-1.135_203_98
-                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
             .exp();
     (if x >= 0.0 { y } else { -y }) as f32
 }
@@ -317,7 +339,11 @@ mod tests {
         assert!(worst.0 <= 2, "{} ulps at x = {}", worst.0, worst.1);
         // Either side of the switch between the polynomial and the exp form.
         for x in [0.624_999_9f32, 0.625, 0.625_000_1, -0.625] {
-            assert!(ulps(tanh(x), (x as f64).tanh()) <= 2, "tanh({x}) = {}", tanh(x));
+            assert!(
+                ulps(tanh(x), (x as f64).tanh()) <= 2,
+                "tanh({x}) = {}",
+                tanh(x)
+            );
         }
     }
 

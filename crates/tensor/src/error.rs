@@ -10,7 +10,12 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TensorError {
     /// `from_vec` got a buffer whose length does not match the shape.
-    LengthMismatch { op: &'static str, shape: Vec<usize>, expected: usize, got: usize },
+    LengthMismatch {
+        op: &'static str,
+        shape: Vec<usize>,
+        expected: usize,
+        got: usize,
+    },
     /// `reshape` to a shape with a different element count (the text of its panic).
     ReshapeCount { from: Vec<usize>, to: Vec<usize> },
     /// A shape argument that cannot be honoured, for example two `-1`s (the text of
@@ -21,8 +26,16 @@ pub enum TensorError {
 impl fmt::Display for TensorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TensorError::LengthMismatch { op, shape, expected, got } => {
-                write!(f, "{op}: shape {shape:?} needs {expected} elements but the buffer has {got}")
+            TensorError::LengthMismatch {
+                op,
+                shape,
+                expected,
+                got,
+            } => {
+                write!(
+                    f,
+                    "{op}: shape {shape:?} needs {expected} elements but the buffer has {got}"
+                )
             }
             TensorError::ReshapeCount { from, to } => write!(
                 f,

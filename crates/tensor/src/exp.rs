@@ -102,7 +102,11 @@ mod tests {
         for i in 0..2000 {
             let x = -87.3 - i as f32 * 0.0085; // e^x from 1.2e-38 down to 5e-46
             let want = (x as f64).exp();
-            assert!((exp(x) as f64 - want).abs() <= 2.0 * 1.4e-45, "x = {x}: {} vs {want}", exp(x));
+            assert!(
+                (exp(x) as f64 - want).abs() <= 2.0 * 1.4e-45,
+                "x = {x}: {} vs {want}",
+                exp(x)
+            );
         }
     }
 

@@ -23,7 +23,14 @@ pub struct MatRef<'a> {
 impl<'a> MatRef<'a> {
     /// The row-major `rows × cols` matrix starting at `offset`.
     pub fn row_major(data: &'a [f32], offset: usize, rows: usize, cols: usize) -> MatRef<'a> {
-        MatRef { data, offset, rows, cols, row_stride: cols, col_stride: 1 }
+        MatRef {
+            data,
+            offset,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
     }
 
     /// The transpose: a view, nothing is copied.
@@ -53,12 +60,25 @@ pub struct MatMut<'a> {
 impl<'a> MatMut<'a> {
     /// The row-major `rows × cols` matrix starting at `offset`.
     pub fn row_major(data: &'a mut [f32], offset: usize, rows: usize, cols: usize) -> MatMut<'a> {
-        MatMut { data, offset, rows, cols, row_stride: cols, col_stride: 1 }
+        MatMut {
+            data,
+            offset,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
     }
 }
 
 /// The largest offset a `rows × cols` view reaches (strides are non-negative).
-fn last_offset(offset: usize, rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> usize {
+fn last_offset(
+    offset: usize,
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+) -> usize {
     offset + (rows - 1) * row_stride + (cols - 1) * col_stride
 }
 
@@ -82,7 +102,8 @@ pub fn sgemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>)
     if m == 0 || n == 0 {
         return;
     }
-    let distinct = m == 1 || n == 1 || c.row_stride >= n * c.col_stride || c.col_stride >= m * c.row_stride;
+    let distinct =
+        m == 1 || n == 1 || c.row_stride >= n * c.col_stride || c.col_stride >= m * c.row_stride;
     assert!(
         distinct && (m == 1 || c.row_stride > 0) && (n == 1 || c.col_stride > 0),
         "sgemm: C's strides ({}, {}) make elements of a {m}x{n} matrix overlap",
@@ -90,7 +111,11 @@ pub fn sgemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>)
         c.col_stride
     );
     let c_last = last_offset(c.offset, m, n, c.row_stride, c.col_stride);
-    assert!(c_last < c.data.len(), "sgemm: C reaches {c_last} in a slice of {}", c.data.len());
+    assert!(
+        c_last < c.data.len(),
+        "sgemm: C reaches {c_last} in a slice of {}",
+        c.data.len()
+    );
     if k == 0 {
         // An empty sum: A·B is all zeros. Don't hand sgemm a zero size.
         for i in 0..m {
@@ -140,7 +165,9 @@ mod tests {
     use super::*;
 
     fn naive(a: MatRef<'_>, b: MatRef<'_>) -> Vec<f32> {
-        let at = |m: &MatRef<'_>, i: usize, j: usize| m.data[m.offset + i * m.row_stride + j * m.col_stride];
+        let at = |m: &MatRef<'_>, i: usize, j: usize| {
+            m.data[m.offset + i * m.row_stride + j * m.col_stride]
+        };
         let mut out = vec![0.0; a.rows * b.cols];
         for i in 0..a.rows {
             for j in 0..b.cols {
@@ -165,7 +192,14 @@ mod tests {
             a_view,
             b_view,
             0.0,
-            MatMut { data: &mut c, offset: 4, rows: m, cols: n, row_stride: 1, col_stride: m },
+            MatMut {
+                data: &mut c,
+                offset: 4,
+                rows: m,
+                cols: n,
+                row_stride: 1,
+                col_stride: m,
+            },
         );
         for i in 0..m {
             for j in 0..n {
@@ -178,7 +212,14 @@ mod tests {
             a_view,
             b_view,
             1.0,
-            MatMut { data: &mut c, offset: 4, rows: m, cols: n, row_stride: 1, col_stride: m },
+            MatMut {
+                data: &mut c,
+                offset: 4,
+                rows: m,
+                cols: n,
+                row_stride: 1,
+                col_stride: m,
+            },
         );
         assert!((c[4] - 2.0 * want[0]).abs() < 1e-5);
     }
@@ -194,7 +235,14 @@ mod tests {
             v,
             v,
             0.0,
-            MatMut { data: &mut c, offset: 0, rows: 2, cols: 2, row_stride: 1, col_stride: 1 },
+            MatMut {
+                data: &mut c,
+                offset: 0,
+                rows: 2,
+                cols: 2,
+                row_stride: 1,
+                col_stride: 1,
+            },
         );
     }
 

@@ -36,7 +36,10 @@ impl Indices {
                 got: data.len(),
             });
         }
-        Ok(Indices { shape: shape.to_vec(), data })
+        Ok(Indices {
+            shape: shape.to_vec(),
+            data,
+        })
     }
 
     pub fn shape(&self) -> &[usize] {
@@ -59,7 +62,11 @@ impl Indices {
 
 /// `(outer, size, inner)` of `shape` around `dim`.
 fn split_at_dim(shape: &[usize], dim: usize) -> (usize, usize, usize) {
-    (shape[..dim].iter().product(), shape[dim], shape[dim + 1..].iter().product())
+    (
+        shape[..dim].iter().product(),
+        shape[dim],
+        shape[dim + 1..].iter().product(),
+    )
 }
 
 impl Tensor {
@@ -76,7 +83,11 @@ impl Tensor {
         first.check_dim("concat", dim);
         let fits = |t: &&Tensor| {
             t.rank() == first.rank()
-                && t.shape().iter().zip(first.shape()).enumerate().all(|(d, (a, b))| d == dim || a == b)
+                && t.shape()
+                    .iter()
+                    .zip(first.shape())
+                    .enumerate()
+                    .all(|(d, (a, b))| d == dim || a == b)
         };
         if !tensors.iter().all(fits) {
             let shapes: Vec<&[usize]> = tensors.iter().map(|t| t.shape()).collect();
@@ -115,7 +126,10 @@ impl Tensor {
             let shapes: Vec<&[usize]> = tensors.iter().map(|t| t.shape()).collect();
             panic!("stack: shapes {shapes:?} differ");
         }
-        assert!(dim <= shape.len(), "stack: dim {dim} out of range for shape {shape:?}");
+        assert!(
+            dim <= shape.len(),
+            "stack: dim {dim} out of range for shape {shape:?}"
+        );
         let views: Vec<Tensor> = tensors.iter().map(|t| t.unsqueeze(dim)).collect();
         Tensor::concat(&views.iter().collect::<Vec<_>>(), dim)
     }
@@ -189,7 +203,10 @@ impl Tensor {
             for (j, &i) in indices.iter().enumerate() {
                 let from = (o * indices.len() + j) * inner;
                 let to = (o * size + i) * inner;
-                out[to..to + inner].iter_mut().zip(&src[from..from + inner]).for_each(|(d, &s)| *d += s);
+                out[to..to + inner]
+                    .iter_mut()
+                    .zip(&src[from..from + inner])
+                    .for_each(|(d, &s)| *d += s);
             }
         }
     }
@@ -225,7 +242,10 @@ impl Tensor {
         let out = self.data_mut();
         for (o, piece) in src.chunks_exact(run).enumerate() {
             let at = (o * size + start) * inner;
-            out[at..at + run].iter_mut().zip(piece).for_each(|(d, &s)| *d += s);
+            out[at..at + run]
+                .iter_mut()
+                .zip(piece)
+                .for_each(|(d, &s)| *d += s);
         }
         debug_assert_eq!(src.len(), outer * run);
     }
@@ -270,7 +290,13 @@ impl Tensor {
     /// `dim`) or than `src` (anywhere), or an index value is not below `shape[dim]`.
     pub fn scatter_add(&self, dim: usize, index: &Indices, src: &Tensor) -> Tensor {
         self.check_dim("scatter_add", dim);
-        check_index_shape("scatter_add", self.shape(), index.shape(), Some(dim), "input");
+        check_index_shape(
+            "scatter_add",
+            self.shape(),
+            index.shape(),
+            Some(dim),
+            "input",
+        );
         check_index_shape("scatter_add", src.shape(), index.shape(), None, "src");
         let mut out = self.contiguous().to_vec();
         let out_layout = Layout::contiguous(self.shape());
@@ -320,8 +346,15 @@ fn index_walk(layout: &Layout, index_shape: &[usize], dim: usize) -> Layout {
 /// `index` has `target`'s rank and fits inside it in every dimension (but `skip`).
 fn check_index_shape(op: &str, target: &[usize], index: &[usize], skip: Option<usize>, what: &str) {
     let fits = index.len() == target.len()
-        && index.iter().zip(target).enumerate().all(|(d, (&i, &t))| Some(d) == skip || i <= t);
-    assert!(fits, "{op}: index shape {index:?} does not fit {what} shape {target:?}");
+        && index
+            .iter()
+            .zip(target)
+            .enumerate()
+            .all(|(d, (&i, &t))| Some(d) == skip || i <= t);
+    assert!(
+        fits,
+        "{op}: index shape {index:?} does not fit {what} shape {target:?}"
+    );
 }
 
 fn check_indices(op: &str, indices: &[usize], size: usize, shape: &[usize], dim: usize) {
@@ -332,5 +365,8 @@ fn check_indices(op: &str, indices: &[usize], size: usize, shape: &[usize], dim:
 
 #[inline]
 fn check_index(op: &str, i: usize, size: usize, shape: &[usize], dim: usize) {
-    assert!(i < size, "{op}: index {i} out of range for dim {dim} of shape {shape:?}");
+    assert!(
+        i < size,
+        "{op}: index {i} out of range for dim {dim} of shape {shape:?}"
+    );
 }

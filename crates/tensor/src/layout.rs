@@ -31,8 +31,16 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let rank = a.len().max(b.len());
     let mut out = vec![0; rank];
     for i in 0..rank {
-        let da = if i < rank - a.len() { 1 } else { a[i - (rank - a.len())] };
-        let db = if i < rank - b.len() { 1 } else { b[i - (rank - b.len())] };
+        let da = if i < rank - a.len() {
+            1
+        } else {
+            a[i - (rank - a.len())]
+        };
+        let db = if i < rank - b.len() {
+            1
+        } else {
+            b[i - (rank - b.len())]
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -46,13 +54,21 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 impl Layout {
     /// A contiguous row-major layout starting at offset 0.
     pub fn contiguous(shape: &[usize]) -> Self {
-        Layout { shape: shape.to_vec(), strides: contiguous_strides(shape), offset: 0 }
+        Layout {
+            shape: shape.to_vec(),
+            strides: contiguous_strides(shape),
+            offset: 0,
+        }
     }
 
     /// A layout from raw parts. The caller guarantees every index stays in storage.
     pub(crate) fn from_parts(shape: Vec<usize>, strides: Vec<usize>, offset: usize) -> Self {
         debug_assert_eq!(shape.len(), strides.len());
-        Layout { shape, strides, offset }
+        Layout {
+            shape,
+            strides,
+            offset,
+        }
     }
 
     pub fn shape(&self) -> &[usize] {
@@ -89,7 +105,8 @@ impl Layout {
 
     /// Storage range `[offset, offset + numel)` when contiguous.
     pub fn contiguous_range(&self) -> Option<std::ops::Range<usize>> {
-        self.is_contiguous().then(|| self.offset..self.offset + self.numel())
+        self.is_contiguous()
+            .then(|| self.offset..self.offset + self.numel())
     }
 
     /// Swap two dimensions.
@@ -122,15 +139,27 @@ impl Layout {
         let extra = shape.len() - self.rank();
         let mut strides = vec![0; shape.len()];
         for i in 0..self.rank() {
-            strides[extra + i] = if self.shape[i] == shape[extra + i] { self.strides[i] } else { 0 };
+            strides[extra + i] = if self.shape[i] == shape[extra + i] {
+                self.strides[i]
+            } else {
+                0
+            };
         }
-        Layout { shape: shape.to_vec(), strides, offset: self.offset }
+        Layout {
+            shape: shape.to_vec(),
+            strides,
+            offset: self.offset,
+        }
     }
 
     /// Insert a dimension of size 1 at `dim`.
     pub fn unsqueeze(&self, dim: usize) -> Layout {
         let mut l = self.clone();
-        let stride = if dim < self.rank() { self.strides[dim] * self.shape[dim] } else { 1 };
+        let stride = if dim < self.rank() {
+            self.strides[dim] * self.shape[dim]
+        } else {
+            1
+        };
         l.shape.insert(dim, 1);
         l.strides.insert(dim, stride);
         l
@@ -146,12 +175,21 @@ impl Layout {
 
     /// Contiguous layout with a new shape of the same element count, keeping the offset.
     pub fn reshape_contiguous(&self, shape: &[usize]) -> Layout {
-        Layout { shape: shape.to_vec(), strides: contiguous_strides(shape), offset: self.offset }
+        Layout {
+            shape: shape.to_vec(),
+            strides: contiguous_strides(shape),
+            offset: self.offset,
+        }
     }
 
     /// Storage offset of a multi-index.
     pub fn offset_of(&self, index: &[usize]) -> usize {
-        self.offset + index.iter().zip(&self.strides).map(|(i, s)| i * s).sum::<usize>()
+        self.offset
+            + index
+                .iter()
+                .zip(&self.strides)
+                .map(|(i, s)| i * s)
+                .sum::<usize>()
     }
 
     /// Iterator over storage offsets in row-major logical order.
@@ -195,10 +233,18 @@ pub fn merge_dims(layouts: &[&Layout]) -> Vec<Layout> {
     };
     let shape = first.shape();
     for l in layouts {
-        assert_eq!(l.shape(), shape, "merge_dims: shapes {shape:?} and {:?} differ", l.shape());
+        assert_eq!(
+            l.shape(),
+            shape,
+            "merge_dims: shapes {shape:?} and {:?} differ",
+            l.shape()
+        );
     }
     if shape.contains(&0) {
-        return layouts.iter().map(|l| Layout::from_parts(vec![0], vec![1], l.offset)).collect();
+        return layouts
+            .iter()
+            .map(|l| Layout::from_parts(vec![0], vec![1], l.offset))
+            .collect();
     }
     let mut merged_shape: Vec<usize> = Vec::with_capacity(shape.len());
     let mut merged_strides: Vec<Vec<usize>> = vec![Vec::with_capacity(shape.len()); layouts.len()];
@@ -245,7 +291,11 @@ impl<'a> StridedOffsets<'a> {
     fn starting_at(layout: &'a Layout, start: usize) -> Self {
         let mut index = vec![0; layout.rank()];
         if start >= layout.numel() {
-            return StridedOffsets { layout, index, next: None };
+            return StridedOffsets {
+                layout,
+                index,
+                next: None,
+            };
         }
         let mut rest = start;
         for (i, &size) in index.iter_mut().zip(&layout.shape).rev() {
@@ -253,7 +303,11 @@ impl<'a> StridedOffsets<'a> {
             rest /= size;
         }
         let next = Some(layout.offset_of(&index));
-        StridedOffsets { layout, index, next }
+        StridedOffsets {
+            layout,
+            index,
+            next,
+        }
     }
 }
 
@@ -342,21 +396,39 @@ mod tests {
             ("contiguous", c(&[2, 3, 4])),
             ("offset contiguous", c(&[5, 3, 4]).narrow(0, 2, 2)),
             ("transposed", c(&[3, 5]).transpose(0, 1)),
-            ("permuted nchw->nhwc", c(&[2, 3, 4, 5]).permute(&[0, 2, 3, 1])),
-            ("permuted nhwc->nchw", c(&[2, 4, 5, 3]).permute(&[0, 3, 1, 2])),
+            (
+                "permuted nchw->nhwc",
+                c(&[2, 3, 4, 5]).permute(&[0, 2, 3, 1]),
+            ),
+            (
+                "permuted nhwc->nchw",
+                c(&[2, 4, 5, 3]).permute(&[0, 3, 1, 2]),
+            ),
             ("reversed", c(&[2, 3, 4]).permute(&[2, 1, 0])),
             ("narrowed inner", c(&[3, 4, 6]).narrow(2, 1, 4)),
-            ("narrowed interior", c(&[2, 3, 6, 7]).narrow(2, 1, 4).narrow(3, 1, 5)),
+            (
+                "narrowed interior",
+                c(&[2, 3, 6, 7]).narrow(2, 1, 4).narrow(3, 1, 5),
+            ),
             ("narrowed outer", c(&[4, 3, 2]).narrow(1, 1, 2)),
             ("narrowed to 1", c(&[3, 4, 5]).narrow(1, 2, 1)),
             ("broadcast row", c(&[4]).broadcast_to(&[3, 4])),
             ("broadcast column", c(&[3, 1]).broadcast_to(&[2, 3, 4])),
             ("broadcast twice", c(&[1, 1, 4]).broadcast_to(&[2, 3, 4])),
             ("broadcast scalar", c(&[]).broadcast_to(&[2, 3])),
-            ("size-1 dims", c(&[2, 3]).unsqueeze(1).unsqueeze(0).unsqueeze(4)),
+            (
+                "size-1 dims",
+                c(&[2, 3]).unsqueeze(1).unsqueeze(0).unsqueeze(4),
+            ),
             ("size-1 dims transposed", c(&[2, 1, 3]).transpose(0, 2)),
-            ("permuted narrowed", c(&[3, 5, 4]).narrow(1, 1, 3).permute(&[2, 0, 1])),
-            ("permuted broadcast", c(&[3, 1, 4]).broadcast_to(&[3, 2, 4]).permute(&[1, 2, 0])),
+            (
+                "permuted narrowed",
+                c(&[3, 5, 4]).narrow(1, 1, 3).permute(&[2, 0, 1]),
+            ),
+            (
+                "permuted broadcast",
+                c(&[3, 1, 4]).broadcast_to(&[3, 2, 4]).permute(&[1, 2, 0]),
+            ),
             ("empty", c(&[0, 3])),
             ("empty middle", c(&[2, 0, 3]).transpose(0, 2)),
         ]
@@ -369,7 +441,11 @@ mod tests {
             assert_eq!(l.offsets().collect::<Vec<_>>(), all, "{name}: offsets()");
             for start in 0..=all.len() + 1 {
                 let rest: Vec<usize> = l.offsets_from(start).collect();
-                assert_eq!(rest, all[start.min(all.len())..], "{name}: offsets_from({start})");
+                assert_eq!(
+                    rest,
+                    all[start.min(all.len())..],
+                    "{name}: offsets_from({start})"
+                );
             }
         }
     }
@@ -378,13 +454,25 @@ mod tests {
     fn merged_dims_keep_every_offset_in_order() {
         for (name, l) in assorted_layouts() {
             let merged = l.merged_dims();
-            assert_eq!(naive_offsets(&merged), naive_offsets(&l), "{name}: {merged:?}");
+            assert_eq!(
+                naive_offsets(&merged),
+                naive_offsets(&l),
+                "{name}: {merged:?}"
+            );
             assert_eq!(merged.numel(), l.numel(), "{name}");
-            assert!(merged.shape().iter().all(|&d| d != 1), "{name}: size-1 dims left in {merged:?}");
+            assert!(
+                merged.shape().iter().all(|&d| d != 1),
+                "{name}: size-1 dims left in {merged:?}"
+            );
             // Nothing mergeable is left: no adjacent pair satisfies the merge rule.
             for i in 1..merged.rank() {
                 let (s, d) = (merged.strides(), merged.shape());
-                assert_ne!(s[i - 1], s[i] * d[i], "{name}: dims {} and {i} of {merged:?} merge", i - 1);
+                assert_ne!(
+                    s[i - 1],
+                    s[i] * d[i],
+                    "{name}: dims {} and {i} of {merged:?} merge",
+                    i - 1
+                );
             }
         }
     }
@@ -403,7 +491,10 @@ mod tests {
         assert_eq!(shape_and_strides(nchw), (vec![2, 3, 20], vec![60, 1, 3]));
         let interior = c(&[2, 3, 6, 7]).narrow(2, 1, 4).narrow(3, 1, 5);
         assert_eq!(shape_and_strides(interior), (vec![6, 4, 5], vec![42, 7, 1]));
-        assert_eq!(shape_and_strides(c(&[4]).broadcast_to(&[2, 3, 4])), (vec![6, 4], vec![0, 1]));
+        assert_eq!(
+            shape_and_strides(c(&[4]).broadcast_to(&[2, 3, 4])),
+            (vec![6, 4], vec![0, 1])
+        );
         assert_eq!(shape_and_strides(c(&[1, 1])), (vec![], vec![]));
         assert_eq!(c(&[3, 4]).narrow(0, 1, 1).merged_dims().offset(), 4);
     }
@@ -419,7 +510,10 @@ mod tests {
         assert_eq!(merged[1].strides(), &[12, 1, 3]);
         let row = Layout::contiguous(&[4]).broadcast_to(&[2, 3, 4]);
         let merged = merge_dims(&[&a, &row]);
-        assert_eq!((merged[0].shape(), merged[0].strides()), (&[6, 4][..], &[4, 1][..]));
+        assert_eq!(
+            (merged[0].shape(), merged[0].strides()),
+            (&[6, 4][..], &[4, 1][..])
+        );
         assert_eq!(merged[1].strides(), &[0, 1]);
         for (x, m) in [&a, &row].into_iter().zip(&merged) {
             assert_eq!(naive_offsets(m), naive_offsets(x));

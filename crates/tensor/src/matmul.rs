@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use crate::layout::{Layout, broadcast_shape};
+use crate::layout::{broadcast_shape, Layout};
 use crate::tensor::Tensor;
 
 /// Products with at least this many multiply-adds (`batch·m·k·n`) split across rayon.
@@ -116,12 +116,20 @@ struct Plan {
 impl Plan {
     fn new(op: &str, a: &Tensor, b: &Tensor) -> Plan {
         let (sa, sb) = (a.shape(), b.shape());
-        assert!(a.rank() >= 2 && b.rank() >= 2, "{op}: needs rank >= 2, got shapes {sa:?} and {sb:?}");
+        assert!(
+            a.rank() >= 2 && b.rank() >= 2,
+            "{op}: needs rank >= 2, got shapes {sa:?} and {sb:?}"
+        );
         let (m, k) = (sa[sa.len() - 2], sa[sa.len() - 1]);
         let (k2, n) = (sb[sb.len() - 2], sb[sb.len() - 1]);
-        assert!(k == k2, "{op}: inner dimensions differ ({k} vs {k2}) for shapes {sa:?} and {sb:?}");
-        let batch = broadcast_shape(&sa[..sa.len() - 2], &sb[..sb.len() - 2])
-            .unwrap_or_else(|| panic!("{op}: batch dimensions of {sa:?} and {sb:?} do not broadcast"));
+        assert!(
+            k == k2,
+            "{op}: inner dimensions differ ({k} vs {k2}) for shapes {sa:?} and {sb:?}"
+        );
+        let batch =
+            broadcast_shape(&sa[..sa.len() - 2], &sb[..sb.len() - 2]).unwrap_or_else(|| {
+                panic!("{op}: batch dimensions of {sa:?} and {sb:?} do not broadcast")
+            });
         let with = |rows: usize, cols: usize| [batch.as_slice(), &[rows, cols]].concat();
         Plan {
             m,
@@ -153,7 +161,15 @@ impl Plan {
     /// # Safety
     /// `c` must be valid for writes of `c_len` elements (the product's size), not aliased
     /// by anything else for the duration, and initialised unless `beta == 0`; `k > 0`.
-    unsafe fn run_raw(&self, a: &Tensor, b: &Tensor, c: *mut f32, c_len: usize, alpha: f32, beta: f32) {
+    unsafe fn run_raw(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        c: *mut f32,
+        c_len: usize,
+        alpha: f32,
+        beta: f32,
+    ) {
         let (m, k, n) = (self.m, self.k, self.n);
         debug_assert!(k > 0 && c_len == self.out_shape.iter().product::<usize>());
         let rank = self.out_shape.len();
@@ -178,7 +194,11 @@ impl Plan {
         // When the batch alone does not give every thread work, cut each matrix of C into
         // blocks along its longer side: each task packs only its own slice of the operand
         // on that side, and the whole (smaller) operand on the other.
-        let blocks = if parallel && batches < threads { threads.div_ceil(batches) } else { 1 };
+        let blocks = if parallel && batches < threads {
+            threads.div_ceil(batches)
+        } else {
+            1
+        };
         let by_columns = blocks > 1 && n > m;
         let (rows_per_block, cols_per_block) = if by_columns {
             (m, n.div_ceil(blocks).next_multiple_of(COL_ALIGN).min(n))

@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::layout::{Layout, merge_dims};
+use crate::layout::{merge_dims, Layout};
 
 /// Element count above which element-wise loops and reductions go parallel.
 pub const PARALLEL_THRESHOLD: usize = 1 << 15;
@@ -36,11 +36,13 @@ pub fn map_slice(input: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
         return input.iter().map(|&x| f(x)).collect();
     }
     let fill = |out: &mut [MaybeUninit<f32>]| {
-        out.par_chunks_mut(MIN_CHUNK).zip(input.par_chunks(MIN_CHUNK)).for_each(|(out, input)| {
-            out.iter_mut().zip(input).for_each(|(o, &x)| {
-                o.write(f(x));
+        out.par_chunks_mut(MIN_CHUNK)
+            .zip(input.par_chunks(MIN_CHUNK))
+            .for_each(|(out, input)| {
+                out.iter_mut().zip(input).for_each(|(o, &x)| {
+                    o.write(f(x));
+                })
             })
-        })
     };
     // SAFETY: the chunks of `out` pair up with those of `input`, of the same length, and
     // every element of each is written.
@@ -55,11 +57,13 @@ pub fn zip_slices(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> V
     }
     let fill = |out: &mut [MaybeUninit<f32>]| {
         let inputs = a.par_chunks(MIN_CHUNK).zip(b.par_chunks(MIN_CHUNK));
-        out.par_chunks_mut(MIN_CHUNK).zip(inputs).for_each(|(out, (a, b))| {
-            for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-                o.write(f(x, y));
-            }
-        })
+        out.par_chunks_mut(MIN_CHUNK)
+            .zip(inputs)
+            .for_each(|(out, (a, b))| {
+                for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                    o.write(f(x, y));
+                }
+            })
     };
     // SAFETY: the chunks of `out`, `a` and `b` have the same lengths (the slices do), and
     // every element of each output chunk is written.
@@ -71,7 +75,9 @@ pub fn zip_assign(a: &mut [f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) 
     debug_assert_eq!(a.len(), b.len());
     let assign = |a: &mut [f32], b: &[f32]| a.iter_mut().zip(b).for_each(|(x, &y)| *x = f(*x, y));
     if worth_parallel(a.len()) {
-        a.par_chunks_mut(MIN_CHUNK).zip(b.par_chunks(MIN_CHUNK)).for_each(|(a, b)| assign(a, b));
+        a.par_chunks_mut(MIN_CHUNK)
+            .zip(b.par_chunks(MIN_CHUNK))
+            .for_each(|(a, b)| assign(a, b));
     } else {
         assign(a, b);
     }
@@ -126,7 +132,11 @@ pub fn zip_planes<P>(
     if a.is_empty() {
         return Vec::new();
     }
-    assert!(plane > 0 && a.len() % plane == 0, "zip_planes: {} elements in planes of {plane}", a.len());
+    assert!(
+        plane > 0 && a.len() % plane == 0,
+        "zip_planes: {} elements in planes of {plane}",
+        a.len()
+    );
     // One plane: (plane index, (output, (a, b))).
     type Plane<'a> = (usize, (&'a mut [MaybeUninit<f32>], (&'a [f32], &'a [f32])));
     let fill_plane = |(p, (out, (a, b))): Plane<'_>| {
@@ -142,7 +152,10 @@ pub fn zip_planes<P>(
                 .enumerate()
                 .for_each(fill_plane);
         } else {
-            out.chunks_mut(plane).zip(a.chunks(plane).zip(b.chunks(plane))).enumerate().for_each(fill_plane);
+            out.chunks_mut(plane)
+                .zip(a.chunks(plane).zip(b.chunks(plane)))
+                .enumerate()
+                .for_each(fill_plane);
         }
     };
     // SAFETY: `out`, `a` and `b` have one length and are cut into the same planes, and
@@ -177,12 +190,17 @@ pub fn gather_strided(storage: &[f32], layout: &Layout) -> Vec<f32> {
     }
     let (cols, down_columns) = (blocks.cols, blocks.tiles_down_columns());
     let fill = |out: &mut [MaybeUninit<f32>]| {
-        fill_blocks(out, &blocks, tile_shape(cols, COPY_TILE_ELEMENTS)[0], |dst, [base], rows| {
-            for ([r0, c0], size) in tiles(rows, cols, down_columns, COPY_TILE_ELEMENTS) {
-                let source = blocks.patch(0, storage, base).at(r0, c0);
-                transpose_tile(source, size, &mut dst[r0 * cols + c0..], cols);
-            }
-        })
+        fill_blocks(
+            out,
+            &blocks,
+            tile_shape(cols, COPY_TILE_ELEMENTS)[0],
+            |dst, [base], rows| {
+                for ([r0, c0], size) in tiles(rows, cols, down_columns, COPY_TILE_ELEMENTS) {
+                    let source = blocks.patch(0, storage, base).at(r0, c0);
+                    transpose_tile(source, size, &mut dst[r0 * cols + c0..], cols);
+                }
+            },
+        )
     };
     // SAFETY: `fill_blocks` hands out every row of the output once, the tiles cover each
     // block, and `transpose_tile` writes every element of its tile.
@@ -208,13 +226,18 @@ pub fn map_strided(storage: &[f32], layout: &Layout, f: impl Fn(f32) -> f32 + Sy
             return;
         }
         let down_columns = blocks.tiles_down_columns();
-        fill_blocks(out, &blocks, tile_shape(cols, SCRATCH_TILE_ELEMENTS)[0], |dst, [base], rows| {
-            let mut scratch = Scratch::new();
-            for ([r0, c0], size) in tiles(rows, cols, down_columns, SCRATCH_TILE_ELEMENTS) {
-                let tile = scratch.fill(blocks.patch(0, storage, base).at(r0, c0), size);
-                map_patch(&mut dst[r0 * cols + c0..], cols, size, tile, &f);
-            }
-        });
+        fill_blocks(
+            out,
+            &blocks,
+            tile_shape(cols, SCRATCH_TILE_ELEMENTS)[0],
+            |dst, [base], rows| {
+                let mut scratch = Scratch::new();
+                for ([r0, c0], size) in tiles(rows, cols, down_columns, SCRATCH_TILE_ELEMENTS) {
+                    let tile = scratch.fill(blocks.patch(0, storage, base).at(r0, c0), size);
+                    map_patch(&mut dst[r0 * cols + c0..], cols, size, tile, &f);
+                }
+            },
+        );
     };
     // SAFETY: `fill_blocks` hands out every row of the output once; the row loop covers
     // each block and the tiles cover it too, and `map_patch` writes every element of the
@@ -250,16 +273,29 @@ pub fn zip_strided(
             return;
         }
         let down_columns = blocks.tiles_down_columns();
-        fill_blocks(out, &blocks, tile_shape(cols, SCRATCH_TILE_ELEMENTS)[0], |dst, bases, rows| {
-            let (mut scratch_x, mut scratch_y) = (Scratch::new(), Scratch::new());
-            for ([r0, c0], size) in tiles(rows, cols, down_columns, SCRATCH_TILE_ELEMENTS) {
-                // A transposed operand is read through its scratch tile, the other in place.
-                let [x, y] = [0, 1].map(|k| blocks.patch(k, data[k], bases[k]).at(r0, c0));
-                let x = if transposed[0] { scratch_x.fill(x, size) } else { x };
-                let y = if transposed[1] { scratch_y.fill(y, size) } else { y };
-                zip_patch(&mut dst[r0 * cols + c0..], cols, size, x, y, &f);
-            }
-        });
+        fill_blocks(
+            out,
+            &blocks,
+            tile_shape(cols, SCRATCH_TILE_ELEMENTS)[0],
+            |dst, bases, rows| {
+                let (mut scratch_x, mut scratch_y) = (Scratch::new(), Scratch::new());
+                for ([r0, c0], size) in tiles(rows, cols, down_columns, SCRATCH_TILE_ELEMENTS) {
+                    // A transposed operand is read through its scratch tile, the other in place.
+                    let [x, y] = [0, 1].map(|k| blocks.patch(k, data[k], bases[k]).at(r0, c0));
+                    let x = if transposed[0] {
+                        scratch_x.fill(x, size)
+                    } else {
+                        x
+                    };
+                    let y = if transposed[1] {
+                        scratch_y.fill(y, size)
+                    } else {
+                        y
+                    };
+                    zip_patch(&mut dst[r0 * cols + c0..], cols, size, x, y, &f);
+                }
+            },
+        );
     };
     // SAFETY: as in `map_strided`, with `zip_patch` writing every element of its patch.
     unsafe { filled_buffer(a_layout.numel(), fill) }
@@ -278,7 +314,10 @@ struct Patch<'a> {
 impl Patch<'_> {
     /// The patch from element `(r0, c0)` on.
     fn at(self, r0: usize, c0: usize) -> Self {
-        Patch { start: self.start + r0 * self.row_stride + c0 * self.col_stride, ..self }
+        Patch {
+            start: self.start + r0 * self.row_stride + c0 * self.col_stride,
+            ..self
+        }
     }
 
     /// True when its `rows × cols` elements follow one another with stride
@@ -321,7 +360,12 @@ fn zip_patch(
         return zip_run(&mut dst[..rows * cols], x, y, f);
     }
     for r in 0..rows {
-        zip_run(&mut dst[r * dst_stride..][..cols], x.at(r, 0), y.at(r, 0), f);
+        zip_run(
+            &mut dst[r * dst_stride..][..cols],
+            x.at(r, 0),
+            y.at(r, 0),
+            f,
+        );
     }
 }
 
@@ -332,9 +376,12 @@ fn zip_patch(
 fn map_run(dst: &mut [MaybeUninit<f32>], x: Patch, f: &impl Fn(f32) -> f32) {
     let (len, data, start) = (dst.len(), x.data, x.start);
     match x.col_stride {
-        1 => dst.iter_mut().zip(&data[start..][..len]).for_each(|(d, &v)| {
-            d.write(f(v));
-        }),
+        1 => dst
+            .iter_mut()
+            .zip(&data[start..][..len])
+            .for_each(|(d, &v)| {
+                d.write(f(v));
+            }),
         0 => {
             let value = f(data[start]);
             dst.iter_mut().for_each(|d| {
@@ -399,7 +446,10 @@ impl<const K: usize> Blocks<K> {
         // Pad in front to rank 2 with size-1 dimensions (their stride is never used).
         let padding = 2usize.saturating_sub(merged[0].rank());
         let padded = |dims: &[usize], fill: usize| -> Vec<usize> {
-            std::iter::repeat(fill).take(padding).chain(dims.iter().copied()).collect()
+            std::iter::repeat(fill)
+                .take(padding)
+                .chain(dims.iter().copied())
+                .collect()
         };
         let shape = padded(merged[0].shape(), 1);
         let strides: [Vec<usize>; K] = std::array::from_fn(|k| padded(merged[k].strides(), 0));
@@ -421,7 +471,12 @@ impl<const K: usize> Blocks<K> {
 
     /// Operand `k`'s part of a block whose first element is at `base` in `data`.
     fn patch<'a>(&self, k: usize, data: &'a [f32], base: usize) -> Patch<'a> {
-        Patch { data, start: base, row_stride: self.row_strides[k], col_stride: self.col_strides[k] }
+        Patch {
+            data,
+            start: base,
+            row_stride: self.row_strides[k],
+            col_stride: self.col_strides[k],
+        }
     }
 
     /// True when operand `k` runs down the columns of the block (row stride 1) and jumps
@@ -437,7 +492,13 @@ impl<const K: usize> Blocks<K> {
     /// row stride is `cols`, is written in sequential runs).
     fn tiles_down_columns(&self) -> bool {
         let largest_col_stride = self.col_strides.iter().copied().max().unwrap_or(0);
-        let largest_row_stride = self.row_strides.iter().copied().chain([self.cols]).max().unwrap_or(0);
+        let largest_row_stride = self
+            .row_strides
+            .iter()
+            .copied()
+            .chain([self.cols])
+            .max()
+            .unwrap_or(0);
         largest_col_stride > largest_row_stride
     }
 }
@@ -460,11 +521,16 @@ fn fill_blocks<const K: usize>(
         return;
     }
     let fill_rows = |first_row: usize, mut dst: &mut [MaybeUninit<f32>]| {
-        let mut plane_origins = blocks.planes.each_ref().map(|p| p.offsets_from(first_row / rows));
+        let mut plane_origins = blocks
+            .planes
+            .each_ref()
+            .map(|p| p.offsets_from(first_row / rows));
         let (mut row, mut rows_left) = (first_row % rows, dst.len() / cols);
         while rows_left > 0 {
             let bases = std::array::from_fn(|k| {
-                let origin = plane_origins[k].next().expect("the output has as many planes as the views");
+                let origin = plane_origins[k]
+                    .next()
+                    .expect("the output has as many planes as the views");
                 origin + row * blocks.row_strides[k]
             });
             let count = (rows - row).min(rows_left);
@@ -521,9 +587,16 @@ fn tiles(
     let [tile_rows, tile_cols] = tile_shape(cols, elements);
     let (down, across) = (rows.div_ceil(tile_rows), cols.div_ceil(tile_cols));
     (0..down * across).map(move |i| {
-        let (r, c) = if down_columns { (i % down, i / down) } else { (i / across, i % across) };
+        let (r, c) = if down_columns {
+            (i % down, i / down)
+        } else {
+            (i / across, i % across)
+        };
         let (r0, c0) = (r * tile_rows, c * tile_cols);
-        ([r0, c0], [tile_rows.min(rows - r0), tile_cols.min(cols - c0)])
+        (
+            [r0, c0],
+            [tile_rows.min(rows - r0), tile_cols.min(cols - c0)],
+        )
     })
 }
 
@@ -535,20 +608,31 @@ struct Scratch {
 
 impl Scratch {
     fn new() -> Self {
-        Scratch { tile: [MaybeUninit::uninit(); SCRATCH_TILE_ELEMENTS] }
+        Scratch {
+            tile: [MaybeUninit::uninit(); SCRATCH_TILE_ELEMENTS],
+        }
     }
 
     /// Transpose the `size[0] × size[1]` patch `x` (row stride 1) into the scratch tile,
     /// densely (row stride `size[1]`), and return the tile as a patch.
     fn fill(&mut self, x: Patch, size @ [rows, cols]: [usize; 2]) -> Patch<'_> {
-        assert!(rows * cols <= SCRATCH_TILE_ELEMENTS, "scratch: {rows} x {cols} patch");
+        assert!(
+            rows * cols <= SCRATCH_TILE_ELEMENTS,
+            "scratch: {rows} x {cols} patch"
+        );
         transpose_tile(x, size, &mut self.tile, cols);
         let written = &self.tile[..rows * cols];
         // SAFETY: `transpose_tile` wrote every element of the `rows × cols` patch, which
         // with row stride `cols` is the first `rows * cols` elements of the tile; and
         // `MaybeUninit<f32>` has the layout of `f32`.
-        let data = unsafe { std::slice::from_raw_parts(written.as_ptr().cast::<f32>(), written.len()) };
-        Patch { data, start: 0, row_stride: cols, col_stride: 1 }
+        let data =
+            unsafe { std::slice::from_raw_parts(written.as_ptr().cast::<f32>(), written.len()) };
+        Patch {
+            data,
+            start: 0,
+            row_stride: cols,
+            col_stride: 1,
+        }
     }
 }
 
@@ -560,14 +644,25 @@ fn transpose_tile(
     dst: &mut [MaybeUninit<f32>],
     dst_stride: usize,
 ) {
-    assert_eq!(x.row_stride, 1, "transpose_tile: the patch must run down its columns");
+    assert_eq!(
+        x.row_stride, 1,
+        "transpose_tile: the patch must run down its columns"
+    );
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx") {
         // SAFETY: the CPU supports AVX, checked just above.
         unsafe { avx::transpose_tile(x.data, x.start, x.col_stride, size, dst, dst_stride) };
         return;
     }
-    transpose_scalar(x.data, x.start, x.col_stride, 0..rows, 0..cols, dst, dst_stride);
+    transpose_scalar(
+        x.data,
+        x.start,
+        x.col_stride,
+        0..rows,
+        0..cols,
+        dst,
+        dst_stride,
+    );
 }
 
 /// [`transpose_tile`] one element at a time, for the given rows and columns of the patch.
@@ -620,8 +715,14 @@ mod avx {
         }
         // The last element of the patch and of the tile, so that every 8 x 8 block in
         // between is in bounds without checking each.
-        assert!(start + (rows - 1) + (cols - 1) * col_stride < src.len(), "transpose_tile: source too short");
-        assert!((rows - 1) * dst_stride + cols <= dst.len(), "transpose_tile: destination too short");
+        assert!(
+            start + (rows - 1) + (cols - 1) * col_stride < src.len(),
+            "transpose_tile: source too short"
+        );
+        assert!(
+            (rows - 1) * dst_stride + cols <= dst.len(),
+            "transpose_tile: destination too short"
+        );
         let (whole_rows, whole_cols) = (rows - rows % 8, cols - cols % 8);
         let (src_ptr, dst_ptr) = (src.as_ptr().add(start), dst.as_mut_ptr().cast::<f32>());
         for r in (0..whole_rows).step_by(8) {
@@ -637,8 +738,24 @@ mod avx {
                 );
             }
         }
-        transpose_scalar(src, start, col_stride, whole_rows..rows, 0..cols, dst, dst_stride);
-        transpose_scalar(src, start, col_stride, 0..whole_rows, whole_cols..cols, dst, dst_stride);
+        transpose_scalar(
+            src,
+            start,
+            col_stride,
+            whole_rows..rows,
+            0..cols,
+            dst,
+            dst_stride,
+        );
+        transpose_scalar(
+            src,
+            start,
+            col_stride,
+            0..whole_rows,
+            whole_cols..cols,
+            dst,
+            dst_stride,
+        );
     }
 
     /// `dst[i * dst_stride + j] = src[j * src_stride + i]` for `i, j < 8`.
@@ -683,14 +800,29 @@ mod tests {
     #[test]
     fn map_and_zip_planes_apply_each_planes_constants() {
         for (planes, plane) in [(3, 5), (40, 1000), (1, 1)] {
-            let a: Vec<f32> = (0..planes * plane).map(|i| (i % 97) as f32 - 40.0).collect();
+            let a: Vec<f32> = (0..planes * plane)
+                .map(|i| (i % 97) as f32 - 40.0)
+                .collect();
             let b: Vec<f32> = (0..planes * plane).map(|i| (i % 13) as f32 * 0.5).collect();
-            let mapped = map_planes(&a, plane, |p| (p as f32, 1.0 - p as f32), |x, &(s, t)| x * s + t);
+            let mapped = map_planes(
+                &a,
+                plane,
+                |p| (p as f32, 1.0 - p as f32),
+                |x, &(s, t)| x * s + t,
+            );
             let zipped = zip_planes(&a, &b, plane, |p| p as f32, |x, y, &s| x - s * y);
             for i in 0..planes * plane {
                 let p = (i / plane) as f32;
-                assert_eq!(mapped[i], a[i] * p + (1.0 - p), "map_planes at {i} ({planes} x {plane})");
-                assert_eq!(zipped[i], a[i] - p * b[i], "zip_planes at {i} ({planes} x {plane})");
+                assert_eq!(
+                    mapped[i],
+                    a[i] * p + (1.0 - p),
+                    "map_planes at {i} ({planes} x {plane})"
+                );
+                assert_eq!(
+                    zipped[i],
+                    a[i] - p * b[i],
+                    "zip_planes at {i} ({planes} x {plane})"
+                );
             }
         }
         assert!(map_planes(&[], 0, |_| (), |x, _| x).is_empty());
@@ -707,17 +839,27 @@ mod tests {
         let dst_stride = max_cols + 5;
         let small = (1..=40).flat_map(|rows| (1..=40).map(move |cols| [rows, cols]));
         let tile_shapes = [3, 16, 100, 5000].map(|cols| tile_shape(cols, COPY_TILE_ELEMENTS));
-        let sizes = small.chain(tile_shapes).chain([tile_shape(16, SCRATCH_TILE_ELEMENTS)]);
+        let sizes = small
+            .chain(tile_shapes)
+            .chain([tile_shape(16, SCRATCH_TILE_ELEMENTS)]);
         for [rows, cols] in sizes {
             {
                 let mut fast = vec![MaybeUninit::new(-1.0); max_rows * dst_stride];
                 let mut slow = fast.clone();
-                let patch = Patch { data: &src, start: 3, row_stride: 1, col_stride };
+                let patch = Patch {
+                    data: &src,
+                    start: 3,
+                    row_stride: 1,
+                    col_stride,
+                };
                 transpose_tile(patch, [rows, cols], &mut fast, dst_stride);
                 transpose_scalar(&src, 3, col_stride, 0..rows, 0..cols, &mut slow, dst_stride);
                 // SAFETY: both buffers were initialised in full (to -1) before the writes.
-                let read =
-                    |b: &[MaybeUninit<f32>]| b.iter().map(|v| unsafe { v.assume_init() }).collect::<Vec<_>>();
+                let read = |b: &[MaybeUninit<f32>]| {
+                    b.iter()
+                        .map(|v| unsafe { v.assume_init() })
+                        .collect::<Vec<_>>()
+                };
                 let (fast, slow) = (read(&fast), read(&slow));
                 assert_eq!(fast, slow, "{rows} x {cols}");
                 assert_eq!(

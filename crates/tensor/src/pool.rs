@@ -27,17 +27,27 @@ impl Pool2dSpec {
     /// A square `kernel × kernel` window with stride `kernel` (PyTorch's default) and
     /// no padding.
     pub fn new(kernel: usize) -> Pool2dSpec {
-        Pool2dSpec { kernel: [kernel, kernel], stride: [kernel, kernel], padding: [0, 0] }
+        Pool2dSpec {
+            kernel: [kernel, kernel],
+            stride: [kernel, kernel],
+            padding: [0, 0],
+        }
     }
 
     /// The same stride along both axes (builder style).
     pub fn stride(self, stride: usize) -> Pool2dSpec {
-        Pool2dSpec { stride: [stride, stride], ..self }
+        Pool2dSpec {
+            stride: [stride, stride],
+            ..self
+        }
     }
 
     /// The same padding on all four sides.
     pub fn padding(self, padding: usize) -> Pool2dSpec {
-        Pool2dSpec { padding: [padding, padding], ..self }
+        Pool2dSpec {
+            padding: [padding, padding],
+            ..self
+        }
     }
 
     /// `[n, c, out_h, out_w]` for an input of shape `input`:
@@ -48,7 +58,11 @@ impl Pool2dSpec {
     /// exceeds half the window (as PyTorch refuses), or the window is larger than the
     /// padded input; the message names `op` and the shape.
     pub fn output_shape(&self, op: &str, input: &[usize]) -> [usize; 4] {
-        assert_eq!(input.len(), 4, "{op}: needs input [n, c, h, w], got {input:?}");
+        assert_eq!(
+            input.len(),
+            4,
+            "{op}: needs input [n, c, h, w], got {input:?}"
+        );
         let mut out = [input[0], input[1], 0, 0];
         for axis in 0..2 {
             let (k, s, p) = (self.kernel[axis], self.stride[axis], self.padding[axis]);
@@ -86,9 +100,13 @@ fn over_planes<T: Send>(
         return;
     }
     if worth_parallel(input.len()) {
-        out.par_chunks_mut(out_plane).zip(input.par_chunks(in_plane)).for_each(|(o, i)| f(i, o));
+        out.par_chunks_mut(out_plane)
+            .zip(input.par_chunks(in_plane))
+            .for_each(|(o, i)| f(i, o));
     } else {
-        out.chunks_mut(out_plane).zip(input.chunks(in_plane)).for_each(|(o, i)| f(i, o));
+        out.chunks_mut(out_plane)
+            .zip(input.chunks(in_plane))
+            .for_each(|(o, i)| f(i, o));
     }
 }
 
@@ -109,33 +127,42 @@ impl Tensor {
     pub fn max_pool2d(&self, spec: Pool2dSpec) -> (Tensor, Vec<u32>) {
         let out_shape = spec.output_shape("max_pool2d", self.shape());
         let (h, w, oh, ow) = (self.shape()[2], self.shape()[3], out_shape[2], out_shape[3]);
-        assert!(h * w <= u32::MAX as usize, "max_pool2d: planes of {h}x{w} are too large to index");
+        assert!(
+            h * w <= u32::MAX as usize,
+            "max_pool2d: planes of {h}x{w} are too large to index"
+        );
         let x = self.contiguous();
         let total: usize = out_shape.iter().product();
         let mut out = vec![(0.0f32, 0u32); total];
-        over_planes(x.as_slice().expect("contiguous"), h * w, &mut out, oh * ow, |plane, out| {
-            for oy in 0..oh {
-                let (y0, y1) = spec.window(0, oy, h);
-                for ox in 0..ow {
-                    let (x0, x1) = spec.window(1, ox, w);
-                    let mut best = (f32::NEG_INFINITY, (y0 * w + x0) as u32);
-                    for y in y0..y1 {
-                        for (xi, &v) in plane[y * w + x0..y * w + x1].iter().enumerate() {
-                            if v > best.0 || v.is_nan() {
-                                best = (v, (y * w + x0 + xi) as u32);
-                                if v.is_nan() {
-                                    break;
+        over_planes(
+            x.as_slice().expect("contiguous"),
+            h * w,
+            &mut out,
+            oh * ow,
+            |plane, out| {
+                for oy in 0..oh {
+                    let (y0, y1) = spec.window(0, oy, h);
+                    for ox in 0..ow {
+                        let (x0, x1) = spec.window(1, ox, w);
+                        let mut best = (f32::NEG_INFINITY, (y0 * w + x0) as u32);
+                        for y in y0..y1 {
+                            for (xi, &v) in plane[y * w + x0..y * w + x1].iter().enumerate() {
+                                if v > best.0 || v.is_nan() {
+                                    best = (v, (y * w + x0 + xi) as u32);
+                                    if v.is_nan() {
+                                        break;
+                                    }
                                 }
                             }
+                            if best.0.is_nan() {
+                                break;
+                            }
                         }
-                        if best.0.is_nan() {
-                            break;
-                        }
+                        out[oy * ow + ox] = best;
                     }
-                    out[oy * ow + ox] = best;
                 }
-            }
-        });
+            },
+        );
         let (values, indices): (Vec<f32>, Vec<u32>) = out.into_iter().unzip();
         (Tensor::from_contiguous(values, &out_shape), indices)
     }
@@ -157,16 +184,24 @@ impl Tensor {
         let scale = 1.0 / (spec.kernel[0] * spec.kernel[1]) as f32;
         let x = self.contiguous();
         let mut out = vec![0.0f32; out_shape.iter().product()];
-        over_planes(x.as_slice().expect("contiguous"), h * w, &mut out, oh * ow, |plane, out| {
-            for oy in 0..oh {
-                let (y0, y1) = spec.window(0, oy, h);
-                for ox in 0..ow {
-                    let (x0, x1) = spec.window(1, ox, w);
-                    let sum: f32 = (y0..y1).map(|y| plane[y * w + x0..y * w + x1].iter().sum::<f32>()).sum();
-                    out[oy * ow + ox] = sum * scale;
+        over_planes(
+            x.as_slice().expect("contiguous"),
+            h * w,
+            &mut out,
+            oh * ow,
+            |plane, out| {
+                for oy in 0..oh {
+                    let (y0, y1) = spec.window(0, oy, h);
+                    for ox in 0..ow {
+                        let (x0, x1) = spec.window(1, ox, w);
+                        let sum: f32 = (y0..y1)
+                            .map(|y| plane[y * w + x0..y * w + x1].iter().sum::<f32>())
+                            .sum();
+                        out[oy * ow + ox] = sum * scale;
+                    }
                 }
-            }
-        });
+            },
+        );
         Tensor::from_contiguous(out, &out_shape)
     }
 
@@ -178,14 +213,30 @@ impl Tensor {
     /// # Panics
     /// When the input is not of rank 4.
     pub fn global_avg_pool2d(&self) -> Tensor {
-        assert_eq!(self.rank(), 4, "global_avg_pool2d: needs [n, c, h, w], got {:?}", self.shape());
-        let [n, c, h, w] = [self.shape()[0], self.shape()[1], self.shape()[2], self.shape()[3]];
+        assert_eq!(
+            self.rank(),
+            4,
+            "global_avg_pool2d: needs [n, c, h, w], got {:?}",
+            self.shape()
+        );
+        let [n, c, h, w] = [
+            self.shape()[0],
+            self.shape()[1],
+            self.shape()[2],
+            self.shape()[3],
+        ];
         let x = self.contiguous();
         let mut out = vec![0.0f32; n * c];
         let scale = 1.0 / (h * w).max(1) as f64;
-        over_planes(x.as_slice().expect("contiguous"), h * w, &mut out, 1, |plane, out| {
-            out[0] = (plane.iter().map(|&v| v as f64).sum::<f64>() * scale) as f32;
-        });
+        over_planes(
+            x.as_slice().expect("contiguous"),
+            h * w,
+            &mut out,
+            1,
+            |plane, out| {
+                out[0] = (plane.iter().map(|&v| v as f64).sum::<f64>() * scale) as f32;
+            },
+        );
         Tensor::from_contiguous(out, &[n, c])
     }
 }
@@ -247,18 +298,24 @@ pub fn avg_pool2d_backward(grad_out: &Tensor, input_shape: &[usize], spec: Pool2
     let mut dx = vec![0.0f32; input_shape.iter().product()];
     // Planes of the input gradient are written by their own task; each reads its own
     // plane of the output gradient.
-    over_planes(g.as_slice().expect("contiguous"), oh * ow, &mut dx, h * w, |g, dx| {
-        for oy in 0..oh {
-            let (y0, y1) = spec.window(0, oy, h);
-            for ox in 0..ow {
-                let (x0, x1) = spec.window(1, ox, w);
-                let v = g[oy * ow + ox] * scale;
-                for y in y0..y1 {
-                    dx[y * w + x0..y * w + x1].iter_mut().for_each(|d| *d += v);
+    over_planes(
+        g.as_slice().expect("contiguous"),
+        oh * ow,
+        &mut dx,
+        h * w,
+        |g, dx| {
+            for oy in 0..oh {
+                let (y0, y1) = spec.window(0, oy, h);
+                for ox in 0..ow {
+                    let (x0, x1) = spec.window(1, ox, w);
+                    let v = g[oy * ow + ox] * scale;
+                    for y in y0..y1 {
+                        dx[y * w + x0..y * w + x1].iter_mut().for_each(|d| *d += v);
+                    }
                 }
             }
-        }
-    });
+        },
+    );
     Tensor::from_contiguous(dx, input_shape)
 }
 
@@ -277,7 +334,13 @@ pub fn global_avg_pool2d_backward(grad_out: &Tensor, input_shape: &[usize]) -> T
     let scale = 1.0 / plane.max(1) as f32;
     let g = grad_out.contiguous();
     let mut dx = vec![0.0f32; input_shape.iter().product()];
-    over_planes(g.as_slice().expect("contiguous"), 1, &mut dx, plane, |g, dx| dx.fill(g[0] * scale));
+    over_planes(
+        g.as_slice().expect("contiguous"),
+        1,
+        &mut dx,
+        plane,
+        |g, dx| dx.fill(g[0] * scale),
+    );
     Tensor::from_contiguous(dx, input_shape)
 }
 
@@ -288,7 +351,11 @@ mod tests {
     #[test]
     fn max_pool_matches_hand_computed_windows() {
         // One 4x4 plane, 2x2 windows.
-        let x = Tensor::from_vec((0..16).map(|v| ((v * 7) % 16) as f32).collect(), &[1, 1, 4, 4]).unwrap();
+        let x = Tensor::from_vec(
+            (0..16).map(|v| ((v * 7) % 16) as f32).collect(),
+            &[1, 1, 4, 4],
+        )
+        .unwrap();
         let (y, idx) = x.max_pool2d(Pool2dSpec::new(2));
         // plane: 0 7 14 5 / 12 3 10 1 / 8 15 6 13 / 4 11 2 9
         assert_eq!(y.to_vec(), vec![12.0, 14.0, 15.0, 13.0]);

@@ -17,7 +17,7 @@
 
 use rayon::prelude::*;
 
-use crate::parallel::{MIN_CHUNK, worth_parallel};
+use crate::parallel::{worth_parallel, MIN_CHUNK};
 use crate::tensor::Tensor;
 
 /// Independent accumulators in a run sum: wide enough for 8-lane SIMD.
@@ -57,10 +57,17 @@ impl Tensor {
     /// When a dimension is out of range or repeated.
     pub fn mean_dims(&self, dims: &[usize], keepdim: bool) -> Tensor {
         let reduced = self.reduced_mask("mean_dims", dims);
-        let count: usize = self.shape().iter().zip(&reduced).filter(|(_, &r)| r).map(|(&d, _)| d).product();
+        let count: usize = self
+            .shape()
+            .iter()
+            .zip(&reduced)
+            .filter(|(_, &r)| r)
+            .map(|(&d, _)| d)
+            .product();
         let scale = 1.0 / count as f64;
         let mut sums = sum_masked(self, &reduced);
-        sums.iter_mut().for_each(|s| *s = (*s as f64 * scale) as f32);
+        sums.iter_mut()
+            .for_each(|s| *s = (*s as f64 * scale) as f32);
         Tensor::from_contiguous(sums, &reduced_shape(self.shape(), &reduced, keepdim))
     }
 
@@ -107,7 +114,11 @@ impl Tensor {
     /// # Panics
     /// When the tensor is empty.
     pub fn max_all(&self) -> f32 {
-        assert!(self.numel() > 0, "max_all: empty tensor of shape {:?}", self.shape());
+        assert!(
+            self.numel() > 0,
+            "max_all: empty tensor of shape {:?}",
+            self.shape()
+        );
         let source = self.contiguous();
         let data = source.as_slice().expect("contiguous");
         data[argmax_slice(data)]
@@ -125,13 +136,20 @@ impl Tensor {
         let from = self.shape();
         let extra = from.len().checked_sub(shape.len());
         let compatible = extra.is_some_and(|extra| {
-            shape.iter().zip(&from[extra..]).all(|(&want, &have)| want == have || want == 1)
+            shape
+                .iter()
+                .zip(&from[extra..])
+                .all(|(&want, &have)| want == have || want == 1)
         });
-        assert!(compatible, "sum_to: cannot sum shape {from:?} down to {shape:?}");
+        assert!(
+            compatible,
+            "sum_to: cannot sum shape {from:?} down to {shape:?}"
+        );
         let extra = extra.expect("checked above");
         // Summing a size-1 dimension changes nothing, so only the others are reduced.
-        let reduced: Vec<bool> =
-            (0..from.len()).map(|d| from[d] != 1 && (d < extra || shape[d - extra] == 1)).collect();
+        let reduced: Vec<bool> = (0..from.len())
+            .map(|d| from[d] != 1 && (d < extra || shape[d - extra] == 1))
+            .collect();
         if !reduced.contains(&true) {
             // Only size-1 leading dimensions to drop: a view.
             let mut t = self.clone();
@@ -148,7 +166,11 @@ impl Tensor {
         let mut reduced = vec![false; self.rank()];
         for &d in dims {
             self.check_dim(op, d);
-            assert!(!reduced[d], "{op}: dim {d} repeated in {dims:?} for shape {:?}", self.shape());
+            assert!(
+                !reduced[d],
+                "{op}: dim {d} repeated in {dims:?} for shape {:?}",
+                self.shape()
+            );
             reduced[d] = true;
         }
         reduced
@@ -158,9 +180,16 @@ impl Tensor {
     /// (moving `dim` last and copying if needed).
     fn rows_along(&self, op: &str, dim: usize) -> Rows {
         self.check_dim(op, dim);
-        assert!(self.shape()[dim] > 0, "{op}: dim {dim} of shape {:?} is empty", self.shape());
+        assert!(
+            self.shape()[dim] > 0,
+            "{op}: dim {dim} of shape {:?} is empty",
+            self.shape()
+        );
         let source = self.permute(&dim_last_order(self.rank(), dim)).contiguous();
-        Rows { len: self.shape()[dim], source }
+        Rows {
+            len: self.shape()[dim],
+            source,
+        }
     }
 }
 
@@ -179,7 +208,10 @@ impl Rows {
     fn map_rows<T: Send>(&self, f: impl Fn(&[f32]) -> T + Sync) -> Vec<T> {
         let data = self.source.as_slice().expect("contiguous");
         if worth_parallel(data.len()) {
-            data.par_chunks(self.len).with_min_len((MIN_CHUNK / self.len).max(1)).map(&f).collect()
+            data.par_chunks(self.len)
+                .with_min_len((MIN_CHUNK / self.len).max(1))
+                .map(&f)
+                .collect()
         } else {
             data.chunks(self.len).map(f).collect()
         }
@@ -204,7 +236,9 @@ fn sum_masked(t: &Tensor, reduced: &[bool]) -> Vec<f32> {
     let shape = t.shape();
     // Size-1 dimensions are irrelevant to where the reduced block lies.
     let first = (0..shape.len()).find(|&d| reduced[d] && shape[d] != 1);
-    let last = (0..shape.len()).rev().find(|&d| reduced[d] && shape[d] != 1);
+    let last = (0..shape.len())
+        .rev()
+        .find(|&d| reduced[d] && shape[d] != 1);
     let (Some(first), Some(last)) = (first, last) else {
         return t.contiguous().to_vec(); // nothing (of size > 1) to reduce
     };
@@ -216,8 +250,13 @@ fn sum_masked(t: &Tensor, reduced: &[bool]) -> Vec<f32> {
         (t.contiguous(), outer, count, inner)
     } else {
         let kept = (0..shape.len()).filter(|&d| !reduced[d]);
-        let order: Vec<usize> = kept.chain((0..shape.len()).filter(|&d| reduced[d])).collect();
-        let count: usize = (0..shape.len()).filter(|&d| reduced[d]).map(|d| shape[d]).product();
+        let order: Vec<usize> = kept
+            .chain((0..shape.len()).filter(|&d| reduced[d]))
+            .collect();
+        let count: usize = (0..shape.len())
+            .filter(|&d| reduced[d])
+            .map(|d| shape[d])
+            .product();
         let outer = t.numel() / count.max(1);
         (t.permute(&order).contiguous(), outer, count, 1)
     };
@@ -246,7 +285,9 @@ fn sum_blocks(data: &[f32], outer: usize, count: usize, inner: usize) -> Vec<f32
             }
         }
     } else if parallel && outer >= rayon::current_num_threads() {
-        out.par_chunks_mut(inner).zip(data.par_chunks(block)).for_each(|(o, rows)| sum_rows_into(rows, o));
+        out.par_chunks_mut(inner)
+            .zip(data.par_chunks(block))
+            .for_each(|(o, rows)| sum_rows_into(rows, o));
     } else {
         for (o, rows) in out.chunks_mut(inner).zip(data.chunks(block)) {
             if parallel {
@@ -264,8 +305,11 @@ fn sum_blocks(data: &[f32], outer: usize, count: usize, inner: usize) -> Vec<f32
 /// so the result does not depend on the number of threads or on scheduling.
 pub(crate) fn sum_slice(x: &[f32]) -> f64 {
     if worth_parallel(x.len()) {
-        let blocks: Vec<f32> =
-            x.par_chunks(BLOCK).with_min_len((MIN_CHUNK / BLOCK).max(1)).map(block_sum).collect();
+        let blocks: Vec<f32> = x
+            .par_chunks(BLOCK)
+            .with_min_len((MIN_CHUNK / BLOCK).max(1))
+            .map(block_sum)
+            .collect();
         blocks.iter().map(|&b| b as f64).sum()
     } else {
         sum_run(x)
@@ -297,7 +341,10 @@ fn sum_rows_into(rows: &[f32], out: &mut [f32]) {
     let mut partial = vec![0.0f32; inner];
     for block in rows.chunks(ROW_BLOCK * inner) {
         row_block_sum(block, &mut partial);
-        total.iter_mut().zip(&partial).for_each(|(t, &p)| *t += p as f64);
+        total
+            .iter_mut()
+            .zip(&partial)
+            .for_each(|(t, &p)| *t += p as f64);
     }
     out.iter_mut().zip(total).for_each(|(o, t)| *o = t as f32);
 }
@@ -324,7 +371,10 @@ fn sum_rows_into_parallel(rows: &[f32], out: &mut [f32]) {
         .collect();
     let mut total = vec![0.0f64; inner];
     for partial in &partials {
-        total.iter_mut().zip(partial).for_each(|(t, &p)| *t += p as f64);
+        total
+            .iter_mut()
+            .zip(partial)
+            .for_each(|(t, &p)| *t += p as f64);
     }
     out.iter_mut().zip(total).for_each(|(o, t)| *o = t as f32);
 }

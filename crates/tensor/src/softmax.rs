@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 
 use crate::exp::{exp_shifted_into, sum_exp_shifted};
-use crate::parallel::{MIN_CHUNK, worth_parallel};
+use crate::parallel::{worth_parallel, MIN_CHUNK};
 use crate::reduce::dim_last_order;
 use crate::tensor::Tensor;
 
@@ -38,7 +38,11 @@ impl Tensor {
     /// # Panics
     /// When the tensor is a scalar.
     pub fn softmax_with_logsumexp(&self) -> (Tensor, Vec<f32>) {
-        assert!(self.rank() >= 1, "softmax_with_logsumexp: needs rank >= 1, got shape {:?}", self.shape());
+        assert!(
+            self.rank() >= 1,
+            "softmax_with_logsumexp: needs rank >= 1, got shape {:?}",
+            self.shape()
+        );
         let len = self.shape()[self.rank() - 1];
         let rows = self.contiguous();
         let data = rows.as_slice().expect("contiguous");
@@ -106,7 +110,10 @@ impl Tensor {
             return Tensor::full(&shape, f32::NEG_INFINITY);
         }
         let values: Vec<f32> = if worth_parallel(data.len()) {
-            data.par_chunks(len).with_min_len((MIN_CHUNK / len).max(1)).map(logsumexp_row).collect()
+            data.par_chunks(len)
+                .with_min_len((MIN_CHUNK / len).max(1))
+                .map(logsumexp_row)
+                .collect()
         } else {
             data.chunks(len).map(logsumexp_row).collect()
         };
@@ -134,7 +141,9 @@ impl Tensor {
                     .with_min_len((MIN_CHUNK / len).max(1))
                     .for_each(|(o, x)| f(x, o));
             } else {
-                out.chunks_mut(len).zip(data.chunks(len)).for_each(|(o, x)| f(x, o));
+                out.chunks_mut(len)
+                    .zip(data.chunks(len))
+                    .for_each(|(o, x)| f(x, o));
             }
         }
         let result = Tensor::from_contiguous(out, rows.shape());
@@ -160,8 +169,16 @@ fn row_shift(x: &[f32]) -> f32 {
             *lane = lane.max(v);
         }
     }
-    let max = lanes.iter().chain(groups.remainder()).copied().fold(f32::NEG_INFINITY, f32::max);
-    if max.is_finite() { max } else { 0.0 }
+    let max = lanes
+        .iter()
+        .chain(groups.remainder())
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    if max.is_finite() {
+        max
+    } else {
+        0.0
+    }
 }
 
 /// `ln Σ exp(x)` of one row (`exp` dominates the cost).

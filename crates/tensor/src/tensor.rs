@@ -48,7 +48,10 @@ impl Tensor {
     /// Wrap a buffer known (by construction) to match `shape`.
     pub(crate) fn from_contiguous(data: Vec<f32>, shape: &[usize]) -> Tensor {
         debug_assert_eq!(data.len(), shape.iter().product::<usize>());
-        Tensor { storage: Arc::new(data), layout: Layout::contiguous(shape) }
+        Tensor {
+            storage: Arc::new(data),
+            layout: Layout::contiguous(shape),
+        }
     }
 
     /// A rank-0 tensor holding `value`.
@@ -163,7 +166,12 @@ impl Tensor {
     /// # Panics
     /// When the tensor does not hold exactly one element.
     pub fn item(&self) -> f32 {
-        assert_eq!(self.numel(), 1, "item: tensor of shape {:?} is not a single value", self.shape());
+        assert_eq!(
+            self.numel(),
+            1,
+            "item: tensor of shape {:?} is not a single value",
+            self.shape()
+        );
         self.storage[self.layout.offset()]
     }
 
@@ -203,15 +211,25 @@ impl Tensor {
         let _ = self.get(index);
         let mut storage = self.storage.as_ref().clone();
         storage[self.layout.offset_of(index)] = value;
-        Tensor { storage: Arc::new(storage), layout: self.layout.clone() }
+        Tensor {
+            storage: Arc::new(storage),
+            layout: self.layout.clone(),
+        }
     }
 
     pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
-        Tensor { storage: Arc::clone(&self.storage), layout }
+        Tensor {
+            storage: Arc::clone(&self.storage),
+            layout,
+        }
     }
 
     pub(crate) fn check_dim(&self, op: &str, dim: usize) {
-        assert!(dim < self.rank(), "{op}: dim {dim} out of range for shape {:?}", self.shape());
+        assert!(
+            dim < self.rank(),
+            "{op}: dim {dim} out of range for shape {:?}",
+            self.shape()
+        );
     }
 
     // ----------------------------------------------------------------------------
@@ -236,7 +254,8 @@ impl Tensor {
     /// When the element counts differ, or the shape has more than one `-1` or another
     /// negative entry: a shape is a programming decision, like an axis (PyTorch raises).
     pub fn reshape(&self, shape: &[isize]) -> Tensor {
-        let shape = infer_shape(shape, self.numel(), self.shape()).unwrap_or_else(|e| panic!("{e}"));
+        let shape =
+            infer_shape(shape, self.numel(), self.shape()).unwrap_or_else(|e| panic!("{e}"));
         self.reshape_to(&shape)
     }
 
@@ -246,7 +265,13 @@ impl Tensor {
     /// When the element counts differ.
     pub fn reshape_to(&self, shape: &[usize]) -> Tensor {
         if shape.iter().product::<usize>() != self.numel() {
-            panic!("{}", TensorError::ReshapeCount { from: self.shape().to_vec(), to: shape.to_vec() });
+            panic!(
+                "{}",
+                TensorError::ReshapeCount {
+                    from: self.shape().to_vec(),
+                    to: shape.to_vec()
+                }
+            );
         }
         let source = self.contiguous();
         let layout = source.layout.reshape_contiguous(shape);
@@ -268,7 +293,11 @@ impl Tensor {
     /// # Panics
     /// When the rank is below 2.
     pub fn t(&self) -> Tensor {
-        assert!(self.rank() >= 2, "t: needs rank >= 2, got shape {:?}", self.shape());
+        assert!(
+            self.rank() >= 2,
+            "t: needs rank >= 2, got shape {:?}",
+            self.shape()
+        );
         self.transpose(self.rank() - 2, self.rank() - 1)
     }
 
@@ -279,8 +308,14 @@ impl Tensor {
     pub fn permute(&self, order: &[usize]) -> Tensor {
         let mut seen = vec![false; self.rank()];
         let valid = order.len() == self.rank()
-            && order.iter().all(|&d| d < self.rank() && !std::mem::replace(&mut seen[d], true));
-        assert!(valid, "permute: {order:?} is not a permutation for shape {:?}", self.shape());
+            && order
+                .iter()
+                .all(|&d| d < self.rank() && !std::mem::replace(&mut seen[d], true));
+        assert!(
+            valid,
+            "permute: {order:?} is not a permutation for shape {:?}",
+            self.shape()
+        );
         self.with_layout(self.layout.permute(order))
     }
 
@@ -311,7 +346,11 @@ impl Tensor {
                 .iter()
                 .zip(&shape[shape.len() - self.rank()..])
                 .all(|(&have, &want)| have == want || have == 1);
-        assert!(compatible, "broadcast_to: cannot broadcast {:?} to {shape:?}", self.shape());
+        assert!(
+            compatible,
+            "broadcast_to: cannot broadcast {:?} to {shape:?}",
+            self.shape()
+        );
         if self.shape() == shape {
             return self.clone();
         }
@@ -323,7 +362,11 @@ impl Tensor {
     /// # Panics
     /// When `dim > rank`.
     pub fn unsqueeze(&self, dim: usize) -> Tensor {
-        assert!(dim <= self.rank(), "unsqueeze: dim {dim} out of range for shape {:?}", self.shape());
+        assert!(
+            dim <= self.rank(),
+            "unsqueeze: dim {dim} out of range for shape {:?}",
+            self.shape()
+        );
         self.with_layout(self.layout.unsqueeze(dim))
     }
 
@@ -333,13 +376,22 @@ impl Tensor {
     /// When `dim` is out of range or its size is not 1.
     pub fn squeeze(&self, dim: usize) -> Tensor {
         self.check_dim("squeeze", dim);
-        assert_eq!(self.shape()[dim], 1, "squeeze: dim {dim} of shape {:?} is not 1", self.shape());
+        assert_eq!(
+            self.shape()[dim],
+            1,
+            "squeeze: dim {dim} of shape {:?} is not 1",
+            self.shape()
+        );
         self.with_layout(self.layout.squeeze(dim))
     }
 
     /// Flatten dims `1..` into one: `[n, ...] -> [n, prod(...)]`.
     pub fn flatten_from(&self, start: usize) -> Tensor {
-        assert!(start <= self.rank(), "flatten_from: start {start} beyond shape {:?}", self.shape());
+        assert!(
+            start <= self.rank(),
+            "flatten_from: start {start} beyond shape {:?}",
+            self.shape()
+        );
         let mut shape: Vec<usize> = self.shape()[..start].to_vec();
         shape.push(self.shape()[start..].iter().product());
         self.reshape_to(&shape)
@@ -358,23 +410,38 @@ impl Tensor {
 
 /// Resolve a shape that may contain one `-1`.
 fn infer_shape(shape: &[isize], numel: usize, from: &[usize]) -> Result<Vec<usize>> {
-    let unknown: Vec<usize> = shape.iter().enumerate().filter(|(_, &d)| d == -1).map(|(i, _)| i).collect();
+    let unknown: Vec<usize> = shape
+        .iter()
+        .enumerate()
+        .filter(|(_, &d)| d == -1)
+        .map(|(i, _)| i)
+        .collect();
     if unknown.len() > 1 || shape.iter().any(|&d| d < -1) {
         return Err(TensorError::InvalidShape {
             op: "reshape",
             message: format!("shape {shape:?} may hold at most one -1 and no other negatives"),
         });
     }
-    let known: usize = shape.iter().filter(|&&d| d >= 0).map(|&d| d as usize).product();
+    let known: usize = shape
+        .iter()
+        .filter(|&&d| d >= 0)
+        .map(|&d| d as usize)
+        .product();
     let mut out: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
     if let Some(&i) = unknown.first() {
         if known == 0 || numel % known != 0 {
-            return Err(TensorError::ReshapeCount { from: from.to_vec(), to: out });
+            return Err(TensorError::ReshapeCount {
+                from: from.to_vec(),
+                to: out,
+            });
         }
         out[i] = numel / known;
     }
     if out.iter().product::<usize>() != numel {
-        return Err(TensorError::ReshapeCount { from: from.to_vec(), to: out });
+        return Err(TensorError::ReshapeCount {
+            from: from.to_vec(),
+            to: out,
+        });
     }
     Ok(out)
 }
@@ -382,8 +449,18 @@ fn infer_shape(shape: &[isize], numel: usize, from: &[usize]) -> Result<Vec<usiz
 impl fmt::Debug for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const SHOWN: usize = 8;
-        let values = self.layout.offsets().take(SHOWN).map(|o| self.storage[o]).collect::<Vec<_>>();
+        let values = self
+            .layout
+            .offsets()
+            .take(SHOWN)
+            .map(|o| self.storage[o])
+            .collect::<Vec<_>>();
         let more = if self.numel() > SHOWN { ", .." } else { "" };
-        write!(f, "Tensor(shape={:?}, strides={:?}, values={values:?}{more})", self.shape(), self.strides())
+        write!(
+            f,
+            "Tensor(shape={:?}, strides={:?}, values={values:?}{more})",
+            self.shape(),
+            self.strides()
+        )
     }
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use agdlab_tensor::{Indices, Tensor, TensorError};
-use common::{LAYOUTS, laid_out, ravel, unravel};
+use common::{laid_out, ravel, unravel, LAYOUTS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -41,7 +41,10 @@ fn concat_and_stack_every_dim_and_layout() {
         }
     }
     for dim in 0..4 {
-        let xs: Vec<Tensor> = LAYOUTS.iter().map(|l| laid_out(&[2, 3, 4], l, &mut rng)).collect();
+        let xs: Vec<Tensor> = LAYOUTS
+            .iter()
+            .map(|l| laid_out(&[2, 3, 4], l, &mut rng))
+            .collect();
         let s = Tensor::stack(&xs.iter().collect::<Vec<_>>(), dim);
         let mut shape = vec![2, 3, 4];
         shape.insert(dim, xs.len());
@@ -82,7 +85,11 @@ fn index_select_and_index_add_every_dim_and_layout() {
                 for (flat, &g) in sel.to_vec().iter().enumerate() {
                     let mut idx = unravel(flat, &out_shape);
                     idx[dim] = indices[idx[dim]];
-                    assert_eq!(g, t.get(&idx), "index_select {layout} dim {dim} {indices:?}");
+                    assert_eq!(
+                        g,
+                        t.get(&idx),
+                        "index_select {layout} dim {dim} {indices:?}"
+                    );
                 }
 
                 let src = laid_out(&out_shape, layout, &mut rng);
@@ -94,7 +101,12 @@ fn index_select_and_index_add_every_dim_and_layout() {
                     want[ravel(&idx, &shape)] += s as f64;
                 }
                 assert_eq!(added.shape(), shape);
-                common::assert_close(&added.to_vec(), &want, 1e-6, &format!("index_add {layout} dim {dim}"));
+                common::assert_close(
+                    &added.to_vec(),
+                    &want,
+                    1e-6,
+                    &format!("index_add {layout} dim {dim}"),
+                );
             }
         }
     }
@@ -119,7 +131,17 @@ fn indices_new_checks_length() {
     assert_eq!(ok.data(), [0, 1, 2, 0, 1, 2]);
     assert_eq!((ok.rank(), ok.numel()), (2, 6));
     let err = Indices::new(vec![0, 1], &[3]).unwrap_err();
-    assert!(matches!(err, TensorError::LengthMismatch { expected: 3, got: 2, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            TensorError::LengthMismatch {
+                expected: 3,
+                got: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -156,7 +178,12 @@ fn gather_and_scatter_add_every_dim_and_layout() {
                 want[ravel(&idx, &shape)] += src.get(&pos) as f64;
             }
             assert_eq!(out.shape(), shape);
-            common::assert_close(&out.to_vec(), &want, 1e-6, &format!("scatter_add {layout} dim {dim}"));
+            common::assert_close(
+                &out.to_vec(),
+                &want,
+                1e-6,
+                &format!("scatter_add {layout} dim {dim}"),
+            );
         }
     }
 }
@@ -194,7 +221,10 @@ fn scatter_add_panics_on_small_src() {
 fn one_hot_rows() {
     let t = Tensor::one_hot(&[2, 0, 1], 3);
     assert_eq!(t.shape(), [3, 3]);
-    assert_eq!(t.to_vec(), vec![0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+    assert_eq!(
+        t.to_vec(),
+        vec![0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    );
 }
 
 #[test]

@@ -3,9 +3,9 @@
 //! Layout bugs (a swapped stride, a forgotten offset) give wrong numbers only for
 //! some shapes, so every layout is tried at the odd sizes 1, 7, 65 and 129.
 
-use agdlab_tensor::{Tensor, matmul_into};
-use rand::SeedableRng;
+use agdlab_tensor::{matmul_into, Tensor};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 const SIZES: [usize; 4] = [1, 7, 65, 129];
 
@@ -21,18 +21,24 @@ enum Lay {
     NarrowedTransposed,
 }
 
-const LAYS: [Lay; 4] = [Lay::Contiguous, Lay::Transposed, Lay::Narrowed, Lay::NarrowedTransposed];
+const LAYS: [Lay; 4] = [
+    Lay::Contiguous,
+    Lay::Transposed,
+    Lay::Narrowed,
+    Lay::NarrowedTransposed,
+];
 
 fn matrix(rows: usize, cols: usize, lay: Lay, rng: &mut StdRng) -> Tensor {
     let t = match lay {
         Lay::Contiguous => Tensor::uniform(&[rows, cols], -1.0, 1.0, rng),
         Lay::Transposed => Tensor::uniform(&[cols, rows], -1.0, 1.0, rng).t(),
-        Lay::Narrowed => {
-            Tensor::uniform(&[rows + 3, cols + 5], -1.0, 1.0, rng).narrow(0, 2, rows).narrow(1, 3, cols)
-        }
-        Lay::NarrowedTransposed => {
-            Tensor::uniform(&[cols + 4, rows + 2], -1.0, 1.0, rng).narrow(0, 1, cols).narrow(1, 2, rows).t()
-        }
+        Lay::Narrowed => Tensor::uniform(&[rows + 3, cols + 5], -1.0, 1.0, rng)
+            .narrow(0, 2, rows)
+            .narrow(1, 3, cols),
+        Lay::NarrowedTransposed => Tensor::uniform(&[cols + 4, rows + 2], -1.0, 1.0, rng)
+            .narrow(0, 1, cols)
+            .narrow(1, 2, rows)
+            .t(),
     };
     assert_eq!(t.shape(), [rows, cols]);
     t
@@ -53,7 +59,11 @@ fn naive(a: &Tensor, b: &Tensor) -> (Vec<usize>, Vec<f64>, Vec<f64>) {
     let batches: usize = batch.iter().product();
     let full = |t: &Tensor, rows: usize, cols: usize| {
         let shape = [batch.clone(), vec![rows, cols]].concat();
-        t.broadcast_to(&shape).to_vec().iter().map(|&x| x as f64).collect::<Vec<f64>>()
+        t.broadcast_to(&shape)
+            .to_vec()
+            .iter()
+            .map(|&x| x as f64)
+            .collect::<Vec<f64>>()
     };
     let (av, bv) = (full(a, m, k), full(b, k, n));
     let mut out = vec![0.0; batches * m * n];
@@ -84,7 +94,10 @@ fn assert_matches_naive(a: &Tensor, b: &Tensor, what: &str) {
     assert!(c.is_contiguous());
     for (i, ((&got, &w), &bd)) in c.to_vec().iter().zip(&want).zip(&bound).enumerate() {
         let err = (got as f64 - w).abs();
-        assert!(err <= 1e-4 * bd.max(1e-6), "{what}: element {i}: got {got}, want {w} (|a||b| sum {bd})");
+        assert!(
+            err <= 1e-4 * bd.max(1e-6),
+            "{what}: element {i}: got {got}, want {w} (|a||b| sum {bd})"
+        );
     }
 }
 
@@ -117,7 +130,9 @@ fn batched(rows: usize, cols: usize, variant: usize, rng: &mut StdRng) -> Tensor
         // One matrix broadcast over the batch (stride 0).
         3 => Tensor::uniform(&[1, rows, cols], -1.0, 1.0, rng).broadcast_to(&[3, rows, cols]),
         // Narrowed batch and rows of a larger buffer.
-        _ => Tensor::uniform(&[5, rows + 2, cols], -1.0, 1.0, rng).narrow(0, 1, 3).narrow(1, 2, rows),
+        _ => Tensor::uniform(&[5, rows + 2, cols], -1.0, 1.0, rng)
+            .narrow(0, 1, 3)
+            .narrow(1, 2, rows),
     };
     assert_eq!(t.shape(), [3, rows, cols]);
     t
@@ -164,26 +179,53 @@ fn matmul_broadcasts_batch_dimensions() {
 fn matmul_parallel_path_matches_naive_and_serial() {
     let mut rng = StdRng::seed_from_u64(4);
     let cases = [
-        (matrix(300, 200, Lay::Contiguous, &mut rng), matrix(200, 260, Lay::Contiguous, &mut rng)),
-        (matrix(300, 200, Lay::NarrowedTransposed, &mut rng), matrix(200, 260, Lay::Transposed, &mut rng)),
+        (
+            matrix(300, 200, Lay::Contiguous, &mut rng),
+            matrix(200, 260, Lay::Contiguous, &mut rng),
+        ),
+        (
+            matrix(300, 200, Lay::NarrowedTransposed, &mut rng),
+            matrix(200, 260, Lay::Transposed, &mut rng),
+        ),
         // Batched with fewer entries than threads: split by batch and by rows.
-        (batched(150, 200, 1, &mut rng), batched(200, 130, 3, &mut rng)),
+        (
+            batched(150, 200, 1, &mut rng),
+            batched(200, 130, 3, &mut rng),
+        ),
         // Wider than tall: split by columns (with a ragged last block), on views too.
-        (matrix(64, 200, Lay::Contiguous, &mut rng), matrix(200, 521, Lay::Contiguous, &mut rng)),
-        (matrix(64, 200, Lay::Transposed, &mut rng), matrix(200, 521, Lay::NarrowedTransposed, &mut rng)),
+        (
+            matrix(64, 200, Lay::Contiguous, &mut rng),
+            matrix(200, 521, Lay::Contiguous, &mut rng),
+        ),
+        (
+            matrix(64, 200, Lay::Transposed, &mut rng),
+            matrix(200, 521, Lay::NarrowedTransposed, &mut rng),
+        ),
     ];
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
-    let serial = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
+    let serial = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     for (i, (a, b)) in cases.iter().enumerate() {
         let parallel = pool.install(|| a.matmul(b));
         let one = serial.install(|| a.matmul(b));
         let (_, want, bound) = naive(a, b);
         for ((&got, &w), &bd) in parallel.to_vec().iter().zip(&want).zip(&bound) {
-            assert!((got as f64 - w).abs() <= 1e-4 * bd, "case {i}: got {got}, want {w}");
+            assert!(
+                (got as f64 - w).abs() <= 1e-4 * bd,
+                "case {i}: got {got}, want {w}"
+            );
         }
         // Each output element is computed by one sgemm over the whole of k either way,
         // so splitting the work changes nothing, not even rounding.
-        assert!(parallel.to_vec() == one.to_vec(), "case {i}: parallel and serial differ");
+        assert!(
+            parallel.to_vec() == one.to_vec(),
+            "case {i}: parallel and serial differ"
+        );
     }
 }
 
@@ -208,11 +250,26 @@ fn matmul_into_accumulates_with_alpha_and_beta() {
         for i in 0..m * n {
             let tol = 1e-4 * (bound[i] + 1.0);
             let check = |got: f32, want: f64, what: &str| {
-                assert!((got as f64 - want).abs() <= 4.0 * tol, "{what} [{m},{k},{n}] {i}: {got} vs {want}")
+                assert!(
+                    (got as f64 - want).abs() <= 4.0 * tol,
+                    "{what} [{m},{k},{n}] {i}: {got} vs {want}"
+                )
             };
-            check(c.to_vec()[i], 0.5 * ab[i] + old[i] as f64, "alpha=0.5 beta=1");
-            check(acc.to_vec()[i], 2.0 * ab[i] + old[i] as f64, "matmul_acc twice");
-            check(scaled.to_vec()[i], -2.0 * ab[i] + 3.0 * old[i] as f64, "alpha=-2 beta=3");
+            check(
+                c.to_vec()[i],
+                0.5 * ab[i] + old[i] as f64,
+                "alpha=0.5 beta=1",
+            );
+            check(
+                acc.to_vec()[i],
+                2.0 * ab[i] + old[i] as f64,
+                "matmul_acc twice",
+            );
+            check(
+                scaled.to_vec()[i],
+                -2.0 * ab[i] + 3.0 * old[i] as f64,
+                "alpha=-2 beta=3",
+            );
         }
         // c0 itself is untouched: the writes were copy-on-write.
         assert_eq!(c0.to_vec(), old);
@@ -236,7 +293,12 @@ fn matmul_into_beta_zero_ignores_nan_and_k_zero_scales() {
     let mut c = Tensor::full(&[2, 2], f32::NAN);
     matmul_into(&empty_a, &empty_b, &mut c, 1.0, 0.0);
     assert_eq!(c.to_vec(), vec![0.0; 4]);
-    assert_eq!(Tensor::zeros(&[0, 3]).matmul(&Tensor::zeros(&[3, 4])).shape(), [0, 4]);
+    assert_eq!(
+        Tensor::zeros(&[0, 3])
+            .matmul(&Tensor::zeros(&[3, 4]))
+            .shape(),
+        [0, 4]
+    );
 }
 
 #[test]
@@ -272,5 +334,11 @@ fn matmul_panics_on_vector() {
 #[should_panic(expected = "matmul_into: output has shape [2, 3]")]
 fn matmul_into_panics_on_output_shape() {
     let mut c = Tensor::zeros(&[2, 3]);
-    matmul_into(&Tensor::zeros(&[2, 4]), &Tensor::zeros(&[4, 5]), &mut c, 1.0, 1.0);
+    matmul_into(
+        &Tensor::zeros(&[2, 4]),
+        &Tensor::zeros(&[4, 5]),
+        &mut c,
+        1.0,
+        1.0,
+    );
 }

@@ -2,10 +2,10 @@
 //! operand allocates no more than a contiguous one (a copy of an operand here would be
 //! 4 MB). Counted with a global allocator in this test binary of its own.
 
-use agdlab_tensor::alloc_count::{CountingAllocator, measure};
-use agdlab_tensor::{Tensor, matmul_into};
-use rand::SeedableRng;
+use agdlab_tensor::alloc_count::{measure, CountingAllocator};
+use agdlab_tensor::{matmul_into, Tensor};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -15,7 +15,10 @@ fn allocated_by<R>(f: impl FnOnce() -> R + Send) -> usize
 where
     R: Send,
 {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     pool.install(|| measure(f).1.allocated)
 }
 
@@ -32,7 +35,10 @@ fn strided_operands_are_multiplied_without_a_copy() {
 
     let contiguous = allocated_by(|| a.matmul(&b));
     let output = m * n * 4;
-    assert!(contiguous >= output, "the output itself is {output} bytes, counted {contiguous}");
+    assert!(
+        contiguous >= output,
+        "the output itself is {output} bytes, counted {contiguous}"
+    );
     let slack = 64 * 1024; // task lists and the like, far below one 4 MB copy
     for (label, bytes) in [
         ("transposed A", allocated_by(|| a_t.matmul(&b))),
@@ -47,9 +53,15 @@ fn strided_operands_are_multiplied_without_a_copy() {
     }
     // The count can tell: copying the transposed operand first would be caught.
     let copied = allocated_by(|| a_t.contiguous().matmul(&b));
-    assert!(copied > contiguous + slack, "a copy must show: {copied} vs {contiguous}");
+    assert!(
+        copied > contiguous + slack,
+        "a copy must show: {copied} vs {contiguous}"
+    );
     // Accumulating into an existing output allocates no output at all.
     let mut c = Tensor::zeros(&[m, n]);
     let into = allocated_by(|| matmul_into(&a_t, &b_perm, &mut c, 1.0, 1.0));
-    assert!(into + output <= contiguous + slack, "matmul_into allocated {into} bytes");
+    assert!(
+        into + output <= contiguous + slack,
+        "matmul_into allocated {into} bytes"
+    );
 }

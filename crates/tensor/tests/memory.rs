@@ -10,7 +10,12 @@ fn minor_faults() -> u64 {
     let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
     // The command name (field 2) is in parentheses and may hold spaces: count after it.
     let after_name = &stat[stat.rfind(')').expect("stat has a command name") + 2..];
-    after_name.split(' ').nth(7).expect("minflt field").parse().expect("minflt is a number")
+    after_name
+        .split(' ')
+        .nth(7)
+        .expect("minflt field")
+        .parse()
+        .expect("minflt is a number")
 }
 
 /// A "step": three 20 MiB buffers live at once (logits, their softmax, the gradient),

@@ -3,9 +3,9 @@
 mod common;
 
 use agdlab_tensor::Tensor;
-use common::{LAYOUTS, assert_close, laid_out, ravel, unravel};
-use rand::SeedableRng;
+use common::{assert_close, laid_out, ravel, unravel, LAYOUTS};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Naive sum over the flagged dimensions, keeping them as size 1.
 fn naive_sum(t: &Tensor, reduced: &[bool]) -> (Vec<usize>, Vec<f64>) {
@@ -16,12 +16,18 @@ fn naive_sum(t: &Tensor, reduced: &[bool]) -> (Vec<usize>, Vec<f64>) {
 /// Naive sums and sums of absolute values (which bound the rounding error).
 fn naive_sums(t: &Tensor, reduced: &[bool]) -> (Vec<usize>, Vec<f64>, Vec<f64>) {
     let shape = t.shape();
-    let out_shape: Vec<usize> = shape.iter().zip(reduced).map(|(&d, &r)| if r { 1 } else { d }).collect();
+    let out_shape: Vec<usize> = shape
+        .iter()
+        .zip(reduced)
+        .map(|(&d, &r)| if r { 1 } else { d })
+        .collect();
     let mut out = vec![0.0f64; out_shape.iter().product()];
     let mut abs = out.clone();
     for (flat, &v) in t.to_vec().iter().enumerate() {
         let mut idx = unravel(flat, shape);
-        idx.iter_mut().zip(reduced).for_each(|(i, &r)| *i = if r { 0 } else { *i });
+        idx.iter_mut()
+            .zip(reduced)
+            .for_each(|(i, &r)| *i = if r { 0 } else { *i });
         out[ravel(&idx, &out_shape)] += v as f64;
         abs[ravel(&idx, &out_shape)] += (v as f64).abs();
     }
@@ -46,7 +52,8 @@ fn sum_and_mean_dims_every_subset_and_layout() {
                 let s = t.sum_dims(&dims, true);
                 assert_eq!(s.shape(), keep_shape, "{what}");
                 assert_close(&s.to_vec(), &want, 1e-5, &what);
-                let dropped: Vec<usize> = (0..3).filter(|d| !reduced[*d]).map(|d| shape[d]).collect();
+                let dropped: Vec<usize> =
+                    (0..3).filter(|d| !reduced[*d]).map(|d| shape[d]).collect();
                 assert_eq!(t.sum_dims(&dims, false).shape(), dropped, "{what}");
 
                 let count: usize = dims.iter().map(|&d| shape[d]).product();
@@ -56,7 +63,12 @@ fn sum_and_mean_dims_every_subset_and_layout() {
             let total: f64 = t.to_vec().iter().map(|&v| v as f64).sum();
             assert_eq!(t.sum_all().shape(), [] as [usize; 0]);
             assert_close(&t.sum_all().to_vec(), &[total], 1e-5, "sum_all");
-            assert_close(&[t.mean_all().item()], &[total / t.numel() as f64], 1e-5, "mean_all");
+            assert_close(
+                &[t.mean_all().item()],
+                &[total / t.numel() as f64],
+                1e-5,
+                "mean_all",
+            );
         }
     }
 }
@@ -70,18 +82,34 @@ fn sums_are_accurate_over_long_runs() {
     let want = n as f64 * 0.1f32 as f64;
     assert_close(&[t.sum_all().item()], &[want], 1e-6, "sum_all of 0.1s");
     let rows = Tensor::full(&[n / 4, 4], 0.1);
-    assert_close(&rows.sum_dims(&[0], false).to_vec(), &[want / 4.0; 4], 1e-6, "column sums of 0.1s");
-    let serial = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    assert_close(
+        &rows.sum_dims(&[0], false).to_vec(),
+        &[want / 4.0; 4],
+        1e-6,
+        "column sums of 0.1s",
+    );
+    let serial = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     serial.install(|| {
         assert_close(&[t.sum_all().item()], &[want], 1e-6, "serial sum_all");
-        assert_close(&rows.sum_dims(&[0], false).to_vec(), &[want / 4.0; 4], 1e-6, "serial column sums");
+        assert_close(
+            &rows.sum_dims(&[0], false).to_vec(),
+            &[want / 4.0; 4],
+            1e-6,
+            "serial column sums",
+        );
     });
 }
 
 #[test]
 fn large_reductions_take_the_parallel_paths() {
     let mut rng = StdRng::seed_from_u64(11);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
     // Shapes chosen so each kernel branch runs: many outer rows, few long runs, many
     // accumulated rows with one outer block, and a middle block.
     for (shape, dims) in [
@@ -98,7 +126,10 @@ fn large_reductions_take_the_parallel_paths() {
             let got = pool.install(|| t.sum_dims(&dims, true));
             for (i, ((&g, &w), &a)) in got.to_vec().iter().zip(&want).zip(&abs).enumerate() {
                 let err = (g as f64 - w).abs();
-                assert!(err <= 1e-6 * a + 1e-6, "{layout} {shape:?} {dims:?} [{i}]: got {g}, want {w}");
+                assert!(
+                    err <= 1e-6 * a + 1e-6,
+                    "{layout} {shape:?} {dims:?} [{i}]: got {g}, want {w}"
+                );
             }
         }
     }
@@ -126,7 +157,11 @@ fn max_and_argmax_along_each_dim() {
             }
             let max = t.max_dim(dim, true);
             assert_eq!(max.shape(), out_shape);
-            assert_eq!(max.to_vec(), best.iter().map(|b| b.0).collect::<Vec<_>>(), "{layout} max dim {dim}");
+            assert_eq!(
+                max.to_vec(),
+                best.iter().map(|b| b.0).collect::<Vec<_>>(),
+                "{layout} max dim {dim}"
+            );
             assert_eq!(t.max_dim(dim, false).rank(), 2);
             assert_eq!(
                 t.argmax_dim(dim),
@@ -134,7 +169,10 @@ fn max_and_argmax_along_each_dim() {
                 "{layout} argmax {dim}"
             );
         }
-        assert_eq!(t.max_all(), v.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+        assert_eq!(
+            t.max_all(),
+            v.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+        );
     }
 }
 
@@ -153,17 +191,34 @@ fn max_ties_and_nan() {
 fn sum_to_undoes_broadcasting() {
     let mut rng = StdRng::seed_from_u64(13);
     let shape = [4, 6, 5];
-    let targets: [&[usize]; 10] =
-        [&[6, 5], &[1, 5], &[5], &[4, 1, 5], &[4, 6, 1], &[1, 1, 1], &[], &[6, 1], &[4, 6, 5], &[1, 6, 5]];
+    let targets: [&[usize]; 10] = [
+        &[6, 5],
+        &[1, 5],
+        &[5],
+        &[4, 1, 5],
+        &[4, 6, 1],
+        &[1, 1, 1],
+        &[],
+        &[6, 1],
+        &[4, 6, 5],
+        &[1, 6, 5],
+    ];
     for layout in LAYOUTS {
         let t = laid_out(&shape, layout, &mut rng);
         for &target in &targets {
             let extra = 3 - target.len();
-            let reduced: Vec<bool> = (0..3).map(|d| d < extra || target[d - extra] == 1).collect();
+            let reduced: Vec<bool> = (0..3)
+                .map(|d| d < extra || target[d - extra] == 1)
+                .collect();
             let (_, want) = naive_sum(&t, &reduced);
             let got = t.sum_to(target);
             assert_eq!(got.shape(), target, "{layout} -> {target:?}");
-            assert_close(&got.to_vec(), &want, 1e-5, &format!("{layout} -> {target:?}"));
+            assert_close(
+                &got.to_vec(),
+                &want,
+                1e-5,
+                &format!("{layout} -> {target:?}"),
+            );
         }
     }
     // Size-1 leading dims only: a view, no copy.

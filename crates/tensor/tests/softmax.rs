@@ -3,9 +3,9 @@
 mod common;
 
 use agdlab_tensor::Tensor;
-use common::{LAYOUTS, assert_close, laid_out, ravel, unravel};
-use rand::SeedableRng;
+use common::{assert_close, laid_out, ravel, unravel, LAYOUTS};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Naive (f64, max-shifted) softmax, log-softmax and logsumexp along `dim`.
 fn naive(t: &Tensor, dim: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
@@ -52,7 +52,12 @@ fn softmax_family_every_dim_and_layout() {
                 assert_eq!(s.shape(), shape, "{what}");
                 assert!(s.is_contiguous());
                 assert_close(&s.to_vec(), &soft, 1e-5, &format!("softmax {what}"));
-                assert_close(&t.log_softmax(dim).to_vec(), &log_soft, 1e-5, &format!("log_softmax {what}"));
+                assert_close(
+                    &t.log_softmax(dim).to_vec(),
+                    &log_soft,
+                    1e-5,
+                    &format!("log_softmax {what}"),
+                );
                 let l = t.logsumexp(dim, true);
                 let mut keep = shape.to_vec();
                 keep[dim] = 1;
@@ -61,7 +66,10 @@ fn softmax_family_every_dim_and_layout() {
                 assert_eq!(t.logsumexp(dim, false).rank(), 2);
                 // Rows sum to 1.
                 let sums = s.sum_dims(&[dim], false).to_vec();
-                assert!(sums.iter().all(|&x| (x - 1.0).abs() < 1e-5), "{what}: row sums {sums:?}");
+                assert!(
+                    sums.iter().all(|&x| (x - 1.0).abs() < 1e-5),
+                    "{what}: row sums {sums:?}"
+                );
             }
         }
     }
@@ -74,12 +82,25 @@ fn softmax_is_stable_for_large_inputs() {
     assert!(s.iter().all(|x| x.is_finite()), "{s:?}");
     let e = [(-2.0f64).exp(), (-1.0f64).exp(), 1.0];
     let z: f64 = e.iter().sum();
-    assert_close(&s[..3], &[e[0] / z, e[1] / z, e[2] / z], 1e-6, "shifted row");
+    assert_close(
+        &s[..3],
+        &[e[0] / z, e[1] / z, e[2] / z],
+        1e-6,
+        "shifted row",
+    );
     assert_close(&s[3..], &[0.0, 0.0, 1.0], 1e-6, "one-hot row");
     let l = t.log_softmax(1).to_vec();
-    assert!(l.iter().all(|x| x.is_finite()), "log_softmax underflowed: {l:?}");
+    assert!(
+        l.iter().all(|x| x.is_finite()),
+        "log_softmax underflowed: {l:?}"
+    );
     assert_close(&[l[3]], &[-2000.0], 1e-6, "log_softmax far tail");
-    assert_close(&t.logsumexp(1, false).to_vec(), &[1002.0 + z.ln(), 1000.0], 1e-6, "logsumexp");
+    assert_close(
+        &t.logsumexp(1, false).to_vec(),
+        &[1002.0 + z.ln(), 1000.0],
+        1e-6,
+        "logsumexp",
+    );
     // All -inf row: logsumexp is -inf, as in PyTorch.
     let neg = Tensor::full(&[1, 4], f32::NEG_INFINITY);
     assert_eq!(neg.logsumexp(1, false).to_vec(), vec![f32::NEG_INFINITY]);
@@ -88,7 +109,10 @@ fn softmax_is_stable_for_large_inputs() {
 #[test]
 fn softmax_large_rows_parallel_path() {
     let mut rng = StdRng::seed_from_u64(21);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
     let t = Tensor::uniform(&[128, 1000], -20.0, 20.0, &mut rng);
     for tt in [t.clone(), t.t()] {
         let (soft, log_soft, lse) = naive(&tt, 1);

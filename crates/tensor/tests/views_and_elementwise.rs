@@ -2,8 +2,8 @@
 //! name the op and the shapes.
 
 use agdlab_tensor::{Tensor, TensorError};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 fn ramp(shape: &[usize]) -> Tensor {
     let n = shape.iter().product();
@@ -37,7 +37,10 @@ fn views_share_storage_and_index_correctly() {
     assert_eq!(n.to_vec(), vec![13.0, 14.0, 17.0, 18.0, 21.0, 22.0]);
 
     let b = ramp(&[3, 1]).broadcast_to(&[2, 3, 4]);
-    assert!(!b.shares_storage_with(&b.contiguous()), "materialising a broadcast copies");
+    assert!(
+        !b.shares_storage_with(&b.contiguous()),
+        "materialising a broadcast copies"
+    );
     assert_eq!(b.strides()[0], 0);
     assert_eq!(b.get(&[1, 2, 3]), 2.0);
 
@@ -81,7 +84,11 @@ fn layouts(rows: usize, cols: usize, scale: f32, shift: f32) -> Vec<(&'static st
     let wide = f(ramp(&[rows + 2, cols + 3]));
     // Narrowed: values differ from the ramp, so rebuild the reference from it.
     let narrowed = wide.narrow(0, 1, rows).narrow(1, 2, cols);
-    vec![("contiguous", contiguous), ("transposed", transposed), ("narrowed", narrowed)]
+    vec![
+        ("contiguous", contiguous),
+        ("transposed", transposed),
+        ("narrowed", narrowed),
+    ]
 }
 
 #[test]
@@ -105,7 +112,11 @@ fn binary_ops_broadcast_like_numpy_on_every_layout() {
                 assert_eq!(got, want, "{name} {la} x {lb}");
             }
             // Broadcasting a row [5], a column [4, 1] and a scalar [].
-            for other in [ramp(&[5]).add_scalar(1.0), ramp(&[4, 1]).add_scalar(1.0), Tensor::scalar(3.0)] {
+            for other in [
+                ramp(&[5]).add_scalar(1.0),
+                ramp(&[4, 1]).add_scalar(1.0),
+                Tensor::scalar(3.0),
+            ] {
                 let got = op(&a, &other);
                 assert_eq!(got.shape(), &[4, 5]);
                 let (av, ov) = (a.to_vec(), other.to_vec());
@@ -117,9 +128,17 @@ fn binary_ops_broadcast_like_numpy_on_every_layout() {
                             _ => ov[0],
                         };
                         let want = scalar(at(&av, &[4, 5], &[i, j]), o);
-                        assert_eq!(got.get(&[i, j]), want, "{name} {la} broadcast {:?}", other.shape());
+                        assert_eq!(
+                            got.get(&[i, j]),
+                            want,
+                            "{name} {la} broadcast {:?}",
+                            other.shape()
+                        );
                         // And the other way round.
-                        assert_eq!(op(&other, &a).get(&[i, j]), scalar(o, at(&av, &[4, 5], &[i, j])));
+                        assert_eq!(
+                            op(&other, &a).get(&[i, j]),
+                            scalar(o, at(&av, &[4, 5], &[i, j]))
+                        );
                     }
                 }
             }
@@ -132,7 +151,12 @@ fn large_tensors_take_the_parallel_path_and_give_bit_identical_results() {
     let mut rng = StdRng::seed_from_u64(0);
     let a = Tensor::normal(&[300, 257], 0.0, 1.0, &mut rng); // 77k elements: above the threshold
     let b = Tensor::normal(&[257], 0.0, 1.0, &mut rng);
-    let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
     let run = |n| {
         pool(n).install(|| {
             (
@@ -147,12 +171,30 @@ fn large_tensors_take_the_parallel_path_and_give_bit_identical_results() {
     };
     let (serial, parallel) = (run(1), run(2));
     // Bit-identical whatever the thread count (compared without printing 77k values).
-    assert!(serial.0 == parallel.0, "add differs between 1 and 2 threads");
-    assert!(serial.1 == parallel.1, "exp of a transposed view differs between 1 and 2 threads");
-    assert!(serial.2 == parallel.2, "contiguous() of a transposed view differs between 1 and 2 threads");
-    assert!(serial.3 == parallel.3, "sum over axis 0 differs between 1 and 2 threads");
-    assert!(serial.4 == parallel.4, "sum_all or a strided row sum differs between 1 and 2 threads");
-    assert!(serial.5 == parallel.5, "matmul differs between 1 and 2 threads");
+    assert!(
+        serial.0 == parallel.0,
+        "add differs between 1 and 2 threads"
+    );
+    assert!(
+        serial.1 == parallel.1,
+        "exp of a transposed view differs between 1 and 2 threads"
+    );
+    assert!(
+        serial.2 == parallel.2,
+        "contiguous() of a transposed view differs between 1 and 2 threads"
+    );
+    assert!(
+        serial.3 == parallel.3,
+        "sum over axis 0 differs between 1 and 2 threads"
+    );
+    assert!(
+        serial.4 == parallel.4,
+        "sum_all or a strided row sum differs between 1 and 2 threads"
+    );
+    assert!(
+        serial.5 == parallel.5,
+        "matmul differs between 1 and 2 threads"
+    );
     let (av, bv) = (a.to_vec(), b.to_vec());
     for (i, v) in serial.0.iter().enumerate() {
         assert_eq!(*v, av[i] + bv[i % 257]);
@@ -167,14 +209,18 @@ fn unary_math_matches_std() {
         for (g, &x) in got.to_vec().iter().zip(&v) {
             let want = f(x);
             assert!(
-                g == &want || (g.is_nan() && want.is_nan()) || (g - want).abs() <= 1e-6 * want.abs().max(1.0),
+                g == &want
+                    || (g.is_nan() && want.is_nan())
+                    || (g - want).abs() <= 1e-6 * want.abs().max(1.0),
                 "{name}({x}) = {g}, want {want}"
             );
         }
     };
     check("neg", x.neg(), |x| -x);
     check("exp", x.exp(), f32::exp);
-    check("log", x.abs().add_scalar(0.1).log(), |x| (x.abs() + 0.1).ln());
+    check("log", x.abs().add_scalar(0.1).log(), |x| {
+        (x.abs() + 0.1).ln()
+    });
     check("sqrt", x.abs().sqrt(), |x| x.abs().sqrt());
     check("tanh", x.tanh(), f32::tanh);
     check("sigmoid", x.sigmoid(), |x| 1.0 / (1.0 + (-x).exp()));
@@ -183,12 +229,18 @@ fn unary_math_matches_std() {
     check("powf", x.abs().powf(1.5), |x| x.abs().powf(1.5));
     check("clamp", x.clamp(-1.0, 1.0), |x| x.clamp(-1.0, 1.0));
     // erf against known values.
-    let e = Tensor::from_vec(vec![0.0, 0.5, 1.0, -2.0], &[4]).unwrap().erf().to_vec();
+    let e = Tensor::from_vec(vec![0.0, 0.5, 1.0, -2.0], &[4])
+        .unwrap()
+        .erf()
+        .to_vec();
     for (g, want) in e.iter().zip([0.0, 0.520_499_9, 0.842_700_8, -0.995_322_3]) {
         assert!((g - want).abs() < 2e-7, "erf {g} vs {want}");
     }
     // Sigmoid stays finite far out.
-    let s = Tensor::from_vec(vec![-200.0, 200.0], &[2]).unwrap().sigmoid().to_vec();
+    let s = Tensor::from_vec(vec![-200.0, 200.0], &[2])
+        .unwrap()
+        .sigmoid()
+        .to_vec();
     assert_eq!(s, vec![0.0, 1.0]);
 }
 
@@ -197,8 +249,14 @@ fn where_and_masked_fill() {
     let mask = Tensor::from_vec(vec![1.0, 0.0, 1.0], &[3]).unwrap();
     let a = ramp(&[2, 3]);
     let b = Tensor::full(&[2, 1], -1.0);
-    assert_eq!(mask.where_cond(&a, &b).to_vec(), vec![0.0, -1.0, 2.0, 3.0, -1.0, 5.0]);
-    assert_eq!(a.masked_fill(&mask, 9.0).to_vec(), vec![9.0, 1.0, 9.0, 9.0, 4.0, 9.0]);
+    assert_eq!(
+        mask.where_cond(&a, &b).to_vec(),
+        vec![0.0, -1.0, 2.0, 3.0, -1.0, 5.0]
+    );
+    assert_eq!(
+        a.masked_fill(&mask, 9.0).to_vec(),
+        vec![9.0, 1.0, 9.0, 9.0, 4.0, 9.0]
+    );
 }
 
 #[test]
@@ -209,7 +267,11 @@ fn seeded_constructors_are_reproducible_and_distributed_as_asked() {
     let v = draw(5).to_vec();
     let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
     let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / v.len() as f64;
-    assert!((mean - 1.0).abs() < 0.06 && (var.sqrt() - 2.0).abs() < 0.06, "mean {mean} std {}", var.sqrt());
+    assert!(
+        (mean - 1.0).abs() < 0.06 && (var.sqrt() - 2.0).abs() < 0.06,
+        "mean {mean} std {}",
+        var.sqrt()
+    );
     let u = Tensor::uniform(&[10_000], -0.5, 0.25, &mut StdRng::seed_from_u64(6)).to_vec();
     assert!(u.iter().all(|&x| (-0.5..0.25).contains(&x)));
     assert_eq!(Tensor::arange(4).to_vec(), vec![0.0, 1.0, 2.0, 3.0]);
@@ -220,8 +282,19 @@ fn seeded_constructors_are_reproducible_and_distributed_as_asked() {
 #[test]
 fn data_derived_sizes_return_errors() {
     let err = Tensor::from_vec(vec![1.0; 5], &[2, 3]).unwrap_err();
-    assert_eq!(err, TensorError::LengthMismatch { op: "from_vec", shape: vec![2, 3], expected: 6, got: 5 });
-    assert_eq!(err.to_string(), "from_vec: shape [2, 3] needs 6 elements but the buffer has 5");
+    assert_eq!(
+        err,
+        TensorError::LengthMismatch {
+            op: "from_vec",
+            shape: vec![2, 3],
+            expected: 6,
+            got: 5
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "from_vec: shape [2, 3] needs 6 elements but the buffer has 5"
+    );
 }
 
 /// A reshape is a programming decision, like an axis: a wrong one panics naming both
@@ -230,12 +303,16 @@ fn data_derived_sizes_return_errors() {
 fn bad_reshapes_panic_naming_both_shapes() {
     let x = ramp(&[2, 3]);
     let message = |f: Box<dyn Fn()>| {
-        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("should panic");
+        let err =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("should panic");
         err.downcast_ref::<String>().cloned().unwrap_or_default()
     };
     let x1 = x.clone();
     let m = message(Box::new(move || drop(x1.reshape(&[4, 2]))));
-    assert!(m.contains("reshape") && m.contains("[2, 3]") && m.contains("[4, 2]"), "{m}");
+    assert!(
+        m.contains("reshape") && m.contains("[2, 3]") && m.contains("[4, 2]"),
+        "{m}"
+    );
     for bad in [vec![-1, -1], vec![4, -1], vec![-2, 3]] {
         let x1 = x.clone();
         let m = message(Box::new(move || drop(x1.reshape(&bad))));

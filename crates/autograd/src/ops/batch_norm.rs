@@ -17,10 +17,11 @@
 //! applies a ReLU after most of its batch norms, so this saves two of the four passes
 //! an unfused ReLU costs.
 
-use agdlab_tensor::Tensor;
 use agdlab_tensor::batch_norm::{
-    batch_norm_grad_sums, batch_norm_input_grad, channel_affine, channel_layout, channel_mean_var, relu_grad,
+    batch_norm_grad_sums, batch_norm_input_grad, channel_affine, channel_layout, channel_mean_var,
+    relu_grad,
 };
+use agdlab_tensor::Tensor;
 
 use crate::var::Var;
 
@@ -33,7 +34,12 @@ fn check_affine(op: &str, x: &[usize], weight: Option<&Var>, bias: Option<&Var>)
     let c = x[1];
     for (what, p) in [("weight", weight), ("bias", bias)] {
         if let Some(p) = p {
-            assert_eq!(p.shape(), &[c], "{op}: {what} {:?} for {c} channels of {x:?}", p.shape());
+            assert_eq!(
+                p.shape(),
+                &[c],
+                "{op}: {what} {:?} for {c} channels of {x:?}",
+                p.shape()
+            );
         }
     }
 }
@@ -89,7 +95,9 @@ fn record(
         });
         let mut next = 1;
         if has_weight {
-            let dgamma = (0..c).map(|ch| (sum_dy_xmu[ch] * invstd[ch] as f64) as f32).collect();
+            let dgamma = (0..c)
+                .map(|ch| (sum_dy_xmu[ch] * invstd[ch] as f64) as f32)
+                .collect();
             grads.add(next, || Tensor::from_vec(dgamma, &[c]).expect("c values"));
             next += 1;
         }
@@ -117,7 +125,9 @@ fn normalize(
 }
 
 fn inverse_std(var: &[f32], eps: f32) -> Vec<f32> {
-    var.iter().map(|&v| 1.0 / ((v as f64 + eps as f64).sqrt()) as f32).collect()
+    var.iter()
+        .map(|&v| 1.0 / ((v as f64 + eps as f64).sqrt()) as f32)
+        .collect()
 }
 
 impl Var {
@@ -207,8 +217,18 @@ impl Var {
         let (mean, var) = channel_mean_var(self.value());
         let (mean_v, invstd) = (mean.to_vec(), inverse_std(&var.to_vec(), eps));
         let out = normalize(self.value(), (&mean_v, &invstd), weight, bias, relu);
-        let flavour = Flavour { training: true, relu };
-        let y = record("batch_norm", self, out, (mean_v, invstd), (weight, bias), flavour);
+        let flavour = Flavour {
+            training: true,
+            relu,
+        };
+        let y = record(
+            "batch_norm",
+            self,
+            out,
+            (mean_v, invstd),
+            (weight, bias),
+            flavour,
+        );
         (y, mean, var)
     }
 
@@ -230,7 +250,17 @@ impl Var {
         );
         let (mean_v, invstd) = (mean.to_vec(), inverse_std(&var.to_vec(), eps));
         let out = normalize(self.value(), (&mean_v, &invstd), affine.0, affine.1, relu);
-        let flavour = Flavour { training: false, relu };
-        record("batch_norm_eval", self, out, (mean_v, invstd), affine, flavour)
+        let flavour = Flavour {
+            training: false,
+            relu,
+        };
+        record(
+            "batch_norm_eval",
+            self,
+            out,
+            (mean_v, invstd),
+            affine,
+            flavour,
+        )
     }
 }

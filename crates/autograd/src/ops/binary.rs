@@ -1,14 +1,19 @@
 //! Binary arithmetic with NumPy broadcasting.
 
-use agdlab_tensor::Tensor;
 use agdlab_tensor::layout::broadcast_shape;
+use agdlab_tensor::Tensor;
 
 use crate::var::Var;
 
 /// Broadcast both operands to their common shape (recording broadcast nodes).
 fn broadcast_pair(op: &str, a: &Var, b: &Var) -> (Var, Var) {
-    let shape = broadcast_shape(a.shape(), b.shape())
-        .unwrap_or_else(|| panic!("{op}: shapes {:?} and {:?} do not broadcast", a.shape(), b.shape()));
+    let shape = broadcast_shape(a.shape(), b.shape()).unwrap_or_else(|| {
+        panic!(
+            "{op}: shapes {:?} and {:?} do not broadcast",
+            a.shape(),
+            b.shape()
+        )
+    });
     (a.broadcast_to(&shape), b.broadcast_to(&shape))
 }
 

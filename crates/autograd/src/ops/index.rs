@@ -2,9 +2,9 @@
 //! Each backward scatters the gradient back to where the values were read, adding
 //! where an index repeats.
 
-use agdlab_tensor::Tensor;
 use agdlab_tensor::index::Indices;
 use agdlab_tensor::layout::broadcast_shape;
+use agdlab_tensor::Tensor;
 
 use crate::var::Var;
 
@@ -16,7 +16,9 @@ impl Var {
         let out = self.value().index_select(dim, indices);
         let indices = indices.to_vec();
         Var::record("index_select", out, &[self], move |g, grads| {
-            grads.add(0, || Tensor::zeros(&input_shape).index_add(dim, &indices, &g))
+            grads.add(0, || {
+                Tensor::zeros(&input_shape).index_add(dim, &indices, &g)
+            })
         })
     }
 
@@ -29,7 +31,11 @@ impl Var {
     /// # Panics
     /// When `self` has rank 0 or an id is out of range.
     pub fn embedding(&self, ids: &[usize], padding_idx: Option<usize>) -> Var {
-        assert!(self.rank() >= 1, "embedding: the table needs rank >= 1, got shape {:?}", self.shape());
+        assert!(
+            self.rank() >= 1,
+            "embedding: the table needs rank >= 1, got shape {:?}",
+            self.shape()
+        );
         let out = self.value().index_select(0, ids);
         let ids = ids.to_vec();
         Var::record("embedding", out, &[self], move |g, grads| {
@@ -52,7 +58,9 @@ impl Var {
         let out = self.value().gather(dim, index);
         let index = index.clone();
         Var::record("gather", out, &[self], move |g, grads| {
-            grads.add(0, || Tensor::zeros(&input_shape).scatter_add(dim, &index, &g))
+            grads.add(0, || {
+                Tensor::zeros(&input_shape).scatter_add(dim, &index, &g)
+            })
         })
     }
 
@@ -60,11 +68,17 @@ impl Var {
     /// Backward: the gradient, zeroed where the value was replaced.
     pub fn masked_fill(&self, mask: &Tensor, value: f32) -> Var {
         let shape = broadcast_shape(self.shape(), mask.shape()).unwrap_or_else(|| {
-            panic!("masked_fill: shapes {:?} and mask {:?} do not broadcast", self.shape(), mask.shape())
+            panic!(
+                "masked_fill: shapes {:?} and mask {:?} do not broadcast",
+                self.shape(),
+                mask.shape()
+            )
         });
         let x = self.broadcast_to(&shape);
         let keep = mask.broadcast_to(&shape).map(|m| (m == 0.0) as u8 as f32);
         let out = x.value().masked_fill(mask, value);
-        Var::record("masked_fill", out, &[&x], move |g, grads| grads.add(0, || g.mul(&keep)))
+        Var::record("masked_fill", out, &[&x], move |g, grads| {
+            grads.add(0, || g.mul(&keep))
+        })
     }
 }

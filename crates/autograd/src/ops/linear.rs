@@ -5,8 +5,8 @@
 //! copy). Fused, the forward is one `sgemm` accumulating onto the bias rows, and each
 //! gradient is one `sgemm` producing its natural layout.
 
-use agdlab_tensor::Tensor;
 use agdlab_tensor::matmul::matmul_into;
+use agdlab_tensor::Tensor;
 
 use crate::var::Var;
 
@@ -40,7 +40,9 @@ impl Var {
                     b.shape(),
                     w.shape()
                 );
-                b.value().broadcast_to(&[x2.shape()[0], fan_out]).contiguous()
+                b.value()
+                    .broadcast_to(&[x2.shape()[0], fan_out])
+                    .contiguous()
             }
             None => Tensor::zeros(&[x2.shape()[0], fan_out]),
         };

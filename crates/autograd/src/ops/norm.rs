@@ -31,11 +31,20 @@ impl Var {
     /// # Panics
     /// When `x` has rank 0, or `weight`/`bias` are not `[N]`.
     pub fn layer_norm(&self, weight: Option<&Var>, bias: Option<&Var>, eps: f32) -> Var {
-        assert!(self.rank() >= 1, "layer_norm: needs rank >= 1, got shape {:?}", self.shape());
+        assert!(
+            self.rank() >= 1,
+            "layer_norm: needs rank >= 1, got shape {:?}",
+            self.shape()
+        );
         let n = self.shape()[self.rank() - 1];
         for (what, v) in [("weight", weight), ("bias", bias)] {
             if let Some(v) = v {
-                assert_eq!(v.shape(), &[n], "layer_norm: {what} {:?} for rows of {n}", v.shape());
+                assert_eq!(
+                    v.shape(),
+                    &[n],
+                    "layer_norm: {what} {:?} for rows of {n}",
+                    v.shape()
+                );
             }
         }
         let x = self.value().contiguous();
@@ -100,9 +109,13 @@ fn normalize_rows(x: &[f32], n: usize, eps: f32) -> (Vec<f32>, Vec<f32>) {
         return (out, inv_std);
     }
     if x.len() >= PARALLEL_ELEMENTS {
-        x.par_chunks(n).zip(out.par_chunks_mut(n).zip(inv_std.par_iter_mut())).for_each(row);
+        x.par_chunks(n)
+            .zip(out.par_chunks_mut(n).zip(inv_std.par_iter_mut()))
+            .for_each(row);
     } else {
-        x.chunks(n).zip(out.chunks_mut(n).zip(inv_std.iter_mut())).for_each(row);
+        x.chunks(n)
+            .zip(out.chunks_mut(n).zip(inv_std.iter_mut()))
+            .for_each(row);
     }
     (out, inv_std)
 }

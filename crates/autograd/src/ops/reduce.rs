@@ -1,14 +1,18 @@
 //! Reductions. The backward of a sum spreads the gradient back over the summed axes
 //! (a broadcast); a max sends it to the position of the maximum.
 
-use agdlab_tensor::Tensor;
 use agdlab_tensor::index::Indices;
+use agdlab_tensor::Tensor;
 
 use crate::var::Var;
 
 /// The shape of `shape` with `dims` kept as size 1.
 fn keepdim_shape(shape: &[usize], dims: &[usize]) -> Vec<usize> {
-    shape.iter().enumerate().map(|(i, &d)| if dims.contains(&i) { 1 } else { d }).collect()
+    shape
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| if dims.contains(&i) { 1 } else { d })
+        .collect()
 }
 
 impl Var {
@@ -18,16 +22,21 @@ impl Var {
         let kept = keepdim_shape(&input_shape, dims);
         let out = self.value().sum_dims(dims, keepdim);
         Var::record("sum_dims", out, &[self], move |g, grads| {
-            grads.add(0, || g.reshape_to(&kept).broadcast_to(&input_shape).contiguous())
+            grads.add(0, || {
+                g.reshape_to(&kept).broadcast_to(&input_shape).contiguous()
+            })
         })
     }
 
     /// Sum of all elements (rank 0).  d/dx = 1.
     pub fn sum_all(&self) -> Var {
         let input_shape = self.shape().to_vec();
-        Var::record("sum_all", self.value().sum_all(), &[self], move |g, grads| {
-            grads.add(0, || Tensor::full(&input_shape, g.item()))
-        })
+        Var::record(
+            "sum_all",
+            self.value().sum_all(),
+            &[self],
+            move |g, grads| grads.add(0, || Tensor::full(&input_shape, g.item())),
+        )
     }
 
     /// Mean over `dims`.  d/dx = 1/n for each of the n averaged elements.
@@ -50,7 +59,8 @@ impl Var {
         let kept = keepdim_shape(x.shape(), &[dim]);
         Var::record("max_dim", out, &[self], move |g, grads| {
             grads.add(0, || {
-                let winners = Indices::new(x.argmax_dim(dim), &kept).expect("one index per kept slot");
+                let winners =
+                    Indices::new(x.argmax_dim(dim), &kept).expect("one index per kept slot");
                 Tensor::zeros(x.shape()).scatter_add(dim, &winners, &g.reshape_to(&kept))
             })
         })

@@ -15,7 +15,9 @@ impl Var {
         }
         let input_shape = self.shape().to_vec();
         let out = self.value().broadcast_to(shape);
-        Var::record("broadcast_to", out, &[self], move |g, grads| grads.add(0, || g.sum_to(&input_shape)))
+        Var::record("broadcast_to", out, &[self], move |g, grads| {
+            grads.add(0, || g.sum_to(&input_shape))
+        })
     }
 
     /// View with a new shape (`-1` infers one dim). Backward: reshape back.
@@ -26,7 +28,9 @@ impl Var {
     pub fn reshape(&self, shape: &[isize]) -> Var {
         let input_shape = self.shape().to_vec();
         let out = self.value().reshape(shape);
-        Var::record("reshape", out, &[self], move |g, grads| grads.add(0, || g.reshape_to(&input_shape)))
+        Var::record("reshape", out, &[self], move |g, grads| {
+            grads.add(0, || g.reshape_to(&input_shape))
+        })
     }
 
     /// Flatten dims from `start` on into one. Backward: reshape back.
@@ -40,12 +44,18 @@ impl Var {
     /// Swap two dims. Backward: swap them back. PyTorch equivalent: `x.transpose(d0, d1)`.
     pub fn transpose(&self, d0: usize, d1: usize) -> Var {
         let out = self.value().transpose(d0, d1);
-        Var::record("transpose", out, &[self], move |g, grads| grads.add(0, || g.transpose(d0, d1)))
+        Var::record("transpose", out, &[self], move |g, grads| {
+            grads.add(0, || g.transpose(d0, d1))
+        })
     }
 
     /// Transpose the last two dims. PyTorch equivalent: `x.mT`.
     pub fn t(&self) -> Var {
-        assert!(self.rank() >= 2, "t: needs rank >= 2, got shape {:?}", self.shape());
+        assert!(
+            self.rank() >= 2,
+            "t: needs rank >= 2, got shape {:?}",
+            self.shape()
+        );
         self.transpose(self.rank() - 2, self.rank() - 1)
     }
 
@@ -57,7 +67,9 @@ impl Var {
         for (i, &d) in order.iter().enumerate() {
             inverse[d] = i;
         }
-        Var::record("permute", out, &[self], move |g, grads| grads.add(0, || g.permute(&inverse)))
+        Var::record("permute", out, &[self], move |g, grads| {
+            grads.add(0, || g.permute(&inverse))
+        })
     }
 
     /// Keep `len` entries of `dim` from `start`. Backward: the gradient is added into
@@ -79,7 +91,11 @@ impl Var {
     /// # Panics
     /// When the sizes do not add up to the size of `dim`.
     pub fn split(&self, sizes: &[usize], dim: usize) -> Vec<Var> {
-        assert!(dim < self.rank(), "split: dim {dim} out of range for shape {:?}", self.shape());
+        assert!(
+            dim < self.rank(),
+            "split: dim {dim} out of range for shape {:?}",
+            self.shape()
+        );
         assert_eq!(
             sizes.iter().sum::<usize>(),
             self.shape()[dim],
@@ -105,7 +121,11 @@ impl Var {
     /// When `chunks` is 0 or `dim` is out of range.
     pub fn chunk(&self, chunks: usize, dim: usize) -> Vec<Var> {
         assert!(chunks > 0, "chunk: needs at least one chunk");
-        assert!(dim < self.rank(), "chunk: dim {dim} out of range for shape {:?}", self.shape());
+        assert!(
+            dim < self.rank(),
+            "chunk: dim {dim} out of range for shape {:?}",
+            self.shape()
+        );
         let size = self.shape()[dim];
         let piece = size.div_ceil(chunks).max(1);
         let mut sizes = vec![piece; size / piece];
@@ -118,13 +138,17 @@ impl Var {
     /// Insert a size-1 dim. Backward: remove it. PyTorch equivalent: `x.unsqueeze(dim)`.
     pub fn unsqueeze(&self, dim: usize) -> Var {
         let out = self.value().unsqueeze(dim);
-        Var::record("unsqueeze", out, &[self], move |g, grads| grads.add(0, || g.squeeze(dim)))
+        Var::record("unsqueeze", out, &[self], move |g, grads| {
+            grads.add(0, || g.squeeze(dim))
+        })
     }
 
     /// Remove a size-1 dim. Backward: put it back. PyTorch equivalent: `x.squeeze(dim)`.
     pub fn squeeze(&self, dim: usize) -> Var {
         let out = self.value().squeeze(dim);
-        Var::record("squeeze", out, &[self], move |g, grads| grads.add(0, || g.unsqueeze(dim)))
+        Var::record("squeeze", out, &[self], move |g, grads| {
+            grads.add(0, || g.unsqueeze(dim))
+        })
     }
 
     /// Join along `dim`. Backward: each input gets its slice of the gradient (a view).

@@ -40,7 +40,11 @@ impl Var {
     /// # Panics
     /// When `x` has rank 0 or `mask` does not broadcast to `x`'s shape.
     pub fn softmax_masked(&self, mask: Option<&Tensor>) -> Var {
-        assert!(self.rank() >= 1, "softmax_masked: needs rank >= 1, got shape {:?}", self.shape());
+        assert!(
+            self.rank() >= 1,
+            "softmax_masked: needs rank >= 1, got shape {:?}",
+            self.shape()
+        );
         let last = self.rank() - 1;
         let scores = match mask {
             Some(m) => self.value().add(&m.broadcast_to(self.shape())),

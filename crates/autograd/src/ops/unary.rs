@@ -1,7 +1,7 @@
 //! Element-wise unary math. Each backward multiplies the output gradient by f'(x).
 
-use agdlab_tensor::Tensor;
 use agdlab_tensor::elementwise::tanh;
+use agdlab_tensor::Tensor;
 
 use crate::var::Var;
 
@@ -13,24 +13,36 @@ impl Var {
         out: Tensor,
         derivative: impl FnOnce() -> Tensor + Send + 'static,
     ) -> Var {
-        Var::record(name, out, &[self], move |g, grads| grads.add(0, || g.mul(&derivative())))
+        Var::record(name, out, &[self], move |g, grads| {
+            grads.add(0, || g.mul(&derivative()))
+        })
     }
 
     /// `-x`.  d/dx = -1.
     pub fn neg(&self) -> Var {
-        Var::record("neg", self.value().neg(), &[self], |g, grads| grads.add(0, || g.neg()))
+        Var::record("neg", self.value().neg(), &[self], |g, grads| {
+            grads.add(0, || g.neg())
+        })
     }
 
     /// `x + s`.  d/dx = 1.
     pub fn add_scalar(&self, s: f32) -> Var {
-        Var::record("add_scalar", self.value().add_scalar(s), &[self], |g, grads| grads.add(0, || g))
+        Var::record(
+            "add_scalar",
+            self.value().add_scalar(s),
+            &[self],
+            |g, grads| grads.add(0, || g),
+        )
     }
 
     /// `x * s`.  d/dx = s.
     pub fn mul_scalar(&self, s: f32) -> Var {
-        Var::record("mul_scalar", self.value().mul_scalar(s), &[self], move |g, grads| {
-            grads.add(0, || g.mul_scalar(s))
-        })
+        Var::record(
+            "mul_scalar",
+            self.value().mul_scalar(s),
+            &[self],
+            move |g, grads| grads.add(0, || g.mul_scalar(s)),
+        )
     }
 
     /// `e^x`.  d/dx = e^x (the output, saved).
@@ -94,7 +106,9 @@ impl Var {
     /// Clamp into `[min, max]`.  d/dx = 1 inside the closed interval, else 0.
     pub fn clamp(&self, min: f32, max: f32) -> Var {
         let x = self.value().clone();
-        self.unary("clamp", x.clamp(min, max), move || x.map(|v| (v >= min && v <= max) as u8 as f32))
+        self.unary("clamp", x.clamp(min, max), move || {
+            x.map(|v| (v >= min && v <= max) as u8 as f32)
+        })
     }
 
     /// GELU, exact: `y = x·Φ(x)` with `Φ(x) = ½(1 + erf(x/√2))`, the normal CDF.
@@ -103,13 +117,17 @@ impl Var {
     /// Linear Units", 2016). PyTorch equivalent: `F.gelu(x)`.
     pub fn gelu(&self) -> Var {
         let x = self.value().clone();
-        let cdf =
-            x.map(|v| 0.5 * (1.0 + agdlab_tensor::elementwise::erf(v * std::f32::consts::FRAC_1_SQRT_2)));
+        let cdf = x.map(|v| {
+            0.5 * (1.0 + agdlab_tensor::elementwise::erf(v * std::f32::consts::FRAC_1_SQRT_2))
+        });
         let out = x.mul(&cdf);
         Var::record("gelu", out, &[self], move |g, grads| {
             grads.add(0, || {
-                let inv_sqrt_2pi = 0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2;
-                let slope = x.zip_map(&cdf, "gelu", |v, phi| phi + v * inv_sqrt_2pi * (-0.5 * v * v).exp());
+                let inv_sqrt_2pi =
+                    0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2;
+                let slope = x.zip_map(&cdf, "gelu", |v, phi| {
+                    phi + v * inv_sqrt_2pi * (-0.5 * v * v).exp()
+                });
                 g.mul(&slope)
             })
         })
@@ -137,7 +155,9 @@ impl Var {
     /// Gauss error function.  d/dx = 2/√π · e^(-x²).
     pub fn erf(&self) -> Var {
         let x = self.value().clone();
-        self.unary("erf", x.erf(), move || x.map(|v| std::f32::consts::FRAC_2_SQRT_PI * (-v * v).exp()))
+        self.unary("erf", x.erf(), move || {
+            x.map(|v| std::f32::consts::FRAC_2_SQRT_PI * (-v * v).exp())
+        })
     }
 }
 

@@ -40,7 +40,11 @@ pub fn grads_at(t: usize, params: &[(String, Param)]) -> Gradients {
     let mut grads = Gradients::new();
     for (_, p) in params {
         let theta = p.value().to_vec();
-        let g: Vec<f32> = theta.iter().enumerate().map(|(i, &th)| grad_fn(t, i, th as f64) as f32).collect();
+        let g: Vec<f32> = theta
+            .iter()
+            .enumerate()
+            .map(|(i, &th)| grad_fn(t, i, th as f64) as f32)
+            .collect();
         grads.insert(p, Tensor::from_vec(g, &p.shape()).unwrap());
     }
     grads
@@ -66,11 +70,19 @@ pub fn run_impl(
 
 /// Run an f64 reference `step(t, theta, grad)` on `n` coordinates; the value after each
 /// step.
-pub fn run_ref(mut step: impl FnMut(usize, &mut [f64], &[f64]), n: usize, steps: usize) -> Vec<Vec<f64>> {
+pub fn run_ref(
+    mut step: impl FnMut(usize, &mut [f64], &[f64]),
+    n: usize,
+    steps: usize,
+) -> Vec<Vec<f64>> {
     let mut theta = init64(n);
     let mut out = Vec::new();
     for t in 1..=steps {
-        let g: Vec<f64> = theta.iter().enumerate().map(|(i, &th)| grad_fn(t, i, th)).collect();
+        let g: Vec<f64> = theta
+            .iter()
+            .enumerate()
+            .map(|(i, &th)| grad_fn(t, i, th))
+            .collect();
         step(t, &mut theta, &g);
         out.push(theta.clone());
     }
@@ -95,6 +107,9 @@ pub fn assert_traj_close(label: &str, got: &[Vec<f32>], want: &[Vec<f64>], rtol:
 /// Also require that the run moved the parameters (so a no-op optimizer cannot pass).
 pub fn assert_moved(label: &str, got: &[Vec<f32>]) {
     let last = got.last().unwrap();
-    let moved = last.iter().enumerate().any(|(i, &x)| (x as f64 - theta0(i)).abs() > 1e-4);
+    let moved = last
+        .iter()
+        .enumerate()
+        .any(|(i, &x)| (x as f64 - theta0(i)).abs() > 1e-4);
     assert!(moved, "{label}: parameters did not move");
 }

@@ -6,7 +6,13 @@ use agdlab_tensor::Tensor;
 use rand::rngs::StdRng;
 
 /// Names of the layouts [`laid_out`] builds.
-pub const LAYOUTS: [&str; 5] = ["contiguous", "permuted", "narrowed", "transposed", "broadcast"];
+pub const LAYOUTS: [&str; 5] = [
+    "contiguous",
+    "permuted",
+    "narrowed",
+    "transposed",
+    "broadcast",
+];
 
 /// A random tensor of logical shape `shape` (rank 3) stored as `layout` says.
 pub fn laid_out(shape: &[usize], layout: &str, rng: &mut StdRng) -> Tensor {
