@@ -27,20 +27,21 @@ fn single_threaded_by_default() {
         .build_global();
 }
 
-/// `c = a·b` for row-major `n × n` buffers, or with `a` read transposed.
-fn raw_sgemm(n: usize, a: &[f32], a_transposed: bool, b: &[f32], c: &mut [f32]) {
+/// `c = a·b` for row-major `[m, k]`, `[k, n]` and `[m, n]` buffers, or with `a` read
+/// transposed (a row-major `[k, m]` buffer).
+fn raw_sgemm([m, k, n]: [usize; 3], a: &[f32], a_transposed: bool, b: &[f32], c: &mut [f32]) {
     let (rsa, csa) = if a_transposed {
-        (1, n as isize)
+        (1, m as isize)
     } else {
-        (n as isize, 1)
+        (k as isize, 1)
     };
-    assert!(a.len() >= n * n && b.len() >= n * n && c.len() >= n * n);
-    // SAFETY: all three buffers hold n·n elements and the strides address exactly
-    // those; c is exclusively borrowed and distinct from a and b.
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    // SAFETY: the buffers hold m·k, k·n and m·n elements and the strides address
+    // exactly those; c is exclusively borrowed and distinct from a and b.
     unsafe {
         matrixmultiply::sgemm(
-            n,
-            n,
+            m,
+            k,
             n,
             1.0,
             a.as_ptr(),
@@ -77,7 +78,7 @@ fn square(c: &mut Criterion) {
         let (a_data, b_data) = (a.to_vec(), b.to_vec());
 
         group.bench_function(BenchmarkId::new("raw_sgemm", n), |bench| {
-            bench.iter(|| raw_sgemm(n, &a_data, false, &b_data, &mut raw))
+            bench.iter(|| raw_sgemm([n, n, n], &a_data, false, &b_data, &mut raw))
         });
         group.bench_function(BenchmarkId::new("Tensor::matmul", n), |bench| {
             bench.iter(|| a.matmul(&b))
@@ -103,7 +104,7 @@ fn transposed(c: &mut Criterion) {
     let mut raw = vec![0.0f32; n * n];
     let (a_data, b_data) = (a.to_vec(), b.to_vec());
     group.bench_function(BenchmarkId::new("raw_sgemm", n), |bench| {
-        bench.iter(|| raw_sgemm(n, &a_data, true, &b_data, &mut raw))
+        bench.iter(|| raw_sgemm([n, n, n], &a_data, true, &b_data, &mut raw))
     });
     group.bench_function(BenchmarkId::new("Tensor::matmul", n), |bench| {
         bench.iter(|| at.matmul(&b))
@@ -111,5 +112,35 @@ fn transposed(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, square, transposed);
+/// Products with few rows (`crate::skinny_gemm`'s path in `Tensor::matmul`) against
+/// `matrixmultiply`: the LSTM's recurrent products at batch 20 (`h·W_hhᵀ` with `W_hhᵀ`
+/// stored row-major, `dG·W_hh`), one row, and the largest shape the path takes.
+fn few_rows(c: &mut Criterion) {
+    single_threaded_by_default();
+    let mut rng = StdRng::seed_from_u64(2);
+    let mut group = c.benchmark_group("matmul_few_rows");
+    group.sample_size(30);
+    for [m, k, n] in [
+        [20, 200, 800],
+        [20, 800, 200],
+        [1, 200, 800],
+        [32, 1024, 1024],
+    ] {
+        group.throughput(Throughput::Elements(2 * (m * k * n) as u64));
+        let a = Tensor::uniform(&[m, k], -1.0, 1.0, &mut rng);
+        let b = Tensor::uniform(&[k, n], -1.0, 1.0, &mut rng);
+        let (a_data, b_data) = (a.to_vec(), b.to_vec());
+        let mut raw = vec![0.0f32; m * n];
+        let shape = format!("{m}x{k}x{n}");
+        group.bench_function(BenchmarkId::new("raw_sgemm", &shape), |bench| {
+            bench.iter(|| raw_sgemm([m, k, n], &a_data, false, &b_data, &mut raw))
+        });
+        group.bench_function(BenchmarkId::new("Tensor::matmul", &shape), |bench| {
+            bench.iter(|| a.matmul(&b))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, square, transposed, few_rows);
 criterion_main!(benches);

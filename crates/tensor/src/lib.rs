@@ -49,6 +49,7 @@ pub mod memory;
 pub mod parallel;
 pub mod pool;
 pub mod reduce;
+pub mod skinny_gemm;
 pub mod softmax;
 pub mod tensor;
 

@@ -15,6 +15,7 @@
 use rayon::prelude::*;
 
 use crate::layout::{broadcast_shape, Layout};
+use crate::skinny_gemm;
 use crate::tensor::Tensor;
 
 /// Products with at least this many multiply-adds (`batch·m·k·n`) split across rayon.
@@ -282,6 +283,33 @@ impl Geometry<'_> {
             self.a.len(),
             self.b.len()
         );
+        if skinny_gemm::qualifies(rows, k, self.csa, self.csb) {
+            let operands = skinny_gemm::Operands {
+                m: rows,
+                k,
+                n: cols,
+                rsa: self.rsa as usize,
+                rsb: self.rsb as usize,
+                rsc: n,
+            };
+            // SAFETY: `qualifies` holds (AVX2 and FMA; A's and B's column strides are 1).
+            // The kernel reads A at `a_offset + i*rsa + p`, B at `b_offset + p*rsb + j`
+            // and writes C at `c_offset + i*n + j` for i < rows, p < k, j < cols: the
+            // elements whose last ones were checked above to lie in A, B and C. C is
+            // this task's alone (see `CPtr`) and disjoint from A and B; with beta == 0
+            // it is written without being read.
+            unsafe {
+                skinny_gemm::sgemm(
+                    operands,
+                    self.alpha,
+                    self.a.as_ptr().add(task.a_offset),
+                    self.b.as_ptr().add(task.b_offset),
+                    self.beta,
+                    c.0.add(task.c_offset),
+                );
+            }
+            return;
+        }
         // SAFETY: every element sgemm reads of A is at `a_offset + i*rsa + p*csa` with
         // i < rows, p < k; all strides are non-negative, so the largest is `a_last`,
         // checked above to lie in `self.a` (likewise `b_last` for B with p < k, j < cols).

@@ -1,0 +1,324 @@
+//! Matrix products with few rows (`C = alpha·A·B + beta·C` where A has at most
+//! [`MAX_ROWS`] rows and B's rows are contiguous), straight from the operands, with no
+//! packing.
+//!
+//! `matrixmultiply::sgemm` packs its operands into panels before multiplying. For a
+//! product with many rows that cost is spread over them; for the LSTM's recurrent
+//! products at batch 20 (`h·W_hhᵀ`, `[20, 200] · [200, 800]`, at every time step, and
+//! `dh = dG·W_hh` in backward) it packs all of the weight to use each packed value 20
+//! times, and ran at about a third of the FMA peak. Here C is cut into strips of 24
+//! columns; each strip is computed in bands of 4 rows whose 4 × 3 vectors of 8 sums stay
+//! in registers over all of `k`: each step `p` loads 24 floats of B's row `p` and
+//! broadcasts `A[i, p]` for the 4 rows. The strip of B (`k × 24`) is read from memory
+//! once and stays in cache for the bands after the first.
+//!
+//! A's rows and B's rows must be contiguous (column strides 1). [`crate::matmul`] sends
+//! a block of C here when it qualifies ([`qualifies`]) and the CPU has AVX2 and FMA;
+//! every other product goes to `matrixmultiply`. Summation order differs from
+//! `matrixmultiply`'s, so results agree to rounding, not bit for bit.
+
+/// Products with at most this many rows of C take this path.
+pub const MAX_ROWS: usize = 32;
+
+/// ... and at most this inner dimension: a strip of B (`k × 24` floats, 96 KiB at this
+/// depth) must stay in cache while the bands of rows reuse it. Deeper products go to
+/// `matrixmultiply`, which cuts `k` into blocks.
+pub const MAX_DEPTH: usize = 1024;
+
+/// Where one block of C and its operands lie: `C[i, j] (i < m, j < n)` at
+/// `c[i·rsc + j]`, `A[i, p]` at `a[i·rsa + p]`, `B[p, j]` at `b[p·rsb + j]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Operands {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub rsa: usize,
+    pub rsb: usize,
+    pub rsc: usize,
+}
+
+/// True when [`sgemm`] may run the product: few rows, not too deep, the rows of A and
+/// of B contiguous, and the CPU has AVX2 and FMA.
+pub fn qualifies(m: usize, k: usize, csa: isize, csb: isize) -> bool {
+    m <= MAX_ROWS && k <= MAX_DEPTH && csa == 1 && csb == 1 && has_avx2_fma()
+}
+
+fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `C = alpha·A·B + beta·C` over the block `o` describes; with `beta == 0` C is
+/// written without being read (it may hold anything, NaN included).
+///
+/// # Safety
+/// [`qualifies`] must have returned true for these strides (the CPU has AVX2 and FMA);
+/// every element of A, B and C that `o` names must be valid to read (and, for C, to
+/// write); C must not overlap A or B, and nothing else may access C meanwhile.
+pub unsafe fn sgemm(o: Operands, alpha: f32, a: *const f32, b: *const f32, beta: f32, c: *mut f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the caller's contract (CPU features, bounds, no aliasing of C).
+    unsafe {
+        avx::product(o, alpha, a, b, beta, c);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (o, alpha, a, b, beta, c);
+        unreachable!("skinny_gemm::sgemm: `qualifies` is false off x86_64");
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use std::arch::x86_64::*;
+
+    use super::Operands;
+
+    /// Rows of C per block.
+    const R: usize = 4;
+
+    /// `C[i, j] = alpha·acc + beta·C[i, j]`, not reading C when `beta == 0`.
+    #[inline(always)]
+    unsafe fn finish(c: *mut f32, acc: f32, alpha: f32, beta: f32) {
+        // SAFETY: the caller passes an element of C in bounds.
+        unsafe {
+            *c = if beta == 0.0 {
+                alpha * acc
+            } else {
+                alpha * acc + beta * *c
+            }
+        };
+    }
+
+    /// A block of `ROWS` rows × `8·VECS` columns of C, accumulated in `ROWS × VECS`
+    /// registers over all of `k`.
+    #[inline(always)]
+    unsafe fn rows_block<const ROWS: usize, const VECS: usize>(
+        o: Operands,
+        [i0, j0]: [usize; 2],
+        alpha: f32,
+        a: *const f32,
+        b: *const f32,
+        beta: f32,
+        c: *mut f32,
+    ) {
+        // SAFETY (whole block): rows i0..i0+ROWS < m and columns j0..j0+8·VECS <= n
+        // (the callers' loops), p < k: every address is an element of the block.
+        unsafe {
+            let mut acc = [[_mm256_setzero_ps(); VECS]; ROWS];
+            for p in 0..o.k {
+                let row_b = b.add(p * o.rsb + j0);
+                let bv: [__m256; VECS] = std::array::from_fn(|q| _mm256_loadu_ps(row_b.add(8 * q)));
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    let av = _mm256_broadcast_ss(&*a.add((i0 + r) * o.rsa + p));
+                    for q in 0..VECS {
+                        acc_r[q] = _mm256_fmadd_ps(av, bv[q], acc_r[q]);
+                    }
+                }
+            }
+            let (alpha_v, beta_v) = (_mm256_set1_ps(alpha), _mm256_set1_ps(beta));
+            for (r, acc_r) in acc.iter().enumerate() {
+                for (q, &sum) in acc_r.iter().enumerate() {
+                    let out = c.add((i0 + r) * o.rsc + j0 + 8 * q);
+                    let scaled = _mm256_mul_ps(alpha_v, sum);
+                    let value = if beta == 0.0 {
+                        scaled
+                    } else {
+                        _mm256_fmadd_ps(beta_v, _mm256_loadu_ps(out), scaled)
+                    };
+                    _mm256_storeu_ps(out, value);
+                }
+            }
+        }
+    }
+
+    /// Columns `columns` of every row, one element at a time (the columns past the
+    /// last whole 8).
+    #[inline(always)]
+    unsafe fn scalar_columns(
+        o: Operands,
+        columns: std::ops::Range<usize>,
+        alpha: f32,
+        a: *const f32,
+        b: *const f32,
+        beta: f32,
+        c: *mut f32,
+    ) {
+        for i in 0..o.m {
+            for j in columns.clone() {
+                let mut sum = 0.0f32;
+                for p in 0..o.k {
+                    // SAFETY: i < m, j < n, p < k: elements of A and B in bounds.
+                    sum += unsafe { *a.add(i * o.rsa + p) * *b.add(p * o.rsb + j) };
+                }
+                // SAFETY: (i, j) is an element of C in bounds.
+                unsafe { finish(c.add(i * o.rsc + j), sum, alpha, beta) };
+            }
+        }
+    }
+
+    /// Columns `j0..j0 + 8·VECS` of every row, in bands of [`R`] rows (then the last 1-3):
+    /// the strip of B they read (`k × 8·VECS`) is read from memory once and stays in
+    /// cache for the bands after the first.
+    #[inline(always)]
+    unsafe fn rows_strip<const VECS: usize>(
+        o: Operands,
+        j0: usize,
+        alpha: f32,
+        a: *const f32,
+        b: *const f32,
+        beta: f32,
+        c: *mut f32,
+    ) {
+        // SAFETY: bands cover rows 0..m exactly; columns j0..j0+8·VECS <= n (the caller).
+        unsafe {
+            let mut i0 = 0;
+            while i0 + R <= o.m {
+                rows_block::<R, VECS>(o, [i0, j0], alpha, a, b, beta, c);
+                i0 += R;
+            }
+            match o.m - i0 {
+                3 => rows_block::<3, VECS>(o, [i0, j0], alpha, a, b, beta, c),
+                2 => rows_block::<2, VECS>(o, [i0, j0], alpha, a, b, beta, c),
+                1 => rows_block::<1, VECS>(o, [i0, j0], alpha, a, b, beta, c),
+                _ => {}
+            }
+        }
+    }
+
+    /// [`super::sgemm`]: strips of 24 columns, then one of 8 or 16, then the last
+    /// columns one element at a time.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn product(
+        o: Operands,
+        alpha: f32,
+        a: *const f32,
+        b: *const f32,
+        beta: f32,
+        c: *mut f32,
+    ) {
+        // SAFETY: strips stay below n and cover 0..n; the caller's contract covers the rest.
+        unsafe {
+            let mut j0 = 0;
+            while j0 + 24 <= o.n {
+                rows_strip::<3>(o, j0, alpha, a, b, beta, c);
+                j0 += 24;
+            }
+            if j0 + 16 <= o.n {
+                rows_strip::<2>(o, j0, alpha, a, b, beta, c);
+                j0 += 16;
+            } else if j0 + 8 <= o.n {
+                rows_strip::<1>(o, j0, alpha, a, b, beta, c);
+                j0 += 8;
+            }
+            scalar_columns(o, j0..o.n, alpha, a, b, beta, c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `alpha·A·B + beta·C` in f64, from the same layouts.
+    fn reference(o: Operands, alpha: f32, a: &[f32], b: &[f32], beta: f32, c: &[f32]) -> Vec<f64> {
+        let mut out = vec![0.0; o.m * o.n];
+        for i in 0..o.m {
+            for j in 0..o.n {
+                let dot: f64 = (0..o.k)
+                    .map(|p| a[i * o.rsa + p] as f64 * b[p * o.rsb + j] as f64)
+                    .sum();
+                let old = if beta == 0.0 {
+                    0.0
+                } else {
+                    beta as f64 * c[i * o.rsc + j] as f64
+                };
+                out[i * o.n + j] = alpha as f64 * dot + old;
+            }
+        }
+        out
+    }
+
+    /// Deterministic values in [-1, 1).
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_a_reference_at_every_edge() {
+        if !has_avx2_fma() {
+            eprintln!("skipped: the CPU lacks AVX2 or FMA, so this path is never taken");
+            return;
+        }
+        for m in [1, 2, 3, 4, 5, 7, 20, 32] {
+            for k in [1, 7, 8, 9, 200] {
+                for n in [1, 2, 3, 7, 8, 9, 16, 23, 24, 25, 41, 200] {
+                    for (alpha, beta) in [(1.0, 0.0), (1.0, 1.0), (-0.5, 2.0)] {
+                        // Every row padded: A's row stride k + 3, B's n + 1, C's n + 2.
+                        let (rsa, rsb, rsc) = (k + 3, n + 1, n + 2);
+                        let o = Operands {
+                            m,
+                            k,
+                            n,
+                            rsa,
+                            rsb,
+                            rsc,
+                        };
+                        let a = values(m * rsa, 1);
+                        let b = values(k * rsb, 2);
+                        let mut c = values(m * rsc, 3);
+                        if beta == 0.0 {
+                            c.iter_mut().for_each(|x| *x = f32::NAN); // must not be read
+                        }
+                        let expected = reference(o, alpha, &a, &b, beta, &c);
+                        let before = c.clone();
+                        // SAFETY: AVX2 and FMA are present; the buffers hold every element
+                        // the layouts name; C is a separate vector.
+                        unsafe { sgemm(o, alpha, a.as_ptr(), b.as_ptr(), beta, c.as_mut_ptr()) };
+                        for i in 0..m {
+                            for j in 0..n {
+                                let (got, want) = (c[i * rsc + j] as f64, expected[i * n + j]);
+                                let tolerance = 1e-5 * (1.0 + k as f64).sqrt() * (1.0 + want.abs());
+                                assert!(
+                                    (got - want).abs() <= tolerance,
+                                    "m {m} k {k} n {n} alpha {alpha} beta {beta}: \
+                                     C[{i}, {j}] = {got}, expected {want}"
+                                );
+                            }
+                            // The padding between C's rows is untouched.
+                            for j in n..rsc {
+                                assert_eq!(c[i * rsc + j].to_bits(), before[i * rsc + j].to_bits());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn qualifies_only_few_rows_with_contiguous_rows() {
+        let simd = has_avx2_fma();
+        assert_eq!(qualifies(20, 200, 1, 1), simd);
+        assert!(!qualifies(MAX_ROWS + 1, 200, 1, 1));
+        assert!(!qualifies(20, MAX_DEPTH + 1, 1, 1));
+        assert!(!qualifies(20, 200, 2, 1), "A's rows must be contiguous");
+        assert!(!qualifies(20, 200, 1, 200), "B's rows must be contiguous");
+    }
+}
