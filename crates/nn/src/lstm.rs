@@ -16,22 +16,23 @@
 //! How it runs, for speed:
 //!
 //! - the input projection `W_ih·x_t + b_ih` of the whole sequence is one GEMM per layer
-//!   (`linear` on the `[seq·batch, in]` view); each step reads its rows as a view, and
-//!   in backward each step adds its gate gradient into its rows of that projection's one
-//!   gradient buffer;
-//! - `W_hh` and `b_hh` are put on the tape once per forward and the same values are used
-//!   at every step, so `linear`'s backward accumulates `dW_hh` over the steps into one
-//!   buffer (`sgemm` with beta = 1): no per-step weight-sized gradient;
-//! - the cell's element-wise math is one fused op ([`lstm_cell`]): one pass forward,
-//!   one pass backward, writing the four gate gradients into one `[batch, 4·hidden]`
-//!   buffer.
+//!   (`linear` on the `[seq·batch, in]` view), and so are its two backward products;
+//! - the recurrence over the steps is one op per layer ([`lstm_recurrence`]), not a
+//!   chain of per-step ops on the tape: per step it does the small product
+//!   `h_{t-1}·W_hhᵀ` (batch rows: the packing-free `skinny_gemm` path of `matmul`) and
+//!   the fused cell ([`lstm_cell`]'s math, one pass forward, one backward); backward
+//!   runs the steps in reverse, writes every step's gate gradients into one
+//!   `[seq·batch, 4·hidden]` buffer, and then computes `dW_hh` as one product over the
+//!   whole window: no per-step weight-sized gradient, no per-step tape node.
 //!
-//! The tape runs backward as one reverse loop, so a long unroll costs no recursion.
+//! The tape runs backward as one reverse loop, so a long unroll (of [`lstm_cell`]s, say)
+//! costs no recursion.
 //! For truncated back-propagation through time, [`Var::detach`] the returned state
 //! before feeding it to the next window.
 
 use agdlab_autograd::{Param, Var};
 use agdlab_tensor::elementwise::{sigmoid, tanh};
+use agdlab_tensor::matmul::matmul_into;
 use agdlab_tensor::Tensor;
 use rand::Rng;
 
@@ -256,6 +257,9 @@ pub struct LayerWeights {
 /// outputs `h_t` of every step and the final `(h, c)`. The building block of
 /// [`Lstm::forward`], usable on its own (gradient checks treat the weights as inputs).
 ///
+/// Two ops: the input projection of every step at once (`linear`, one GEMM), then the
+/// recurrence over the steps as one op of its own ([`lstm_recurrence`]).
+///
 /// # Shapes
 /// `x: [seq, batch, in]`, `h, c: [batch, hidden]`, weights as in [`LayerWeights`]
 /// `-> ([seq, batch, hidden], [batch, hidden], [batch, hidden])`.
@@ -283,21 +287,164 @@ pub fn lstm_layer(x: &Var, weights: &LayerWeights, h: &Var, c: &Var) -> (Var, Va
         );
     }
 
-    // The input projection of every step at once: one GEMM.
+    // W_ih·x_t + b_ih for every step at once: one GEMM.
     let projected = x
         .linear(&weights.weight_ih, Some(&weights.bias_ih))
         .reshape(&[-1, 4 * hidden as isize]);
-    let (mut h, mut c) = (h.clone(), c.clone());
-    let mut outputs = Vec::with_capacity(seq);
-    for t in 0..seq {
-        let gates = projected
-            .narrow(0, t * batch, batch)
-            .add(&h.linear(&weights.weight_hh, Some(&weights.bias_hh)));
-        (h, c) = lstm_cell(&gates, &c);
-        outputs.push(h.clone());
-    }
-    let output = Var::stack(&outputs.iter().collect::<Vec<_>>(), 0);
+    let states = lstm_recurrence(&projected, &weights.weight_hh, &weights.bias_hh, h, c);
+    // states: [h_0, h_1, …, h_seq, c_seq], each [batch, hidden].
+    let output = states.narrow(0, 1, seq);
+    let h = states.narrow(0, seq, 1).squeeze(0);
+    let c = states.narrow(0, seq + 1, 1).squeeze(0);
     (output, h, c)
+}
+
+/// The recurrent part of one LSTM layer over a whole sequence, as one op: from the
+/// input projections `projected` (`W_ih·x_t + b_ih` of every step, `[seq·batch,
+/// 4·hidden]`), `W_hh`, `b_hh` and the initial state, every step's `h_t` and the final
+/// `c`, as `[seq + 2, batch, hidden]`: `h_0, h_1, …, h_seq, c_seq` (the caller takes
+/// views; `h_0` is there so that all `h_{t-1}` lie in one block for backward).
+///
+/// ```text
+/// forward, t = 1 … seq                      backward, t = seq … 1
+/// gates_t = projected_t + b_hh              dh_t = ∂L/∂h_t + dgates_{t+1}·W_hh
+///           + h_{t-1}·W_hhᵀ                 dgates_t, dc_{t-1} = cell backward
+/// h_t, c_t = cell(gates_t, c_{t-1})                (see lstm_cell) from dh_t, dc_t
+///                                           then, once for all steps:
+///                                           dprojected = dgates      [seq·batch, 4H]
+///                                           db_hh = Σ_rows dgates
+///                                           dW_hh = dgatesᵀ·[h_0 … h_{seq-1}]
+/// ```
+///
+/// Per step, one small product each way (`h_{t-1}·W_hhᵀ`, `dgates_t·W_hh`) and the
+/// fused cell; no step records anything on the tape, and `dW_hh` is one product over
+/// the whole window (`K = seq·batch`) rather than `seq` thin ones added up. What it
+/// keeps for backward: the activated gates and `tanh c_t` of every step, and `c_0 …
+/// c_seq`. (PyTorch's CPU `nn.LSTM` records each step's ops instead; cuDNN's fused
+/// LSTM is organised like this op.)
+///
+/// # Shapes
+/// `projected: [seq·batch, 4·hidden]`, `weight_hh: [4·hidden, hidden]`, `bias_hh:
+/// [4·hidden]`, `h0, c0: [batch, hidden]` `-> [seq + 2, batch, hidden]`.
+///
+/// # Panics
+/// When the shapes do not fit together.
+pub fn lstm_recurrence(projected: &Var, weight_hh: &Var, bias_hh: &Var, h0: &Var, c0: &Var) -> Var {
+    let (batch, hidden) = (h0.shape()[0], h0.shape()[1]);
+    let gates_width = 4 * hidden;
+    assert!(
+        projected.rank() == 2
+            && projected.shape()[1] == gates_width
+            && projected.shape()[0] % batch == 0
+            && weight_hh.shape() == [gates_width, hidden]
+            && bias_hh.shape() == [gates_width]
+            && c0.shape() == h0.shape(),
+        "lstm_recurrence: projected {:?}, weight_hh {:?}, bias_hh {:?}, h0 {:?}, c0 {:?} \
+         do not fit [seq·batch, 4·hidden], [4·hidden, hidden], [4·hidden], [batch, hidden] x2",
+        projected.shape(),
+        weight_hh.shape(),
+        bias_hh.shape(),
+        h0.shape(),
+        c0.shape()
+    );
+    let seq = projected.shape()[0] / batch;
+    let state = batch * hidden; // elements of one h_t or c_t
+    let step_gates = batch * gates_width; // elements of one step's gates
+
+    let projected_value = projected.value().contiguous();
+    let projected_value = projected_value.as_slice().expect("contiguous");
+    let bias = bias_hh.value().contiguous();
+    let bias = bias.as_slice().expect("contiguous");
+    let w_hh = weight_hh.value().clone();
+
+    let mut states = vec![0.0f32; (seq + 2) * state];
+    states[..state].copy_from_slice(h0.value().contiguous().as_slice().expect("contiguous"));
+    // c_0 … c_seq: backward needs every c_{t-1}.
+    let mut cells = vec![0.0f32; (seq + 1) * state];
+    cells[..state].copy_from_slice(c0.value().contiguous().as_slice().expect("contiguous"));
+    let mut activated = vec![0.0f32; seq * step_gates];
+    let mut tanh_c = vec![0.0f32; seq * state];
+    // Per-step operands of the product, reused: the gates and a copy of h_{t-1}.
+    let mut gates = Tensor::zeros(&[batch, gates_width]);
+    let mut h_prev = Tensor::zeros(&[batch, hidden]);
+    // W_hhᵀ stored row-major (one copy per forward), so that the per-step product reads
+    // B's rows contiguously: the packing-free path of `matmul` for few rows.
+    let w_hh_t = w_hh.t().contiguous();
+    for t in 0..seq {
+        let step = &projected_value[t * step_gates..(t + 1) * step_gates];
+        for (row, projected_row) in gates
+            .data_mut()
+            .chunks_exact_mut(gates_width)
+            .zip(step.chunks_exact(gates_width))
+        {
+            for ((g, p), b) in row.iter_mut().zip(projected_row).zip(bias) {
+                *g = p + b;
+            }
+        }
+        h_prev
+            .data_mut()
+            .copy_from_slice(&states[t * state..(t + 1) * state]);
+        matmul_into(&h_prev, &w_hh_t, &mut gates, 1.0, 1.0);
+        let (c_before, c_after) = cells.split_at_mut((t + 1) * state);
+        cell_forward_rows(
+            hidden,
+            gates.as_slice().expect("contiguous"),
+            &c_before[t * state..],
+            &mut activated[t * step_gates..(t + 1) * step_gates],
+            CellOut {
+                h: &mut states[(t + 1) * state..(t + 2) * state],
+                c: &mut c_after[..state],
+                tanh_c: &mut tanh_c[t * state..(t + 1) * state],
+            },
+        );
+    }
+    states[(seq + 1) * state..].copy_from_slice(&cells[seq * state..]);
+    let states = Tensor::from_vec(states, &[seq + 2, batch, hidden]).expect("sized above");
+    let saved_states = states.clone();
+
+    let inputs = [projected, weight_hh, bias_hh, h0, c0];
+    Var::record("lstm_recurrence", states, &inputs, move |g, grads| {
+        let g = g.contiguous();
+        let g = g.as_slice().expect("contiguous");
+        let mut d_gates = vec![0.0f32; seq * step_gates];
+        let mut d_step = Tensor::zeros(&[batch, gates_width]);
+        // dh_t and dc_t flowing back into step t; dc starts as ∂L/∂c_seq.
+        let mut dh = vec![0.0f32; state];
+        let mut dc = g[(seq + 1) * state..].to_vec();
+        let mut dc_prev = vec![0.0f32; state];
+        let mut dh_recurrent = Tensor::zeros(&[batch, hidden]);
+        for t in (0..seq).rev() {
+            let from_later = dh_recurrent.as_slice().expect("contiguous");
+            let from_output = &g[(t + 1) * state..(t + 2) * state];
+            for ((d, a), b) in dh.iter_mut().zip(from_output).zip(from_later) {
+                *d = a + b;
+            }
+            cell_backward_rows(
+                hidden,
+                CellGrad { dh: &dh, dc: &dc },
+                &activated[t * step_gates..(t + 1) * step_gates],
+                &tanh_c[t * state..(t + 1) * state],
+                &cells[t * state..(t + 1) * state],
+                d_step.data_mut(),
+                &mut dc_prev,
+            );
+            std::mem::swap(&mut dc, &mut dc_prev);
+            matmul_into(&d_step, &w_hh, &mut dh_recurrent, 1.0, 0.0);
+            d_gates[t * step_gates..(t + 1) * step_gates]
+                .copy_from_slice(d_step.as_slice().expect("contiguous"));
+        }
+        let d_gates = Tensor::from_vec(d_gates, &[seq * batch, gates_width]).expect("sized above");
+        let h_prev = saved_states
+            .narrow(0, 0, seq)
+            .reshape(&[(seq * batch) as isize, hidden as isize]);
+        grads.add_matmul(1, &d_gates.t(), &h_prev);
+        grads.add(2, || d_gates.sum_dims(&[0], false));
+        grads.add(3, || dh_recurrent);
+        grads.add(4, || {
+            Tensor::from_vec(dc, &[batch, hidden]).expect("sized above")
+        });
+        grads.add(0, || d_gates);
+    })
 }
 
 /// The element-wise part of one LSTM step, fused: from the pre-activations
@@ -313,10 +460,10 @@ pub fn lstm_layer(x: &Var, weights: &LayerWeights, h: &Var, c: &Var) -> (Var, Va
 ///                                          dc_prev = dc_total·σ(f)
 /// ```
 ///
-/// The op's value is `[h | c]` (`[batch, 2·hidden]`); `h` and `c` are its two halves
+/// The op's value is `[h, c]` (`[2, batch, hidden]`); `h` and `c` are its two halves
 /// (views), so one backward pass sees both of their gradients. It saves the activated
-/// gates and `tanh c` from the forward pass, and writes the four gate gradients into
-/// one `[batch, 4·hidden]` buffer.
+/// gates and `tanh c` from the forward pass. [`lstm_recurrence`] runs the same two
+/// passes ([`cell_forward`], [`cell_backward`]) at every step of a sequence.
 ///
 /// PyTorch equivalent: `torch.lstm_cell` without the matrix products (the gates are
 /// given), as in `LSTMCell`'s forward after `gates = ...; gates.chunk(4, 1)`.
@@ -336,86 +483,139 @@ pub fn lstm_cell(gates: &Var, c_prev: &Var) -> (Var, Var) {
         c_prev.shape()
     );
     let (batch, hidden) = (c_prev.shape()[0], c_prev.shape()[1]);
+    let state = batch * hidden;
     let pre = gates.value().contiguous();
     let c_prev_value = c_prev.value().contiguous();
-    let pre = pre.as_slice().expect("contiguous");
-    let c_prev_slice = c_prev_value.as_slice().expect("contiguous");
 
-    // activated: [σ(i) | σ(f) | tanh(g) | σ(o)] per row; out: [h | c]; tanh_c per row.
     let mut activated = vec![0.0f32; batch * 4 * hidden];
-    let mut out = vec![0.0f32; batch * 2 * hidden];
-    let mut tanh_c = vec![0.0f32; batch * hidden];
-    for row in 0..batch {
-        let p = &pre[row * 4 * hidden..(row + 1) * 4 * hidden];
-        let a = &mut activated[row * 4 * hidden..(row + 1) * 4 * hidden];
-        let (ai, rest) = a.split_at_mut(hidden);
-        let (af, rest) = rest.split_at_mut(hidden);
-        let (ag, ao) = rest.split_at_mut(hidden);
-        let (h_out, c_out) = out[row * 2 * hidden..(row + 1) * 2 * hidden].split_at_mut(hidden);
-        let cp = &c_prev_slice[row * hidden..(row + 1) * hidden];
-        let tc = &mut tanh_c[row * hidden..(row + 1) * hidden];
-        let (pi, rest) = p.split_at(hidden);
-        let (pf, rest) = rest.split_at(hidden);
-        let (pg, po) = rest.split_at(hidden);
-        cell_forward([pi, pf, pg, po], cp, [ai, af, ag, ao], [h_out, c_out, tc]);
-    }
-    let out = Tensor::from_vec(out, &[batch, 2 * hidden]).expect("sized above");
-    let activated = Tensor::from_vec(activated, &[batch, 4 * hidden]).expect("sized above");
-    let tanh_c = Tensor::from_vec(tanh_c, &[batch, hidden]).expect("sized above");
-    let c_prev_saved = c_prev_value.clone();
+    let mut out = vec![0.0f32; 2 * state]; // [h, c]
+    let mut tanh_c = vec![0.0f32; state];
+    let (h, c) = out.split_at_mut(state);
+    cell_forward_rows(
+        hidden,
+        pre.as_slice().expect("contiguous"),
+        c_prev_value.as_slice().expect("contiguous"),
+        &mut activated,
+        CellOut {
+            h,
+            c,
+            tanh_c: &mut tanh_c,
+        },
+    );
+    let out = Tensor::from_vec(out, &[2, batch, hidden]).expect("sized above");
 
     let both = Var::record("lstm_cell", out, &[gates, c_prev], move |g, grads| {
         let g = g.contiguous();
-        let g = g.as_slice().expect("contiguous");
-        let a = activated.as_slice().expect("contiguous");
-        let tc = tanh_c.as_slice().expect("contiguous");
-        let cp = c_prev_saved.as_slice().expect("contiguous");
-        // dc_total per element, needed by both inputs' gradients.
-        let mut dc = vec![0.0f32; batch * hidden];
-        for row in 0..batch {
-            let (dh, dc_in) = g[row * 2 * hidden..(row + 1) * 2 * hidden].split_at(hidden);
-            for j in 0..hidden {
-                let o = a[row * 4 * hidden + 3 * hidden + j];
-                let t = tc[row * hidden + j];
-                dc[row * hidden + j] = dc_in[j] + dh[j] * o * (1.0 - t * t);
-            }
-        }
-        grads.add_with(0, |buffer| {
-            let d = buffer.data_mut();
-            for row in 0..batch {
-                let r = row * 4 * hidden;
-                let dh = &g[row * 2 * hidden..row * 2 * hidden + hidden];
-                for j in 0..hidden {
-                    let (i, f, gg, o) = (
-                        a[r + j],
-                        a[r + hidden + j],
-                        a[r + 2 * hidden + j],
-                        a[r + 3 * hidden + j],
-                    );
-                    let dct = dc[row * hidden + j];
-                    d[r + j] += dct * gg * i * (1.0 - i);
-                    d[r + hidden + j] += dct * cp[row * hidden + j] * f * (1.0 - f);
-                    d[r + 2 * hidden + j] += dct * i * (1.0 - gg * gg);
-                    d[r + 3 * hidden + j] += dh[j] * tc[row * hidden + j] * o * (1.0 - o);
-                }
-            }
+        let (dh, dc) = g.as_slice().expect("contiguous").split_at(state);
+        let mut d_gates = vec![0.0f32; batch * 4 * hidden];
+        let mut dc_prev = vec![0.0f32; state];
+        cell_backward_rows(
+            hidden,
+            CellGrad { dh, dc },
+            &activated,
+            &tanh_c,
+            c_prev_value.as_slice().expect("contiguous"),
+            &mut d_gates,
+            &mut dc_prev,
+        );
+        grads.add(0, || {
+            Tensor::from_vec(d_gates, &[batch, 4 * hidden]).expect("sized above")
         });
         grads.add(1, || {
-            let f = activated.narrow(1, hidden, hidden);
-            Tensor::from_vec(dc, &[batch, hidden])
-                .expect("sized above")
-                .mul(&f)
+            Tensor::from_vec(dc_prev, &[batch, hidden]).expect("sized above")
         });
     });
-    (both.narrow(1, 0, hidden), both.narrow(1, hidden, hidden))
+    (
+        both.narrow(0, 0, 1).squeeze(0),
+        both.narrow(0, 1, 1).squeeze(0),
+    )
+}
+
+/// Where the cell's forward pass writes a batch of rows: `h`, `c` and `tanh c`, each
+/// `[batch, hidden]` row-major.
+struct CellOut<'a> {
+    h: &'a mut [f32],
+    c: &'a mut [f32],
+    tanh_c: &'a mut [f32],
+}
+
+/// The gradients reaching the cell's outputs `h` and `c`, each `[batch, hidden]`.
+struct CellGrad<'a> {
+    dh: &'a [f32],
+    dc: &'a [f32],
+}
+
+/// The cell's forward pass over a batch: `pre` and `activated` are `[batch, 4·hidden]`,
+/// `c_prev` `[batch, hidden]` (or longer: only the first `batch·hidden` are read).
+fn cell_forward_rows(
+    hidden: usize,
+    pre: &[f32],
+    c_prev: &[f32],
+    activated: &mut [f32],
+    out: CellOut<'_>,
+) {
+    let rows = out
+        .h
+        .chunks_exact_mut(hidden)
+        .zip(out.c.chunks_exact_mut(hidden))
+        .zip(out.tanh_c.chunks_exact_mut(hidden))
+        .zip(pre.chunks_exact(4 * hidden))
+        .zip(activated.chunks_exact_mut(4 * hidden))
+        .zip(c_prev.chunks_exact(hidden));
+    for (((((h, c), tc), p), a), cp) in rows {
+        cell_forward(split4(p), cp, split4_mut(a), [h, c, tc]);
+    }
+}
+
+/// The cell's backward pass over a batch, shapes as [`cell_forward_rows`]: writes the
+/// gate gradients into `d_gates` (`[batch, 4·hidden]`) and `dc_prev`.
+fn cell_backward_rows(
+    hidden: usize,
+    from_above: CellGrad<'_>,
+    activated: &[f32],
+    tanh_c: &[f32],
+    c_prev: &[f32],
+    d_gates: &mut [f32],
+    dc_prev: &mut [f32],
+) {
+    let rows = from_above
+        .dh
+        .chunks_exact(hidden)
+        .zip(from_above.dc.chunks_exact(hidden))
+        .zip(activated.chunks_exact(4 * hidden))
+        .zip(tanh_c.chunks_exact(hidden))
+        .zip(c_prev.chunks_exact(hidden))
+        .zip(d_gates.chunks_exact_mut(4 * hidden))
+        .zip(dc_prev.chunks_exact_mut(hidden));
+    for ((((((dh, dc), a), tc), cp), dg), dcp) in rows {
+        cell_backward([dh, dc], split4(a), tc, cp, split4_mut(dg), dcp);
+    }
+}
+
+/// A row `[i | f | g | o]` cut into its four gate blocks.
+fn split4(row: &[f32]) -> [&[f32]; 4] {
+    let hidden = row.len() / 4;
+    let (i, rest) = row.split_at(hidden);
+    let (f, rest) = rest.split_at(hidden);
+    let (g, o) = rest.split_at(hidden);
+    [i, f, g, o]
+}
+
+/// As [`split4`], writable.
+fn split4_mut(row: &mut [f32]) -> [&mut [f32]; 4] {
+    let hidden = row.len() / 4;
+    let (i, rest) = row.split_at_mut(hidden);
+    let (f, rest) = rest.split_at_mut(hidden);
+    let (g, o) = rest.split_at_mut(hidden);
+    [i, f, g, o]
 }
 
 /// One row of the cell's forward pass: from the pre-activations `[i, f, g, o]` and
 /// `c_prev`, the activated gates, `h`, `c` and `tanh c`. Every slice is `hidden` long.
 ///
 /// A function of its own so that its slices are distinct arguments, which the compiler
-/// knows do not overlap: inlined into `lstm_cell`'s row loop the element loop could not
-/// vectorise (a dozen slices cut from three buffers).
+/// knows do not overlap: inlined into a row loop the element loop could not vectorise
+/// (a dozen slices cut from three buffers).
 #[inline(never)]
 fn cell_forward(
     pre: [&[f32]; 4],
@@ -433,5 +633,38 @@ fn cell_forward(
         let t = tanh(c_new);
         (ai[j], af[j], ag[j], ao[j]) = (i, f, g, o);
         (c[j], tanh_c[j], h[j]) = (c_new, t, o * t);
+    }
+}
+
+/// One row of the cell's backward pass (the equations in [`lstm_cell`]): from `dh` and
+/// `dc`, the activated gates, `tanh c` and `c_prev`, the four gate gradients and
+/// `dc_prev`. Every slice is `hidden` long; a function of its own for the reason given
+/// at [`cell_forward`].
+#[inline(never)]
+fn cell_backward(
+    [dh, dc]: [&[f32]; 2],
+    gates: [&[f32]; 4],
+    tanh_c: &[f32],
+    c_prev: &[f32],
+    d_gates: [&mut [f32]; 4],
+    dc_prev: &mut [f32],
+) {
+    let hidden = c_prev.len();
+    let (dh, dc, tanh_c, dc_prev) = (
+        &dh[..hidden],
+        &dc[..hidden],
+        &tanh_c[..hidden],
+        &mut dc_prev[..hidden],
+    );
+    let [ai, af, ag, ao] = gates.map(|a| &a[..hidden]);
+    let [di, df, dg, d_o] = d_gates.map(|d| &mut d[..hidden]);
+    for j in 0..hidden {
+        let (i, f, g, o, t) = (ai[j], af[j], ag[j], ao[j], tanh_c[j]);
+        let dc_total = dc[j] + dh[j] * o * (1.0 - t * t);
+        di[j] = dc_total * g * i * (1.0 - i);
+        df[j] = dc_total * c_prev[j] * f * (1.0 - f);
+        dg[j] = dc_total * i * (1.0 - g * g);
+        d_o[j] = dh[j] * t * o * (1.0 - o);
+        dc_prev[j] = dc_total * f;
     }
 }
