@@ -463,7 +463,7 @@ pub fn lstm_recurrence(projected: &Var, weight_hh: &Var, bias_hh: &Var, h0: &Var
 /// The op's value is `[h, c]` (`[2, batch, hidden]`); `h` and `c` are its two halves
 /// (views), so one backward pass sees both of their gradients. It saves the activated
 /// gates and `tanh c` from the forward pass. [`lstm_recurrence`] runs the same two
-/// passes ([`cell_forward`], [`cell_backward`]) at every step of a sequence.
+/// passes (the row kernels `cell_forward` and `cell_backward`) at every step of a sequence.
 ///
 /// PyTorch equivalent: `torch.lstm_cell` without the matrix products (the gates are
 /// given), as in `LSTMCell`'s forward after `gates = ...; gates.chunk(4, 1)`.

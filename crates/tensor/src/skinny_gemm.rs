@@ -14,8 +14,9 @@
 //!
 //! A's rows and B's rows must be contiguous (column strides 1). [`crate::matmul`] sends
 //! a block of C here when it qualifies ([`qualifies`]) and the CPU has AVX2 and FMA;
-//! every other product goes to `matrixmultiply`. Summation order differs from
-//! `matrixmultiply`'s, so results agree to rounding, not bit for bit.
+//! every other product goes to `matrixmultiply`. Each element is one chain of fused
+//! multiply-adds over `p = 0..k`, whichever block computes it; the order differs from
+//! `matrixmultiply`'s, so the two agree to rounding, not bit for bit.
 
 /// Products with at most this many rows of C take this path.
 pub const MAX_ROWS: usize = 32;
@@ -139,7 +140,9 @@ mod avx {
     }
 
     /// Columns `columns` of every row, one element at a time (the columns past the
-    /// last whole 8).
+    /// last whole 8), with the same fused multiply-adds in the same order as the vector
+    /// blocks: an element's value does not depend on which path computed it, so cutting
+    /// C into column blocks for threads changes no bit.
     #[inline(always)]
     unsafe fn scalar_columns(
         o: Operands,
@@ -155,7 +158,7 @@ mod avx {
                 let mut sum = 0.0f32;
                 for p in 0..o.k {
                     // SAFETY: i < m, j < n, p < k: elements of A and B in bounds.
-                    sum += unsafe { *a.add(i * o.rsa + p) * *b.add(p * o.rsb + j) };
+                    sum = unsafe { (*a.add(i * o.rsa + p)).mul_add(*b.add(p * o.rsb + j), sum) };
                 }
                 // SAFETY: (i, j) is an element of C in bounds.
                 unsafe { finish(c.add(i * o.rsc + j), sum, alpha, beta) };

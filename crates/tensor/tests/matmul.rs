@@ -201,6 +201,13 @@ fn matmul_parallel_path_matches_naive_and_serial() {
             matrix(64, 200, Lay::Transposed, &mut rng),
             matrix(200, 521, Lay::NarrowedTransposed, &mut rng),
         ),
+        // Few rows, rows contiguous: the packing-free path (`skinny_gemm`) in every
+        // column block, with a ragged last block (20·256·521 multiply-adds: above the
+        // parallel threshold).
+        (
+            matrix(20, 256, Lay::Contiguous, &mut rng),
+            matrix(256, 521, Lay::Contiguous, &mut rng),
+        ),
     ];
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(4)
