@@ -66,7 +66,14 @@ pub unsafe fn sgemm(o: Operands, alpha: f32, a: *const f32, b: *const f32, beta:
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the caller's contract (CPU features, bounds, no aliasing of C).
     unsafe {
-        avx::product(o, alpha, a, b, beta, c);
+        avx::product(avx::Call {
+            o,
+            alpha,
+            a,
+            b,
+            beta,
+            c,
+        });
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -84,6 +91,17 @@ mod avx {
     /// Rows of C per block.
     const R: usize = 4;
 
+    /// One product's operands, handed down to the blocks.
+    #[derive(Clone, Copy)]
+    pub(super) struct Call {
+        pub(super) o: Operands,
+        pub(super) alpha: f32,
+        pub(super) a: *const f32,
+        pub(super) b: *const f32,
+        pub(super) beta: f32,
+        pub(super) c: *mut f32,
+    }
+
     /// `C[i, j] = alpha·acc + beta·C[i, j]`, not reading C when `beta == 0`.
     #[inline(always)]
     unsafe fn finish(c: *mut f32, acc: f32, alpha: f32, beta: f32) {
@@ -100,15 +118,15 @@ mod avx {
     /// A block of `ROWS` rows × `8·VECS` columns of C, accumulated in `ROWS × VECS`
     /// registers over all of `k`.
     #[inline(always)]
-    unsafe fn rows_block<const ROWS: usize, const VECS: usize>(
-        o: Operands,
-        [i0, j0]: [usize; 2],
-        alpha: f32,
-        a: *const f32,
-        b: *const f32,
-        beta: f32,
-        c: *mut f32,
-    ) {
+    unsafe fn rows_block<const ROWS: usize, const VECS: usize>(call: Call, [i0, j0]: [usize; 2]) {
+        let Call {
+            o,
+            alpha,
+            a,
+            b,
+            beta,
+            c,
+        } = call;
         // SAFETY (whole block): rows i0..i0+ROWS < m and columns j0..j0+8·VECS <= n
         // (the callers' loops), p < k: every address is an element of the block.
         unsafe {
@@ -144,15 +162,15 @@ mod avx {
     /// blocks: an element's value does not depend on which path computed it, so cutting
     /// C into column blocks for threads changes no bit.
     #[inline(always)]
-    unsafe fn scalar_columns(
-        o: Operands,
-        columns: std::ops::Range<usize>,
-        alpha: f32,
-        a: *const f32,
-        b: *const f32,
-        beta: f32,
-        c: *mut f32,
-    ) {
+    unsafe fn scalar_columns(call: Call, columns: std::ops::Range<usize>) {
+        let Call {
+            o,
+            alpha,
+            a,
+            b,
+            beta,
+            c,
+        } = call;
         for i in 0..o.m {
             for j in columns.clone() {
                 let mut sum = 0.0f32;
@@ -170,26 +188,18 @@ mod avx {
     /// the strip of B they read (`k × 8·VECS`) is read from memory once and stays in
     /// cache for the bands after the first.
     #[inline(always)]
-    unsafe fn rows_strip<const VECS: usize>(
-        o: Operands,
-        j0: usize,
-        alpha: f32,
-        a: *const f32,
-        b: *const f32,
-        beta: f32,
-        c: *mut f32,
-    ) {
+    unsafe fn rows_strip<const VECS: usize>(call: Call, j0: usize) {
         // SAFETY: bands cover rows 0..m exactly; columns j0..j0+8·VECS <= n (the caller).
         unsafe {
             let mut i0 = 0;
-            while i0 + R <= o.m {
-                rows_block::<R, VECS>(o, [i0, j0], alpha, a, b, beta, c);
+            while i0 + R <= call.o.m {
+                rows_block::<R, VECS>(call, [i0, j0]);
                 i0 += R;
             }
-            match o.m - i0 {
-                3 => rows_block::<3, VECS>(o, [i0, j0], alpha, a, b, beta, c),
-                2 => rows_block::<2, VECS>(o, [i0, j0], alpha, a, b, beta, c),
-                1 => rows_block::<1, VECS>(o, [i0, j0], alpha, a, b, beta, c),
+            match call.o.m - i0 {
+                3 => rows_block::<3, VECS>(call, [i0, j0]),
+                2 => rows_block::<2, VECS>(call, [i0, j0]),
+                1 => rows_block::<1, VECS>(call, [i0, j0]),
                 _ => {}
             }
         }
@@ -198,29 +208,22 @@ mod avx {
     /// [`super::sgemm`]: strips of 24 columns, then one of 8 or 16, then the last
     /// columns one element at a time.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn product(
-        o: Operands,
-        alpha: f32,
-        a: *const f32,
-        b: *const f32,
-        beta: f32,
-        c: *mut f32,
-    ) {
+    pub(super) unsafe fn product(call: Call) {
         // SAFETY: strips stay below n and cover 0..n; the caller's contract covers the rest.
         unsafe {
             let mut j0 = 0;
-            while j0 + 24 <= o.n {
-                rows_strip::<3>(o, j0, alpha, a, b, beta, c);
+            while j0 + 24 <= call.o.n {
+                rows_strip::<3>(call, j0);
                 j0 += 24;
             }
-            if j0 + 16 <= o.n {
-                rows_strip::<2>(o, j0, alpha, a, b, beta, c);
+            if j0 + 16 <= call.o.n {
+                rows_strip::<2>(call, j0);
                 j0 += 16;
-            } else if j0 + 8 <= o.n {
-                rows_strip::<1>(o, j0, alpha, a, b, beta, c);
+            } else if j0 + 8 <= call.o.n {
+                rows_strip::<1>(call, j0);
                 j0 += 8;
             }
-            scalar_columns(o, j0..o.n, alpha, a, b, beta, c);
+            scalar_columns(call, j0..call.o.n);
         }
     }
 }
