@@ -17,6 +17,7 @@
 //! | [`softmax`] | numerically stable softmax, log-softmax, logsumexp |
 //! | [`index`] | concat/stack, index_select/index_add, gather/scatter_add |
 //! | [`matmul`] | 2-D and batched products through `matrixmultiply::sgemm`, strides passed straight through |
+//! | [`skinny_gemm`] | the packing-free product `matmul` uses for blocks with few rows (AVX2/FMA) |
 //! | [`parallel`] | when and how loops use rayon's threads |
 //! | [`alloc_count`] | a counting allocator for tests that promise "no copy" |
 //! | [`memory`] | keeping freed memory for reuse between training steps (glibc's `mallopt`) |

@@ -10,7 +10,9 @@
 //! large product is cut into independent `sgemm` calls that write disjoint blocks of
 //! C, one per batch entry or per block of C's rows or columns (along the longer side),
 //! and those run on rayon's pool.
-//! Each task is a serial `sgemm`, so parallelism never nests.
+//! Each task is a serial `sgemm`, so parallelism never nests. A task with few rows whose
+//! operands have contiguous rows (the LSTM's per-step products at batch 20) runs the
+//! packing-free kernel of [`crate::skinny_gemm`] instead of `matrixmultiply`.
 
 use rayon::prelude::*;
 
