@@ -1,8 +1,8 @@
 //! One training step of the `ptb_lstm` example's model (the example's own code: a
 //! 10,000-word vocabulary, embedding 200, 2 x 200 LSTM, decoder; dropout 0.2) at batch
 //! 20 and 35 steps, split into its parts: forward on a tape, forward + backward, and the
-//! whole step (+ clipping to norm 0.25 and an AGD step), as `fit` runs it; and the
-//! whole step with each other optimizer (`whole_step_clip_sgd`, `..._adam`, `..._adamw`,
+//! whole step (+ clipping to norm 0.25 and an optimizer step), as `fit` runs it, with
+//! each optimizer (`whole_step_clip_agd` (δ 1e-5), `..._sgd`, `..._adam`, `..._adamw`,
 //! `..._adabelief`, `..._radam`, at the example's learning rates).
 //!
 //! `gemm_only` runs just the matrix products of one step, with the same shapes and
@@ -15,19 +15,19 @@
 //!
 //! `benches/pytorch_lstm.py` times the same step in PyTorch and agdlab, alternating.
 
-#[path = "common/baselines.rs"]
-mod baselines;
+#[path = "common/optimizers.rs"]
+mod optimizers;
 #[allow(dead_code)]
 #[path = "../examples/ptb_lstm.rs"]
 mod ptb_lstm;
 
 use agdlab::autograd::Tape;
 use agdlab::nn::{cross_entropy, Module};
-use agdlab::optim::{clip_grad_norm, Agd, AgdConfig, Optimizer};
+use agdlab::optim::clip_grad_norm;
 use agdlab::tensor::matmul::matmul_into;
 use agdlab::tensor::Tensor;
-use baselines::baseline_optimizers;
 use criterion::{criterion_group, criterion_main, Criterion};
+use optimizers::step_optimizers;
 use ptb_lstm::LanguageModel;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -106,14 +106,6 @@ fn lstm_step(c: &mut Criterion) {
         .map(|_| rng.random_range(0..VOCAB))
         .collect();
     let params = model.named_parameters();
-    let mut opt = Agd::new(
-        params.clone(),
-        AgdConfig {
-            lr: 3e-4,
-            ..Default::default()
-        },
-    )
-    .unwrap();
 
     let mut group = c.benchmark_group("lstm_lm_step_2x200_batch20_seq35");
     group.sample_size(20);
@@ -129,16 +121,7 @@ fn lstm_step(c: &mut Criterion) {
             cross_entropy(&model.forward(&tape, &ids, SEQ, None).0, &targets).backward()
         })
     });
-    group.bench_function("whole_step_clip_agd", |b| {
-        b.iter(|| {
-            let tape = Tape::new();
-            let mut grads =
-                cross_entropy(&model.forward(&tape, &ids, SEQ, None).0, &targets).backward();
-            clip_grad_norm(&mut grads, &params, 0.25);
-            opt.step(&grads).unwrap();
-        })
-    });
-    for (kind, mut opt) in baseline_optimizers(&params, ptb_lstm::default_lr, 0.0) {
+    for (kind, mut opt) in step_optimizers(&params, ptb_lstm::default_lr, 1e-5, 0.0) {
         group.bench_function(format!("whole_step_clip_{kind}"), |b| {
             b.iter(|| {
                 let tape = Tape::new();

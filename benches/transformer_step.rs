@@ -2,9 +2,10 @@
 //! a 10,000-word vocabulary, 2 pre-LN blocks of width 128 with 4 heads, feed-forward 512,
 //! dropout 0.1, an untied head) at batch 20 and windows of 35 tokens, split into its
 //! parts: forward on a tape, forward + backward, and the whole step (+ clipping to norm
-//! 1.0 and an AGD step), as `fit` runs it; and the whole step with each other optimizer
-//! (`whole_step_clip_sgd`, `..._adam`, `..._adamw`, `..._adabelief`, `..._radam`, at the
-//! learning rates of the example and of `agdlab::study::recipes`; SGD with momentum 0.9).
+//! 1.0 and an optimizer step), as `fit` runs it, with each optimizer (`whole_step_clip_agd`
+//! (δ 1e-14), `..._sgd`, `..._adam`, `..._adamw`, `..._adabelief`, `..._radam`, at the
+//! learning rates of the example and of `agdlab::study::recipes`; SGD with momentum 0.9;
+//! each optimizer's own weight decay, as `benches/pytorch_transformer.py` builds PyTorch's).
 //!
 //! `head_only` runs the vocabulary head's three products alone (forward, dX, dW through
 //! `matmul_into`, as the ops do), so `head_only / whole_step` is its share of the step.
@@ -15,19 +16,19 @@
 //!
 //! `benches/pytorch_transformer.py` times the same step in PyTorch and agdlab, alternating.
 
-#[path = "common/baselines.rs"]
-mod baselines;
+#[path = "common/optimizers.rs"]
+mod optimizers;
 #[allow(dead_code)]
 #[path = "../examples/ptb_transformer.rs"]
 mod ptb_transformer;
 
 use agdlab::autograd::Tape;
 use agdlab::nn::{cross_entropy, Module};
-use agdlab::optim::{clip_grad_norm, Agd, AgdConfig, Optimizer};
+use agdlab::optim::clip_grad_norm;
 use agdlab::tensor::matmul::matmul_into;
 use agdlab::tensor::Tensor;
-use baselines::baseline_optimizers;
 use criterion::{criterion_group, criterion_main, Criterion};
+use optimizers::step_optimizers;
 use ptb_transformer::TransformerLm;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -51,13 +52,6 @@ fn transformer_step(c: &mut Criterion) {
         .map(|_| rng.random_range(0..VOCAB))
         .collect();
     let params = model.named_parameters();
-    let config = AgdConfig {
-        lr: 3e-4,
-        delta: 1e-14,
-        weight_decay: 0.01,
-        ..Default::default()
-    };
-    let mut opt = Agd::new(params.clone(), config).unwrap();
 
     let mut group = c.benchmark_group("transformer_lm_step_2x128_batch20_seq35");
     group.sample_size(20);
@@ -73,15 +67,7 @@ fn transformer_step(c: &mut Criterion) {
             cross_entropy(&model.forward(&tape, &ids, BATCH), &targets).backward()
         })
     });
-    group.bench_function("whole_step_clip_agd", |b| {
-        b.iter(|| {
-            let tape = Tape::new();
-            let mut grads = cross_entropy(&model.forward(&tape, &ids, BATCH), &targets).backward();
-            clip_grad_norm(&mut grads, &params, 1.0);
-            opt.step(&grads).unwrap();
-        })
-    });
-    for (kind, mut opt) in baseline_optimizers(&params, ptb_transformer::default_lr, 0.9) {
+    for (kind, mut opt) in step_optimizers(&params, ptb_transformer::default_lr, 1e-14, 0.9) {
         group.bench_function(format!("whole_step_clip_{kind}"), |b| {
             b.iter(|| {
                 let tape = Tape::new();
