@@ -439,7 +439,13 @@ pub fn lstm_recurrence(projected: &Var, weight_hh: &Var, bias_hh: &Var, h0: &Var
             .reshape(&[(seq * batch) as isize, hidden as isize]);
         grads.add_matmul(1, &d_gates.t(), &h_prev);
         grads.add(2, || d_gates.sum_dims(&[0], false));
-        grads.add(3, || dh_recurrent);
+        // h_0 is also slot 0 of the output (a copy), so its gradient there adds in.
+        grads.add(3, || {
+            for (d, from_slot) in dh_recurrent.data_mut().iter_mut().zip(&g[..state]) {
+                *d += from_slot;
+            }
+            dh_recurrent
+        });
         grads.add(4, || {
             Tensor::from_vec(dc, &[batch, hidden]).expect("sized above")
         });

@@ -6,7 +6,7 @@
 //! (`tests/lstm_pytorch.rs` in the root crate checks against PyTorch's own numbers.)
 
 use agdlab_autograd::{check_gradients, GradCheck, Gradients, Tape, Var};
-use agdlab_nn::lstm::{lstm_cell, lstm_layer, LayerWeights};
+use agdlab_nn::lstm::{lstm_cell, lstm_layer, lstm_recurrence, LayerWeights};
 use agdlab_nn::{Lstm, LstmConfig, Module};
 use agdlab_tensor::Tensor;
 use rand::rngs::StdRng;
@@ -188,6 +188,29 @@ fn layer_all(v: &[Var]) -> Var {
     let seq_batch = out.shape()[0] * out.shape()[1];
     let flat = out.reshape(&[seq_batch as isize, -1]);
     Var::concat(&[&flat, &h, &c], 0)
+}
+
+/// The recurrence op alone (seq 4, batch 2, hidden 2), every input a leaf: the
+/// projections in the order `projected, w_hh, b_hh, h0, c0`.
+fn recurrence_inputs() -> Vec<Tensor> {
+    let (seq, batch, hidden) = (4, 2, 2);
+    vec![
+        randn(&[seq * batch, 4 * hidden], 30).mul_scalar(0.8),
+        randn(&[4 * hidden, hidden], 31).mul_scalar(0.8),
+        randn(&[4 * hidden], 32).mul_scalar(0.5),
+        randn(&[batch, hidden], 33).mul_scalar(0.5),
+        randn(&[batch, hidden], 34),
+    ]
+}
+
+#[test]
+fn the_recurrence_op_matches_finite_differences_on_contiguous_and_strided_inputs() {
+    let recurrence = |v: &[Var]| lstm_recurrence(&v[0], &v[1], &v[2], &v[3], &v[4]);
+    let inputs = recurrence_inputs();
+    // `strided` gives the 2-D inputs (the projections too) as transposed views.
+    for inputs in [inputs.clone(), strided(&inputs)] {
+        check_gradients(recurrence, &inputs, &GradCheck::default()).unwrap();
+    }
 }
 
 #[test]
