@@ -95,12 +95,16 @@ def make_optimizer(name, params, lr, delta=1e-5, momentum=0.0):
 class TransformerLm(torch.nn.Module):
     """examples/ptb_transformer.rs's model in PyTorch modules: token + learned position
     embeddings with dropout, pre-LN encoder layers (GELU, causal), a final LayerNorm and
-    an untied head; logits [batch·len, vocab]."""
+    an untied head; logits [batch·len, vocab]. Both embedding tables start from
+    N(0, embedding_std²) (GPT-2's 0.02, the example's `--embedding-std` default)."""
 
-    def __init__(self, vocab, dim, heads, layers, window, dropout):
+    def __init__(self, vocab, dim, heads, layers, window, dropout, embedding_std=0.02):
         super().__init__()
         self.embedding = torch.nn.Embedding(vocab, dim)
         self.positions = torch.nn.Parameter(torch.randn(window, dim))
+        with torch.no_grad():
+            self.embedding.weight.mul_(embedding_std)
+            self.positions.mul_(embedding_std)
         self.drop = torch.nn.Dropout(dropout)
         self.blocks = torch.nn.ModuleList(
             torch.nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout, activation="gelu",

@@ -120,6 +120,7 @@ def main():
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--embedding-std", type=float, default=0.02)
     p.add_argument("--seq-len", type=int, default=35)
     p.add_argument("--batch-size", type=int, default=20)
     p.add_argument("--clip", type=float, default=1.0)
@@ -134,7 +135,8 @@ def main():
     vocab, splits = read_ptb(find_ptb(args.data_dir))
     train = streams(splits["train"], args.batch_size)
     valid, test = streams(splits["valid"], 10), streams(splits["test"], 10)
-    model = TransformerLm(len(vocab), args.dim, args.heads, args.layers, args.seq_len, args.dropout)
+    model = TransformerLm(len(vocab), args.dim, args.heads, args.layers, args.seq_len, args.dropout,
+                          args.embedding_std)
     matrices = [q for q in model.parameters() if q.dim() >= 2]
     others = [q for q in model.parameters() if q.dim() < 2]
     groups = [dict(params=matrices, weight_decay=args.weight_decay), dict(params=others, weight_decay=0.0)]

@@ -43,7 +43,7 @@ const SEQ: usize = 35;
 fn transformer_step(c: &mut Criterion) {
     // As the training loop does (`fit`): steps reuse freed pages instead of faulting in new ones.
     agdlab::tensor::memory::keep_freed_memory();
-    let model = TransformerLm::new(VOCAB, DIM, HEADS, LAYERS, SEQ, 0.1, 0);
+    let model = TransformerLm::new(VOCAB, DIM, HEADS, LAYERS, SEQ, 0.1, 0.02, 0);
     let mut rng = StdRng::seed_from_u64(1);
     let ids: Vec<usize> = (0..SEQ * BATCH)
         .map(|_| rng.random_range(0..VOCAB))

@@ -7,7 +7,9 @@
 //! cargo run --release --example ptb_transformer -- --delta 1e-5         # more SGD mode
 //! ```
 //!
-//! The model: token and learned position embeddings (window 35) with dropout, `L` pre-LN
+//! The model: token and learned position embeddings (window 35, both drawn from
+//! N(0, 0.02²) as GPT-2 draws them; `--embedding-std 1` gives `nn.Embedding`'s N(0, 1),
+//! with which every optimizer learns far more slowly here) with dropout, `L` pre-LN
 //! blocks (self-attention under a causal mask, then a GELU feed-forward block of width
 //! 4·D, dropout 0.1), a final LayerNorm and an untied linear head. Windows of 35 tokens
 //! of 20 parallel streams, with no state carried between windows; gradients clipped to
@@ -70,6 +72,11 @@ struct Args {
     /// Dropout on the embeddings, in attention and in every block.
     #[arg(long, default_value_t = 0.1)]
     dropout: f32,
+    /// Standard deviation of the token and position embeddings at initialisation:
+    /// GPT-2's 0.02 by default; 1 is PyTorch's `nn.Embedding` default, with which every
+    /// optimizer learns far more slowly here (see the README).
+    #[arg(long, default_value_t = 0.02)]
+    embedding_std: f32,
     /// Tokens per window (also the size of the position table).
     #[arg(long, default_value_t = 35)]
     seq_len: usize,
@@ -107,8 +114,10 @@ pub struct TransformerLm {
 }
 
 impl TransformerLm {
-    /// PyTorch's initialisation of each part: N(0, 1) embeddings and positions, the
-    /// layers' own.
+    /// Token and position embeddings from N(0, `embedding_std`²) (0.02 is GPT-2's
+    /// initialisation, 1.0 PyTorch's `nn.Embedding` default); every layer with PyTorch's
+    /// own initialisation.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         vocab: usize,
         dim: usize,
@@ -116,6 +125,7 @@ impl TransformerLm {
         layers: usize,
         window: usize,
         dropout: f32,
+        embedding_std: f32,
         seed: u64,
     ) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
@@ -126,9 +136,17 @@ impl TransformerLm {
             norm_first: true,
             ..LayerConfig::new(dim, heads)
         };
+        let embedding = Embedding::new(vocab, dim, None, &mut rng);
+        let positions = LearnedPositions::new(window, dim, &mut rng);
+        // Both tables are drawn from N(0, 1); scaling gives N(0, std²) from the same draws.
+        for table in [&embedding.weight, &positions.weight] {
+            table
+                .set(table.value().mul_scalar(embedding_std))
+                .expect("a table keeps its shape");
+        }
         TransformerLm {
-            embedding: Embedding::new(vocab, dim, None, &mut rng),
-            positions: LearnedPositions::new(window, dim, &mut rng),
+            embedding,
+            positions,
             blocks: (0..layers)
                 .map(|_| TransformerEncoderLayer::new(block, &mut rng))
                 .collect(),
@@ -324,10 +342,14 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         )
         .into());
     }
-    if !(0.0..1.0).contains(&args.dropout) || args.clip.is_nan() || args.clip < 0.0 {
+    if !(0.0..1.0).contains(&args.dropout)
+        || args.clip.is_nan()
+        || args.clip < 0.0
+        || !(args.embedding_std > 0.0 && args.embedding_std.is_finite())
+    {
         return Err(format!(
-            "--dropout {} must be in [0, 1) and --clip {} at least 0",
-            args.dropout, args.clip
+            "--dropout {} must be in [0, 1), --clip {} at least 0 and --embedding-std {} above 0",
+            args.dropout, args.clip, args.embedding_std
         )
         .into());
     }
@@ -344,6 +366,7 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         args.layers,
         args.seq_len,
         args.dropout,
+        args.embedding_std,
         c.seed,
     );
     let eval_batch = 10;
@@ -384,6 +407,7 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         .run_settings(&optimizer_settings)
         .with("model", &model_name)
         .with("dropout", args.dropout)
+        .with("embedding-std", args.embedding_std)
         .with("seq-len", args.seq_len)
         .with("clip", args.clip)
         .with("warmup", args.warmup)

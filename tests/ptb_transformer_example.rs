@@ -24,7 +24,7 @@ use ptb_transformer::{parameter_kind, sgd_mode_by_kind, LanguageModelling, Trans
 #[test]
 fn the_example_task_learns_a_tiny_corpus() {
     let ptb = tiny_ptb();
-    let model = TransformerLm::new(ptb.vocab.len(), 16, 2, 1, 10, 0.0, 0);
+    let model = TransformerLm::new(ptb.vocab.len(), 16, 2, 1, 10, 0.0, 0.02, 0);
     let names: Vec<String> = model
         .named_parameters()
         .into_iter()
@@ -129,4 +129,32 @@ fn sgd_mode_by_kind_weights_each_parameter_by_its_size() {
     assert_eq!(table[&1]["head"], 1.0);
     assert_eq!(table[&2].len(), 1);
     assert_eq!(table[&2]["embedding"], 1.0);
+}
+
+/// `embedding_std` scales both embedding tables (same draws, so exactly `std` times the
+/// N(0, 1) tables of PyTorch's default), and leaves every other parameter as it is.
+#[test]
+fn the_embedding_tables_start_from_the_given_standard_deviation() {
+    let (vocab, dim, window) = (300, 16, 10);
+    let unit = TransformerLm::new(vocab, dim, 2, 1, window, 0.0, 1.0, 7);
+    let small = TransformerLm::new(vocab, dim, 2, 1, window, 0.0, 0.02, 7);
+    for ((name, a), (_, b)) in unit
+        .named_parameters()
+        .into_iter()
+        .zip(small.named_parameters())
+    {
+        let (a, b) = (a.value().to_vec(), b.value().to_vec());
+        let scale = if parameter_kind(&name) == "embedding" {
+            0.02
+        } else {
+            1.0
+        };
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x * scale, *y, "{name}");
+        }
+        if scale != 1.0 {
+            let std = (b.iter().map(|v| v * v).sum::<f32>() / b.len() as f32).sqrt();
+            assert!((std - 0.02).abs() < 0.002, "{name}: std {std}");
+        }
+    }
 }
