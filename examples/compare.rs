@@ -6,6 +6,7 @@
 //! cargo run --release --example compare -- --task mnist --optimizers agd,adamw,sgd --seeds 3
 //! cargo run --release --example compare -- --task mnist --quick --sweep delta
 //! cargo run --release --example compare -- --task mnist --dry-run     # the commands only
+//! cargo run --release --example compare -- --task mnist --report-only # table over finished runs
 //! ```
 //!
 //! Each run IS the task's example program (built once with `cargo build --release
@@ -57,6 +58,11 @@ struct Args {
     /// Print the commands without running anything.
     #[arg(long)]
     dry_run: bool,
+    /// Run nothing: write the table and pictures over the runs finished so far (the
+    /// seeds column says how many each optimizer has), e.g. from CSVs copied back into
+    /// the output directory from `docs/study/TASK/runs/`.
+    #[arg(long, conflicts_with = "dry_run")]
+    report_only: bool,
     /// Flags passed to every run, after `--`.
     #[arg(last = true)]
     extra: Vec<String>,
@@ -111,7 +117,13 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         }
         return Ok(());
     }
-    if let Some(data) = task.data {
+    if args.report_only {
+        say!(
+            "{}: report over the runs finished in {}, running nothing",
+            task.name,
+            dir.display()
+        );
+    } else if let Some(data) = task.data {
         say!(
             "{}: {} runs of examples/{}.rs on {data} into {}",
             task.name,
@@ -120,21 +132,25 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
             dir.display()
         );
     }
-    let binary = build_example(task.example)?;
     let started = Instant::now();
     let total = specs.len();
-    let outcomes = run_all(
-        &specs,
-        |spec, resume| run_example(&binary, spec, resume),
-        |i, spec, outcome| {
-            say!(
-                "[{}/{total}] {} seed {}: {outcome}",
-                i + 1,
-                spec.label,
-                spec.seed
-            )
-        },
-    );
+    let outcomes = if args.report_only {
+        Vec::new()
+    } else {
+        let binary = build_example(task.example)?;
+        run_all(
+            &specs,
+            |spec, resume| run_example(&binary, spec, resume),
+            |i, spec, outcome| {
+                say!(
+                    "[{}/{total}] {} seed {}: {outcome}",
+                    i + 1,
+                    spec.label,
+                    spec.seed
+                )
+            },
+        )
+    };
     let failed = outcomes
         .iter()
         .filter(|o| matches!(o, Outcome::Failed(_)))
@@ -154,6 +170,9 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         },
         if failed > 0 {
             format!(" ({failed} runs FAILED)")
+        } else if args.report_only {
+            let finished = specs.iter().filter(|s| s.is_finished()).count();
+            format!(" ({finished} of {total} runs finished)")
         } else {
             String::new()
         },

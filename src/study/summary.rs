@@ -129,6 +129,18 @@ pub fn show_mean_std(metric: &str, value: MeanStd) -> String {
     }
 }
 
+/// [`show_mean_std`] over several seeds; a single seed's value alone (its spread is not
+/// zero, it is unknown).
+pub fn show_over_seeds(metric: &str, value: MeanStd, seeds: usize) -> String {
+    if seeds > 1 {
+        show_mean_std(metric, value)
+    } else if metric.ends_with("acc") || metric.ends_with("fraction") {
+        format!("{:.2} %", 100.0 * value.mean)
+    } else {
+        show(metric, value.mean)
+    }
+}
+
 /// The Markdown table of `aggregates`: one row per label.
 pub fn markdown_table(aggregates: &[Aggregate], primary: &str, better: Better) -> String {
     let direction = match better {
@@ -147,14 +159,14 @@ pub fn markdown_table(aggregates: &[Aggregate], primary: &str, better: Better) -
             "| {} | {} | {} | {} | {} | {} |\n",
             a.label,
             a.runs,
-            show_mean_std(primary, a.final_value),
-            show_mean_std(primary, a.best_value),
+            show_over_seeds(primary, a.final_value, a.runs),
+            show_over_seeds(primary, a.best_value, a.runs),
             a.best_epoch,
             seconds
         ));
     }
     out.push_str(&format!(
-        "\n{primary}: {direction}; mean ± sample standard deviation over seeds; best epoch of the \
+        "\n{primary}: {direction}; mean ± sample standard deviation over seeds (one seed: its value); best epoch of the \
          seed-mean curve; s / epoch is training time without evaluation (noisy on a shared machine).\n"
     ));
     out
