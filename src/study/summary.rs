@@ -120,9 +120,14 @@ pub fn mean_curve(curves: &[Vec<f64>]) -> Vec<f64> {
         .collect()
 }
 
+/// Whether `metric` is a share, shown as a percentage (accuracies, SGD-mode fractions).
+fn is_share(metric: &str) -> bool {
+    metric.ends_with("acc") || metric.ends_with("fraction")
+}
+
 /// A value ± spread as people read it: accuracies as percentages, others with 4 digits.
 pub fn show_mean_std(metric: &str, value: MeanStd) -> String {
-    if metric.ends_with("acc") || metric.ends_with("fraction") {
+    if is_share(metric) {
         format!("{:.2} ± {:.2} %", 100.0 * value.mean, 100.0 * value.std)
     } else {
         format!("{} ± {}", show(metric, value.mean), show(metric, value.std))
@@ -134,7 +139,7 @@ pub fn show_mean_std(metric: &str, value: MeanStd) -> String {
 pub fn show_over_seeds(metric: &str, value: MeanStd, seeds: usize) -> String {
     if seeds > 1 {
         show_mean_std(metric, value)
-    } else if metric.ends_with("acc") || metric.ends_with("fraction") {
+    } else if is_share(metric) {
         format!("{:.2} %", 100.0 * value.mean)
     } else {
         show(metric, value.mean)
