@@ -3,7 +3,7 @@
 //! table.
 
 use super::runs::MetricsTable;
-use crate::train::{show, Better};
+use crate::train::{is_share, show, Better};
 
 /// One finished run: its label (the optimizer, or a sweep point), seed and metrics.
 #[derive(Clone, Debug)]
@@ -118,11 +118,6 @@ pub fn mean_curve(curves: &[Vec<f64>]) -> Vec<f64> {
     (0..len)
         .map(|i| curves.iter().map(|c| c[i]).sum::<f64>() / curves.len() as f64)
         .collect()
-}
-
-/// Whether `metric` is a share, shown as a percentage (accuracies, SGD-mode fractions).
-fn is_share(metric: &str) -> bool {
-    metric.ends_with("acc") || metric.ends_with("fraction")
 }
 
 /// A value ± spread as people read it: accuracies as percentages, others with 4 digits.

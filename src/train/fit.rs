@@ -588,9 +588,15 @@ pub fn describe(metrics: &[(String, f64)]) -> String {
         .join(" ")
 }
 
+/// Whether metric `name` is a share, shown as a percentage (accuracies, SGD-mode
+/// fractions).
+pub fn is_share(name: &str) -> bool {
+    name.ends_with("acc") || name.ends_with("fraction")
+}
+
 /// One metric value as people read it.
 pub fn show(name: &str, value: f64) -> String {
-    if name.ends_with("acc") || name.ends_with("fraction") {
+    if is_share(name) {
         format!("{:.2}%", 100.0 * value)
     } else if name.ends_with("seconds") {
         format!("{value:.1}s")

@@ -20,7 +20,7 @@ mod task;
 pub use args::{parse_with_defaults, CommonArgs};
 pub use error::TrainError;
 pub use fit::{
-    describe, fit, show, EpochRecord, RunSummary, SwitchWarning, TrainConfig, EPOCH_KEY,
+    describe, fit, is_share, show, EpochRecord, RunSummary, SwitchWarning, TrainConfig, EPOCH_KEY,
 };
 pub use metrics_log::MetricsLog;
 pub use optimizer_choice::{OptimizerKind, OptimizerSettings};
