@@ -38,6 +38,14 @@
 //! rather than keeping every image's columns from the forward pass (for ResNet-20's
 //! first stage that would be 58 MB per layer).
 //!
+//! Which kernel runs a product: [`sgemm`] sends those with few rows of C to the
+//! packing-free kernels of [`crate::skinny_gemm`], which read the operands where they lie.
+//! So the forward product `W · columns` with up to 32 output channels, and the weight
+//! gradient `dY · columnsᵀ` with up to 64, multiply the freshly lowered columns
+//! directly; `matrixmultiply` would copy them a second time into its packed panels,
+//! which for ResNet-20's 16-channel stage cost as much as the multiply-adds (`perf` at
+//! one thread: 16% of a training step was packing inside the weight gradient).
+//!
 //! The weight gradient sums over the batch. It is accumulated with `sgemm` (beta = 1)
 //! over runs of [`WEIGHT_GRAD_IMAGES`] images: the first run straight into the
 //! gradient buffer, each further run (there are `batch / 16` at most) into one partial
@@ -51,6 +59,7 @@ use rayon::prelude::*;
 
 use crate::gemm::{sgemm, MatMut, MatRef};
 use crate::matmul::PARALLEL_MULADDS;
+use crate::skinny_gemm;
 use crate::tensor::Tensor;
 
 /// Images per run of the weight gradient's accumulation (see the module documentation).
@@ -364,14 +373,24 @@ fn convolve_into(geo: &ConvGeometry, x: &[f32], w: &[f32], out: &mut [f32], beta
     let per_in = geo.in_channels * geo.in_pixels();
     let per_out = geo.out_channels * geo.out_pixels();
     let (m, k, n) = geo.gemm_sizes();
-    // sgemm packs its left operand fastest when it is column-major: hand it Wᵀ, copied
-    // once here for all images.
-    let w_t = transpose_blocks(w, geo.spec.groups, m, k);
+    // With few output channels `sgemm` runs the packing-free kernel, which reads W's
+    // rows as they lie. Otherwise matrixmultiply packs its left operand fastest when it
+    // is column-major: hand it Wᵀ, copied once here for all images.
+    let packing_free = skinny_gemm::qualifies(m, k, 1, 1);
+    let w_t = if packing_free {
+        Vec::new()
+    } else {
+        transpose_blocks(w, geo.spec.groups, m, k)
+    };
     over_images(geo, out, per_out, |first, y| {
         let count = y.len() / per_out;
         let images = &x[first * per_in..(first + count) * per_in];
         for g in 0..geo.spec.groups {
-            let w_g = MatRef::row_major(&w_t, g * m * k, k, m).t();
+            let w_g = if packing_free {
+                MatRef::row_major(w, g * m * k, m, k)
+            } else {
+                MatRef::row_major(&w_t, g * m * k, k, m).t()
+            };
             if count == 1 && geo.is_pointwise() {
                 let y_g = MatMut::row_major(y, g * m * n, m, n);
                 sgemm(

@@ -6,7 +6,13 @@
 //! output, on the thread that already owns that image. [`sgemm`] is that: the operands
 //! are [`MatRef`]s (a slice plus shape and strides), the result a [`MatMut`], and every
 //! element either reaches is checked to lie inside its slice before `matrixmultiply`
-//! is called, so the function is safe to call with any arguments.
+//! is called, so the function is safe to call with any arguments. Products with few
+//! rows whose operands' rows are contiguous (a convolution with up to 32 output
+//! channels: `weight · columns`) go to the packing-free kernel of [`crate::skinny_gemm`]
+//! instead, as [`crate::Tensor::matmul`]'s do, and so do those whose B is the transpose
+//! of a matrix with contiguous rows (its weight gradient: `dY · columnsᵀ`).
+
+use crate::skinny_gemm;
 
 /// A read-only `rows × cols` matrix inside a slice: element `(i, j)` is
 /// `data[offset + i·row_stride + j·col_stride]`.
@@ -134,6 +140,63 @@ pub fn sgemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>)
         a.data.len(),
         b.data.len()
     );
+    if c.col_stride == 1
+        && skinny_gemm::qualifies(m, k, a.col_stride as isize, b.col_stride as isize)
+    {
+        let operands = skinny_gemm::Operands {
+            m,
+            k,
+            n,
+            rsa: a.row_stride,
+            rsb: b.row_stride,
+            rsc: c.row_stride,
+        };
+        // SAFETY: `qualifies` holds (AVX2 and FMA; A's and B's rows are contiguous) and
+        // C's rows are too. The kernel reads A at `a.offset + i·rsa + p`, B at
+        // `b.offset + p·rsb + j` and writes C at `c.offset + i·rsc + j` for i < m, p < k,
+        // j < n: the elements whose last ones (`a_last`, `b_last`, `c_last`) were checked
+        // above to lie in their slices. `c.data` is an exclusive borrow, so it overlaps
+        // neither A nor B; with beta == 0 C is written without being read.
+        unsafe {
+            skinny_gemm::sgemm(
+                operands,
+                alpha,
+                a.data.as_ptr().add(a.offset),
+                b.data.as_ptr().add(b.offset),
+                beta,
+                c.data.as_mut_ptr().add(c.offset),
+            );
+        }
+        return;
+    }
+    if c.col_stride == 1
+        && skinny_gemm::qualifies_bt(m, a.col_stride as isize, b.row_stride as isize)
+    {
+        let operands = skinny_gemm::Operands {
+            m,
+            k,
+            n,
+            rsa: a.row_stride,
+            rsb: b.col_stride,
+            rsc: c.row_stride,
+        };
+        // SAFETY: `qualifies_bt` holds (AVX2 and FMA; A's rows and B's columns are
+        // contiguous) and C's rows are too. The kernel reads A at `a.offset + i·rsa + p`,
+        // B at `b.offset + j·csb + p` and writes C at `c.offset + i·rsc + j` for i < m,
+        // p < k, j < n: the elements whose last ones were checked above, as for the
+        // kernel before.
+        unsafe {
+            skinny_gemm::sgemm_bt(
+                operands,
+                alpha,
+                a.data.as_ptr().add(a.offset),
+                b.data.as_ptr().add(b.offset),
+                beta,
+                c.data.as_mut_ptr().add(c.offset),
+            );
+        }
+        return;
+    }
     // SAFETY: every element sgemm reads of A is at `a.offset + i·rsa + p·csa` with i < m,
     // p < k; strides are non-negative, so the largest is `a_last`, checked above to lie in
     // `a.data` (likewise `b_last` for B). C is written at `c.offset + i·rsc + j·csc`,

@@ -82,6 +82,57 @@ pub unsafe fn sgemm(o: Operands, alpha: f32, a: *const f32, b: *const f32, beta:
     }
 }
 
+/// Products with at most this many rows of C take [`sgemm_bt`]: every band of 4 rows
+/// reads all of Bᵀ once more, so beyond this `matrixmultiply`'s packing pays off.
+pub const MAX_ROWS_BT: usize = 64;
+
+/// True when [`sgemm_bt`] may run the product: few rows, A's rows contiguous, B's
+/// columns contiguous (B is the transpose of a matrix with contiguous rows), and the
+/// CPU has AVX2 and FMA.
+pub fn qualifies_bt(m: usize, csa: isize, rsb: isize) -> bool {
+    m <= MAX_ROWS_BT && csa == 1 && rsb == 1 && has_avx2_fma()
+}
+
+/// `C = alpha·A·B + beta·C` where B is given by its transpose: `B[p, j]` at
+/// `bt[j·o.rsb + p]` (so `o.rsb` is the row stride of Bᵀ). Every element of C is a dot
+/// product of two contiguous runs, a row of A and a row of Bᵀ, so nothing is packed:
+/// blocks of 4 rows of A × 3 rows of Bᵀ keep 12 vectors of 8 partial sums in registers
+/// over `k`, and the band of A's rows stays in cache while the rows of Bᵀ stream past.
+/// This is a convolution's weight gradient, `dY · columnsᵀ`, whose `columns` have as
+/// many rows as the kernel has taps and as many columns as the image has pixels.
+/// With `beta == 0` C is written without being read.
+///
+/// # Safety
+/// [`qualifies_bt`] must have returned true for these strides (the CPU has AVX2 and FMA);
+/// every element of A, Bᵀ and C that `o` names must be valid to read (and, for C, to
+/// write); C must not overlap A or Bᵀ, and nothing else may access C meanwhile.
+pub unsafe fn sgemm_bt(
+    o: Operands,
+    alpha: f32,
+    a: *const f32,
+    bt: *const f32,
+    beta: f32,
+    c: *mut f32,
+) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the caller's contract (CPU features, bounds, no aliasing of C).
+    unsafe {
+        avx::product_bt(avx::Call {
+            o,
+            alpha,
+            a,
+            b: bt,
+            beta,
+            c,
+        });
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (o, alpha, a, bt, beta, c);
+        unreachable!("skinny_gemm::sgemm_bt: `qualifies_bt` is false off x86_64");
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx {
     use std::arch::x86_64::*;
@@ -226,6 +277,97 @@ mod avx {
             scalar_columns(call, j0..call.o.n);
         }
     }
+
+    /// The sum of the 8 lanes of `v`.
+    #[inline(always)]
+    unsafe fn lane_sum(v: __m256) -> f32 {
+        // SAFETY: register-only arithmetic; the CPU has AVX (the callers' target features).
+        unsafe {
+            let quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+            let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
+            _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)))
+        }
+    }
+
+    /// A block of `ROWS` rows × `COLS` columns of C for [`super::sgemm_bt`]: `ROWS × COLS`
+    /// registers of 8 partial dot products over the whole 8s of `k`, summed across their
+    /// lanes, then the last `k % 8` terms one at a time.
+    #[inline(always)]
+    unsafe fn dot_block<const ROWS: usize, const COLS: usize>(call: Call, [i0, j0]: [usize; 2]) {
+        let Call {
+            o,
+            alpha,
+            a,
+            b: bt,
+            beta,
+            c,
+        } = call;
+        let whole = o.k - o.k % 8;
+        // SAFETY (whole block): rows i0..i0+ROWS < m and j0..j0+COLS < n (the callers'
+        // loops), p < k: every address is an element of A, Bᵀ or C.
+        unsafe {
+            let a_row = |r: usize| a.add((i0 + r) * o.rsa);
+            let bt_row = |q: usize| bt.add((j0 + q) * o.rsb);
+            let mut acc = [[_mm256_setzero_ps(); COLS]; ROWS];
+            for p in (0..whole).step_by(8) {
+                let bv: [__m256; COLS] = std::array::from_fn(|q| _mm256_loadu_ps(bt_row(q).add(p)));
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    let av = _mm256_loadu_ps(a_row(r).add(p));
+                    for q in 0..COLS {
+                        acc_r[q] = _mm256_fmadd_ps(av, bv[q], acc_r[q]);
+                    }
+                }
+            }
+            for (r, acc_r) in acc.iter().enumerate() {
+                for (q, &partial) in acc_r.iter().enumerate() {
+                    let mut sum = lane_sum(partial);
+                    for p in whole..o.k {
+                        sum = (*a_row(r).add(p)).mul_add(*bt_row(q).add(p), sum);
+                    }
+                    finish(c.add((i0 + r) * o.rsc + j0 + q), sum, alpha, beta);
+                }
+            }
+        }
+    }
+
+    /// Rows `i0..i0 + ROWS` of C for [`super::sgemm_bt`], in blocks of 3 columns (then
+    /// the last 1 or 2): the band of A's rows is read from memory once and stays in
+    /// cache while every row of Bᵀ passes it.
+    #[inline(always)]
+    unsafe fn dot_band<const ROWS: usize>(call: Call, i0: usize) {
+        // SAFETY: blocks cover columns 0..n exactly; rows i0..i0+ROWS <= m (the caller).
+        unsafe {
+            let mut j0 = 0;
+            while j0 + 3 <= call.o.n {
+                dot_block::<ROWS, 3>(call, [i0, j0]);
+                j0 += 3;
+            }
+            match call.o.n - j0 {
+                2 => dot_block::<ROWS, 2>(call, [i0, j0]),
+                1 => dot_block::<ROWS, 1>(call, [i0, j0]),
+                _ => {}
+            }
+        }
+    }
+
+    /// [`super::sgemm_bt`]: bands of [`R`] rows, then the last 1-3.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn product_bt(call: Call) {
+        // SAFETY: bands cover rows 0..m exactly; the caller's contract covers the rest.
+        unsafe {
+            let mut i0 = 0;
+            while i0 + R <= call.o.m {
+                dot_band::<R>(call, i0);
+                i0 += R;
+            }
+            match call.o.m - i0 {
+                3 => dot_band::<3>(call, i0),
+                2 => dot_band::<2>(call, i0),
+                1 => dot_band::<1>(call, i0),
+                _ => {}
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -319,6 +461,62 @@ mod tests {
     }
 
     #[test]
+    fn the_transposed_kernel_matches_a_reference_at_every_edge() {
+        if !has_avx2_fma() {
+            eprintln!("skipped: the CPU lacks AVX2 or FMA, so this path is never taken");
+            return;
+        }
+        for m in [1, 2, 3, 4, 5, 7, 16, 32, 64] {
+            for k in [1, 7, 8, 9, 17, 200] {
+                for n in [1, 2, 3, 4, 5, 6, 7, 25, 144] {
+                    for (alpha, beta) in [(1.0, 0.0), (1.0, 1.0), (-0.5, 2.0)] {
+                        // Rows padded: A's row stride k + 3, Bᵀ's k + 1, C's n + 2.
+                        let (rsa, rsbt, rsc) = (k + 3, k + 1, n + 2);
+                        let a = values(m * rsa, 4);
+                        let bt = values(n * rsbt, 5);
+                        let mut c = values(m * rsc, 6);
+                        if beta == 0.0 {
+                            c.iter_mut().for_each(|x| *x = f32::NAN); // must not be read
+                        }
+                        // The same B written out row-major, for the reference.
+                        let b: Vec<f32> = (0..k * n).map(|i| bt[(i % n) * rsbt + i / n]).collect();
+                        let dense = Operands {
+                            m,
+                            k,
+                            n,
+                            rsa,
+                            rsb: n,
+                            rsc,
+                        };
+                        let expected = reference(dense, alpha, &a, &b, beta, &c);
+                        let before = c.clone();
+                        let o = Operands { rsb: rsbt, ..dense };
+                        // SAFETY: AVX2 and FMA are present; the buffers hold every element
+                        // the layouts name; C is a separate vector.
+                        unsafe {
+                            sgemm_bt(o, alpha, a.as_ptr(), bt.as_ptr(), beta, c.as_mut_ptr())
+                        };
+                        for i in 0..m {
+                            for j in 0..n {
+                                let (got, want) = (c[i * rsc + j] as f64, expected[i * n + j]);
+                                let tolerance = 1e-5 * (1.0 + k as f64).sqrt() * (1.0 + want.abs());
+                                assert!(
+                                    (got - want).abs() <= tolerance,
+                                    "m {m} k {k} n {n} alpha {alpha} beta {beta}: \
+                                     C[{i}, {j}] = {got}, expected {want}"
+                                );
+                            }
+                            for j in n..rsc {
+                                assert_eq!(c[i * rsc + j].to_bits(), before[i * rsc + j].to_bits());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn qualifies_only_few_rows_with_contiguous_rows() {
         let simd = has_avx2_fma();
         assert_eq!(qualifies(20, 200, 1, 1), simd);
@@ -326,5 +524,9 @@ mod tests {
         assert!(!qualifies(20, MAX_DEPTH + 1, 1, 1));
         assert!(!qualifies(20, 200, 2, 1), "A's rows must be contiguous");
         assert!(!qualifies(20, 200, 1, 200), "B's rows must be contiguous");
+        assert_eq!(qualifies_bt(16, 1, 1), simd);
+        assert!(!qualifies_bt(MAX_ROWS_BT + 1, 1, 1));
+        assert!(!qualifies_bt(16, 2, 1), "A's rows must be contiguous");
+        assert!(!qualifies_bt(16, 1, 144), "B's columns must be contiguous");
     }
 }
