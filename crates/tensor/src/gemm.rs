@@ -140,53 +140,35 @@ pub fn sgemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>)
         a.data.len(),
         b.data.len()
     );
-    if c.col_stride == 1
-        && skinny_gemm::qualifies(m, k, a.col_stride as isize, b.col_stride as isize)
-    {
+    // A packing-free kernel when one fits: B with contiguous rows (`B[p, j]` at
+    // `p·rsb + j`), or B the transpose of a matrix with contiguous rows (at `j·csb + p`).
+    let (a_rows, c_rows) = (a.col_stride == 1, c.col_stride == 1);
+    let packing_free: Option<(skinny_gemm::Kernel, usize)> = if !(a_rows && c_rows) {
+        None
+    } else if skinny_gemm::qualifies(m, k, 1, b.col_stride as isize) {
+        Some((skinny_gemm::sgemm, b.row_stride))
+    } else if skinny_gemm::qualifies_bt(m, 1, b.row_stride as isize) {
+        Some((skinny_gemm::sgemm_bt, b.col_stride))
+    } else {
+        None
+    };
+    if let Some((kernel, b_stride)) = packing_free {
         let operands = skinny_gemm::Operands {
             m,
             k,
             n,
             rsa: a.row_stride,
-            rsb: b.row_stride,
+            rsb: b_stride,
             rsc: c.row_stride,
         };
-        // SAFETY: `qualifies` holds (AVX2 and FMA; A's and B's rows are contiguous) and
-        // C's rows are too. The kernel reads A at `a.offset + i·rsa + p`, B at
-        // `b.offset + p·rsb + j` and writes C at `c.offset + i·rsc + j` for i < m, p < k,
-        // j < n: the elements whose last ones (`a_last`, `b_last`, `c_last`) were checked
-        // above to lie in their slices. `c.data` is an exclusive borrow, so it overlaps
-        // neither A nor B; with beta == 0 C is written without being read.
+        // SAFETY: the kernel's `qualifies` holds (AVX2 and FMA; A's rows, C's rows and
+        // B's rows or columns are contiguous). It reads A at `a.offset + i·rsa + p`, B at
+        // `b.offset + p·rsb + j` (or `+ j·csb + p`) and writes C at `c.offset + i·rsc + j`
+        // for i < m, p < k, j < n: the elements whose last ones (`a_last`, `b_last`,
+        // `c_last`) were checked above to lie in their slices. `c.data` is an exclusive
+        // borrow, so it overlaps neither A nor B; with beta == 0 C is written unread.
         unsafe {
-            skinny_gemm::sgemm(
-                operands,
-                alpha,
-                a.data.as_ptr().add(a.offset),
-                b.data.as_ptr().add(b.offset),
-                beta,
-                c.data.as_mut_ptr().add(c.offset),
-            );
-        }
-        return;
-    }
-    if c.col_stride == 1
-        && skinny_gemm::qualifies_bt(m, a.col_stride as isize, b.row_stride as isize)
-    {
-        let operands = skinny_gemm::Operands {
-            m,
-            k,
-            n,
-            rsa: a.row_stride,
-            rsb: b.col_stride,
-            rsc: c.row_stride,
-        };
-        // SAFETY: `qualifies_bt` holds (AVX2 and FMA; A's rows and B's columns are
-        // contiguous) and C's rows are too. The kernel reads A at `a.offset + i·rsa + p`,
-        // B at `b.offset + j·csb + p` and writes C at `c.offset + i·rsc + j` for i < m,
-        // p < k, j < n: the elements whose last ones were checked above, as for the
-        // kernel before.
-        unsafe {
-            skinny_gemm::sgemm_bt(
+            kernel(
                 operands,
                 alpha,
                 a.data.as_ptr().add(a.offset),

@@ -26,6 +26,9 @@ pub const MAX_ROWS: usize = 32;
 /// `matrixmultiply`, which cuts `k` into blocks.
 pub const MAX_DEPTH: usize = 1024;
 
+/// The signature [`sgemm`] and [`sgemm_bt`] share, so a caller can pick one and call it.
+pub type Kernel = unsafe fn(Operands, f32, *const f32, *const f32, f32, *mut f32);
+
 /// Where one block of C and its operands lie: `C[i, j] (i < m, j < n)` at
 /// `c[i·rsc + j]`, `A[i, p]` at `a[i·rsa + p]`, `B[p, j]` at `b[p·rsb + j]`.
 #[derive(Clone, Copy, Debug)]
@@ -393,6 +396,24 @@ mod tests {
         out
     }
 
+    /// C (row stride `o.rsc`) holds `expected` (row-major `m × n`) to within rounding,
+    /// and the padding between its rows is as it was `before`.
+    fn assert_close(o: Operands, c: &[f32], before: &[f32], expected: &[f64], what: &str) {
+        for i in 0..o.m {
+            for j in 0..o.n {
+                let (got, want) = (c[i * o.rsc + j] as f64, expected[i * o.n + j]);
+                let tolerance = 1e-5 * (1.0 + o.k as f64).sqrt() * (1.0 + want.abs());
+                assert!(
+                    (got - want).abs() <= tolerance,
+                    "{what}: C[{i}, {j}] = {got}, expected {want}"
+                );
+            }
+            for j in o.n..o.rsc {
+                assert_eq!(c[i * o.rsc + j].to_bits(), before[i * o.rsc + j].to_bits());
+            }
+        }
+    }
+
     /// Deterministic values in [-1, 1).
     fn values(len: usize, seed: u64) -> Vec<f32> {
         let mut state = seed
@@ -439,21 +460,8 @@ mod tests {
                         // SAFETY: AVX2 and FMA are present; the buffers hold every element
                         // the layouts name; C is a separate vector.
                         unsafe { sgemm(o, alpha, a.as_ptr(), b.as_ptr(), beta, c.as_mut_ptr()) };
-                        for i in 0..m {
-                            for j in 0..n {
-                                let (got, want) = (c[i * rsc + j] as f64, expected[i * n + j]);
-                                let tolerance = 1e-5 * (1.0 + k as f64).sqrt() * (1.0 + want.abs());
-                                assert!(
-                                    (got - want).abs() <= tolerance,
-                                    "m {m} k {k} n {n} alpha {alpha} beta {beta}: \
-                                     C[{i}, {j}] = {got}, expected {want}"
-                                );
-                            }
-                            // The padding between C's rows is untouched.
-                            for j in n..rsc {
-                                assert_eq!(c[i * rsc + j].to_bits(), before[i * rsc + j].to_bits());
-                            }
-                        }
+                        let what = format!("m {m} k {k} n {n} alpha {alpha} beta {beta}");
+                        assert_close(o, &c, &before, &expected, &what);
                     }
                 }
             }
@@ -496,20 +504,8 @@ mod tests {
                         unsafe {
                             sgemm_bt(o, alpha, a.as_ptr(), bt.as_ptr(), beta, c.as_mut_ptr())
                         };
-                        for i in 0..m {
-                            for j in 0..n {
-                                let (got, want) = (c[i * rsc + j] as f64, expected[i * n + j]);
-                                let tolerance = 1e-5 * (1.0 + k as f64).sqrt() * (1.0 + want.abs());
-                                assert!(
-                                    (got - want).abs() <= tolerance,
-                                    "m {m} k {k} n {n} alpha {alpha} beta {beta}: \
-                                     C[{i}, {j}] = {got}, expected {want}"
-                                );
-                            }
-                            for j in n..rsc {
-                                assert_eq!(c[i * rsc + j].to_bits(), before[i * rsc + j].to_bits());
-                            }
-                        }
+                        let what = format!("m {m} k {k} n {n} alpha {alpha} beta {beta}");
+                        assert_close(o, &c, &before, &expected, &what);
                     }
                 }
             }
