@@ -18,8 +18,8 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use agdlab_tensor::Tensor;
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 /// NCHW activation shapes: ResNet stage outputs at batch 128, and one large map (the
 /// shapes of `benches/strided.rs`).
@@ -70,7 +70,9 @@ fn main() {
         .build_global()
         .expect("the global pool is built once");
 
-    println!("permute-copy / contiguous copy, {threads} thread(s), {rounds} interleaved rounds per shape");
+    println!(
+        "permute-copy / contiguous copy, {threads} thread(s), {rounds} interleaved rounds per shape"
+    );
     println!("| shape | NCHW->NHWC median [quartiles] | NHWC->NCHW median [quartiles] |");
     println!("|---|---|---|");
     let mut rng = StdRng::seed_from_u64(0);

@@ -26,16 +26,16 @@ use agdlab::autograd::Tape;
 use agdlab::data::fashion_mnist::load_fashion_mnist;
 use agdlab::data::mnist::{Mnist, MnistSplit};
 use agdlab::models::ResNet;
-use agdlab::nn::{cross_entropy, Forward, Module};
+use agdlab::nn::{Forward, Module, cross_entropy};
 use agdlab::optim::{CosineAnnealing, ParamGroup};
 use agdlab::say;
 use agdlab::train::{
-    count_correct, epoch_order, fit, parse_with_defaults, run_in_pool, Better, CommonArgs,
-    OptimizerKind, StepOutput, Task,
+    Better, CommonArgs, OptimizerKind, StepOutput, Task, count_correct, epoch_order, fit,
+    parse_with_defaults, run_in_pool,
 };
 use clap::Parser;
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 /// Default peak learning rate per optimizer.
 fn default_lr(kind: OptimizerKind) -> f32 {
@@ -189,7 +189,11 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         "{label} ({} parameters) | lr {:e}{} | weight decay {weight_decay:e} | {} train / {} test | batch {} | {threads} thread(s)",
         model.num_parameters(),
         optimizer_settings.lr,
-        if c.optimizer == OptimizerKind::Agd { format!(" δ {:e}", c.delta) } else { String::new() },
+        if c.optimizer == OptimizerKind::Agd {
+            format!(" δ {:e}", c.delta)
+        } else {
+            String::new()
+        },
         data.train.len(),
         data.test.len(),
         c.batch_size,

@@ -34,16 +34,16 @@ use agdlab::data::movielens::MovieLens;
 use agdlab::data::synthetic_ctr::{SyntheticCtr, SyntheticCtrConfig};
 use agdlab::data::{CtrDataset, CtrExamples};
 use agdlab::metrics::{auc, log_loss_with_logits};
-use agdlab::nn::{bce_with_logits, FactorizationMachine, FmConfig, Module};
+use agdlab::nn::{FactorizationMachine, FmConfig, Module, bce_with_logits};
 use agdlab::optim::{ParamGroup, SparseMode};
 use agdlab::say;
 use agdlab::train::{
-    epoch_order, fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind,
-    ScheduleFlag, StepOutput, Task,
+    Better, CommonArgs, OptimizerKind, ScheduleFlag, StepOutput, Task, epoch_order, fit,
+    parse_with_defaults, run_in_pool,
 };
 use clap::{Parser, ValueEnum};
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 /// Default learning rate per optimizer and source (see README.md).
 ///
@@ -311,10 +311,9 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         Sparse::Dense => SparseMode::Dense,
         Sparse::Lazy => SparseMode::Lazy,
     };
-    let mut optimizer = optimizer_settings
-        .build(vec![
-            ParamGroup::new(model.named_parameters()).sparse(sparse)
-        ])?;
+    let mut optimizer = optimizer_settings.build(vec![
+        ParamGroup::new(model.named_parameters()).sparse(sparse),
+    ])?;
     let mut task = ClickTask {
         model: &model,
         data: &data,
@@ -349,7 +348,11 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         "{label} ({} parameters) | lr {:e}{} | {:?} table updates | {} train / {} test ({:.1}% positive) | {} fields, {} rows | batch {} | {threads} thread(s)",
         model.num_parameters(),
         optimizer_settings.lr,
-        if c.optimizer == OptimizerKind::Agd { format!(" δ {:e}", c.delta) } else { String::new() },
+        if c.optimizer == OptimizerKind::Agd {
+            format!(" δ {:e}", c.delta)
+        } else {
+            String::new()
+        },
         args.sparse,
         data.train.len(),
         data.test.len(),

@@ -20,18 +20,18 @@ use std::path::PathBuf;
 use agdlab::autograd::{Tape, Var};
 use agdlab::data::ptb::{Ptb, Streams};
 use agdlab::nn::{
-    cross_entropy, init, Dropout, Embedding, Forward, Linear, Lstm, LstmConfig, Module, Walk,
+    Dropout, Embedding, Forward, Linear, Lstm, LstmConfig, Module, Walk, cross_entropy, init,
 };
 use agdlab::optim::{Constant, CosineAnnealing, LrSchedule, ParamGroup, StepDecay};
 use agdlab::say;
 use agdlab::tensor::Tensor;
 use agdlab::train::{
-    fit, loss_and_perplexity, parse_with_defaults, perplexity_status, run_in_pool, Better,
-    CommonArgs, OptimizerKind, StepOutput, Task,
+    Better, CommonArgs, OptimizerKind, StepOutput, Task, fit, loss_and_perplexity,
+    parse_with_defaults, perplexity_status, run_in_pool,
 };
 use clap::Parser;
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 /// Default learning rate per optimizer (the recipes of issue 9; see README.md).
 pub fn default_lr(kind: OptimizerKind) -> f32 {
@@ -330,7 +330,11 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         "{label} ({} parameters) | lr {:e}{} | {} train tokens, vocabulary {vocab} | batch {} x {} steps | {threads} thread(s)",
         model.num_parameters(),
         optimizer_settings.lr,
-        if c.optimizer == OptimizerKind::Agd { format!(" δ {:e}", c.delta) } else { String::new() },
+        if c.optimizer == OptimizerKind::Agd {
+            format!(" δ {:e}", c.delta)
+        } else {
+            String::new()
+        },
         ptb.train.len(),
         c.batch_size,
         args.seq_len,

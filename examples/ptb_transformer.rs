@@ -27,18 +27,18 @@ use std::path::{Path, PathBuf};
 use agdlab::autograd::{Tape, Var};
 use agdlab::data::ptb::{Ptb, Streams, Window};
 use agdlab::nn::{
-    causal_mask, cross_entropy, Activation, Dropout, Embedding, Forward, LayerConfig, LayerNorm,
-    LearnedPositions, Linear, Module, TransformerEncoderLayer, Walk,
+    Activation, Dropout, Embedding, Forward, LayerConfig, LayerNorm, LearnedPositions, Linear,
+    Module, TransformerEncoderLayer, Walk, causal_mask, cross_entropy,
 };
 use agdlab::optim::{CosineAnnealing, LinearWarmup, ParamGroup};
 use agdlab::say;
 use agdlab::train::{
-    fit, loss_and_perplexity, parse_with_defaults, perplexity_status, run_in_pool, Better,
-    CommonArgs, OptimizerKind, StepOutput, Task,
+    Better, CommonArgs, OptimizerKind, StepOutput, Task, fit, loss_and_perplexity,
+    parse_with_defaults, perplexity_status, run_in_pool,
 };
 use clap::Parser;
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 /// Default learning rate per optimizer (issue 11's recipes; AGD's README: about a tenth
 /// of AdamW's... here a third, the best of the PyTorch runs).
@@ -418,7 +418,11 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         "{label} ({} parameters) | lr {:e}{} | {} train tokens, vocabulary {vocab} | batch {} x {} tokens | {threads} thread(s)",
         model.num_parameters(),
         optimizer_settings.lr,
-        if c.optimizer == OptimizerKind::Agd { format!(" δ {:e}", c.delta) } else { String::new() },
+        if c.optimizer == OptimizerKind::Agd {
+            format!(" δ {:e}", c.delta)
+        } else {
+            String::new()
+        },
         ptb.train.len(),
         c.batch_size,
         args.seq_len,

@@ -15,15 +15,15 @@ use std::error::Error;
 
 use agdlab::autograd::{Param, Tape, Var};
 use agdlab::nn::{
-    causal_mask, init, key_padding_mask, Activation, CrossEntropyLoss, Forward, LayerConfig,
-    LayerNorm, LearnedPositions, Linear, Module, TransformerDecoderLayer, TransformerEncoderLayer,
-    Walk,
+    Activation, CrossEntropyLoss, Forward, LayerConfig, LayerNorm, LearnedPositions, Linear,
+    Module, TransformerDecoderLayer, TransformerEncoderLayer, Walk, causal_mask, init,
+    key_padding_mask,
 };
 use agdlab::optim::{CosineAnnealing, LinearWarmup, ParamGroup};
 use agdlab::say;
 use agdlab::tensor::Tensor;
 use agdlab::train::{
-    fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
+    Better, CommonArgs, OptimizerKind, StepOutput, Task, fit, parse_with_defaults, run_in_pool,
 };
 use clap::Parser;
 use rand::rngs::StdRng;

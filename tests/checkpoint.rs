@@ -13,8 +13,8 @@ use std::process::Command;
 
 use agdlab::autograd::Param;
 use agdlab::checkpoint::{
-    check_writable_target, load_training, save_training, Checkpoint, CheckpointError,
-    CheckpointErrorKind,
+    Checkpoint, CheckpointError, CheckpointErrorKind, check_writable_target, load_training,
+    save_training,
 };
 use agdlab::optim::OptimizerState;
 use agdlab::tensor::Tensor;
@@ -312,7 +312,9 @@ fn equal_content_saved_in_two_processes_gives_identical_bytes() {
 #[ignore = "started by equal_content_saved_in_two_processes_gives_identical_bytes"]
 fn reproducible_child() {
     let Ok(output) = std::env::var(REPRODUCIBLE_ENV) else {
-        eprintln!("reproducible_child: only runs as the child of equal_content_saved_in_two_processes_...");
+        eprintln!(
+            "reproducible_child: only runs as the child of equal_content_saved_in_two_processes_..."
+        );
         return;
     };
     save_reproducible(Path::new(&output));
@@ -1154,10 +1156,12 @@ fn a_save_refuses_a_symlink_and_leaves_it_and_its_target_alone() {
         message.contains("is a symbolic link; checkpoints are not saved through symlinks"),
         "{message}"
     );
-    assert!(fs::symlink_metadata(&link)
-        .unwrap()
-        .file_type()
-        .is_symlink());
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     assert_eq!(fs::read(&real).unwrap(), b"the real file");
     // A dangling link too.
     fs::remove_file(&real).unwrap();

@@ -68,7 +68,7 @@ fn check_target(path: &Path) -> Result<(), CheckpointError> {
             return Err(refuse(
                 path,
                 format!("{} is not a directory", dir.display()),
-            ))
+            ));
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(refuse(

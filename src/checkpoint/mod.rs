@@ -50,14 +50,14 @@ use std::path::{Path, PathBuf};
 
 use crate::nn::Module;
 use crate::optim::{OptimError, OptimizerState};
-use crate::state_dict::{state_entries, StateEntry};
+use crate::state_dict::{StateEntry, state_entries};
 use crate::tensor::Tensor;
 
 mod file;
 mod format;
 pub use file::check_writable_target;
 pub(crate) use file::write_atomic;
-pub(crate) use format::{decode_f32, parse_raw, serialize, Dtype, RawTensor};
+pub(crate) use format::{Dtype, RawTensor, decode_f32, parse_raw, serialize};
 
 /// Metadata key holding the training-checkpoint format version.
 pub const FORMAT_KEY: &str = "agdlab.format";
@@ -222,12 +222,21 @@ impl fmt::Display for CheckpointErrorKind {
             }
             CheckpointErrorKind::Truncated(why) => write!(f, "truncated: {why}"),
             CheckpointErrorKind::TrailingBytes(why) => write!(f, "trailing bytes: {why}"),
-            CheckpointErrorKind::BadTensor { tensor, problem } => write!(f, "tensor {tensor:?}: {problem}"),
+            CheckpointErrorKind::BadTensor { tensor, problem } => {
+                write!(f, "tensor {tensor:?}: {problem}")
+            }
             CheckpointErrorKind::WrongDtype { tensor, dtype } => {
-                write!(f, "tensor {tensor:?} has dtype {dtype}; only F32 is supported")
+                write!(
+                    f,
+                    "tensor {tensor:?} has dtype {dtype}; only F32 is supported"
+                )
             }
             CheckpointErrorKind::MissingTensor(t) => write!(f, "missing tensor {t:?}"),
-            CheckpointErrorKind::ShapeMismatch { tensor, expected, found } => write!(
+            CheckpointErrorKind::ShapeMismatch {
+                tensor,
+                expected,
+                found,
+            } => write!(
                 f,
                 "shape mismatch for tensor {tensor:?}: the model has {expected:?}, the file has {found:?}"
             ),
@@ -236,7 +245,10 @@ impl fmt::Display for CheckpointErrorKind {
                 "unexpected tensor {t:?}: the model has no such parameter (a checkpoint of a different \
                  model?)"
             ),
-            CheckpointErrorKind::KeyMismatch { missing, unexpected } => {
+            CheckpointErrorKind::KeyMismatch {
+                missing,
+                unexpected,
+            } => {
                 write!(f, "the state dict does not match the model:")?;
                 if !missing.is_empty() {
                     write!(f, " missing {missing:?}")?;
@@ -247,21 +259,32 @@ impl fmt::Display for CheckpointErrorKind {
                 write!(f, " (load non-strictly to load the entries that do match)")
             }
             CheckpointErrorKind::UnsupportedFormat(None) => {
-                write!(f, "no {FORMAT_KEY:?} metadata: not an agdlab training checkpoint")
+                write!(
+                    f,
+                    "no {FORMAT_KEY:?} metadata: not an agdlab training checkpoint"
+                )
             }
             CheckpointErrorKind::UnsupportedFormat(Some(v)) => write!(
                 f,
                 "training-checkpoint format {v:?} is not supported (this build reads {FORMAT_VERSION:?})"
             ),
-            CheckpointErrorKind::BadMetadata { key, problem } => write!(f, "metadata {key:?}: {problem}"),
+            CheckpointErrorKind::BadMetadata { key, problem } => {
+                write!(f, "metadata {key:?}: {problem}")
+            }
             CheckpointErrorKind::InvalidInput(why) => write!(f, "cannot save: {why}"),
             CheckpointErrorKind::InvalidTarget(why) => write!(f, "cannot save to this path: {why}"),
-            CheckpointErrorKind::NonFiniteParameter { tensor, count, first_index } => write!(
+            CheckpointErrorKind::NonFiniteParameter {
+                tensor,
+                count,
+                first_index,
+            } => write!(
                 f,
                 "tensor {tensor:?} holds {count} non-finite values (NaN or infinite), the first at index \
                  {first_index}: refusing to resume from a parameter that is not finite"
             ),
-            CheckpointErrorKind::OptimizerState(e) => write!(f, "cannot load the optimizer state: {e}"),
+            CheckpointErrorKind::OptimizerState(e) => {
+                write!(f, "cannot load the optimizer state: {e}")
+            }
         }
     }
 }

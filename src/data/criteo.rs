@@ -45,7 +45,7 @@ use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
 
-use super::ctr::{feature_row, CtrExamples, Skipped, Token};
+use super::ctr::{CtrExamples, Skipped, Token, feature_row};
 use super::{DataError, DataErrorKind};
 
 /// Integer fields per example (I1..I13).
@@ -271,7 +271,7 @@ fn parse_line(
             return Err(format!(
                 "label {:?} is not 0 or 1",
                 String::from_utf8_lossy(other)
-            ))
+            ));
         }
     };
     let table = options.table_size;

@@ -212,57 +212,113 @@ impl fmt::Display for DataError {
             ),
             DataErrorKind::Gzip(e) => write!(f, "{path}: corrupt or truncated gzip stream: {e}"),
             DataErrorKind::TrailingGarbage { bytes } => {
-                write!(f, "{path}: {bytes} bytes after the end of the gzip stream (not another gzip member)")
+                write!(
+                    f,
+                    "{path}: {bytes} bytes after the end of the gzip stream (not another gzip member)"
+                )
             }
             DataErrorKind::TruncatedHeader { needed, found } => {
-                write!(f, "{path}: truncated header: an IDX header here needs {needed} bytes, found {found}")
+                write!(
+                    f,
+                    "{path}: truncated header: an IDX header here needs {needed} bytes, found {found}"
+                )
             }
             DataErrorKind::BadMagic { expected, found } => {
-                write!(f, "{path}: bad magic number 0x{found:08x}, expected 0x{expected:08x}")?;
+                write!(
+                    f,
+                    "{path}: bad magic number 0x{found:08x}, expected 0x{expected:08x}"
+                )?;
                 let (ty, nd) = ((found >> 8) & 0xff, found & 0xff);
                 if found >> 16 != 0 {
                     write!(f, " (not an IDX file: its first two bytes must be zero)")
                 } else if ty != 0x08 {
-                    write!(f, " (element type 0x{ty:02x}; only 0x08, unsigned byte, is read)")
+                    write!(
+                        f,
+                        " (element type 0x{ty:02x}; only 0x08, unsigned byte, is read)"
+                    )
                 } else {
                     write!(f, " ({nd} dimensions, expected {})", expected & 0xff)
                 }
             }
             DataErrorKind::BadDims { expected, found } => {
-                write!(f, "{path}: unexpected dimensions {found:?}, expected {expected}")
+                write!(
+                    f,
+                    "{path}: unexpected dimensions {found:?}, expected {expected}"
+                )
             }
-            DataErrorKind::Truncated { items, what, expected_bytes, found_bytes, first: None } => write!(
+            DataErrorKind::Truncated {
+                items,
+                what,
+                expected_bytes,
+                found_bytes,
+                first: None,
+            } => write!(
                 f,
                 "{path}: truncated: header says {items} {what} ({expected_bytes} bytes), \
                  found {found_bytes} bytes"
             ),
-            DataErrorKind::Truncated { items, what, expected_bytes, found_bytes, first: Some(first) } => {
+            DataErrorKind::Truncated {
+                items,
+                what,
+                expected_bytes,
+                found_bytes,
+                first: Some(first),
+            } => {
                 write!(
                     f,
                     "{path}: truncated: header says {items} {what}, the first {first} need \
                      {expected_bytes} bytes, found {found_bytes} bytes"
                 )
             }
-            DataErrorKind::TrailingBytes { expected_bytes, extra } => write!(
+            DataErrorKind::TrailingBytes {
+                expected_bytes,
+                extra,
+            } => write!(
                 f,
                 "{path}: {extra} trailing bytes after the {expected_bytes} payload bytes the \
                  header describes"
             ),
-            DataErrorKind::CountMismatch { images_file, images, labels } => {
-                write!(f, "{path}: {labels} labels, but {} holds {images} images", images_file.display())
+            DataErrorKind::CountMismatch {
+                images_file,
+                images,
+                labels,
+            } => {
+                write!(
+                    f,
+                    "{path}: {labels} labels, but {} holds {images} images",
+                    images_file.display()
+                )
             }
-            DataErrorKind::BadLabel { index, label, classes } => {
-                write!(f, "{path}: label {label} at position {index} is not a class in 0..{classes}")
+            DataErrorKind::BadLabel {
+                index,
+                label,
+                classes,
+            } => {
+                write!(
+                    f,
+                    "{path}: label {label} at position {index} is not a class in 0..{classes}"
+                )
             }
             DataErrorKind::NotUtf8 { line, column } => {
-                write!(f, "{path}:{line}: not UTF-8 text (invalid bytes from byte {column} of the line)")
+                write!(
+                    f,
+                    "{path}:{line}: not UTF-8 text (invalid bytes from byte {column} of the line)"
+                )
             }
-            DataErrorKind::ControlCharacter { line, column, found } => write!(
+            DataErrorKind::ControlCharacter {
+                line,
+                column,
+                found,
+            } => write!(
                 f,
                 "{path}:{line}: control character U+{:04X} at character {column} (not a text file?)",
                 *found as u32
             ),
-            DataErrorKind::UnknownWord { line, word, vocabulary_file } => {
+            DataErrorKind::UnknownWord {
+                line,
+                word,
+                vocabulary_file,
+            } => {
                 let shown: String = word.chars().take(40).collect();
                 let more = if shown.len() < word.len() { "..." } else { "" };
                 write!(
@@ -273,7 +329,12 @@ impl fmt::Display for DataError {
             }
             DataErrorKind::NoText => write!(f, "{path}: the file is empty"),
             DataErrorKind::Malformed { line, problem } => write!(f, "{path}:{line}: {problem}"),
-            DataErrorKind::NotFound { name, required, looked, env_var } => {
+            DataErrorKind::NotFound {
+                name,
+                required,
+                looked,
+                env_var,
+            } => {
                 writeln!(f, "data set {name:?} not found. It needs these files:")?;
                 for r in required {
                     writeln!(f, "    {}", r.split('|').collect::<Vec<_>>().join(" or "))?;

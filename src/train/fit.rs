@@ -38,15 +38,15 @@ use std::time::Instant;
 
 use crate::autograd::Tape;
 use crate::checkpoint::{
-    check_writable_target, load_training, save_training, CheckpointError, CheckpointErrorKind,
+    CheckpointError, CheckpointErrorKind, check_writable_target, load_training, save_training,
 };
 use crate::nn::Module;
 use crate::optim::{
-    check_gradients, clip_grad_norm, LrSchedule, OptimError, Optimizer, MODE_FLIP_FRACTION,
+    LrSchedule, MODE_FLIP_FRACTION, OptimError, Optimizer, check_gradients, clip_grad_norm,
 };
 
 use super::error::TrainError;
-use super::metrics_log::{make_parent, MetricsLog};
+use super::metrics_log::{MetricsLog, make_parent};
 use super::output::{print_line, warn};
 use super::progress::EpochProgress;
 use super::settings::RunSettings;

@@ -56,28 +56,63 @@ pub enum OptimError {
 impl fmt::Display for OptimError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            OptimError::InvalidHyperparameter { optimizer, name, value, expected } => {
-                write!(f, "{optimizer}: invalid {name} {value}: expected {expected}")
+            OptimError::InvalidHyperparameter {
+                optimizer,
+                name,
+                value,
+                expected,
+            } => {
+                write!(
+                    f,
+                    "{optimizer}: invalid {name} {value}: expected {expected}"
+                )
             }
-            OptimError::UnknownHyperparameter { optimizer, name, known } => {
-                write!(f, "{optimizer} has no hyper-parameter `{name}` (it has: {})", known.join(", "))
+            OptimError::UnknownHyperparameter {
+                optimizer,
+                name,
+                known,
+            } => {
+                write!(
+                    f,
+                    "{optimizer} has no hyper-parameter `{name}` (it has: {})",
+                    known.join(", ")
+                )
             }
             OptimError::DuplicateParameter { name } => {
-                write!(f, "parameter `{name}` appears twice among the optimizer's parameter groups")
+                write!(
+                    f,
+                    "parameter `{name}` appears twice among the optimizer's parameter groups"
+                )
             }
             OptimError::NonFiniteGradient { param } => {
-                write!(f, "gradient of parameter `{param}` contains NaN or Inf; the step stopped there")
+                write!(
+                    f,
+                    "gradient of parameter `{param}` contains NaN or Inf; the step stopped there"
+                )
             }
             OptimError::KindMismatch { expected, found } => {
-                write!(f, "optimizer state was saved by `{found}`, cannot load it into `{expected}`")
+                write!(
+                    f,
+                    "optimizer state was saved by `{found}`, cannot load it into `{expected}`"
+                )
             }
             OptimError::UnknownEntry { key } => {
-                write!(f, "optimizer state entry `{key}` matches no parameter of this optimizer")
+                write!(
+                    f,
+                    "optimizer state entry `{key}` matches no parameter of this optimizer"
+                )
             }
             OptimError::MissingEntry { param, entry } => {
-                write!(f, "optimizer state has no `{entry}` for parameter `{param}`")
+                write!(
+                    f,
+                    "optimizer state has no `{entry}` for parameter `{param}`"
+                )
             }
-            OptimError::ShapeMismatch { key, expected, found } => write!(
+            OptimError::ShapeMismatch {
+                key,
+                expected,
+                found,
+            } => write!(
                 f,
                 "optimizer state entry `{key}` has shape {found:?}, parameter has shape {expected:?}"
             ),

@@ -4,8 +4,8 @@ mod common;
 
 use agdlab_autograd::{Gradients, Param};
 use agdlab_optim::{
-    check_gradients, AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, OptimError,
-    Optimizer, RAdam, RAdamConfig, Sgd, SgdConfig, WeightDecayMode,
+    AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, OptimError, Optimizer, RAdam,
+    RAdamConfig, Sgd, SgdConfig, WeightDecayMode, check_gradients,
 };
 use agdlab_tensor::Tensor;
 use common::*;

@@ -57,7 +57,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use crate::gemm::{sgemm, MatMut, MatRef};
+use crate::gemm::{MatMut, MatRef, sgemm};
 use crate::matmul::PARALLEL_MULADDS;
 use crate::skinny_gemm;
 use crate::tensor::Tensor;
@@ -166,7 +166,9 @@ impl ConvGeometry {
         let (batch, in_channels, in_h, in_w) = (input[0], input[1], input[2], input[3]);
         let (out_channels, kernel_h, kernel_w) = (weight[0], weight[2], weight[3]);
         assert!(
-            in_channels % groups == 0 && out_channels % groups == 0 && weight[1] * groups == in_channels,
+            in_channels % groups == 0
+                && out_channels % groups == 0
+                && weight[1] * groups == in_channels,
             "{op}: input {input:?} and weight {weight:?} do not fit {groups} group(s): the weight's \
              second dim must be in_channels/groups and both channel counts divisible by groups"
         );

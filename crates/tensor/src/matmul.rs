@@ -16,7 +16,7 @@
 
 use rayon::prelude::*;
 
-use crate::layout::{broadcast_shape, Layout};
+use crate::layout::{Layout, broadcast_shape};
 use crate::skinny_gemm;
 use crate::tensor::Tensor;
 

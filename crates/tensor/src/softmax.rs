@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 
 use crate::exp::{exp_shifted_into, sum_exp_shifted};
-use crate::parallel::{worth_parallel, MIN_CHUNK};
+use crate::parallel::{MIN_CHUNK, worth_parallel};
 use crate::reduce::dim_last_order;
 use crate::tensor::Tensor;
 
@@ -174,11 +174,7 @@ fn row_shift(x: &[f32]) -> f32 {
         .chain(groups.remainder())
         .copied()
         .fold(f32::NEG_INFINITY, f32::max);
-    if max.is_finite() {
-        max
-    } else {
-        0.0
-    }
+    if max.is_finite() { max } else { 0.0 }
 }
 
 /// `ln Σ exp(x)` of one row (`exp` dominates the cost).

@@ -2,10 +2,10 @@
 //! operand allocates no more than a contiguous one (a copy of an operand here would be
 //! 4 MB). Counted with a global allocator in this test binary of its own.
 
-use agdlab_tensor::alloc_count::{measure, CountingAllocator};
-use agdlab_tensor::{matmul_into, Tensor};
-use rand::rngs::StdRng;
+use agdlab_tensor::alloc_count::{CountingAllocator, measure};
+use agdlab_tensor::{Tensor, matmul_into};
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
