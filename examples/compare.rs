@@ -7,6 +7,7 @@
 //! cargo run --release --example compare -- --task mnist --quick --sweep delta
 //! cargo run --release --example compare -- --task mnist --dry-run     # the commands only
 //! cargo run --release --example compare -- --task mnist --report-only # table over finished runs
+//! cargo run --release --example compare -- --task mnist --report-only --publish docs/study/mnist
 //! ```
 //!
 //! Each run IS the task's example program (built once with `cargo build --release
@@ -16,7 +17,9 @@
 //! A run whose metrics CSV holds all its epochs is skipped when the comparison is
 //! started again; a half-finished one resumes from its checkpoint. The results land in
 //! `--out` (default `runs/compare`): `TASK/results.md` and `TASK/*.svg`, and for a sweep
-//! `TASK/sweep-NAME/`. Anything after `--` is passed to every run (`-- --data-dir DIR`).
+//! `TASK/sweep-NAME/`. `--publish DIR` then copies the table and pictures into DIR and
+//! every finished run's CSVs into `DIR/runs/` (how `docs/study/` is made). Anything after
+//! `--` is passed to every run (`-- --data-dir DIR`).
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -24,7 +27,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use agdlab::say;
-use agdlab::study::plan::{Outcome, RunSpec, Sweep, run_all, run_spec, sweep_specs};
+use agdlab::study::plan::{Outcome, RunSpec, Sweep, publish, run_all, run_spec, sweep_specs};
 use agdlab::study::recipes::{self, TASKS, TaskSpec};
 use agdlab::study::report::{comparison_report, sweep_report};
 use clap::{Parser, ValueEnum};
@@ -63,6 +66,10 @@ struct Args {
     /// the output directory from `docs/study/TASK/runs/`.
     #[arg(long, conflicts_with = "dry_run")]
     report_only: bool,
+    /// After the report, copy it and its pictures into DIR and every finished run's
+    /// CSVs into DIR/runs/, e.g. `--report-only --publish docs/study/ptb-lstm`.
+    #[arg(long, value_name = "DIR", conflicts_with = "dry_run")]
+    publish: Option<PathBuf>,
     /// Flags passed to every run, after `--`.
     #[arg(last = true)]
     extra: Vec<String>,
@@ -188,6 +195,13 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         started.elapsed().as_secs_f64() / 60.0,
         report.files[0].display()
     );
+    if let Some(target) = &args.publish {
+        let finished = publish(&report.files, &specs, target)?;
+        say!(
+            "published the report and {finished} finished runs into {}",
+            target.display()
+        );
+    }
     if failed > 0 {
         return Err(format!(
             "{failed} of {total} runs failed (see above); the table covers the others"

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use agdlab::optim::{Adam, AdamConfig, Agd, AgdConfig, Optimizer, Sgd, SgdConfig};
 use agdlab::study::plan::{
-    Outcome, RunSpec, Sweep, file_stem, run_all, run_spec, set_flag, sweep_specs,
+    Outcome, RunSpec, Sweep, file_stem, publish, run_all, run_spec, set_flag, sweep_specs,
 };
 use agdlab::study::recipes::{self, TASKS};
 use agdlab::study::report::{comparison_report, layer_step_map, sweep_report};
@@ -402,6 +402,55 @@ fn resuming_a_comparison_skips_finished_runs_and_resumes_half_finished_ones() {
         |_, _, _| {},
     );
     assert_eq!(out[0], Outcome::Failed("exit status 1".into()));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn publishing_copies_the_report_and_only_the_finished_runs() {
+    let dir = temp_dir("study-publish");
+    let task = recipes::task("mnist").unwrap();
+    let specs: Vec<RunSpec> = ["agd", "adam"]
+        .iter()
+        .map(|o| run_spec(task, recipes::recipe("mnist", o).unwrap(), o, 0, true, &dir))
+        .collect();
+    let all: Vec<f64> = (0..specs[0].epochs)
+        .map(|e| 0.9 + 0.01 * e as f64)
+        .collect();
+    // agd finished (with its diagnostics); adam stopped after one epoch.
+    finish(&specs[0], &all);
+    let diagnostics = specs[0]
+        .diagnostics
+        .clone()
+        .expect("AGD writes diagnostics");
+    finish(&specs[1], &all[..1]);
+    let report = dir.join("results.md");
+    fs::write(&report, "the table").unwrap();
+
+    let target = dir.join("published");
+    let copied = publish(std::slice::from_ref(&report), &specs, &target).unwrap();
+    assert_eq!(copied, 1);
+    assert_eq!(
+        fs::read_to_string(target.join("results.md")).unwrap(),
+        "the table"
+    );
+    let name = |p: &Path| p.file_name().unwrap().to_owned();
+    let mut published: Vec<_> = fs::read_dir(target.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    published.sort();
+    let mut expected = vec![name(&specs[0].metrics), name(&diagnostics)];
+    expected.sort();
+    assert_eq!(published, expected, "adam's half-finished run is left out");
+    assert_eq!(
+        fs::read(target.join("runs").join(name(&specs[0].metrics))).unwrap(),
+        fs::read(&specs[0].metrics).unwrap()
+    );
+
+    // A report file that is missing is an error that names it.
+    let missing = dir.join("nowhere.svg");
+    let err = publish(&[missing], &specs, &target).unwrap_err();
+    assert!(err.contains("nowhere.svg"), "{err}");
     fs::remove_dir_all(&dir).unwrap();
 }
 

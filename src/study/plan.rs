@@ -202,6 +202,36 @@ pub fn run_all(
     outcomes
 }
 
+/// Copy a report (`files`: `results.md` and its pictures) into `target`, and every
+/// finished run's metrics and diagnostics CSVs into `target/runs/`, so that the
+/// published table comes with the runs it was made from and a later machine can resume
+/// the comparison from them (copy them back into the output directory). Runs that are
+/// not finished (see [`RunSpec::is_finished`]) are left out. Returns how many runs were
+/// copied.
+pub fn publish(files: &[PathBuf], specs: &[RunSpec], target: &Path) -> Result<usize, String> {
+    let runs = target.join("runs");
+    std::fs::create_dir_all(&runs).map_err(|e| format!("creating {}: {e}", runs.display()))?;
+    let copy_into = |file: &Path, dir: &Path| {
+        let name = file
+            .file_name()
+            .ok_or_else(|| format!("{} names no file", file.display()))?;
+        std::fs::copy(file, dir.join(name))
+            .map(|_| ())
+            .map_err(|e| format!("copying {} into {}: {e}", file.display(), dir.display()))
+    };
+    for file in files {
+        copy_into(file, target)?;
+    }
+    let finished: Vec<&RunSpec> = specs.iter().filter(|s| s.is_finished()).collect();
+    for spec in &finished {
+        copy_into(&spec.metrics, &runs)?;
+        if let Some(diagnostics) = spec.diagnostics.as_deref().filter(|d| d.is_file()) {
+            copy_into(diagnostics, &runs)?;
+        }
+    }
+    Ok(finished.len())
+}
+
 /// A sweep of AGD's settings on one task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sweep {
