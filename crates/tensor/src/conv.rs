@@ -378,20 +378,15 @@ fn convolve_into(geo: &ConvGeometry, x: &[f32], w: &[f32], out: &mut [f32], beta
     // With few output channels `sgemm` runs the packing-free kernel, which reads W's
     // rows as they lie. Otherwise matrixmultiply packs its left operand fastest when it
     // is column-major: hand it Wᵀ, copied once here for all images.
-    let packing_free = skinny_gemm::qualifies(m, k, 1, 1);
-    let w_t = if packing_free {
-        Vec::new()
-    } else {
-        transpose_blocks(w, geo.spec.groups, m, k)
-    };
+    let w_t =
+        (!skinny_gemm::qualifies(m, k, 1, 1)).then(|| transpose_blocks(w, geo.spec.groups, m, k));
     over_images(geo, out, per_out, |first, y| {
         let count = y.len() / per_out;
         let images = &x[first * per_in..(first + count) * per_in];
         for g in 0..geo.spec.groups {
-            let w_g = if packing_free {
-                MatRef::row_major(w, g * m * k, m, k)
-            } else {
-                MatRef::row_major(&w_t, g * m * k, k, m).t()
+            let w_g = match &w_t {
+                None => MatRef::row_major(w, g * m * k, m, k),
+                Some(w_t) => MatRef::row_major(w_t, g * m * k, k, m).t(),
             };
             if count == 1 && geo.is_pointwise() {
                 let y_g = MatMut::row_major(y, g * m * n, m, n);
