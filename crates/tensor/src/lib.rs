@@ -16,7 +16,7 @@
 //! | [`exp`] | a vectorisable `exp` (Cephes' `expf`), within 2 ulp |
 //! | [`softmax`] | numerically stable softmax, log-softmax, logsumexp |
 //! | [`index`] | concat/stack, index_select/index_add, gather/scatter_add |
-//! | [`matmul`] | 2-D and batched products through `matrixmultiply::sgemm`, strides passed straight through |
+//! | [`matmul`] | 2-D and batched products through `matrixmultiply::sgemm`, strides passed straight through (an operand it would pack element by element is reordered first) |
 //! | [`skinny_gemm`] | the packing-free product `matmul` uses for blocks with few rows (AVX2/FMA) |
 //! | [`parallel`] | when and how loops use rayon's threads |
 //! | [`alloc_count`] | a counting allocator for tests that promise "no copy" |

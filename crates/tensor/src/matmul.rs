@@ -1,7 +1,11 @@
 //! Matrix products on strided views, through `matrixmultiply::sgemm`.
 //!
 //! `sgemm` takes a row stride and a column stride for each operand, so a transposed,
-//! narrowed or permuted view is multiplied where it lies: no operand is ever copied.
+//! narrowed or permuted view is multiplied where it lies. The one exception is an
+//! operand that `sgemm` would pack one element at a time (A with its rows contiguous, B
+//! with its columns contiguous, as `x · Wᵀ` has both), in a product large enough that
+//! copying it once into the other order is cheaper than that slow packing: see
+//! [`REORDER_MAX_ELEMENTS`] and `Reorder`.
 //! Batched products walk the (broadcast) batch dimensions; a broadcast batch dimension
 //! has stride 0, so every batch entry reads the same matrix. The result is always a
 //! fresh contiguous tensor, or (for [`matmul_into`]) an existing contiguous one.
@@ -38,7 +42,9 @@ impl Tensor {
     /// Both operands need rank ≥ 2; the batch dimensions (all but the last two)
     /// broadcast NumPy-style, so a 2-D operand multiplies every matrix of a batched
     /// one. Strided views (transposes, narrows, permutes, broadcasts) are multiplied
-    /// without copying.
+    /// without copying, except that a large 2-D product first copies an operand that
+    /// `sgemm` would pack one element at a time, such as the `Wᵀ` of `x · Wᵀ` (see the
+    /// module docs).
     ///
     /// PyTorch equivalent: `torch.matmul(a, b)` (for rank ≥ 2).
     ///
@@ -176,21 +182,6 @@ impl Plan {
         let (m, k, n) = (self.m, self.k, self.n);
         debug_assert!(k > 0 && c_len == self.out_shape.iter().product::<usize>());
         let rank = self.out_shape.len();
-        let a_batch = self.a.squeeze(rank - 1).squeeze(rank - 2);
-        let b_batch = self.b.squeeze(rank - 1).squeeze(rank - 2);
-        let geometry = Geometry {
-            k,
-            n,
-            rsa: self.a.strides()[rank - 2] as isize,
-            csa: self.a.strides()[rank - 1] as isize,
-            rsb: self.b.strides()[rank - 2] as isize,
-            csb: self.b.strides()[rank - 1] as isize,
-            a: a.storage(),
-            b: b.storage(),
-            alpha,
-            beta,
-        };
-
         let batches = c_len / (m * n);
         let threads = rayon::current_num_threads();
         let parallel = threads > 1 && batches * m * k * n >= PARALLEL_MULADDS;
@@ -208,7 +199,38 @@ impl Plan {
         } else {
             (m.div_ceil(blocks).next_multiple_of(ROW_ALIGN).min(m), n)
         };
-        let (rsa, csb) = (self.a.strides()[rank - 2], self.b.strides()[rank - 1]);
+
+        // An operand that `matrixmultiply` would pack one element at a time is first
+        // copied into the order it packs a row at a time (see `reorder`).
+        let reorder = Reorder::new(self, [rows_per_block, cols_per_block]);
+        let a_reordered = reorder
+            .a
+            .then(|| a.transpose(0, 1).contiguous().transpose(0, 1));
+        let b_reordered = reorder.b.then(|| b.contiguous());
+        let (a, a_layout) = match &a_reordered {
+            Some(copy) => (copy, copy.layout()),
+            None => (a, &self.a),
+        };
+        let (b, b_layout) = match &b_reordered {
+            Some(copy) => (copy, copy.layout()),
+            None => (b, &self.b),
+        };
+
+        let a_batch = a_layout.squeeze(rank - 1).squeeze(rank - 2);
+        let b_batch = b_layout.squeeze(rank - 1).squeeze(rank - 2);
+        let geometry = Geometry {
+            k,
+            n,
+            rsa: a_layout.strides()[rank - 2] as isize,
+            csa: a_layout.strides()[rank - 1] as isize,
+            rsb: b_layout.strides()[rank - 2] as isize,
+            csb: b_layout.strides()[rank - 1] as isize,
+            a: a.storage(),
+            b: b.storage(),
+            alpha,
+            beta,
+        };
+        let (rsa, csb) = (a_layout.strides()[rank - 2], b_layout.strides()[rank - 1]);
 
         let c_ptr = CPtr(c);
         let mut tasks = Vec::new();
@@ -230,6 +252,63 @@ impl Plan {
             tasks.par_iter().for_each(run);
         } else {
             tasks.iter().for_each(run);
+        }
+    }
+}
+
+/// Largest operand, in elements (16 MiB of `f32`), that a product copies into a
+/// better storage order (see `Reorder`): a larger one would not stay in cache between
+/// the copy and the packing, so the copy would cost a round trip to memory.
+pub const REORDER_MAX_ELEMENTS: usize = 1 << 22;
+
+/// Multiply-adds per element of an operand (the size of C's other side) below which the
+/// operand is never reordered: the copy would cost too large a share of the product.
+pub const REORDER_MIN_REUSE: usize = 256;
+
+/// `matrixmultiply`'s block of C's columns for `f32` (its `S_NC`): each `sgemm` call
+/// packs A once per block of this many columns, and B once.
+const SGEMM_NC: usize = 1024;
+
+/// Which operands of a 2-D product to copy into another storage order first.
+///
+/// `matrixmultiply` packs A in panels of a few rows, one column of the panel at a time,
+/// and B in panels of a few columns, one row at a time. When those runs are contiguous
+/// (A column-major, B row-major) it copies them whole; otherwise it reads them one
+/// element at a time. The decoder of a language model, `x · Wᵀ` with `W: [10000, 200]`
+/// row-major, is the second case on both sides: there, copying `Wᵀ` into row-major order
+/// first (0.45 ms) made the product 2.5 ms faster (31.3 -> 28.8 ms; 28.0 with `x`
+/// reordered too, which is packed once per [`SGEMM_NC`] columns of C: ten times). So
+/// B is reordered, and A when it would be packed more than once, if it is packed
+/// element by element, is at most [`REORDER_MAX_ELEMENTS`], and the product does at least
+/// [`REORDER_MIN_REUSE`] multiply-adds per element copied (the copy is then a small
+/// fraction of the product). A is not reordered when
+/// the packing-free kernel of [`skinny_gemm`] would run the product: it reads A's rows
+/// where they lie.
+///
+/// Only 2-D products are considered: the batched ones (attention heads) are small, and
+/// copying a broadcast operand would multiply it.
+struct Reorder {
+    a: bool,
+    b: bool,
+}
+
+impl Reorder {
+    fn new(plan: &Plan, [rows_per_task, cols_per_task]: [usize; 2]) -> Reorder {
+        let (m, k, n) = (plan.m, plan.k, plan.n);
+        if plan.out_shape.len() != 2 || m * k * n < PARALLEL_MULADDS {
+            return Reorder { a: false, b: false };
+        }
+        let worth = |elements: usize, other_side: usize| {
+            elements <= REORDER_MAX_ELEMENTS && other_side >= REORDER_MIN_REUSE
+        };
+        let [rsa, csa] = [plan.a.strides()[0], plan.a.strides()[1]];
+        let csb = plan.b.strides()[1];
+        let skinny = skinny_gemm::qualifies(rows_per_task, k, csa as isize, 1);
+        Reorder {
+            // A row-major A is the usual case: reordering it pays only when each task
+            // would pack it more than once.
+            a: m > 1 && rsa != 1 && !skinny && cols_per_task > SGEMM_NC && worth(m * k, n),
+            b: n > 1 && csb != 1 && worth(k * n, m),
         }
     }
 }

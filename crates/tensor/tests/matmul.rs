@@ -236,6 +236,42 @@ fn matmul_parallel_path_matches_naive_and_serial() {
     }
 }
 
+/// A language model's decoder, `x · Wᵀ`, at a size where matmul first copies both
+/// operands into the orders `sgemm` packs fastest (B, stored column by column, with at
+/// least `REORDER_MIN_REUSE` rows of C; A, row-major, with more than 1024 columns of C so
+/// that it would be packed more than once). The copies are exact, so the product equals
+/// the one of contiguous copies made by hand, bit for bit, serially and in parallel, and
+/// `matmul_into` accumulates through the same path.
+#[test]
+fn operands_reordered_before_the_product_give_the_same_result() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let (m, k, n) = (300, 64, 1100);
+    let x = matrix(m, k, Lay::Narrowed, &mut rng);
+    let w = Tensor::uniform(&[n, k], -1.0, 1.0, &mut rng); // [n, k]: W as a Linear holds it
+    let by_hand = x.t().contiguous().t().matmul(&w.t().contiguous());
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let product = pool.install(|| x.matmul(&w.t()));
+        assert!(
+            product.to_vec() == by_hand.to_vec(),
+            "{threads} thread(s): the reordered product differs from the hand-copied one"
+        );
+        let mut c = Tensor::full(&[m, n], 0.5);
+        pool.install(|| matmul_into(&x, &w.t(), &mut c, 2.0, 1.0));
+        for (i, (&got, &p)) in c.to_vec().iter().zip(&by_hand.to_vec()).enumerate() {
+            assert!(
+                (got - (2.0 * p + 0.5)).abs() <= 1e-5 * (1.0 + p.abs()),
+                "{threads} thread(s), matmul_into at {i}: {got} vs {}",
+                2.0 * p + 0.5
+            );
+        }
+    }
+    assert_matches_naive(&x, &w.t(), "decoder x · Wᵀ");
+}
+
 #[test]
 fn matmul_into_accumulates_with_alpha_and_beta() {
     let mut rng = StdRng::seed_from_u64(5);

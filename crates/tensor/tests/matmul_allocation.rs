@@ -1,14 +1,29 @@
-//! Matmul multiplies strided views where they lie: a transposed, narrowed or permuted
-//! operand allocates no more than a contiguous one (a copy of an operand here would be
-//! 4 MB). Counted with a global allocator in this test binary of its own.
+//! Matmul multiplies strided views where they lie: a transposed or narrowed operand
+//! allocates no more than a contiguous one (a copy of an operand here would be 4 MB).
+//! The one exception is B stored column by column (`x · Wᵀ`), which `matrixmultiply`
+//! would pack one element at a time: it is copied once into row-major order when the
+//! product is large enough to repay it, and never when the copy would not fit in cache.
+//! Counted with a global allocator in this test binary of its own.
 
 use agdlab_tensor::alloc_count::{CountingAllocator, measure};
+use agdlab_tensor::matmul::{REORDER_MAX_ELEMENTS, REORDER_MIN_REUSE};
 use agdlab_tensor::{Tensor, matmul_into};
+use std::sync::{Mutex, MutexGuard};
+
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// The allocation count is global, so the tests of this file take turns: each holds
+/// this for its whole body (its setup allocates too).
+fn exclusive() -> MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Bytes allocated while running `f` on a one-thread pool.
 fn allocated_by<R>(f: impl FnOnce() -> R + Send) -> usize
@@ -24,6 +39,7 @@ where
 
 #[test]
 fn strided_operands_are_multiplied_without_a_copy() {
+    let _turn = exclusive();
     let mut rng = StdRng::seed_from_u64(0);
     let (m, k, n) = (256, 4096, 256); // an operand of 4 MB
     let a = Tensor::uniform(&[m, k], -1.0, 1.0, &mut rng);
@@ -43,25 +59,66 @@ fn strided_operands_are_multiplied_without_a_copy() {
     for (label, bytes) in [
         ("transposed A", allocated_by(|| a_t.matmul(&b))),
         ("narrowed B", allocated_by(|| a.matmul(&b_narrow))),
-        ("permuted B", allocated_by(|| a.matmul(&b_perm))),
-        ("both strided", allocated_by(|| a_t.matmul(&b_perm))),
     ] {
         assert!(
             bytes <= contiguous + slack,
             "{label}: {bytes} bytes against {contiguous} for contiguous operands"
         );
     }
+    // B stored column by column, in a product with REORDER_MIN_REUSE rows: one copy of B.
+    assert!(m >= REORDER_MIN_REUSE && k * n <= REORDER_MAX_ELEMENTS);
+    let b_bytes = k * n * 4;
+    for (label, bytes) in [
+        ("permuted B", allocated_by(|| a.matmul(&b_perm))),
+        ("both strided", allocated_by(|| a_t.matmul(&b_perm))),
+    ] {
+        assert!(
+            bytes >= contiguous + b_bytes && bytes <= contiguous + b_bytes + slack,
+            "{label}: {bytes} bytes, expected one {b_bytes}-byte copy of B beyond {contiguous}"
+        );
+    }
+    // With fewer rows than that, the copy would not pay: none is made.
+    let few_rows = a.narrow(0, 0, REORDER_MIN_REUSE - 8);
+    let with_contiguous_b = allocated_by(|| few_rows.matmul(&b));
+    let bytes = allocated_by(|| few_rows.matmul(&b_perm));
+    assert!(
+        bytes <= with_contiguous_b + slack,
+        "few rows: {bytes} bytes against {with_contiguous_b} with a row-major B"
+    );
     // The count can tell: copying the transposed operand first would be caught.
     let copied = allocated_by(|| a_t.contiguous().matmul(&b));
     assert!(
         copied > contiguous + slack,
         "a copy must show: {copied} vs {contiguous}"
     );
-    // Accumulating into an existing output allocates no output at all.
+    // Accumulating into an existing output allocates no output at all (only the copy
+    // of the column-major B).
     let mut c = Tensor::zeros(&[m, n]);
-    let into = allocated_by(|| matmul_into(&a_t, &b_perm, &mut c, 1.0, 1.0));
+    let into = allocated_by(|| matmul_into(&a_t, &b_narrow, &mut c, 1.0, 1.0));
     assert!(
         into + output <= contiguous + slack,
         "matmul_into allocated {into} bytes"
+    );
+    let into = allocated_by(|| matmul_into(&a_t, &b_perm, &mut c, 1.0, 1.0));
+    assert!(
+        into + output <= contiguous + b_bytes + slack,
+        "matmul_into allocated {into} bytes"
+    );
+}
+
+#[test]
+fn an_operand_too_large_for_the_cache_is_never_copied() {
+    let _turn = exclusive();
+    let mut rng = StdRng::seed_from_u64(1);
+    // B: [k, n] stored column by column, just over REORDER_MAX_ELEMENTS.
+    let (m, k, n) = (REORDER_MIN_REUSE, 2048, REORDER_MAX_ELEMENTS / 2048 + 16);
+    // A column-major, the order `sgemm` packs fastest, so only B is in question.
+    let a = Tensor::uniform(&[k, m], -1.0, 1.0, &mut rng).t();
+    let b = Tensor::uniform(&[n, k], -1.0, 1.0, &mut rng).t();
+    let (output, b_bytes) = (m * n * 4, k * n * 4);
+    let bytes = allocated_by(|| a.matmul(&b));
+    assert!(
+        bytes >= output && bytes < b_bytes,
+        "{bytes} bytes for a {output}-byte output: B ({b_bytes} bytes) was copied"
     );
 }
