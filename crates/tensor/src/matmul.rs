@@ -201,7 +201,7 @@ impl Plan {
         };
 
         // An operand that `matrixmultiply` would pack one element at a time is first
-        // copied into the order it packs a row at a time (see `reorder`).
+        // copied into the order it packs a row at a time (see `Reorder`).
         let reorder = Reorder::new(self, [rows_per_block, cols_per_block]);
         let a_reordered = reorder
             .a
@@ -281,9 +281,11 @@ const SGEMM_NC: usize = 1024;
 /// B is reordered, and A when it would be packed more than once, if it is packed
 /// element by element, is at most [`REORDER_MAX_ELEMENTS`], and the product does at least
 /// [`REORDER_MIN_REUSE`] multiply-adds per element copied (the copy is then a small
-/// fraction of the product). A is not reordered when
-/// the packing-free kernel of [`skinny_gemm`] would run the product: it reads A's rows
-/// where they lie.
+/// fraction of the product). A is not reordered when the packing-free kernel of
+/// [`skinny_gemm`] would run the product: it reads A's rows where they lie.
+///
+/// The copies are exact and `sgemm` packs the same values either way, so a product that
+/// `matrixmultiply` runs gives the same bits with or without the reordering.
 ///
 /// Only 2-D products are considered: the batched ones (attention heads) are small, and
 /// copying a broadcast operand would multiply it.
