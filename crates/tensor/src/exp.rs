@@ -16,6 +16,8 @@
 //! against `f64::exp` below), `exp(-inf) = 0`, `exp(+inf) = +inf`, NaN stays NaN.
 //! Inputs below -104 give 0 and above 89 give +inf, as `f32::exp` does.
 
+use std::mem::MaybeUninit;
+
 const LOG2_E: f32 = std::f32::consts::LOG2_E;
 /// ln 2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits, so `n·LN2_HI` is exact.
 const LN2_HI: f32 = 0.693_359_4;
@@ -50,6 +52,28 @@ pub fn exp_shifted_into(x: &[f32], shift: f32, out: &mut [f32]) -> f64 {
         *o = exp(v - shift);
     }
     crate::reduce::sum_run(out)
+}
+
+/// [`exp_shifted_into`] for an output not yet written (a fresh buffer need not be
+/// zeroed first: for softmax's 28 MB output in the PTB models that zeroing was a
+/// serial pass). Returns the output, now initialised, and its sum.
+///
+/// # Panics
+/// When the lengths differ.
+pub fn exp_shifted_init<'a>(
+    x: &[f32],
+    shift: f32,
+    out: &'a mut [MaybeUninit<f32>],
+) -> (&'a mut [f32], f64) {
+    assert_eq!(x.len(), out.len(), "exp_shifted_init: lengths differ");
+    for (o, &v) in out.iter_mut().zip(x) {
+        o.write(exp(v - shift));
+    }
+    // SAFETY: the loop wrote every element of `out` (its length is `x`'s, checked above),
+    // and `MaybeUninit<f32>` has the layout of `f32`.
+    let out = unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) };
+    let sum = crate::reduce::sum_run(out);
+    (out, sum)
 }
 
 /// `Σ e^(x[i] - shift)` in f64, without storing the terms: eight f32 lanes per block of

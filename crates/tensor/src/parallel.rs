@@ -91,7 +91,10 @@ pub fn zip_assign(a: &mut [f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) 
 ///
 /// # Safety
 /// `fill` must write every element of the slice it is given.
-unsafe fn filled_buffer(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+pub(crate) unsafe fn filled_buffer(
+    len: usize,
+    fill: impl FnOnce(&mut [MaybeUninit<f32>]),
+) -> Vec<f32> {
     let mut out = Vec::with_capacity(len);
     fill(&mut out.spare_capacity_mut()[..len]);
     // SAFETY: the first `len` elements are initialised (the caller's promise about `fill`).

@@ -9,8 +9,10 @@
 
 use rayon::prelude::*;
 
-use crate::exp::{exp_shifted_into, sum_exp_shifted};
-use crate::parallel::{MIN_CHUNK, worth_parallel};
+use std::mem::MaybeUninit;
+
+use crate::exp::{exp_shifted_init, exp_shifted_into, sum_exp_shifted};
+use crate::parallel::{MIN_CHUNK, filled_buffer, worth_parallel};
 use crate::reduce::dim_last_order;
 use crate::tensor::Tensor;
 
@@ -46,16 +48,21 @@ impl Tensor {
         let len = self.shape()[self.rank() - 1];
         let rows = self.contiguous();
         let data = rows.as_slice().expect("contiguous");
-        let mut probs = vec![0.0; data.len()];
-        let mut lse = vec![0.0; data.len().checked_div(len).unwrap_or(0)];
-        let row = |(x, out): (&[f32], &mut [f32]), lse: &mut f32| {
+        // One per row; a row of no terms has log-sum-exp -inf (as `logsumexp` gives).
+        let rows: usize = self.shape()[..self.rank() - 1].iter().product();
+        let mut lse = vec![if len == 0 { f32::NEG_INFINITY } else { 0.0 }; rows];
+        let row = |(x, out): (&[f32], &mut [MaybeUninit<f32>]), lse: &mut f32| {
             let shift = row_shift(x);
-            let sum = exp_shifted_into(x, shift, out);
+            let (out, sum) = exp_shifted_init(x, shift, out);
             let scale = (1.0 / sum) as f32;
             out.iter_mut().for_each(|o| *o *= scale);
             *lse = shift + sum.ln() as f32;
         };
-        if len > 0 {
+        // The output is written row by row, never zeroed first.
+        let fill = |probs: &mut [MaybeUninit<f32>]| {
+            if len == 0 {
+                return;
+            }
             if worth_parallel(data.len()) {
                 data.par_chunks(len)
                     .zip(probs.par_chunks_mut(len))
@@ -68,7 +75,11 @@ impl Tensor {
                     .zip(lse.iter_mut())
                     .for_each(|(pair, l)| row(pair, l));
             }
-        }
+        };
+        // SAFETY: `probs` has `data.len()` elements, cut into the rows of `data` (none
+        // when `len == 0`, and then `data` is empty too), and `exp_shifted_init` writes
+        // every element of each row.
+        let probs = unsafe { filled_buffer(data.len(), fill) };
         (Tensor::from_contiguous(probs, self.shape()), lse)
     }
 
