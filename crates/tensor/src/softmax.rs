@@ -49,8 +49,8 @@ impl Tensor {
         let rows = self.contiguous();
         let data = rows.as_slice().expect("contiguous");
         // One per row; a row of no terms has log-sum-exp -inf (as `logsumexp` gives).
-        let rows: usize = self.shape()[..self.rank() - 1].iter().product();
-        let mut lse = vec![if len == 0 { f32::NEG_INFINITY } else { 0.0 }; rows];
+        let row_count: usize = self.shape()[..self.rank() - 1].iter().product();
+        let mut lse = vec![if len == 0 { f32::NEG_INFINITY } else { 0.0 }; row_count];
         let row = |(x, out): (&[f32], &mut [MaybeUninit<f32>]), lse: &mut f32| {
             let shift = row_shift(x);
             let (out, sum) = exp_shifted_init(x, shift, out);
