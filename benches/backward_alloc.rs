@@ -8,11 +8,11 @@
 //! `cargo bench --bench backward_alloc`
 
 use agdlab_autograd::{Param, Tape, Var};
+use agdlab_tensor::alloc_count::{measure, CountingAllocator};
 use agdlab_tensor::Tensor;
-use agdlab_tensor::alloc_count::{CountingAllocator, measure};
-use criterion::{Criterion, criterion_group, criterion_main};
-use rand::SeedableRng;
+use criterion::{criterion_group, criterion_main, Criterion};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;

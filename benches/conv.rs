@@ -14,11 +14,11 @@
 //! `cargo bench --bench conv -- --warm-up-time 1 --measurement-time 5`
 
 use agdlab_tensor::conv::{conv2d_input_grad, conv2d_weight_grad};
-use agdlab_tensor::gemm::{MatMut, MatRef, sgemm};
+use agdlab_tensor::gemm::{sgemm, MatMut, MatRef};
 use agdlab_tensor::{Conv2dSpec, ConvGeometry, Tensor};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rand::SeedableRng;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 use rayon::prelude::*;
 
 const BATCH: usize = 128;

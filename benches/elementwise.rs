@@ -7,9 +7,9 @@
 //! `cargo bench --bench elementwise -- --warm-up-time 1 --measurement-time 3`
 
 use agdlab_tensor::Tensor;
-use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
-use rand::SeedableRng;
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Size rayon's global pool: `RAYON_NUM_THREADS` threads, 1 when unset.
 ///

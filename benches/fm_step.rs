@@ -20,15 +20,15 @@
 //! `optimizer/<name>`; `full/<name>` is the three together.
 
 use agdlab::autograd::{Gradients, Tape};
-use agdlab::data::CtrBatch;
 use agdlab::data::synthetic_ctr::{SyntheticCtr, SyntheticCtrConfig};
-use agdlab::nn::{FactorizationMachine, FmConfig, Module, bce_with_logits};
+use agdlab::data::CtrBatch;
+use agdlab::nn::{bce_with_logits, FactorizationMachine, FmConfig, Module};
 use agdlab::optim::{
     Adam, AdamConfig, Agd, AgdConfig, Optimizer, ParamGroup, Sgd, SgdConfig, SparseMode,
 };
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rand::SeedableRng;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 use rayon::prelude::*;
 
 const BATCH: usize = 1024;

@@ -22,11 +22,11 @@ mod optimizers;
 mod ptb_lstm;
 
 use agdlab::autograd::Tape;
-use agdlab::nn::{Module, cross_entropy};
+use agdlab::nn::{cross_entropy, Module};
 use agdlab::optim::clip_grad_norm;
-use agdlab::tensor::Tensor;
 use agdlab::tensor::matmul::matmul_into;
-use criterion::{Criterion, criterion_group, criterion_main};
+use agdlab::tensor::Tensor;
+use criterion::{criterion_group, criterion_main, Criterion};
 use optimizers::step_optimizers;
 use ptb_lstm::LanguageModel;
 use rand::rngs::StdRng;

@@ -6,10 +6,10 @@
 //!
 //! `cargo bench --bench matmul -- --warm-up-time 1 --measurement-time 3`
 
-use agdlab_tensor::{Tensor, matmul_into};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rand::SeedableRng;
+use agdlab_tensor::{matmul_into, Tensor};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Size rayon's global pool: `RAYON_NUM_THREADS` threads, 1 when unset.
 ///

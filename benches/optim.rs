@@ -8,9 +8,9 @@
 use agdlab::autograd::{Gradients, Param};
 use agdlab::optim::{Adam, AdamConfig, Agd, AgdConfig, Optimizer, Sgd, SgdConfig};
 use agdlab::tensor::Tensor;
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rand::SeedableRng;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Makes an optimizer over the given parameters.
 type BuildOptimizer = fn(Vec<(String, Param)>) -> Box<dyn Optimizer>;

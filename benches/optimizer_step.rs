@@ -19,8 +19,8 @@ use agdlab::optim::{
     Sgd, SgdConfig,
 };
 use agdlab::tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 fn flag(args: &[String], name: &str, default: usize) -> usize {
     args.iter()

@@ -18,8 +18,8 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use agdlab_tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// NCHW activation shapes: ResNet stage outputs at batch 128, and one large map (the
 /// shapes of `benches/strided.rs`).

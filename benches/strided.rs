@@ -24,9 +24,9 @@
 //! A filter picks one shape, e.g. `-- 128x16x64x64`.
 
 use agdlab_tensor::Tensor;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rand::SeedableRng;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Size rayon's global pool: `RAYON_NUM_THREADS` threads, 1 when unset.
 ///

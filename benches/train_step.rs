@@ -5,12 +5,12 @@
 //! `RAYON_NUM_THREADS=1 cargo bench --bench train_step`
 
 use agdlab::autograd::Tape;
-use agdlab::nn::{Forward, Linear, Module, ReLU, Sequential, cross_entropy};
+use agdlab::nn::{cross_entropy, Forward, Linear, Module, ReLU, Sequential};
 use agdlab::optim::{Agd, AgdConfig, Optimizer};
 use agdlab::tensor::Tensor;
-use criterion::{Criterion, criterion_group, criterion_main};
-use rand::SeedableRng;
+use criterion::{criterion_group, criterion_main, Criterion};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 fn mlp(rng: &mut StdRng) -> Sequential {
     Sequential::new()

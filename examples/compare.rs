@@ -27,8 +27,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use agdlab::say;
-use agdlab::study::plan::{Outcome, RunSpec, Sweep, publish, run_all, run_spec, sweep_specs};
-use agdlab::study::recipes::{self, TASKS, TaskSpec};
+use agdlab::study::plan::{publish, run_all, run_spec, sweep_specs, Outcome, RunSpec, Sweep};
+use agdlab::study::recipes::{self, TaskSpec, TASKS};
 use agdlab::study::report::{comparison_report, sweep_report};
 use clap::{Parser, ValueEnum};
 

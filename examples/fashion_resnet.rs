@@ -26,16 +26,16 @@ use agdlab::autograd::Tape;
 use agdlab::data::fashion_mnist::load_fashion_mnist;
 use agdlab::data::mnist::{Mnist, MnistSplit};
 use agdlab::models::ResNet;
-use agdlab::nn::{Forward, Module, cross_entropy};
+use agdlab::nn::{cross_entropy, Forward, Module};
 use agdlab::optim::{CosineAnnealing, ParamGroup};
 use agdlab::say;
 use agdlab::train::{
-    Better, CommonArgs, OptimizerKind, StepOutput, Task, count_correct, epoch_order, fit,
-    parse_with_defaults, run_in_pool,
+    count_correct, epoch_order, fit, parse_with_defaults, run_in_pool, Better, CommonArgs,
+    OptimizerKind, StepOutput, Task,
 };
 use clap::Parser;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Default peak learning rate per optimizer.
 fn default_lr(kind: OptimizerKind) -> f32 {

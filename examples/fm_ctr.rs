@@ -34,16 +34,16 @@ use agdlab::data::movielens::MovieLens;
 use agdlab::data::synthetic_ctr::{SyntheticCtr, SyntheticCtrConfig};
 use agdlab::data::{CtrDataset, CtrExamples};
 use agdlab::metrics::{auc, log_loss_with_logits};
-use agdlab::nn::{FactorizationMachine, FmConfig, Module, bce_with_logits};
+use agdlab::nn::{bce_with_logits, FactorizationMachine, FmConfig, Module};
 use agdlab::optim::{ParamGroup, SparseMode};
 use agdlab::say;
 use agdlab::train::{
-    Better, CommonArgs, OptimizerKind, ScheduleFlag, StepOutput, Task, epoch_order, fit,
-    parse_with_defaults, run_in_pool,
+    epoch_order, fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind,
+    ScheduleFlag, StepOutput, Task,
 };
 use clap::{Parser, ValueEnum};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Default learning rate per optimizer and source (see README.md).
 ///
@@ -311,9 +311,10 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         Sparse::Dense => SparseMode::Dense,
         Sparse::Lazy => SparseMode::Lazy,
     };
-    let mut optimizer = optimizer_settings.build(vec![
-        ParamGroup::new(model.named_parameters()).sparse(sparse),
-    ])?;
+    let mut optimizer = optimizer_settings
+        .build(vec![
+            ParamGroup::new(model.named_parameters()).sparse(sparse)
+        ])?;
     let mut task = ClickTask {
         model: &model,
         data: &data,

@@ -17,18 +17,18 @@ use std::error::Error;
 use std::path::PathBuf;
 
 use agdlab::autograd::Tape;
-use agdlab::data::mnist::{IMAGE_SIZE, Mnist, MnistSplit};
+use agdlab::data::mnist::{Mnist, MnistSplit, IMAGE_SIZE};
 use agdlab::models::LeNet5;
-use agdlab::nn::{Forward, Linear, Module, Walk, cross_entropy};
+use agdlab::nn::{cross_entropy, Forward, Linear, Module, Walk};
 use agdlab::optim::ParamGroup;
 use agdlab::say;
 use agdlab::train::{
-    Better, CommonArgs, OptimizerKind, ScheduleFlag, StepOutput, Task, count_correct, epoch_order,
-    fit, parse_with_defaults, run_in_pool,
+    count_correct, epoch_order, fit, parse_with_defaults, run_in_pool, Better, CommonArgs,
+    OptimizerKind, ScheduleFlag, StepOutput, Task,
 };
 use clap::Parser;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Default learning rate per model and optimizer, tuned on this task (see README.md).
 fn default_lr(model: ModelKind, kind: OptimizerKind) -> f32 {

@@ -20,18 +20,18 @@ use std::path::PathBuf;
 use agdlab::autograd::{Tape, Var};
 use agdlab::data::ptb::{Ptb, Streams};
 use agdlab::nn::{
-    Dropout, Embedding, Forward, Linear, Lstm, LstmConfig, Module, Walk, cross_entropy, init,
+    cross_entropy, init, Dropout, Embedding, Forward, Linear, Lstm, LstmConfig, Module, Walk,
 };
 use agdlab::optim::{Constant, CosineAnnealing, LrSchedule, ParamGroup, StepDecay};
 use agdlab::say;
 use agdlab::tensor::Tensor;
 use agdlab::train::{
-    Better, CommonArgs, OptimizerKind, StepOutput, Task, fit, loss_and_perplexity,
-    parse_with_defaults, perplexity_status, run_in_pool,
+    fit, loss_and_perplexity, parse_with_defaults, perplexity_status, run_in_pool, Better,
+    CommonArgs, OptimizerKind, StepOutput, Task,
 };
 use clap::Parser;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Default learning rate per optimizer (the recipes of issue 9; see README.md).
 pub fn default_lr(kind: OptimizerKind) -> f32 {

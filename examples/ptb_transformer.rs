@@ -27,18 +27,18 @@ use std::path::{Path, PathBuf};
 use agdlab::autograd::{Tape, Var};
 use agdlab::data::ptb::{Ptb, Streams, Window};
 use agdlab::nn::{
-    Activation, Dropout, Embedding, Forward, LayerConfig, LayerNorm, LearnedPositions, Linear,
-    Module, TransformerEncoderLayer, Walk, causal_mask, cross_entropy,
+    causal_mask, cross_entropy, Activation, Dropout, Embedding, Forward, LayerConfig, LayerNorm,
+    LearnedPositions, Linear, Module, TransformerEncoderLayer, Walk,
 };
 use agdlab::optim::{CosineAnnealing, LinearWarmup, ParamGroup};
 use agdlab::say;
 use agdlab::train::{
-    Better, CommonArgs, OptimizerKind, StepOutput, Task, fit, loss_and_perplexity,
-    parse_with_defaults, perplexity_status, run_in_pool,
+    fit, loss_and_perplexity, parse_with_defaults, perplexity_status, run_in_pool, Better,
+    CommonArgs, OptimizerKind, StepOutput, Task,
 };
 use clap::Parser;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Default learning rate per optimizer (issue 11's recipes; AGD's README: about a tenth
 /// of AdamW's... here a third, the best of the PyTorch runs).

@@ -15,15 +15,15 @@ use std::error::Error;
 
 use agdlab::autograd::{Param, Tape, Var};
 use agdlab::nn::{
-    Activation, CrossEntropyLoss, Forward, LayerConfig, LayerNorm, LearnedPositions, Linear,
-    Module, TransformerDecoderLayer, TransformerEncoderLayer, Walk, causal_mask, init,
-    key_padding_mask,
+    causal_mask, init, key_padding_mask, Activation, CrossEntropyLoss, Forward, LayerConfig,
+    LayerNorm, LearnedPositions, Linear, Module, TransformerDecoderLayer, TransformerEncoderLayer,
+    Walk,
 };
 use agdlab::optim::{CosineAnnealing, LinearWarmup, ParamGroup};
 use agdlab::say;
 use agdlab::tensor::Tensor;
 use agdlab::train::{
-    Better, CommonArgs, OptimizerKind, StepOutput, Task, fit, parse_with_defaults, run_in_pool,
+    fit, parse_with_defaults, run_in_pool, Better, CommonArgs, OptimizerKind, StepOutput, Task,
 };
 use clap::Parser;
 use rand::rngs::StdRng;

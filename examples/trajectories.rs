@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use agdlab::optim::{Adam, AdamConfig, Agd, AgdConfig, Optimizer, Sgd, SgdConfig};
 use agdlab::say;
 use agdlab::study::plots::{colour, viridis};
-use agdlab::study::trajectory::{TestFunction, Trajectory, start_param, trajectory};
+use agdlab::study::trajectory::{start_param, trajectory, TestFunction, Trajectory};
 use clap::Parser;
 use plotters::prelude::*;
 

@@ -46,10 +46,10 @@ pub mod train;
 /// The names a training program needs: `use agdlab::prelude::*;`.
 pub mod prelude {
     pub use crate::autograd::{Gradients, Param, Tape, Var};
-    pub use crate::nn::{Buffer, Forward, Linear, Module, Sequential, Walk, cross_entropy};
+    pub use crate::nn::{cross_entropy, Buffer, Forward, Linear, Module, Sequential, Walk};
     pub use crate::optim::{
-        Adam, AdamConfig, Agd, AgdConfig, LrSchedule, Optimizer, ParamGroup, SGD_MODE_FRACTION,
-        Sgd, SgdConfig,
+        Adam, AdamConfig, Agd, AgdConfig, LrSchedule, Optimizer, ParamGroup, Sgd, SgdConfig,
+        SGD_MODE_FRACTION,
     };
     pub use crate::tensor::Tensor;
 }

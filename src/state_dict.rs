@@ -24,8 +24,8 @@ use std::path::Path;
 
 use crate::autograd::{Param, ShapeMismatch};
 use crate::checkpoint::{
-    CheckpointError, CheckpointErrorKind, Dtype, RawTensor, decode_f32, parse_raw, serialize,
-    write_atomic,
+    decode_f32, parse_raw, serialize, write_atomic, CheckpointError, CheckpointErrorKind, Dtype,
+    RawTensor,
 };
 use crate::nn::{Buffer, Item, Module, Walk};
 use crate::tensor::Tensor;

@@ -13,8 +13,8 @@ use std::process::Command;
 
 use agdlab::autograd::Param;
 use agdlab::checkpoint::{
-    Checkpoint, CheckpointError, CheckpointErrorKind, check_writable_target, load_training,
-    save_training,
+    check_writable_target, load_training, save_training, Checkpoint, CheckpointError,
+    CheckpointErrorKind,
 };
 use agdlab::optim::OptimizerState;
 use agdlab::tensor::Tensor;
@@ -1156,12 +1156,10 @@ fn a_save_refuses_a_symlink_and_leaves_it_and_its_target_alone() {
         message.contains("is a symbolic link; checkpoints are not saved through symlinks"),
         "{message}"
     );
-    assert!(
-        fs::symlink_metadata(&link)
-            .unwrap()
-            .file_type()
-            .is_symlink()
-    );
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
     assert_eq!(fs::read(&real).unwrap(), b"the real file");
     // A dangling link too.
     fs::remove_file(&real).unwrap();

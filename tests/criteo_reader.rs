@@ -11,10 +11,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use agdlab::data::criteo::{
-    CriteoOptions, IntegerEncoding, bucket, field_names, read_criteo, read_criteo_from,
+    bucket, field_names, read_criteo, read_criteo_from, CriteoOptions, IntegerEncoding,
 };
-use agdlab::data::ctr::{Token, feature_row};
-use agdlab::data::{CtrExamples, DataErrorKind, find_dataset};
+use agdlab::data::ctr::{feature_row, Token};
+use agdlab::data::{find_dataset, CtrExamples, DataErrorKind};
 use common::temp_dir;
 
 /// A line's 40 fields: the label, 13 integers, 26 categories ("" for missing).
@@ -236,16 +236,12 @@ fn malformed_lines_are_errors_naming_file_line_and_field() {
     assert!(malformed(&tab_file(&infinite), 3).contains("field I1: \"inf\" is not a number"));
     let mut bad_category = lines.clone();
     bad_category[1][14 + 4] = "xyz".into();
-    assert!(
-        malformed(&tab_file(&bad_category), 2)
-            .contains("field C5: \"xyz\" is not a hexadecimal category")
-    );
+    assert!(malformed(&tab_file(&bad_category), 2)
+        .contains("field C5: \"xyz\" is not a hexadecimal category"));
     // The header is checked: an Avazu file is not a Criteo file.
     let avazu = "id,click,hour,C1,banner_pos,site_id\n1,0,14102100,1005,0,1fbe01fe\n";
-    assert!(
-        malformed(avazu, 1)
-            .contains("a header of 6 column(s) (id, click, hour, C1, banner_pos, site_id)")
-    );
+    assert!(malformed(avazu, 1)
+        .contains("a header of 6 column(s) (id, click, hour, C1, banner_pos, site_id)"));
     // Line numbers count every line, the header and blank lines included.
     let with_blank = format!(
         "{}\n{}",

@@ -3,14 +3,14 @@
 //! set well above chance and approach the planted model's own AUC. A few seconds.
 
 use agdlab::autograd::Tape;
-use agdlab::data::CtrExamples;
 use agdlab::data::synthetic_ctr::{SyntheticCtr, SyntheticCtrConfig};
+use agdlab::data::CtrExamples;
 use agdlab::metrics::{auc, log_loss_with_logits};
-use agdlab::nn::{FactorizationMachine, FmConfig, Module, bce_with_logits};
+use agdlab::nn::{bce_with_logits, FactorizationMachine, FmConfig, Module};
 use agdlab::optim::{Agd, AgdConfig, Optimizer, ParamGroup, SparseMode};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::SeedableRng;
 
 /// Test AUC and log loss of `model` on `examples`, recording nothing.
 fn evaluate(model: &FactorizationMachine, examples: &CtrExamples) -> (f64, f64) {

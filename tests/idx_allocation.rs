@@ -13,11 +13,11 @@ use common::temp_dir;
 use std::fs;
 use std::io::Write;
 
-use agdlab::data::DataErrorKind;
 use agdlab::data::mnist::read_idx_u8;
-use agdlab::tensor::alloc_count::{CountingAllocator, measure};
-use flate2::Compression;
+use agdlab::data::DataErrorKind;
+use agdlab::tensor::alloc_count::{measure, CountingAllocator};
 use flate2::write::GzEncoder;
+use flate2::Compression;
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;

@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use agdlab::autograd::{Tape, Var};
 use agdlab::checkpoint::Checkpoint;
-use agdlab::nn::{Forward, Linear, Module, ReLU, Sequential, cross_entropy};
+use agdlab::nn::{cross_entropy, Forward, Linear, Module, ReLU, Sequential};
 use agdlab::optim::{Agd, AgdConfig, CosineAnnealing, ParamGroup};
 use agdlab::tensor::Tensor;
-use agdlab::train::{Better, RunSettings, StepOutput, Task, TrainConfig, fit};
+use agdlab::train::{fit, Better, RunSettings, StepOutput, Task, TrainConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

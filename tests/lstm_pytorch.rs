@@ -26,10 +26,10 @@ use std::path::{Path, PathBuf};
 use agdlab::autograd::Tape;
 use agdlab::checkpoint::Checkpoint;
 use agdlab::nn::{Lstm, LstmConfig, Module};
-use agdlab::state_dict::{LoadReport, load_state_dict};
+use agdlab::state_dict::{load_state_dict, LoadReport};
 use agdlab::tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -11,10 +11,10 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use agdlab::data::mnist::{self, IMAGE_SIZE, MnistSplit};
-use agdlab::data::{DataError, DataErrorKind, Mnist, find_dataset};
-use flate2::Compression;
+use agdlab::data::mnist::{self, MnistSplit, IMAGE_SIZE};
+use agdlab::data::{find_dataset, DataError, DataErrorKind, Mnist};
 use flate2::write::GzEncoder;
+use flate2::Compression;
 
 /// An IDX file: big-endian magic, dims, then the payload.
 fn idx(magic: u32, dims: &[u32], payload: &[u8]) -> Vec<u8> {

@@ -3,13 +3,13 @@
 //! failure, not a reason to skip.
 
 use agdlab::autograd::{Tape, Var};
-use agdlab::data::mnist::{IMAGE_SIZE, Mnist};
-use agdlab::nn::{Forward, Linear, Module, ReLU, Sequential, cross_entropy};
+use agdlab::data::mnist::{Mnist, IMAGE_SIZE};
+use agdlab::nn::{cross_entropy, Forward, Linear, Module, ReLU, Sequential};
 use agdlab::optim::{Agd, AgdConfig, Optimizer};
 use agdlab::train::count_correct;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::SeedableRng;
 
 #[test]
 fn agd_learns_mnist_on_a_small_budget() {

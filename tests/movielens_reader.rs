@@ -23,7 +23,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use agdlab::data::movielens::{self, MovieLens};
-use agdlab::data::{DataErrorKind, find_dataset};
+use agdlab::data::{find_dataset, DataErrorKind};
 use common::temp_dir;
 
 const USERS: &str = "7|24|M|technician|85711\n2|53|F|other|94043\n3|17|M|writer|32067\n";
@@ -272,9 +272,7 @@ fn the_real_files_give_pythons_examples_and_split() {
     assert_eq!((split.train.len(), split.test.len()), (80_000, 20_000));
     assert_eq!(
         split.train.ids()[..15],
-        [
-            681, 1008, 2626, 2632, 2648, 327, 1024, 2630, 2632, 2634, 181, 1053, 2628, 2632, 2648
-        ]
+        [681, 1008, 2626, 2632, 2648, 327, 1024, 2630, 2632, 2634, 181, 1053, 2628, 2632, 2648]
     );
     assert_eq!(split.train.labels()[..3], [0.0, 1.0, 1.0]);
     assert_eq!(

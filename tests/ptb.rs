@@ -10,8 +10,8 @@ mod fuzz_ptb;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use agdlab::data::ptb::{EOS, Ptb, Streams, UNK, Window, required_files, tokenize};
-use agdlab::data::{DataErrorKind, find_dataset};
+use agdlab::data::ptb::{required_files, tokenize, Ptb, Streams, Window, EOS, UNK};
+use agdlab::data::{find_dataset, DataErrorKind};
 use common::temp_dir;
 
 /// A PTB directory holding the three texts.

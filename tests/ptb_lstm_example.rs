@@ -13,7 +13,7 @@ mod ptb_lstm;
 use agdlab::data::ptb::Streams;
 use agdlab::nn::Module;
 use agdlab::optim::{Agd, AgdConfig, Constant};
-use agdlab::train::{Task, TrainConfig, fit};
+use agdlab::train::{fit, Task, TrainConfig};
 use common::temp_dir;
 use corpus::tiny_ptb;
 use ptb_lstm::{LanguageModel, LanguageModelling};

@@ -16,10 +16,10 @@ use std::collections::BTreeMap;
 use agdlab::data::ptb::Streams;
 use agdlab::nn::Module;
 use agdlab::optim::{Agd, AgdConfig, Constant};
-use agdlab::train::{Task, TrainConfig, fit};
+use agdlab::train::{fit, Task, TrainConfig};
 use common::temp_dir;
 use corpus::tiny_ptb;
-use ptb_transformer::{LanguageModelling, TransformerLm, parameter_kind, sgd_mode_by_kind};
+use ptb_transformer::{parameter_kind, sgd_mode_by_kind, LanguageModelling, TransformerLm};
 
 #[test]
 fn the_example_task_learns_a_tiny_corpus() {

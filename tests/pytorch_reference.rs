@@ -9,7 +9,7 @@
 #![allow(clippy::excessive_precision)]
 
 use agdlab::autograd::{Gradients, Param, Tape};
-use agdlab::nn::{CrossEntropyLoss, bce_with_logits, mse_loss};
+use agdlab::nn::{bce_with_logits, mse_loss, CrossEntropyLoss};
 use agdlab::optim::{Adam, AdamConfig, Optimizer, RAdam, RAdamConfig, Sgd, SgdConfig};
 use agdlab::tensor::Tensor;
 

@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use agdlab::autograd::Tape;
-use agdlab::checkpoint::{Checkpoint, load_training, save_training};
-use agdlab::nn::{Forward, Linear, Module, ReLU, Sequential, cross_entropy};
+use agdlab::checkpoint::{load_training, save_training, Checkpoint};
+use agdlab::nn::{cross_entropy, Forward, Linear, Module, ReLU, Sequential};
 use agdlab::optim::{Agd, AgdConfig, CosineAnnealing, LrSchedule, Optimizer};
 use agdlab::tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 const N: usize = 7;
 const M: usize = 6;

@@ -10,11 +10,11 @@ mod seq2seq_reverse;
 
 use agdlab::nn::Module;
 use agdlab::optim::{Agd, AgdConfig, Constant};
-use agdlab::train::{Task, TrainConfig, fit};
+use agdlab::train::{fit, Task, TrainConfig};
 use common::temp_dir;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
-use seq2seq_reverse::{Reverse, Reverser, greedy_decode, sample};
+use rand::SeedableRng;
+use seq2seq_reverse::{greedy_decode, sample, Reverse, Reverser};
 
 /// Sequences finish (emit EOS) at different steps, so a batch's decoder inputs have
 /// different lengths: each one's next token must still be read from its own last

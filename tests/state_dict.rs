@@ -25,10 +25,10 @@ use std::path::{Path, PathBuf};
 use agdlab::autograd::{Param, Var};
 use agdlab::checkpoint::CheckpointErrorKind;
 use agdlab::nn::{Buffer, Forward, Linear, Module, Walk};
-use agdlab::state_dict::{LoadReport, load_state_dict, save_state_dict};
+use agdlab::state_dict::{load_state_dict, save_state_dict, LoadReport};
 use agdlab::tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 fn torch_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/torch_state_dict.safetensors")

@@ -9,13 +9,13 @@ use std::path::Path;
 
 use agdlab::optim::{Adam, AdamConfig, Agd, AgdConfig, Optimizer, Sgd, SgdConfig};
 use agdlab::study::plan::{
-    Outcome, RunSpec, Sweep, file_stem, publish, run_all, run_spec, set_flag, sweep_specs,
+    file_stem, publish, run_all, run_spec, set_flag, sweep_specs, Outcome, RunSpec, Sweep,
 };
 use agdlab::study::recipes::{self, TASKS};
 use agdlab::study::report::{comparison_report, layer_step_map, sweep_report};
-use agdlab::study::runs::{MetricsTable, parse_diagnostics};
-use agdlab::study::summary::{MeanStd, RunResult, aggregate, markdown_table};
-use agdlab::study::trajectory::{TestFunction, start_param, trajectory};
+use agdlab::study::runs::{parse_diagnostics, MetricsTable};
+use agdlab::study::summary::{aggregate, markdown_table, MeanStd, RunResult};
+use agdlab::study::trajectory::{start_param, trajectory, TestFunction};
 use agdlab::train::Better;
 use common::temp_dir;
 
@@ -314,11 +314,9 @@ fn sweeps_replace_the_recipes_flag_instead_of_repeating_it() {
     assert_eq!(flags, ["--lr", "2", "--delta", "3"]);
     assert_eq!(file_stem("lr=1.0e-4 δ=1e-8"), "lr_1.0e-4_delta_1e-8");
     // Every recipe belongs to a task, and every task has an AGD recipe.
-    assert!(
-        recipes::RECIPES
-            .iter()
-            .all(|r| recipes::task(r.task).is_some())
-    );
+    assert!(recipes::RECIPES
+        .iter()
+        .all(|r| recipes::task(r.task).is_some()));
     // Every task has a recipe for each of the six optimizers of the comparison.
     for t in TASKS {
         for optimizer in ["agd", "sgd", "adam", "adamw", "adabelief", "radam"] {

@@ -10,15 +10,15 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use agdlab::autograd::{Param, Tape, Var};
-use agdlab::nn::{Forward, Linear, Module, cross_entropy};
+use agdlab::nn::{cross_entropy, Forward, Linear, Module};
 use agdlab::optim::{Constant, ParamGroup};
 use agdlab::tensor::Tensor;
 use agdlab::train::{
-    Better, OptimizerKind, OptimizerSettings, RunSettings, StepOutput, Task, TrainConfig,
-    TrainError, fit, thread_pool,
+    fit, thread_pool, Better, OptimizerKind, OptimizerSettings, RunSettings, StepOutput, Task,
+    TrainConfig, TrainError,
 };
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// A linear classifier on fixed data; `poison` makes the loss NaN at that step, or the
 /// evaluation NaN with `eval_nan`.

@@ -19,16 +19,16 @@
 
 use std::path::Path;
 
-use agdlab::autograd::{GradCheck, Tape, Var, check_gradients};
+use agdlab::autograd::{check_gradients, GradCheck, Tape, Var};
 use agdlab::checkpoint::Checkpoint;
 use agdlab::nn::{
-    Activation, LayerConfig, Module, MultiheadAttention, TransformerDecoderLayer,
-    TransformerEncoderLayer, Walk, causal_mask, key_padding_mask,
+    causal_mask, key_padding_mask, Activation, LayerConfig, Module, MultiheadAttention,
+    TransformerDecoderLayer, TransformerEncoderLayer, Walk,
 };
 use agdlab::state_dict::load_state_dict;
 use agdlab::tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 struct Layers {
     enc: TransformerEncoderLayer,
@@ -160,7 +160,7 @@ fn attention_gradients_match_finite_differences_with_masks_on_strided_inputs() {
     let attention = MultiheadAttention::new(4, 2, 0.0, &mut rng);
     let padding = key_padding_mask(&[vec![false, false, true], vec![false; 3]]);
     let mask = causal_mask(3).add(&padding); // [2, 1, 3, 3]
-    // The query as a transposed view, the memory as a narrowed one.
+                                             // The query as a transposed view, the memory as a narrowed one.
     let query = Tensor::normal(&[2, 4, 3], 0.0, 1.0, &mut rng).transpose(1, 2);
     let memory = Tensor::normal(&[2, 5, 4], 0.0, 1.0, &mut rng).narrow(1, 1, 3);
     // Self-attention with both masks, then cross-attention to the memory.

@@ -34,8 +34,8 @@ use agdlab::models::{LeNet5, ResNet};
 use agdlab::nn::{BatchNorm2d, Forward, Module};
 use agdlab::state_dict::load_state_dict;
 use agdlab::tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -50,14 +50,14 @@ use std::path::{Path, PathBuf};
 
 use crate::nn::Module;
 use crate::optim::{OptimError, OptimizerState};
-use crate::state_dict::{StateEntry, state_entries};
+use crate::state_dict::{state_entries, StateEntry};
 use crate::tensor::Tensor;
 
 mod file;
 mod format;
 pub use file::check_writable_target;
 pub(crate) use file::write_atomic;
-pub(crate) use format::{Dtype, RawTensor, decode_f32, parse_raw, serialize};
+pub(crate) use format::{decode_f32, parse_raw, serialize, Dtype, RawTensor};
 
 /// Metadata key holding the training-checkpoint format version.
 pub const FORMAT_KEY: &str = "agdlab.format";

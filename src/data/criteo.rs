@@ -45,7 +45,7 @@ use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
 
-use super::ctr::{CtrExamples, Skipped, Token, feature_row};
+use super::ctr::{feature_row, CtrExamples, Skipped, Token};
 use super::{DataError, DataErrorKind};
 
 /// Integer fields per example (I1..I13).

@@ -6,9 +6,9 @@
 
 use std::path::Path;
 
-use super::DataError;
 use super::locate;
-use super::mnist::{Mnist, required_files};
+use super::mnist::{required_files, Mnist};
+use super::DataError;
 
 /// Mean pixel of the Fashion-MNIST training images, scaled to [0, 1].
 pub const FASHION_MNIST_MEAN: f32 = 0.2860;

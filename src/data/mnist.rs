@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use byteorder::{BigEndian, ByteOrder};
 use flate2::bufread::GzDecoder;
 
-use super::{DataError, DataErrorKind, locate};
+use super::{locate, DataError, DataErrorKind};
 use crate::tensor::Tensor;
 
 /// Side of an MNIST image in pixels.

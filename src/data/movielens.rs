@@ -42,7 +42,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use super::ctr::{CtrDataset, CtrExamples, Skipped};
-use super::{DataError, DataErrorKind, locate};
+use super::{locate, DataError, DataErrorKind};
 
 /// The data set's directory name (`data/movielens-100k`, `../shared/data/movielens-100k`).
 pub const NAME: &str = "movielens-100k";

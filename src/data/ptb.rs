@@ -48,7 +48,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{DataError, DataErrorKind, locate};
+use super::{locate, DataError, DataErrorKind};
 
 /// The training file's name.
 pub const TRAIN_FILE: &str = "ptb.train.txt";

@@ -20,7 +20,7 @@
 //! normals by Box–Muller), so a seed gives the same data on every platform and with
 //! every version of the `rand` crates.
 
-use super::ctr::{CtrDataset, CtrExamples, SplitMix64, Token, feature_row};
+use super::ctr::{feature_row, CtrDataset, CtrExamples, SplitMix64, Token};
 use crate::metrics::auc;
 
 /// What to generate; `Default` is Criteo-shaped (see the [module documentation](self)).

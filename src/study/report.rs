@@ -3,12 +3,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::StudyError;
 use super::plan::{RunSpec, Sweep};
-use super::plots::{Band, HeatMap, Panel, SweepLine, curves_svg, heatmap_svg, sweep_svg};
+use super::plots::{curves_svg, heatmap_svg, sweep_svg, Band, HeatMap, Panel, SweepLine};
 use super::recipes::TaskSpec;
-use super::runs::{DiagnosticRow, MetricsTable, read_diagnostics};
-use super::summary::{Aggregate, RunResult, aggregate, markdown_table, mean_curve};
+use super::runs::{read_diagnostics, DiagnosticRow, MetricsTable};
+use super::summary::{aggregate, markdown_table, mean_curve, Aggregate, RunResult};
+use super::StudyError;
 use crate::optim::SGD_MODE_FRACTION;
 
 /// The metrics of the finished runs among `specs` (unfinished ones are left out).

@@ -3,7 +3,7 @@
 //! table.
 
 use super::runs::MetricsTable;
-use crate::train::{Better, is_share, show};
+use crate::train::{is_share, show, Better};
 
 /// One finished run: its label (the optimizer, or a sweep point), seed and metrics.
 #[derive(Clone, Debug)]

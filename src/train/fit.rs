@@ -38,15 +38,15 @@ use std::time::Instant;
 
 use crate::autograd::Tape;
 use crate::checkpoint::{
-    CheckpointError, CheckpointErrorKind, check_writable_target, load_training, save_training,
+    check_writable_target, load_training, save_training, CheckpointError, CheckpointErrorKind,
 };
 use crate::nn::Module;
 use crate::optim::{
-    LrSchedule, MODE_FLIP_FRACTION, OptimError, Optimizer, check_gradients, clip_grad_norm,
+    check_gradients, clip_grad_norm, LrSchedule, OptimError, Optimizer, MODE_FLIP_FRACTION,
 };
 
 use super::error::TrainError;
-use super::metrics_log::{MetricsLog, make_parent};
+use super::metrics_log::{make_parent, MetricsLog};
 use super::output::{print_line, warn};
 use super::progress::EpochProgress;
 use super::settings::RunSettings;

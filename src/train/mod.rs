@@ -17,10 +17,10 @@ mod schedule_flag;
 mod settings;
 mod task;
 
-pub use args::{CommonArgs, parse_with_defaults};
+pub use args::{parse_with_defaults, CommonArgs};
 pub use error::TrainError;
 pub use fit::{
-    EPOCH_KEY, EpochRecord, RunSummary, SwitchWarning, TrainConfig, describe, fit, is_share, show,
+    describe, fit, is_share, show, EpochRecord, RunSummary, SwitchWarning, TrainConfig, EPOCH_KEY,
 };
 pub use metrics_log::MetricsLog;
 pub use optimizer_choice::{OptimizerKind, OptimizerSettings};
@@ -28,7 +28,7 @@ pub use output::{print_line, run_in_pool, thread_pool, warn};
 pub use progress::EpochProgress;
 pub use schedule_flag::ScheduleFlag;
 pub use settings::{RunSettings, SETTINGS_PREFIX};
-pub use task::{Better, StepOutput, Task, epoch_order, loss_and_perplexity, perplexity_status};
+pub use task::{epoch_order, loss_and_perplexity, perplexity_status, Better, StepOutput, Task};
 
 use crate::tensor::Tensor;
 

@@ -80,8 +80,8 @@ pub fn perplexity_status(mean_loss: f64) -> String {
 /// permutation that depends only on `(seed, epoch)`, so a resumed run sees the same
 /// batches as an uninterrupted one.
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
-    use rand::SeedableRng;
     use rand::seq::SliceRandom;
+    use rand::SeedableRng;
     let mut order: Vec<usize> = (0..n).collect();
     let epoch_seed = seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64);
     order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(epoch_seed));

@@ -5,8 +5,8 @@
 
 use std::io::{self, Read, Write};
 
-use flate2::Compression;
 use flate2::write::GzEncoder;
+use flate2::Compression;
 
 /// `bytes` gzip'd as one member.
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {

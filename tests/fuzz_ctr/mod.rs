@@ -19,10 +19,10 @@ mod fuzz_common;
 use std::io::BufReader;
 use std::path::Path;
 
-use agdlab::data::criteo::{CriteoOptions, IntegerEncoding, NUM_FIELDS, read_criteo_from};
+use agdlab::data::criteo::{read_criteo_from, CriteoOptions, IntegerEncoding, NUM_FIELDS};
 use agdlab::data::movielens::MovieLens;
 use agdlab::data::{CtrExamples, DataError, DataErrorKind, Skipped};
-use fuzz_common::{SmallReads, presented};
+use fuzz_common::{presented, SmallReads};
 
 /// `criteo`: the first byte is a control byte, the rest is the file.
 ///
@@ -62,11 +62,9 @@ pub fn check_criteo(input: &[u8]) {
                     options.integers == IntegerEncoding::Log,
                 );
                 check_skipped(skipped, options.skip_malformed);
-                assert!(
-                    options
-                        .max_examples
-                        .map_or(true, |max| examples.len() <= max)
-                );
+                assert!(options
+                    .max_examples
+                    .map_or(true, |max| examples.len() <= max));
             }
             Err(e) => check_error(e, name),
         }

@@ -32,9 +32,9 @@ mod fuzz_common;
 
 use std::path::Path;
 
-use agdlab::data::mnist::{IdxArray, read_idx_u8_from};
+use agdlab::data::mnist::{read_idx_u8_from, IdxArray};
 use agdlab::data::{DataError, DataErrorKind};
-use fuzz_common::{SmallReads, presented};
+use fuzz_common::{presented, SmallReads};
 
 /// Read `input` as the control byte says and panic if an answer breaks a rule above.
 pub fn check(input: &[u8]) {

@@ -15,8 +15,8 @@
 
 use std::path::Path;
 
+use agdlab::data::ptb::{Ptb, Streams, EOS};
 use agdlab::data::DataErrorKind;
-use agdlab::data::ptb::{EOS, Ptb, Streams};
 
 /// Read `input` as the module documentation says and panic if an answer breaks a rule.
 pub fn check(input: &[u8]) {

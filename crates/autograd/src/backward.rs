@@ -24,8 +24,8 @@
 //! The tape checks every contribution's shape, and after the closure returns that every
 //! input needing a gradient got one; either mistake panics naming the op.
 
-use agdlab_tensor::Tensor;
 use agdlab_tensor::matmul::matmul_into;
+use agdlab_tensor::Tensor;
 
 use crate::grad::{Grad, RowSparse};
 

@@ -12,8 +12,8 @@
 //! on exactly the layouts given.
 
 use agdlab_tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 use crate::tape::Tape;
 use crate::var::Var;

@@ -96,7 +96,7 @@ pub mod var;
 
 pub use backward::InputGrads;
 pub use grad::{Grad, RowSparse};
-pub use gradcheck::{GradCheck, check_gradients};
+pub use gradcheck::{check_gradients, GradCheck};
 pub use gradients::Gradients;
 pub use param::{Param, ParamId, ShapeMismatch};
 pub use tape::{Tape, TapeId};

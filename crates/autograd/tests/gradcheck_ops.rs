@@ -8,12 +8,12 @@
 // `&[x.clone()]` reads better than `std::slice::from_ref(&x)` next to the multi-input calls.
 #![allow(clippy::cloned_ref_to_slice_refs)]
 
-use agdlab_autograd::{GradCheck, Var, check_gradients};
-use agdlab_tensor::Tensor;
+use agdlab_autograd::{check_gradients, GradCheck, Var};
 use agdlab_tensor::index::Indices;
-use rand::SeedableRng;
+use agdlab_tensor::Tensor;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::SeedableRng;
 
 /// Tensors of logical shape `shape` in several layouts, values from `transform`.
 ///

@@ -7,11 +7,11 @@
 //!   large enough to take the parallel path and several runs of the weight gradient's
 //!   accumulation, and bit-identical at 1 and 2 threads.
 
-use agdlab_autograd::{GradCheck, Tape, Var, check_gradients};
+use agdlab_autograd::{check_gradients, GradCheck, Tape, Var};
 use agdlab_tensor::{Conv2dSpec, Pool2dSpec, Tensor};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::SeedableRng;
 
 /// `[n, c, h, w]` values in several layouts: contiguous; stored NHWC and permuted; a
 /// window narrowed out of a larger tensor (an offset, non-unit row strides); stored with

@@ -3,8 +3,8 @@
 //! test's allocations are counted).
 
 use agdlab_autograd::{Param, Tape};
+use agdlab_tensor::alloc_count::{measure, CountingAllocator};
 use agdlab_tensor::Tensor;
-use agdlab_tensor::alloc_count::{CountingAllocator, measure};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

@@ -1,10 +1,10 @@
 //! Behaviour of the tape itself: explicit tapes, checked backward closures, long chains,
 //! reuse, parameters, row-sparse gradients, no-grad evaluation.
 
-use agdlab_autograd::{GradCheck, Gradients, Param, Tape, Var, check_gradients};
+use agdlab_autograd::{check_gradients, GradCheck, Gradients, Param, Tape, Var};
 use agdlab_tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 use rayon::prelude::*;
 
 /// The message of a panic raised by `f`.

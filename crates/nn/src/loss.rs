@@ -5,8 +5,8 @@
 //! gradients are simply "probabilities minus targets".
 
 use agdlab_autograd::Var;
-use agdlab_tensor::Tensor;
 use agdlab_tensor::elementwise::sigmoid;
+use agdlab_tensor::Tensor;
 
 /// Mean cross-entropy of `logits: [N, C]` against integer classes, with no label
 /// smoothing. PyTorch equivalent: `F.cross_entropy(logits, targets)`. For label

@@ -31,9 +31,9 @@
 //! before feeding it to the next window.
 
 use agdlab_autograd::{Param, Var};
-use agdlab_tensor::Tensor;
 use agdlab_tensor::elementwise::{sigmoid, tanh};
 use agdlab_tensor::matmul::matmul_into;
+use agdlab_tensor::Tensor;
 use rand::Rng;
 
 use crate::dropout::Dropout;

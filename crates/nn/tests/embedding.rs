@@ -4,8 +4,8 @@
 use agdlab_autograd::{Grad, Tape, Var};
 use agdlab_nn::{Embedding, Module};
 use agdlab_tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 #[test]
 fn initialisation_is_standard_normal_with_a_zero_padding_row() {

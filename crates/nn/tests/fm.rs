@@ -51,12 +51,12 @@
 // PyTorch's values are pasted as it printed them (f64 digits of f32 numbers).
 #![allow(clippy::cloned_ref_to_slice_refs, clippy::excessive_precision)]
 
-use agdlab_autograd::{GradCheck, Param, Tape, Var, check_gradients};
-use agdlab_nn::{FactorizationMachine, FmConfig, Module, bce_with_logits, fm_interactions};
+use agdlab_autograd::{check_gradients, GradCheck, Param, Tape, Var};
+use agdlab_nn::{bce_with_logits, fm_interactions, FactorizationMachine, FmConfig, Module};
 use agdlab_optim::{Adam, AdamConfig, Optimizer, ParamGroup, SparseMode};
 use agdlab_tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// `Σ_{i<j} <e_i, e_j>` per example, the O(F²·k) definition, in f64.
 fn pairwise_reference(e: &Tensor) -> Vec<f64> {

@@ -1,15 +1,15 @@
 //! Layers, losses and a tiny model that must learn.
 
-use agdlab_autograd::{GradCheck, Param, Tape, Var, check_gradients};
+use agdlab_autograd::{check_gradients, GradCheck, Param, Tape, Var};
 use agdlab_nn::activation::{gelu, gelu_tanh};
 use agdlab_nn::{
-    Buffer, CrossEntropyLoss, Dropout, Forward, Linear, Mode, Module, ReLU, Sequential, Tanh, Walk,
-    bce_with_logits, cross_entropy, mse_loss,
+    bce_with_logits, cross_entropy, mse_loss, Buffer, CrossEntropyLoss, Dropout, Forward, Linear,
+    Mode, Module, ReLU, Sequential, Tanh, Walk,
 };
 use agdlab_optim::{Adam, AdamConfig, Optimizer};
 use agdlab_tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 fn randn(shape: &[usize], seed: u64) -> Tensor {
     Tensor::normal(shape, 0.0, 1.0, &mut StdRng::seed_from_u64(seed))
@@ -280,11 +280,9 @@ fn every_parameter_of_a_model_gets_a_gradient() {
     );
     let grads = loss.backward();
     let params = model.named_parameters();
-    assert!(
-        grads
-            .missing(params.iter().map(|(n, p)| (n.as_str(), p)))
-            .is_empty()
-    );
+    assert!(grads
+        .missing(params.iter().map(|(n, p)| (n.as_str(), p)))
+        .is_empty());
     let unused = Param::new(Tensor::zeros(&[1]));
     assert_eq!(
         grads.missing([("extra", &unused)]),

@@ -5,12 +5,12 @@
 //! small stack; truncated back-propagation with a detached state.
 //! (`tests/lstm_pytorch.rs` in the root crate checks against PyTorch's own numbers.)
 
-use agdlab_autograd::{GradCheck, Gradients, Tape, Var, check_gradients};
-use agdlab_nn::lstm::{LayerWeights, lstm_cell, lstm_layer, lstm_recurrence};
+use agdlab_autograd::{check_gradients, GradCheck, Gradients, Tape, Var};
+use agdlab_nn::lstm::{lstm_cell, lstm_layer, lstm_recurrence, LayerWeights};
 use agdlab_nn::{Lstm, LstmConfig, Module};
 use agdlab_tensor::Tensor;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 // ---------------------------------------------------------------------------------
 // The reference: one step at a time, from primitive ops.

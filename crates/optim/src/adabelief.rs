@@ -6,7 +6,7 @@ use crate::agd::WeightDecayMode;
 use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
 use crate::optimizer::OptimError;
-use crate::rule::{AdamFamily, PerParameter, UpdateRule, unknown_hyperparam, validated};
+use crate::rule::{unknown_hyperparam, validated, AdamFamily, PerParameter, UpdateRule};
 
 /// Hyper-parameters of [`AdaBelief`]; `Default` matches `adabelief-pytorch` 0.2
 /// (`eps=1e-16`, `weight_decouple=True`, `fixed_decay=False`, `amsgrad=False`), except

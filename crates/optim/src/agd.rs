@@ -3,11 +3,11 @@
 
 use agdlab_autograd::Param;
 
-use crate::diagnostics::{MODE_FLIP_FRACTION, SGD_MODE_FRACTION, StepStats};
+use crate::diagnostics::{StepStats, MODE_FLIP_FRACTION, SGD_MODE_FRACTION};
 use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
 use crate::optimizer::OptimError;
-use crate::rule::{PerParameter, UpdateRule, check_hyperparam, unknown_hyperparam, validated};
+use crate::rule::{check_hyperparam, unknown_hyperparam, validated, PerParameter, UpdateRule};
 
 /// How [`Agd`] applies weight decay λ (ignored when `win` is on: Win has its own decay).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -127,14 +127,14 @@ pub use adabelief::{AdaBelief, AdaBeliefConfig, AdaBeliefRule};
 pub use adam::{Adam, AdamConfig, AdamRule};
 pub use agd::{Agd, AgdConfig, AgdRule, AgdStats, WeightDecayMode};
 pub use clip::clip_grad_norm;
-pub use diagnostics::{Diagnostics, MODE_FLIP_FRACTION, ParamReport, SGD_MODE_FRACTION, StepStats};
+pub use diagnostics::{Diagnostics, ParamReport, StepStats, MODE_FLIP_FRACTION, SGD_MODE_FRACTION};
 pub use group::{ParamGroup, SparseMode};
 pub use kernel::{
-    CHECK_BLOCK, Chunk, FiniteBlocks, Gradient, MAX_BUFFERS, check_gradients, run_fused,
+    check_gradients, run_fused, Chunk, FiniteBlocks, Gradient, CHECK_BLOCK, MAX_BUFFERS,
 };
 pub use optimizer::{OptimError, Optimizer};
 pub use radam::{RAdam, RAdamConfig, RAdamRule};
-pub use rule::{MAX_STEP, PerParameter, UpdateRule, check_hyperparam, unknown_hyperparam};
+pub use rule::{check_hyperparam, unknown_hyperparam, PerParameter, UpdateRule, MAX_STEP};
 pub use schedule::{Constant, CosineAnnealing, LinearWarmup, LrSchedule, StepDecay};
 pub use sgd::{Sgd, SgdConfig, SgdRule};
 pub use state::OptimizerState;

@@ -19,7 +19,7 @@ use crate::diagnostics::{Diagnostics, ParamReport, StepStats};
 use crate::group::{ParamGroup, SparseMode};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::kernel::{Chunk, MAX_BUFFERS, ParamState, all_finite};
+use crate::kernel::{all_finite, Chunk, ParamState, MAX_BUFFERS};
 use crate::optimizer::{OptimError, Optimizer};
 use crate::state::OptimizerState;
 

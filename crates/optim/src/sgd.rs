@@ -5,7 +5,7 @@ use agdlab_autograd::Param;
 use crate::group::ParamGroup;
 use crate::kernel::{self, Chunk};
 use crate::optimizer::OptimError;
-use crate::rule::{PerParameter, UpdateRule, check_hyperparam, unknown_hyperparam, validated};
+use crate::rule::{check_hyperparam, unknown_hyperparam, validated, PerParameter, UpdateRule};
 
 /// Hyper-parameters of [`Sgd`]; `Default` matches `torch.optim.SGD` (lr 1e-3).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -215,7 +215,11 @@ fn sgd_chunk<const MOMENTUM: bool, const DECAY: bool>(ch: Chunk<'_>, k: &SgdCoef
                     k.mu * buf[i] + (1.0 - k.damp) * g
                 };
                 buf[i] = b;
-                if k.nesterov { g + k.mu * b } else { b }
+                if k.nesterov {
+                    g + k.mu * b
+                } else {
+                    b
+                }
             } else {
                 g
             };

@@ -9,7 +9,7 @@
 
 mod common;
 
-use agdlab_optim::{Agd, AgdConfig, MODE_FLIP_FRACTION, Optimizer, SGD_MODE_FRACTION};
+use agdlab_optim::{Agd, AgdConfig, Optimizer, MODE_FLIP_FRACTION, SGD_MODE_FRACTION};
 use common::*;
 
 /// One step of AGD in f32 exactly as the kernel computed it before `difference_every` and

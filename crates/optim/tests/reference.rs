@@ -10,7 +10,7 @@ mod common;
 
 use agdlab_optim::{
     AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, Optimizer, RAdam, RAdamConfig,
-    SGD_MODE_FRACTION, Sgd, SgdConfig, WeightDecayMode,
+    Sgd, SgdConfig, WeightDecayMode, SGD_MODE_FRACTION,
 };
 use common::*;
 

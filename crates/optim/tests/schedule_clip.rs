@@ -4,8 +4,8 @@ mod common;
 
 use agdlab_autograd::Gradients;
 use agdlab_optim::{
-    Constant, CosineAnnealing, LinearWarmup, LrSchedule, Optimizer, ParamGroup, Sgd, SgdConfig,
-    StepDecay, clip_grad_norm,
+    clip_grad_norm, Constant, CosineAnnealing, LinearWarmup, LrSchedule, Optimizer, ParamGroup,
+    Sgd, SgdConfig, StepDecay,
 };
 use agdlab_tensor::Tensor;
 use common::param;

@@ -4,8 +4,8 @@ mod common;
 
 use agdlab_autograd::{Gradients, Param};
 use agdlab_optim::{
-    AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, OptimError, Optimizer, RAdam,
-    RAdamConfig, Sgd, SgdConfig, WeightDecayMode, check_gradients,
+    check_gradients, AdaBelief, AdaBeliefConfig, Adam, AdamConfig, Agd, AgdConfig, OptimError,
+    Optimizer, RAdam, RAdamConfig, Sgd, SgdConfig, WeightDecayMode,
 };
 use agdlab_tensor::Tensor;
 use common::*;

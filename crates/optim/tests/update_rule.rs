@@ -2,13 +2,13 @@
 //! step numbering, the `init` hook, skipped parameters, the NaN check, state by name,
 //! hyper-parameters by name and the diagnostics report.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use agdlab_autograd::{Gradients, Param};
 use agdlab_optim::{
-    CHECK_BLOCK, Chunk, OptimError, Optimizer, PerParameter, StepStats, UpdateRule,
-    check_hyperparam, run_fused, unknown_hyperparam,
+    check_hyperparam, run_fused, unknown_hyperparam, Chunk, OptimError, Optimizer, PerParameter,
+    StepStats, UpdateRule, CHECK_BLOCK,
 };
 use agdlab_tensor::Tensor;
 
@@ -214,23 +214,19 @@ fn a_non_finite_block_of_a_large_gradient_is_skipped_and_reported() {
         untouched.contains(&60_000) && untouched.len() <= CHECK_BLOCK,
         "{untouched:?}"
     );
-    assert!(
-        untouched
-            .iter()
-            .all(|&i| big_now[i] == 1.0 && i.abs_diff(60_000) < CHECK_BLOCK)
-    );
-    assert!(
-        opt.state()
-            .tensors
-            .iter()
-            .all(|(_, t)| t.to_vec().iter().all(|x| x.is_finite()))
-    );
-    assert!(
-        opt.diagnostics()
-            .per_param("positive_fraction")
-            .iter()
-            .all(|(name, _)| *name == "a")
-    );
+    assert!(untouched
+        .iter()
+        .all(|&i| big_now[i] == 1.0 && i.abs_diff(60_000) < CHECK_BLOCK));
+    assert!(opt
+        .state()
+        .tensors
+        .iter()
+        .all(|(_, t)| t.to_vec().iter().all(|x| x.is_finite())));
+    assert!(opt
+        .diagnostics()
+        .per_param("positive_fraction")
+        .iter()
+        .all(|(name, _)| *name == "a"));
 
     opt.set_lr_factor(0.5);
     assert_eq!(

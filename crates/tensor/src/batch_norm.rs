@@ -167,7 +167,11 @@ pub fn channel_affine(x: &Tensor, scale: &[f32], shift: &[f32], relu: bool) -> T
     let out = if relu {
         map_planes(input, l, per_channel, |x, &(s, t)| {
             let y = x * s + t;
-            if y <= 0.0 { 0.0 } else { y }
+            if y <= 0.0 {
+                0.0
+            } else {
+                y
+            }
         })
     } else {
         map_planes(input, l, per_channel, |x, &(s, t)| x * s + t)

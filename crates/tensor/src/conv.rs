@@ -57,7 +57,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use crate::gemm::{MatMut, MatRef, sgemm};
+use crate::gemm::{sgemm, MatMut, MatRef};
 use crate::matmul::PARALLEL_MULADDS;
 use crate::skinny_gemm;
 use crate::tensor::Tensor;

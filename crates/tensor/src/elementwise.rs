@@ -235,7 +235,11 @@ impl Tensor {
 pub fn sigmoid(x: f32) -> f32 {
     let e = crate::exp::exp(-x.abs());
     let s = 1.0 / (1.0 + e);
-    if x >= 0.0 { s } else { e * s }
+    if x >= 0.0 {
+        s
+    } else {
+        e * s
+    }
 }
 
 /// Hyperbolic tangent in straight-line arithmetic, so that loops over it vectorise

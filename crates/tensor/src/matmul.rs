@@ -20,7 +20,7 @@
 
 use rayon::prelude::*;
 
-use crate::layout::{Layout, broadcast_shape};
+use crate::layout::{broadcast_shape, Layout};
 use crate::skinny_gemm;
 use crate::tensor::Tensor;
 

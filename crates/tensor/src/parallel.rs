@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::layout::{Layout, merge_dims};
+use crate::layout::{merge_dims, Layout};
 
 /// Element count above which element-wise loops and reductions go parallel.
 pub const PARALLEL_THRESHOLD: usize = 1 << 15;

@@ -17,7 +17,7 @@
 
 use rayon::prelude::*;
 
-use crate::parallel::{MIN_CHUNK, worth_parallel};
+use crate::parallel::{worth_parallel, MIN_CHUNK};
 use crate::tensor::Tensor;
 
 /// Independent accumulators in a run sum: wide enough for 8-lane SIMD.

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 use crate::exp::{exp_shifted_init, exp_shifted_into, sum_exp_shifted};
-use crate::parallel::{MIN_CHUNK, filled_buffer, worth_parallel};
+use crate::parallel::{filled_buffer, worth_parallel, MIN_CHUNK};
 use crate::reduce::dim_last_order;
 use crate::tensor::Tensor;
 
@@ -185,7 +185,11 @@ fn row_shift(x: &[f32]) -> f32 {
         .chain(groups.remainder())
         .copied()
         .fold(f32::NEG_INFINITY, f32::max);
-    if max.is_finite() { max } else { 0.0 }
+    if max.is_finite() {
+        max
+    } else {
+        0.0
+    }
 }
 
 /// `ln Σ exp(x)` of one row (`exp` dominates the cost).

@@ -4,7 +4,7 @@
 mod common;
 
 use agdlab_tensor::{Indices, Tensor, TensorError};
-use common::{LAYOUTS, laid_out, ravel, unravel};
+use common::{laid_out, ravel, unravel, LAYOUTS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

@@ -3,9 +3,9 @@
 //! Layout bugs (a swapped stride, a forgotten offset) give wrong numbers only for
 //! some shapes, so every layout is tried at the odd sizes 1, 7, 65 and 129.
 
-use agdlab_tensor::{Tensor, matmul_into};
-use rand::SeedableRng;
+use agdlab_tensor::{matmul_into, Tensor};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 const SIZES: [usize; 4] = [1, 7, 65, 129];
 

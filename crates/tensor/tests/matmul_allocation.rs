@@ -5,13 +5,13 @@
 //! product is large enough to repay it, and never when the copy would not fit in cache.
 //! Counted with a global allocator in this test binary of its own.
 
-use agdlab_tensor::alloc_count::{CountingAllocator, measure};
+use agdlab_tensor::alloc_count::{measure, CountingAllocator};
 use agdlab_tensor::matmul::{REORDER_MAX_ELEMENTS, REORDER_MIN_REUSE};
-use agdlab_tensor::{Tensor, matmul_into};
+use agdlab_tensor::{matmul_into, Tensor};
 use std::sync::{Mutex, MutexGuard};
 
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;

@@ -3,9 +3,9 @@
 mod common;
 
 use agdlab_tensor::Tensor;
-use common::{LAYOUTS, assert_close, laid_out, ravel, unravel};
-use rand::SeedableRng;
+use common::{assert_close, laid_out, ravel, unravel, LAYOUTS};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Naive sum over the flagged dimensions, keeping them as size 1.
 fn naive_sum(t: &Tensor, reduced: &[bool]) -> (Vec<usize>, Vec<f64>) {

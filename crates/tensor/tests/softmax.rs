@@ -3,9 +3,9 @@
 mod common;
 
 use agdlab_tensor::Tensor;
-use common::{LAYOUTS, assert_close, laid_out, ravel, unravel};
-use rand::SeedableRng;
+use common::{assert_close, laid_out, ravel, unravel, LAYOUTS};
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// Naive (f64, max-shifted) softmax, log-softmax and logsumexp along `dim`.
 fn naive(t: &Tensor, dim: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {

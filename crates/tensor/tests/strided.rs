@@ -3,10 +3,10 @@
 //! threshold. The reference reads each element with `Tensor::get` (one dot product of
 //! index and strides), so it shares no code with the walks under test.
 
-use agdlab_tensor::Tensor;
 use agdlab_tensor::parallel::PARALLEL_THRESHOLD;
-use rand::SeedableRng;
+use agdlab_tensor::Tensor;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// The elements of `t` in row-major order, one `get` per element.
 fn naive(t: &Tensor) -> Vec<f32> {

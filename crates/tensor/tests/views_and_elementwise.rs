@@ -2,8 +2,8 @@
 //! name the op and the shapes.
 
 use agdlab_tensor::{Tensor, TensorError};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 fn ramp(shape: &[usize]) -> Tensor {
     let n = shape.iter().product();

@@ -17,11 +17,11 @@
 //! applies a ReLU after most of its batch norms, so this saves two of the four passes
 //! an unfused ReLU costs.
 
-use agdlab_tensor::Tensor;
 use agdlab_tensor::batch_norm::{
     batch_norm_grad_sums, batch_norm_input_grad, channel_affine, channel_layout, channel_mean_var,
     relu_grad,
 };
+use agdlab_tensor::Tensor;
 
 use crate::var::Var;
 

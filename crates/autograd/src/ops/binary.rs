@@ -1,7 +1,7 @@
 //! Binary arithmetic with NumPy broadcasting.
 
-use agdlab_tensor::Tensor;
 use agdlab_tensor::layout::broadcast_shape;
+use agdlab_tensor::Tensor;
 
 use crate::var::Var;
 

@@ -1,8 +1,8 @@
 //! 2-D convolution, fused for speed: the forward is im2col + `sgemm` per image, and each
 //! gradient stays in `sgemm` (see `agdlab_tensor::conv` for the lowering).
 
-use agdlab_tensor::Conv2dSpec;
 use agdlab_tensor::conv::{conv2d_bias_grad, conv2d_input_grad, conv2d_weight_grad};
+use agdlab_tensor::Conv2dSpec;
 
 use crate::var::Var;
 

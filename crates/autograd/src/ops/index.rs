@@ -2,9 +2,9 @@
 //! Each backward scatters the gradient back to where the values were read, adding
 //! where an index repeats.
 
-use agdlab_tensor::Tensor;
 use agdlab_tensor::index::Indices;
 use agdlab_tensor::layout::broadcast_shape;
+use agdlab_tensor::Tensor;
 
 use crate::var::Var;
 

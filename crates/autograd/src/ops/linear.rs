@@ -5,8 +5,8 @@
 //! copy). Fused, the forward is one `sgemm` accumulating onto the bias rows, and each
 //! gradient is one `sgemm` producing its natural layout.
 
-use agdlab_tensor::Tensor;
 use agdlab_tensor::matmul::matmul_into;
+use agdlab_tensor::Tensor;
 
 use crate::var::Var;
 

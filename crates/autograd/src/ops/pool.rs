@@ -1,8 +1,8 @@
 //! 2-D pooling: max (backward adds each gradient at the window's winner), average
 //! (backward spreads it over the window) and global average.
 
-use agdlab_tensor::Pool2dSpec;
 use agdlab_tensor::pool::{avg_pool2d_backward, global_avg_pool2d_backward, max_pool2d_backward};
+use agdlab_tensor::Pool2dSpec;
 
 use crate::var::Var;
 

@@ -1,8 +1,8 @@
 //! Reductions. The backward of a sum spreads the gradient back over the summed axes
 //! (a broadcast); a max sends it to the position of the maximum.
 
-use agdlab_tensor::Tensor;
 use agdlab_tensor::index::Indices;
+use agdlab_tensor::Tensor;
 
 use crate::var::Var;
 

@@ -1,7 +1,7 @@
 //! Element-wise unary math. Each backward multiplies the output gradient by f'(x).
 
-use agdlab_tensor::Tensor;
 use agdlab_tensor::elementwise::tanh;
+use agdlab_tensor::Tensor;
 
 use crate::var::Var;
 
