@@ -3,6 +3,8 @@
 //! Layout bugs (a swapped stride, a forgotten offset) give wrong numbers only for
 //! some shapes, so every layout is tried at the odd sizes 1, 7, 65 and 129.
 
+mod common;
+
 use agdlab_tensor::{matmul_into, Tensor};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -209,14 +211,8 @@ fn matmul_parallel_path_matches_naive_and_serial() {
             matrix(256, 521, Lay::Contiguous, &mut rng),
         ),
     ];
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(4)
-        .build()
-        .unwrap();
-    let serial = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let pool = common::pool(4);
+    let serial = common::pool(1);
     for (i, (a, b)) in cases.iter().enumerate() {
         let parallel = pool.install(|| a.matmul(b));
         let one = serial.install(|| a.matmul(b));
@@ -250,10 +246,7 @@ fn operands_reordered_before_the_product_give_the_same_result() {
     let w = Tensor::uniform(&[n, k], -1.0, 1.0, &mut rng); // [n, k]: W as a Linear holds it
     let by_hand = x.t().contiguous().t().matmul(&w.t().contiguous());
     for threads in [1, 2, 3] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = common::pool(threads);
         let product = pool.install(|| x.matmul(&w.t()));
         assert!(
             product.to_vec() == by_hand.to_vec(),

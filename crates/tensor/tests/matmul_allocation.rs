@@ -5,6 +5,8 @@
 //! product is large enough to repay it, and never when the copy would not fit in cache.
 //! Counted with a global allocator in this test binary of its own.
 
+mod common;
+
 use agdlab_tensor::alloc_count::{measure, CountingAllocator};
 use agdlab_tensor::matmul::{REORDER_MAX_ELEMENTS, REORDER_MIN_REUSE};
 use agdlab_tensor::{matmul_into, Tensor};
@@ -30,10 +32,7 @@ fn allocated_by<R>(f: impl FnOnce() -> R + Send) -> usize
 where
     R: Send,
 {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let pool = common::pool(1);
     pool.install(|| measure(f).1.allocated)
 }
 

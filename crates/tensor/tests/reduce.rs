@@ -88,10 +88,7 @@ fn sums_are_accurate_over_long_runs() {
         1e-6,
         "column sums of 0.1s",
     );
-    let serial = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let serial = common::pool(1);
     serial.install(|| {
         assert_close(&[t.sum_all().item()], &[want], 1e-6, "serial sum_all");
         assert_close(
@@ -106,10 +103,7 @@ fn sums_are_accurate_over_long_runs() {
 #[test]
 fn large_reductions_take_the_parallel_paths() {
     let mut rng = StdRng::seed_from_u64(11);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(4)
-        .build()
-        .unwrap();
+    let pool = common::pool(4);
     // Shapes chosen so each kernel branch runs: many outer rows, few long runs, many
     // accumulated rows with one outer block, and a middle block.
     for (shape, dims) in [

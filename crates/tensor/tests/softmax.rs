@@ -109,10 +109,7 @@ fn softmax_is_stable_for_large_inputs() {
 #[test]
 fn softmax_large_rows_parallel_path() {
     let mut rng = StdRng::seed_from_u64(21);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(4)
-        .build()
-        .unwrap();
+    let pool = common::pool(4);
     let t = Tensor::uniform(&[128, 1000], -20.0, 20.0, &mut rng);
     for tt in [t.clone(), t.t()] {
         let (soft, log_soft, lse) = naive(&tt, 1);
@@ -130,10 +127,7 @@ fn softmax_large_rows_parallel_path() {
 #[test]
 fn softmax_with_logsumexp_matches_the_naive_loop() {
     let mut rng = StdRng::seed_from_u64(22);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(4)
-        .build()
-        .unwrap();
+    let pool = common::pool(4);
     let large = Tensor::uniform(&[1000, 128], -20.0, 20.0, &mut rng).t();
     let small = Tensor::uniform(&[3, 2, 7], -5.0, 5.0, &mut rng);
     for t in [large.contiguous(), large, small] {

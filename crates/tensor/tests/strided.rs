@@ -3,6 +3,8 @@
 //! threshold. The reference reads each element with `Tensor::get` (one dot product of
 //! index and strides), so it shares no code with the walks under test.
 
+mod common;
+
 use agdlab_tensor::parallel::PARALLEL_THRESHOLD;
 use agdlab_tensor::Tensor;
 use rand::rngs::StdRng;
@@ -114,11 +116,7 @@ const SHAPES: [[usize; 4]; 6] = [
 
 /// Run `f` on a rayon pool of `threads` threads.
 fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-        .install(f)
+    common::pool(threads).install(f)
 }
 
 #[test]

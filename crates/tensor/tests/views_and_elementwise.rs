@@ -1,6 +1,8 @@
 //! Views copy nothing; element-wise ops broadcast like NumPy on every layout; errors
 //! name the op and the shapes.
 
+mod common;
+
 use agdlab_tensor::{Tensor, TensorError};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -151,14 +153,8 @@ fn large_tensors_take_the_parallel_path_and_give_bit_identical_results() {
     let mut rng = StdRng::seed_from_u64(0);
     let a = Tensor::normal(&[300, 257], 0.0, 1.0, &mut rng); // 77k elements: above the threshold
     let b = Tensor::normal(&[257], 0.0, 1.0, &mut rng);
-    let pool = |n| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .unwrap()
-    };
     let run = |n| {
-        pool(n).install(|| {
+        common::pool(n).install(|| {
             (
                 a.add(&b).to_vec(),
                 a.t().exp().to_vec(),

@@ -57,3 +57,12 @@ pub fn assert_close(got: &[f32], want: &[f64], tol: f64, what: &str) {
         );
     }
 }
+
+/// A rayon pool of its own with `threads` workers, so a test can run the serial path
+/// (1) or the parallel one (several) whatever the machine has.
+pub fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a rayon pool")
+}
