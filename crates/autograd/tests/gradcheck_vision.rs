@@ -321,6 +321,20 @@ fn conv2d_matches_a_direct_convolution_on_larger_batches() {
                 .groups(2),
         ),
         ([21, 16, 9, 9], [8, 16, 1, 1], Conv2dSpec::default()),
+        // Stride 1 with few output channels: read from the zero-padded input with no
+        // im2col (`PaddedInput`), with dilation, unequal padding and groups, and a 5x5
+        // kernel with no padding (LeNet's first layer).
+        (
+            [5, 6, 12, 20],
+            [8, 3, 3, 3],
+            Conv2dSpec {
+                stride: [1, 1],
+                padding: [2, 1],
+                dilation: [2, 1],
+                groups: 2,
+            },
+        ),
+        ([4, 3, 28, 28], [6, 3, 5, 5], Conv2dSpec::default()),
         (
             [21, 16, 9, 9],
             [8, 16, 1, 1],

@@ -205,6 +205,88 @@ pub fn sgemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>)
     }
 }
 
+/// `C = alpha·A·B + beta·C` where the rows of B lie anywhere in one slice: `B[p, j]` is
+/// `b[b_rows[p] + j]`, for `j < c.cols`. This is how a stride-1 convolution reads its
+/// zero-padded input with no im2col copy (`conv.rs`). Only products that
+/// [`skinny_gemm::qualifies`] for (few rows of C, A's and C's rows contiguous, a CPU with
+/// AVX2 and FMA) can take it: check [`rows_gather_qualifies`] first.
+///
+/// # Panics
+/// When the product does not qualify, the shapes do not fit (`b_rows.len() != a.cols`,
+/// `c` not `a.rows` rows), a view reaches past its slice, or C's rows overlap.
+pub fn sgemm_rows(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: &[f32],
+    b_rows: &[usize],
+    beta: f32,
+    c: MatMut<'_>,
+) {
+    let (m, k, n) = (a.rows, a.cols, c.cols);
+    assert!(
+        b_rows.len() == k && c.rows == m,
+        "sgemm_rows: shapes do not fit: A {m}x{k}, {} rows of B, C {}x{n}",
+        b_rows.len(),
+        c.rows
+    );
+    assert!(
+        rows_gather_qualifies(m, k) && a.col_stride == 1 && c.col_stride == 1,
+        "sgemm_rows: A {m}x{k} with column stride {} and C with column stride {} do not \
+         qualify for the packing-free kernel",
+        a.col_stride,
+        c.col_stride
+    );
+    if m == 0 || n == 0 || k == 0 {
+        // An empty sum is zeros; the conv lowering never asks for one.
+        return sgemm(alpha, a, MatRef::row_major(&[], 0, k, n), beta, c);
+    }
+    assert!(
+        m == 1 || c.row_stride >= n,
+        "sgemm_rows: C's rows ({} apart) overlap at {n} columns",
+        c.row_stride
+    );
+    let a_last = last_offset(a.offset, m, k, a.row_stride, 1);
+    let c_last = last_offset(c.offset, m, n, c.row_stride, 1);
+    let b_end = b_rows.iter().map(|&start| start + n).max().unwrap_or(0);
+    assert!(
+        a_last < a.data.len() && b_end <= b.len() && c_last < c.data.len(),
+        "sgemm_rows: an operand reaches past its slice (A to {a_last} of {}, B to {b_end} \
+         of {}, C to {c_last} of {})",
+        a.data.len(),
+        b.len(),
+        c.data.len()
+    );
+    let operands = skinny_gemm::Operands {
+        m,
+        k,
+        n,
+        rsa: a.row_stride,
+        rsb: 0,
+        rsc: c.row_stride,
+    };
+    // SAFETY: `rows_gather_qualifies` held (AVX2 and FMA) and A's and C's rows are
+    // contiguous. The kernel reads A at `a.offset + i·rsa + p` (largest: `a_last`), B at
+    // `b_rows[p] + j` (below `b_end`) and writes C at `c.offset + i·rsc + j` (largest:
+    // `c_last`, rows distinct) for i < m, p < k, j < n: all checked above to lie in their
+    // slices. `c.data` is an exclusive borrow, so it overlaps neither A nor B.
+    unsafe {
+        skinny_gemm::sgemm_rows(
+            operands,
+            alpha,
+            a.data.as_ptr().add(a.offset),
+            b.as_ptr(),
+            b_rows,
+            beta,
+            c.data.as_mut_ptr().add(c.offset),
+        );
+    }
+}
+
+/// True when [`sgemm_rows`] can run a product with `m` rows and inner dimension `k`.
+pub fn rows_gather_qualifies(m: usize, k: usize) -> bool {
+    skinny_gemm::qualifies(m, k, 1, 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
