@@ -323,7 +323,7 @@ fn conv2d_matches_a_direct_convolution_on_larger_batches() {
         ([21, 16, 9, 9], [8, 16, 1, 1], Conv2dSpec::default()),
         // Stride 1 with few output channels: read from the zero-padded input with no
         // im2col (`PaddedInput`), with dilation, unequal padding and groups, and a 5x5
-        // kernel with no padding (LeNet's first layer).
+        // kernel with no padding over three channels.
         (
             [5, 6, 12, 20],
             [8, 3, 3, 3],
