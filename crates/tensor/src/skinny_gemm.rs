@@ -47,14 +47,6 @@ pub fn qualifies(m: usize, k: usize, csa: isize, csb: isize) -> bool {
     m <= MAX_ROWS && k <= MAX_DEPTH && csa == 1 && csb == 1 && has_avx2_fma()
 }
 
-/// True when the CPU has AVX-512VL (and AVX-512F): the kernels then run a copy compiled
-/// to use its 32 vector registers (see the `avx` module).
-#[cfg(target_arch = "x86_64")]
-fn has_avx512vl() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-}
-
 fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -77,12 +69,7 @@ pub unsafe fn sgemm(o: Operands, alpha: f32, a: *const f32, b: *const f32, beta:
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the caller's contract (CPU features, bounds, no aliasing of C).
     unsafe {
-        let kernel = if has_avx512vl() {
-            avx::product_32_registers
-        } else {
-            avx::product
-        };
-        kernel(avx::Call {
+        avx::product(avx::Call {
             o,
             alpha,
             a,
@@ -126,12 +113,7 @@ pub unsafe fn sgemm_rows(
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the caller's contract (CPU features, bounds, no aliasing of C).
     unsafe {
-        let kernel = if has_avx512vl() {
-            avx::product_rows_32_registers
-        } else {
-            avx::product_rows
-        };
-        kernel(avx::Call {
+        avx::product_rows(avx::Call {
             o,
             alpha,
             a,
@@ -183,12 +165,7 @@ pub unsafe fn sgemm_bt(
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the caller's contract (CPU features, bounds, no aliasing of C).
     unsafe {
-        let kernel = if has_avx512vl() {
-            avx::product_bt_32_registers
-        } else {
-            avx::product_bt
-        };
-        kernel(avx::Call {
+        avx::product_bt(avx::Call {
             o,
             alpha,
             a,
@@ -372,41 +349,16 @@ mod avx {
         }
     }
 
-    // Each kernel is compiled twice: for AVX2 and FMA, and for the same instructions
-    // with AVX-512VL enabled. The instructions are the same 256-bit ones (so are the
-    // results, bit for bit), but AVX-512VL lets them use 32 vector registers instead of
-    // 16. A 4 x 24 block needs 12 accumulators, 3 vectors of B and a broadcast of A:
-    // all 16, and with 16 the compiler kept one accumulator on the stack, so every step
-    // waited on a store and a reload. This workspace builds with `target-cpu=native`
-    // (`.cargo/config.toml`), which on an AVX-512 CPU gives every function the 32
-    // registers anyway; a portable build gets them only here. Built without it, the
-    // forward pass of ResNet-20's 16-channel 28x28 convolution at batch 128 took
-    // 5.9-6.0 ms with this copy and 11.1-11.3 ms without.
-
-    /// [`super::sgemm`], for AVX2 and FMA.
+    /// [`super::sgemm`].
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn product(call: Call) {
         // SAFETY: the caller's contract.
         unsafe { strips::<false>(call) }
     }
 
-    /// [`super::sgemm`], with AVX-512VL's 32 registers.
-    #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-    pub(super) unsafe fn product_32_registers(call: Call) {
-        // SAFETY: the caller's contract.
-        unsafe { strips::<false>(call) }
-    }
-
-    /// [`super::sgemm_rows`], for AVX2 and FMA.
+    /// [`super::sgemm_rows`].
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn product_rows(call: Call) {
-        // SAFETY: the caller's contract (a table of k row offsets).
-        unsafe { strips::<true>(call) }
-    }
-
-    /// [`super::sgemm_rows`], with AVX-512VL's 32 registers.
-    #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-    pub(super) unsafe fn product_rows_32_registers(call: Call) {
         // SAFETY: the caller's contract (a table of k row offsets).
         unsafe { strips::<true>(call) }
     }
@@ -484,16 +436,9 @@ mod avx {
         }
     }
 
-    /// [`super::sgemm_bt`], for AVX2 and FMA.
+    /// [`super::sgemm_bt`].
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn product_bt(call: Call) {
-        // SAFETY: the caller's contract.
-        unsafe { bands_bt(call) }
-    }
-
-    /// [`super::sgemm_bt`], with AVX-512VL's 32 registers.
-    #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-    pub(super) unsafe fn product_bt_32_registers(call: Call) {
         // SAFETY: the caller's contract.
         unsafe { bands_bt(call) }
     }
@@ -733,65 +678,6 @@ mod tests {
             }
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&from_table), bits(&from_dense), "m {m} k {k} n {n}");
-        }
-    }
-
-    /// The copy of each kernel compiled for AVX-512VL's 32 registers computes the bits
-    /// of the AVX2 copy (on a CPU that has both; elsewhere only one copy ever runs).
-    #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn both_compilations_of_each_kernel_agree_bit_for_bit() {
-        if !(has_avx2_fma() && has_avx512vl()) {
-            eprintln!("skipped: the CPU lacks AVX-512VL, so only the AVX2 copy runs");
-            return;
-        }
-        type Variant = unsafe fn(avx::Call);
-        let kernels: [(&str, Variant, Variant); 3] = [
-            ("sgemm", avx::product, avx::product_32_registers),
-            (
-                "sgemm_rows",
-                avx::product_rows,
-                avx::product_rows_32_registers,
-            ),
-            ("sgemm_bt", avx::product_bt, avx::product_bt_32_registers),
-        ];
-        for (m, k, n) in [(1, 1, 1), (7, 9, 25), (16, 144, 200), (32, 33, 47)] {
-            let (a, b) = (values(m * k, 9), values(k * n, 10));
-            let starts: Vec<usize> = (0..k).map(|p| p * n).collect();
-            for (name, avx2, avx512) in kernels {
-                // sgemm_bt reads B as its transpose: `n` rows of `k`.
-                let rsb = if name == "sgemm_bt" { k } else { n };
-                let o = Operands {
-                    m,
-                    k,
-                    n,
-                    rsa: k,
-                    rsb,
-                    rsc: n,
-                };
-                let mut results = [vec![0.25; m * n], vec![0.25; m * n]];
-                for (c, kernel) in results.iter_mut().zip([avx2, avx512]) {
-                    let call = avx::Call {
-                        o,
-                        alpha: 0.5,
-                        a: a.as_ptr(),
-                        b: b.as_ptr(),
-                        b_rows: starts.as_ptr(),
-                        beta: 2.0,
-                        c: c.as_mut_ptr(),
-                    };
-                    // SAFETY: the CPU has AVX2, FMA and AVX-512VL; A, B (either way round:
-                    // k·n elements) and C hold every element the layouts name, the table
-                    // has k rows inside B, and C is its own vector.
-                    unsafe { kernel(call) };
-                }
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(
-                    bits(&results[0]),
-                    bits(&results[1]),
-                    "{name} m {m} k {k} n {n}"
-                );
-            }
         }
     }
 }
