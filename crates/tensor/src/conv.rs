@@ -460,15 +460,7 @@ fn convolve_into(geo: &ConvGeometry, x: &[f32], w: &[f32], out: &mut [f32], beta
                             .chunks_exact_mut(n)
                             .enumerate()
                         {
-                            let p_row = &product[r * width + i * n..][..n];
-                            if beta == 0.0 {
-                                y_row.copy_from_slice(p_row);
-                            } else {
-                                y_row
-                                    .iter_mut()
-                                    .zip(p_row)
-                                    .for_each(|(y, &p)| *y = p + beta * *y);
-                            }
+                            store_scaled(y_row, &product[r * width + i * n..][..n], beta);
                         }
                     }
                 });
@@ -586,17 +578,19 @@ impl PaddedInput {
                 .chunks_exact_mut(out_w)
                 .zip(product_row.chunks(self.padded_w))
             {
-                let p_row = &p_row[..out_w];
-                if beta == 0.0 {
-                    y_row.copy_from_slice(p_row);
-                } else {
-                    y_row
-                        .iter_mut()
-                        .zip(p_row)
-                        .for_each(|(y, &p)| *y = p + beta * *y);
-                }
+                store_scaled(y_row, &p_row[..out_w], beta);
             }
         }
+    }
+}
+
+/// `y = p + beta·y`, or a plain copy when `beta == 0` (so `y` is not read: it may hold
+/// anything): one output row of a product computed into scratch.
+fn store_scaled(y: &mut [f32], p: &[f32], beta: f32) {
+    if beta == 0.0 {
+        y.copy_from_slice(p);
+    } else {
+        y.iter_mut().zip(p).for_each(|(y, &p)| *y = p + beta * *y);
     }
 }
 
