@@ -65,7 +65,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use crate::gemm::{rows_gather_qualifies, sgemm, sgemm_rows, MatMut, MatRef};
+use crate::gemm::{sgemm, sgemm_rows, MatMut, MatRef};
 use crate::matmul::PARALLEL_MULADDS;
 use crate::skinny_gemm;
 use crate::tensor::Tensor;
@@ -509,7 +509,7 @@ impl PaddedInput {
             ..
         } = geo.spec;
         let (m, k, _) = geo.gemm_sizes();
-        if stride != [1, 1] || geo.is_pointwise() || !rows_gather_qualifies(m, k) {
+        if stride != [1, 1] || geo.is_pointwise() || !skinny_gemm::qualifies(m, k, 1, 1) {
             return None;
         }
         let (padded_h, padded_w) = (geo.in_h + 2 * ph, geo.in_w + 2 * pw);

@@ -209,7 +209,7 @@ pub fn sgemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>)
 /// `b[b_rows[p] + j]`, for `j < c.cols`. This is how a stride-1 convolution reads its
 /// zero-padded input with no im2col copy (`conv.rs`). Only products that
 /// [`skinny_gemm::qualifies`] for (few rows of C, A's and C's rows contiguous, a CPU with
-/// AVX2 and FMA) can take it: check [`rows_gather_qualifies`] first.
+/// AVX2 and FMA) can take it: check `skinny_gemm::qualifies(m, k, 1, 1)` first.
 ///
 /// # Panics
 /// When the product does not qualify, the shapes do not fit (`b_rows.len() != a.cols`,
@@ -230,7 +230,7 @@ pub fn sgemm_rows(
         c.rows
     );
     assert!(
-        rows_gather_qualifies(m, k) && a.col_stride == 1 && c.col_stride == 1,
+        skinny_gemm::qualifies(m, k, 1, 1) && a.col_stride == 1 && c.col_stride == 1,
         "sgemm_rows: A {m}x{k} with column stride {} and C with column stride {} do not \
          qualify for the packing-free kernel",
         a.col_stride,
@@ -264,7 +264,7 @@ pub fn sgemm_rows(
         rsb: 0,
         rsc: c.row_stride,
     };
-    // SAFETY: `rows_gather_qualifies` held (AVX2 and FMA) and A's and C's rows are
+    // SAFETY: `skinny_gemm::qualifies` held (AVX2 and FMA) and A's and C's rows are
     // contiguous. The kernel reads A at `a.offset + i·rsa + p` (largest: `a_last`), B at
     // `b_rows[p] + j` (below `b_end`) and writes C at `c.offset + i·rsc + j` (largest:
     // `c_last`, rows distinct) for i < m, p < k, j < n: all checked above to lie in their
@@ -280,11 +280,6 @@ pub fn sgemm_rows(
             c.data.as_mut_ptr().add(c.offset),
         );
     }
-}
-
-/// True when [`sgemm_rows`] can run a product with `m` rows and inner dimension `k`.
-pub fn rows_gather_qualifies(m: usize, k: usize) -> bool {
-    skinny_gemm::qualifies(m, k, 1, 1)
 }
 
 #[cfg(test)]
