@@ -156,7 +156,7 @@ fn padded(seqs: &[Vec<usize>]) -> (Vec<usize>, Vec<Vec<bool>>) {
         .flat_map(|s| {
             s.iter()
                 .copied()
-                .chain(std::iter::repeat(PAD).take(len - s.len()))
+                .chain(std::iter::repeat_n(PAD, len - s.len()))
         })
         .collect();
     (

@@ -208,7 +208,7 @@ fn draw(file: &Path, f: TestFunction, paths: &[(&str, Trajectory)]) -> Result<()
             let far = |q: &(f64, f64)| {
                 ((p.0 - q.0) / (x1 - x0)).hypot((p.1 - q.1) / (y1 - y0)) > 1.0 / 400.0
             };
-            if points.last().map_or(true, far) {
+            if points.last().is_none_or(far) {
                 points.push(p);
             }
         }

@@ -62,9 +62,7 @@ pub fn check_criteo(input: &[u8]) {
                     options.integers == IntegerEncoding::Log,
                 );
                 check_skipped(skipped, options.skip_malformed);
-                assert!(options
-                    .max_examples
-                    .map_or(true, |max| examples.len() <= max));
+                assert!(options.max_examples.is_none_or(|max| examples.len() <= max));
             }
             Err(e) => check_error(e, name),
         }

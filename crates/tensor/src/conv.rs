@@ -361,7 +361,7 @@ pub fn conv2d(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>, spec: Conv
             let mut out = Vec::with_capacity(geo.batch * per_out);
             for _ in 0..geo.batch {
                 for &v in &b {
-                    out.extend(std::iter::repeat(v).take(n_pix));
+                    out.extend(std::iter::repeat_n(v, n_pix));
                 }
             }
             out

@@ -449,8 +449,7 @@ impl<const K: usize> Blocks<K> {
         // Pad in front to rank 2 with size-1 dimensions (their stride is never used).
         let padding = 2usize.saturating_sub(merged[0].rank());
         let padded = |dims: &[usize], fill: usize| -> Vec<usize> {
-            std::iter::repeat(fill)
-                .take(padding)
+            std::iter::repeat_n(fill, padding)
                 .chain(dims.iter().copied())
                 .collect()
         };
