@@ -282,6 +282,84 @@ pub fn sgemm_rows(
     }
 }
 
+/// `C = alpha·A·B + beta·C` where B is given by its transpose and the rows of Bᵀ lie
+/// anywhere in one slice: `B[p, j]` is `bt[bt_rows[j] + p]`, for `p < a.cols`. This is
+/// how a stride-1 convolution's weight gradient reads its zero-padded input with no
+/// im2col copy (`conv.rs`). Only products that [`skinny_gemm::qualifies_bt`] for (few
+/// rows of C, A's and C's rows contiguous, a CPU with AVX2 and FMA) can take it: check
+/// `skinny_gemm::qualifies_bt(m, 1, 1)` first.
+///
+/// # Panics
+/// When the product does not qualify, the shapes do not fit (`bt_rows.len() != c.cols`,
+/// `c` not `a.rows` rows), a view reaches past its slice, or C's rows overlap.
+pub fn sgemm_bt_rows(
+    alpha: f32,
+    a: MatRef<'_>,
+    bt: &[f32],
+    bt_rows: &[usize],
+    beta: f32,
+    c: MatMut<'_>,
+) {
+    let (m, k, n) = (a.rows, a.cols, c.cols);
+    assert!(
+        bt_rows.len() == n && c.rows == m,
+        "sgemm_bt_rows: shapes do not fit: A {m}x{k}, {} rows of Bᵀ, C {}x{n}",
+        bt_rows.len(),
+        c.rows
+    );
+    assert!(
+        skinny_gemm::qualifies_bt(m, 1, 1) && a.col_stride == 1 && c.col_stride == 1,
+        "sgemm_bt_rows: A {m}x{k} with column stride {} and C with column stride {} do \
+         not qualify for the packing-free kernel",
+        a.col_stride,
+        c.col_stride
+    );
+    if m == 0 || n == 0 || k == 0 {
+        // An empty sum is zeros; the conv lowering never asks for one.
+        return sgemm(alpha, a, MatRef::row_major(&[], 0, k, n), beta, c);
+    }
+    assert!(
+        m == 1 || c.row_stride >= n,
+        "sgemm_bt_rows: C's rows ({} apart) overlap at {n} columns",
+        c.row_stride
+    );
+    let a_last = last_offset(a.offset, m, k, a.row_stride, 1);
+    let c_last = last_offset(c.offset, m, n, c.row_stride, 1);
+    let bt_end = bt_rows.iter().map(|&start| start + k).max().unwrap_or(0);
+    assert!(
+        a_last < a.data.len() && bt_end <= bt.len() && c_last < c.data.len(),
+        "sgemm_bt_rows: an operand reaches past its slice (A to {a_last} of {}, Bᵀ to \
+         {bt_end} of {}, C to {c_last} of {})",
+        a.data.len(),
+        bt.len(),
+        c.data.len()
+    );
+    let operands = skinny_gemm::Operands {
+        m,
+        k,
+        n,
+        rsa: a.row_stride,
+        rsb: 0,
+        rsc: c.row_stride,
+    };
+    // SAFETY: `skinny_gemm::qualifies_bt` held (AVX2 and FMA) and A's and C's rows are
+    // contiguous. The kernel reads A at `a.offset + i·rsa + p` (largest: `a_last`), Bᵀ at
+    // `bt_rows[j] + p` (below `bt_end`) and writes C at `c.offset + i·rsc + j` (largest:
+    // `c_last`, rows distinct) for i < m, p < k, j < n: all checked above to lie in their
+    // slices. `c.data` is an exclusive borrow, so it overlaps neither A nor Bᵀ.
+    unsafe {
+        skinny_gemm::sgemm_bt_rows(
+            operands,
+            alpha,
+            a.data.as_ptr().add(a.offset),
+            bt.as_ptr(),
+            bt_rows,
+            beta,
+            c.data.as_mut_ptr().add(c.offset),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -182,6 +182,49 @@ pub unsafe fn sgemm_bt(
     }
 }
 
+/// [`sgemm_bt`] with the rows of Bᵀ wherever a table puts them: `B[p, j]` at
+/// `bt[bt_rows[j] + p]` (`o.rsb` is unused). A stride-1 convolution's weight gradient
+/// reads its zero-padded input this way, with no im2col copy: each row of Bᵀ (a column
+/// of the lowered input) is the padded input, flattened, from one kernel tap's offset on
+/// (see `conv.rs`).
+///
+/// # Safety
+/// As for [`sgemm_bt`], with `bt_rows.len() == o.n` and `bt[bt_rows[j]..bt_rows[j] + o.k]`
+/// valid to read for every `j`.
+pub unsafe fn sgemm_bt_rows(
+    o: Operands,
+    alpha: f32,
+    a: *const f32,
+    bt: *const f32,
+    bt_rows: &[usize],
+    beta: f32,
+    c: *mut f32,
+) {
+    assert_eq!(
+        bt_rows.len(),
+        o.n,
+        "skinny_gemm::sgemm_bt_rows: one offset per row of Bᵀ"
+    );
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the caller's contract (CPU features, bounds, no aliasing of C).
+    unsafe {
+        avx::product_bt_rows(avx::Call {
+            o,
+            alpha,
+            a,
+            b: bt,
+            b_rows: bt_rows.as_ptr(),
+            beta,
+            c,
+        });
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (o, alpha, a, bt, beta, c);
+        unreachable!("skinny_gemm::sgemm_bt_rows: `qualifies_bt` is false off x86_64");
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx {
     use std::arch::x86_64::*;
@@ -198,8 +241,8 @@ mod avx {
         pub(super) alpha: f32,
         pub(super) a: *const f32,
         pub(super) b: *const f32,
-        /// Where each row of B starts, when the rows are not `o.rsb` apart (`TABLE`
-        /// kernels only; null otherwise).
+        /// Where each row of B (or, for the `bt` kernels, of Bᵀ) starts, when the rows
+        /// are not `o.rsb` apart (`TABLE` kernels only; null otherwise).
         pub(super) b_rows: *const usize,
         pub(super) beta: f32,
         pub(super) c: *mut f32,
@@ -378,7 +421,10 @@ mod avx {
     /// registers of 8 partial dot products over the whole 8s of `k`, summed across their
     /// lanes, then the last `k % 8` terms one at a time.
     #[inline(always)]
-    unsafe fn dot_block<const ROWS: usize, const COLS: usize>(call: Call, [i0, j0]: [usize; 2]) {
+    unsafe fn dot_block<const ROWS: usize, const COLS: usize, const TABLE: bool>(
+        call: Call,
+        [i0, j0]: [usize; 2],
+    ) {
         let Call {
             o,
             alpha,
@@ -393,7 +439,14 @@ mod avx {
         // loops), p < k: every address is an element of A, Bᵀ or C.
         unsafe {
             let a_row = |r: usize| a.add((i0 + r) * o.rsa);
-            let bt_row = |q: usize| bt.add((j0 + q) * o.rsb);
+            // Row `j` of Bᵀ: `o.rsb` apart, or where the table says (`TABLE`).
+            let bt_row = |q: usize| {
+                if TABLE {
+                    bt.add(*call.b_rows.add(j0 + q))
+                } else {
+                    bt.add((j0 + q) * o.rsb)
+                }
+            };
             let mut acc = [[_mm256_setzero_ps(); COLS]; ROWS];
             for p in (0..whole).step_by(8) {
                 let bv: [__m256; COLS] = std::array::from_fn(|q| _mm256_loadu_ps(bt_row(q).add(p)));
@@ -420,17 +473,17 @@ mod avx {
     /// the last 1 or 2): the band of A's rows is read from memory once and stays in
     /// cache while every row of Bᵀ passes it.
     #[inline(always)]
-    unsafe fn dot_band<const ROWS: usize>(call: Call, i0: usize) {
+    unsafe fn dot_band<const ROWS: usize, const TABLE: bool>(call: Call, i0: usize) {
         // SAFETY: blocks cover columns 0..n exactly; rows i0..i0+ROWS <= m (the caller).
         unsafe {
             let mut j0 = 0;
             while j0 + 3 <= call.o.n {
-                dot_block::<ROWS, 3>(call, [i0, j0]);
+                dot_block::<ROWS, 3, TABLE>(call, [i0, j0]);
                 j0 += 3;
             }
             match call.o.n - j0 {
-                2 => dot_block::<ROWS, 2>(call, [i0, j0]),
-                1 => dot_block::<ROWS, 1>(call, [i0, j0]),
+                2 => dot_block::<ROWS, 2, TABLE>(call, [i0, j0]),
+                1 => dot_block::<ROWS, 1, TABLE>(call, [i0, j0]),
                 _ => {}
             }
         }
@@ -440,23 +493,31 @@ mod avx {
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn product_bt(call: Call) {
         // SAFETY: the caller's contract.
-        unsafe { bands_bt(call) }
+        unsafe { bands_bt::<false>(call) }
     }
 
-    /// [`super::sgemm_bt`]: bands of [`R`] rows, then the last 1-3.
+    /// [`super::sgemm_bt_rows`].
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn product_bt_rows(call: Call) {
+        // SAFETY: the caller's contract (a table of n row offsets).
+        unsafe { bands_bt::<true>(call) }
+    }
+
+    /// [`super::sgemm_bt`] (`TABLE = false`) and [`super::sgemm_bt_rows`] (`TABLE =
+    /// true`): bands of [`R`] rows, then the last 1-3.
     #[inline(always)]
-    unsafe fn bands_bt(call: Call) {
+    unsafe fn bands_bt<const TABLE: bool>(call: Call) {
         // SAFETY: bands cover rows 0..m exactly; the caller's contract covers the rest.
         unsafe {
             let mut i0 = 0;
             while i0 + R <= call.o.m {
-                dot_band::<R>(call, i0);
+                dot_band::<R, TABLE>(call, i0);
                 i0 += R;
             }
             match call.o.m - i0 {
-                3 => dot_band::<3>(call, i0),
-                2 => dot_band::<2>(call, i0),
-                1 => dot_band::<1>(call, i0),
+                3 => dot_band::<3, TABLE>(call, i0),
+                2 => dot_band::<2, TABLE>(call, i0),
+                1 => dot_band::<1, TABLE>(call, i0),
                 _ => {}
             }
         }
@@ -678,6 +739,70 @@ mod tests {
             }
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&from_table), bits(&from_dense), "m {m} k {k} n {n}");
+        }
+    }
+
+    #[test]
+    fn the_transposed_row_table_kernel_gives_the_bits_of_the_dense_one() {
+        if !has_avx2_fma() {
+            eprintln!("skipped: the CPU lacks AVX2 or FMA, so this path is never taken");
+            return;
+        }
+        // Rows of Bᵀ (length k) scattered through one slice, overlapping and out of
+        // order, against the same rows copied out densely; C starts non-zero (beta 1).
+        for (m, k, n) in [
+            (1, 1, 1),
+            (4, 9, 3),
+            (5, 13, 7),
+            (16, 840, 144),
+            (7, 20, 23),
+        ] {
+            let source = values(3 * k * n + 50, 9);
+            let starts: Vec<usize> = (0..n)
+                .map(|j| ((n - j) * 3 * k + 5 * j) % (2 * k * n + 40))
+                .collect();
+            let dense: Vec<f32> = starts
+                .iter()
+                .flat_map(|&start| source[start..start + k].iter().copied())
+                .collect();
+            let a = values(m * k, 10);
+            let o = Operands {
+                m,
+                k,
+                n,
+                rsa: k,
+                rsb: k,
+                rsc: n,
+            };
+            let before = values(m * n, 11);
+            let (mut from_table, mut from_dense) = (before.clone(), before.clone());
+            // SAFETY: AVX2 and FMA are present; every start + k lies in `source`, the
+            // other buffers hold every element the layouts name, and C is its own vector.
+            unsafe {
+                sgemm_bt_rows(
+                    o,
+                    0.5,
+                    a.as_ptr(),
+                    source.as_ptr(),
+                    &starts,
+                    1.0,
+                    from_table.as_mut_ptr(),
+                );
+                sgemm_bt(
+                    o,
+                    0.5,
+                    a.as_ptr(),
+                    dense.as_ptr(),
+                    1.0,
+                    from_dense.as_mut_ptr(),
+                );
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&from_table), bits(&from_dense), "m {m} k {k} n {n}");
+            // B row-major (`[k, n]`), for the reference's layout.
+            let b: Vec<f32> = (0..k * n).map(|i| dense[(i % n) * k + i / n]).collect();
+            let reference = reference(Operands { rsb: n, ..o }, 0.5, &a, &b, 1.0, &before);
+            assert_close(o, &from_table, &before, &reference, "sgemm_bt_rows");
         }
     }
 }
