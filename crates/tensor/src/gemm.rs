@@ -240,35 +240,12 @@ pub fn sgemm_rows(
         // An empty sum is zeros; the conv lowering never asks for one.
         return sgemm(alpha, a, MatRef::row_major(&[], 0, k, n), beta, c);
     }
-    assert!(
-        m == 1 || c.row_stride >= n,
-        "sgemm_rows: C's rows ({} apart) overlap at {n} columns",
-        c.row_stride
-    );
-    let a_last = last_offset(a.offset, m, k, a.row_stride, 1);
-    let c_last = last_offset(c.offset, m, n, c.row_stride, 1);
-    let b_end = b_rows.iter().map(|&start| start + n).max().unwrap_or(0);
-    assert!(
-        a_last < a.data.len() && b_end <= b.len() && c_last < c.data.len(),
-        "sgemm_rows: an operand reaches past its slice (A to {a_last} of {}, B to {b_end} \
-         of {}, C to {c_last} of {})",
-        a.data.len(),
-        b.len(),
-        c.data.len()
-    );
-    let operands = skinny_gemm::Operands {
-        m,
-        k,
-        n,
-        rsa: a.row_stride,
-        rsb: 0,
-        rsc: c.row_stride,
-    };
+    let operands = table_operands("sgemm_rows", &a, &c, b_rows, n, b.len());
     // SAFETY: `skinny_gemm::qualifies` held (AVX2 and FMA) and A's and C's rows are
-    // contiguous. The kernel reads A at `a.offset + i·rsa + p` (largest: `a_last`), B at
-    // `b_rows[p] + j` (below `b_end`) and writes C at `c.offset + i·rsc + j` (largest:
-    // `c_last`, rows distinct) for i < m, p < k, j < n: all checked above to lie in their
-    // slices. `c.data` is an exclusive borrow, so it overlaps neither A nor B.
+    // contiguous. The kernel reads A at `a.offset + i·rsa + p`, B at `b_rows[p] + j` and
+    // writes C at `c.offset + i·rsc + j` for i < m, p < k, j < n: `table_operands`
+    // checked all of them to lie in their slices, and C's rows to be distinct. `c.data`
+    // is an exclusive borrow, so it overlaps neither A nor B.
     unsafe {
         skinny_gemm::sgemm_rows(
             operands,
@@ -318,35 +295,12 @@ pub fn sgemm_bt_rows(
         // An empty sum is zeros; the conv lowering never asks for one.
         return sgemm(alpha, a, MatRef::row_major(&[], 0, k, n), beta, c);
     }
-    assert!(
-        m == 1 || c.row_stride >= n,
-        "sgemm_bt_rows: C's rows ({} apart) overlap at {n} columns",
-        c.row_stride
-    );
-    let a_last = last_offset(a.offset, m, k, a.row_stride, 1);
-    let c_last = last_offset(c.offset, m, n, c.row_stride, 1);
-    let bt_end = bt_rows.iter().map(|&start| start + k).max().unwrap_or(0);
-    assert!(
-        a_last < a.data.len() && bt_end <= bt.len() && c_last < c.data.len(),
-        "sgemm_bt_rows: an operand reaches past its slice (A to {a_last} of {}, Bᵀ to \
-         {bt_end} of {}, C to {c_last} of {})",
-        a.data.len(),
-        bt.len(),
-        c.data.len()
-    );
-    let operands = skinny_gemm::Operands {
-        m,
-        k,
-        n,
-        rsa: a.row_stride,
-        rsb: 0,
-        rsc: c.row_stride,
-    };
+    let operands = table_operands("sgemm_bt_rows", &a, &c, bt_rows, k, bt.len());
     // SAFETY: `skinny_gemm::qualifies_bt` held (AVX2 and FMA) and A's and C's rows are
-    // contiguous. The kernel reads A at `a.offset + i·rsa + p` (largest: `a_last`), Bᵀ at
-    // `bt_rows[j] + p` (below `bt_end`) and writes C at `c.offset + i·rsc + j` (largest:
-    // `c_last`, rows distinct) for i < m, p < k, j < n: all checked above to lie in their
-    // slices. `c.data` is an exclusive borrow, so it overlaps neither A nor Bᵀ.
+    // contiguous. The kernel reads A at `a.offset + i·rsa + p`, Bᵀ at `bt_rows[j] + p`
+    // and writes C at `c.offset + i·rsc + j` for i < m, p < k, j < n: `table_operands`
+    // checked all of them to lie in their slices, and C's rows to be distinct. `c.data`
+    // is an exclusive borrow, so it overlaps neither A nor Bᵀ.
     unsafe {
         skinny_gemm::sgemm_bt_rows(
             operands,
@@ -357,6 +311,47 @@ pub fn sgemm_bt_rows(
             beta,
             c.data.as_mut_ptr().add(c.offset),
         );
+    }
+}
+
+/// The bounds [`sgemm_rows`] and [`sgemm_bt_rows`] check before their kernel runs, on a
+/// non-empty product: C's rows do not overlap, A (`m × k`, rows contiguous) and C
+/// (`m × n`) lie in their slices, and so does every `run`-long row the table starts in
+/// the table's source (`source_len` floats). Returns the kernel's operands.
+///
+/// # Panics
+/// When one of them does not hold; the message names `op`.
+fn table_operands(
+    op: &str,
+    a: &MatRef<'_>,
+    c: &MatMut<'_>,
+    table: &[usize],
+    run: usize,
+    source_len: usize,
+) -> skinny_gemm::Operands {
+    let (m, k, n) = (a.rows, a.cols, c.cols);
+    assert!(
+        m == 1 || c.row_stride >= n,
+        "{op}: C's rows ({} apart) overlap at {n} columns",
+        c.row_stride
+    );
+    let a_last = last_offset(a.offset, m, k, a.row_stride, 1);
+    let c_last = last_offset(c.offset, m, n, c.row_stride, 1);
+    let table_end = table.iter().map(|&start| start + run).max().unwrap_or(0);
+    assert!(
+        a_last < a.data.len() && table_end <= source_len && c_last < c.data.len(),
+        "{op}: an operand reaches past its slice (A to {a_last} of {}, the table's rows \
+         to {table_end} of {source_len}, C to {c_last} of {})",
+        a.data.len(),
+        c.data.len()
+    );
+    skinny_gemm::Operands {
+        m,
+        k,
+        n,
+        rsa: a.row_stride,
+        rsb: 0,
+        rsc: c.row_stride,
     }
 }
 
@@ -458,5 +453,49 @@ mod tests {
             0.0,
             MatMut::row_major(&mut c, 0, 2, 2),
         );
+    }
+
+    /// Both table kernels refuse a table row that runs off the end of its source, naming
+    /// themselves, and accept the same table one element shorter.
+    #[test]
+    fn table_kernels_refuse_rows_past_their_source() {
+        if !skinny_gemm::qualifies(2, 3, 1, 1) || !skinny_gemm::qualifies_bt(2, 1, 1) {
+            eprintln!("skipped: the CPU lacks AVX2 or FMA, so these kernels never run");
+            return;
+        }
+        let a = vec![1.0; 6];
+        let source = vec![2.0; 10];
+        let run = |op: &str, table: &[usize]| {
+            std::panic::catch_unwind(|| {
+                let mut c = vec![0.0; 6];
+                let (a, c_mat) = (
+                    MatRef::row_major(&a, 0, 2, 3),
+                    MatMut::row_major(&mut c, 0, 2, 3),
+                );
+                if op == "sgemm_rows" {
+                    sgemm_rows(1.0, a, &source, table, 0.0, c_mat);
+                } else {
+                    sgemm_bt_rows(1.0, a, &source, table, 0.0, c_mat);
+                }
+                c
+            })
+        };
+        // Rows of B are 3 long (C's columns); rows of Bᵀ are 3 long too (A's columns).
+        for op in ["sgemm_rows", "sgemm_bt_rows"] {
+            let fits = run(op, &[0, 7, 4]).expect("a table inside the source");
+            assert_eq!(
+                fits,
+                vec![6.0; 6],
+                "{op}: each element is 1·2 summed 3 times"
+            );
+            let message = run(op, &[0, 8, 4])
+                .expect_err("a row reaching past the source")
+                .downcast::<String>()
+                .expect("a formatted message");
+            assert!(
+                message.starts_with(op) && message.contains("reaches past its slice"),
+                "{op}: {message}"
+            );
+        }
     }
 }
