@@ -19,6 +19,9 @@
 //! forward = `forward`; backward = `forward_backward` - `forward`; optimizer =
 //! `optimizer/<name>`; `full/<name>` is the three together.
 
+#[path = "common/pool.rs"]
+mod pool;
+
 use agdlab::autograd::{Gradients, Tape};
 use agdlab::data::synthetic_ctr::{SyntheticCtr, SyntheticCtrConfig};
 use agdlab::data::CtrBatch;
@@ -146,13 +149,7 @@ fn bench_shape(
 }
 
 fn fm_step(c: &mut Criterion) {
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global();
+    pool::use_this_thread_in_the_pool(Some(1));
     let criteo = agdlab::data::synthetic_ctr::criteo_shaped_cardinalities();
     bench_shape(c, "fm_step_criteo", criteo, Some(1 << 20), true);
     bench_shape(

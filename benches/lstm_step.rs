@@ -15,6 +15,9 @@
 //!
 //! `benches/pytorch_lstm.py` times the same step in PyTorch and agdlab, alternating.
 
+#[path = "common/pool.rs"]
+mod pool;
+
 #[path = "common/optimizers.rs"]
 mod optimizers;
 #[allow(dead_code)]
@@ -95,6 +98,8 @@ impl Products {
 }
 
 fn lstm_step(c: &mut Criterion) {
+    // RAYON_NUM_THREADS threads (all cores when unset), this one among them.
+    pool::use_this_thread_in_the_pool(None);
     // As the training loop does (`fit`): steps reuse freed pages instead of faulting in new ones.
     agdlab::tensor::memory::keep_freed_memory();
     let model = LanguageModel::new(VOCAB, SIZE, SIZE, LAYERS, 0.2, 0);

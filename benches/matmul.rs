@@ -6,25 +6,19 @@
 //!
 //! `cargo bench --bench matmul -- --warm-up-time 1 --measurement-time 3`
 
+#[path = "common/pool.rs"]
+mod pool;
+
 use agdlab_tensor::{matmul_into, Tensor};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-/// Size rayon's global pool: `RAYON_NUM_THREADS` threads, 1 when unset.
-///
-/// The ops run on the bench thread itself (no `ThreadPool::install`: handing a call to
-/// a pool worker costs a cross-thread wake-up and cold caches, tens of µs at n = 128,
-/// which would be charged to the wrapper). With one thread they take the serial path.
+/// Size rayon's global pool: `RAYON_NUM_THREADS` threads, 1 when unset, the bench's
+/// thread among them (see `common/pool.rs`). With one thread the ops take the serial
+/// path.
 fn single_threaded_by_default() {
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    // Fails only if the global pool already exists (another group set it up first).
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global();
+    pool::use_this_thread_in_the_pool(Some(1));
 }
 
 /// `c = a·b` for row-major `[m, k]`, `[k, n]` and `[m, n]` buffers, or with `a` read

@@ -5,6 +5,9 @@
 //!
 //! `RAYON_NUM_THREADS=1 cargo bench --bench optim`
 
+#[path = "common/pool.rs"]
+mod pool;
+
 use agdlab::autograd::{Gradients, Param};
 use agdlab::optim::{Adam, AdamConfig, Agd, AgdConfig, Optimizer, Sgd, SgdConfig};
 use agdlab::tensor::Tensor;
@@ -33,6 +36,8 @@ fn mlp_params_and_grads() -> (Vec<(String, Param)>, Gradients) {
 }
 
 fn optimizer_step(c: &mut Criterion) {
+    // RAYON_NUM_THREADS threads (all cores when unset), this one among them.
+    pool::use_this_thread_in_the_pool(None);
     let numel: usize = SHAPES.iter().map(|s| s.iter().product::<usize>()).sum();
     let mut group = c.benchmark_group("optimizer_step_mlp");
     group.throughput(Throughput::Elements(numel as u64));

@@ -11,6 +11,9 @@
 //! read θ, g, m, v and write θ, m, v: 28 bytes per parameter; SGD with momentum: 20; the
 //! copy: 28).
 
+#[path = "common/pool.rs"]
+mod pool;
+
 use std::time::Instant;
 
 use agdlab::autograd::{Gradients, Param};
@@ -57,13 +60,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let numel = flag(&args, "--numel", 10_000_000);
     let reps = flag(&args, "--reps", 30);
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global();
+    pool::use_this_thread_in_the_pool(Some(1));
 
     let mut rng = StdRng::seed_from_u64(0);
     let param = Param::new(Tensor::normal(&[numel], 0.0, 0.05, &mut rng));

@@ -14,6 +14,9 @@
 //! RAYON_NUM_THREADS=2 cargo bench --bench permute_ratio -- --rounds 400
 //! ```
 
+#[path = "common/pool.rs"]
+mod pool;
+
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -61,14 +64,7 @@ fn main() {
         })
         .unwrap_or(200)
         .max(1);
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global()
-        .expect("the global pool is built once");
+    let threads = pool::use_this_thread_in_the_pool(Some(1));
 
     println!(
         "permute-copy / contiguous copy, {threads} thread(s), {rounds} interleaved rounds per shape"

@@ -23,24 +23,19 @@
 //!
 //! A filter picks one shape, e.g. `-- 128x16x64x64`.
 
+#[path = "common/pool.rs"]
+mod pool;
+
 use agdlab_tensor::Tensor;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-/// Size rayon's global pool: `RAYON_NUM_THREADS` threads, 1 when unset.
-///
-/// The ops run on the bench thread itself (no `ThreadPool::install`), as in the other
-/// benches; with one thread they take the serial path.
+/// Size rayon's global pool: `RAYON_NUM_THREADS` threads, 1 when unset, the bench's
+/// thread among them (see `common/pool.rs`). With one thread the ops take the serial
+/// path.
 fn single_threaded_by_default() {
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    // Fails only if the global pool already exists (another group set it up first).
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global();
+    pool::use_this_thread_in_the_pool(Some(1));
 }
 
 /// NCHW activation shapes: ResNet stage outputs at batch 128, and one large map.

@@ -4,6 +4,9 @@
 //!
 //! `RAYON_NUM_THREADS=1 cargo bench --bench train_step`
 
+#[path = "common/pool.rs"]
+mod pool;
+
 use agdlab::autograd::Tape;
 use agdlab::nn::{cross_entropy, Forward, Linear, Module, ReLU, Sequential};
 use agdlab::optim::{Agd, AgdConfig, Optimizer};
@@ -22,6 +25,8 @@ fn mlp(rng: &mut StdRng) -> Sequential {
 }
 
 fn train_step(c: &mut Criterion) {
+    // RAYON_NUM_THREADS threads (all cores when unset), this one among them.
+    pool::use_this_thread_in_the_pool(None);
     // As the training loop does (`fit`): steps reuse freed pages instead of faulting in new ones.
     agdlab::tensor::memory::keep_freed_memory();
     let mut rng = StdRng::seed_from_u64(0);

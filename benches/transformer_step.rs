@@ -16,6 +16,9 @@
 //!
 //! `benches/pytorch_transformer.py` times the same step in PyTorch and agdlab, alternating.
 
+#[path = "common/pool.rs"]
+mod pool;
+
 #[path = "common/optimizers.rs"]
 mod optimizers;
 #[allow(dead_code)]
@@ -41,6 +44,8 @@ const BATCH: usize = 20;
 const SEQ: usize = 35;
 
 fn transformer_step(c: &mut Criterion) {
+    // RAYON_NUM_THREADS threads (all cores when unset), this one among them.
+    pool::use_this_thread_in_the_pool(None);
     // As the training loop does (`fit`): steps reuse freed pages instead of faulting in new ones.
     agdlab::tensor::memory::keep_freed_memory();
     let model = TransformerLm::new(VOCAB, DIM, HEADS, LAYERS, SEQ, 0.1, 0.02, 0);
