@@ -45,6 +45,7 @@ pub mod exp;
 pub mod gemm;
 pub mod index;
 pub mod layout;
+pub mod linear;
 pub mod matmul;
 pub mod memory;
 pub mod parallel;

@@ -191,23 +191,56 @@ pub fn gather_strided(storage: &[f32], layout: &Layout) -> Vec<f32> {
     if !blocks.is_transposed(0) {
         return map_strided(storage, layout, |x| x);
     }
-    let (cols, down_columns) = (blocks.cols, blocks.tiles_down_columns());
-    let fill = |out: &mut [MaybeUninit<f32>]| {
-        fill_blocks(
-            out,
-            &blocks,
-            tile_shape(cols, COPY_TILE_ELEMENTS)[0],
-            |dst, [base], rows| {
-                for ([r0, c0], size) in tiles(rows, cols, down_columns, COPY_TILE_ELEMENTS) {
-                    let source = blocks.patch(0, storage, base).at(r0, c0);
-                    transpose_tile(source, size, &mut dst[r0 * cols + c0..], cols);
-                }
-            },
-        )
-    };
-    // SAFETY: `fill_blocks` hands out every row of the output once, the tiles cover each
-    // block, and `transpose_tile` writes every element of its tile.
-    unsafe { filled_buffer(layout.numel(), fill) }
+    // SAFETY: `gather_strided_into` writes every element of the buffer it is given.
+    unsafe {
+        filled_buffer(layout.numel(), |out| {
+            gather_strided_into(storage, layout, out)
+        })
+    }
+}
+
+/// [`gather_strided`] into the start of `out`, which may be longer (a caller that
+/// appends more after the view); every one of the view's `layout.numel()` elements is
+/// written.
+///
+/// # Panics
+/// When `out` is shorter than the view.
+pub fn gather_strided_into(storage: &[f32], layout: &Layout, out: &mut [MaybeUninit<f32>]) {
+    let out = &mut out[..layout.numel()];
+    if let Some(range) = layout.contiguous_range() {
+        for (o, &x) in out.iter_mut().zip(&storage[range]) {
+            o.write(x);
+        }
+        return;
+    }
+    let blocks = Blocks::new([layout]);
+    let cols = blocks.cols;
+    if !blocks.is_transposed(0) {
+        fill_blocks(out, &blocks, 1, |dst, [base], rows| {
+            map_patch(
+                dst,
+                cols,
+                [rows, cols],
+                blocks.patch(0, storage, base),
+                &|x| x,
+            );
+        });
+        return;
+    }
+    let down_columns = blocks.tiles_down_columns();
+    // `fill_blocks` hands out every row of the output once, the tiles cover each block,
+    // and `transpose_tile` writes every element of its tile.
+    fill_blocks(
+        out,
+        &blocks,
+        tile_shape(cols, COPY_TILE_ELEMENTS)[0],
+        |dst, [base], rows| {
+            for ([r0, c0], size) in tiles(rows, cols, down_columns, COPY_TILE_ELEMENTS) {
+                let source = blocks.patch(0, storage, base).at(r0, c0);
+                transpose_tile(source, size, &mut dst[r0 * cols + c0..], cols);
+            }
+        },
+    )
 }
 
 /// `out[i] = f(x[i])` for the elements `x` of a strided view in row-major order, into a

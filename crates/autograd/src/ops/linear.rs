@@ -2,11 +2,9 @@
 //!
 //! Composed from primitives this would be a matmul against a transposed view, a
 //! broadcast and an add, and its weight gradient would come out transposed (needing a
-//! copy). Fused, the forward is one `sgemm` accumulating onto the bias rows, and each
-//! gradient is one `sgemm` producing its natural layout.
-
-use agdlab_tensor::matmul::matmul_into;
-use agdlab_tensor::Tensor;
+//! copy). Fused, the forward is one `sgemm` ([`agdlab_tensor::Tensor::linear`], which
+//! folds the bias into a large product), and each gradient is one `sgemm` producing its
+//! natural layout.
 
 use crate::var::Var;
 
@@ -31,23 +29,9 @@ impl Var {
         *out_shape.last_mut().expect("rank >= 1") = fan_out;
         let x2 = x.reshape_to(&[x.numel() / fan_in, fan_in]);
 
-        let mut out = match bias {
-            Some(b) => {
-                assert_eq!(
-                    b.shape(),
-                    &[fan_out],
-                    "linear: bias {:?} does not fit weight {:?}",
-                    b.shape(),
-                    w.shape()
-                );
-                b.value()
-                    .broadcast_to(&[x2.shape()[0], fan_out])
-                    .contiguous()
-            }
-            None => Tensor::zeros(&[x2.shape()[0], fan_out]),
-        };
-        matmul_into(&x2, &w.t(), &mut out, 1.0, 1.0);
-        let out = out.reshape_to(&out_shape);
+        let out = x2
+            .linear(&w, bias.map(|b| b.value()))
+            .reshape_to(&out_shape);
 
         let inputs: Vec<&Var> = match bias {
             Some(b) => vec![self, weight, b],
