@@ -187,10 +187,6 @@ pub fn gather_strided(storage: &[f32], layout: &Layout) -> Vec<f32> {
     if let Some(range) = layout.contiguous_range() {
         return storage[range].to_vec();
     }
-    let blocks = Blocks::new([layout]);
-    if !blocks.is_transposed(0) {
-        return map_strided(storage, layout, |x| x);
-    }
     // SAFETY: `gather_strided_into` writes every element of the buffer it is given.
     unsafe {
         filled_buffer(layout.numel(), |out| {
@@ -214,20 +210,11 @@ pub fn gather_strided_into(storage: &[f32], layout: &Layout, out: &mut [MaybeUni
         return;
     }
     let blocks = Blocks::new([layout]);
-    let cols = blocks.cols;
     if !blocks.is_transposed(0) {
-        fill_blocks(out, &blocks, 1, |dst, [base], rows| {
-            map_patch(
-                dst,
-                cols,
-                [rows, cols],
-                blocks.patch(0, storage, base),
-                &|x| x,
-            );
-        });
+        map_rows_into(out, &blocks, storage, &|x| x);
         return;
     }
-    let down_columns = blocks.tiles_down_columns();
+    let (cols, down_columns) = (blocks.cols, blocks.tiles_down_columns());
     // `fill_blocks` hands out every row of the output once, the tiles cover each block,
     // and `transpose_tile` writes every element of its tile.
     fill_blocks(
@@ -256,9 +243,7 @@ pub fn map_strided(storage: &[f32], layout: &Layout, f: impl Fn(f32) -> f32 + Sy
     let cols = blocks.cols;
     let fill = |out: &mut [MaybeUninit<f32>]| {
         if !blocks.is_transposed(0) {
-            fill_blocks(out, &blocks, 1, |dst, [base], rows| {
-                map_patch(dst, cols, [rows, cols], blocks.patch(0, storage, base), &f);
-            });
+            map_rows_into(out, &blocks, storage, &f);
             return;
         }
         let down_columns = blocks.tiles_down_columns();
@@ -279,6 +264,21 @@ pub fn map_strided(storage: &[f32], layout: &Layout, f: impl Fn(f32) -> f32 + Sy
     // each block and the tiles cover it too, and `map_patch` writes every element of the
     // patch it is given.
     unsafe { filled_buffer(layout.numel(), fill) }
+}
+
+/// `out = f(view)` row by row, for a view that does not run down its columns
+/// ([`Blocks::is_transposed`] is false): each row of a block is one run of
+/// [`map_patch`].
+fn map_rows_into(
+    out: &mut [MaybeUninit<f32>],
+    blocks: &Blocks<1>,
+    storage: &[f32],
+    f: &(impl Fn(f32) -> f32 + Sync),
+) {
+    let cols = blocks.cols;
+    fill_blocks(out, blocks, 1, |dst, [base], rows| {
+        map_patch(dst, cols, [rows, cols], blocks.patch(0, storage, base), f);
+    });
 }
 
 /// `out[i] = f(a[i], b[i])` for the elements of two strided views of one shape, in
@@ -861,6 +861,40 @@ mod tests {
             }
         }
         assert!(map_planes(&[], 0, |_| (), |x, _| x).is_empty());
+    }
+
+    /// `gather_strided_into` writes a view's elements in row-major order into the start
+    /// of a longer buffer and leaves the rest alone, for a contiguous range, a view with
+    /// contiguous rows (narrowed), and one that runs down its columns (transposed).
+    #[test]
+    fn gather_strided_into_fills_the_start_of_a_longer_buffer() {
+        let storage: Vec<f32> = (0..12 * 10).map(|i| i as f32).collect();
+        let whole = Layout::contiguous(&[12, 10]);
+        let cases = [
+            (
+                Layout::from_parts(vec![4, 10], vec![10, 1], 20),
+                "contiguous range",
+            ),
+            (
+                Layout::from_parts(vec![5, 3], vec![10, 1], 13),
+                "narrowed rows",
+            ),
+            (whole.permute(&[1, 0]), "transposed"),
+        ];
+        for (layout, what) in cases {
+            let want: Vec<f32> = layout.offsets().map(|o| storage[o]).collect();
+            let mut out = vec![MaybeUninit::new(-1.0f32); want.len() + 3];
+            gather_strided_into(&storage, &layout, &mut out);
+            // SAFETY: every element was initialised above, before the call.
+            let got: Vec<f32> = out.iter().map(|v| unsafe { v.assume_init() }).collect();
+            assert_eq!(&got[..want.len()], &want[..], "{what}");
+            assert_eq!(
+                &got[want.len()..],
+                &[-1.0; 3],
+                "{what}: the rest is untouched"
+            );
+            assert_eq!(gather_strided(&storage, &layout), want, "{what}");
+        }
     }
 
     /// `transpose_tile` (AVX blocks and scalar edges where the CPU has AVX) writes what
