@@ -9,7 +9,8 @@
 //! output is written once. `Wᵀ` is copied row-major for it, which `matmul` would do
 //! anyway for such a product (its `Reorder`), and `x` is copied column-major with its
 //! column of ones (a small copy: its other side is the long one). On the PTB decoder at
-//! one thread the forward product took 36.6 -> 31.5 ms (medians of 8, alternated).
+//! one thread the forward product took 39.7 -> 36.2 ms and 36.6 -> 31.5 ms in two runs
+//! (medians of 8, the two ways alternated).
 //!
 //! Each sum is the product's own followed by `+ b[j]`, as in the plain way; the two
 //! agree to rounding, and give the same bits when the inner dimension is not cut into
