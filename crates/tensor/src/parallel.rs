@@ -230,6 +230,38 @@ pub fn gather_strided_into(storage: &[f32], layout: &Layout, out: &mut [MaybeUni
     )
 }
 
+/// `dst[r·cols + c] = src[start + r + c·col_stride]` for `r < rows`, `c < cols`: a block
+/// that runs down its columns copied into row-major order, in transposed tiles as
+/// [`gather_strided`] copies, but on the calling thread only (for a caller that is
+/// itself one of several parallel tasks).
+///
+/// # Panics
+/// When the block reaches past `src` or `dst` is shorter than `rows · cols`.
+pub(crate) fn transpose_block_into(
+    src: &[f32],
+    start: usize,
+    col_stride: usize,
+    [rows, cols]: [usize; 2],
+    dst: &mut [MaybeUninit<f32>],
+) {
+    assert!(
+        dst.len() >= rows * cols,
+        "transpose_block_into: destination too short"
+    );
+    // Walk down the columns of tiles when the source's columns are far apart, so that
+    // each column of tiles reads one run of the source.
+    let down_columns = col_stride > cols;
+    let block = Patch {
+        data: src,
+        start,
+        row_stride: 1,
+        col_stride,
+    };
+    for ([r0, c0], size) in tiles(rows, cols, down_columns, COPY_TILE_ELEMENTS) {
+        transpose_tile(block.at(r0, c0), size, &mut dst[r0 * cols + c0..], cols);
+    }
+}
+
 /// `out[i] = f(x[i])` for the elements `x` of a strided view in row-major order, into a
 /// new row-major buffer, in parallel when large.
 ///

@@ -265,6 +265,39 @@ fn operands_reordered_before_the_product_give_the_same_result() {
     assert_matches_naive(&x, &w.t(), "decoder x · Wᵀ");
 }
 
+/// A row-major A too large to copy whole, with `k` above matrixmultiply's block of 256
+/// (the decoder backward `dlogits · W`, scaled down): the product copies A one block of
+/// 256 columns at a time into column-major panels, and gives the bits of one `sgemm` on a
+/// column-major copy of A, at any thread count; `matmul_into` accumulates through the
+/// same path.
+#[test]
+fn a_row_major_operand_copied_by_blocks_of_k_gives_the_same_result() {
+    let mut rng = StdRng::seed_from_u64(8);
+    // 40 rows: too many for the packing-free kernel; k = 600: two whole blocks and a part.
+    let (m, k, n) = (40, 600, 100);
+    let dlogits = Tensor::uniform(&[m, k], -1.0, 1.0, &mut rng);
+    let w = Tensor::uniform(&[k, n], -1.0, 1.0, &mut rng);
+    let by_hand = dlogits.t().contiguous().t().matmul(&w);
+    for threads in [1, 2, 3] {
+        let pool = common::pool(threads);
+        let product = pool.install(|| dlogits.matmul(&w));
+        assert!(
+            product.to_vec() == by_hand.to_vec(),
+            "{threads} thread(s): the product by blocks of k differs from one sgemm"
+        );
+        let mut c = Tensor::full(&[m, n], 0.5);
+        pool.install(|| matmul_into(&dlogits, &w, &mut c, 2.0, 1.0));
+        for (i, (&got, &p)) in c.to_vec().iter().zip(&by_hand.to_vec()).enumerate() {
+            assert!(
+                (got - (2.0 * p + 0.5)).abs() <= 1e-5 * (1.0 + p.abs()),
+                "{threads} thread(s), matmul_into at {i}: {got} vs {}",
+                2.0 * p + 0.5
+            );
+        }
+    }
+    assert_matches_naive(&dlogits, &w, "dlogits · W by blocks of k");
+}
+
 #[test]
 fn matmul_into_accumulates_with_alpha_and_beta() {
     let mut rng = StdRng::seed_from_u64(5);

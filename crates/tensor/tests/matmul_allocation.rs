@@ -3,12 +3,15 @@
 //! The one exception is B stored column by column (`x · Wᵀ`), which `matrixmultiply`
 //! would pack one element at a time: it is copied once into row-major order when the
 //! product is large enough to repay it, and never when the copy would not fit in cache.
-//! Counted with a global allocator in this test binary of its own.
+//! A row-major A with a long inner dimension, which `matrixmultiply` would also pack one
+//! element at a time, is copied a block of `SGEMM_KC` columns at a time into one
+//! cache-sized panel per task. Counted with a global allocator in this test binary of
+//! its own.
 
 mod common;
 
 use agdlab_tensor::alloc_count::{measure, CountingAllocator};
-use agdlab_tensor::matmul::{REORDER_MAX_ELEMENTS, REORDER_MIN_REUSE};
+use agdlab_tensor::matmul::{REORDER_MAX_ELEMENTS, REORDER_MIN_REUSE, SGEMM_KC};
 use agdlab_tensor::{matmul_into, Tensor};
 use std::sync::{Mutex, MutexGuard};
 
@@ -55,6 +58,19 @@ fn strided_operands_are_multiplied_without_a_copy() {
         "the output itself is {output} bytes, counted {contiguous}"
     );
     let slack = 64 * 1024; // task lists and the like, far below one 4 MB copy
+                           // Row-major A, k = 4096: copied one block of k at a time into one panel of
+                           // m × SGEMM_KC (256 KB, a sixteenth of A), so at no time does a copy of A exist:
+                           // the most live at once is the column-major A's plus the panel. (Each block is its
+                           // own `sgemm` call with its own packing buffers, so the bytes allocated in all grow.)
+    let panel = m * SGEMM_KC * 4;
+    let peak_of = |a: &Tensor| common::pool(1).install(|| measure(|| a.matmul(&b)).1.peak);
+    let (row_major_peak, column_major_peak) = (peak_of(&a), peak_of(&a_t));
+    assert!(
+        row_major_peak >= column_major_peak + panel
+            && row_major_peak <= column_major_peak + panel + slack,
+        "row-major A: {row_major_peak} bytes live at most, expected {column_major_peak} \
+         and one {panel}-byte panel"
+    );
     for (label, bytes) in [
         ("transposed A", allocated_by(|| a_t.matmul(&b))),
         ("narrowed B", allocated_by(|| a.matmul(&b_narrow))),
@@ -67,13 +83,18 @@ fn strided_operands_are_multiplied_without_a_copy() {
     // B stored column by column, in a product with REORDER_MIN_REUSE rows: one copy of B.
     assert!(m >= REORDER_MIN_REUSE && k * n <= REORDER_MAX_ELEMENTS);
     let b_bytes = k * n * 4;
-    for (label, bytes) in [
-        ("permuted B", allocated_by(|| a.matmul(&b_perm))),
-        ("both strided", allocated_by(|| a_t.matmul(&b_perm))),
+    let transposed_a = allocated_by(|| a_t.matmul(&b)); // column-major A: no panel
+    for (label, base, bytes) in [
+        ("permuted B", contiguous, allocated_by(|| a.matmul(&b_perm))),
+        (
+            "both strided",
+            transposed_a,
+            allocated_by(|| a_t.matmul(&b_perm)),
+        ),
     ] {
         assert!(
-            bytes >= contiguous + b_bytes && bytes <= contiguous + b_bytes + slack,
-            "{label}: {bytes} bytes, expected one {b_bytes}-byte copy of B beyond {contiguous}"
+            bytes >= base + b_bytes && bytes <= base + b_bytes + slack,
+            "{label}: {bytes} bytes, expected one {b_bytes}-byte copy of B beyond {base}"
         );
     }
     // With fewer rows than that, the copy would not pay: none is made.
