@@ -731,8 +731,8 @@ pub fn conv2d_weight_grad(grad_out: &Tensor, input: &Tensor, spec: Conv2dSpec, d
     }
 
     // One run of images: accumulate its products into `target` (which already holds a
-    // sum when `fresh` is false).
-    let accumulate = |run: usize, target: &mut [f32], fresh: bool| {
+    // sum when `fresh` is false), through im2col.
+    let accumulate_im2col = |run: usize, target: &mut [f32], fresh: bool| {
         let images = run * WEIGHT_GRAD_IMAGES..((run + 1) * WEIGHT_GRAD_IMAGES).min(geo.batch);
         // Products of `images_per_product` images each: their columns side by side in
         // `cols: [K, count·N]` and their output gradients in `dys: [out_g, count·N]`.
@@ -833,7 +833,7 @@ pub fn conv2d_weight_grad(grad_out: &Tensor, input: &Tensor, spec: Conv2dSpec, d
     };
     let accumulate = |run: usize, target: &mut [f32], fresh: bool| match &padded {
         Some(padded) => accumulate_padded(padded, run, target, fresh),
-        None => accumulate(run, target, fresh),
+        None => accumulate_im2col(run, target, fresh),
     };
 
     let dw = dw.data_mut();

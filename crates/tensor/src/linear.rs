@@ -18,7 +18,7 @@
 
 use std::mem::MaybeUninit;
 
-use crate::matmul::{matmul_into, PARALLEL_MULADDS, REORDER_MAX_ELEMENTS, REORDER_MIN_REUSE};
+use crate::matmul::{matmul_into, reorders_column_major_b};
 use crate::parallel::gather_strided_into;
 use crate::tensor::Tensor;
 
@@ -70,13 +70,9 @@ impl Tensor {
 }
 
 /// True when `linear` folds the bias of a `[rows, fan_in] · [fan_in, fan_out]` product
-/// into it: when `matmul` would copy `Wᵀ` row-major anyway (see its `Reorder`: a
-/// product large enough to run on several threads, at most [`REORDER_MAX_ELEMENTS`]
-/// elements copied, at least [`REORDER_MIN_REUSE`] rows using each).
+/// into it: when the plain product `x · Wᵀ` would copy `Wᵀ` row-major anyway.
 fn folds_bias(rows: usize, fan_in: usize, fan_out: usize) -> bool {
-    rows >= REORDER_MIN_REUSE
-        && (fan_in + 1) * fan_out <= REORDER_MAX_ELEMENTS
-        && rows * fan_in * fan_out >= PARALLEL_MULADDS
+    reorders_column_major_b(rows, fan_in, fan_out)
 }
 
 /// The rows of 2-D views of one width, one view after the other, copied into a new

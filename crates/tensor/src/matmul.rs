@@ -316,9 +316,7 @@ impl Reorder {
                 b: false,
             };
         }
-        let worth = |elements: usize, other_side: usize| {
-            elements <= REORDER_MAX_ELEMENTS && other_side >= REORDER_MIN_REUSE
-        };
+        let worth = worth_reordering;
         let [rsa, csa] = [plan.a.strides()[0], plan.a.strides()[1]];
         let csb = plan.b.strides()[1];
         let skinny = skinny_gemm::qualifies(rows_per_task, k, csa as isize, 1);
@@ -331,6 +329,20 @@ impl Reorder {
             b: n > 1 && csb != 1 && worth(k * n, m),
         }
     }
+}
+
+/// True when a 2-D product copies an operand of `elements` elements, packed one element
+/// at a time, into the other storage order (see `Reorder`): the copy fits in cache and
+/// `other_side` multiply-adds (the size of C's other side) use each element copied.
+fn worth_reordering(elements: usize, other_side: usize) -> bool {
+    elements <= REORDER_MAX_ELEMENTS && other_side >= REORDER_MIN_REUSE
+}
+
+/// True when `[m, k] · B` with a column-major `B: [k, n]` (the `Wᵀ` of `x · Wᵀ`) copies
+/// B into row-major order before multiplying (see `Reorder`). `Tensor::linear` asks, to
+/// make that copy itself with the bias appended.
+pub(crate) fn reorders_column_major_b(m: usize, k: usize, n: usize) -> bool {
+    m * k * n >= PARALLEL_MULADDS && n > 1 && worth_reordering(k * n, m)
 }
 
 /// C's base pointer, shared by the tasks of one product, which write disjoint blocks.
@@ -445,9 +457,7 @@ impl Geometry<'_> {
             );
         }
     }
-}
 
-impl Geometry<'_> {
     /// [`Geometry::sgemm`] for a row-major A that `matrixmultiply` would pack one element
     /// at a time and that is too large to copy whole (the backward `dlogits · W` of a
     /// language model's decoder, `[700, 10000] · [10000, 200]`): each block of
