@@ -22,6 +22,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use crate::gemm::packed_sgemm;
 use crate::layout::{broadcast_shape, Layout};
 use crate::parallel::transpose_block_into;
 use crate::skinny_gemm;
@@ -224,10 +225,10 @@ impl Plan {
         let geometry = Geometry {
             k,
             n,
-            rsa: a_layout.strides()[rank - 2] as isize,
-            csa: a_layout.strides()[rank - 1] as isize,
-            rsb: b_layout.strides()[rank - 2] as isize,
-            csb: b_layout.strides()[rank - 1] as isize,
+            rsa: a_layout.strides()[rank - 2],
+            csa: a_layout.strides()[rank - 1],
+            rsb: b_layout.strides()[rank - 2],
+            csb: b_layout.strides()[rank - 1],
             a: a.storage(),
             b: b.storage(),
             alpha,
@@ -271,7 +272,7 @@ pub const REORDER_MIN_REUSE: usize = 256;
 
 /// `matrixmultiply`'s block of C's columns for `f32` (its `S_NC`): each `sgemm` call
 /// packs A once per block of this many columns, and B once.
-const SGEMM_NC: usize = 1024;
+pub(crate) const SGEMM_NC: usize = 1024;
 
 /// `matrixmultiply`'s block of the inner dimension for `f32` (its `S_KC`): it adds the
 /// product into C one block of this many terms at a time, so a caller that cuts `k`
@@ -359,10 +360,10 @@ unsafe impl Sync for CPtr {}
 struct Geometry<'a> {
     k: usize,
     n: usize,
-    rsa: isize,
-    csa: isize,
-    rsb: isize,
-    csb: isize,
+    rsa: usize,
+    csa: usize,
+    rsb: usize,
+    csb: usize,
     a: &'a [f32],
     b: &'a [f32],
     alpha: f32,
@@ -389,8 +390,8 @@ impl Geometry<'_> {
         assert!(rows > 0 && k > 0 && cols > 0, "matmul: empty block");
         // The last element each operand reaches: strides are non-negative (usize in the
         // layout), so the largest offset is at the last row and last column.
-        let a_last = task.a_offset + (rows - 1) * self.rsa as usize + (k - 1) * self.csa as usize;
-        let b_last = task.b_offset + (k - 1) * self.rsb as usize + (cols - 1) * self.csb as usize;
+        let a_last = task.a_offset + (rows - 1) * self.rsa + (k - 1) * self.csa;
+        let b_last = task.b_offset + (k - 1) * self.rsb + (cols - 1) * self.csb;
         let c_last = task.c_offset + (rows - 1) * n + (cols - 1);
         assert!(
             a_last < self.a.len() && b_last < self.b.len() && c_last < c_len,
@@ -398,13 +399,13 @@ impl Geometry<'_> {
             self.a.len(),
             self.b.len()
         );
-        if skinny_gemm::qualifies(rows, k, self.csa, self.csb) {
+        if skinny_gemm::qualifies(rows, k, self.csa as isize, self.csb as isize) {
             let operands = skinny_gemm::Operands {
                 m: rows,
                 k,
                 n: cols,
-                rsa: self.rsa as usize,
-                rsb: self.rsb as usize,
+                rsa: self.rsa,
+                rsb: self.rsb,
                 rsc: n,
             };
             // SAFETY: `qualifies` holds (AVX2 and FMA; A's and B's column strides are 1).
@@ -439,21 +440,13 @@ impl Geometry<'_> {
         // (matrixmultiply documents that C need not be initialised then). Sizes are
         // non-zero (k == 0 and empty C never reach here).
         unsafe {
-            matrixmultiply::sgemm(
-                rows,
-                k,
-                cols,
+            packed_sgemm(
+                [rows, k, cols],
                 self.alpha,
-                self.a.as_ptr().add(task.a_offset),
-                self.rsa,
-                self.csa,
-                self.b.as_ptr().add(task.b_offset),
-                self.rsb,
-                self.csb,
+                (self.a.as_ptr().add(task.a_offset), self.rsa, self.csa),
+                (self.b.as_ptr().add(task.b_offset), self.rsb, self.csb),
                 self.beta,
-                c.0.add(task.c_offset),
-                n as isize,
-                1,
+                (c.0.add(task.c_offset), n, 1),
             );
         }
     }
@@ -479,7 +472,7 @@ impl Geometry<'_> {
             transpose_block_into(
                 self.a,
                 task.a_offset + k0,
-                self.rsa as usize,
+                self.rsa,
                 [depth, rows],
                 &mut panel,
             );
@@ -493,21 +486,17 @@ impl Geometry<'_> {
             // `CPtr`) and disjoint from A, B and `panel`; with beta == 0 (the first block
             // only) sgemm does not read it.
             unsafe {
-                matrixmultiply::sgemm(
-                    rows,
-                    depth,
-                    cols,
+                packed_sgemm(
+                    [rows, depth, cols],
                     self.alpha,
-                    panel.as_ptr().cast::<f32>(),
-                    1,
-                    rows as isize,
-                    self.b.as_ptr().add(task.b_offset + k0 * self.rsb as usize),
-                    self.rsb,
-                    self.csb,
+                    (panel.as_ptr().cast::<f32>(), 1, rows),
+                    (
+                        self.b.as_ptr().add(task.b_offset + k0 * self.rsb),
+                        self.rsb,
+                        self.csb,
+                    ),
                     beta,
-                    c.0.add(task.c_offset),
-                    n as isize,
-                    1,
+                    (c.0.add(task.c_offset), n, 1),
                 );
             }
         }
