@@ -350,9 +350,25 @@ fn sum_rows_into(rows: &[f32], out: &mut [f32]) {
 }
 
 /// `partial = Σ rows of block` in f32 (at most [`ROW_BLOCK`] rows of `partial.len()`).
+///
+/// Four rows per pass over `partial`, so that a wide `partial` (a 10,000-word decoder's
+/// bias gradient: 40 kB, more than L1) is read and written a quarter as often; each
+/// element still adds its rows one at a time, in order, so the sum has the same bits as
+/// a pass per row (tested). On `[700, 10000]`: 1.81–1.90 -> 1.09–1.13 ms.
 fn row_block_sum(block: &[f32], partial: &mut [f32]) {
+    let inner = partial.len();
     partial.fill(0.0);
-    for row in block.chunks_exact(partial.len()) {
+    let mut quads = block.chunks_exact(4 * inner);
+    for quad in &mut quads {
+        let (r0, rest) = quad.split_at(inner);
+        let (r1, rest) = rest.split_at(inner);
+        let (r2, r3) = rest.split_at(inner);
+        let rows = r0.iter().zip(r1).zip(r2).zip(r3);
+        for (p, (((a, b), c), d)) in partial.iter_mut().zip(rows) {
+            *p = *p + a + b + c + d;
+        }
+    }
+    for row in quads.remainder().chunks_exact(inner) {
         partial.iter_mut().zip(row).for_each(|(p, &v)| *p += v);
     }
 }

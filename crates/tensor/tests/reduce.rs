@@ -255,3 +255,31 @@ fn sum_dims_panics_on_repeated_dim() {
 fn max_all_panics_on_empty() {
     Tensor::zeros(&[0, 3]).max_all();
 }
+
+#[test]
+fn column_sums_add_rows_in_order_in_blocks_of_32() {
+    // Summing over the rows adds them one at a time, in order, in f32 within each block
+    // of 32 rows, and the blocks in f64 (the documented order, which the kernel keeps
+    // while it reads four rows per pass). 103 rows: three full blocks, then 7 rows,
+    // which is not a multiple of four either.
+    let (rows, cols) = (103, 37);
+    let mut rng = StdRng::seed_from_u64(11);
+    let t = Tensor::normal(&[rows, cols], 0.0, 1.0, &mut rng);
+    let v = t.to_vec();
+    let want: Vec<f32> = (0..cols)
+        .map(|j| {
+            let mut total = 0.0f64;
+            for block in (0..rows).collect::<Vec<_>>().chunks(32) {
+                let mut partial = 0.0f32;
+                for &i in block {
+                    partial += v[i * cols + j];
+                }
+                total += partial as f64;
+            }
+            total as f32
+        })
+        .collect();
+    let got = t.sum_dims(&[0], false).to_vec();
+    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&got), bits(&want));
+}
