@@ -54,15 +54,20 @@ impl Forward for Dropout {
             return input.clone();
         }
         let scale = 1.0 / (1.0 - self.p);
-        let mut rng = self.rng.lock().expect("dropout RNG lock poisoned");
-        let mask: Vec<f32> = (0..input.value().numel())
-            .map(|_| {
-                if rng.random::<f32>() < self.p {
-                    0.0
-                } else {
-                    scale
-                }
-            })
+        // An element is dropped when the next uniform draw `u = rng.random::<f32>()` is
+        // below p. That draw is `(w >> 8)·2⁻²⁴` for the next `u32` word `w` of the
+        // stream (rand's `StandardUniform`), so `u < p` exactly when `w >> 8` is below
+        // `⌈p·2²⁴⌉`: the words are drawn in one `fill` (the RNG's block copy, not a call
+        // per element) and compared as integers, giving the same mask (tested).
+        let threshold = (self.p * (1u32 << 24) as f32).ceil() as u32;
+        let mut words = vec![0u32; input.value().numel()];
+        self.rng
+            .lock()
+            .expect("dropout RNG lock poisoned")
+            .fill(&mut words[..]);
+        let mask: Vec<f32> = words
+            .into_iter()
+            .map(|w| if w >> 8 < threshold { 0.0 } else { scale })
             .collect();
         let mask = Tensor::from_vec(mask, input.shape()).expect("mask has the input's size");
         input.mul(&Var::constant(mask))

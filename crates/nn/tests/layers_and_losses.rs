@@ -9,7 +9,7 @@ use agdlab_nn::{
 use agdlab_optim::{Adam, AdamConfig, Optimizer};
 use agdlab_tensor::Tensor;
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 
 fn randn(shape: &[usize], seed: u64) -> Tensor {
     Tensor::normal(shape, 0.0, 1.0, &mut StdRng::seed_from_u64(seed))
@@ -211,6 +211,25 @@ fn dropout_scales_in_training_and_is_identity_in_eval() {
     assert!(y.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-6));
     dropout.eval();
     assert_eq!(dropout.forward(&x).value().to_vec(), vec![1.0; 10_000]);
+}
+
+#[test]
+fn dropout_drops_where_the_uniform_draws_fall_below_p() {
+    // The documented rule, drawn one f32 at a time from the same seed: element i is
+    // dropped when the i-th draw is below p. Two calls: the second continues the stream.
+    for p in [0.2f32, 0.25, 0.5, 0.9, 1e-7] {
+        let dropout = Dropout::new(p, 3);
+        let mut reference = StdRng::seed_from_u64(3);
+        let x = Var::constant(Tensor::ones(&[37, 29]));
+        for call in 0..2 {
+            let y = dropout.forward(&x).value().to_vec();
+            for (i, v) in y.iter().enumerate() {
+                let dropped = reference.random::<f32>() < p;
+                let want = if dropped { 0.0 } else { 1.0 / (1.0 - p) };
+                assert_eq!(*v, want, "p {p}, call {call}, element {i}");
+            }
+        }
+    }
 }
 
 #[test]
