@@ -202,19 +202,20 @@ pub fn sgemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>)
 }
 
 /// `matrixmultiply::sgemm` (`C = alpha·A·B + beta·C`, `A: m×k`, `B: k×n`, each operand
-/// a pointer and its row and column strides), asked in whichever orientation packs
-/// fewer elements.
+/// a pointer and its row and column strides), asked in whichever orientation moves
+/// fewer elements through memory ([`moves_less_transposed`]).
 ///
-/// `matrixmultiply` copies ("packs") its operands into panels before multiplying: B
-/// once, and A once for every block of [`crate::matmul::SGEMM_NC`] columns of C, so
-/// `m·k·⌈n/NC⌉ + k·n` elements. Asked for the transposed product `Cᵀ = Bᵀ·Aᵀ` instead
-/// (the same operands and C with their strides swapped), it packs `n·k·⌈m/NC⌉ + k·m`.
-/// The decoder of a language model, `[700, 201] · [201, 10000]`, packs its small A ten
-/// times one way (3.4 M elements) and once the other (2.1 M): 29.2–29.9 -> 27.8–28.7 ms
-/// at one thread (medians of 11, old and new builds alternated four times). Each element of C adds the same terms in the same
-/// order either way (one block of [`crate::matmul::SGEMM_KC`] at a time), so the result
-/// has the same bits (tested); the operands keep their packing order too (a column-major
-/// A is a row-major Bᵀ, each packed a run at a time).
+/// Asked for the transposed product `Cᵀ = Bᵀ·Aᵀ` (the same operands and C with their
+/// strides swapped), `matrixmultiply` computes the same sums in the same order: each
+/// element of C adds its terms in turn, one block of [`crate::matmul::SGEMM_KC`] at a
+/// time, so the result has the same bits either way (tested). The operands keep their
+/// packing order too (a column-major A is a row-major Bᵀ, each packed a run at a time).
+/// What changes is how often the operands are packed and C revisited.
+///
+/// On the decoder of a language model at one thread (medians of 11, old and new builds
+/// alternated three or four times): its forward product `[700, 201] · [201, 10000]`,
+/// 29.2–29.9 -> 27.8–28.7 ms; its weight gradient `[10000, 700] · [700, 200]`,
+/// 32.6–33.6 -> 32.0–32.5 ms.
 ///
 /// # Safety
 /// As `matrixmultiply::sgemm`: A and B valid for reads at every `i·rs + j·cs` of their
@@ -232,7 +233,7 @@ pub(crate) unsafe fn packed_sgemm(
     // SAFETY: the caller's contract is matrixmultiply's, for either orientation: the
     // transposed call reads and writes exactly the same elements.
     unsafe {
-        if packs_fewer_transposed(m, k, n) {
+        if moves_less_transposed(m, k, n) {
             matrixmultiply::sgemm(n, k, m, alpha, b, csb, rsb, a, csa, rsa, beta, c, csc, rsc);
         } else {
             matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc);
@@ -240,11 +241,35 @@ pub(crate) unsafe fn packed_sgemm(
     }
 }
 
-/// True when [`packed_sgemm`] asks `matrixmultiply` for `Cᵀ = Bᵀ·Aᵀ`: that packs fewer
-/// elements than `C = A·B`.
-fn packs_fewer_transposed(m: usize, k: usize, n: usize) -> bool {
-    let packed = |m: usize, n: usize| m * k * n.div_ceil(crate::matmul::SGEMM_NC) + k * n;
-    packed(n, m) < packed(m, n)
+/// Elements of C (`f32`) that one block of C's columns may hold and stay in a 1 MiB
+/// L2 cache between `matrixmultiply`'s passes over it.
+const C_BLOCK_IN_CACHE: usize = 1 << 18;
+
+/// Elements `matrixmultiply::sgemm` moves for an `m × k × n` product, by its loop order:
+/// for each block of [`SGEMM_NC`](crate::matmul::SGEMM_NC) columns of C, for each block
+/// of [`SGEMM_KC`](crate::matmul::SGEMM_KC) terms, it packs that part of B, then packs A
+/// one block of rows at a time and adds into the block of C. So A is packed once per
+/// block of columns, B once, and C's block is passed over once per block of terms, from
+/// memory unless the block stays in cache between passes.
+fn elements_moved(m: usize, k: usize, n: usize) -> usize {
+    use crate::matmul::{SGEMM_KC, SGEMM_NC};
+    let packed = m * k * n.div_ceil(SGEMM_NC) + k * n;
+    let c_passes = if m * n.min(SGEMM_NC) <= C_BLOCK_IN_CACHE {
+        1
+    } else {
+        k.div_ceil(SGEMM_KC)
+    };
+    packed + m * n * c_passes
+}
+
+/// True when [`packed_sgemm`] asks for `Cᵀ = Bᵀ·Aᵀ`: that moves fewer elements
+/// ([`elements_moved`]) than `C = A·B`. The decoder of a language model:
+/// - `[700, 201] · [201, 10000]` packs its small A ten times one way (3.4 M elements
+///   packed) and once the other (2.1 M);
+/// - `[10000, 700] · [700, 200]` passes over all of C (8 MB) three times one way, and the
+///   other way over blocks of 1024 of its rows (800 kB) which stay in cache.
+fn moves_less_transposed(m: usize, k: usize, n: usize) -> bool {
+    elements_moved(n, k, m) < elements_moved(m, k, n)
 }
 
 /// `C = alpha·A·B + beta·C` where the rows of B lie anywhere in one slice: `B[p, j]` is
@@ -415,10 +440,24 @@ mod tests {
     }
 
     #[test]
+    fn the_orientation_that_moves_less() {
+        // The decoder of a language model: forward and weight gradient transposed ...
+        assert!(moves_less_transposed(700, 201, 10000));
+        assert!(moves_less_transposed(10000, 700, 200));
+        // ... and not their mirror images, a square product, an LSTM's weight gradient,
+        // or the blocks of the decoder's input gradient (ties keep the order asked).
+        assert!(!moves_less_transposed(10000, 201, 700));
+        assert!(!moves_less_transposed(200, 700, 10000));
+        assert!(!moves_less_transposed(1000, 1000, 1000));
+        assert!(!moves_less_transposed(800, 700, 200));
+        assert!(!moves_less_transposed(700, 256, 200));
+    }
+
+    #[test]
     fn the_transposed_orientation_gives_the_same_bits() {
         // [40, 30] · [30, 2100] packs A three times one way and once the other.
         let (m, k, n) = (40, 30, 2100);
-        assert!(packs_fewer_transposed(m, k, n) && !packs_fewer_transposed(n, k, m));
+        assert!(moves_less_transposed(m, k, n) && !moves_less_transposed(n, k, m));
         let a: Vec<f32> = (0..m * k).map(|x| (x as f32 * 0.37).sin()).collect();
         let b: Vec<f32> = (0..k * n).map(|x| (x as f32 * 0.11).cos()).collect();
         let c0: Vec<f32> = (0..m * n).map(|x| (x as f32 * 0.05).sin()).collect();
