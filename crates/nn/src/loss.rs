@@ -70,13 +70,31 @@ impl CrossEntropyLoss {
         let on_class = 1.0 - eps;
         let off_class = eps / classes as f32;
 
-        // One pass of exp gives the probabilities (for the gradient) and each row's
-        // logsumexp (for the loss): log p_i[c] = x_i[c] - lse_i.
+        let counted = targets.iter().filter(|&&t| !ignored(t)).count();
+        let inv_count = 1.0 / counted as f32;
         let x = logits.value().contiguous();
-        let (probs, lse) = x.softmax_with_logsumexp();
+        // One pass of exp gives each row's logsumexp (for the loss: log p_i[c] = x_i[c] -
+        // lse_i) and, when a backward pass may follow, the gradient for an upstream
+        // gradient of 1, `(p_i - q_i)/M`, formed while each row is in cache (no
+        // probabilities written to be read again in backward).
+        let (grad, lse) = if logits.requires_grad() {
+            let (grad, lse) = x.softmax_rows_then(|i, row, inv_sum| {
+                let target = targets[i];
+                if ignored(target) {
+                    row.fill(0.0);
+                    return;
+                }
+                for e in row.iter_mut() {
+                    *e = (*e * inv_sum - off_class) * inv_count;
+                }
+                row[target] -= on_class * inv_count;
+            });
+            (Some(grad), lse)
+        } else {
+            (None, x.logsumexp(1, false).to_vec())
+        };
         let xs = x.as_slice().expect("contiguous");
         let mut total = 0.0f64;
-        let mut counted = 0usize;
         for ((row, &target), &lse) in xs.chunks(classes).zip(targets).zip(&lse) {
             if ignored(target) {
                 continue;
@@ -89,25 +107,17 @@ impl CrossEntropyLoss {
                 0.0
             };
             total -= on_class as f64 * log_p_target + off_class as f64 * sum_log_p;
-            counted += 1;
         }
         let loss = Tensor::scalar((total / counted as f64) as f32);
-
-        let targets = targets.to_vec();
-        let ignore_index = self.ignore_index;
+        // Records nothing (and drops the closure) when `logits` needs no gradient.
         Var::record("cross_entropy", loss, &[logits], move |g, grads| {
             grads.add(0, || {
-                let scale = g.item() / counted as f32;
-                let mut grad = probs; // owned by this closure alone: updated in place
-                for (row, &target) in grad.data_mut().chunks_mut(classes).zip(&targets) {
-                    if Some(target) == ignore_index {
-                        row.fill(0.0);
-                        continue;
-                    }
-                    for p in row.iter_mut() {
-                        *p = (*p - off_class) * scale;
-                    }
-                    row[target] -= on_class * scale;
+                let mut grad = grad.expect("formed whenever the logits need a gradient");
+                // Formed for an upstream gradient of 1 (a loss's own backward): scale
+                // only for another.
+                let upstream = g.item();
+                if upstream != 1.0 {
+                    grad.data_mut().iter_mut().for_each(|v| *v *= upstream);
                 }
                 grad
             })

@@ -475,3 +475,56 @@ fn evaluation_records_nothing() {
     assert!(!y.requires_grad() && !z.requires_grad());
     assert!(training.is_empty());
 }
+
+#[test]
+fn cross_entropy_gradient_is_softmax_minus_target_over_the_counted_rows() {
+    // The gradient is formed in the forward pass for an upstream gradient of 1: check
+    // it against the definition in f64, with smoothing and an ignored row, and that an
+    // upstream gradient of 3 triples it.
+    let (n, classes) = (5, 7);
+    let logits = randn(&[n, classes], 6).mul_scalar(2.0);
+    let targets = [3, 0, 6, 6, 2];
+    for eps in [0.0f32, 0.2] {
+        let loss = CrossEntropyLoss {
+            label_smoothing: eps,
+            ignore_index: Some(0), // the second row
+        };
+        // One tape per backward pass (a tape runs backward once).
+        let gradient = |upstream: f32| {
+            let tape = Tape::new();
+            let x = tape.leaf(logits.clone());
+            let value = loss.forward(&x, &targets);
+            let grad = value
+                .mul_scalar(upstream)
+                .backward()
+                .wrt(&x)
+                .unwrap()
+                .to_vec();
+            (value.item(), grad)
+        };
+        let (value, once) = gradient(1.0);
+        let (_, tripled) = gradient(3.0);
+        let counted = 4.0;
+        for (i, (row, &t)) in logits.to_vec().chunks(classes).zip(&targets).enumerate() {
+            let p: Vec<f64> = log_softmax_f64(row).iter().map(|l| l.exp()).collect();
+            for c in 0..classes {
+                let q = if t == 0 {
+                    None
+                } else {
+                    Some((1.0 - eps as f64) * (c == t) as u8 as f64 + eps as f64 / classes as f64)
+                };
+                let want = q.map_or(0.0, |q| (p[c] - q) / counted);
+                let got = once[i * classes + c] as f64;
+                assert!(
+                    (got - want).abs() < 1e-6,
+                    "eps {eps} [{i}, {c}]: {got} vs {want}"
+                );
+                let got3 = tripled[i * classes + c] as f64;
+                assert!((got3 - 3.0 * want).abs() < 3e-6, "x3 [{i}, {c}]: {got3}");
+            }
+        }
+        // Without a gradient to form, the same loss.
+        let constant = loss.forward(&Var::constant(logits.clone()), &targets);
+        assert!((constant.item() - value).abs() <= 1e-6 * value.abs());
+    }
+}

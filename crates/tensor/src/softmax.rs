@@ -31,18 +31,33 @@ impl Tensor {
     }
 
     /// `softmax` along the last dimension and each row's `logsumexp`, from one pass of
-    /// `exp` (cross-entropy needs both: the loss from `logsumexp`, the gradient from the
-    /// probabilities). The probabilities are contiguous with `self`'s shape; the
-    /// log-sum-exps are one per row, in row-major order.
+    /// `exp`. The probabilities are contiguous with `self`'s shape; the log-sum-exps are
+    /// one per row, in row-major order.
     ///
     /// PyTorch equivalent: `(torch.softmax(t, -1), torch.logsumexp(t, -1))`.
     ///
     /// # Panics
     /// When the tensor is a scalar.
     pub fn softmax_with_logsumexp(&self) -> (Tensor, Vec<f32>) {
+        self.softmax_rows_then(|_, row, inv_sum| row.iter_mut().for_each(|e| *e *= inv_sum))
+    }
+
+    /// The rows of `exp(x - max)` along the last dimension, each handed to
+    /// `finish(i, row, 1/Σ row)` while it is still in cache, and each row's `logsumexp`.
+    /// `finish` leaves in row `i` (in row-major order) whatever the result holds there:
+    /// [`Tensor::softmax_with_logsumexp`] scales it into probabilities; cross-entropy
+    /// forms its gradient `(p - q)/N` in the same pass, so that a 10,000-word model's
+    /// 28 MB of probabilities are not written once and then read and rewritten.
+    ///
+    /// # Panics
+    /// When the tensor is a scalar.
+    pub fn softmax_rows_then(
+        &self,
+        finish: impl Fn(usize, &mut [f32], f32) + Sync,
+    ) -> (Tensor, Vec<f32>) {
         assert!(
             self.rank() >= 1,
-            "softmax_with_logsumexp: needs rank >= 1, got shape {:?}",
+            "softmax_rows_then: needs rank >= 1, got shape {:?}",
             self.shape()
         );
         let len = self.shape()[self.rank() - 1];
@@ -51,11 +66,10 @@ impl Tensor {
         // One per row; a row of no terms has log-sum-exp -inf (as `logsumexp` gives).
         let row_count: usize = self.shape()[..self.rank() - 1].iter().product();
         let mut lse = vec![if len == 0 { f32::NEG_INFINITY } else { 0.0 }; row_count];
-        let row = |(x, out): (&[f32], &mut [MaybeUninit<f32>]), lse: &mut f32| {
+        let row = |i: usize, x: &[f32], out: &mut [MaybeUninit<f32>], lse: &mut f32| {
             let shift = row_shift(x);
             let (out, sum) = exp_shifted_init(x, shift, out);
-            let scale = (1.0 / sum) as f32;
-            out.iter_mut().for_each(|o| *o *= scale);
+            finish(i, out, (1.0 / sum) as f32);
             *lse = shift + sum.ln() as f32;
         };
         // The output is written row by row, never zeroed first.
@@ -67,13 +81,15 @@ impl Tensor {
                 data.par_chunks(len)
                     .zip(probs.par_chunks_mut(len))
                     .zip(lse.par_iter_mut())
+                    .enumerate()
                     .with_min_len((MIN_CHUNK / len).max(1))
-                    .for_each(|(pair, l)| row(pair, l));
+                    .for_each(|(i, ((x, out), lse))| row(i, x, out, lse));
             } else {
                 data.chunks(len)
                     .zip(probs.chunks_mut(len))
                     .zip(lse.iter_mut())
-                    .for_each(|(pair, l)| row(pair, l));
+                    .enumerate()
+                    .for_each(|(i, ((x, out), lse))| row(i, x, out, lse));
             }
         };
         // SAFETY: `probs` has `data.len()` elements, cut into the rows of `data` (none
