@@ -84,7 +84,7 @@ impl Grad {
             Grad::Dense(t) => t,
             Grad::RowSparse(s) => &mut s.values,
         };
-        values.data_mut().iter_mut().for_each(|x| *x *= factor);
+        agdlab_tensor::parallel::map_assign(values.data_mut(), |x| x * factor);
     }
 
     /// The same gradient, stored dense and row-major, or row-sparse with sorted, unique

@@ -6,6 +6,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use agdlab_autograd::{Gradients, Param};
+use agdlab_tensor::parallel::{worth_parallel, MIN_CHUNK};
+use rayon::prelude::*;
 
 use crate::diagnostics::StepStats;
 use crate::optimizer::OptimError;
@@ -308,20 +310,28 @@ fn all_finite_serial(values: &[f32]) -> bool {
 
 /// Σ x² in f64, over blocks of f32 lanes (so it vectorises) added in order.
 pub(crate) fn sum_of_squares(values: &[f32]) -> f64 {
-    values
-        .chunks(1024)
-        .map(|block| {
-            let mut lanes = [0.0f32; 8];
-            let mut groups = block.chunks_exact(8);
-            for group in &mut groups {
-                for (lane, &x) in lanes.iter_mut().zip(group) {
-                    *lane += x * x;
-                }
+    let block_sum = |block: &[f32]| {
+        let mut lanes = [0.0f32; 8];
+        let mut groups = block.chunks_exact(8);
+        for group in &mut groups {
+            for (lane, &x) in lanes.iter_mut().zip(group) {
+                *lane += x * x;
             }
-            let tail: f32 = groups.remainder().iter().map(|&x| x * x).sum();
-            (lanes.iter().sum::<f32>() + tail) as f64
-        })
-        .sum()
+        }
+        let tail: f32 = groups.remainder().iter().map(|&x| x * x).sum();
+        (lanes.iter().sum::<f32>() + tail) as f64
+    };
+    if !worth_parallel(values.len()) {
+        return values.chunks(1024).map(block_sum).sum();
+    }
+    // The same blocks' sums, formed in parallel and added in order: the same result
+    // whatever the thread count.
+    let sums: Vec<f64> = values
+        .par_chunks(1024)
+        .with_min_len(MIN_CHUNK / 1024)
+        .map(block_sum)
+        .collect();
+    sums.iter().sum()
 }
 
 #[cfg(test)]
@@ -337,6 +347,32 @@ mod tests {
                 range
             })
             .collect()
+    }
+
+    #[test]
+    fn sum_of_squares_is_the_same_at_any_thread_count() {
+        // Large enough for the parallel path, which must add the same blocks' sums in
+        // the same order as the serial one (a pool of one thread).
+        let values: Vec<f32> = (0..300_001)
+            .map(|i| ((i * 7919) % 2001) as f32 * 1e-3 - 1.0)
+            .collect();
+        let in_pool = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| sum_of_squares(&values))
+        };
+        let serial = in_pool(1);
+        let exact: f64 = values.iter().map(|&x| x as f64 * x as f64).sum();
+        assert!((serial - exact).abs() < 1e-6 * exact, "{serial} vs {exact}");
+        for threads in [2, 3] {
+            assert_eq!(
+                in_pool(threads).to_bits(),
+                serial.to_bits(),
+                "{threads} threads"
+            );
+        }
     }
 
     #[test]

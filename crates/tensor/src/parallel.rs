@@ -83,6 +83,16 @@ pub fn zip_assign(a: &mut [f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) 
     }
 }
 
+/// `a[i] = f(a[i])` in place, in parallel chunks when large.
+pub fn map_assign(a: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+    let assign = |a: &mut [f32]| a.iter_mut().for_each(|x| *x = f(*x));
+    if worth_parallel(a.len()) {
+        a.par_chunks_mut(MIN_CHUNK).for_each(assign);
+    } else {
+        assign(a);
+    }
+}
+
 /// A new buffer of `len` elements, each written by `fill`.
 ///
 /// The loops that use it write every element exactly once, so the buffer is not zeroed
