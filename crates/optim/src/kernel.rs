@@ -353,7 +353,7 @@ mod tests {
     fn sum_of_squares_is_the_same_at_any_thread_count() {
         // Large enough for the parallel path, which must add the same blocks' sums in
         // the same order as the serial one (a pool of one thread).
-        let values: Vec<f32> = (0..300_001)
+        let values: Vec<f32> = (0..300_001u64)
             .map(|i| ((i * 7919) % 2001) as f32 * 1e-3 - 1.0)
             .collect();
         let in_pool = |threads| {
