@@ -295,7 +295,10 @@ pub const SGEMM_KC: usize = 256;
 /// [`skinny_gemm`] would run the product: it reads A's rows where they lie.
 ///
 /// The copies are exact and `sgemm` packs the same values either way, so a product that
-/// `matrixmultiply` runs gives the same bits with or without the reordering.
+/// `matrixmultiply` runs gives the same bits with or without the reordering. (Which
+/// operand `matrixmultiply` then treats as its A is `gemm::packed_sgemm`'s choice, made
+/// after these copies: it may run the product transposed, where a reordered A is packed
+/// as a row-major Bᵀ, still a run at a time.)
 ///
 /// Only 2-D products are considered: the batched ones (attention heads) are small, and
 /// copying a broadcast operand would multiply it.
