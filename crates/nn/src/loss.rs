@@ -6,6 +6,7 @@
 
 use agdlab_autograd::Var;
 use agdlab_tensor::elementwise::sigmoid;
+use agdlab_tensor::parallel::map_assign;
 use agdlab_tensor::Tensor;
 
 /// Mean cross-entropy of `logits: [N, C]` against integer classes, with no label
@@ -117,7 +118,7 @@ impl CrossEntropyLoss {
                 // only for another.
                 let upstream = g.item();
                 if upstream != 1.0 {
-                    grad.data_mut().iter_mut().for_each(|v| *v *= upstream);
+                    map_assign(grad.data_mut(), |v| v * upstream);
                 }
                 grad
             })

@@ -224,19 +224,14 @@ pub fn gather_strided_into(storage: &[f32], layout: &Layout, out: &mut [MaybeUni
         map_rows_into(out, &blocks, storage, &|x| x);
         return;
     }
-    let (cols, down_columns) = (blocks.cols, blocks.tiles_down_columns());
-    // `fill_blocks` hands out every row of the output once, the tiles cover each block,
-    // and `transpose_tile` writes every element of its tile.
+    let cols = blocks.cols;
+    // `fill_blocks` hands out every row of the output once, and `transpose_patch_into`
+    // writes every element of its block.
     fill_blocks(
         out,
         &blocks,
         tile_shape(cols, COPY_TILE_ELEMENTS)[0],
-        |dst, [base], rows| {
-            for ([r0, c0], size) in tiles(rows, cols, down_columns, COPY_TILE_ELEMENTS) {
-                let source = blocks.patch(0, storage, base).at(r0, c0);
-                transpose_tile(source, size, &mut dst[r0 * cols + c0..], cols);
-            }
-        },
+        |dst, [base], rows| transpose_patch_into(blocks.patch(0, storage, base), [rows, cols], dst),
     )
 }
 
@@ -258,17 +253,24 @@ pub(crate) fn transpose_block_into(
         dst.len() >= rows * cols,
         "transpose_block_into: destination too short"
     );
-    // Walk down the columns of tiles when the source's columns are far apart, so that
-    // each column of tiles reads one run of the source.
-    let down_columns = col_stride > cols;
     let block = Patch {
         data: src,
         start,
         row_stride: 1,
         col_stride,
     };
+    transpose_patch_into(block, [rows, cols], dst);
+}
+
+/// `dst[r·cols + c] = x(r, c)` for a patch that runs down its columns (row stride 1),
+/// in transposed tiles. The tiles walk down the columns when the patch's columns are
+/// further apart than the output's rows are long, so that each column of tiles reads
+/// one run of the source; else along the rows, so that the output is written in runs
+/// (as [`Blocks::tiles_down_columns`] decides for a view of one operand).
+fn transpose_patch_into(patch: Patch<'_>, [rows, cols]: [usize; 2], dst: &mut [MaybeUninit<f32>]) {
+    let down_columns = patch.col_stride > cols;
     for ([r0, c0], size) in tiles(rows, cols, down_columns, COPY_TILE_ELEMENTS) {
-        transpose_tile(block.at(r0, c0), size, &mut dst[r0 * cols + c0..], cols);
+        transpose_tile(patch.at(r0, c0), size, &mut dst[r0 * cols + c0..], cols);
     }
 }
 
