@@ -7,7 +7,6 @@
 //! `rayon::ThreadPool::install` sets how many for everything.
 
 use std::mem::MaybeUninit;
-use std::ops::Range;
 
 use rayon::prelude::*;
 
@@ -267,11 +266,41 @@ pub(crate) fn transpose_block_into(
 /// further apart than the output's rows are long, so that each column of tiles reads
 /// one run of the source; else along the rows, so that the output is written in runs
 /// (as [`Blocks::tiles_down_columns`] decides for a view of one operand).
+///
+/// Wide output rows are written in 8-float stores that start on 32-byte boundaries
+/// ([`columns_before_alignment`]): the tiles begin at the first aligned column, and the
+/// columns before it are covered by one 8-column strip from column 0, whose last
+/// columns the first tiles write again with the same values. `malloc` returns large
+/// buffers 16 bytes past a cache line, and there every other unaligned store would
+/// straddle two lines: an NHWC -> NCHW permute of `[4, 16, 32, 32]` in cache took
+/// 0.27-0.30 ns an element so, 0.22-0.25 aligned.
 fn transpose_patch_into(patch: Patch<'_>, [rows, cols]: [usize; 2], dst: &mut [MaybeUninit<f32>]) {
     let down_columns = patch.col_stride > cols;
-    for ([r0, c0], size) in tiles(rows, cols, down_columns, COPY_TILE_ELEMENTS) {
+    let head = columns_before_alignment(dst, cols);
+    if head > 0 {
+        transpose_tile(patch, [rows, 8], dst, cols);
+    }
+    for ([r0, c0], size) in tiles(rows, cols - head, down_columns, COPY_TILE_ELEMENTS) {
+        let c0 = c0 + head;
         transpose_tile(patch.at(r0, c0), size, &mut dst[r0 * cols + c0..], cols);
     }
+}
+
+/// Output rows at least this long have their tiles aligned by [`transpose_patch_into`]:
+/// the 8-column strip that covers the unaligned head then adds at most 1/16 to the work.
+const MIN_ALIGNED_ROW: usize = 128;
+
+/// How many columns of a row-major block with rows of `cols` floats, stored from
+/// `dst`, come before the first whose address is a multiple of 32 bytes (an AVX
+/// store that does not cross a cache line): 0 to 7, the same for every row when `cols`
+/// is a multiple of 8. 0 when rows are shorter than [`MIN_ALIGNED_ROW`] or their
+/// alignments differ.
+fn columns_before_alignment(dst: &[MaybeUninit<f32>], cols: usize) -> usize {
+    if cols < MIN_ALIGNED_ROW || cols % 8 != 0 {
+        return 0;
+    }
+    let floats_past_boundary = (dst.as_ptr() as usize / std::mem::size_of::<f32>()) % 8;
+    (8 - floats_past_boundary) % 8
 }
 
 /// `out[i] = f(x[i])` for the elements `x` of a strided view in row-major order, into a
@@ -715,14 +744,10 @@ impl Scratch {
     }
 }
 
-/// `dst[r * dst_stride + c] = x(r, c)` for `(r, c) < size`: a patch of a view that runs down its columns (row stride 1), written in row-major
-/// order, whole 8 x 8 blocks at a time with AVX where the CPU has it.
-fn transpose_tile(
-    x: Patch,
-    size @ [rows, cols]: [usize; 2],
-    dst: &mut [MaybeUninit<f32>],
-    dst_stride: usize,
-) {
+/// `dst[r * dst_stride + c] = x(r, c)` for `(r, c) < size`: a patch of a view that runs
+/// down its columns (row stride 1), written in row-major order, in 8 x 8 blocks with AVX
+/// where the CPU has it.
+fn transpose_tile(x: Patch, size: [usize; 2], dst: &mut [MaybeUninit<f32>], dst_stride: usize) {
     assert_eq!(
         x.row_stride, 1,
         "transpose_tile: the patch must run down its columns"
@@ -733,35 +758,19 @@ fn transpose_tile(
         unsafe { avx::transpose_tile(x.data, x.start, x.col_stride, size, dst, dst_stride) };
         return;
     }
-    transpose_scalar(
-        x.data,
-        x.start,
-        x.col_stride,
-        0..rows,
-        0..cols,
-        dst,
-        dst_stride,
-    );
+    transpose_scalar(x, size, dst, dst_stride);
 }
 
-/// [`transpose_tile`] one element at a time, for the given rows and columns of the patch.
+/// [`transpose_tile`] one element at a time (`x` runs down its columns: row stride 1).
 fn transpose_scalar(
-    src: &[f32],
-    start: usize,
-    col_stride: usize,
-    rows: Range<usize>,
-    cols: Range<usize>,
+    x: Patch,
+    [rows, cols]: [usize; 2],
     dst: &mut [MaybeUninit<f32>],
     dst_stride: usize,
 ) {
-    // An empty row range must not cost a pass over the columns (an AVX tile's edges are
-    // usually empty, and the slicing below would still be checked once per column).
-    if rows.is_empty() {
-        return;
-    }
-    for c in cols {
-        let column = &src[start + c * col_stride..];
-        for r in rows.clone() {
+    for c in 0..cols {
+        let column = &x.data[x.start + c * x.col_stride..];
+        for r in 0..rows {
             dst[r * dst_stride + c].write(column[r]);
         }
     }
@@ -774,7 +783,7 @@ mod avx {
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
 
-    use super::transpose_scalar;
+    use super::{transpose_scalar, Patch};
 
     /// [`super::transpose_tile`]: whole 8 x 8 blocks with AVX, the ragged edges scalar.
     ///
@@ -817,24 +826,33 @@ mod avx {
                 );
             }
         }
-        transpose_scalar(
-            src,
+        // The edges, one element at a time: the last rows, then the last columns of the
+        // others. (An extra 8 x 8 block flush with each edge, overlapping the one before
+        // it, was slower for a remainder of a row or two, as in a 33-channel permute.)
+        let patch = Patch {
+            data: src,
             start,
+            row_stride: 1,
             col_stride,
-            whole_rows..rows,
-            0..cols,
-            dst,
-            dst_stride,
-        );
-        transpose_scalar(
-            src,
-            start,
-            col_stride,
-            0..whole_rows,
-            whole_cols..cols,
-            dst,
-            dst_stride,
-        );
+        };
+        if whole_rows < rows {
+            let last_rows = &mut dst[whole_rows * dst_stride..];
+            transpose_scalar(
+                patch.at(whole_rows, 0),
+                [rows - whole_rows, cols],
+                last_rows,
+                dst_stride,
+            );
+        }
+        if whole_cols < cols && whole_rows > 0 {
+            let last_cols = &mut dst[whole_cols..];
+            transpose_scalar(
+                patch.at(0, whole_cols),
+                [whole_rows, cols - whole_cols],
+                last_cols,
+                dst_stride,
+            );
+        }
     }
 
     /// `dst[i * dst_stride + j] = src[j * src_stride + i]` for `i, j < 8`.
@@ -941,6 +959,39 @@ mod tests {
         }
     }
 
+    /// A block with long output rows, copied to every offset from a 32-byte boundary:
+    /// whatever strip `transpose_patch_into` writes first to reach an aligned column,
+    /// the copy is exact, and nothing before or after the block is written.
+    #[test]
+    fn transpose_patch_into_is_exact_at_every_destination_alignment() {
+        for [rows, cols] in [[16, 128], [9, 136], [24, 1000], [8, 127]] {
+            let col_stride = rows + 3;
+            let src: Vec<f32> = (0..cols * col_stride).map(|i| i as f32).collect();
+            let patch = Patch {
+                data: &src,
+                start: 1,
+                row_stride: 1,
+                col_stride,
+            };
+            let want: Vec<f32> = (0..rows * cols)
+                .map(|i| src[1 + i / cols + (i % cols) * col_stride])
+                .collect();
+            for offset in 0..8 {
+                let mut out = vec![MaybeUninit::new(-1.0f32); offset + rows * cols + 8];
+                transpose_patch_into(patch, [rows, cols], &mut out[offset..]);
+                // SAFETY: every element was initialised above, before the call.
+                let got: Vec<f32> = out.iter().map(|v| unsafe { v.assume_init() }).collect();
+                let what = format!("{rows} x {cols} at {offset} floats past the buffer");
+                assert_eq!(&got[offset..offset + rows * cols], &want[..], "{what}");
+                assert!(got[..offset].iter().all(|&x| x == -1.0), "{what}: before");
+                assert!(
+                    got[offset + rows * cols..].iter().all(|&x| x == -1.0),
+                    "{what}: after"
+                );
+            }
+        }
+    }
+
     /// `transpose_tile` (AVX blocks and scalar edges where the CPU has AVX) writes what
     /// the scalar loop writes, for every patch size up to 40 x 40 and for the tile
     /// shapes of narrow and wide blocks, into a wider output.
@@ -966,7 +1017,7 @@ mod tests {
                     col_stride,
                 };
                 transpose_tile(patch, [rows, cols], &mut fast, dst_stride);
-                transpose_scalar(&src, 3, col_stride, 0..rows, 0..cols, &mut slow, dst_stride);
+                transpose_scalar(patch, [rows, cols], &mut slow, dst_stride);
                 // SAFETY: both buffers were initialised in full (to -1) before the writes.
                 let read = |b: &[MaybeUninit<f32>]| {
                     b.iter()
