@@ -784,7 +784,7 @@ fn find_dataset_search_order_and_errors() {
     // The flag wins, and a bad flag is an error (no silent fall-back).
     assert_eq!(
         find_dataset("agdlab-test-set", Some(&good), "", &req).unwrap(),
-        good
+        good.to_path_buf()
     );
     let e = find_dataset("agdlab-test-set", Some(&bad), "", &req).unwrap_err();
     let msg = e.to_string();
@@ -794,12 +794,12 @@ fn find_dataset_search_order_and_errors() {
     );
 
     // The data set's own variable.
-    std::env::set_var("AGDLAB_TEST_LOCATE_VAR", &good);
+    std::env::set_var("AGDLAB_TEST_LOCATE_VAR", good.as_os_str());
     assert_eq!(
         find_dataset("agdlab-test-set", None, "AGDLAB_TEST_LOCATE_VAR", &req).unwrap(),
-        good
+        good.to_path_buf()
     );
-    std::env::set_var("AGDLAB_TEST_LOCATE_VAR", &bad);
+    std::env::set_var("AGDLAB_TEST_LOCATE_VAR", bad.as_os_str());
     assert!(find_dataset("agdlab-test-set", None, "AGDLAB_TEST_LOCATE_VAR", &req).is_err());
     std::env::remove_var("AGDLAB_TEST_LOCATE_VAR");
 

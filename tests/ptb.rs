@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 
 use agdlab::data::ptb::{required_files, tokenize, Ptb, Streams, Window, EOS, UNK};
 use agdlab::data::{find_dataset, DataErrorKind};
-use common::temp_dir;
+use common::{temp_dir, TempDir};
 
 /// A PTB directory holding the three texts.
-fn corpus_dir(tag: &str, train: &[u8], valid: &[u8], test: &[u8]) -> PathBuf {
+fn corpus_dir(tag: &str, train: &[u8], valid: &[u8], test: &[u8]) -> TempDir {
     let dir = temp_dir(tag);
     for (name, text) in required_files().iter().zip([train, valid, test]) {
         fs::write(dir.join(name), text).unwrap();
