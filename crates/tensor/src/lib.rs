@@ -18,7 +18,9 @@
 //! | [`index`] | concat/stack, index_select/index_add, gather/scatter_add |
 //! | [`matmul`] | 2-D and batched products through `matrixmultiply::sgemm`, strides passed straight through (an operand it would pack element by element is reordered first) |
 //! | [`skinny_gemm`] | the packing-free product `matmul` uses for blocks with few rows (AVX2/FMA) |
-//! | [`parallel`] | when and how loops use rayon's threads |
+//! | [`linear`] | `x·Wᵀ + b`, with the bias folded into the product when it is large |
+//! | [`parallel`] | when and how loops use rayon's threads, and the strided walkers |
+//! | `transpose` (private) | transposed tiles: copying a view that runs down its columns (NCHW <-> NHWC, `Wᵀ`) in AVX 8 x 8 blocks |
 //! | [`alloc_count`] | a counting allocator for tests that promise "no copy" |
 //! | [`memory`] | keeping freed memory for reuse between training steps (glibc's `mallopt`) |
 //! | [`gemm`] | one serial, bounds-checked `sgemm` on matrices inside slices |
@@ -54,6 +56,7 @@ pub mod reduce;
 pub mod skinny_gemm;
 pub mod softmax;
 pub mod tensor;
+mod transpose;
 
 pub use conv::{Conv2dSpec, ConvGeometry};
 pub use error::{Result, TensorError};

@@ -24,9 +24,9 @@ use rayon::prelude::*;
 
 use crate::gemm::packed_sgemm;
 use crate::layout::{broadcast_shape, Layout};
-use crate::parallel::transpose_block_into;
 use crate::skinny_gemm;
 use crate::tensor::Tensor;
+use crate::transpose::transpose_block_into;
 
 /// Products with at least this many multiply-adds (`batch·m·k·n`) split across rayon.
 ///
