@@ -7,7 +7,8 @@
 //! `memcpy`), an NCHW -> NHWC `contiguous()` and an NHWC -> NCHW `contiguous()` of the
 //! same number of elements, back to back, in a rotating order, and takes the ratio of
 //! each permute to the copy of its own round. It prints the median and the quartiles of
-//! those per-round ratios, per shape.
+//! those per-round ratios, per shape, and then the median time of each line
+//! (`benches/pytorch_permute.py` reads those to compare with PyTorch's permute-copies).
 //!
 //! ```text
 //! RAYON_NUM_THREADS=1 cargo bench --bench permute_ratio
@@ -72,6 +73,7 @@ fn main() {
     println!("| shape | NCHW->NHWC median [quartiles] | NHWC->NCHW median [quartiles] |");
     println!("|---|---|---|");
     let mut rng = StdRng::seed_from_u64(0);
+    let mut median_times = Vec::new();
     for [n, c, h, w] in SHAPES {
         let nchw = Tensor::uniform(&[n, c, h, w], -1.0, 1.0, &mut rng);
         let nhwc = Tensor::uniform(&[n, h, w, c], -1.0, 1.0, &mut rng);
@@ -90,6 +92,7 @@ fn main() {
         }
         let (mut to_nhwc_ratios, mut to_nchw_ratios) =
             (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+        let mut line_times = [(); 3].map(|_| Vec::with_capacity(rounds));
         for round in 0..rounds {
             // Rotate the order, so that no line always follows the same one.
             let mut times = [0.0; 3];
@@ -103,7 +106,17 @@ fn main() {
             }
             to_nhwc_ratios.push(times[1] / times[0]);
             to_nchw_ratios.push(times[2] / times[0]);
+            for (all, time) in line_times.iter_mut().zip(times) {
+                all.push(time);
+            }
         }
+        median_times.push((
+            [n, c, h, w],
+            line_times.map(|mut t| {
+                t.sort_by(f64::total_cmp);
+                quantile(&t, 0.5)
+            }),
+        ));
         let summary = |ratios: &mut Vec<f64>| {
             ratios.sort_by(f64::total_cmp);
             format!(
@@ -117,6 +130,17 @@ fn main() {
             "| [{n}, {c}, {h}, {w}] | {} | {} |",
             summary(&mut to_nhwc_ratios),
             summary(&mut to_nchw_ratios)
+        );
+    }
+    println!();
+    println!("| shape | copy µs | NCHW->NHWC µs | NHWC->NCHW µs |  (medians over rounds)");
+    println!("|---|---|---|---|");
+    for ([n, c, h, w], [copy, to_nhwc, to_nchw]) in median_times {
+        println!(
+            "| [{n}, {c}, {h}, {w}] | {:.1} | {:.1} | {:.1} |",
+            copy * 1e6,
+            to_nhwc * 1e6,
+            to_nchw * 1e6
         );
     }
 }
