@@ -47,12 +47,13 @@ pub(crate) fn transpose_block_into(
 /// (as `Blocks::tiles_down_columns` in `parallel` decides for a view of one operand).
 ///
 /// Wide output rows are written in 8-float stores that start on 32-byte boundaries
-/// ([`columns_before_alignment`]): the tiles begin at the first aligned column, and the
-/// columns before it are covered by one 8-column strip from column 0, whose last
-/// columns the first tiles write again with the same values. `malloc` returns large
-/// buffers 16 bytes past a cache line, and there every other unaligned store would
-/// straddle two lines: an NHWC -> NCHW permute of `[4, 16, 32, 32]` in cache took
-/// 0.27-0.30 ns an element so, 0.22-0.25 aligned.
+/// ([`columns_before_alignment`]): the tiles cover the whole 8-column groups from the
+/// first aligned column, and the columns before and after them are covered by one
+/// 8-column strip at each edge of the block, overlapping the tiles, whose overlap is
+/// written twice with the same values. `malloc` returns large buffers 16 bytes past a
+/// cache line, and there every other unaligned store would straddle two lines: an NHWC
+/// -> NCHW permute of `[4, 16, 32, 32]` in cache took 0.27-0.30 ns an element so,
+/// 0.22-0.25 aligned.
 pub(crate) fn transpose_patch_into(
     patch: Patch<'_>,
     [rows, cols]: [usize; 2],
@@ -60,17 +61,20 @@ pub(crate) fn transpose_patch_into(
 ) {
     let down_columns = patch.col_stride > cols;
     let head = columns_before_alignment(dst, cols);
-    if head > 0 {
-        transpose_tile(patch, [rows, 8], dst, cols);
-    }
-    for ([r0, c0], size) in tiles(rows, cols - head, down_columns, COPY_TILE_ELEMENTS) {
+    let body = if head > 0 { cols - 8 } else { cols };
+    for ([r0, c0], size) in tiles(rows, body, down_columns, COPY_TILE_ELEMENTS) {
         let c0 = c0 + head;
         transpose_tile(patch.at(r0, c0), size, &mut dst[r0 * cols + c0..], cols);
+    }
+    if head > 0 {
+        transpose_tile(patch, [rows, 8], dst, cols);
+        let last = cols - 8;
+        transpose_tile(patch.at(0, last), [rows, 8], &mut dst[last..], cols);
     }
 }
 
 /// Output rows at least this long have their tiles aligned by [`transpose_patch_into`]:
-/// the 8-column strip that covers the unaligned head then adds at most 1/16 to the work.
+/// the two 8-column strips at the edges then add at most 1/16 to the work.
 const MIN_ALIGNED_ROW: usize = 128;
 
 /// How many columns of a row-major block with rows of `cols` floats, stored from
