@@ -271,24 +271,35 @@ pub fn tanh(x: f32) -> f32 {
     magnitude.copysign(x)
 }
 
-/// Gauss error function, Abramowitz & Stegun 7.1.26 refined in f64 (|error| < 1.2e-7).
+/// Gauss error function, Abramowitz & Stegun 7.1.26 refined in f64 (|error| < 1.2e-7):
+///
+/// ```text
+/// t = 1 / (1 + |x|/2)
+/// erf |x| = 1 - t·exp(-x² - 1.26551223 + t·P(t)),   P of degree 8 (ERF_SERIES)
+/// ```
 pub fn erf(x: f32) -> f32 {
     // W. J. Cody's rational approximation would be tighter; this series is plenty for f32.
     let x = x as f64;
     let t = 1.0 / (1.0 + 0.5 * x.abs());
-    let y = 1.0
-        - t * (-x * x - 1.265_512_23
-            + t * (1.000_023_68
-                + t * (0.374_091_96
-                    + t * (0.096_784_18
-                        + t * (-0.186_288_06
-                            + t * (0.278_868_07
-                                + t * (-1.135_203_98
-                                    + t * (1.488_515_87
-                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
+    // Horner's rule from the highest coefficient down: c₀ + t·(c₁ + t·(… + t·c₈)).
+    let (highest, lower) = ERF_SERIES.split_last().expect("nine coefficients");
+    let p = lower.iter().rev().fold(*highest, |acc, &c| c + t * acc);
+    let y = 1.0 - t * (-x * x - 1.265_512_23 + t * p).exp();
     (if x >= 0.0 { y } else { -y }) as f32
 }
+
+/// The coefficients `c₀ … c₈` of [`erf`]'s polynomial `P(t)`, lowest degree first.
+const ERF_SERIES: [f64; 9] = [
+    1.000_023_68,
+    0.374_091_96,
+    0.096_784_18,
+    -0.186_288_06,
+    0.278_868_07,
+    -1.135_203_98,
+    1.488_515_87,
+    -0.822_152_23,
+    0.170_872_77,
+];
 
 macro_rules! binary_operator {
     ($trait:ident, $method:ident) => {
