@@ -190,7 +190,7 @@ pub(crate) fn transpose_tile(
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx") {
         // SAFETY: the CPU supports AVX, checked just above.
-        unsafe { avx::transpose_tile(x.data, x.start, x.col_stride, size, dst, dst_stride) };
+        unsafe { avx::transpose_tile(x, size, dst, dst_stride) };
         return;
     }
     transpose_scalar(x, size, dst, dst_stride);
@@ -226,9 +226,7 @@ mod avx {
     /// The CPU must support AVX.
     #[target_feature(enable = "avx")]
     pub(super) unsafe fn transpose_tile(
-        src: &[f32],
-        start: usize,
-        col_stride: usize,
+        x: Patch,
         [rows, cols]: [usize; 2],
         dst: &mut [MaybeUninit<f32>],
         dst_stride: usize,
@@ -236,6 +234,7 @@ mod avx {
         if rows == 0 || cols == 0 {
             return;
         }
+        let (src, start, col_stride) = (x.data, x.start, x.col_stride);
         // The last element of the patch and of the tile, so that every 8 x 8 block in
         // between is in bounds without checking each.
         assert!(
@@ -264,16 +263,10 @@ mod avx {
         // The edges, one element at a time: the last rows, then the last columns of the
         // others. (An extra 8 x 8 block flush with each edge, overlapping the one before
         // it, was slower for a remainder of a row or two, as in a 33-channel permute.)
-        let patch = Patch {
-            data: src,
-            start,
-            row_stride: 1,
-            col_stride,
-        };
         if whole_rows < rows {
             let last_rows = &mut dst[whole_rows * dst_stride..];
             transpose_scalar(
-                patch.at(whole_rows, 0),
+                x.at(whole_rows, 0),
                 [rows - whole_rows, cols],
                 last_rows,
                 dst_stride,
@@ -282,7 +275,7 @@ mod avx {
         if whole_cols < cols && whole_rows > 0 {
             let last_cols = &mut dst[whole_cols..];
             transpose_scalar(
-                patch.at(0, whole_cols),
+                x.at(0, whole_cols),
                 [whole_rows, cols - whole_cols],
                 last_cols,
                 dst_stride,
@@ -328,8 +321,8 @@ mod tests {
     use super::*;
 
     /// A block with long output rows, copied to every offset from a 32-byte boundary:
-    /// whatever strip `transpose_patch_into` writes first to reach an aligned column,
-    /// the copy is exact, and nothing before or after the block is written.
+    /// whatever strips `transpose_patch_into` writes at the edges to align its tiles, the
+    /// copy is exact, and nothing before or after the block is written.
     #[test]
     fn transpose_patch_into_is_exact_at_every_destination_alignment() {
         for [rows, cols] in [[16, 128], [9, 136], [24, 1000], [8, 127]] {
