@@ -334,7 +334,7 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error + Send + Sync>> 
         || args.dim == 0
         || args.layers == 0
         || args.heads == 0
-        || args.dim % args.heads != 0
+        || !args.dim.is_multiple_of(args.heads)
     {
         return Err(format!(
             "--seq-len, --dim, --layers and --heads must be at least 1, and --heads {} must divide --dim {}",

@@ -16,7 +16,7 @@ pub fn synthetic_text(lines: usize, seed: u64) -> String {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             // The next word is (3·word + 1) mod 12, except now and then.
-            word = if (state >> 33) % 8 == 0 {
+            word = if (state >> 33).is_multiple_of(8) {
                 (state >> 40) % 12
             } else {
                 (3 * word + 1) % 12

@@ -82,7 +82,7 @@ impl MultiheadAttention {
         rng: &mut impl Rng,
     ) -> MultiheadAttention {
         assert!(
-            num_heads > 0 && embed_dim % num_heads == 0,
+            num_heads > 0 && embed_dim.is_multiple_of(num_heads),
             "MultiheadAttention: embed_dim {embed_dim} is not a multiple of num_heads {num_heads}"
         );
         let in_proj_weight =

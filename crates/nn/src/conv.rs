@@ -69,8 +69,8 @@ impl Conv2d {
         let groups = spec.groups;
         assert!(
             groups > 0
-                && in_channels % groups == 0
-                && out_channels % groups == 0
+                && in_channels.is_multiple_of(groups)
+                && out_channels.is_multiple_of(groups)
                 && kh > 0
                 && kw > 0,
             "Conv2d: {groups} group(s) must divide {in_channels} input and {out_channels} output \

@@ -179,7 +179,7 @@ impl FactorizationMachine {
     pub fn forward(&self, tape: &Tape, ids: &[usize], values: Option<&Tensor>) -> Var {
         let (fields, dim, table_size) = (self.num_fields, self.dim, self.table_size);
         assert!(
-            ids.len() % fields == 0,
+            ids.len().is_multiple_of(fields),
             "FactorizationMachine: {} ids are not a whole number of examples of {fields} fields",
             ids.len()
         );

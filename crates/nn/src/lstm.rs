@@ -335,7 +335,7 @@ pub fn lstm_recurrence(projected: &Var, weight_hh: &Var, bias_hh: &Var, h0: &Var
     assert!(
         projected.rank() == 2
             && projected.shape()[1] == gates_width
-            && projected.shape()[0] % batch == 0
+            && projected.shape()[0].is_multiple_of(batch)
             && weight_hh.shape() == [gates_width, hidden]
             && bias_hh.shape() == [gates_width]
             && c0.shape() == h0.shape(),

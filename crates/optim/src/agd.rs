@@ -327,7 +327,7 @@ impl UpdateRule for AgdRule {
         // b is updated at steps 1, 1+k, 1+2k, ... (every step for the paper's k = 1), and
         // its bias correction counts those updates.
         let every = c.difference_every as u64;
-        let updates_b = (step - 1) % every == 0;
+        let updates_b = (step - 1).is_multiple_of(every);
         let b_updates = ((step - 1) / every + 1) as f64;
         let bc2 = 1.0 - (b2 as f64).powf(b_updates);
         let (b_keep, b_new) = if updates_b {

@@ -148,7 +148,7 @@ pub fn zip_planes<P>(
         return Vec::new();
     }
     assert!(
-        plane > 0 && a.len() % plane == 0,
+        plane > 0 && a.len().is_multiple_of(plane),
         "zip_planes: {} elements in planes of {plane}",
         a.len()
     );

@@ -83,7 +83,7 @@ const MIN_ALIGNED_ROW: usize = 128;
 /// is a multiple of 8. 0 when rows are shorter than [`MIN_ALIGNED_ROW`] or their
 /// alignments differ.
 fn columns_before_alignment(dst: &[MaybeUninit<f32>], cols: usize) -> usize {
-    if cols < MIN_ALIGNED_ROW || cols % 8 != 0 {
+    if cols < MIN_ALIGNED_ROW || !cols.is_multiple_of(8) {
         return 0;
     }
     let floats_past_boundary = (dst.as_ptr() as usize / std::mem::size_of::<f32>()) % 8;

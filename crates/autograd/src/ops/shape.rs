@@ -129,7 +129,7 @@ impl Var {
         let size = self.shape()[dim];
         let piece = size.div_ceil(chunks).max(1);
         let mut sizes = vec![piece; size / piece];
-        if size % piece != 0 {
+        if !size.is_multiple_of(piece) {
             sizes.push(size % piece);
         }
         self.split(&sizes, dim)
