@@ -7,7 +7,8 @@
 //! whole rows written. `parallel`'s strided walkers use these tiles, for a copy
 //! ([`transpose_patch_into`]) straight into the output, and for a map or zip through a
 //! [`Scratch`] tile; matmul copies operands into a better storage order with
-//! [`transpose_block_into`].
+//! [`transpose_block_into`]. A copy whose output is too large for the caches writes it
+//! past them, a cache line at a time, with AVX-512 ([`Stores`]).
 
 use std::mem::MaybeUninit;
 
@@ -37,7 +38,7 @@ pub(crate) fn transpose_block_into(
         row_stride: 1,
         col_stride,
     };
-    transpose_patch_into(block, [rows, cols], dst);
+    transpose_patch_into(block, [rows, cols], dst, Stores::Cached);
 }
 
 /// `dst[r·cols + c] = x(r, c)` for a patch that runs down its columns (row stride 1),
@@ -54,11 +55,18 @@ pub(crate) fn transpose_block_into(
 /// cache line, and there every other unaligned store would straddle two lines: an NHWC
 /// -> NCHW permute of `[4, 16, 32, 32]` in cache took 0.27-0.30 ns an element so,
 /// 0.22-0.25 aligned.
+///
+/// With [`Stores::Streaming`], whole 16 x 16 blocks are written with non-temporal
+/// stores instead where the CPU and the layout allow it ([`stream_patch_into`]).
 pub(crate) fn transpose_patch_into(
     patch: Patch<'_>,
     [rows, cols]: [usize; 2],
     dst: &mut [MaybeUninit<f32>],
+    stores: Stores,
 ) {
+    if stores == Stores::Streaming && stream_patch_into(patch, [rows, cols], dst) {
+        return;
+    }
     let down_columns = patch.col_stride > cols;
     let head = columns_before_alignment(dst, cols);
     let body = if head > 0 { cols - 8 } else { cols };
@@ -70,6 +78,123 @@ pub(crate) fn transpose_patch_into(
         transpose_tile(patch, [rows, 8], dst, cols);
         let last = cols - 8;
         transpose_tile(patch.at(0, last), [rows, 8], &mut dst[last..], cols);
+    }
+}
+
+/// How a copy writes its output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stores {
+    /// Ordinary stores: the output stays in the caches for whatever reads it next.
+    Cached,
+    /// Whole cache lines written past the caches (non-temporal stores), where the CPU
+    /// and the output's layout allow it; ordinary stores elsewhere.
+    Streaming,
+}
+
+impl Stores {
+    /// Outputs of at least this many bytes are written [`Stores::Streaming`].
+    ///
+    /// An ordinary store to a line that is not in the cache first reads the line (a read
+    /// for ownership) and only then overwrites it. A transposed copy writes many rows at
+    /// once, a page apart in an NHWC -> NCHW permute of 16 channels, and there those
+    /// reads made a `[128, 16, 32, 32]` permute (8 MiB) take 1.7-2.2 times a `memcpy`
+    /// (whose `rep movsb` writes whole lines without reading them); with streaming
+    /// stores it took 1.07-1.24 times (`cargo bench --bench permute_ratio`, one
+    /// thread). Smaller outputs fit in the last-level cache, where ordinary stores win,
+    /// and the next operation finds its input there: streamed, a `[128, 32, 16, 16]`
+    /// permute (4 MiB) took 2.4-2.6 times the `memcpy`, against 1.5-1.9 cached.
+    pub(crate) const STREAMING_MIN_BYTES: usize = 8 << 20;
+
+    /// Outputs of this many bytes or more are written [`Stores::Cached`] again.
+    ///
+    /// glibc's `malloc` serves allocations this large (its largest `mmap` threshold)
+    /// with fresh pages from `mmap` every time, and the kernel zeroes each page through
+    /// the cache when it is first touched. Streaming stores then have to evict those
+    /// zeroed lines, and ordinary ones find them in the cache: a `[128, 16, 64, 64]`
+    /// permute (32 MiB) took 1.2 times a `memcpy` streamed, 1.05 times cached.
+    pub(crate) const STREAMING_MAX_BYTES: usize = 32 << 20;
+
+    /// How to write a copy's output of `bytes` bytes.
+    pub(crate) fn for_output(bytes: usize) -> Stores {
+        if (Self::STREAMING_MIN_BYTES..Self::STREAMING_MAX_BYTES).contains(&bytes) {
+            Stores::Streaming
+        } else {
+            Stores::Cached
+        }
+    }
+}
+
+/// [`transpose_patch_into`] with streaming stores: whole 16 x 16 blocks with AVX-512,
+/// each output row of a block one aligned cache line, written with a non-temporal
+/// store. The columns before the first 64-byte boundary and after the last are written
+/// with masked ordinary stores, the rows past the last whole 16 with ordinary ones.
+///
+/// Returns false, having written nothing, when it cannot: without AVX-512, or when the
+/// rows do not all start at the same offset from a cache line (`cols` not a multiple of
+/// 16) or are too short to hold a whole line.
+fn stream_patch_into(
+    patch: Patch<'_>,
+    [rows, cols]: [usize; 2],
+    dst: &mut [MaybeUninit<f32>],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !std::arch::is_x86_feature_detected!("avx512f") || !cols.is_multiple_of(16) {
+            return false;
+        }
+        let head = floats_before_boundary(dst, 16);
+        let body = (cols - head) / 16 * 16;
+        let whole_rows = rows / 16 * 16;
+        if body == 0 || whole_rows == 0 {
+            return false;
+        }
+        let down_columns = patch.col_stride > cols;
+        let [tile_rows, tile_cols] = tile_shape(body, COPY_TILE_ELEMENTS);
+        let shape = [tile_rows.max(16) / 16 * 16, tile_cols];
+        for ([r0, c0], size) in tiles_of(shape, whole_rows, body, down_columns) {
+            let c0 = c0 + head;
+            // SAFETY: the CPU supports AVX-512F, checked above.
+            unsafe {
+                avx512::stream_tile(patch.at(r0, c0), size, &mut dst[r0 * cols + c0..], cols)
+            };
+        }
+        if head > 0 {
+            // SAFETY: as above.
+            unsafe { avx512::masked_columns(patch, whole_rows, 0..head, dst, cols) };
+        }
+        let tail = head + body;
+        if tail < cols {
+            let first = cols - 16;
+            // SAFETY: as above.
+            unsafe {
+                avx512::masked_columns(
+                    patch.at(0, first),
+                    whole_rows,
+                    tail - first..16,
+                    &mut dst[first..],
+                    cols,
+                )
+            };
+        }
+        if whole_rows < rows {
+            let last_rows = &mut dst[whole_rows * cols..];
+            transpose_tile(
+                patch.at(whole_rows, 0),
+                [rows - whole_rows, cols],
+                last_rows,
+                cols,
+            );
+        }
+        // Non-temporal stores are not ordered with later ordinary ones: fence them, so
+        // that whoever is told the copy is done sees it.
+        // SAFETY: SSE is part of x86_64.
+        unsafe { std::arch::x86_64::_mm_sfence() };
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (patch, rows, cols, dst);
+        false
     }
 }
 
@@ -86,8 +211,14 @@ fn columns_before_alignment(dst: &[MaybeUninit<f32>], cols: usize) -> usize {
     if cols < MIN_ALIGNED_ROW || !cols.is_multiple_of(8) {
         return 0;
     }
-    let floats_past_boundary = (dst.as_ptr() as usize / std::mem::size_of::<f32>()) % 8;
-    (8 - floats_past_boundary) % 8
+    floats_before_boundary(dst, 8)
+}
+
+/// How many floats from `dst` come before the first address that is a multiple of
+/// `floats` floats: 0 to `floats - 1`.
+fn floats_before_boundary(dst: &[MaybeUninit<f32>], floats: usize) -> usize {
+    let past_boundary = (dst.as_ptr() as usize / std::mem::size_of::<f32>()) % floats;
+    (floats - past_boundary) % floats
 }
 
 /// Elements in a tile that [`map_strided`](crate::parallel::map_strided) and
@@ -122,7 +253,16 @@ pub(crate) fn tiles(
     down_columns: bool,
     elements: usize,
 ) -> impl Iterator<Item = ([usize; 2], [usize; 2])> {
-    let [tile_rows, tile_cols] = tile_shape(cols, elements);
+    tiles_of(tile_shape(cols, elements), rows, cols, down_columns)
+}
+
+/// [`tiles`] of the given shape.
+fn tiles_of(
+    [tile_rows, tile_cols]: [usize; 2],
+    rows: usize,
+    cols: usize,
+    down_columns: bool,
+) -> impl Iterator<Item = ([usize; 2], [usize; 2])> {
     let (down, across) = (rows.div_ceil(tile_rows), cols.div_ceil(tile_cols));
     (0..down * across).map(move |i| {
         let (r, c) = if down_columns {
@@ -316,6 +456,160 @@ mod avx {
     }
 }
 
+/// AVX-512 16 x 16 transposes for [`stream_patch_into`]: each output row of a block is
+/// 16 floats, one whole cache line where the row starts on one.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
+    use std::ops::Range;
+
+    use super::Patch;
+
+    /// Checks that the `rows × cols` patch `x` and the output it is written to, with
+    /// rows `dst_stride` apart, are in bounds, and returns their first elements.
+    fn bounds(
+        x: Patch,
+        [rows, cols]: [usize; 2],
+        dst: &mut [MaybeUninit<f32>],
+        dst_stride: usize,
+    ) -> (*const f32, *mut f32) {
+        assert_eq!(
+            x.row_stride, 1,
+            "avx512: the patch must run down its columns"
+        );
+        assert!(
+            x.start + (rows - 1) + (cols - 1) * x.col_stride < x.data.len(),
+            "avx512: source too short"
+        );
+        assert!(
+            (rows - 1) * dst_stride + cols <= dst.len(),
+            "avx512: destination too short"
+        );
+        (x.data[x.start..].as_ptr(), dst.as_mut_ptr().cast::<f32>())
+    }
+
+    /// Whole 16 x 16 blocks of the `rows × cols` patch `x` (both multiples of 16)
+    /// written with non-temporal stores, each output row of a block one cache line.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    ///
+    /// # Panics
+    /// When the patch or the output is out of bounds, when a size is not a multiple of
+    /// 16, or when the output rows do not start on 64-byte boundaries (a streaming store
+    /// anywhere else faults).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn stream_tile(
+        x: Patch,
+        [rows, cols]: [usize; 2],
+        dst: &mut [MaybeUninit<f32>],
+        dst_stride: usize,
+    ) {
+        assert!(
+            rows.is_multiple_of(16) && cols.is_multiple_of(16) && rows > 0,
+            "stream_tile: {rows} x {cols} is not whole 16 x 16 blocks"
+        );
+        assert!(
+            (dst.as_ptr() as usize).is_multiple_of(64) && dst_stride.is_multiple_of(16),
+            "stream_tile: the output rows must start on cache lines"
+        );
+        let (src, out) = bounds(x, [rows, cols], dst, dst_stride);
+        for r in (0..rows).step_by(16) {
+            for c in (0..cols).step_by(16) {
+                // SAFETY: the block's elements (r + i, c + j), i, j < 16, are in the
+                // patch and its output, whose corners `bounds` checked; the output rows
+                // start on 64-byte boundaries (asserted), as streaming stores need.
+                let block = transpose_16x16(src.add(r + c * x.col_stride), x.col_stride);
+                for (i, row) in block.into_iter().enumerate() {
+                    _mm512_stream_ps(out.add((r + i) * dst_stride + c), row);
+                }
+            }
+        }
+    }
+
+    /// Columns `lanes` (within `0..16`) of the first `rows` rows (a multiple of 16) of
+    /// the patch `x`, which has at least 16 columns: 16 x 16 blocks transposed whole and
+    /// stored through a mask, so that no other column is written.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn masked_columns(
+        x: Patch,
+        rows: usize,
+        lanes: Range<usize>,
+        dst: &mut [MaybeUninit<f32>],
+        dst_stride: usize,
+    ) {
+        assert!(
+            rows.is_multiple_of(16) && rows > 0 && lanes.end <= 16,
+            "masked_columns"
+        );
+        let (src, out) = bounds(x, [rows, 16], dst, dst_stride);
+        let mask = ((1u32 << lanes.end) - (1u32 << lanes.start)) as __mmask16;
+        for r in (0..rows).step_by(16) {
+            // SAFETY: as in `stream_tile`; the mask keeps the stores in `lanes`.
+            let block = transpose_16x16(src.add(r), x.col_stride);
+            for (i, row) in block.into_iter().enumerate() {
+                _mm512_mask_storeu_ps(out.add((r + i) * dst_stride), mask, row);
+            }
+        }
+    }
+
+    /// Rows `i < 16` of the transpose of the 16 x 16 block whose row `j` is
+    /// `src[j * src_stride..][..16]`: register `i` holds `src[j * src_stride + i]` in
+    /// lane `j`.
+    ///
+    /// Four rounds of two-input shuffles, each pairing registers 1, 2, 4 and then 8
+    /// apart: interleaved floats, interleaved pairs, then 128-bit quarters picked across
+    /// registers twice.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; `src[j * src_stride..][..16]` must be valid for
+    /// reads for `j < 16`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn transpose_16x16(src: *const f32, src_stride: usize) -> [__m512; 16] {
+        let a: [__m512; 16] = std::array::from_fn(|j| _mm512_loadu_ps(src.add(j * src_stride)));
+        // b[2k], b[2k+1]: rows 2k and 2k+1 interleaved float by float.
+        let mut b = a;
+        for k in 0..8 {
+            b[2 * k] = _mm512_unpacklo_ps(a[2 * k], a[2 * k + 1]);
+            b[2 * k + 1] = _mm512_unpackhi_ps(a[2 * k], a[2 * k + 1]);
+        }
+        // c[4k + q]: in each 128-bit quarter L, rows 4k..4k+4 of column 4L + q.
+        let pd = _mm512_castps_pd;
+        let mut c = a;
+        for k in 0..4 {
+            let [x0, x1, x2, x3] = [0, 1, 2, 3].map(|q| pd(b[4 * k + q]));
+            c[4 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(x0, x2));
+            c[4 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(x0, x2));
+            c[4 * k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(x1, x3));
+            c[4 * k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(x1, x3));
+        }
+        // d[4q + m]: quarters 0 and 2 (m even) or 1 and 3 (m odd) of c[q] and c[4 + q]
+        // (m < 2), or of c[8 + q] and c[12 + q].
+        let mut d = a;
+        for q in 0..4 {
+            let [x0, x1, x2, x3] = [0, 4, 8, 12].map(|k| c[k + q]);
+            d[4 * q] = _mm512_shuffle_f32x4::<0x88>(x0, x1);
+            d[4 * q + 1] = _mm512_shuffle_f32x4::<0xDD>(x0, x1);
+            d[4 * q + 2] = _mm512_shuffle_f32x4::<0x88>(x2, x3);
+            d[4 * q + 3] = _mm512_shuffle_f32x4::<0xDD>(x2, x3);
+        }
+        // Output row q + 4L: quarter L of c[q], c[4 + q], c[8 + q] and c[12 + q].
+        let mut rows = a;
+        for q in 0..4 {
+            let [y0, y1, y2, y3] = [0, 1, 2, 3].map(|m| d[4 * q + m]);
+            rows[q] = _mm512_shuffle_f32x4::<0x88>(y0, y2);
+            rows[4 + q] = _mm512_shuffle_f32x4::<0x88>(y1, y3);
+            rows[8 + q] = _mm512_shuffle_f32x4::<0xDD>(y0, y2);
+            rows[12 + q] = _mm512_shuffle_f32x4::<0xDD>(y1, y3);
+        }
+        rows
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,10 +633,45 @@ mod tests {
                 .collect();
             for offset in 0..8 {
                 let mut out = vec![MaybeUninit::new(-1.0f32); offset + rows * cols + 8];
-                transpose_patch_into(patch, [rows, cols], &mut out[offset..]);
+                transpose_patch_into(patch, [rows, cols], &mut out[offset..], Stores::Cached);
                 // SAFETY: every element was initialised above, before the call.
                 let got: Vec<f32> = out.iter().map(|v| unsafe { v.assume_init() }).collect();
                 let what = format!("{rows} x {cols} at {offset} floats past the buffer");
+                assert_eq!(&got[offset..offset + rows * cols], &want[..], "{what}");
+                assert!(got[..offset].iter().all(|&x| x == -1.0), "{what}: before");
+                assert!(
+                    got[offset + rows * cols..].iter().all(|&x| x == -1.0),
+                    "{what}: after"
+                );
+            }
+        }
+    }
+
+    /// Streaming stores write what ordinary ones write, at every offset of the output
+    /// from a cache line, for rows that are and are not whole 16-row blocks, and write
+    /// nothing before or after the block.
+    #[test]
+    fn streaming_stores_copy_exactly_at_every_destination_alignment() {
+        for [rows, cols] in [[16, 16], [16, 32], [40, 48], [33, 64], [16, 1024], [7, 32]] {
+            let col_stride = rows + 2;
+            let src: Vec<f32> = (0..cols * col_stride).map(|i| i as f32).collect();
+            let patch = Patch {
+                data: &src,
+                start: 1,
+                row_stride: 1,
+                col_stride,
+            };
+            let want: Vec<f32> = (0..rows * cols)
+                .map(|i| src[1 + i / cols + (i % cols) * col_stride])
+                .collect();
+            for offset in 0..16 {
+                let mut out = vec![MaybeUninit::new(-1.0f32); offset + rows * cols + 32];
+                let line = floats_before_boundary(&out, 16);
+                let out = &mut out[line..];
+                transpose_patch_into(patch, [rows, cols], &mut out[offset..], Stores::Streaming);
+                // SAFETY: every element was initialised above, before the call.
+                let got: Vec<f32> = out.iter().map(|v| unsafe { v.assume_init() }).collect();
+                let what = format!("{rows} x {cols} at {offset} floats past a cache line");
                 assert_eq!(&got[offset..offset + rows * cols], &want[..], "{what}");
                 assert!(got[..offset].iter().all(|&x| x == -1.0), "{what}: before");
                 assert!(
