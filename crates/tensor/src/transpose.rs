@@ -614,36 +614,45 @@ mod avx512 {
 mod tests {
     use super::*;
 
+    /// Copies a `rows × cols` patch with `transpose_patch_into` to each of the first
+    /// `offsets` floats past a cache line and checks it against the definition, and that
+    /// nothing before or after the block is written.
+    fn assert_exact_at_every_offset([rows, cols]: [usize; 2], offsets: usize, stores: Stores) {
+        let col_stride = rows + 3;
+        let src: Vec<f32> = (0..cols * col_stride).map(|i| i as f32).collect();
+        let patch = Patch {
+            data: &src,
+            start: 1,
+            row_stride: 1,
+            col_stride,
+        };
+        let want: Vec<f32> = (0..rows * cols)
+            .map(|i| src[1 + i / cols + (i % cols) * col_stride])
+            .collect();
+        for offset in 0..offsets {
+            let mut out = vec![MaybeUninit::new(-1.0f32); 16 + offset + rows * cols + 16];
+            let line = floats_before_boundary(&out, 16);
+            let out = &mut out[line..];
+            transpose_patch_into(patch, [rows, cols], &mut out[offset..], stores);
+            // SAFETY: every element was initialised above, before the call.
+            let got: Vec<f32> = out.iter().map(|v| unsafe { v.assume_init() }).collect();
+            let what = format!("{stores:?}: {rows} x {cols} at {offset} floats past a line");
+            assert_eq!(&got[offset..offset + rows * cols], &want[..], "{what}");
+            assert!(got[..offset].iter().all(|&x| x == -1.0), "{what}: before");
+            assert!(
+                got[offset + rows * cols..].iter().all(|&x| x == -1.0),
+                "{what}: after"
+            );
+        }
+    }
+
     /// A block with long output rows, copied to every offset from a 32-byte boundary:
     /// whatever strips `transpose_patch_into` writes at the edges to align its tiles, the
     /// copy is exact, and nothing before or after the block is written.
     #[test]
     fn transpose_patch_into_is_exact_at_every_destination_alignment() {
-        for [rows, cols] in [[16, 128], [9, 136], [24, 1000], [8, 127]] {
-            let col_stride = rows + 3;
-            let src: Vec<f32> = (0..cols * col_stride).map(|i| i as f32).collect();
-            let patch = Patch {
-                data: &src,
-                start: 1,
-                row_stride: 1,
-                col_stride,
-            };
-            let want: Vec<f32> = (0..rows * cols)
-                .map(|i| src[1 + i / cols + (i % cols) * col_stride])
-                .collect();
-            for offset in 0..8 {
-                let mut out = vec![MaybeUninit::new(-1.0f32); offset + rows * cols + 8];
-                transpose_patch_into(patch, [rows, cols], &mut out[offset..], Stores::Cached);
-                // SAFETY: every element was initialised above, before the call.
-                let got: Vec<f32> = out.iter().map(|v| unsafe { v.assume_init() }).collect();
-                let what = format!("{rows} x {cols} at {offset} floats past the buffer");
-                assert_eq!(&got[offset..offset + rows * cols], &want[..], "{what}");
-                assert!(got[..offset].iter().all(|&x| x == -1.0), "{what}: before");
-                assert!(
-                    got[offset + rows * cols..].iter().all(|&x| x == -1.0),
-                    "{what}: after"
-                );
-            }
+        for size in [[16, 128], [9, 136], [24, 1000], [8, 127]] {
+            assert_exact_at_every_offset(size, 8, Stores::Cached);
         }
     }
 
@@ -652,33 +661,8 @@ mod tests {
     /// nothing before or after the block.
     #[test]
     fn streaming_stores_copy_exactly_at_every_destination_alignment() {
-        for [rows, cols] in [[16, 16], [16, 32], [40, 48], [33, 64], [16, 1024], [7, 32]] {
-            let col_stride = rows + 2;
-            let src: Vec<f32> = (0..cols * col_stride).map(|i| i as f32).collect();
-            let patch = Patch {
-                data: &src,
-                start: 1,
-                row_stride: 1,
-                col_stride,
-            };
-            let want: Vec<f32> = (0..rows * cols)
-                .map(|i| src[1 + i / cols + (i % cols) * col_stride])
-                .collect();
-            for offset in 0..16 {
-                let mut out = vec![MaybeUninit::new(-1.0f32); offset + rows * cols + 32];
-                let line = floats_before_boundary(&out, 16);
-                let out = &mut out[line..];
-                transpose_patch_into(patch, [rows, cols], &mut out[offset..], Stores::Streaming);
-                // SAFETY: every element was initialised above, before the call.
-                let got: Vec<f32> = out.iter().map(|v| unsafe { v.assume_init() }).collect();
-                let what = format!("{rows} x {cols} at {offset} floats past a cache line");
-                assert_eq!(&got[offset..offset + rows * cols], &want[..], "{what}");
-                assert!(got[..offset].iter().all(|&x| x == -1.0), "{what}: before");
-                assert!(
-                    got[offset + rows * cols..].iter().all(|&x| x == -1.0),
-                    "{what}: after"
-                );
-            }
+        for size in [[16, 16], [16, 32], [40, 48], [33, 64], [16, 1024], [7, 32]] {
+            assert_exact_at_every_offset(size, 16, Stores::Streaming);
         }
     }
 
