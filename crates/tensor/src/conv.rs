@@ -71,6 +71,7 @@ use rayon::prelude::*;
 
 use crate::gemm::{sgemm, sgemm_bt_rows, sgemm_rows, MatMut, MatRef};
 use crate::matmul::PARALLEL_MULADDS;
+use crate::parallel::{filled, planes_of};
 use crate::skinny_gemm;
 use crate::tensor::Tensor;
 
@@ -351,7 +352,7 @@ pub fn conv2d(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>, spec: Conv
         x.as_slice().expect("contiguous"),
         w.as_slice().expect("contiguous"),
     );
-    let (n_pix, per_out) = (geo.out_pixels(), geo.out_channels * geo.out_pixels());
+    let len = geo.batch * geo.out_channels * geo.out_pixels();
     let mut out = match bias {
         Some(b) => {
             assert_eq!(
@@ -362,15 +363,9 @@ pub fn conv2d(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>, spec: Conv
                 weight.shape()
             );
             let b = b.to_vec();
-            let mut out = Vec::with_capacity(geo.batch * per_out);
-            for _ in 0..geo.batch {
-                for &v in &b {
-                    out.extend(std::iter::repeat_n(v, n_pix));
-                }
-            }
-            out
+            planes_of(len, geo.out_pixels(), |p| b[p % geo.out_channels])
         }
-        None => vec![0.0; geo.batch * per_out],
+        None => filled(len, 0.0),
     };
     convolve_into(&geo, x, w, &mut out, if bias.is_some() { 1.0 } else { 0.0 });
     Tensor::from_contiguous(out, &geo.output_shape())

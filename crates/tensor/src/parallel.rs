@@ -52,6 +52,46 @@ pub fn map_slice(input: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
     unsafe { filled_buffer(input.len(), fill) }
 }
 
+/// A new buffer of `len` elements in planes of `plane`, every element of plane `p` set
+/// to `value(p)` (a convolution's output starting from its bias), in parallel chunks
+/// when large.
+///
+/// A buffer filled by one thread keeps the others waiting: the zeroed input gradient of
+/// each ResNet-20 convolution (up to 6.4 MB), filled by `vec![0.0; n]` (a `memset` on
+/// reused memory), was 2% of a training step's samples on one thread of two, with the
+/// other idle.
+pub fn planes_of(len: usize, plane: usize, value: impl Fn(usize) -> f32 + Sync) -> Vec<f32> {
+    let plane = plane.max(1);
+    // Elements `start..start + out.len()` of the buffer, a plane's run at a time.
+    let fill_from = |start: usize, out: &mut [MaybeUninit<f32>]| {
+        let mut i = 0;
+        while i < out.len() {
+            let p = (start + i) / plane;
+            let end = ((p + 1) * plane - start).min(out.len());
+            out[i..end].fill(MaybeUninit::new(value(p)));
+            i = end;
+        }
+    };
+    let fill = |out: &mut [MaybeUninit<f32>]| {
+        if worth_parallel(len) {
+            out.par_chunks_mut(MIN_CHUNK)
+                .enumerate()
+                .for_each(|(k, chunk)| fill_from(k * MIN_CHUNK, chunk));
+        } else {
+            fill_from(0, out);
+        }
+    };
+    // SAFETY: the runs of `fill_from` cover its whole slice, and the chunks cover the
+    // buffer.
+    unsafe { filled_buffer(len, fill) }
+}
+
+/// A new buffer of `len` copies of `value`, in parallel chunks when large (see
+/// [`planes_of`]).
+pub fn filled(len: usize, value: f32) -> Vec<f32> {
+    planes_of(len, len, |_| value)
+}
+
 /// `out[i] = f(a[i], b[i])`, in parallel chunks when large.
 pub fn zip_slices(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
     assert_eq!(a.len(), b.len(), "zip_slices: lengths differ");
@@ -638,6 +678,28 @@ mod tests {
     /// `gather_strided_into` writes a view's elements in row-major order into the start
     /// of a longer buffer and leaves the rest alone, for a contiguous range, a view with
     /// contiguous rows (narrowed), and one that runs down its columns (transposed).
+    /// Every element of plane `p` is `value(p)`, with planes that straddle the parallel
+    /// chunks and with chunks that hold several planes, on one thread and on several.
+    #[test]
+    fn planes_of_sets_each_plane_to_its_value() {
+        let serial = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        for (len, plane) in [(100_000, 777), (100_000, 20_000), (50, 7), (0, 0), (9, 100)] {
+            let value = |p: usize| p as f32 * 0.5 - 3.0;
+            let want: Vec<f32> = (0..len).map(|i| value(i / plane.max(1))).collect();
+            assert_eq!(
+                planes_of(len, plane, value),
+                want,
+                "{len} in planes of {plane}"
+            );
+            let one = serial.install(|| planes_of(len, plane, value));
+            assert_eq!(one, want, "{len} in planes of {plane}, one thread");
+        }
+        assert_eq!(filled(40_000, 2.5), vec![2.5; 40_000]);
+    }
+
     /// A permute-copy large enough for streaming stores (8 MiB and more, with 24
     /// channels: 16 rows streamed and 8 not in each plane) is exact, on one thread and
     /// on several.

@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use crate::parallel::worth_parallel;
+use crate::parallel::{filled, worth_parallel};
 use crate::tensor::Tensor;
 
 /// Window size, stride and zero/−∞ padding of a 2-D pooling; `[height, width]` pairs.
@@ -183,7 +183,7 @@ impl Tensor {
         let (h, w, oh, ow) = (self.shape()[2], self.shape()[3], out_shape[2], out_shape[3]);
         let scale = 1.0 / (spec.kernel[0] * spec.kernel[1]) as f32;
         let x = self.contiguous();
-        let mut out = vec![0.0f32; out_shape.iter().product()];
+        let mut out = filled(out_shape.iter().product(), 0.0);
         over_planes(
             x.as_slice().expect("contiguous"),
             h * w,
@@ -261,7 +261,7 @@ pub fn max_pool2d_backward(grad_out: &Tensor, indices: &[u32], input_shape: &[us
     let out_plane = grad_out.shape()[2] * grad_out.shape()[3];
     let g = grad_out.contiguous();
     let g = g.as_slice().expect("contiguous");
-    let mut dx = vec![0.0f32; input_shape.iter().product()];
+    let mut dx = filled(input_shape.iter().product(), 0.0);
     let scatter = |(p, dx): (usize, &mut [f32])| {
         let range = p * out_plane..(p + 1) * out_plane;
         for (&i, &v) in indices[range.clone()].iter().zip(&g[range]) {
@@ -295,7 +295,7 @@ pub fn avg_pool2d_backward(grad_out: &Tensor, input_shape: &[usize], spec: Pool2
     let (h, w, oh, ow) = (input_shape[2], input_shape[3], out_shape[2], out_shape[3]);
     let scale = 1.0 / (spec.kernel[0] * spec.kernel[1]) as f32;
     let g = grad_out.contiguous();
-    let mut dx = vec![0.0f32; input_shape.iter().product()];
+    let mut dx = filled(input_shape.iter().product(), 0.0);
     // Planes of the input gradient are written by their own task; each reads its own
     // plane of the output gradient.
     over_planes(
@@ -333,7 +333,7 @@ pub fn global_avg_pool2d_backward(grad_out: &Tensor, input_shape: &[usize]) -> T
     let plane = input_shape[2] * input_shape[3];
     let scale = 1.0 / plane.max(1) as f32;
     let g = grad_out.contiguous();
-    let mut dx = vec![0.0f32; input_shape.iter().product()];
+    let mut dx = filled(input_shape.iter().product(), 0.0);
     over_planes(
         g.as_slice().expect("contiguous"),
         1,

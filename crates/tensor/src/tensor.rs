@@ -61,7 +61,7 @@ impl Tensor {
 
     /// PyTorch equivalent: `torch.full(shape, value)`.
     pub fn full(shape: &[usize], value: f32) -> Tensor {
-        Tensor::from_contiguous(vec![value; shape.iter().product()], shape)
+        Tensor::from_contiguous(parallel::filled(shape.iter().product(), value), shape)
     }
 
     /// PyTorch equivalent: `torch.zeros(shape)`.
