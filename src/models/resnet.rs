@@ -100,7 +100,7 @@ impl Forward for BasicBlock {
             Some((conv, bn)) => bn.forward(&conv.forward(x)),
             None => x.clone(),
         };
-        out.add(&shortcut).relu()
+        out.add_relu(&shortcut)
     }
 }
 

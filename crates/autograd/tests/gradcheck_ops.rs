@@ -8,7 +8,7 @@
 // `&[x.clone()]` reads better than `std::slice::from_ref(&x)` next to the multi-input calls.
 #![allow(clippy::cloned_ref_to_slice_refs)]
 
-use agdlab_autograd::{check_gradients, GradCheck, Var};
+use agdlab_autograd::{check_gradients, GradCheck, Param, Var};
 use agdlab_tensor::index::Indices;
 use agdlab_tensor::Tensor;
 use rand::rngs::StdRng;
@@ -148,6 +148,41 @@ fn binary_arithmetic() {
     check_binary("sub", identity, identity, |a, b| a.sub(b));
     check_binary("mul", identity, identity, |a, b| a.mul(b));
     check_binary("div", away_from_zero, away_from_zero, |a, b| a.div(b));
+}
+
+/// `add_relu` against finite differences, with `a` away from 0 and `b` small, so that
+/// no sum is within the step of the kink; and its values and gradients against `add`
+/// then `relu`, including a sum that is negative.
+#[test]
+fn add_relu_is_a_sum_and_a_relu() {
+    fn small(x: f32) -> f32 {
+        0.04 * x
+    }
+    check_binary("add_relu", away_from_zero, small, |a, b| a.add_relu(b));
+
+    let mut rng = StdRng::seed_from_u64(6);
+    let (a, b) = (
+        Tensor::normal(&[5, 7], 0.0, 1.0, &mut rng),
+        Tensor::normal(&[5, 7], 0.0, 1.0, &mut rng),
+    );
+    let weights = Tensor::normal(&[5, 7], 0.0, 1.0, &mut rng);
+    let run = |fused: bool| {
+        let tape = agdlab_autograd::Tape::new();
+        let (pa, pb) = (Param::new(a.clone()), Param::new(b.clone()));
+        let (va, vb) = (tape.param(&pa), tape.param(&pb));
+        let y = if fused {
+            va.add_relu(&vb)
+        } else {
+            va.add(&vb).relu()
+        };
+        let loss = y.mul(&tape.input(weights.clone())).sum_all();
+        let grads = loss.backward();
+        let g = |p: &Param| grads.dense(p).unwrap().to_vec();
+        (y.value().to_vec(), g(&pa), g(&pb))
+    };
+    let (fused, unfused) = (run(true), run(false));
+    assert!(fused.0.contains(&0.0) && fused.0.iter().any(|&v| v > 0.0));
+    assert_eq!(fused, unfused);
 }
 
 #[test]

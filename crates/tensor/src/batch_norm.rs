@@ -212,24 +212,6 @@ pub fn batch_norm_grad_sums(grad_out: &Tensor, x: &Tensor, mean: &[f32]) -> (Vec
     })
 }
 
-/// ReLU's backward in one pass: `dy` where the ReLU's output `y > 0`, else 0. A batch
-/// norm fused with a ReLU masks its output gradient this way before its own backward.
-///
-/// # Panics
-/// When the shapes differ.
-pub fn relu_grad(grad_out: &Tensor, relu_output: &Tensor) -> Tensor {
-    assert_eq!(
-        relu_output.shape(),
-        grad_out.shape(),
-        "relu_grad: output and gradient shapes differ"
-    );
-    grad_out.zip_map(
-        relu_output,
-        "relu_grad",
-        |g, y| if y > 0.0 { g } else { 0.0 },
-    )
-}
-
 /// `dx = a[c]·dy + b[c]·x + d[c]` on every element of channel `c` (`grad_out` and `x`
 /// of one shape `[n, c, ...]`): batch norm's input gradient with its per-channel
 /// coefficients folded in.

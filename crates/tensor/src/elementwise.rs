@@ -228,6 +228,26 @@ impl Tensor {
     }
 }
 
+/// ReLU's backward in one pass: `dy` where the ReLU's output `y > 0`, else 0 (as
+/// PyTorch's `threshold_backward`: a NaN or infinite `dy` is dropped where the ReLU was
+/// off, not turned into NaN by a multiplication with 0). `Var::relu` and a batch norm
+/// fused with a ReLU mask their output gradient this way.
+///
+/// # Panics
+/// When the shapes differ.
+pub fn relu_grad(grad_out: &Tensor, relu_output: &Tensor) -> Tensor {
+    assert_eq!(
+        relu_output.shape(),
+        grad_out.shape(),
+        "relu_grad: output and gradient shapes differ"
+    );
+    grad_out.zip_map(
+        relu_output,
+        "relu_grad",
+        |g, y| if y > 0.0 { g } else { 0.0 },
+    )
+}
+
 /// Numerically stable logistic function: with `e = exp(-|x|)` (never overflows),
 /// `σ(x) = 1/(1 + e)` for `x ≥ 0` and `e/(1 + e)` below. No branch but a select, and the
 /// vectorisable [`crate::exp::exp`], so loops over it vectorise.

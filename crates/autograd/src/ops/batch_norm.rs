@@ -19,8 +19,8 @@
 
 use agdlab_tensor::batch_norm::{
     batch_norm_grad_sums, batch_norm_input_grad, channel_affine, channel_layout, channel_mean_var,
-    relu_grad,
 };
+use agdlab_tensor::elementwise::relu_grad;
 use agdlab_tensor::Tensor;
 
 use crate::var::Var;

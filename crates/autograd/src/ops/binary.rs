@@ -1,5 +1,6 @@
 //! Binary arithmetic with NumPy broadcasting.
 
+use agdlab_tensor::elementwise::relu_grad;
 use agdlab_tensor::layout::broadcast_shape;
 use agdlab_tensor::Tensor;
 
@@ -25,6 +26,29 @@ impl Var {
         Var::record("add", out, &[&a, &b], |g, grads| {
             grads.add(0, || g.clone());
             grads.add(1, || g);
+        })
+    }
+
+    /// `max(a + b, 0)` in one pass: a residual connection and the ReLU after it (a
+    /// ResNet block's `relu(F(x) + x)`), where `add` then `relu` would write the sum and
+    /// read it back. d/da = d/db = 1 where the output is positive, else 0 (the gradient
+    /// masked once, by [`relu_grad`], and shared by both inputs). NaN stays NaN, as in
+    /// [`Var::relu`].
+    pub fn add_relu(&self, other: &Var) -> Var {
+        let (a, b) = broadcast_pair("add_relu", self, other);
+        let out = a.value().zip_map(b.value(), "add_relu", |x, y| {
+            let sum = x + y;
+            if sum < 0.0 {
+                0.0
+            } else {
+                sum
+            }
+        });
+        let output = out.clone();
+        Var::record("add_relu", out, &[&a, &b], move |g, grads| {
+            let masked = relu_grad(&g, &output);
+            grads.add(0, || masked.clone());
+            grads.add(1, || masked);
         })
     }
 

@@ -1,6 +1,6 @@
 //! Element-wise unary math. Each backward multiplies the output gradient by f'(x).
 
-use agdlab_tensor::elementwise::tanh;
+use agdlab_tensor::elementwise::{relu_grad, tanh};
 use agdlab_tensor::Tensor;
 
 use crate::var::Var;
@@ -91,10 +91,15 @@ impl Var {
         self.unary("sigmoid", out, move || saved.map(|s| s * (1.0 - s)))
     }
 
-    /// `max(x, 0)`.  d/dx = 1 where x > 0, else 0 (PyTorch's choice at 0).
+    /// `max(x, 0)`.  d/dx = 1 where x > 0, else 0 (PyTorch's choice at 0): the incoming
+    /// gradient masked by the output in one pass ([`relu_grad`]), not multiplied by a
+    /// 0/1 mask made in another.
     pub fn relu(&self) -> Var {
-        let x = self.value().clone();
-        self.unary("relu", x.relu(), move || x.map(|v| (v > 0.0) as u8 as f32))
+        let y = self.value().relu();
+        let output = y.clone();
+        Var::record("relu", y, &[self], move |g, grads| {
+            grads.add(0, || relu_grad(&g, &output))
+        })
     }
 
     /// `|x|`.  d/dx = sign(x) (0 at 0, as PyTorch).
