@@ -107,12 +107,13 @@ impl Stores {
 
     /// Outputs of this many bytes or more are written [`Stores::Cached`] again.
     ///
-    /// glibc's `malloc` serves allocations this large (its largest `mmap` threshold)
-    /// with fresh pages from `mmap` every time, and the kernel zeroes each page through
-    /// the cache when it is first touched. Streaming stores then have to evict those
-    /// zeroed lines, and ordinary ones find them in the cache: a `[128, 16, 64, 64]`
-    /// permute (32 MiB) took 1.2 times a `memcpy` streamed, 1.05 times cached.
-    pub(crate) const STREAMING_MAX_BYTES: usize = 32 << 20;
+    /// glibc's `malloc` serves allocations this large (its largest `mmap` threshold,
+    /// [`crate::memory::MMAP_THRESHOLD`], even after `keep_freed_memory`) with fresh
+    /// pages from `mmap` every time, and the kernel zeroes each page through the cache
+    /// when it is first touched. Streaming stores then have to evict those zeroed lines,
+    /// and ordinary ones find them in the cache: a `[128, 16, 64, 64]` permute (32 MiB)
+    /// took 1.2 times a `memcpy` streamed, 1.05 times cached.
+    pub(crate) const STREAMING_MAX_BYTES: usize = crate::memory::MMAP_THRESHOLD;
 
     /// How to write a copy's output of `bytes` bytes.
     pub(crate) fn for_output(bytes: usize) -> Stores {
