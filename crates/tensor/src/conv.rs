@@ -400,6 +400,7 @@ fn convolve_into(geo: &ConvGeometry, x: &[f32], w: &[f32], out: &mut [f32], beta
                 let (input_len, columns) = (padded.len(), padded.columns);
                 with_scratch(input_len + m * columns, |scratch| {
                     let (input, product) = scratch.split_at_mut(input_len);
+                    input.fill(0.0);
                     for (image, y_image) in
                         images.chunks_exact(per_in).zip(y.chunks_exact_mut(per_out))
                     {
@@ -542,8 +543,11 @@ impl PaddedInput {
         planes.max(last_start + self.columns)
     }
 
-    /// Write group `g` of `image` (`[in, h, w]`) into `input`, zero-padded, and zero the
-    /// slack after it.
+    /// Write group `g` of `image` (`[in, h, w]`) inside the padded planes of `input`,
+    /// whose padding and slack must already be zero: one `input.fill(0.0)` before the
+    /// first image serves every image and group copied into the same buffer after it,
+    /// since the copies never write there. (Zeroing each row's one-float margins per
+    /// image was two `memset` calls a row: 1.5% of the 16-channel forward pass.)
     fn fill(&self, geo: &ConvGeometry, image: &[f32], g: usize, input: &mut [f32]) {
         let [ph, pw] = geo.spec.padding;
         let (in_h, in_w, in_g) = (geo.in_h, geo.in_w, geo.group_in());
@@ -551,22 +555,18 @@ impl PaddedInput {
         for c in 0..in_g {
             let source = &image[(g * in_g + c) * in_h * in_w..][..in_h * in_w];
             let padded = &mut input[c * plane..][..plane];
-            padded[..ph * self.padded_w].fill(0.0);
-            padded[(ph + in_h) * self.padded_w..].fill(0.0);
             for (row, src) in padded[ph * self.padded_w..]
                 .chunks_exact_mut(self.padded_w)
                 .zip(source.chunks_exact(in_w))
             {
-                row[..pw].fill(0.0);
                 row[pw..pw + in_w].copy_from_slice(src);
-                row[pw + in_w..].fill(0.0);
             }
         }
-        input[in_g * plane..].fill(0.0);
     }
 
     /// Lay out the output gradient of one group (`dy: [m, out_h, out_w]`) in the
-    /// product's columns (`spread: [m, columns]`), with zeros in the padding's columns:
+    /// product's columns (`spread: [m, columns]`), whose padding columns must already be
+    /// zero (as for [`PaddedInput::fill`], one `spread.fill(0.0)` serves every image):
     /// the left operand of the weight gradient `dY · columnsᵀ`, whose zeros drop the
     /// padding's products from each sum.
     fn spread_outputs(&self, geo: &ConvGeometry, dy: &[f32], spread: &mut [f32]) {
@@ -575,7 +575,6 @@ impl PaddedInput {
             .chunks_exact_mut(self.columns)
             .zip(dy.chunks_exact(pixels))
         {
-            row.fill(0.0);
             for (run, dy_row) in row.chunks_mut(self.padded_w).zip(plane.chunks_exact(out_w)) {
                 run[..out_w].copy_from_slice(dy_row);
             }
@@ -805,6 +804,8 @@ pub fn conv2d_weight_grad(grad_out: &Tensor, input: &Tensor, spec: Conv2dSpec, d
         let (input_len, columns) = (padded.len(), padded.columns);
         with_scratch(input_len + m * columns, |scratch| {
             let (input, spread) = scratch.split_at_mut(input_len);
+            input.fill(0.0);
+            spread.fill(0.0);
             for (nth, image) in images.enumerate() {
                 let beta = if fresh && nth == 0 { 0.0 } else { 1.0 };
                 for g in 0..geo.spec.groups {
