@@ -337,6 +337,34 @@ pub(crate) fn transpose_tile(
     transpose_scalar(x, size, dst, dst_stride);
 }
 
+/// The first element of the `rows × cols` patch `x` (row stride 1) and of its output,
+/// whose rows are `dst_stride` apart, for the vector kernels, which check the last
+/// element of each here once, so that every block in between is in bounds without
+/// checking each. `rows` and `cols` must be positive.
+///
+/// # Panics
+/// With `op` in the message, when `x` does not run down its columns or the patch or its
+/// output reaches past its slice.
+#[cfg(target_arch = "x86_64")]
+fn first_elements(
+    op: &str,
+    x: Patch,
+    [rows, cols]: [usize; 2],
+    dst: &mut [MaybeUninit<f32>],
+    dst_stride: usize,
+) -> (*const f32, *mut f32) {
+    assert_eq!(x.row_stride, 1, "{op}: the patch must run down its columns");
+    assert!(
+        x.start + (rows - 1) + (cols - 1) * x.col_stride < x.data.len(),
+        "{op}: source too short"
+    );
+    assert!(
+        (rows - 1) * dst_stride + cols <= dst.len(),
+        "{op}: destination too short"
+    );
+    (x.data[x.start..].as_ptr(), dst.as_mut_ptr().cast::<f32>())
+}
+
 /// [`transpose_tile`] one element at a time (`x` runs down its columns: row stride 1).
 fn transpose_scalar(
     x: Patch,
@@ -359,7 +387,7 @@ mod avx {
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
 
-    use super::{transpose_scalar, Patch};
+    use super::{first_elements, transpose_scalar, Patch};
 
     /// [`super::transpose_tile`]: whole 8 x 8 blocks with AVX, the ragged edges scalar.
     ///
@@ -375,24 +403,14 @@ mod avx {
         if rows == 0 || cols == 0 {
             return;
         }
-        let (src, start, col_stride) = (x.data, x.start, x.col_stride);
-        // The last element of the patch and of the tile, so that every 8 x 8 block in
-        // between is in bounds without checking each.
-        assert!(
-            start + (rows - 1) + (cols - 1) * col_stride < src.len(),
-            "transpose_tile: source too short"
-        );
-        assert!(
-            (rows - 1) * dst_stride + cols <= dst.len(),
-            "transpose_tile: destination too short"
-        );
+        let col_stride = x.col_stride;
+        let (src_ptr, dst_ptr) = first_elements("transpose_tile", x, [rows, cols], dst, dst_stride);
         let (whole_rows, whole_cols) = (rows - rows % 8, cols - cols % 8);
-        let (src_ptr, dst_ptr) = (src.as_ptr().add(start), dst.as_mut_ptr().cast::<f32>());
         for r in (0..whole_rows).step_by(8) {
             for c in (0..whole_cols).step_by(8) {
-                // SAFETY: the block's elements (r + i, c + j), i, j < 8, are in the patch,
-                // whose corners the asserts keep in bounds; `MaybeUninit<f32>` has the
-                // layout of `f32`.
+                // SAFETY: the block's elements (r + i, c + j), i, j < 8, are in the patch
+                // and its output, whose corners `first_elements` checked; `MaybeUninit<f32>`
+                // has the layout of `f32`.
                 transpose_8x8(
                     src_ptr.add(r + c * col_stride),
                     col_stride,
@@ -465,30 +483,7 @@ mod avx512 {
     use std::mem::MaybeUninit;
     use std::ops::Range;
 
-    use super::Patch;
-
-    /// Checks that the `rows × cols` patch `x` and the output it is written to, with
-    /// rows `dst_stride` apart, are in bounds, and returns their first elements.
-    fn bounds(
-        x: Patch,
-        [rows, cols]: [usize; 2],
-        dst: &mut [MaybeUninit<f32>],
-        dst_stride: usize,
-    ) -> (*const f32, *mut f32) {
-        assert_eq!(
-            x.row_stride, 1,
-            "avx512: the patch must run down its columns"
-        );
-        assert!(
-            x.start + (rows - 1) + (cols - 1) * x.col_stride < x.data.len(),
-            "avx512: source too short"
-        );
-        assert!(
-            (rows - 1) * dst_stride + cols <= dst.len(),
-            "avx512: destination too short"
-        );
-        (x.data[x.start..].as_ptr(), dst.as_mut_ptr().cast::<f32>())
-    }
+    use super::{first_elements, Patch};
 
     /// Whole 16 x 16 blocks of the `rows × cols` patch `x` (both multiples of 16)
     /// written with non-temporal stores, each output row of a block one cache line.
@@ -515,11 +510,11 @@ mod avx512 {
             (dst.as_ptr() as usize).is_multiple_of(64) && dst_stride.is_multiple_of(16),
             "stream_tile: the output rows must start on cache lines"
         );
-        let (src, out) = bounds(x, [rows, cols], dst, dst_stride);
+        let (src, out) = first_elements("stream_tile", x, [rows, cols], dst, dst_stride);
         for r in (0..rows).step_by(16) {
             for c in (0..cols).step_by(16) {
                 // SAFETY: the block's elements (r + i, c + j), i, j < 16, are in the
-                // patch and its output, whose corners `bounds` checked; the output rows
+                // patch and its output, whose corners `first_elements` checked; the output rows
                 // start on 64-byte boundaries (asserted), as streaming stores need.
                 let block = transpose_16x16(src.add(r + c * x.col_stride), x.col_stride);
                 for (i, row) in block.into_iter().enumerate() {
@@ -547,7 +542,7 @@ mod avx512 {
             rows.is_multiple_of(16) && rows > 0 && lanes.end <= 16,
             "masked_columns"
         );
-        let (src, out) = bounds(x, [rows, 16], dst, dst_stride);
+        let (src, out) = first_elements("masked_columns", x, [rows, 16], dst, dst_stride);
         let mask = ((1u32 << lanes.end) - (1u32 << lanes.start)) as __mmask16;
         for r in (0..rows).step_by(16) {
             // SAFETY: as in `stream_tile`; the mask keeps the stores in `lanes`.
