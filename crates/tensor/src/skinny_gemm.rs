@@ -88,7 +88,7 @@ pub unsafe fn sgemm(o: Operands, alpha: f32, a: *const f32, b: *const f32, beta:
 
 /// [`sgemm`] with the rows of B wherever a table puts them: `B[p, j]` at
 /// `b[b_rows[p] + j]` (`o.rsb` is unused). A convolution with stride 1 reads its input
-/// this way with no im2col copy: each row of B is the zero-padded input, flattened,
+/// this way with no im2col copy: each row of B is a run of a shifted copy of the input,
 /// from the offset of one kernel tap on (see `conv.rs`). The sums are the ones [`sgemm`]
 /// forms, term for term, so the results are bit for bit those of B copied out row by
 /// row.
@@ -184,8 +184,8 @@ pub unsafe fn sgemm_bt(
 
 /// [`sgemm_bt`] with the rows of Bᵀ wherever a table puts them: `B[p, j]` at
 /// `bt[bt_rows[j] + p]` (`o.rsb` is unused). A stride-1 convolution's weight gradient
-/// reads its zero-padded input this way, with no im2col copy: each row of Bᵀ (a column
-/// of the lowered input) is the padded input, flattened, from one kernel tap's offset on
+/// reads its input this way, with no im2col copy: each row of Bᵀ (a row of the lowered
+/// input) is a run of a shifted copy of the input, from one kernel tap's offset on
 /// (see `conv.rs`).
 ///
 /// # Safety
@@ -275,11 +275,21 @@ mod avx {
     }
 
     /// A block of `ROWS` rows × `8·VECS` columns of C, accumulated in `ROWS × VECS`
-    /// registers over all of `k`.
+    /// registers over all of `k`. With `MASKED`, the block's last vector covers only the
+    /// lanes `tail` enables (C's last `n % 8` columns): masked loads and stores neither
+    /// read nor write past them, and the enabled lanes get the same fused multiply-adds
+    /// as a whole vector's, so every element of C is the same chain whichever block
+    /// computes it (cutting C into column blocks for threads changes no bit).
     #[inline(always)]
-    unsafe fn rows_block<const ROWS: usize, const VECS: usize, const TABLE: bool>(
+    unsafe fn rows_block<
+        const ROWS: usize,
+        const VECS: usize,
+        const TABLE: bool,
+        const MASKED: bool,
+    >(
         call: Call,
         [i0, j0]: [usize; 2],
+        tail: __m256i,
     ) {
         let Call {
             o,
@@ -289,13 +299,21 @@ mod avx {
             c,
             ..
         } = call;
-        // SAFETY (whole block): rows i0..i0+ROWS < m and columns j0..j0+8·VECS <= n
-        // (the callers' loops), p < k: every address is an element of the block.
+        // SAFETY (whole block): rows i0..i0+ROWS < m and columns j0..j0+8·VECS <= n, or
+        // with `MASKED` the last vector's enabled lanes < n (the callers' loops), p < k:
+        // every address read or written is an element of the block.
         unsafe {
+            let load = |q: usize, at: *const f32| {
+                if MASKED && q == VECS - 1 {
+                    _mm256_maskload_ps(at, tail)
+                } else {
+                    _mm256_loadu_ps(at)
+                }
+            };
             let mut acc = [[_mm256_setzero_ps(); VECS]; ROWS];
             for p in 0..o.k {
                 let row_b = b_row::<TABLE>(call, p).add(j0);
-                let bv: [__m256; VECS] = std::array::from_fn(|q| _mm256_loadu_ps(row_b.add(8 * q)));
+                let bv: [__m256; VECS] = std::array::from_fn(|q| load(q, row_b.add(8 * q)));
                 for (r, acc_r) in acc.iter_mut().enumerate() {
                     let av = _mm256_broadcast_ss(&*a.add((i0 + r) * o.rsa + p));
                     for q in 0..VECS {
@@ -311,84 +329,71 @@ mod avx {
                     let value = if beta == 0.0 {
                         scaled
                     } else {
-                        _mm256_fmadd_ps(beta_v, _mm256_loadu_ps(out), scaled)
+                        _mm256_fmadd_ps(beta_v, load(q, out), scaled)
                     };
-                    _mm256_storeu_ps(out, value);
+                    if MASKED && q == VECS - 1 {
+                        _mm256_maskstore_ps(out, tail, value);
+                    } else {
+                        _mm256_storeu_ps(out, value);
+                    }
                 }
             }
         }
     }
 
-    /// Columns `columns` of every row, one element at a time (the columns past the
-    /// last whole 8), with the same fused multiply-adds in the same order as the vector
-    /// blocks: an element's value does not depend on which path computed it, so cutting
-    /// C into column blocks for threads changes no bit.
+    /// Columns `j0..j0 + 8·VECS` of every row (with `MASKED`, the last vector's lanes
+    /// that `tail` enables), in bands of [`R`] rows (then the last 1-3): the strip of B
+    /// they read (`k × 8·VECS`) is read from memory once and stays in cache for the bands
+    /// after the first.
     #[inline(always)]
-    unsafe fn scalar_columns<const TABLE: bool>(call: Call, columns: std::ops::Range<usize>) {
-        let Call {
-            o,
-            alpha,
-            a,
-            beta,
-            c,
-            ..
-        } = call;
-        for i in 0..o.m {
-            for j in columns.clone() {
-                let mut sum = 0.0f32;
-                for p in 0..o.k {
-                    // SAFETY: i < m, j < n, p < k: elements of A and B in bounds.
-                    sum = unsafe {
-                        (*a.add(i * o.rsa + p)).mul_add(*b_row::<TABLE>(call, p).add(j), sum)
-                    };
-                }
-                // SAFETY: (i, j) is an element of C in bounds.
-                unsafe { finish(c.add(i * o.rsc + j), sum, alpha, beta) };
-            }
-        }
-    }
-
-    /// Columns `j0..j0 + 8·VECS` of every row, in bands of [`R`] rows (then the last 1-3):
-    /// the strip of B they read (`k × 8·VECS`) is read from memory once and stays in
-    /// cache for the bands after the first.
-    #[inline(always)]
-    unsafe fn rows_strip<const VECS: usize, const TABLE: bool>(call: Call, j0: usize) {
-        // SAFETY: bands cover rows 0..m exactly; columns j0..j0+8·VECS <= n (the caller).
+    unsafe fn rows_strip<const VECS: usize, const TABLE: bool, const MASKED: bool>(
+        call: Call,
+        j0: usize,
+        tail: __m256i,
+    ) {
+        // SAFETY: bands cover rows 0..m exactly; the strip's columns are below n (the caller).
         unsafe {
             let mut i0 = 0;
             while i0 + R <= call.o.m {
-                rows_block::<R, VECS, TABLE>(call, [i0, j0]);
+                rows_block::<R, VECS, TABLE, MASKED>(call, [i0, j0], tail);
                 i0 += R;
             }
             match call.o.m - i0 {
-                3 => rows_block::<3, VECS, TABLE>(call, [i0, j0]),
-                2 => rows_block::<2, VECS, TABLE>(call, [i0, j0]),
-                1 => rows_block::<1, VECS, TABLE>(call, [i0, j0]),
+                3 => rows_block::<3, VECS, TABLE, MASKED>(call, [i0, j0], tail),
+                2 => rows_block::<2, VECS, TABLE, MASKED>(call, [i0, j0], tail),
+                1 => rows_block::<1, VECS, TABLE, MASKED>(call, [i0, j0], tail),
                 _ => {}
             }
         }
     }
 
     /// [`super::sgemm`] (`TABLE = false`) and [`super::sgemm_rows`] (`TABLE = true`):
-    /// strips of 24 columns, then one of 8 or 16, then the last columns one element at a
-    /// time.
+    /// strips of 24 columns, then one of 8 or 16, then the last `n % 8` columns in one
+    /// masked vector (a scalar tail would cost more than the vectors: at `n = 196`, a
+    /// 14x14 output plane, its four columns took as long as the other 192).
     #[inline(always)]
     unsafe fn strips<const TABLE: bool>(call: Call) {
         // SAFETY: strips stay below n and cover 0..n; the caller's contract covers the rest.
         unsafe {
+            let whole = _mm256_set1_epi32(-1);
             let mut j0 = 0;
             while j0 + 24 <= call.o.n {
-                rows_strip::<3, TABLE>(call, j0);
+                rows_strip::<3, TABLE, false>(call, j0, whole);
                 j0 += 24;
             }
             if j0 + 16 <= call.o.n {
-                rows_strip::<2, TABLE>(call, j0);
+                rows_strip::<2, TABLE, false>(call, j0, whole);
                 j0 += 16;
             } else if j0 + 8 <= call.o.n {
-                rows_strip::<1, TABLE>(call, j0);
+                rows_strip::<1, TABLE, false>(call, j0, whole);
                 j0 += 8;
             }
-            scalar_columns::<TABLE>(call, j0..call.o.n);
+            let left = (call.o.n - j0) as i32;
+            if left > 0 {
+                let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                let tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), lanes);
+                rows_strip::<1, TABLE, true>(call, j0, tail);
+            }
         }
     }
 
@@ -679,6 +684,72 @@ mod tests {
 
     /// B's rows where a table puts them (out of order, one of them twice, with gaps)
     /// give the bits of [`sgemm`] on the same rows copied out densely.
+    #[test]
+    fn every_column_gets_the_same_bits_whichever_block_computes_it() {
+        if !has_avx2_fma() {
+            eprintln!("skipped: the CPU lacks AVX2 or FMA, so this path is never taken");
+            return;
+        }
+        // C computed whole and as two blocks of columns side by side: a column's block
+        // (a strip of 24, 16 or 8, or the masked tail) must not change its value, with
+        // any alpha and beta.
+        let (m, k) = (6, 37);
+        for (n, cut) in [(29, 13), (29, 5), (50, 27), (7, 3)] {
+            for (alpha, beta) in [(1.0, 0.0), (1.0, 1.0), (0.3, 0.7)] {
+                let (a, b) = (values(m * k, 11), values(k * n, 12));
+                let c0 = values(m * n, 13);
+                let whole = Operands {
+                    m,
+                    k,
+                    n,
+                    rsa: k,
+                    rsb: n,
+                    rsc: n,
+                };
+                let left = Operands { n: cut, ..whole };
+                let right = Operands {
+                    n: n - cut,
+                    ..whole
+                };
+                let (mut c_whole, mut c_blocks) = (c0.clone(), c0.clone());
+                // SAFETY: AVX2 and FMA are present; the blocks name elements of A, B and
+                // C only (the right block from column `cut` on); C is its own vector.
+                unsafe {
+                    sgemm(
+                        whole,
+                        alpha,
+                        a.as_ptr(),
+                        b.as_ptr(),
+                        beta,
+                        c_whole.as_mut_ptr(),
+                    );
+                    sgemm(
+                        left,
+                        alpha,
+                        a.as_ptr(),
+                        b.as_ptr(),
+                        beta,
+                        c_blocks.as_mut_ptr(),
+                    );
+                    sgemm(
+                        right,
+                        alpha,
+                        a.as_ptr(),
+                        b.as_ptr().add(cut),
+                        beta,
+                        c_blocks.as_mut_ptr().add(cut),
+                    );
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&c_whole),
+                    bits(&c_blocks),
+                    "n {n} cut at {cut}, alpha {alpha} beta {beta}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_row_table_kernel_gives_the_bits_of_the_dense_one() {
         if !has_avx2_fma() {
