@@ -321,9 +321,10 @@ fn conv2d_matches_a_direct_convolution_on_larger_batches() {
                 .groups(2),
         ),
         ([21, 16, 9, 9], [8, 16, 1, 1], Conv2dSpec::default()),
-        // Stride 1 with few output channels: read from the zero-padded input with no
-        // im2col (`PaddedInput`), with dilation, unequal padding and groups, and a 5x5
-        // kernel with no padding over three channels.
+        // Stride 1 with few output channels: read from shifted copies of the input
+        // with no im2col (`ShiftedInput`), with dilation, unequal padding and groups,
+        // and a 5x5 kernel with no padding over three channels (rows narrower than the
+        // input's).
         (
             [5, 6, 12, 20],
             [8, 3, 3, 3],
@@ -335,6 +336,19 @@ fn conv2d_matches_a_direct_convolution_on_larger_batches() {
             },
         ),
         ([4, 3, 28, 28], [6, 3, 5, 5], Conv2dSpec::default()),
+        // 40 output channels: products cut into two bands of 20 rows for the
+        // packing-free kernel (`banded_sgemm`), over 8 images of 7x7 outputs side by
+        // side (the last product holds one), and over one image of 12x12.
+        (
+            [9, 8, 7, 7],
+            [40, 8, 3, 3],
+            Conv2dSpec::default().padding(1),
+        ),
+        (
+            [3, 5, 12, 12],
+            [40, 5, 3, 3],
+            Conv2dSpec::default().padding(1),
+        ),
         (
             [21, 16, 9, 9],
             [8, 16, 1, 1],

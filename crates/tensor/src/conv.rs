@@ -40,23 +40,23 @@
 //!
 //! Which kernel runs a product: [`sgemm`] sends those with few rows of C to the
 //! packing-free kernels of [`crate::skinny_gemm`], which read the operands where they lie.
-//! So the forward product `W · columns` with up to 32 output channels, and the weight
-//! gradient `dY · columnsᵀ` with up to 64, multiply the freshly lowered columns
-//! directly; `matrixmultiply` would copy them a second time into its packed panels,
-//! which for ResNet-20's 16-channel stage cost as much as the multiply-adds (`perf` at
-//! one thread: 16% of a training step was packing inside the weight gradient).
+//! So the forward product `W · columns` with up to 32 output channels (up to 64 in two
+//! bands of rows, `banded_sgemm`), and the weight gradient `dY · columnsᵀ` with up to
+//! 64, multiply the freshly lowered columns directly; `matrixmultiply` would copy them a
+//! second time into its packed panels, which for ResNet-20's 16-channel stage cost as
+//! much as the multiply-adds (`perf` at one thread: 16% of a training step was packing
+//! inside the weight gradient).
 //!
-//! Stride-1 products with few output channels skip im2col altogether: row `(c, ki, kj)`
-//! of the column matrix is the zero-padded input plane shifted by the tap's offset, so
-//! once each plane is copied into its padding the product reads those rows in place
-//! ([`crate::gemm::sgemm_rows`]), at the cost of computing the padding's columns and
-//! dropping them (see `PaddedInput`). This covers the forward pass and, through its
-//! form as a convolution, the input gradient of ResNet-20's first two stages; at its
-//! 16-channel 28x28 stage it takes 11-17% off each of the two. The weight gradient
-//! `dY · columnsᵀ` reads the padded input the same way ([`crate::gemm::sgemm_bt_rows`],
-//! with dY spread into the padded columns and zero in the padding's), where an image is a
-//! product of its own and the copies are smaller than im2col's: 9% off the 16-channel
-//! 28x28 stage's, 14% off LeNet's first layer's.
+//! Stride-1 products with few output channels skip im2col altogether (see
+//! `ShiftedInput`): the input is copied once per horizontal kernel tap, moved by the
+//! tap's offset and between zero rows, and row `(c, ki, kj)` of the column matrix is then
+//! a contiguous run of copy `kj`, from row `ki` on, which the product reads in place
+//! ([`crate::gemm::sgemm_rows`]). Its columns are exactly the output pixels, so it is
+//! written straight into the output planes. This covers the forward pass and, through
+//! its form as a convolution, the input gradient of ResNet-20's first two stages and of
+//! LeNet's second layer (1.9x and 2.3x faster than through im2col at one thread). The
+//! weight gradient `dY · columnsᵀ` reads the copies and dY in place the same way
+//! ([`crate::gemm::sgemm_bt_rows`]) where an image is a product of its own.
 //!
 //! The weight gradient sums over the batch. It is accumulated with `sgemm` (beta = 1)
 //! over runs of [`WEIGHT_GRAD_IMAGES`] images: the first run straight into the
@@ -82,6 +82,19 @@ pub const WEIGHT_GRAD_IMAGES: usize = 16;
 /// side by side into one column matrix and multiplied together (see the module
 /// documentation).
 pub const PRODUCT_COLUMNS: usize = 392;
+
+/// Images per task of a forward product through [`ShiftedInput`]: each is its own
+/// product, and the task zeroes its copies' padding rows once for all of them.
+const SHIFTED_RUN: usize = 8;
+
+/// Output pixels a forward product through [`ShiftedInput`] needs at least. Smaller
+/// outputs go through im2col, several images to a product, whose longer rows the
+/// kernel runs faster (ResNet-20's 7x7 stage: 166 against 162 GFLOP/s at two threads;
+/// its 14x14 stage went the other way, 181 against 174).
+const SHIFTED_MIN_PIXELS: usize = 64;
+
+/// Floats that fit a typical L1 data cache (32 KiB).
+const L1_FLOATS: usize = 8192;
 
 /// Stride, padding, dilation and groups of a 2-D convolution; `[height, width]` pairs.
 /// `Default` is PyTorch's: stride 1, padding 0, dilation 1, one group.
@@ -385,10 +398,14 @@ fn convolve_into(geo: &ConvGeometry, x: &[f32], w: &[f32], out: &mut [f32], beta
     // With few output channels `sgemm` runs the packing-free kernel, which reads W's
     // rows as they lie. Otherwise matrixmultiply packs its left operand fastest when it
     // is column-major: hand it Wᵀ, copied once here for all images.
-    let w_t =
-        (!skinny_gemm::qualifies(m, k, 1, 1)).then(|| transpose_blocks(w, geo.spec.groups, m, k));
-    let padded = PaddedInput::new(geo).filter(|_| skinny_gemm::qualifies(m, k, 1, 1));
-    over_images(geo, out, per_out, |first, y| {
+    let w_t = (!in_skinny_bands(m, k)).then(|| transpose_blocks(w, geo.spec.groups, m, k));
+    let shifted = ShiftedInput::new(geo)
+        .filter(|_| skinny_gemm::qualifies(m, k, 1, 1) && n >= SHIFTED_MIN_PIXELS);
+    let run = match shifted {
+        Some(_) => SHIFTED_RUN,
+        None => geo.images_per_product(),
+    };
+    over_images(geo, run, out, per_out, |first, y| {
         let count = y.len() / per_out;
         let images = &x[first * per_in..(first + count) * per_in];
         for g in 0..geo.spec.groups {
@@ -396,28 +413,20 @@ fn convolve_into(geo: &ConvGeometry, x: &[f32], w: &[f32], out: &mut [f32], beta
                 None => MatRef::row_major(w, g * m * k, m, k),
                 Some(w_t) => MatRef::row_major(w_t, g * m * k, k, m).t(),
             };
-            if let Some(padded) = &padded {
-                let (input_len, columns) = (padded.len(), padded.columns);
-                with_scratch(input_len + m * columns, |scratch| {
-                    let (input, product) = scratch.split_at_mut(input_len);
-                    input.fill(0.0);
+            if let Some(shifted) = &shifted {
+                with_scratch(shifted.len(geo), |copies| {
+                    copies.fill(0.0);
                     for (image, y_image) in
                         images.chunks_exact(per_in).zip(y.chunks_exact_mut(per_out))
                     {
-                        padded.fill(geo, image, g, input);
+                        shifted.fill(geo, image, g, copies);
                         sgemm_rows(
                             1.0,
                             w_g,
-                            input,
-                            &padded.row_starts,
-                            0.0,
-                            MatMut::row_major(product, 0, m, columns),
-                        );
-                        padded.write_outputs(
-                            geo,
-                            product,
-                            &mut y_image[g * m * n..][..m * n],
+                            copies,
+                            &shifted.row_starts,
                             beta,
+                            MatMut::row_major(y_image, g * m * n, m, n),
                         );
                     }
                 });
@@ -433,7 +442,7 @@ fn convolve_into(geo: &ConvGeometry, x: &[f32], w: &[f32], out: &mut [f32], beta
             } else if count == 1 {
                 with_scratch(k * n, |cols| {
                     im2col(geo, images, g, cols, n);
-                    sgemm(
+                    banded_sgemm(
                         1.0,
                         w_g,
                         MatRef::row_major(cols, 0, k, n),
@@ -448,7 +457,7 @@ fn convolve_into(geo: &ConvGeometry, x: &[f32], w: &[f32], out: &mut [f32], beta
                     for (i, image) in images.chunks_exact(per_in).enumerate() {
                         im2col(geo, image, g, &mut cols[i * n..], width);
                     }
-                    sgemm(
+                    banded_sgemm(
                         1.0,
                         w_g,
                         MatRef::row_major(cols, 0, k, width),
@@ -469,131 +478,140 @@ fn convolve_into(geo: &ConvGeometry, x: &[f32], w: &[f32], out: &mut [f32], beta
     });
 }
 
-/// A stride-1 convolution lowered with no im2col copy: its product reads the
-/// zero-padded input in place.
+/// `C = alpha·A·B + beta·C` for a convolution's forward product `W_g · columns`, cut
+/// into bands of at most [`skinny_gemm::MAX_ROWS`] output channels when that lets the
+/// packing-free kernel take every band ([`in_skinny_bands`]): each band reads the
+/// lowered columns where they lie, where one `matrixmultiply` call would first pack
+/// them into its panels (ResNet-20's 64-channel 7x7 convolution: 3-4% faster, forward
+/// and input gradient).
+fn banded_sgemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) {
+    if !in_skinny_bands(a.rows, a.cols) {
+        return sgemm(alpha, a, b, beta, c);
+    }
+    let band = a.rows.div_ceil(a.rows.div_ceil(skinny_gemm::MAX_ROWS));
+    for first in (0..a.rows).step_by(band) {
+        let rows = band.min(a.rows - first);
+        let a_band = MatRef {
+            offset: a.offset + first * a.row_stride,
+            rows,
+            ..a
+        };
+        let c_band = MatMut {
+            data: &mut *c.data,
+            offset: c.offset + first * c.row_stride,
+            rows,
+            ..c
+        };
+        sgemm(alpha, a_band, b, beta, c_band);
+    }
+}
+
+/// Whether [`banded_sgemm`] cuts an `m × k` left operand into bands: up to twice
+/// [`skinny_gemm::MAX_ROWS`] rows (beyond that `matrixmultiply`'s packing pays for
+/// itself), each band a product the packing-free kernel takes.
+fn in_skinny_bands(m: usize, k: usize) -> bool {
+    m <= 2 * skinny_gemm::MAX_ROWS && skinny_gemm::qualifies(m.min(skinny_gemm::MAX_ROWS), k, 1, 1)
+}
+
+/// A stride-1 convolution lowered into `kw` shifted copies of its input instead of
+/// im2col's `kh·kw`: the product reads them in place, and its columns are exactly the
+/// output pixels, so it is written straight into the output planes.
 ///
-/// Pad each input plane to `padded_h × padded_w` and flatten it. Output pixel `(oy, ox)`
-/// then reads tap `(ki, kj)` of channel `c` at `c·padded_h·padded_w + (oy + ki·dh)·padded_w
-/// + ox + kj·dw`: the tap's own start plus `oy·padded_w + ox`, the same column index for
-/// every tap. So if the product's columns are `oy·padded_w + ox`, row `(c, ki, kj)` of
-/// its right operand is the flattened padded input itself from the tap's start on, and
-/// [`sgemm_rows`] reads it there. The price is `padded_w - out_w` wasted columns per
-/// output row (the padding's), computed and dropped, and one copy of the input into its
-/// padding instead of `kh·kw` into im2col's columns.
+/// Copy `kj` (one per horizontal tap) holds every input plane of the group moved left by
+/// the tap's offset `kj·dw - pw`, in rows as wide as the output, between `ph` zero rows
+/// above and below:
+///
+/// ```text
+/// copy_kj[c, r, ox] = x[c, r - ph, ox + kj·dw - pw]      (0 outside the input)
+/// ```
+///
+/// Output pixel `(oy, ox)` reads tap `(ki, kj)` of channel `c` at `copy_kj[c, oy + ki·dh,
+/// ox]`, which is plane `c` of copy `kj` from row `ki·dh` on, at index `oy·out_w + ox`:
+/// the output pixel's own index. So row `(c, ki, kj)` of the product's right operand is
+/// a contiguous run of `N = out_h·out_w` floats of the copies, and [`sgemm_rows`] (and
+/// the weight gradient's [`sgemm_bt_rows`], with dY read in place) takes it there. The
+/// vertical taps share a copy; im2col would have made one per tap.
 ///
 /// Each output element is the same chain of fused multiply-adds as through im2col, so
 /// the two give the same bits.
-struct PaddedInput {
-    padded_h: usize,
-    padded_w: usize,
-    /// Columns of the product: `(out_h - 1)·padded_w + out_w`, rounded up to whole 8s
-    /// so the kernel needs no scalar tail (the extra columns read the slack after the
-    /// last plane).
-    columns: usize,
-    /// Where row `(c, ki, kj)` of the right operand starts in the padded input, in the
+struct ShiftedInput {
+    /// Rows of one copied plane, `in_h + 2·ph`, each `out_w` wide.
+    rows: usize,
+    /// Where row `(c, ki, kj)` of the right operand starts in the copies, in the
     /// weight's order.
     row_starts: Vec<usize>,
-    /// Input channels in a group: the padded planes.
+    /// Input channels in a group: the planes of each copy.
     channels: usize,
 }
 
-impl PaddedInput {
-    /// The lowering for `geo`, when it applies and pays: stride 1, a kernel larger than
-    /// 1x1, and at most a quarter of the columns wasted on padding. (The caller checks
-    /// that its packing-free kernel takes the product.)
-    fn new(geo: &ConvGeometry) -> Option<PaddedInput> {
+impl ShiftedInput {
+    /// The lowering for `geo`, when it applies: stride 1 and a kernel larger than 1x1
+    /// (a pointwise convolution needs no lowering at all). The caller checks that its
+    /// packing-free kernel takes the product.
+    fn new(geo: &ConvGeometry) -> Option<ShiftedInput> {
         let Conv2dSpec {
             stride,
-            padding: [ph, pw],
-            dilation: [dh, dw],
+            padding: [ph, _],
+            dilation: [dh, _],
             ..
         } = geo.spec;
-        let k = geo.gemm_sizes().1;
-        if stride != [1, 1] || geo.is_pointwise() {
+        if stride != [1, 1] || geo.is_pointwise() || geo.out_pixels() == 0 {
             return None;
         }
-        let (padded_h, padded_w) = (geo.in_h + 2 * ph, geo.in_w + 2 * pw);
-        if geo.out_h == 0 || geo.out_w == 0 || 4 * padded_w > 5 * geo.out_w {
-            return None;
-        }
-        let columns = ((geo.out_h - 1) * padded_w + geo.out_w).next_multiple_of(8);
-        let plane = padded_h * padded_w;
-        let mut row_starts = Vec::with_capacity(k);
-        for c in 0..geo.group_in() {
+        let (rows, channels) = (geo.in_h + 2 * ph, geo.group_in());
+        let plane = rows * geo.out_w;
+        let mut row_starts = Vec::with_capacity(geo.col_rows());
+        for c in 0..channels {
             for ki in 0..geo.kernel_h {
                 for kj in 0..geo.kernel_w {
-                    row_starts.push(c * plane + ki * dh * padded_w + kj * dw);
+                    row_starts.push((kj * channels + c) * plane + ki * dh * geo.out_w);
                 }
             }
         }
-        Some(PaddedInput {
-            padded_h,
-            padded_w,
-            columns,
+        Some(ShiftedInput {
+            rows,
             row_starts,
-            channels: geo.group_in(),
+            channels,
         })
     }
 
-    /// Floats in the padded input of one group: its planes, then room for the columns
-    /// rounded up past the last plane's end.
-    fn len(&self) -> usize {
-        let planes = self.channels * self.padded_h * self.padded_w;
-        let last_start = self.row_starts.last().copied().unwrap_or(0);
-        planes.max(last_start + self.columns)
+    /// Floats in the copies of one group.
+    fn len(&self, geo: &ConvGeometry) -> usize {
+        geo.kernel_w * self.channels * self.rows * geo.out_w
     }
 
-    /// Write group `g` of `image` (`[in, h, w]`) inside the padded planes of `input`,
-    /// whose padding and slack must already be zero: one `input.fill(0.0)` before the
-    /// first image serves every image and group copied into the same buffer after it,
-    /// since the copies never write there. (Zeroing each row's one-float margins per
-    /// image was two `memset` calls a row: 1.5% of the 16-channel forward pass.)
-    fn fill(&self, geo: &ConvGeometry, image: &[f32], g: usize, input: &mut [f32]) {
+    /// Write the copies of group `g` of `image` (`[in, h, w]`) into `copies`, whose
+    /// `ph` zero rows above and below each plane must already be zero: one
+    /// `copies.fill(0.0)` before the first image serves every image and group copied
+    /// into the same buffer after it, since nothing is ever written there.
+    fn fill(&self, geo: &ConvGeometry, image: &[f32], g: usize, copies: &mut [f32]) {
         let [ph, pw] = geo.spec.padding;
-        let (in_h, in_w, in_g) = (geo.in_h, geo.in_w, geo.group_in());
-        let plane = self.padded_h * self.padded_w;
-        for c in 0..in_g {
-            let source = &image[(g * in_g + c) * in_h * in_w..][..in_h * in_w];
-            let padded = &mut input[c * plane..][..plane];
-            for (row, src) in padded[ph * self.padded_w..]
-                .chunks_exact_mut(self.padded_w)
-                .zip(source.chunks_exact(in_w))
-            {
-                row[pw..pw + in_w].copy_from_slice(src);
-            }
-        }
-    }
-
-    /// Lay out the output gradient of one group (`dy: [m, out_h, out_w]`) in the
-    /// product's columns (`spread: [m, columns]`), whose padding columns must already be
-    /// zero (as for [`PaddedInput::fill`], one `spread.fill(0.0)` serves every image):
-    /// the left operand of the weight gradient `dY · columnsᵀ`, whose zeros drop the
-    /// padding's products from each sum.
-    fn spread_outputs(&self, geo: &ConvGeometry, dy: &[f32], spread: &mut [f32]) {
-        let (out_w, pixels) = (geo.out_w, geo.out_pixels());
-        for (row, plane) in spread
-            .chunks_exact_mut(self.columns)
-            .zip(dy.chunks_exact(pixels))
-        {
-            for (run, dy_row) in row.chunks_mut(self.padded_w).zip(plane.chunks_exact(out_w)) {
-                run[..out_w].copy_from_slice(dy_row);
-            }
-        }
-    }
-
-    /// `y = product + beta·y` over the output planes of one group (`[m, out_h, out_w]`),
-    /// dropping the product's padding columns.
-    fn write_outputs(&self, geo: &ConvGeometry, product: &[f32], y: &mut [f32], beta: f32) {
-        let (out_w, pixels) = (geo.out_w, geo.out_pixels());
-        for (plane, product_row) in y
-            .chunks_exact_mut(pixels)
-            .zip(product.chunks_exact(self.columns))
-        {
-            for (y_row, p_row) in plane
-                .chunks_exact_mut(out_w)
-                .zip(product_row.chunks(self.padded_w))
-            {
-                store_scaled(y_row, &p_row[..out_w], beta);
+        let dw = geo.spec.dilation[1];
+        let (in_h, in_w, out_w) = (geo.in_h, geo.in_w, geo.out_w);
+        let plane = self.rows * out_w;
+        for kj in 0..geo.kernel_w {
+            // Output columns lo..hi read inside the input, from column `ox + shift`.
+            let (lo, hi) = valid_outputs(out_w, in_w, 1, pw, kj * dw);
+            let shift = (kj * dw) as isize - pw as isize;
+            for c in 0..self.channels {
+                let source = &image[(g * self.channels + c) * in_h * in_w..][..in_h * in_w];
+                let copy = &mut copies[(kj * self.channels + c) * plane..][..plane];
+                let inside = &mut copy[ph * out_w..][..in_h * out_w];
+                if out_w == in_w {
+                    // Same pitch: one shifted copy of the whole plane, then the columns
+                    // whose input lies in the side padding (they picked up pixels of the
+                    // neighbouring rows) are zeroed.
+                    copy_shifted(source, shift, inside, 0);
+                } else {
+                    for (row, src) in inside
+                        .chunks_exact_mut(out_w)
+                        .zip(source.chunks_exact(in_w))
+                    {
+                        let from = (lo as isize + shift) as usize;
+                        row[lo..hi].copy_from_slice(&src[from..from + (hi - lo)]);
+                    }
+                }
+                zero_columns(inside, out_w, lo, hi);
             }
         }
     }
@@ -638,7 +656,7 @@ pub fn conv2d_input_grad(grad_out: &Tensor, weight: &Tensor, spec: Conv2dSpec, d
     let per_in = geo.in_channels * geo.in_pixels();
     let per_out = geo.out_channels * geo.out_pixels();
     let (m, k, n) = geo.gemm_sizes();
-    over_images_one_by_one(&geo, dx.data_mut(), per_in, |i, dx_image| {
+    over_images(&geo, 1, dx.data_mut(), per_in, |i, dx_image| {
         let dy_image = &dy[i * per_out..(i + 1) * per_out];
         for g in 0..geo.spec.groups {
             let w_g_t = MatRef::row_major(w, g * m * k, m, k).t();
@@ -788,47 +806,40 @@ pub fn conv2d_weight_grad(grad_out: &Tensor, input: &Tensor, spec: Conv2dSpec, d
         }
     };
 
-    // Stride 1 with few output channels: no im2col (see `PaddedInput`). The product's
-    // inner dimension runs over the padded columns, where the spread output gradient
-    // is zero; each image is one product `dY · columnsᵀ` accumulated into the target.
-    // It pays when its copies are the smaller (the input once, and dY spread into the
-    // padded columns, about 2·m·N writes, against im2col's k·N) and when an image is a
-    // product of its own anyway: smaller images are multiplied several to a product,
-    // whose longer dot products the kernel runs faster (ResNet-20's 32-channel 14x14
-    // convolution took 5% longer through this path; its 16-channel 28x28 one 9% less).
-    let padded = PaddedInput::new(&geo).filter(|_| {
-        skinny_gemm::qualifies_bt(m, 1, 1) && k >= 2 * m && geo.images_per_product() == 1
+    // Stride 1 with few output channels: no im2col (see `ShiftedInput`). Each image is
+    // one product `dY · columnsᵀ`, accumulated into the target, that reads the output
+    // gradient and the input's shifted copies where they lie. Every band of 4 output
+    // channels passes over all the copies, so this pays where an image is a product of
+    // its own anyway, or where the copies stay in the L1 cache: LeNet's second layer
+    // (17 KB of copies) 49 against 39 GFLOP/s through im2col at one thread, but
+    // ResNet-20's 32-channel 14x14 layer (86 KB) 140 against 165 at two.
+    let shifted = ShiftedInput::new(&geo).filter(|shifted| {
+        skinny_gemm::qualifies_bt(m, 1, 1)
+            && (geo.images_per_product() == 1 || shifted.len(&geo) <= L1_FLOATS)
     });
-    let accumulate_padded = |padded: &PaddedInput, run: usize, target: &mut [f32], fresh: bool| {
-        let images = run * WEIGHT_GRAD_IMAGES..((run + 1) * WEIGHT_GRAD_IMAGES).min(geo.batch);
-        let (input_len, columns) = (padded.len(), padded.columns);
-        with_scratch(input_len + m * columns, |scratch| {
-            let (input, spread) = scratch.split_at_mut(input_len);
-            input.fill(0.0);
-            spread.fill(0.0);
-            for (nth, image) in images.enumerate() {
-                let beta = if fresh && nth == 0 { 0.0 } else { 1.0 };
-                for g in 0..geo.spec.groups {
-                    padded.fill(&geo, &x[image * per_in..][..per_in], g, input);
-                    padded.spread_outputs(
-                        &geo,
-                        &dy[image * per_out + g * m * n..][..m * n],
-                        spread,
-                    );
-                    sgemm_bt_rows(
-                        1.0,
-                        MatRef::row_major(spread, 0, m, columns),
-                        input,
-                        &padded.row_starts,
-                        beta,
-                        MatMut::row_major(target, g * m * k, m, k),
-                    );
+    let accumulate_shifted =
+        |shifted: &ShiftedInput, run: usize, target: &mut [f32], fresh: bool| {
+            let images = run * WEIGHT_GRAD_IMAGES..((run + 1) * WEIGHT_GRAD_IMAGES).min(geo.batch);
+            with_scratch(shifted.len(&geo), |copies| {
+                copies.fill(0.0);
+                for (nth, image) in images.enumerate() {
+                    let beta = if fresh && nth == 0 { 0.0 } else { 1.0 };
+                    for g in 0..geo.spec.groups {
+                        shifted.fill(&geo, &x[image * per_in..][..per_in], g, copies);
+                        sgemm_bt_rows(
+                            1.0,
+                            MatRef::row_major(dy, image * per_out + g * m * n, m, n),
+                            copies,
+                            &shifted.row_starts,
+                            beta,
+                            MatMut::row_major(target, g * m * k, m, k),
+                        );
+                    }
                 }
-            }
-        });
-    };
-    let accumulate = |run: usize, target: &mut [f32], fresh: bool| match &padded {
-        Some(padded) => accumulate_padded(padded, run, target, fresh),
+            });
+        };
+    let accumulate = |run: usize, target: &mut [f32], fresh: bool| match &shifted {
+        Some(shifted) => accumulate_shifted(shifted, run, target, fresh),
         None => accumulate_im2col(run, target, fresh),
     };
 
@@ -881,12 +892,12 @@ fn check_grad_out(op: &str, geo: &ConvGeometry, grad_out: &Tensor) {
     );
 }
 
-/// Run `f(first image, the slice of out of its run)` over runs of
-/// [`ConvGeometry::images_per_product`] images (the last run may be shorter),
-/// `per_image` elements of `out` each; one run per rayon task when the convolution is
-/// large enough.
+/// Run `f(first image, the slice of out of its run)` over runs of `count` images (the
+/// last run may be shorter), `per_image` elements of `out` each; one run per rayon task
+/// when the convolution is large enough.
 fn over_images(
     geo: &ConvGeometry,
+    count: usize,
     out: &mut [f32],
     per_image: usize,
     f: impl Fn(usize, &mut [f32]) + Sync,
@@ -894,7 +905,6 @@ fn over_images(
     if per_image == 0 {
         return;
     }
-    let count = geo.images_per_product();
     if geo.parallel() {
         out.par_chunks_mut(count * per_image)
             .enumerate()
@@ -903,28 +913,6 @@ fn over_images(
         out.chunks_mut(count * per_image)
             .enumerate()
             .for_each(|(run, o)| f(run * count, o));
-    }
-}
-
-/// Run `f(image, its slice of out)` for every image, `per_image` elements of `out` each;
-/// one image per rayon task when the convolution is large enough.
-fn over_images_one_by_one(
-    geo: &ConvGeometry,
-    out: &mut [f32],
-    per_image: usize,
-    f: impl Fn(usize, &mut [f32]) + Sync,
-) {
-    if per_image == 0 {
-        return;
-    }
-    if geo.parallel() {
-        out.par_chunks_mut(per_image)
-            .enumerate()
-            .for_each(|(i, o)| f(i, o));
-    } else {
-        out.chunks_mut(per_image)
-            .enumerate()
-            .for_each(|(i, o)| f(i, o));
     }
 }
 

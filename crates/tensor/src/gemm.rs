@@ -273,8 +273,8 @@ fn moves_less_transposed(m: usize, k: usize, n: usize) -> bool {
 }
 
 /// `C = alpha·A·B + beta·C` where the rows of B lie anywhere in one slice: `B[p, j]` is
-/// `b[b_rows[p] + j]`, for `j < c.cols`. This is how a stride-1 convolution reads its
-/// zero-padded input with no im2col copy (`conv.rs`). Only products that
+/// `b[b_rows[p] + j]`, for `j < c.cols`. This is how a stride-1 convolution reads shifted
+/// copies of its input with no im2col copy (`conv.rs`). Only products that
 /// [`skinny_gemm::qualifies`] for (few rows of C, A's and C's rows contiguous, a CPU with
 /// AVX2 and FMA) can take it: check `skinny_gemm::qualifies(m, k, 1, 1)` first.
 ///
@@ -328,8 +328,8 @@ pub fn sgemm_rows(
 
 /// `C = alpha·A·B + beta·C` where B is given by its transpose and the rows of Bᵀ lie
 /// anywhere in one slice: `B[p, j]` is `bt[bt_rows[j] + p]`, for `p < a.cols`. This is
-/// how a stride-1 convolution's weight gradient reads its zero-padded input with no
-/// im2col copy (`conv.rs`). Only products that [`skinny_gemm::qualifies_bt`] for (few
+/// how a stride-1 convolution's weight gradient reads shifted copies of its input with
+/// no im2col copy (`conv.rs`). Only products that [`skinny_gemm::qualifies_bt`] for (few
 /// rows of C, A's and C's rows contiguous, a CPU with AVX2 and FMA) can take it: check
 /// `skinny_gemm::qualifies_bt(m, 1, 1)` first.
 ///
