@@ -5,9 +5,12 @@
 //! runs of `l` contiguous elements, one per image: a plane. Every loop here walks planes,
 //! split across rayon's pool when the tensor is large; per-plane sums are f32 over
 //! 8 lanes, combined per channel in f64, so the statistics of a 100,000-element
-//! channel keep their precision. The mean and variance are two passes (the mean first,
-//! then the squared deviations from it), which stays accurate when the mean is large
-//! next to the spread.
+//! channel keep their precision. The mean and variance take one pass over memory: each
+//! plane's sum, then its squared deviations from its own mean while it is in cache,
+//! combined per channel in f64 (Chan, Golub and LeVeque's pairwise update). Like two
+//! passes (the mean first, then the squared deviations from it), this stays accurate
+//! when the mean is large next to the spread, which the one-pass `Σx² - (Σx)²/m` does
+//! not.
 
 use rayon::prelude::*;
 
@@ -116,32 +119,50 @@ pub fn channel_sums(x: &Tensor) -> Tensor {
 }
 
 /// Per-channel mean and biased variance (divided by the count `n·l`) of `[n, c, ...]`,
-/// each `[c]`, in two passes.
+/// each `[c]`, in one pass over memory (see the module documentation).
 ///
 /// PyTorch equivalent: `x.mean((0, 2, 3))` and `x.var((0, 2, 3), unbiased=False)`.
 ///
 /// # Panics
 /// When the rank is below 2.
 pub fn channel_mean_var(x: &Tensor) -> (Tensor, Tensor) {
-    let layout @ [n, c, l] = channel_layout("channel_mean_var", x.shape());
+    let [n, c, l] = channel_layout("channel_mean_var", x.shape());
     let x = x.contiguous();
     let x = x.as_slice().expect("contiguous");
+    // Each plane's sum, and its squared deviations from its own mean rounded to f32
+    // (`center`), the second loop reading the plane from cache.
+    let plane_stats = |plane: &[f32]| {
+        let sum = plane_sum(plane);
+        let center = (sum / l as f64) as f32;
+        let squares = lane_sum(plane.iter().map(|&v| (v - center) * (v - center)));
+        (sum, center as f64, squares)
+    };
+    let planes: Vec<(f64, f64, f64)> = if l == 0 {
+        Vec::new()
+    } else if worth_parallel(x.len()) {
+        x.par_chunks(l).map(plane_stats).collect()
+    } else {
+        x.chunks(l).map(plane_stats).collect()
+    };
     let count = (n * l).max(1) as f64;
-    let mean: Vec<f64> = per_channel(x, layout, |_, plane| plane_sum(plane))
-        .iter()
-        .map(|s| s / count)
-        .collect();
-    let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
-    let var: Vec<f32> = per_channel(x, layout, |ch, plane| {
-        let m = mean32[ch];
-        lane_sum(plane.iter().map(|&v| (v - m) * (v - m)))
-    })
-    .iter()
-    .map(|s| (s / count) as f32)
-    .collect();
+    let mut mean = vec![0.0f64; c];
+    for (p, &(sum, _, _)) in planes.iter().enumerate() {
+        mean[p % c] += sum;
+    }
+    mean.iter_mut().for_each(|m| *m /= count);
+    // Per channel, Σ (v - μ)² over its planes, from each plane's squares about its
+    // center a: Σ (v - a)² + 2·(a - μ)·Σ (v - a) + l·(a - μ)².
+    let mut m2 = vec![0.0f64; c];
+    for (p, &(sum, center, squares)) in planes.iter().enumerate() {
+        let d = center - mean[p % c];
+        m2[p % c] += squares + 2.0 * d * (sum - l as f64 * center) + l as f64 * d * d;
+    }
     (
-        Tensor::from_contiguous(mean32, &[c]),
-        Tensor::from_contiguous(var, &[c]),
+        Tensor::from_contiguous(mean.iter().map(|&m| m as f32).collect(), &[c]),
+        Tensor::from_contiguous(
+            m2.iter().map(|&s| (s / count).max(0.0) as f32).collect(),
+            &[c],
+        ),
     )
 }
 
@@ -248,6 +269,36 @@ pub fn batch_norm_input_grad(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statistics_combine_planes_of_different_means() {
+        // Each image's plane has its own large mean and a small spread of its own: the
+        // channel's variance is mostly the spread of the plane means, which the
+        // per-plane squares alone miss. 37 images of 3 channels of 5x7 (odd sizes).
+        let (n, c, l) = (37, 3, 35);
+        let data: Vec<f32> = (0..n * c * l)
+            .map(|i| {
+                let (plane, at) = (i / l, i % l);
+                let (image, ch) = (plane / c, plane % c);
+                1e4 * (ch as f32 + 1.0) + 3.0 * image as f32 + 0.01 * (at % 5) as f32
+            })
+            .collect();
+        let x = Tensor::from_vec(data.clone(), &[n, c, 5, 7]).unwrap();
+        let (mean, var) = channel_mean_var(&x);
+        for ch in 0..c {
+            let vals: Vec<f64> = data
+                .chunks(l)
+                .enumerate()
+                .filter(|(p, _)| p % c == ch)
+                .flat_map(|(_, r)| r.iter().map(|&v| v as f64))
+                .collect();
+            let m = vals.iter().sum::<f64>() / vals.len() as f64;
+            let v = vals.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / vals.len() as f64;
+            let (got_m, got_v) = (mean.to_vec()[ch] as f64, var.to_vec()[ch] as f64);
+            assert!((got_m - m).abs() < 1e-6 * m, "mean {got_m} vs {m}");
+            assert!((got_v - v).abs() < 1e-4 * v, "var {got_v} vs {v}");
+        }
+    }
 
     #[test]
     fn statistics_of_a_large_offset_channel_stay_accurate() {

@@ -1,6 +1,6 @@
 //! Batch normalisation over the channels of `[n, c, ...]`, fused: one op with its own
 //! backward rather than a chain of means, subtractions and divisions (fewer passes over
-//! the activations, and the statistics are computed in two accurate passes).
+//! the activations, and the statistics stay accurate in one pass over them).
 //!
 //! Per channel, with `m = n·(h·w·...)` elements, batch statistics μ and σ² (biased),
 //! `r = 1/√(σ² + ε)` and `x̂ = (x - μ)·r`:
