@@ -349,6 +349,18 @@ fn conv2d_matches_a_direct_convolution_on_larger_batches() {
             [40, 5, 3, 3],
             Conv2dSpec::default().padding(1),
         ),
+        // A tap whose every read lies in the side padding (kj = 0 reads columns -4..-2
+        // of a 4-wide input), with output rows narrower than the input's.
+        (
+            [3, 2, 40, 4],
+            [3, 2, 3, 3],
+            Conv2dSpec {
+                stride: [1, 1],
+                padding: [1, 4],
+                dilation: [1, 5],
+                groups: 1,
+            },
+        ),
         (
             [21, 16, 9, 9],
             [8, 16, 1, 1],
